@@ -1,0 +1,399 @@
+"""The adapter contract: a network's rules as data, a pure render, an async publish.
+
+An adapter is constructed once per account. ``render`` is pure (no I/O, no clock) so that
+``publisher dry-run`` shows exactly what ``publish`` will send. ``publish`` maps every
+third-party failure to one of the error classes below at the boundary (``raise ... from err``);
+nothing else may escape it. Adapters never read the wall clock nor sleep: they use the
+``AdapterContext`` the engine hands them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from publisher.clock import Clock
+from publisher.secrets import Secret
+
+# ---------------------------------------------------------------------------
+# Capabilities: declared as data, enforced once in the shared layer.
+
+
+class LengthKind(StrEnum):
+    X_WEIGHTED = "x-weighted"  # twitter-text v3 weights, URLs 23, emoji 2
+    GRAPHEMES = "graphemes"  # extended grapheme clusters (Bluesky)
+    MASTODON = "mastodon"  # code points, URLs at a reserved length, @user@domain as @user
+    CHARACTERS = "characters"  # code points (Facebook, LinkedIn)
+
+
+@dataclass(frozen=True)
+class LengthRule:
+    kind: LengthKind
+    limit: int
+    url_length: int = 23  # used by MASTODON (characters_reserved_per_url)
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    max_images: int = 0
+    max_videos: int = 0  # videos and GIFs
+    max_image_bytes: int = 0
+    max_video_bytes: int = 0
+    image_types: frozenset[str] = frozenset()
+    video_types: frozenset[str] = frozenset()
+    alt_text_max: int = 0  # 0: the network takes no alt text
+    mix_images_and_video: bool = False
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    network: str
+    length: LengthRule
+    media: MediaLimits
+    threads: bool  # can a long post become a reply chain?
+    link_cards: bool = False
+
+
+# ---------------------------------------------------------------------------
+# What the engine hands an adapter.
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    path: Path
+    alt: str
+    mime_type: str
+    size: int
+
+    @property
+    def kind(self) -> Literal["image", "video", "gif"]:
+        if self.mime_type == "image/gif":
+            return "gif"
+        return "video" if self.mime_type.startswith("video/") else "image"
+
+
+@dataclass(frozen=True)
+class LinkCard:
+    """An editor-written link preview; no page is fetched."""
+
+    url: str
+    title: str = ""
+    description: str = ""
+    thumb: Path | None = None
+
+
+class ThreadMode(StrEnum):
+    AUTO = "auto"  # split text too long for a network into a thread where it can
+    NUMBERED = "numbered"  # like auto, with " (1/3)" appended to every part
+    OFF = "off"  # too long is an error
+
+
+@dataclass(frozen=True)
+class PostContent:
+    """One post as one account will publish it: overrides already applied."""
+
+    post_id: str
+    account: str
+    network: str
+    text: str
+    media: tuple[MediaItem, ...] = ()
+    thread: ThreadMode = ThreadMode.AUTO
+    extra_parts: tuple[str, ...] = ()  # thread parts written by the editor, after `text`
+    link: LinkCard | None = None
+    language: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)  # network-specific knobs
+
+
+@dataclass(frozen=True)
+class RenderedPart:
+    index: int
+    text: str
+    media: tuple[MediaItem, ...]
+    length: int  # counted by the network's rule
+    payload: Mapping[str, Any]  # the exact body the network receives; uploads as "<media:N>"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    network: str
+    account: str
+    limit: int
+    parts: tuple[RenderedPart, ...]
+    warnings: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()  # non-empty: this post cannot be published as written
+
+
+@dataclass(frozen=True)
+class DeliveryRef:
+    """Identity of one delivery, stable across retries and restarts."""
+
+    delivery_id: int
+    post_id: str
+    account: str
+    scheduled_at: datetime
+
+    @property
+    def idempotency_key(self) -> str:
+        digest = hashlib.sha256(f"{self.post_id}\x00{self.account}".encode()).hexdigest()
+        return f"publisher-{digest[:32]}"
+
+    def part_key(self, index: int) -> str:
+        return self.idempotency_key if index == 0 else f"{self.idempotency_key}-{index}"
+
+
+@dataclass(frozen=True)
+class RemotePart:
+    index: int
+    remote_id: str
+    url: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. a Bluesky record's cid
+
+
+@dataclass(frozen=True)
+class Published:
+    parts: tuple[RemotePart, ...]
+
+    @property
+    def remote_id(self) -> str:
+        return self.parts[0].remote_id
+
+    @property
+    def url(self) -> str | None:
+        return self.parts[0].url
+
+
+# ---------------------------------------------------------------------------
+# Our error types. Every network failure becomes exactly one of these.
+
+
+class Attention(StrEnum):
+    CREDENTIALS = "credentials"  # token revoked/expired: the account needs a human
+    PERMISSION = "permission"  # the app lacks a permission
+    CONTENT = "content"  # the post itself was refused
+    FLAGGED = "flagged"  # the network flagged the account (spam block)
+
+
+class AdapterError(Exception):
+    """Base of every error a publish may raise; ``partial`` lists thread parts already out."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        partial: Sequence[RemotePart] = (),
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.partial = tuple(partial)
+
+    def with_partial(self, partial: Sequence[RemotePart]) -> AdapterError:
+        self.partial = tuple(partial)
+        return self
+
+
+class TransientError(AdapterError):
+    """Nothing was created; trying again later is safe."""
+
+
+class RateLimitedError(AdapterError):
+    """The network refused for now; ``reset_at`` (absolute) or ``retry_after`` (relative)."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        reset_at: datetime | None = None,
+        retry_after: timedelta | None = None,
+        attention: Attention | None = None,
+        status: int | None = None,
+        partial: Sequence[RemotePart] = (),
+    ) -> None:
+        super().__init__(reason, status=status, partial=partial)
+        self.reset_at = reset_at
+        self.retry_after = retry_after
+        self.attention = attention
+
+
+class PermanentError(AdapterError):
+    """Trying again will not help; ``attention`` says what a human must fix."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        attention: Attention | None = None,
+        status: int | None = None,
+        partial: Sequence[RemotePart] = (),
+    ) -> None:
+        super().__init__(reason, status=status, partial=partial)
+        self.attention = attention
+
+
+class AmbiguousError(AdapterError):
+    """The request may have landed: resolve by lookup or idempotency, never a blind resend."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        remote_id: str | None = None,
+        status: int | None = None,
+        partial: Sequence[RemotePart] = (),
+    ) -> None:
+        super().__init__(reason, status=status, partial=partial)
+        self.remote_id = remote_id
+
+
+# ---------------------------------------------------------------------------
+# Reconciliation and account checks.
+
+
+@dataclass(frozen=True)
+class Candidate:
+    remote_id: str
+    url: str | None
+    text: str
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Found:
+    published: Published
+
+
+@dataclass(frozen=True)
+class Absent:
+    """The network proves the post is not there: sending again is safe."""
+
+
+@dataclass(frozen=True)
+class Unknowable:
+    reason: str
+
+
+LookupResult = Found | Absent | Unknowable
+
+
+class CheckStatus(StrEnum):
+    OK = "ok"
+    ATTENTION = "attention"
+
+
+@dataclass(frozen=True)
+class AccountCheck:
+    status: CheckStatus
+    identity: str = ""
+    expires_at: datetime | None = None
+    detail: str = ""
+
+
+# ---------------------------------------------------------------------------
+# The adapter itself.
+
+
+@dataclass
+class AdapterContext:
+    """What the engine lends an adapter: one shared HTTP session and the clock seam."""
+
+    session: aiohttp.ClientSession | None
+    clock: Clock
+    timeout: aiohttp.ClientTimeout = field(
+        default_factory=lambda: aiohttp.ClientTimeout(total=60, sock_connect=10, sock_read=30)
+    )
+    # Waiting (media processing polls) goes through the clock seam, never asyncio.sleep.
+    wait: Callable[[timedelta], Any] | None = None
+
+    async def pause(self, delay: timedelta) -> None:
+        if self.wait is not None:
+            await self.wait(delay)
+            return
+        await self.clock.sleep_until(self.clock.now() + delay, asyncio.Event())
+
+    def http(self) -> aiohttp.ClientSession:
+        if self.session is None:
+            raise PermanentError("this adapter was built for rendering only (no HTTP session)")
+        return self.session
+
+
+class AccountSettings(BaseModel):
+    """Base of each adapter's account settings; unknown keys are errors.
+
+    Fields typed ``Secret`` keep their value wrapped; a ``${NAME}`` reference given to any
+    other field (a page id, say) is revealed into it, since it is not a secret there.
+    """
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reveal_plain_references(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name, value in data.items():
+            field_info = cls.model_fields.get(name)
+            if isinstance(value, Secret) and field_info is not None:
+                if "Secret" not in str(field_info.annotation):
+                    out[name] = value.reveal()
+        return out
+
+
+class Adapter(ABC):
+    """One network's rules and HTTP client, for one account."""
+
+    network: ClassVar[str]
+    Settings: ClassVar[type[AccountSettings]] = AccountSettings
+
+    def __init__(self, account: str, settings: AccountSettings, context: AdapterContext) -> None:
+        self.account = account
+        self.settings = settings
+        self.context = context
+
+    @abstractmethod
+    def capabilities(self) -> Capabilities:
+        """The rules render must satisfy; may depend on the account's settings."""
+
+    def render(self, content: PostContent) -> Rendered:
+        """Split, check and build the exact payloads. Pure."""
+        from adapters.shared import render_with
+
+        return render_with(self, content)
+
+    @abstractmethod
+    def build_payload(
+        self, text: str, media: Sequence[MediaItem], index: int, total: int, content: PostContent
+    ) -> Mapping[str, Any]:
+        """The exact body of one part; media uploads appear as "<media:N>" placeholders."""
+
+    @abstractmethod
+    async def publish(
+        self, rendered: Rendered, ref: DeliveryRef, done: Sequence[RemotePart] = ()
+    ) -> Published:
+        """Send the parts not in ``done`` (a thread resumed after a partial failure)."""
+
+    async def prepare(self) -> None:  # noqa: B027 - optional hook
+        """Learn what render needs from the network (e.g. an instance's limits). Optional."""
+
+    async def lookup(self, ref: DeliveryRef, rendered: Rendered, since: datetime) -> LookupResult:
+        """Is this delivery already on the network? Used to resolve ``unknown`` deliveries."""
+        return Unknowable(f"{self.network} has no lookup")
+
+    async def check(self) -> AccountCheck:
+        """Verify the account's credentials against the network."""
+        return AccountCheck(CheckStatus.ATTENTION, detail=f"{self.network} has no check")
+
+    def secrets(self) -> tuple[Secret, ...]:
+        """The account's secrets, so logs and errors can be scrubbed of them."""
+        return tuple(v for v in self.settings.__dict__.values() if isinstance(v, Secret))

@@ -1,0 +1,86 @@
+"""The ``log`` network: publishes to the daemon's log. For demos, tests and adapter authors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from adapters.base import (
+    AccountSettings,
+    Adapter,
+    AccountCheck,
+    Capabilities,
+    CheckStatus,
+    DeliveryRef,
+    LengthKind,
+    LengthRule,
+    MediaItem,
+    MediaLimits,
+    PostContent,
+    Published,
+    RemotePart,
+    Rendered,
+)
+
+log = logging.getLogger("publisher.network.log")
+
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+
+
+class LogSettings(AccountSettings):
+    max_length: int = 500
+    label: str = ""
+
+
+class LogAdapter(Adapter):
+    network = "log"
+    Settings = LogSettings
+
+    def capabilities(self) -> Capabilities:
+        assert isinstance(self.settings, LogSettings)
+        return Capabilities(
+            network="log",
+            length=LengthRule(LengthKind.GRAPHEMES, self.settings.max_length),
+            media=MediaLimits(
+                max_images=4,
+                max_videos=1,
+                max_image_bytes=50_000_000,
+                max_video_bytes=500_000_000,
+                image_types=IMAGE_TYPES,
+                video_types=frozenset({"video/mp4"}),
+                alt_text_max=1500,
+            ),
+            threads=True,
+        )
+
+    def build_payload(
+        self, text: str, media: Sequence[MediaItem], index: int, total: int, content: PostContent
+    ) -> Mapping[str, Any]:
+        body: dict[str, Any] = {"text": text}
+        if media:
+            body["media"] = [{"file": m.path.name, "alt": m.alt} for m in media]
+        if index:
+            body["reply_to"] = f"<part:{index - 1}>"
+        return body
+
+    async def publish(
+        self, rendered: Rendered, ref: DeliveryRef, done: Sequence[RemotePart] = ()
+    ) -> Published:
+        parts = list(done)
+        for part in rendered.parts[len(done):]:
+            remote_id = f"{ref.part_key(part.index)}"
+            log.info(
+                "%s part %d/%d (%d/%d): %s",
+                self.account,
+                part.index + 1,
+                len(rendered.parts),
+                part.length,
+                rendered.limit,
+                part.text.replace("\n", " ⏎ "),
+            )
+            parts.append(RemotePart(part.index, remote_id, None))
+        return Published(tuple(parts))
+
+    async def check(self) -> AccountCheck:
+        return AccountCheck(CheckStatus.OK, identity=self.account, detail="the log needs no credentials")

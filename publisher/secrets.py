@@ -1,0 +1,149 @@
+"""Secrets: values that must never reach logs, dry-run output, tracebacks or the database.
+
+A ``Secret`` prints as ``***``; its value only comes out through ``reveal()``. Every
+resolved value is also registered with ``Redactor`` so log lines and error messages that
+somehow carry one (an HTTP library echoing a header, say) are scrubbed anyway.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
+
+REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class MissingSecretError(Exception):
+    """A ``${NAME}`` reference that neither the environment nor the credentials dir holds."""
+
+
+class Secret:
+    """A resolved (or unresolved) secret; ``str()`` never shows the value."""
+
+    __slots__ = ("_value", "name", "where")
+
+    def __init__(self, name: str, value: str | None, where: str = "") -> None:
+        self.name = name
+        self._value = value
+        self.where = where  # e.g. "accounts.brand-x.api_key", for error messages
+        if value:
+            REDACTOR.add(value)
+
+    @property
+    def resolved(self) -> bool:
+        return self._value is not None
+
+    def reveal(self) -> str:
+        if self._value is None:
+            raise MissingSecretError(
+                f"{self.where}: secret ${{{self.name}}} is not set "
+                f"(set the environment variable {self.name} or the file "
+                f"$CREDENTIALS_DIRECTORY/{self.name})"
+            )
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret(${{{self.name}}})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other.name == self.name and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        def coerce(value: Any) -> Secret:
+            if isinstance(value, Secret):
+                return value
+            if isinstance(value, str):
+                # A literal secret in the config file: allowed, but still never printed.
+                return Secret("literal", value)
+            raise ValueError("expected a string or a ${NAME} reference")
+
+        return core_schema.no_info_plain_validator_function(
+            coerce, serialization=core_schema.plain_serializer_function_ser_schema(repr)
+        )
+
+
+class Redactor:
+    """Process-wide set of secret values to scrub from any text that leaves the process."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, value: str) -> None:
+        if len(value) < 4:  # too short to scrub without mangling ordinary text
+            return
+        with self._lock:
+            if value not in self._values:
+                self._values.add(value)
+                self._pattern = None
+
+    def scrub(self, text: str) -> str:
+        pattern = self._pattern
+        if pattern is None:
+            with self._lock:
+                if not self._values:
+                    return text
+                alts = sorted(self._values, key=len, reverse=True)
+                pattern = self._pattern = re.compile("|".join(re.escape(v) for v in alts))
+        return pattern.sub("***", text)
+
+
+REDACTOR = Redactor()
+
+
+@dataclass(frozen=True)
+class SecretSource:
+    """Where ``${NAME}`` is looked up: the environment, then ``$CREDENTIALS_DIRECTORY``."""
+
+    environ: dict[str, str]
+    credentials_dir: Path | None
+
+    @classmethod
+    def from_environment(cls) -> SecretSource:
+        creds = os.environ.get("CREDENTIALS_DIRECTORY")
+        return cls(dict(os.environ), Path(creds) if creds else None)
+
+    def lookup(self, name: str, where: str) -> str | None:
+        if name in self.environ:
+            return self.environ[name]
+        if self.credentials_dir is None:
+            return None
+        path = self.credentials_dir / name
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise PermissionError(
+                f"{where}: secret file {path} is readable by group or others "
+                f"(mode {stat.S_IMODE(st.st_mode):o}); run chmod 600 {path}"
+            )
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+
+
+def resolve_reference(value: str, source: SecretSource, where: str) -> str | Secret:
+    """A whole-string ``${NAME}`` becomes a Secret; other strings are returned as they are."""
+    m = REFERENCE.fullmatch(value.strip())
+    if m is None:
+        if REFERENCE.search(value):
+            raise ValueError(f"{where}: a ${{NAME}} reference must be the whole value")
+        return value
+    name = m.group(1)
+    return Secret(name, source.lookup(name, where), where)
