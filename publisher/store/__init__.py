@@ -1,0 +1,23 @@
+"""The store: the applied plan and the ledger, in SQLite or PostgreSQL."""
+
+from publisher.store.db import SchemaTooNewError
+from publisher.store.repo import (
+    Attempt,
+    Delivery,
+    LoadState,
+    PlanChanges,
+    PlanEntry,
+    Store,
+    Transition,
+)
+
+__all__ = [
+    "Attempt",
+    "Delivery",
+    "LoadState",
+    "PlanChanges",
+    "PlanEntry",
+    "SchemaTooNewError",
+    "Store",
+    "Transition",
+]

@@ -1,0 +1,132 @@
+"""The tables: posts (the applied plan), deliveries (post × account), attempts (the ledger).
+
+Times are stored as UTC; ``UTCDateTime`` makes SQLite hand back aware datetimes too.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend. Naive ones are refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _when(nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class PostRow(SQLModel, table=True):
+    __tablename__ = "posts"
+
+    id: str = Field(primary_key=True, max_length=128)
+    content_hash: str = Field(max_length=64)
+    line: int = 0
+    removed_at: datetime | None = _when(nullable=True)
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class DeliveryRow(SQLModel, table=True):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("post_id", "account", name="uq_delivery_post_account"),
+        Index("ix_deliveries_state_due", "state", "due_at"),
+        Index("ix_deliveries_account_published", "account", "published_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: str = Field(max_length=128, index=True)
+    account: str = Field(max_length=64)
+    network: str = Field(max_length=32)
+    state: str = Field(max_length=16)
+    scheduled_at: datetime = _when()  # what the plan says
+    due_at: datetime = _when()  # when to act next (deferred, retry)
+    not_after: datetime | None = _when(nullable=True)
+    from_slot: bool = False
+    content_hash: str = Field(max_length=64)
+    content: str = Field(sa_column=Column(Text, nullable=False))  # JSON PostContent
+    attempts: int = 0
+    parts: str = Field(default="[]", sa_column=Column(Text, nullable=False))  # JSON RemoteParts
+    published_hash: str | None = Field(default=None, max_length=64)
+    published_at: datetime | None = _when(nullable=True)
+    remote_id: str | None = Field(default=None, max_length=256)
+    remote_url: str | None = Field(default=None, max_length=1024)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    error_class: str | None = Field(default=None, max_length=16)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # why deferred/missed/canceled
+    lease_owner: str | None = Field(default=None, max_length=128)
+    lease_until: datetime | None = _when(nullable=True)
+    fence: int = 0
+    updated_at: datetime = _when()
+
+
+class AttemptRow(SQLModel, table=True):
+    """The append-only ledger: one row per attempt, never updated."""
+
+    __tablename__ = "attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(index=True, foreign_key="deliveries.id")
+    post_id: str = Field(max_length=128, index=True)
+    account: str = Field(max_length=64, index=True)
+    network: str = Field(max_length=32)
+    number: int
+    started_at: datetime = _when()
+    finished_at: datetime = _when(index=True)
+    outcome: str = Field(max_length=16)
+    status_code: int | None = None
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    remote_id: str | None = Field(default=None, max_length=256)
+    remote_url: str | None = Field(default=None, max_length=1024)
+    worker: str | None = Field(default=None, max_length=128)
+
+
+class AccountStateRow(SQLModel, table=True):
+    """Per-account runtime facts shared by every daemon: rate limits and needed attention."""
+
+    __tablename__ = "account_state"
+
+    account: str = Field(primary_key=True, max_length=64)
+    limited_until: datetime | None = _when(nullable=True)
+    attention: str | None = Field(default=None, max_length=32)
+    attention_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    updated_at: datetime = _when()
+
+
+class SyncStateRow(SQLModel, table=True):
+    """The last queue load: shown by status and /healthz."""
+
+    __tablename__ = "sync_state"
+
+    id: int = Field(default=1, primary_key=True)
+    loaded_at: datetime | None = _when(nullable=True)
+    ok: bool = True
+    file_hash: str | None = Field(default=None, max_length=64)
+    message: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    applied_at: datetime | None = _when(nullable=True)

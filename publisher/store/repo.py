@@ -1,0 +1,598 @@
+"""The store's operations. Each public coroutine is one transaction.
+
+Every write that follows a claim carries the claim's fencing token (``fence``): a worker that
+lost its claim (a paused daemon whose lease expired) cannot overwrite a newer owner's result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.base import PostContent, RemotePart
+from publisher.states import PENDING, DeliveryState, Outcome
+from publisher.store.codec import content_from_json, parts_from_json, parts_to_json
+from publisher.store.db import make_engine, migrate
+from publisher.store.models import (
+    AccountStateRow,
+    AttemptRow,
+    DeliveryRow,
+    PostRow,
+    SyncStateRow,
+)
+
+D = DeliveryRow.__table__  # type: ignore[attr-defined]
+A = AttemptRow.__table__  # type: ignore[attr-defined]
+P = PostRow.__table__  # type: ignore[attr-defined]
+S = AccountStateRow.__table__  # type: ignore[attr-defined]
+Q = SyncStateRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    post_id: str
+    account: str
+    network: str
+    state: DeliveryState
+    scheduled_at: datetime
+    due_at: datetime
+    not_after: datetime | None
+    from_slot: bool
+    content_hash: str
+    content_json: str
+    attempts: int
+    parts: tuple[RemotePart, ...]
+    published_hash: str | None
+    published_at: datetime | None
+    remote_id: str | None
+    remote_url: str | None
+    last_error: str | None
+    error_class: str | None
+    reason: str | None
+    fence: int
+    updated_at: datetime
+
+    def content(self) -> PostContent:
+        return content_from_json(self.content_json)
+
+    @classmethod
+    def from_row(cls, r: Any) -> Delivery:
+        return cls(
+            id=r.id,
+            post_id=r.post_id,
+            account=r.account,
+            network=r.network,
+            state=DeliveryState(r.state),
+            scheduled_at=r.scheduled_at,
+            due_at=r.due_at,
+            not_after=r.not_after,
+            from_slot=bool(r.from_slot),
+            content_hash=r.content_hash,
+            content_json=r.content,
+            attempts=r.attempts,
+            parts=parts_from_json(r.parts),
+            published_hash=r.published_hash,
+            published_at=r.published_at,
+            remote_id=r.remote_id,
+            remote_url=r.remote_url,
+            last_error=r.last_error,
+            error_class=r.error_class,
+            reason=r.reason,
+            fence=r.fence,
+            updated_at=r.updated_at,
+        )
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """What sync needs to know of an existing delivery."""
+
+    id: int
+    post_id: str
+    account: str
+    state: DeliveryState
+    scheduled_at: datetime
+    due_at: datetime
+    not_after: datetime | None
+    from_slot: bool
+    content_hash: str
+    published_hash: str | None
+
+
+@dataclass
+class PlanChanges:
+    """A whole sync, applied in one transaction."""
+
+    posts_upsert: list[dict[str, Any]] = field(default_factory=list)
+    posts_removed: list[str] = field(default_factory=list)
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)  # must hold "id"
+    cancels: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.posts_upsert or self.posts_removed or self.inserts or self.updates or self.cancels
+        )
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A ledger row to append."""
+
+    delivery_id: int
+    post_id: str
+    account: str
+    network: str
+    number: int
+    started_at: datetime
+    finished_at: datetime
+    outcome: Outcome
+    status_code: int | None = None
+    error: str | None = None
+    remote_id: str | None = None
+    remote_url: str | None = None
+    worker: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "delivery_id": self.delivery_id,
+            "post_id": self.post_id,
+            "account": self.account,
+            "network": self.network,
+            "number": self.number,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "outcome": self.outcome.value,
+            "status_code": self.status_code,
+            "error": self.error,
+            "remote_id": self.remote_id,
+            "remote_url": self.remote_url,
+            "worker": self.worker,
+        }
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A claimed delivery's result: its new state and fields, and the attempt to log."""
+
+    delivery_id: int
+    fence: int
+    state: DeliveryState
+    now: datetime
+    due_at: datetime | None = None
+    parts: tuple[RemotePart, ...] | None = None
+    published_hash: str | None = None
+    published_at: datetime | None = None
+    remote_id: str | None = None
+    remote_url: str | None = None
+    last_error: str | None = None
+    error_class: str | None = None
+    reason: str | None = None
+    attempt: Attempt | None = None
+    release: bool = True  # drop the lease (a finished attempt)
+
+    def values(self) -> dict[str, Any]:
+        v: dict[str, Any] = {"state": self.state.value, "updated_at": self.now}
+        for name in (
+            "due_at",
+            "published_hash",
+            "published_at",
+            "remote_id",
+            "remote_url",
+            "reason",
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                v[name] = value
+        if self.parts is not None:
+            v["parts"] = parts_to_json(self.parts)
+        if self.state is not DeliveryState.PUBLISHED or self.last_error is not None:
+            v["last_error"] = self.last_error
+            v["error_class"] = self.error_class
+        if self.release:
+            v["lease_owner"] = None
+            v["lease_until"] = None
+        return v
+
+
+@dataclass(frozen=True)
+class AccountState:
+    account: str
+    limited_until: datetime | None
+    attention: str | None
+    attention_reason: str | None
+
+
+@dataclass(frozen=True)
+class LoadState:
+    loaded_at: datetime | None
+    ok: bool
+    file_hash: str | None
+    message: str | None
+    applied_at: datetime | None
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+
+    @classmethod
+    async def open(cls, url: str, *, readonly: bool = False) -> Store:
+        """Open and upgrade the schema (a newer database is refused)."""
+        engine = make_engine(url, immediate=not readonly)
+        await migrate(engine)
+        return cls(engine, url)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    # ------------------------------------------------------------------ sync
+
+    async def plan_index(self) -> dict[tuple[str, str], PlanEntry]:
+        cols = [
+            D.c.id, D.c.post_id, D.c.account, D.c.state, D.c.scheduled_at, D.c.due_at,
+            D.c.not_after, D.c.from_slot, D.c.content_hash, D.c.published_hash,
+        ]
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(*cols))).all()
+        return {
+            (r.post_id, r.account): PlanEntry(
+                r.id, r.post_id, r.account, DeliveryState(r.state), r.scheduled_at, r.due_at,
+                r.not_after, bool(r.from_slot), r.content_hash, r.published_hash,
+            )
+            for r in rows
+        }
+
+    async def post_index(self) -> dict[str, tuple[str, int, datetime | None]]:
+        """Each post's (content hash, line, removed_at): sync writes only what changed."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(P.c.id, P.c.content_hash, P.c.line, P.c.removed_at))).all()
+        return {r.id: (r.content_hash, r.line, r.removed_at) for r in rows}
+
+    async def apply(self, changes: PlanChanges, load: LoadState) -> None:
+        """Apply a whole plan diff and record the load, atomically."""
+        async with self.engine.begin() as conn:
+            if changes.posts_upsert:
+                ids = [p["id"] for p in changes.posts_upsert]
+                existing = set(
+                    (await conn.execute(select(P.c.id).where(P.c.id.in_(ids)))).scalars()
+                ) if len(ids) < 30_000 else set((await conn.execute(select(P.c.id))).scalars())
+                new = [p for p in changes.posts_upsert if p["id"] not in existing]
+                old = [p for p in changes.posts_upsert if p["id"] in existing]
+                if new:
+                    await conn.execute(insert(P), new)
+                if old:
+                    await conn.execute(
+                        update(P).where(P.c.id == _bind("b_id")),
+                        [{**{k: v for k, v in p.items() if k not in ("id", "created_at")},
+                          "b_id": p["id"]} for p in old],
+                    )
+            if changes.posts_removed:
+                await conn.execute(
+                    update(P).where(P.c.id.in_(changes.posts_removed)).values(removed_at=load.loaded_at)
+                )
+            if changes.inserts:
+                await conn.execute(insert(D), changes.inserts)
+            for upd in changes.updates:
+                values = {k: v for k, v in upd.items() if k != "id"}
+                await conn.execute(update(D).where(D.c.id == upd["id"]).values(**values))
+            if changes.cancels:
+                await conn.execute(
+                    update(D)
+                    .where(D.c.id.in_(changes.cancels), D.c.state.in_([s.value for s in PENDING]))
+                    .values(
+                        state=DeliveryState.CANCELED.value,
+                        reason="removed from the queue file",
+                        updated_at=load.loaded_at,
+                    )
+                )
+            await self._write_load(conn, load)
+
+    async def record_load(self, load: LoadState) -> None:
+        async with self.engine.begin() as conn:
+            await self._write_load(conn, load)
+
+    async def _write_load(self, conn: Any, load: LoadState) -> None:
+        values = {
+            "loaded_at": load.loaded_at,
+            "ok": load.ok,
+            "message": load.message,
+        }
+        if load.ok:
+            values["file_hash"] = load.file_hash
+            values["applied_at"] = load.applied_at
+        result = await conn.execute(update(Q).where(Q.c.id == 1).values(**values))
+        if result.rowcount == 0:
+            await conn.execute(insert(Q).values(id=1, **values))
+
+    async def load_state(self) -> LoadState | None:
+        async with self.engine.connect() as conn:
+            r = (await conn.execute(select(Q).where(Q.c.id == 1))).first()
+        if r is None:
+            return None
+        return LoadState(r.loaded_at, bool(r.ok), r.file_hash, r.message, r.applied_at)
+
+    # ---------------------------------------------------------------- engine
+
+    async def next_due(self, exclude_accounts: Iterable[str] = ()) -> datetime | None:
+        q = select(func.min(D.c.due_at)).where(D.c.state.in_([s.value for s in PENDING]))
+        excluded = list(exclude_accounts)
+        if excluded:
+            q = q.where(D.c.account.not_in(excluded))
+        async with self.engine.connect() as conn:
+            value = (await conn.execute(q)).scalar()
+        return value  # type: ignore[no-any-return]
+
+    async def due(
+        self, now: datetime, limit: int, exclude_accounts: Iterable[str] = ()
+    ) -> list[Delivery]:
+        """Pending deliveries whose time has come, earliest first (not claimed yet)."""
+        q = (
+            select(D)
+            .where(D.c.state.in_([s.value for s in PENDING]), D.c.due_at <= now)
+            .order_by(D.c.due_at, D.c.id)
+            .limit(limit)
+        )
+        excluded = list(exclude_accounts)
+        if excluded:
+            q = q.where(D.c.account.not_in(excluded))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return [Delivery.from_row(r) for r in rows]
+
+    async def claim(
+        self,
+        candidates: Sequence[Delivery],
+        now: datetime,
+        worker: str,
+        lease: timedelta,
+    ) -> list[Delivery]:
+        """Commit ``sending`` for these deliveries (if still pending); returns those won."""
+        if not candidates:
+            return []
+        won: list[Delivery] = []
+        async with self.engine.begin() as conn:
+            for d in candidates:
+                result = await conn.execute(
+                    update(D)
+                    .where(
+                        D.c.id == d.id,
+                        D.c.fence == d.fence,
+                        D.c.state.in_([s.value for s in PENDING]),
+                    )
+                    .values(
+                        state=DeliveryState.SENDING.value,
+                        attempts=D.c.attempts + 1,
+                        fence=D.c.fence + 1,
+                        lease_owner=worker,
+                        lease_until=now + lease,
+                        updated_at=now,
+                    )
+                )
+                if result.rowcount == 1:
+                    won.append(
+                        _replace(d, state=DeliveryState.SENDING, attempts=d.attempts + 1,
+                                 fence=d.fence + 1, updated_at=now)
+                    )
+        return won
+
+    async def finish(self, transitions: Sequence[Transition]) -> list[int]:
+        """Write results (one transaction for the batch); returns ids whose fence was stale."""
+        stale: list[int] = []
+        if not transitions:
+            return stale
+        async with self.engine.begin() as conn:
+            for t in transitions:
+                result = await conn.execute(
+                    update(D).where(D.c.id == t.delivery_id, D.c.fence == t.fence).values(**t.values())
+                )
+                if result.rowcount != 1:
+                    stale.append(t.delivery_id)
+                    continue
+                if t.attempt is not None:
+                    await conn.execute(insert(A).values(**t.attempt.row()))
+        return stale
+
+    async def defer(self, items: Sequence[tuple[Delivery, datetime, str]], now: datetime) -> None:
+        """Move pending deliveries later (caps, rate limits), saying why."""
+        if not items:
+            return
+        async with self.engine.begin() as conn:
+            for d, until, why in items:
+                await conn.execute(
+                    update(D)
+                    .where(D.c.id == d.id, D.c.fence == d.fence, D.c.state.in_([s.value for s in PENDING]))
+                    .values(due_at=until, reason=why, updated_at=now)
+                )
+
+    async def mark_missed(self, items: Sequence[tuple[Delivery, str]], now: datetime) -> None:
+        """Pending deliveries too late to publish; not an attempt, so no ledger row."""
+        if not items:
+            return
+        async with self.engine.begin() as conn:
+            for d, why in items:
+                await conn.execute(
+                    update(D)
+                    .where(D.c.id == d.id, D.c.fence == d.fence, D.c.state.in_([s.value for s in PENDING]))
+                    .values(state=DeliveryState.MISSED.value, reason=why, updated_at=now)
+                )
+
+    async def recover_in_flight(
+        self, now: datetime, worker: str | None = None, expired_only: bool = False
+    ) -> list[Delivery]:
+        """Deliveries left in ``sending`` by a dead process become ``unknown``."""
+        async with self.engine.begin() as conn:
+            q = select(D).where(D.c.state == DeliveryState.SENDING.value)
+            if expired_only:
+                q = q.where(or_(D.c.lease_until.is_(None), D.c.lease_until < now))
+            if worker is not None:
+                q = q.where(D.c.lease_owner == worker)
+            rows = [Delivery.from_row(r) for r in (await conn.execute(q)).all()]
+            found = []
+            for d in rows:
+                result = await conn.execute(
+                    update(D)
+                    .where(D.c.id == d.id, D.c.fence == d.fence, D.c.state == DeliveryState.SENDING.value)
+                    .values(
+                        state=DeliveryState.UNKNOWN.value,
+                        fence=D.c.fence + 1,
+                        lease_owner=None,
+                        lease_until=None,
+                        reason="the daemon stopped while the request was out",
+                        updated_at=now,
+                    )
+                )
+                if result.rowcount != 1:
+                    continue
+                await conn.execute(insert(A).values(**Attempt(
+                    d.id, d.post_id, d.account, d.network, d.attempts, d.updated_at, now,
+                    Outcome.INTERRUPTED, error="the daemon stopped while the request was out",
+                ).row()))
+                found.append(_replace(d, state=DeliveryState.UNKNOWN, fence=d.fence + 1))
+        return found
+
+    async def by_state(self, *states: DeliveryState, limit: int | None = None) -> list[Delivery]:
+        q = select(D).where(D.c.state.in_([s.value for s in states])).order_by(D.c.due_at, D.c.id)
+        if limit is not None:
+            q = q.limit(limit)
+        async with self.engine.connect() as conn:
+            return [Delivery.from_row(r) for r in (await conn.execute(q)).all()]
+
+    async def get(self, delivery_id: int) -> Delivery | None:
+        async with self.engine.connect() as conn:
+            r = (await conn.execute(select(D).where(D.c.id == delivery_id))).first()
+        return Delivery.from_row(r) if r is not None else None
+
+    async def find(self, post_id: str, account: str | None = None) -> list[Delivery]:
+        q = select(D).where(D.c.post_id == post_id)
+        if account is not None:
+            q = q.where(D.c.account == account)
+        async with self.engine.connect() as conn:
+            return [Delivery.from_row(r) for r in (await conn.execute(q.order_by(D.c.id))).all()]
+
+    async def take_unknown(self, delivery: Delivery, now: datetime, worker: str) -> Delivery | None:
+        """Claim an unknown delivery for resolution (bumps the fence)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(D)
+                .where(D.c.id == delivery.id, D.c.fence == delivery.fence,
+                       D.c.state == DeliveryState.UNKNOWN.value)
+                .values(fence=D.c.fence + 1, lease_owner=worker, updated_at=now)
+            )
+        if result.rowcount != 1:
+            return None
+        return _replace(delivery, fence=delivery.fence + 1)
+
+    async def recent_publications(
+        self, accounts: Iterable[str], since: datetime
+    ) -> dict[str, list[datetime]]:
+        """When each account published (or is publishing) since ``since``: for the caps."""
+        names = list(accounts)
+        out: dict[str, list[datetime]] = {a: [] for a in names}
+        if not names:
+            return out
+        q = select(D.c.account, D.c.published_at, D.c.updated_at, D.c.state).where(
+            D.c.account.in_(names),
+            or_(
+                and_(D.c.state == DeliveryState.PUBLISHED.value, D.c.published_at >= since),
+                and_(D.c.state == DeliveryState.DRY_RUN.value, D.c.published_at >= since),
+                D.c.state.in_([DeliveryState.SENDING.value, DeliveryState.UNKNOWN.value]),
+            ),
+        )
+        async with self.engine.connect() as conn:
+            for r in (await conn.execute(q)).all():
+                out[r.account].append(r.published_at or r.updated_at)
+        for times in out.values():
+            times.sort()
+        return out
+
+    # ------------------------------------------------------------- accounts
+
+    async def account_states(self) -> dict[str, AccountState]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(S))).all()
+        return {
+            r.account: AccountState(r.account, r.limited_until, r.attention, r.attention_reason)
+            for r in rows
+        }
+
+    async def set_account_state(
+        self,
+        account: str,
+        now: datetime,
+        *,
+        limited_until: datetime | None = None,
+        attention: str | None = None,
+        attention_reason: str | None = None,
+    ) -> None:
+        values = {
+            "limited_until": limited_until,
+            "attention": attention,
+            "attention_reason": attention_reason,
+            "updated_at": now,
+        }
+        async with self.engine.begin() as conn:
+            result = await conn.execute(update(S).where(S.c.account == account).values(**values))
+            if result.rowcount == 0:
+                await conn.execute(insert(S).values(account=account, **values))
+
+    # --------------------------------------------------------------- reading
+
+    async def attempts(
+        self,
+        *,
+        account: str | None = None,
+        post_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[AttemptRow]:
+        q = select(AttemptRow).order_by(A.c.finished_at, A.c.id)
+        if account is not None:
+            q = q.where(A.c.account == account)
+        if post_id is not None:
+            q = q.where(A.c.post_id == post_id)
+        if since is not None:
+            q = q.where(A.c.finished_at >= since)
+        if until is not None:
+            q = q.where(A.c.finished_at < until)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return [AttemptRow.model_validate(dict(r._mapping)) for r in rows]
+
+    async def all_deliveries(self) -> list[Delivery]:
+        async with self.engine.connect() as conn:
+            return [Delivery.from_row(r) for r in (await conn.execute(select(D).order_by(D.c.id))).all()]
+
+    async def count_by_state(self) -> dict[DeliveryState, int]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(D.c.state, func.count()).group_by(D.c.state))).all()
+        return {DeliveryState(s): n for s, n in rows}
+
+    async def wipe(self) -> None:
+        """Empty every table (dry-run rehearsal databases start afresh)."""
+        async with self.engine.begin() as conn:
+            for table in (A, D, P, S, Q):
+                await conn.execute(delete(table))
+
+
+def _bind(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(name)
+
+
+def _replace(d: Delivery, **changes: Any) -> Delivery:
+    from dataclasses import replace
+
+    return replace(d, **changes)
