@@ -416,6 +416,19 @@ class Store:
                     .values(due_at=until, reason=why, updated_at=now)
                 )
 
+    async def defer_account(self, account: str, until: datetime, why: str) -> None:
+        """Every pending delivery of a rate-limited account waits until ``until``."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(D)
+                .where(
+                    D.c.account == account,
+                    D.c.state.in_([s.value for s in PENDING]),
+                    D.c.due_at < until,
+                )
+                .values(due_at=until, reason=why)
+            )
+
     async def mark_missed(self, items: Sequence[tuple[Delivery, str]], now: datetime) -> None:
         """Pending deliveries too late to publish; not an attempt, so no ledger row."""
         if not items:

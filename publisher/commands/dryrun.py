@@ -1,0 +1,118 @@
+"""``publisher dry-run``: exactly what each network would receive. No network, no writes.
+
+It renders through the same adapters the daemon uses (built without an HTTP session, so a
+network call is impossible), so what it prints is what ``run`` sends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from adapters.base import AdapterContext, Rendered
+from publisher.clock import SystemClock
+from publisher.commands.common import EXIT_OK, EXIT_USER, fmt_local, load, parse_when, print_diagnostics
+from publisher.commands.plan import current_plan
+from publisher.config import Config, SecretPolicy
+from publisher.diagnostics import InvalidFileError
+from publisher.engine.runtime import LIVE, build_adapters
+from publisher.schedule import PlannedDelivery
+from publisher.secrets import REDACTOR
+
+SCHEMA_VERSION = 1
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def delivery_json(p: PlannedDelivery, r: Rendered, config: Config) -> dict[str, Any]:
+    return {
+        "post": p.post_id,
+        "account": p.account,
+        "network": r.network,
+        "due_utc": _iso(p.due_at),
+        "due_local": p.due_at.astimezone(config.timezone).isoformat(),
+        "from_slot": p.from_slot,
+        "limit": r.limit,
+        "parts": [
+            {
+                "index": part.index,
+                "text": part.text,
+                "length": part.length,
+                "payload": part.payload,
+                "media": [
+                    {"file": str(m.path), "alt": m.alt, "mime_type": m.mime_type, "size": m.size}
+                    for m in part.media
+                ],
+            }
+            for part in r.parts
+        ],
+        "warnings": list(r.warnings),
+        "errors": list(r.errors),
+    }
+
+
+async def main(args: argparse.Namespace) -> int:
+    config = load(args.config, SecretPolicy.WARN)
+    clock = SystemClock()
+    now = clock.now()
+    start = parse_when(args.start, config.timezone) if args.start else now
+    until = parse_when(args.until, config.timezone) if args.until else None
+    try:
+        view = await current_plan(config, now)
+    except InvalidFileError as err:
+        print_diagnostics(err)
+        return EXIT_USER
+    adapters = build_adapters(config, AdapterContext(session=None, clock=clock), LIVE)
+    posts = {p.id: p for p in view.queue.posts}
+    selected = [
+        p for p in view.pending()
+        if p.due_at >= start and (until is None or p.due_at < until)
+        and (not args.account or p.account in args.account)
+    ]
+    out: list[dict[str, Any]] = []
+    for p in selected:
+        content = posts[p.post_id].content_for(config.accounts[p.account])
+        rendered = adapters[p.account].render(content)
+        out.append(delivery_json(p, rendered, config))
+    if args.json:
+        doc = {"schema": SCHEMA_VERSION, "generated_at": _iso(now), "deliveries": out}
+        print(REDACTOR.scrub(json.dumps(doc, ensure_ascii=False, indent=2, default=str)))
+    else:
+        print(REDACTOR.scrub(_text(out, config)))
+    problems = sum(1 for d in out if d["errors"])
+    if problems:
+        print(f"{problems} deliveries cannot be published as written", file=sys.stderr)
+    return EXIT_OK
+
+
+def _text(out: list[dict[str, Any]], config: Config) -> str:
+    lines: list[str] = []
+    if not out:
+        return "nothing to publish in this window"
+    for d in out:
+        due = datetime.fromisoformat(d["due_utc"].replace("Z", "+00:00"))
+        slot = ", slot" if d["from_slot"] else ""
+        lines.append(
+            f"{fmt_local(due, config.timezone)} ({due:%H:%M} UTC{slot})  "
+            f"{d['post']} → {d['account']} [{d['network']}]"
+        )
+        n = len(d["parts"])
+        for part in d["parts"]:
+            label = f"part {part['index'] + 1}/{n}" if n > 1 else "post"
+            lines.append(f"  {label}: {part['length']}/{d['limit']}")
+            for text_line in part["text"].splitlines() or [""]:
+                lines.append(f"    | {text_line}")
+            for m in part["media"]:
+                lines.append(f"    + {m['file'].rsplit('/', 1)[-1]} ({m['mime_type']}, {m['size']:,} bytes) alt: {m['alt']!r}")
+            lines.append("    payload: " + json.dumps(part["payload"], ensure_ascii=False, default=str))
+        for w in d["warnings"]:
+            lines.append(f"  warning: {w}")
+        for e in d["errors"]:
+            lines.append(f"  ERROR: {e}")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,102 @@
+"""``publisher status``: next posts, in flight, and what needs a human."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from publisher.clock import SystemClock
+from publisher.commands.common import EXIT_OK, UserError, database_exists, fmt_local, load, open_store
+from publisher.config import SecretPolicy
+from publisher.states import DeliveryState
+from publisher.store import Delivery
+
+SCHEMA_VERSION = 1
+
+
+def _iso(when: datetime | None) -> str | None:
+    return None if when is None else when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _row(d: Delivery) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "post": d.post_id,
+        "account": d.account,
+        "network": d.network,
+        "state": d.state.value,
+        "scheduled_at": _iso(d.scheduled_at),
+        "due_at": _iso(d.due_at),
+        "attempts": d.attempts,
+        "reason": d.reason,
+        "error": d.last_error,
+        "remote_url": d.remote_url,
+    }
+
+
+async def main(args: argparse.Namespace) -> int:
+    config = load(args.config, SecretPolicy.WARN)
+    if not database_exists(config):
+        raise UserError(f"no database yet at {config.database_url}: run `publisher run` first")
+    store = await open_store(config, readonly=True)
+    try:
+        now = SystemClock().now()
+        counts = await store.count_by_state()
+        upcoming = await store.by_state(DeliveryState.SCHEDULED, limit=10)
+        sending = await store.by_state(DeliveryState.SENDING)
+        retrying = await store.by_state(DeliveryState.RETRYING)
+        failed = await store.by_state(DeliveryState.FAILED)
+        unknown = await store.by_state(DeliveryState.UNKNOWN)
+        load_state = await store.load_state()
+        accounts = await store.account_states()
+    finally:
+        await store.close()
+    doc: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "generated_at": _iso(now),
+        "counts": {s.value: counts.get(s, 0) for s in DeliveryState},
+        "next": [_row(d) for d in upcoming],
+        "in_flight": [_row(d) for d in sending],
+        "retrying": [_row(d) for d in retrying],
+        "needs_human": {"failed": [_row(d) for d in failed], "unknown": [_row(d) for d in unknown]},
+        "accounts": [
+            {"account": a.account, "limited_until": _iso(a.limited_until),
+             "attention": a.attention, "reason": a.attention_reason}
+            for a in accounts.values() if a.attention or (a.limited_until and a.limited_until > now)
+        ],
+        "last_queue_load": None if load_state is None else {
+            "at": _iso(load_state.loaded_at), "ok": load_state.ok, "message": load_state.message,
+            "applied_at": _iso(load_state.applied_at),
+        },
+    }
+    if args.json:
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    z = config.timezone
+    print("deliveries: " + ", ".join(f"{k} {v}" for k, v in doc["counts"].items() if v))
+    if load_state is not None:
+        verdict = "ok" if load_state.ok else "FAILED (the last good plan stays in force)"
+        print(f"last queue load: {fmt_local(load_state.loaded_at, z)} {verdict}")
+        if not load_state.ok and load_state.message:
+            for line in load_state.message.splitlines():
+                print(f"  {line}")
+    sections = [
+        ("next", upcoming, lambda d: fmt_local(d.due_at, z)),
+        ("in flight", sending, lambda d: f"since {fmt_local(d.updated_at, z)}"),
+        ("retrying", retrying, lambda d: f"next attempt {fmt_local(d.due_at, z)}: {d.last_error or ''}"),
+        ("FAILED (needs a human)", failed, lambda d: d.last_error or ""),
+        ("UNKNOWN (needs a human: publisher resolve ID published|resend|drop)", unknown,
+         lambda d: d.reason or d.last_error or ""),
+    ]
+    for title, rows, detail in sections:
+        if not rows:
+            continue
+        print(f"{title}:")
+        for d in rows:
+            print(f"  #{d.id:<6} {d.post_id} → {d.account}  {detail(d)}")
+    for a in doc["accounts"]:
+        print(f"account {a['account']}: {a['attention'] or 'rate-limited'} {a['reason'] or ''} "
+              f"{('until ' + a['limited_until']) if a['limited_until'] else ''}".rstrip())
+    return EXIT_OK

@@ -1,0 +1,455 @@
+"""The daemon loop: sync, sleep until the next due delivery or a change, publish, record.
+
+Only this loop reads the clock. It never polls: it sleeps until the earliest due time and is
+woken early by a queue-file change, SIGHUP, a finished delivery freeing capacity, or stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from adapters.base import (
+    Absent,
+    Adapter,
+    AdapterError,
+    DeliveryRef,
+    Found,
+    Published,
+    RemotePart,
+    Rendered,
+)
+from publisher.clock import Clock
+from publisher.config import Config
+from publisher.engine.decide import (
+    GiveUp,
+    RetryAt,
+    RetryPolicy,
+    Unresolved,
+    after_error,
+    cap_deferral,
+    lateness,
+)
+from publisher.engine.runtime import Mode
+from publisher.secrets import REDACTOR
+from publisher.states import DeliveryState, Outcome
+from publisher.store import Attempt, Delivery, Store, Transition
+from publisher.sync import SyncReport, sync_queue
+
+log = logging.getLogger("publisher.engine")
+
+FAR = timedelta(days=1)
+
+
+class Observer(Protocol):
+    """Metrics, sd_notify and the like watch the engine through this."""
+
+    def on_sync(self, report: SyncReport, now: datetime) -> None: ...
+
+    def on_pass(self, now: datetime, next_due: datetime | None) -> None: ...
+
+    def on_result(self, delivery: Delivery, transition: Transition) -> None: ...
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _ref(d: Delivery) -> DeliveryRef:
+    return DeliveryRef(d.id, d.post_id, d.account, d.scheduled_at)
+
+
+def _event(level: int, action: str, msg: str, d: Delivery | None = None, **fields: Any) -> None:
+    extra: dict[str, Any] = {"action": action, **fields}
+    if d is not None:
+        extra.update(post=d.post_id, account=d.account, network=d.network, delivery=d.id)
+    log.log(level, msg, extra=extra)
+
+
+@dataclass
+class EngineOptions:
+    once: bool = False
+    worker: str = field(default_factory=default_worker_id)
+    lease: timedelta = timedelta(minutes=5)
+    rand: Callable[[], float] = random.random
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        clock: Clock,
+        adapters: Mapping[str, Adapter],
+        mode: Mode,
+        options: EngineOptions | None = None,
+        observers: Iterable[Observer] = (),
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.adapters = dict(adapters)
+        self.mode = mode
+        self.options = options or EngineOptions()
+        self.observers = list(observers)
+        self.policy = RetryPolicy(
+            config.retry.max_attempts,
+            config.retry.base_delay,
+            config.retry.max_delay,
+            config.retry.jitter,
+        )
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._resync = True
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._per_account: dict[str, int] = {}
+        self._results: asyncio.Queue[tuple[Transition, asyncio.Future[None]] | None] = asyncio.Queue()
+        self.last_sync: SyncReport | None = None
+        self.last_pass: datetime | None = None
+
+    # ------------------------------------------------------------ controls
+
+    def request_sync(self) -> None:
+        self._resync = True
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
+    # ---------------------------------------------------------------- loop
+
+    async def run(self) -> None:
+        writer = asyncio.create_task(self._write_results(), name="result-writer")
+        try:
+            if self.mode.sends:
+                for adapter in self.adapters.values():
+                    await self._prepare(adapter)
+            await self._recover()
+            while True:
+                if self._resync:
+                    self._resync = False
+                    await self._sync()
+                now = self.clock.now()
+                self._wake.clear()
+                if self.stopping:
+                    break
+                launched = await self._dispatch(now)
+                next_due = await self.store.next_due(self._saturated())
+                self.last_pass = now
+                for o in self.observers:
+                    o.on_pass(now, next_due)
+                if self.options.once and not self._inflight and not launched:
+                    if next_due is None or next_due > self.clock.now():
+                        break
+                if launched and self._capacity() > 0 and next_due is not None and next_due <= now:
+                    continue  # more due work than one batch: go on at once
+                wake_at = next_due if next_due is not None else now + FAR
+                await self.clock.sleep_until(min(wake_at, now + FAR), self._wake)
+        finally:
+            await self._drain()
+            self._results.put_nowait(None)  # the writer commits what is queued, then ends
+            await writer
+
+    async def _prepare(self, adapter: Adapter) -> None:
+        try:
+            await adapter.prepare()
+        except AdapterError as err:
+            _event(logging.WARNING, "prepare", f"{adapter.account}: {err.reason}", account=adapter.account)
+
+    async def _sync(self) -> None:
+        now = self.clock.now()
+        report = await sync_queue(self.config, self.store, now)
+        self.last_sync = report
+        for o in self.observers:
+            o.on_sync(report, now)
+        if report.errors:
+            for d in report.errors:
+                _event(logging.ERROR, "sync", str(d))
+            _event(logging.ERROR, "sync", report.summary())
+        elif not report.skipped:
+            _event(logging.INFO, "sync", report.summary())
+        for w in report.warnings:
+            _event(logging.WARNING, "sync", str(w))
+        for n in report.notices:
+            _event(logging.WARNING, "sync", n)
+
+    def _capacity(self) -> int:
+        return self.config.engine.concurrency - len(self._inflight)
+
+    def _saturated(self) -> list[str]:
+        limit = self.config.engine.per_account
+        return [a for a, n in self._per_account.items() if n >= limit]
+
+    async def _dispatch(self, now: datetime) -> int:
+        """Claim what is due (within capacity and caps) and start publishing it."""
+        free = self._capacity()
+        if free <= 0:
+            return 0
+        candidates = await self.store.due(now, free * 2, self._saturated())
+        if not candidates:
+            return 0
+        missed: list[tuple[Delivery, str]] = []
+        deferred: list[tuple[Delivery, datetime, str]] = []
+        chosen: list[Delivery] = []
+        accounts = {d.account for d in candidates}
+        history = await self.store.recent_publications(accounts, now - timedelta(hours=26))
+        taken: dict[str, int] = dict(self._per_account)
+        for d in candidates:
+            why = lateness(d.scheduled_at, d.not_after, now, self.config.max_lateness)
+            if why is not None:
+                missed.append((d, why))
+                continue
+            account = self.config.accounts.get(d.account)
+            if account is None or d.account not in self.adapters:
+                deferred.append((d, now + timedelta(hours=1), f"account {d.account} is not configured"))
+                continue
+            if taken.get(d.account, 0) >= self.config.engine.per_account or len(chosen) >= free:
+                continue
+            cap = cap_deferral(
+                history[d.account], now, self.config.timezone, account.max_per_day, account.min_interval
+            )
+            if cap is not None:
+                deferred.append((d, cap[0], cap[1]))
+                continue
+            chosen.append(d)
+            taken[d.account] = taken.get(d.account, 0) + 1
+            history[d.account].append(now)
+        if missed:
+            await self.store.mark_missed(missed, now)
+            for d, why in missed:
+                _event(logging.WARNING, "missed", f"{d.post_id} → {d.account} missed: {why}", d)
+        if deferred:
+            await self.store.defer(deferred, now)
+            for d, until, why in deferred:
+                _event(logging.INFO, "defer", f"{d.post_id} → {d.account} deferred to {until:%Y-%m-%d %H:%M}Z: {why}", d)
+        claimed = await self.store.claim(chosen, now, self.options.worker, self.options.lease)
+        for d in claimed:
+            self._per_account[d.account] = self._per_account.get(d.account, 0) + 1
+            task = asyncio.create_task(self._deliver(d, now), name=f"deliver-{d.id}")
+            self._inflight[d.id] = task
+            task.add_done_callback(lambda _t, d=d: self._done(d))
+        return len(claimed)
+
+    def _done(self, d: Delivery) -> None:
+        self._inflight.pop(d.id, None)
+        n = self._per_account.get(d.account, 1) - 1
+        if n <= 0:
+            self._per_account.pop(d.account, None)
+        else:
+            self._per_account[d.account] = n
+        self._wake.set()
+
+    # ------------------------------------------------------------ delivery
+
+    async def _deliver(self, d: Delivery, started: datetime) -> None:
+        adapter = self.adapters[d.account]
+        try:
+            rendered = adapter.render(d.content())
+        except Exception as err:  # a bug in a render: the post cannot go out as it is
+            await self._finish(d, self._fail(d, started, f"render failed: {err!r}", Outcome.INVALID))
+            return
+        if rendered.errors:
+            reason = "; ".join(rendered.errors)
+            await self._finish(d, self._fail(d, started, reason, Outcome.INVALID))
+            return
+        ref = _ref(d)
+        try:
+            published = await adapter.publish(rendered, ref, d.parts)
+        except AdapterError as err:
+            await self._finish(d, self._after_error(d, started, err))
+            return
+        except asyncio.CancelledError:
+            await self._finish(d, self._unknown(d, started, "interrupted at shutdown", ()), wait=False)
+            raise
+        except Exception as err:  # an adapter bug: we cannot know whether it landed
+            detail = REDACTOR.scrub("".join(traceback.format_exception(err)))
+            log.error("adapter bug for %s → %s:\n%s", d.post_id, d.account, detail)
+            await self._finish(d, self._unknown(d, started, f"adapter error: {REDACTOR.scrub(repr(err))}", ()))
+            return
+        await self._finish(d, self._success(d, started, published))
+
+    def _attempt(self, d: Delivery, started: datetime, outcome: Outcome, **kw: Any) -> Attempt:
+        return Attempt(
+            d.id, d.post_id, d.account, d.network, d.attempts, started, self.clock.now(),
+            outcome, worker=self.options.worker, **kw,
+        )
+
+    def _success(self, d: Delivery, started: datetime, published: Published) -> Transition:
+        now = self.clock.now()
+        return Transition(
+            d.id, d.fence, self.mode.success_state, now,
+            parts=published.parts,
+            published_hash=d.content_hash,
+            published_at=now,
+            remote_id=published.remote_id,
+            remote_url=published.url,
+            last_error=None,
+            reason=None,
+            attempt=self._attempt(
+                d, started, self.mode.success_outcome,
+                remote_id=published.remote_id, remote_url=published.url,
+            ),
+        )
+
+    def _fail(self, d: Delivery, started: datetime, reason: str, outcome: Outcome,
+              status: int | None = None, parts: tuple[RemotePart, ...] | None = None) -> Transition:
+        return Transition(
+            d.id, d.fence, DeliveryState.FAILED, self.clock.now(),
+            parts=parts, last_error=reason, error_class=outcome.value,
+            attempt=self._attempt(d, started, outcome, error=reason, status_code=status),
+        )
+
+    def _unknown(self, d: Delivery, started: datetime, reason: str,
+                 parts: tuple[RemotePart, ...] | None, status: int | None = None) -> Transition:
+        return Transition(
+            d.id, d.fence, DeliveryState.UNKNOWN, self.clock.now(),
+            parts=parts, last_error=reason, error_class=Outcome.AMBIGUOUS.value, reason=reason,
+            attempt=self._attempt(d, started, Outcome.AMBIGUOUS, error=reason, status_code=status),
+        )
+
+    def _after_error(self, d: Delivery, started: datetime, err: AdapterError) -> Transition:
+        now = self.clock.now()
+        parts = (*d.parts, *err.partial) if err.partial else None
+        reason = REDACTOR.scrub(err.reason)
+        step = after_error(err, d.attempts, now, self.policy, self.options.rand())
+        if isinstance(step, GiveUp):
+            return self._fail(d, started, REDACTOR.scrub(step.reason), step.outcome, err.status, parts)
+        if isinstance(step, Unresolved):
+            return self._unknown(d, started, reason, parts, err.status)
+        assert isinstance(step, RetryAt)
+        if step.account_limited_until is not None:
+            self._limit_account(d.account, step.account_limited_until, step)
+        return Transition(
+            d.id, d.fence, DeliveryState.RETRYING, now,
+            due_at=step.at, parts=parts, last_error=reason, error_class=step.outcome.value,
+            reason=REDACTOR.scrub(step.reason),
+            attempt=self._attempt(d, started, step.outcome, error=reason, status_code=err.status),
+        )
+
+    def _limit_account(self, account: str, until: datetime, step: RetryAt) -> None:
+        async def write() -> None:
+            await self.store.set_account_state(
+                account, self.clock.now(), limited_until=until,
+                attention=step.attention.value if step.attention else None,
+                attention_reason=step.reason if step.attention else None,
+            )
+            await self.store.defer_account(account, until, f"account rate-limited until {until:%H:%M:%S}Z")
+
+        asyncio.create_task(write())
+
+    async def _finish(self, d: Delivery, t: Transition, wait: bool = True) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._results.put_nowait((t, fut))
+        level = logging.INFO if t.state in (DeliveryState.PUBLISHED, DeliveryState.DRY_RUN, DeliveryState.RETRYING) else logging.WARNING
+        what = t.remote_url or t.remote_id or t.last_error or ""
+        _event(level, t.state.value, f"{d.post_id} → {d.account}: {t.state.value} {what}".rstrip(), d,
+               state=t.state.value, attempt=d.attempts)
+        for o in self.observers:
+            o.on_result(d, t)
+        if wait:
+            await fut
+
+    async def _write_results(self) -> None:
+        """Group commit: every result waiting is written in one transaction."""
+        closing = False
+        while not closing:
+            first = await self._results.get()
+            batch = [] if first is None else [first]
+            closing = first is None
+            while not self._results.empty():
+                item = self._results.get_nowait()
+                if item is None:
+                    closing = True
+                else:
+                    batch.append(item)
+            if not batch:
+                continue
+            try:
+                stale = await self.store.finish([t for t, _ in batch])
+            except Exception as err:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(err)
+                continue
+            for t, fut in batch:
+                if t.delivery_id in stale:
+                    log.warning("delivery %d: result not written, another worker owns it now", t.delivery_id)
+                if not fut.done():
+                    fut.set_result(None)
+
+    # ----------------------------------------------------------- recovery
+
+    async def _recover(self) -> None:
+        """After a crash: sending → unknown, then resolve unknowns through the networks."""
+        now = self.clock.now()
+        found = await self.store.recover_in_flight(now, expired_only=False)
+        for d in found:
+            _event(logging.WARNING, "unknown", f"{d.post_id} → {d.account}: was being sent when the daemon stopped", d)
+        if self.mode.sends:
+            for d in await self.store.by_state(DeliveryState.UNKNOWN):
+                await self.resolve_unknown(d)
+
+    async def resolve_unknown(self, d: Delivery) -> None:
+        adapter = self.adapters.get(d.account)
+        if adapter is None:
+            return
+        now = self.clock.now()
+        mine = await self.store.take_unknown(d, now, self.options.worker)
+        if mine is None:
+            return
+        rendered: Rendered = adapter.render(mine.content())
+        since = mine.scheduled_at - timedelta(hours=1)
+        try:
+            result = await adapter.lookup(_ref(mine), rendered, since)
+        except AdapterError as err:
+            _event(logging.WARNING, "resolve", f"lookup failed: {err.reason}", mine)
+            return
+        if isinstance(result, Found):
+            t = replace(self._success(mine, now, result.published), attempt=self._attempt(
+                mine, now, Outcome.RESOLVED, remote_id=result.published.remote_id,
+                remote_url=result.published.url, error="found on the network"))
+            await self.store.finish([t])
+            _event(logging.INFO, "resolve", f"{mine.post_id} → {mine.account}: found on the network", mine)
+        elif isinstance(result, Absent):
+            t = Transition(
+                mine.id, mine.fence, DeliveryState.RETRYING, now, due_at=now,
+                reason="not found on the network: sending again", release=True,
+                attempt=self._attempt(mine, now, Outcome.RESOLVED, error="proven absent; resending"),
+            )
+            await self.store.finish([t])
+            _event(logging.INFO, "resolve", f"{mine.post_id} → {mine.account}: absent, will resend", mine)
+        else:
+            t = Transition(mine.id, mine.fence, DeliveryState.UNKNOWN, now, reason=result.reason,
+                           last_error=mine.last_error, error_class=mine.error_class)
+            await self.store.finish([t])
+            _event(logging.WARNING, "resolve", f"{mine.post_id} → {mine.account}: still unknown: {result.reason}", mine)
+
+    async def _drain(self) -> None:
+        """Stop taking work; let in-flight requests finish up to the shutdown timeout."""
+        if not self._inflight:
+            return
+        timeout = self.config.engine.shutdown_timeout.total_seconds()
+        _event(logging.INFO, "stop", f"waiting for {len(self._inflight)} in-flight deliveries (up to {timeout:.0f}s)")
+        tasks = list(self._inflight.values())
+        _done, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)

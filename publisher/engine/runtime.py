@@ -1,0 +1,107 @@
+"""Building the adapters a run needs, and the mode that decides what "publish" means.
+
+A dry run goes through the very same pipeline as a real one; only the ``Mode`` differs:
+its adapters render and record instead of sending, and success is recorded as ``dry-run``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from adapters.base import (
+    AccountCheck,
+    Adapter,
+    AdapterContext,
+    Capabilities,
+    DeliveryRef,
+    LookupResult,
+    MediaItem,
+    PostContent,
+    Published,
+    RemotePart,
+    Rendered,
+    Unknowable,
+)
+from adapters.registry import adapter_class
+from publisher.config import Config
+from publisher.secrets import REDACTOR
+from publisher.states import DeliveryState, Outcome
+
+log = logging.getLogger("publisher.dry-run")
+
+
+class RehearsalAdapter(Adapter):
+    """Wraps a real adapter: renders with its rules, records instead of sending."""
+
+    def __init__(self, inner: Adapter) -> None:
+        super().__init__(inner.account, inner.settings, inner.context)
+        self.inner = inner
+        self.network = inner.network  # type: ignore[misc]
+
+    def capabilities(self) -> Capabilities:
+        return self.inner.capabilities()
+
+    def render(self, content: PostContent) -> Rendered:
+        return self.inner.render(content)
+
+    def build_payload(
+        self, text: str, media: Sequence[MediaItem], index: int, total: int, content: PostContent
+    ) -> Mapping[str, Any]:
+        return self.inner.build_payload(text, media, index, total, content)
+
+    async def publish(
+        self, rendered: Rendered, ref: DeliveryRef, done: Sequence[RemotePart] = ()
+    ) -> Published:
+        parts = list(done)
+        for part in rendered.parts[len(done):]:
+            payload = REDACTOR.scrub(json.dumps(part.payload, ensure_ascii=False, default=str))
+            log.info(
+                "dry-run %s → %s part %d/%d (%d/%d): %s",
+                ref.post_id,
+                self.account,
+                part.index + 1,
+                len(rendered.parts),
+                part.length,
+                rendered.limit,
+                payload,
+                extra={"action": "dry-run", "post": ref.post_id, "account": self.account,
+                       "network": rendered.network},
+            )
+            parts.append(RemotePart(part.index, f"dry-run:{ref.part_key(part.index)}"))
+        return Published(tuple(parts))
+
+    async def lookup(self, ref: DeliveryRef, rendered: Rendered, since: datetime) -> LookupResult:
+        return Unknowable("a dry run never sends, so it never needs a lookup")
+
+    async def check(self) -> AccountCheck:
+        return await self.inner.check()
+
+
+@dataclass(frozen=True)
+class Mode:
+    """Real publishing or a rehearsal; the pipeline is the same."""
+
+    name: str
+    success_state: DeliveryState
+    success_outcome: Outcome
+    sends: bool  # whether adapters talk to networks (prepare, lookups)
+
+    def wrap(self, adapter: Adapter) -> Adapter:
+        return adapter if self.sends else RehearsalAdapter(adapter)
+
+
+LIVE = Mode("live", DeliveryState.PUBLISHED, Outcome.PUBLISHED, sends=True)
+REHEARSAL = Mode("dry-run", DeliveryState.DRY_RUN, Outcome.DRY_RUN, sends=False)
+
+
+def build_adapters(config: Config, context: AdapterContext, mode: Mode) -> dict[str, Adapter]:
+    out: dict[str, Adapter] = {}
+    for name, account in config.accounts.items():
+        cls = adapter_class(account.network)
+        out[name] = mode.wrap(cls(name, account.settings, context))
+    return out
