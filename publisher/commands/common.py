@@ -54,10 +54,10 @@ async def open_store(config: Config, *, readonly: bool = False, url: str | None 
 
 def parse_when(text: str, zone: ZoneInfo) -> datetime:
     """A command-line time: ISO 8601 with offset, or a local time in the configured zone."""
-    from publisher.times import parse_user_time
+    from publisher.times import parse_time
 
     try:
-        return parse_user_time(text, zone)
+        return parse_time(text, zone).at
     except ValueError as err:
         raise UserError(str(err)) from None
 

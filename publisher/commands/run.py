@@ -15,7 +15,10 @@ import aiohttp
 from adapters.base import AdapterContext
 from publisher.clock import Clock, SystemClock, TravelClock
 from publisher.commands.common import EXIT_OK, UserError, load, open_store, parse_when
-from publisher.config import Config, SecretPolicy
+from publisher.config import Config, SecretPolicy, load_config
+from publisher.diagnostics import InvalidFileError
+from publisher.engine.observe import Health, Metrics, SystemdStatus, health_app, start_health_server
+from publisher.sdnotify import Notifier, watchdog_task
 from publisher.engine.daemon import Engine, EngineOptions
 from publisher.engine.runtime import LIVE, REHEARSAL, Mode, build_adapters
 from publisher.engine.watch import watch_queue
@@ -52,7 +55,8 @@ async def main(args: argparse.Namespace) -> int:
     mode = REHEARSAL if args.dry_run else LIVE
     if args.time_travel and not args.dry_run:
         raise UserError("--time-travel only works with --dry-run: a real post is never sent early")
-    config = load(args.config, SecretPolicy.WARN if args.dry_run else SecretPolicy.REQUIRE)
+    policy = SecretPolicy.WARN if args.dry_run else SecretPolicy.REQUIRE
+    config = load(args.config, policy)
     setup_logging(args.log_format or config.log.format, config.log.level)
     clock: Clock = SystemClock()
     if args.time_travel:
@@ -64,31 +68,86 @@ async def main(args: argparse.Namespace) -> int:
         log.info("dry run: recording into %s; nothing is sent", url.split(":///")[-1],
                  extra={"action": "start"})
     try:
-        return await serve(config, store, clock, mode, once=args.once)
+        return await serve(config, store, clock, mode, once=args.once, policy=policy)
     finally:
         await store.close()
 
 
-async def serve(config: Config, store: Store, clock: Clock, mode: Mode, *, once: bool) -> int:
+async def serve(
+    config: Config,
+    store: Store,
+    clock: Clock,
+    mode: Mode,
+    *,
+    once: bool,
+    policy: SecretPolicy = SecretPolicy.REQUIRE,
+    notifier: Notifier | None = None,
+) -> int:
+    notifier = notifier or Notifier()
     async with http_session(config, mode) as session:
         context = AdapterContext(session=session, clock=clock)
-        adapters = build_adapters(config, context, mode)
-        engine = Engine(config, store, clock, adapters, mode, EngineOptions(once=once))
+        metrics = Metrics(store)
+        health = Health(clock)
+        systemd = SystemdStatus(notifier, store, config.timezone, clock)
+        engine = Engine(
+            config, store, clock, build_adapters(config, context, mode), mode,
+            EngineOptions(once=once), observers=[metrics, health, systemd],
+        )
+
+        def reload() -> None:
+            """SIGHUP: re-read the config where safe, then the queue."""
+            notifier.reloading()
+            try:
+                fresh = load_config(config.path, secrets=policy)
+            except InvalidFileError as err:
+                for d in err.diagnostics:
+                    log.error("%s", d, extra={"action": "reload"})
+                log.error("new configuration refused; the running one stays", extra={"action": "reload"})
+            else:
+                why = unsafe_reload(engine.config, fresh)
+                if why:
+                    log.error("configuration not reloaded: %s (restart the service)", why,
+                              extra={"action": "reload"})
+                else:
+                    engine.replace_config(fresh, build_adapters(fresh, context, mode))
+                    log.info("configuration reloaded", extra={"action": "reload"})
+            engine.request_sync()
+            notifier.ready()
+
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, engine.stop)
         loop.add_signal_handler(signal.SIGINT, engine.stop)
-        loop.add_signal_handler(signal.SIGHUP, engine.request_sync)
-        watcher = None if once else asyncio.create_task(
-            watch_queue(config.queue_path, engine.request_sync, config.engine.debounce)
-        )
+        loop.add_signal_handler(signal.SIGHUP, reload)
+        background: list[asyncio.Task[None]] = [asyncio.create_task(watchdog_task(notifier))]
+        if not once:
+            background.append(asyncio.create_task(
+                watch_queue(config.queue_path, engine.request_sync, config.engine.debounce)
+            ))
+        runner = None
+        if config.metrics.listen and not once:
+            runner = await start_health_server(health_app(metrics, health), config.metrics.listen)
         try:
             await engine.run()
         finally:
-            if watcher is not None:
-                watcher.cancel()
+            notifier.stopping("stopping")
+            for task in background:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                    await task
+            if runner is not None:
+                await runner.cleanup()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
         log.info("stopped", extra={"action": "stop"})
     return EXIT_OK
+
+
+def unsafe_reload(old: Config, new: Config) -> str | None:
+    """What a SIGHUP cannot change in a running daemon."""
+    if old.database_url != new.database_url:
+        return "the database changed"
+    if old.queue_path != new.queue_path:
+        return "the queue file path changed"
+    if old.metrics != new.metrics:
+        return "the metrics listener changed"
+    return None

@@ -117,6 +117,14 @@ class Engine:
 
     # ------------------------------------------------------------ controls
 
+    def replace_config(self, config: Config, adapters: Mapping[str, Adapter]) -> None:
+        """A reloaded config: new policies and adapters apply to the next claims."""
+        self.config = config
+        self.adapters = dict(adapters)
+        self.policy = RetryPolicy(
+            config.retry.max_attempts, config.retry.base_delay, config.retry.max_delay, config.retry.jitter
+        )
+
     def request_sync(self) -> None:
         self._resync = True
         self._wake.set()

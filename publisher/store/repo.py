@@ -592,6 +592,13 @@ class Store:
             rows = (await conn.execute(select(D.c.state, func.count()).group_by(D.c.state))).all()
         return {DeliveryState(s): n for s, n in rows}
 
+    async def count_by_account_state(self) -> dict[tuple[str, str], int]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(select(D.c.account, D.c.state, func.count()).group_by(D.c.account, D.c.state))
+            ).all()
+        return {(a, s): n for a, s, n in rows}
+
     async def wipe(self) -> None:
         """Empty every table (dry-run rehearsal databases start afresh)."""
         async with self.engine.begin() as conn:

@@ -1,0 +1,232 @@
+"""Logging: one event per line, text for people and journald, JSON for machines.
+
+Events carry fields (``action``, ``post``, ``account``, ``network``, ...) passed with
+``event(...)`` or ``logger.info(msg, extra={...})``. Every line is scrubbed of registered
+secrets by the formatter, after everything (message, fields, traceback) is in it: the
+formatter sits on the root handler, so third-party loggers (aiohttp, tweepy, urllib3,
+oauthlib) are scrubbed too, not only ours.
+
+Under systemd the text lines start with an sd-daemon priority (``<6>`` for info) that
+journald turns into the entry's priority, so ``journalctl -p warning`` works; journald adds
+the timestamp, so the line has none.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import IO, Any, Literal
+
+from publisher.secrets import REDACTOR
+
+# The fields the daemon uses, in the order they are printed; any other extra comes after.
+FIELDS = (
+    "action",
+    "post",
+    "account",
+    "network",
+    "delivery",
+    "attempt",
+    "state",
+    "remote_url",
+    "error",
+)
+
+# Libraries that log request details (headers, bodies, OAuth signatures) at DEBUG/INFO.
+NOISY_LOGGERS = (
+    "aiohttp",
+    "tweepy",
+    "urllib3",
+    "requests",
+    "requests_oauthlib",
+    "oauthlib",
+    "aiosqlite",
+    "asyncpg",
+    "watchfiles",
+)
+
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+
+# Attributes every LogRecord has; anything else on a record came in through ``extra``.
+_RECORD_ATTRS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None))
+) | {"message", "asctime", "taskName"}
+
+_BARE = re.compile(r"^[^\s\"'=\\]+$")
+
+
+def priority(levelno: int) -> int:
+    """The syslog priority (sd-daemon(3)) of a Python level."""
+    if levelno >= logging.CRITICAL:
+        return 2
+    if levelno >= logging.ERROR:
+        return 3
+    if levelno >= logging.WARNING:
+        return 4
+    if levelno >= logging.INFO:
+        return 6
+    return 7
+
+
+def event(
+    logger: logging.Logger, level: int | str, action: str, msg: str, **fields: object
+) -> None:
+    """Log one event; fields that are None are left out so callers can pass them freely."""
+    levelno = level if isinstance(level, int) else _level(level)
+    if not logger.isEnabledFor(levelno):
+        return
+    extra = {"action": action, **{k: v for k, v in fields.items() if v is not None}}
+    logger.log(levelno, "%s", msg, extra=extra, stacklevel=2)
+
+
+def event_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The event fields of a record: the known ones in order, then any other extra."""
+    extras = {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS and v is not None}
+    out = {k: extras.pop(k) for k in FIELDS if k in extras}
+    out.update(sorted(extras.items()))
+    return out
+
+
+def _level(name: str) -> int:
+    try:
+        return LEVELS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown log level {name!r} (use {', '.join(LEVELS)})") from None
+
+
+def _scrub(value: object) -> str:
+    return REDACTOR.scrub(value if isinstance(value, str) else str(value))
+
+
+class _Formatter(logging.Formatter):
+    """Common part: scrub everything, and prefix every line with its priority if asked."""
+
+    def __init__(self, journal: bool) -> None:
+        super().__init__()
+        self.journal = journal
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = REDACTOR.scrub(self.render(record))
+        if not self.journal:
+            return text
+        prefix = f"<{priority(record.levelno)}>"
+        # journald makes one entry per line: each traceback line keeps the event's priority.
+        return "\n".join(prefix + line for line in text.split("\n"))
+
+    def render(self, record: logging.LogRecord) -> str:
+        raise NotImplementedError
+
+    def details(self, record: logging.LogRecord) -> str:
+        """Traceback and stack, if any, as text (not cached on the record: it is unscrubbed)."""
+        parts = []
+        if record.exc_info:
+            parts.append(self.formatException(record.exc_info))
+        elif record.exc_text:
+            parts.append(record.exc_text)
+        if record.stack_info:
+            parts.append(self.formatStack(record.stack_info))
+        return "\n".join(parts)
+
+    @staticmethod
+    def timestamp(record: logging.LogRecord) -> str:
+        when = datetime.fromtimestamp(record.created, tz=UTC)
+        return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class TextFormatter(_Formatter):
+    """``[time LEVEL ]logger: message key=value ...``, then traceback lines."""
+
+    def render(self, record: logging.LogRecord) -> str:
+        head = f"{record.name}: {_scrub(record.getMessage())}"
+        if not self.journal:  # journald has its own timestamp and priority
+            head = f"{self.timestamp(record)} {record.levelname} {head}"
+        pairs = [f"{k}={_quote(_scrub(v))}" for k, v in event_fields(record).items()]
+        line = " ".join([head, *pairs])
+        details = self.details(record)
+        return f"{line}\n{details}" if details else line
+
+
+class JsonFormatter(_Formatter):
+    """One JSON object per line: time, level, logger, message, the fields, exception."""
+
+    def render(self, record: logging.LogRecord) -> str:
+        obj: dict[str, Any] = {
+            "time": self.timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": _scrub(record.getMessage()),
+        }
+        for key, value in event_fields(record).items():
+            obj.setdefault(key, _json_value(value))
+        details = self.details(record)
+        if details:
+            obj["exception"] = _scrub(details)
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def _quote(value: str) -> str:
+    return value if _BARE.match(value) else json.dumps(value, ensure_ascii=False)
+
+
+def _json_value(value: object) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _scrub(value)
+
+
+def under_journal(stream: IO[str], environ: Mapping[str, str] | None = None) -> bool:
+    """True if ``stream`` is the journal's stdout/stderr connection (``$JOURNAL_STREAM``)."""
+    env = os.environ if environ is None else environ
+    dev, _, ino = env.get("JOURNAL_STREAM", "").partition(":")
+    if not dev or not ino:
+        return False
+    try:
+        st = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False  # not a real file (StringIO, a closed or replaced stream)
+    return f"{st.st_dev}:{st.st_ino}" == f"{dev}:{ino}"
+
+
+def setup_logging(
+    format: Literal["text", "json"] = "text",  # the config key's name, hence the shadowing
+    level: str = "info",
+    stream: IO[str] | None = None,
+    *,
+    journal: bool | None = None,
+    quiet: Iterable[str] = NOISY_LOGGERS,
+) -> logging.Handler:
+    """Install the one root handler (replacing a previous one of ours) and return it.
+
+    ``journal``: None detects journald on ``stream``; True always prefixes priorities.
+    ``quiet``: loggers set to WARNING, whatever ``level`` is.
+    """
+    if format not in ("text", "json"):
+        raise ValueError(f"unknown log format {format!r} (use text or json)")
+    stream = sys.stderr if stream is None else stream
+    use_journal = under_journal(stream) if journal is None else journal
+    formatter: logging.Formatter = (
+        JsonFormatter(use_journal) if format == "json" else TextFormatter(use_journal)
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    handler.set_name("publisher")
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if old.get_name() == "publisher":
+            root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(_level(level))
+    for name in quiet:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return handler

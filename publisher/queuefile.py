@@ -1,0 +1,1110 @@
+"""queue.yaml: the editors' plan. Parsing, validation, and where each problem is.
+
+One pass with libyaml (``CSafeLoader``) builds the node tree; the data is constructed from
+that tree, validated with pydantic models and checked against the config. Problems are
+collected by path (``posts[3].accounts[1]``) and located on the same node tree, whose marks
+carry line and column, so a broken file costs no second parse and a valid one pays nothing
+for the positions it never needs.
+
+A file is applied whole or not at all, and a file cut short (an editor still writing it) must
+not pass for a shorter plan: a missing final newline, an absent or empty ``posts:`` and
+``defaults:`` after ``posts:`` are refused for that reason.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+import stat
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, cast
+from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
+
+from adapters.base import LinkCard, MediaItem, PostContent, ThreadMode
+from adapters.registry import available
+from publisher.config import AccountConfig, Config
+from publisher.diagnostics import Diagnostic, InvalidFileError, Severity
+from publisher.times import TimeFormatError, format_local, parse_time
+
+SCHEMA_PATH = Path(__file__).parent / "schema" / "queue.schema.json"
+SCHEMA_ID = "https://publisher.invalid/schema/queue.schema.json"
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+TIME_PATTERN = (
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{1,2}:\d{2}(:\d{2}([.,]\d{1,6})?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)?$"
+)
+_ID = re.compile(ID_PATTERN)
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+_URL = re.compile(r"^https?://[^\s/?#]+\S*$", re.IGNORECASE)
+
+Path_ = tuple[str | int, ...]
+
+# ---------------------------------------------------------------------------
+# Public results.
+
+
+@dataclass(frozen=True)
+class MediaSpec:
+    file: Path  # absolute
+    alt: str
+    mime_type: str
+    size: int
+
+    def item(self) -> MediaItem:
+        return MediaItem(self.file, self.alt, self.mime_type, self.size)
+
+
+@dataclass(frozen=True)
+class OverrideSpec:
+    """What one network or one account changes; ``None`` leaves the base value."""
+
+    text: str | None = None
+    media: tuple[MediaSpec, ...] | None = None
+    thread: ThreadMode | None = None
+    extra_parts: tuple[str, ...] | None = None
+    link: LinkCard | None = None
+    language: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)  # merged key by key; None deletes
+
+
+@dataclass(frozen=True)
+class PostSpec:
+    id: str
+    line: int
+    column: int
+    at: datetime | None  # aware UTC; None: each account's next free slot
+    not_after: datetime | None  # aware UTC
+    accounts: tuple[str, ...]
+    text: str
+    media: tuple[MediaSpec, ...] = ()
+    thread: ThreadMode = ThreadMode.AUTO
+    extra_parts: tuple[str, ...] = ()
+    link: LinkCard | None = None
+    language: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    overrides: Mapping[str, OverrideSpec] = field(default_factory=dict)
+    # (size, mtime_ns) of every file the post refers to: content identity without hashing bytes.
+    file_ids: Mapping[str, tuple[int, int]] = field(default_factory=dict, repr=False)
+
+    def _layers(self, account: AccountConfig) -> list[OverrideSpec]:
+        # Least specific first: network, then account, so the account's values win.
+        out = []
+        for key in (account.network, account.name):
+            spec = self.overrides.get(key)
+            if spec is not None and spec not in out:
+                out.append(spec)
+        return out
+
+    def _resolved(self, account: AccountConfig) -> tuple[PostContent, tuple[MediaSpec, ...]]:
+        text, media, thread = self.text, self.media, self.thread
+        parts, link, language = self.extra_parts, self.link, self.language
+        layers = self._layers(account)
+        options = dict(self.options)
+        for o in layers:
+            text = o.text if o.text is not None else text
+            media = o.media if o.media is not None else media
+            thread = o.thread if o.thread is not None else thread
+            parts = o.extra_parts if o.extra_parts is not None else parts
+            link = o.link if o.link is not None else link
+            language = o.language if o.language is not None else language
+            for k, v in o.options.items():
+                if v is None:
+                    options.pop(k, None)
+                else:
+                    options[k] = v
+        content = PostContent(
+            post_id=self.id,
+            account=account.name,
+            network=account.network,
+            text=text,
+            media=tuple(m.item() for m in media),
+            thread=thread,
+            extra_parts=parts,
+            link=link,
+            language=language,
+            options=options,
+        )
+        return content, media
+
+    def content_for(self, account: AccountConfig) -> PostContent:
+        """The post as ``account`` publishes it: account override > network override > base."""
+        return self._resolved(account)[0]
+
+    def content_hash(self, account: AccountConfig) -> str:
+        """Stable digest of what ``account`` would publish, media identified by path+size+mtime."""
+        content, media = self._resolved(account)
+        thumb = content.link.thumb if content.link else None
+        doc = {
+            "v": 1,
+            "post": content.post_id,
+            "account": content.account,
+            "network": content.network,
+            "text": content.text,
+            "parts": list(content.extra_parts),
+            "media": [
+                [str(m.file), m.size, self.file_ids.get(str(m.file), (m.size, 0))[1], m.alt,
+                 m.mime_type]
+                for m in media
+            ],
+            "thread": content.thread.value,
+            "link": None if content.link is None else [
+                content.link.url, content.link.title, content.link.description,
+                None if thumb is None else [str(thumb), *self.file_ids.get(str(thumb), (0, 0))],
+            ],
+            "language": content.language,
+            "options": content.options,
+        }
+        blob = json.dumps(
+            doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_json_default
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _json_default(value: object) -> Any:
+    if isinstance(value, set | frozenset):
+        return sorted(repr(v) for v in value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return repr(value)
+
+
+@dataclass(frozen=True)
+class QueueFile:
+    path: Path
+    posts: tuple[PostSpec, ...]
+    warnings: tuple[Diagnostic, ...] = ()
+
+
+# ---------------------------------------------------------------------------
+# YAML: libyaml speed, YAML 1.2 scalars (`no` is Norwegian, 12:30 is not 750, times are text).
+
+
+class _Loader(yaml.CSafeLoader):
+    """CSafeLoader with YAML 1.2 core scalars and a record of duplicate keys."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[str, yaml.Mark, yaml.Mark]] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[tuple[str, str], yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                k = (key_node.tag, key_node.value)
+                if k in seen:
+                    self.duplicates.append((key_node.value, key_node.start_mark, seen[k]))
+                seen[k] = key_node.start_mark
+        return cast(dict[Any, Any], super().construct_mapping(node, deep=deep))
+
+    def construct_core_int(self, node: yaml.ScalarNode) -> int:
+        value = str(self.construct_scalar(node))
+        return int(value, 16) if value.startswith("0x") else int(value)
+
+
+def _core_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
+    table: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
+    rules = [
+        ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+        ("tag:yaml.org,2002:int", r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+)$",
+         "-+0123456789"),
+        ("tag:yaml.org,2002:float",
+         r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+0123456789."),
+        ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+        ("tag:yaml.org,2002:merge", r"^(?:<<)$", "<"),
+    ]
+    for tag, pattern, first in rules:
+        rx = re.compile(pattern)
+        for ch in first:
+            table.setdefault(ch, []).append((tag, rx))
+    return table
+
+
+_Loader.yaml_implicit_resolvers = _core_resolvers()
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_core_int)
+
+
+# ---------------------------------------------------------------------------
+# The file's shape, as pydantic models: validation and the JSON Schema editors complete with.
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _id_text(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+AccountList = Annotated[
+    list[str],
+    BeforeValidator(_one_or_many, json_schema_input_type=str | list[str]),
+    Field(description="Account names from publisher.toml ([accounts.NAME]); one name or a list."),
+]
+PostId = Annotated[
+    str,
+    BeforeValidator(_id_text, json_schema_input_type=str | int),
+    Field(
+        description="Stable identity of the post, unique in the file: letters, digits, '.', "
+        "'_', '-'. Changing it makes a new post.",
+        json_schema_extra={"pattern": ID_PATTERN},
+    ),
+]
+TimeText = Annotated[
+    str,
+    Field(
+        description="Local time in publisher.toml's timezone (2026-12-01 09:00) or ISO 8601 "
+        "with an offset (2026-12-01T09:00:00+01:00, 2026-12-01T08:00Z).",
+        json_schema_extra={
+            "pattern": TIME_PATTERN,
+            "examples": ["2026-12-01 09:00", "2026-12-01T09:00:00+01:00"],
+        },
+    ),
+]
+Language = Annotated[
+    str, Field(description="Language of the text, a BCP 47 tag: fr, en, pt-BR.")
+]
+Options = Annotated[
+    dict[str, Any],
+    Field(
+        description="Network-specific knobs (e.g. visibility: unlisted, spoiler_text: ...). "
+        "Merged key by key with less specific levels; null removes a key."
+    ),
+]
+Thread = Annotated[
+    ThreadMode,
+    Field(
+        description="auto: split text too long for a network into a thread where it can; "
+        "numbered: the same with (1/3) markers; off: too long is an error."
+    ),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class MediaModel(_Model):
+    """An image or video attached to the post."""
+
+    model_config = ConfigDict(title="Media")
+
+    file: str = Field(
+        min_length=1,
+        description="Path of the file, relative to the folder of queue.yaml. JPEG, PNG, GIF, "
+        "WebP, MP4 or MOV.",
+    )
+    alt: str = Field("", description="Alt text: what the image shows, for screen readers.")
+
+
+class LinkModel(_Model):
+    """A link preview card, written by the editor (no page is fetched)."""
+
+    model_config = ConfigDict(title="Link card")
+
+    url: str = Field(description="The link (http or https).", json_schema_extra={
+        "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"})
+    title: str = Field("", description="Card title.")
+    description: str = Field("", description="Card description.")
+    thumb: str | None = Field(None, description="Image file for the card, relative to queue.yaml.")
+
+
+class OverrideModel(_Model):
+    """What changes for one network (x, mastodon, …) or one account (brand-x)."""
+
+    model_config = ConfigDict(title="Override")
+
+    text: str | None = Field(None, description="Replaces the post's text.")
+    media: list[MediaModel] | None = Field(None, description="Replaces the post's media.")
+    thread: Thread | None = None
+    parts: list[str] | None = Field(None, description="Replaces the post's extra thread parts.")
+    link: LinkModel | None = Field(None, description="Replaces the post's link card.")
+    language: Language | None = None
+    options: Options | None = None
+
+
+class DefaultsModel(_Model):
+    """Values for every post that does not set its own; this section comes before `posts:`."""
+
+    model_config = ConfigDict(title="Defaults")
+
+    accounts: AccountList | None = None
+    thread: Thread | None = None
+    language: Language | None = None
+    options: Options | None = None
+
+
+class PostModel(_Model):
+    """One post, published to each of its accounts."""
+
+    model_config = ConfigDict(title="Post")
+
+    id: PostId
+    at: TimeText | None = Field(
+        None, description="When to publish. Without it, each account's next free slot."
+    )
+    not_after: TimeText | None = Field(None, description="Never publish after this time.")
+    accounts: AccountList | None = None
+    text: str | None = Field(None, description="What to publish.")
+    parts: list[str] | None = Field(
+        None, description="More thread parts, published as replies after the text."
+    )
+    media: list[MediaModel] | None = Field(None, description="Images or a video to attach.")
+    link: LinkModel | None = None
+    thread: Thread | None = None
+    language: Language | None = None
+    options: Options | None = None
+    overrides: dict[str, OverrideModel] | None = Field(
+        None,
+        description="Changes per network name (x, facebook, mastodon, bluesky, linkedin) or "
+        "per account name; an account's override wins over its network's.",
+    )
+
+
+class QueueModel(_Model):
+    """queue.yaml: the posts publisher will publish, and when."""
+
+    model_config = ConfigDict(title="Queue")
+
+    defaults: DefaultsModel | None = None
+    posts: list[PostModel] = Field(description="The posts, in any order. `posts: []` for none.")
+
+
+def _hoist_descriptions(node: Any) -> None:
+    """Editors show a property's own description: lift it out of ``anyOf: [X, null]``."""
+    if isinstance(node, dict):
+        for branch in node.get("anyOf", ()):
+            if isinstance(branch, dict) and "description" in branch and "description" not in node:
+                node["description"] = branch.pop("description")
+        for value in node.values():
+            _hoist_descriptions(value)
+    elif isinstance(node, list):
+        for value in node:
+            _hoist_descriptions(value)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of queue.yaml, for editors (yaml-language-server) and CI."""
+    schema = QueueModel.model_json_schema()
+    _hoist_descriptions(schema)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        **schema,
+        "title": "publisher queue.yaml",
+    }
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# Positions: paths into the node tree libyaml built anyway.
+
+
+def _field(path: Path_) -> str:
+    out = ""
+    for p in path:
+        if p == "[key]":
+            continue
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += f".{p}" if out else str(p)
+    return out
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _Locator:
+    """Maps a path to the line and column of its key or value."""
+
+    def __init__(self, root: yaml.Node | None) -> None:
+        self.root = root
+
+    def find(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
+        node = self.root
+        if node is None:
+            return (1, 1)
+        pos = _mark(node)
+        for i, step in enumerate(path):
+            last = i == len(path) - 1
+            if isinstance(node, yaml.MappingNode) and step != "[key]":
+                pair = None
+                for k, v in node.value:
+                    if isinstance(k, yaml.ScalarNode) and k.value == str(step):
+                        pair = (k, v)  # the last one wins, as in the loaded data
+                if pair is None:
+                    return pos  # a missing key: point at the mapping that lacks it
+                k, v = pair
+                if (last and key) or path[i + 1:] == ("[key]",):
+                    return _mark(k)
+                node = v
+                empty = isinstance(v, yaml.ScalarNode) and v.value == "" and not v.style
+                pos = _mark(k) if empty else _mark(v)
+            elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+                if not 0 <= step < len(node.value):
+                    return pos
+                node = node.value[step]
+                pos = _mark(node)
+            else:
+                return pos
+        return pos
+
+
+@dataclass
+class _Problems:
+    filename: str
+    locator: _Locator
+    items: list[Diagnostic] = field(default_factory=list)
+
+    errors: int = 0
+
+    def add(
+        self, path: Path_, message: str, *, key: bool = False,
+        severity: Severity = Severity.ERROR,
+    ) -> None:
+        line, col = self.locator.find(path, key=key)
+        self.append(Diagnostic(self.filename, line, col, _field(path), message, severity))
+
+    def append(self, diagnostic: Diagnostic) -> None:
+        self.items.append(diagnostic)
+        if diagnostic.severity is Severity.ERROR:
+            self.errors += 1
+
+    def warn(self, path: Path_, message: str, *, key: bool = False) -> None:
+        self.add(path, message, key=key, severity=Severity.WARNING)
+
+    @property
+    def has_errors(self) -> bool:
+        return self.errors > 0
+
+
+# ---------------------------------------------------------------------------
+# pydantic errors, in an editor's words.
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, str):
+        return "text"
+    return type(value).__name__
+
+
+_KEYS: dict[str, tuple[str, ...]] = {
+    "top": tuple(QueueModel.model_fields),
+    "defaults": tuple(DefaultsModel.model_fields),
+    "post": tuple(PostModel.model_fields),
+    "override": tuple(OverrideModel.model_fields),
+    "media": tuple(MediaModel.model_fields),
+    "link": tuple(LinkModel.model_fields),
+}
+
+
+def _keys_for(parent: Path_) -> tuple[str, ...]:
+    names = [p for p in parent if isinstance(p, str)]
+    if not names:
+        return _KEYS["top"]
+    if names[-1] in ("media", "link"):
+        return _KEYS[names[-1]]
+    if len(names) >= 2 and names[-2] == "overrides":
+        return _KEYS["override"]
+    if names == ["defaults"]:
+        return _KEYS["defaults"]
+    return _KEYS["post"]
+
+
+def unknown_key_message(key: object, allowed: Iterable[str]) -> str:
+    allowed = list(allowed)
+    msg = f"unknown key {str(key)!r}"
+    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+    if close:
+        return f"{msg}; did you mean {close[0]!r}?"
+    return f"{msg} (expected one of: {', '.join(allowed)})"
+
+
+def _pydantic_problems(err: ValidationError, prefix: Path_, problems: _Problems) -> None:
+    for e in err.errors():
+        loc: Path_ = (*prefix, *e["loc"])
+        problems.add(loc, _explain(e, loc), key=e["type"] in ("extra_forbidden", "invalid_key"))
+
+
+def _explain(e: ErrorDetails, loc: Path_) -> str:
+    kind, value = e["type"], e.get("input")
+    name = next((p for p in reversed(loc) if isinstance(p, str) and p != "[key]"), "")
+    if kind == "extra_forbidden":
+        return unknown_key_message(loc[-1], _keys_for(loc[:-1]))
+    if kind == "missing":
+        return f"missing required key {name!r}"
+    if kind == "string_type":
+        hint = ""
+        if name in ("text", "parts") and isinstance(value, list):
+            hint = " (more thread parts go in `parts:`)"
+        elif isinstance(value, bool | int | float):
+            hint = " (put it in quotes)"
+        return f"expected text, got {_kind(value)}{hint}"
+    if kind == "list_type":
+        return f"expected a list, got {_kind(value)}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a mapping (key: value), got {_kind(value)}"
+    if kind == "enum":
+        choices = ", ".join(m.value for m in ThreadMode)
+        return f"{value!r} is not one of: {choices}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    return str(e["msg"])
+
+
+# ---------------------------------------------------------------------------
+# Media files: stat once per path per parse, sniff once per file version.
+
+_SNIFFED: dict[tuple[str, int, int, int, int], str | None] = {}
+
+
+def sniff_media_type(head: bytes) -> str | None:
+    """The MIME type of an image or video from its first bytes; None when it is neither."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:8] == b"ftyp":
+        return "video/quicktime" if head[8:12] == b"qt  " else "video/mp4"
+    if head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):
+        return "video/quicktime"  # QuickTime files from before the ftyp box
+    return None
+
+
+@dataclass(frozen=True)
+class _FileInfo:
+    path: Path
+    size: int = 0
+    mtime_ns: int = 0
+    mime_type: str | None = None
+    error: str | None = None
+
+
+class _Files:
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.seen: dict[str, _FileInfo] = {}
+
+    def check(self, raw: str) -> _FileInfo:
+        info = self.seen.get(raw)
+        if info is None:
+            info = self.seen[raw] = self._check(raw)
+        return info
+
+    def _check(self, raw: str) -> _FileInfo:
+        path = Path(os.path.normpath(self.base / os.path.expanduser(raw)))
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return _FileInfo(path, error=f"no such file: {raw} (looked for {path})")
+        except OSError as err:
+            return _FileInfo(path, error=f"cannot read {raw}: {err.strerror}")
+        if not stat.S_ISREG(st.st_mode):
+            return _FileInfo(path, error=f"{raw} is not a file")
+        if st.st_size == 0:
+            return _FileInfo(path, error=f"{raw} is empty")
+        key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+        if key in _SNIFFED:
+            mime = _SNIFFED[key]
+        else:
+            try:
+                with path.open("rb") as f:
+                    head = f.read(16)
+            except OSError as err:
+                return _FileInfo(path, error=f"cannot read {raw}: {err.strerror}")
+            mime = sniff_media_type(head)
+            if len(_SNIFFED) > 4096:
+                _SNIFFED.clear()
+            _SNIFFED[key] = mime
+        if mime is None:
+            return _FileInfo(
+                path, error=f"cannot tell what {raw} is: JPEG, PNG, GIF, WebP, MP4 or MOV expected"
+            )
+        return _FileInfo(path, st.st_size, st.st_mtime_ns, mime)
+
+
+# ---------------------------------------------------------------------------
+# Checking, post by post.
+
+
+@dataclass
+class _Defaults:
+    accounts: tuple[str, ...] | None = None
+    thread: ThreadMode | None = None
+    language: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class _Checker:
+    def __init__(self, config: Config, base: Path, problems: _Problems) -> None:
+        self.config = config
+        self.zone: ZoneInfo = config.timezone
+        self.files = _Files(base)
+        self.problems = problems
+        self.accounts = config.accounts
+        self.networks = {a.network for a in config.accounts.values()} | set(available())
+        self.ids: dict[str, int] = {}
+        self.defaults = _Defaults()
+
+    # -- pieces shared by posts, overrides and defaults
+
+    def account_error(self, name: str, path: Path_) -> None:
+        known = sorted(self.accounts)
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        self.problems.add(
+            path,
+            f"unknown account {name!r}{hint} (accounts in {self.config.path.name}: "
+            f"{', '.join(known) or 'none'})",
+        )
+
+    def account_list(self, names: list[str], path: Path_) -> tuple[str, ...]:
+        """The known accounts of a list; every unknown one is reported."""
+        if not names:
+            self.problems.add(path, "the list of accounts is empty")
+        out: list[str] = []
+        for j, name in enumerate(names):
+            if name not in self.accounts:
+                self.account_error(name, (*path, j))
+            elif name in out:
+                self.problems.warn((*path, j), f"{name!r} is listed twice")
+            else:
+                out.append(name)
+        return tuple(out)
+
+    def language(self, value: str | None, path: Path_) -> str | None:
+        if value is not None and not _LANGUAGE.match(value):
+            self.problems.add(path, f"{value!r} is not a language tag (e.g. fr, en, pt-BR)")
+        return value
+
+    def options(self, base: Mapping[str, Any], more: Mapping[str, Any] | None) -> dict[str, Any]:
+        out = dict(base)
+        for k, v in (more or {}).items():
+            if v is None:
+                out.pop(k, None)
+            else:
+                out[k] = v
+        return out
+
+    def media(
+        self, items: list[MediaModel], path: Path_, ids: dict[str, tuple[int, int]]
+    ) -> tuple[MediaSpec, ...]:
+        out = []
+        for j, m in enumerate(items):
+            info = self.files.check(m.file)
+            if info.error is not None or info.mime_type is None:
+                self.problems.add((*path, j, "file"), info.error or "unreadable")
+                continue
+            ids[str(info.path)] = (info.size, info.mtime_ns)
+            out.append(MediaSpec(info.path, m.alt, info.mime_type, info.size))
+        return tuple(out)
+
+    def link(
+        self, m: LinkModel | None, path: Path_, ids: dict[str, tuple[int, int]]
+    ) -> LinkCard | None:
+        if m is None:
+            return None
+        if not _URL.match(m.url.strip()):
+            self.problems.add((*path, "url"), f"{m.url!r} is not an http(s) link")
+        thumb = None
+        if m.thumb is not None:
+            info = self.files.check(m.thumb)
+            if info.error is not None:
+                self.problems.add((*path, "thumb"), info.error)
+            elif info.mime_type is None or not info.mime_type.startswith("image/"):
+                self.problems.add((*path, "thumb"), f"{m.thumb} is a video; a thumb is an image")
+            else:
+                ids[str(info.path)] = (info.size, info.mtime_ns)
+                thumb = info.path
+        return LinkCard(m.url.strip(), m.title, m.description, thumb)
+
+    def time(self, value: str | None, path: Path_) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            resolved = parse_time(value, self.zone)
+        except TimeFormatError as err:
+            self.problems.add(path, str(err))
+            return None
+        if resolved.warning:
+            self.problems.warn(path, resolved.warning)
+        return resolved.at
+
+    def parts(self, parts: list[str] | None, path: Path_) -> tuple[str, ...] | None:
+        if parts is None:
+            return None
+        for j, p in enumerate(parts):
+            if not p.strip():
+                self.problems.add((*path, j), "an empty thread part")
+        return tuple(parts)
+
+    # -- the file's sections
+
+    def check_defaults(self, raw: Any) -> None:
+        path: Path_ = ("defaults",)
+        if raw is None:
+            return
+        try:
+            m = DefaultsModel.model_validate(raw)
+        except ValidationError as err:
+            _pydantic_problems(err, path, self.problems)
+            return
+        self.defaults = _Defaults(
+            accounts=(self.account_list(m.accounts, (*path, "accounts"))
+                      if m.accounts is not None else None),
+            thread=m.thread,
+            language=self.language(m.language, (*path, "language")),
+            options=self.options({}, m.options),
+        )
+
+    def check_post(self, i: int, raw: Any, line: int, column: int) -> PostSpec | None:
+        path: Path_ = ("posts", i)
+        problems = self.problems
+        errors_before = problems.errors
+        partial = False
+        try:
+            m = PostModel.model_validate(raw)
+        except ValidationError as err:
+            # Report the shape errors, then check what is left, so that one misspelt key
+            # does not hide the post's other problems. Checks that depend on what is
+            # missing (no accounts, nothing to publish) are skipped: they would only echo.
+            _pydantic_problems(err, path, problems)
+            bad = {e["loc"][0] for e in err.errors() if e["loc"]}
+            if isinstance(raw, dict) and "id" not in bad:
+                try:
+                    m = PostModel.model_validate({k: v for k, v in raw.items() if k not in bad})
+                    partial = True
+                except ValidationError:
+                    pass
+            if not partial:
+                if isinstance(raw, dict):
+                    self.note_id(raw.get("id"), path)
+                return None
+        self.note_id(m.id, path)
+
+        at = self.time(m.at, (*path, "at"))
+        not_after = self.time(m.not_after, (*path, "not_after"))
+        if at is not None and not_after is not None and not_after < at:
+            problems.add(
+                (*path, "not_after"),
+                f"not_after ({format_local(not_after, self.zone)}) is before at "
+                f"({format_local(at, self.zone)})",
+            )
+
+        own_accounts = m.accounts is not None
+        if m.accounts is not None:
+            accounts = self.account_list(m.accounts, (*path, "accounts"))
+        elif self.defaults.accounts is not None:
+            accounts = self.defaults.accounts  # its problems were reported once, at defaults
+        else:
+            accounts = ()
+            if not partial:
+                problems.add(
+                    (*path, "accounts"),
+                    "no accounts: list them in `accounts:` or set `defaults: accounts:`",
+                )
+
+        ids: dict[str, tuple[int, int]] = {}
+        errors_before_media = problems.errors
+        media = self.media(m.media or [], (*path, "media"), ids)
+        link = self.link(m.link, (*path, "link"), ids)
+        overrides = self.check_overrides(m.overrides or {}, (*path, "overrides"), ids)
+        media_failed = problems.errors != errors_before_media
+        parts = self.parts(m.parts, (*path, "parts")) or ()
+        language = self.language(m.language, (*path, "language")) or self.defaults.language
+
+        post = PostSpec(
+            id=m.id,
+            line=line,
+            column=column,
+            at=at,
+            not_after=not_after,
+            accounts=accounts,
+            text=m.text or "",
+            media=media,
+            thread=m.thread or self.defaults.thread or ThreadMode.AUTO,
+            extra_parts=parts,
+            link=link,
+            language=language,
+            options=self.options(self.defaults.options, m.options),
+            overrides=overrides,
+            file_ids=ids,
+        )
+        if not partial:
+            if m.at is None:
+                self.check_slots(accounts, own_accounts, path)
+            self.check_unused_overrides(post, path)
+            if not media_failed:
+                self.check_not_empty(post, m, path)
+        return post if problems.errors == errors_before else None
+
+    def note_id(self, value: Any, path: Path_) -> None:
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            return
+        pid = str(value)
+        where = (*path, "id")
+        if not _ID.match(pid):
+            self.problems.add(
+                where,
+                f"{pid!r} is not a valid id: letters, digits, '.', '_' and '-', starting with a "
+                "letter or digit, at most 128 characters",
+            )
+        first = self.ids.get(pid)
+        if first is None:
+            self.ids[pid] = path[1] if isinstance(path[1], int) else 0
+            return
+        line, _ = self.problems.locator.find(("posts", first, "id"))
+        self.problems.add(where, f"duplicate id {pid!r}: posts[{first}] at line {line} has it")
+
+    def check_overrides(
+        self, raw: dict[str, OverrideModel], path: Path_, ids: dict[str, tuple[int, int]]
+    ) -> dict[str, OverrideSpec]:
+        out: dict[str, OverrideSpec] = {}
+        for name, o in raw.items():
+            where = (*path, name)
+            if name not in self.accounts and name not in self.networks:
+                names = sorted(set(self.accounts) | self.networks)
+                close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                self.problems.add(
+                    where,
+                    f"{name!r} is neither a network nor an account{hint} (networks: "
+                    f"{', '.join(sorted(self.networks))}; accounts: "
+                    f"{', '.join(sorted(self.accounts))})",
+                    key=True,
+                )
+                continue
+            out[name] = OverrideSpec(
+                text=o.text,
+                media=self.media(o.media, (*where, "media"), ids) if o.media is not None else None,
+                thread=o.thread,
+                extra_parts=self.parts(o.parts, (*where, "parts")),
+                link=self.link(o.link, (*where, "link"), ids),
+                language=self.language(o.language, (*where, "language")),
+                options=dict(o.options or {}),
+            )
+        return out
+
+    def check_slots(self, accounts: Sequence[str], own: bool, path: Path_) -> None:
+        for j, name in enumerate(accounts):
+            acc = self.accounts.get(name)
+            if acc is not None and not acc.slots:
+                where: Path_ = (*path, "accounts", j) if own else (*path, "id")
+                self.problems.add(
+                    where,
+                    f"this post has no `at:` and account {name!r} has no slots in "
+                    f"{self.config.path.name}: give the post a time or add "
+                    f"slots = [...] to [accounts.{name}]",
+                )
+
+    def check_unused_overrides(self, post: PostSpec, path: Path_) -> None:
+        used = set(post.accounts) | {self.accounts[a].network for a in post.accounts}
+        for name in post.overrides:
+            if name not in used:
+                self.problems.warn(
+                    (*path, "overrides", name),
+                    f"override for {name!r}, but this post does not go there",
+                    key=True,
+                )
+
+    def check_not_empty(self, post: PostSpec, m: PostModel, path: Path_) -> None:
+        if not post.overrides:
+            if not post.text.strip() and not post.media:
+                where = (*path, "text") if m.text is not None else (*path, "id")
+                self.problems.add(
+                    where,
+                    f"nothing to publish to {', '.join(post.accounts)}: no text and no media",
+                )
+            return
+        empty: dict[Path_, list[str]] = {}
+        for name in post.accounts:
+            account = self.accounts[name]
+            content = post.content_for(account)
+            if content.text.strip() or content.media:
+                continue
+            where = (*path, "id")
+            if m.text is not None:
+                where = (*path, "text")
+            for key in (account.network, account.name):
+                o = (m.overrides or {}).get(key)
+                if o is not None and o.text is not None:
+                    where = (*path, "overrides", key, "text")
+            empty.setdefault(where, []).append(name)
+        for where, names in empty.items():
+            self.problems.add(
+                where, f"nothing to publish to {', '.join(names)}: no text and no media"
+            )
+
+
+# ---------------------------------------------------------------------------
+# Entry points.
+
+
+def _syntax(err: yaml.MarkedYAMLError, filename: str) -> Diagnostic:
+    mark = err.problem_mark or err.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    problem = err.problem or "invalid YAML"
+    if err.context and err.context_mark is not None and err.context_mark is not mark:
+        problem += (
+            f" ({err.context} at line {err.context_mark.line + 1}, "
+            f"column {err.context_mark.column + 1})"
+        )
+    return Diagnostic(filename, line, col, "", f"YAML syntax: {problem}")
+
+
+def _end_of(text: str) -> tuple[int, int]:
+    lines = text.split("\n")
+    return len(lines), len(lines[-1]) + 1
+
+
+def parse_queue(text: str, path: Path, config: Config) -> QueueFile:
+    """Validate a queue file's text; raise InvalidFileError with every problem found."""
+    filename = str(path)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise InvalidFileError([Diagnostic(
+            filename, 1, 1, "posts",
+            "the file is empty; write `posts: []` for a queue with no posts",
+        )])
+    direct: list[Diagnostic] = []
+    if not text.endswith("\n"):
+        line, col = _end_of(text)
+        direct.append(Diagnostic(
+            filename, line, col, "",
+            "the file does not end with a newline, so it may be cut short (still being "
+            "written?); it is not applied until it ends with one",
+        ))
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.MarkedYAMLError as err:
+        raise InvalidFileError([*direct, _syntax(err, filename)]) from None
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as err:
+        raise InvalidFileError([*direct, Diagnostic(filename, 1, 1, "", f"YAML: {err}")]) from None
+    finally:
+        loader.dispose()
+    for key, mark, first in loader.duplicates:
+        direct.append(Diagnostic(
+            filename, mark.line + 1, mark.column + 1, str(key),
+            f"duplicate key {key!r} (first at line {first.line + 1}); only the last one "
+            "would count",
+        ))
+
+    problems = _Problems(filename, _Locator(root))
+    for d in direct:
+        problems.append(d)
+    base = path.parent if path.is_absolute() else Path.cwd() / path.parent
+    checker = _Checker(config, base, problems)
+    posts: list[PostSpec] = []
+
+    if not isinstance(data, dict):
+        problems.add((), f"expected a mapping with `posts:` at the top, got {_kind(data)}")
+        raise InvalidFileError(problems.items)
+    for key in data:
+        if key not in _KEYS["top"]:
+            problems.add((key,), unknown_key_message(key, _KEYS["top"]), key=True)
+    keys = list(data)
+    if "defaults" in data and "posts" in data and keys.index("defaults") > keys.index("posts"):
+        problems.add(
+            ("defaults",),
+            "defaults: must come before posts: (a file cut short would lose them silently)",
+            key=True,
+        )
+    checker.check_defaults(data.get("defaults"))
+    raw_posts = data.get("posts")
+    if "posts" not in data:
+        problems.append(Diagnostic(
+            filename, 1, 1, "posts", "missing `posts:` (write `posts: []` for no posts)"
+        ))
+    elif raw_posts is None:
+        problems.add(
+            ("posts",),
+            "`posts:` is empty; write `posts: []` for a queue with no posts (an empty value "
+            "is refused because a file cut short looks the same)",
+            key=True,
+        )
+    elif not isinstance(raw_posts, list):
+        problems.add(("posts",), f"expected a list of posts, got {_kind(raw_posts)}")
+    else:
+        nodes = _posts_nodes(root)
+        for i, raw in enumerate(raw_posts):
+            line, col = _mark(nodes[i]) if i < len(nodes) else (0, 0)
+            post = checker.check_post(i, raw, line, col)
+            if post is not None:
+                posts.append(post)
+
+    if problems.has_errors:
+        raise InvalidFileError(problems.items)
+    return QueueFile(path, tuple(posts), tuple(sorted(problems.items)))
+
+
+def _posts_nodes(root: yaml.Node | None) -> list[yaml.Node]:
+    if isinstance(root, yaml.MappingNode):
+        for k, v in reversed(root.value):
+            if isinstance(k, yaml.ScalarNode) and k.value == "posts":
+                return list(v.value) if isinstance(v, yaml.SequenceNode) else []
+    return []
+
+
+def load_queue(path: Path, config: Config, *, data: bytes | None = None) -> QueueFile:
+    """Read and validate queue.yaml; ``data`` lets a caller parse the exact bytes it hashed."""
+    filename = str(path)
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise InvalidFileError(
+                [Diagnostic(filename, 1, 1, "", f"cannot read the queue file: {err.strerror}")]
+            ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        before = data[: err.start].decode("utf-8", errors="replace")
+        line, col = _end_of(before)
+        raise InvalidFileError([Diagnostic(
+            filename, line, col, "",
+            f"not UTF-8 text (byte 0x{data[err.start]:02x}); save the file as UTF-8",
+        )]) from None
+    return parse_queue(text, path, config)
+
+
+def write_schema(target: Path = SCHEMA_PATH) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(schema_text(), encoding="utf-8")
+
+
+if __name__ == "__main__":  # python -m publisher.queuefile: regenerate the committed schema
+    write_schema(Path(sys.argv[1]) if len(sys.argv) > 1 else SCHEMA_PATH)
+    print(f"wrote {sys.argv[1] if len(sys.argv) > 1 else SCHEMA_PATH}")

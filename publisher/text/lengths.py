@@ -1,0 +1,42 @@
+"""One length function per ``LengthKind``: each network's own way of counting a post."""
+
+from __future__ import annotations
+
+from adapters.base import LengthKind, LengthRule
+from publisher.text.entities import extract_mentions, extract_urls
+from publisher.text.graphemes import grapheme_length
+from publisher.text.twitter import x_weighted_length
+
+
+def mastodon_length(text: str, url_length: int = 23) -> int:
+    """Mastodon's rule: a URL with a scheme counts ``url_length``, ``@user@domain`` as ``@user``.
+
+    Mastodon reserves the URL length only for links with ``http(s)://``; a bare domain counts
+    as written. Everything else is counted in code points, which is never less than the
+    grapheme clusters Mastodon's server counts, so a post we accept is never refused.
+    """
+    if "." not in text:
+        return len(text)
+    length = len(text)
+    urls = extract_urls(text, without_protocol=False)
+    taken: list[tuple[int, int]] = []
+    for url in urls:
+        length += url_length - (url.end - url.start)
+        taken.append((url.start, url.end))
+    for start, end, local_end in extract_mentions(text):
+        if local_end == end or any(s < end and start < e for s, e in taken):
+            continue
+        length -= end - local_end
+    return length
+
+
+def count_length(text: str, rule: LengthRule) -> int:
+    """The length of ``text`` as the network of ``rule`` counts it."""
+    kind = rule.kind
+    if kind is LengthKind.X_WEIGHTED:
+        return x_weighted_length(text)
+    if kind is LengthKind.GRAPHEMES:
+        return grapheme_length(text)
+    if kind is LengthKind.MASTODON:
+        return mastodon_length(text, rule.url_length)
+    return len(text)
