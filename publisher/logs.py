@@ -48,6 +48,7 @@ NOISY_LOGGERS = (
     "aiosqlite",
     "asyncpg",
     "watchfiles",
+    "alembic",
 )
 
 LEVELS = {

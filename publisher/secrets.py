@@ -130,12 +130,22 @@ class SecretSource:
             st = path.stat()
         except FileNotFoundError:
             return None
-        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        loose = stat.S_IRWXO | (0 if _has_acl(path) else stat.S_IRWXG)
+        if st.st_mode & loose:
             raise PermissionError(
                 f"{where}: secret file {path} is readable by group or others "
                 f"(mode {stat.S_IMODE(st.st_mode):o}); run chmod 600 {path}"
             )
         return path.read_text(encoding="utf-8").rstrip("\r\n")
+
+
+def _has_acl(path: Path) -> bool:
+    """systemd grants a DynamicUser its credentials through an ACL; the group bits then
+    show the ACL mask, not a group's access, so they must not count against the file."""
+    try:
+        return bool(os.getxattr(path, "system.posix_acl_access"))
+    except OSError:
+        return False
 
 
 def resolve_reference(value: str, source: SecretSource, where: str) -> str | Secret:

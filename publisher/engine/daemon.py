@@ -31,6 +31,7 @@ from publisher.clock import Clock
 from publisher.config import Config
 from publisher.engine.decide import (
     GiveUp,
+    HoldAccount,
     RetryAt,
     RetryPolicy,
     Unresolved,
@@ -112,6 +113,8 @@ class Engine:
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._per_account: dict[str, int] = {}
         self._results: asyncio.Queue[tuple[Transition, asyncio.Future[None]] | None] = asyncio.Queue()
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._flagged: set[str] = set()  # accounts whose credentials need a human
         self.last_sync: SyncReport | None = None
         self.last_pass: datetime | None = None
 
@@ -301,6 +304,9 @@ class Engine:
 
     def _success(self, d: Delivery, started: datetime, published: Published) -> Transition:
         now = self.clock.now()
+        if d.account in self._flagged and self.mode.sends:
+            self._flagged.discard(d.account)
+            self._background(self.store.set_account_state(d.account, now))
         return Transition(
             d.id, d.fence, self.mode.success_state, now,
             parts=published.parts,
@@ -341,26 +347,47 @@ class Engine:
             return self._fail(d, started, REDACTOR.scrub(step.reason), step.outcome, err.status, parts)
         if isinstance(step, Unresolved):
             return self._unknown(d, started, reason, parts, err.status)
+        if isinstance(step, HoldAccount):
+            why = f"account needs attention ({step.attention.value}): {reason}"
+            self._hold_account(d.account, step.until, why, step.attention.value)
+            return Transition(
+                d.id, d.fence, DeliveryState.RETRYING, now,
+                due_at=step.until, parts=parts, last_error=reason, error_class=Outcome.PERMANENT.value,
+                reason=why, attention=step.attention.value,
+                attempt=self._attempt(d, started, Outcome.PERMANENT, error=reason, status_code=err.status),
+            )
         assert isinstance(step, RetryAt)
+        attention = step.attention.value if step.attention else None
         if step.account_limited_until is not None:
-            self._limit_account(d.account, step.account_limited_until, step)
+            self._hold_account(
+                d.account, step.account_limited_until,
+                f"rate-limited until {step.account_limited_until:%Y-%m-%d %H:%M:%S}Z", attention,
+            )
         return Transition(
             d.id, d.fence, DeliveryState.RETRYING, now,
             due_at=step.at, parts=parts, last_error=reason, error_class=step.outcome.value,
-            reason=REDACTOR.scrub(step.reason),
+            reason=REDACTOR.scrub(step.reason), attention=attention,
             attempt=self._attempt(d, started, step.outcome, error=reason, status_code=err.status),
         )
 
-    def _limit_account(self, account: str, until: datetime, step: RetryAt) -> None:
+    def _hold_account(self, account: str, until: datetime, why: str, attention: str | None) -> None:
+        """The account's other deliveries wait too, instead of hammering the network."""
+        if attention:
+            self._flagged.add(account)
+
         async def write() -> None:
             await self.store.set_account_state(
                 account, self.clock.now(), limited_until=until,
-                attention=step.attention.value if step.attention else None,
-                attention_reason=step.reason if step.attention else None,
+                attention=attention, attention_reason=why if attention else None,
             )
-            await self.store.defer_account(account, until, f"account rate-limited until {until:%H:%M:%S}Z")
+            await self.store.defer_account(account, until, why)
 
-        asyncio.create_task(write())
+        self._background(write())
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _finish(self, d: Delivery, t: Transition, wait: bool = True) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -407,6 +434,7 @@ class Engine:
     async def _recover(self) -> None:
         """After a crash: sending → unknown, then resolve unknowns through the networks."""
         now = self.clock.now()
+        self._flagged = {a for a, st in (await self.store.account_states()).items() if st.attention}
         found = await self.store.recover_in_flight(now, expired_only=False)
         for d in found:
             _event(logging.WARNING, "unknown", f"{d.post_id} → {d.account}: was being sent when the daemon stopped", d)
@@ -429,7 +457,17 @@ class Engine:
         except AdapterError as err:
             _event(logging.WARNING, "resolve", f"lookup failed: {err.reason}", mine)
             return
-        if isinstance(result, Found):
+        if isinstance(result, Found) and len(result.published.parts) < len(rendered.parts):
+            # Only the start of a thread is out: resume after it, never repost it.
+            t = Transition(
+                mine.id, mine.fence, DeliveryState.RETRYING, now, due_at=now,
+                parts=result.published.parts,
+                reason=f"{len(result.published.parts)} of {len(rendered.parts)} parts found; sending the rest",
+                attempt=self._attempt(mine, now, Outcome.RESOLVED, error="thread partly out; resuming"),
+            )
+            await self.store.finish([t])
+            _event(logging.INFO, "resolve", f"{mine.post_id} → {mine.account}: thread partly out, resuming", mine)
+        elif isinstance(result, Found):
             t = replace(self._success(mine, now, result.published), attempt=self._attempt(
                 mine, now, Outcome.RESOLVED, remote_id=result.published.remote_id,
                 remote_url=result.published.url, error="found on the network"))
@@ -451,13 +489,15 @@ class Engine:
 
     async def _drain(self) -> None:
         """Stop taking work; let in-flight requests finish up to the shutdown timeout."""
-        if not self._inflight:
-            return
-        timeout = self.config.engine.shutdown_timeout.total_seconds()
-        _event(logging.INFO, "stop", f"waiting for {len(self._inflight)} in-flight deliveries (up to {timeout:.0f}s)")
-        tasks = list(self._inflight.values())
-        _done, pending = await asyncio.wait(tasks, timeout=timeout)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=5)
+        if self._inflight:
+            timeout = self.config.engine.shutdown_timeout.total_seconds()
+            _event(logging.INFO, "stop",
+                   f"waiting for {len(self._inflight)} in-flight deliveries (up to {timeout:.0f}s)")
+            tasks = list(self._inflight.values())
+            _done, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=10)

@@ -54,7 +54,18 @@ class Unresolved:
     remote_id: str | None = None
 
 
-Step = RetryAt | GiveUp | Unresolved
+@dataclass(frozen=True)
+class HoldAccount:
+    """The account's credentials stopped working: flag it, and its deliveries wait for a fix."""
+
+    until: datetime
+    reason: str
+    attention: Attention
+
+
+CREDENTIALS_RECHECK = timedelta(minutes=15)
+
+Step = RetryAt | GiveUp | Unresolved | HoldAccount
 
 
 def backoff(attempt: int, policy: RetryPolicy, rand: float) -> timedelta:
@@ -70,6 +81,9 @@ def after_error(
 ) -> Step:
     """What to do after attempt number ``attempt`` (1-based) failed with ``err``."""
     if isinstance(err, PermanentError):
+        if err.attention is Attention.CREDENTIALS:
+            # Nothing is dropped for a revoked token: the account waits for a human.
+            return HoldAccount(now + CREDENTIALS_RECHECK, err.reason, err.attention)
         return GiveUp(err.reason, Outcome.PERMANENT, err.attention)
     if isinstance(err, AmbiguousError):
         return Unresolved(err.reason, err.remote_id)

@@ -176,6 +176,7 @@ class Transition:
     reason: str | None = None
     attempt: Attempt | None = None
     release: bool = True  # drop the lease (a finished attempt)
+    attention: str | None = None  # for observers: the account needs a human (not stored here)
 
     def values(self) -> dict[str, Any]:
         v: dict[str, Any] = {"state": self.state.value, "updated_at": self.now}
