@@ -344,9 +344,9 @@ class AccountSettings(BaseModel):
         out = dict(data)
         for name, value in data.items():
             field_info = cls.model_fields.get(name)
-            if isinstance(value, Secret) and field_info is not None:
-                if "Secret" not in str(field_info.annotation):
-                    out[name] = value.reveal()
+            plain = field_info is not None and "Secret" not in str(field_info.annotation)
+            if isinstance(value, Secret) and plain:
+                out[name] = value.reveal()
         return out
 
 

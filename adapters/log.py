@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from adapters.base import (
+    AccountCheck,
     AccountSettings,
     Adapter,
-    AccountCheck,
     Capabilities,
     CheckStatus,
     DeliveryRef,
@@ -68,7 +68,7 @@ class LogAdapter(Adapter):
         self, rendered: Rendered, ref: DeliveryRef, done: Sequence[RemotePart] = ()
     ) -> Published:
         parts = list(done)
-        for part in rendered.parts[len(done):]:
+        for part in rendered.parts[len(done) :]:
             remote_id = f"{ref.part_key(part.index)}"
             log.info(
                 "%s part %d/%d (%d/%d): %s",
@@ -83,4 +83,6 @@ class LogAdapter(Adapter):
         return Published(tuple(parts))
 
     async def check(self) -> AccountCheck:
-        return AccountCheck(CheckStatus.OK, identity=self.account, detail="the log needs no credentials")
+        return AccountCheck(
+            CheckStatus.OK, identity=self.account, detail="the log needs no credentials"
+        )

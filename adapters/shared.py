@@ -99,7 +99,9 @@ def render_with(adapter: Adapter, content: PostContent) -> Rendered:
     for index, text in enumerate(texts):
         media = content.media if index == 0 else ()
         payload = adapter.build_payload(text, media, index, total, content)
-        parts.append(RenderedPart(index, text, tuple(media), count_length(text, caps.length), payload))
+        parts.append(
+            RenderedPart(index, text, tuple(media), count_length(text, caps.length), payload)
+        )
     return Rendered(
         network=caps.network,
         account=content.account,

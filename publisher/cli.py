@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--speed",
         type=float,
         default=1.0,
-        help="(dry run only, with --time-travel) how many times faster than real time the clock runs",
+        help="(dry run only, with --time-travel) how many times faster than real time",
     )
     run.add_argument("--log-format", choices=["text", "json"], help="overrides [log] format")
 

@@ -6,6 +6,7 @@ Pure decisions take ``now`` as an argument; only the engine's loop asks a Clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -25,10 +26,8 @@ async def _wait(event: asyncio.Event | None, seconds: float) -> None:
     if event is None:
         await asyncio.sleep(max(seconds, 0.0))
         return
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(event.wait(), timeout=max(seconds, 0.0))
-    except TimeoutError:
-        pass
 
 
 class SystemClock:
@@ -90,7 +89,7 @@ class FakeClock:
         if self._now >= when:
             await asyncio.sleep(0)
             return
-        tasks = [asyncio.ensure_future(reached())]
+        tasks: list[asyncio.Future[object]] = [asyncio.ensure_future(reached())]
         if wake is not None:
             tasks.append(asyncio.ensure_future(wake.wait()))
         try:

@@ -126,12 +126,12 @@ class Config:
     timezone: ZoneInfo
     max_lateness: timedelta
     accounts: Mapping[str, AccountConfig]
-    engine: EngineSettings = EngineSettings()
-    retry: RetrySettings = RetrySettings()
-    notify: NotifySettings = NotifySettings()
-    metrics: MetricsSettings = MetricsSettings()
-    log: LogSettings = LogSettings()
-    lease: LeaseSettings = LeaseSettings()
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    lease: LeaseSettings = field(default_factory=LeaseSettings)
     warnings: tuple[Diagnostic, ...] = field(default=())
 
     @property
@@ -140,7 +140,9 @@ class Config:
 
     def secrets(self) -> list[Secret]:
         return [
-            v for a in self.accounts.values() for v in a.settings.__dict__.values()
+            v
+            for a in self.accounts.values()
+            for v in a.settings.__dict__.values()
             if isinstance(v, Secret)
         ]
 
@@ -207,7 +209,9 @@ def load_config(
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise InvalidFileError([Diagnostic(filename, 1, 1, "", f"cannot read: {err.strerror}")]) from None
+        raise InvalidFileError(
+            [Diagnostic(filename, 1, 1, "", f"cannot read: {err.strerror}")]
+        ) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -223,7 +227,9 @@ def load_config(
         zone = ZoneInfo(top.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         line, col = loc.find(("timezone",))
-        diags.append(Diagnostic(filename, line, col, "timezone", f"unknown time zone {top.timezone!r}"))
+        diags.append(
+            Diagnostic(filename, line, col, "timezone", f"unknown time zone {top.timezone!r}")
+        )
         zone = ZoneInfo("UTC")
 
     source = source or SecretSource.from_environment()
@@ -235,10 +241,15 @@ def load_config(
             diags.append(Diagnostic(filename, line, col, "accounts." + name, "must be a table"))
             continue
         if not ACCOUNT_NAME.match(name):
-            diags.append(Diagnostic(
-                filename, line, col, "accounts." + name,
-                "account names use lowercase letters, digits, '-', '_' and '.'",
-            ))
+            diags.append(
+                Diagnostic(
+                    filename,
+                    line,
+                    col,
+                    "accounts." + name,
+                    "account names use lowercase letters, digits, '-', '_' and '.'",
+                )
+            )
         policy_raw = {k: v for k, v in table.items() if k in POLICY_KEYS}
         network_raw = {k: v for k, v in table.items() if k not in POLICY_KEYS}
         try:
@@ -258,7 +269,9 @@ def load_config(
                 slots.append(parse_slot(s))
             except ValueError as err:
                 kline, kcol = loc.find((*prefix, "slots"))
-                diags.append(Diagnostic(filename, kline, kcol, f"accounts.{name}.slots[{i}]", str(err)))
+                diags.append(
+                    Diagnostic(filename, kline, kcol, f"accounts.{name}.slots[{i}]", str(err))
+                )
         resolved: dict[str, Any] = {}
         for key, value in network_raw.items():
             where = f"accounts.{name}.{key}"
@@ -296,13 +309,17 @@ def load_config(
             line=line,
         )
     if not top.accounts:
-        diags.append(Diagnostic(filename, 1, 1, "accounts", "no accounts: add an [accounts.NAME] table"))
+        diags.append(
+            Diagnostic(filename, 1, 1, "accounts", "no accounts: add an [accounts.NAME] table")
+        )
     if any(d.severity is Severity.ERROR for d in diags):
         raise InvalidFileError(diags)
     base = path.parent
     return Config(
         path=path,
-        queue_path=(base / top.queue).resolve() if not Path(top.queue).is_absolute() else Path(top.queue),
+        queue_path=(base / top.queue).resolve()
+        if not Path(top.queue).is_absolute()
+        else Path(top.queue),
         database_url=_database_url(top.database, base),
         timezone=zone,
         max_lateness=top.max_lateness,
@@ -320,9 +337,14 @@ def load_config(
 def _validate_settings(model: type[AccountSettings], values: dict[str, Any]) -> AccountSettings:
     # Unresolved secrets (dry runs) validate as placeholders: rendering needs no credentials.
     return model.model_validate(
-        {k: (v if not isinstance(v, Secret) or v.resolved or _is_secret_field(model, k)
-             else f"${{{v.name}}}")
-         for k, v in values.items()}
+        {
+            k: (
+                v
+                if not isinstance(v, Secret) or v.resolved or _is_secret_field(model, k)
+                else f"${{{v.name}}}"
+            )
+            for k, v in values.items()
+        }
     )
 
 

@@ -7,6 +7,7 @@ plan stays in force and the failed load is recorded for ``status`` and ``/health
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 
 from publisher.config import Config
 from publisher.diagnostics import Diagnostic, InvalidFileError
-from publisher.queuefile import PostSpec, QueueFile, load_queue
+from publisher.queuefile import PostSpec, QueueFile, parse_queue
 from publisher.schedule import PlannedDelivery, plan_deliveries
 from publisher.states import PENDING, DeliveryState
 from publisher.store import LoadState, PlanChanges, PlanEntry, Store
@@ -86,13 +87,24 @@ def diff_plan(
         old = posts.get(post.id)
         if old is None:
             changes.posts_upsert.append(
-                {"id": post.id, "content_hash": post_hash, "line": post.line,
-                 "removed_at": None, "created_at": now, "updated_at": now}
+                {
+                    "id": post.id,
+                    "content_hash": post_hash,
+                    "line": post.line,
+                    "removed_at": None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
             )
         elif old[0] != post_hash or old[1] != post.line or old[2] is not None:
             changes.posts_upsert.append(
-                {"id": post.id, "content_hash": post_hash, "line": post.line,
-                 "removed_at": None, "updated_at": now}
+                {
+                    "id": post.id,
+                    "content_hash": post_hash,
+                    "line": post.line,
+                    "removed_at": None,
+                    "updated_at": now,
+                }
             )
     changes.posts_removed = [
         pid for pid, (_, _, removed) in posts.items() if pid not in by_id and removed is None
@@ -189,9 +201,7 @@ def _update_for(
         return fresh("back in the queue file")
     if state in (DeliveryState.PUBLISHED, DeliveryState.DRY_RUN):
         if p.content_hash != (entry.published_hash or entry.content_hash):
-            report.notices.append(
-                f"{where}: already published; the edited text is not sent again"
-            )
+            report.notices.append(f"{where}: already published; the edited text is not sent again")
         return {}
     if state is DeliveryState.FAILED and (content_changed or time_changed):
         report.notices.append(f"{where}: failed before; edited, so it is scheduled again")
@@ -209,10 +219,10 @@ def _update_for(
 async def sync_queue(
     config: Config, store: Store, now: datetime, *, force: bool = False
 ) -> SyncReport:
-    """Load, validate and apply the queue file; an invalid one changes nothing but the load record."""
+    """Load, validate and apply the queue file; an invalid one changes only the load record."""
     path: Path = config.queue_path
     try:
-        data = path.read_bytes()
+        data = await asyncio.to_thread(path.read_bytes)
     except OSError as err:
         diag = Diagnostic(str(path), 1, 1, "", f"cannot read the queue file: {err.strerror}")
         await store.record_load(LoadState(now, False, None, str(diag), None))
@@ -223,7 +233,14 @@ async def sync_queue(
         await store.record_load(LoadState(now, True, fingerprint, "unchanged", last.applied_at))
         return SyncReport(applied=True, skipped=True)
     try:
-        queue = load_queue(path, config)
+        # Parse the bytes that were fingerprinted (the file may change meanwhile), off the loop.
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        diag = Diagnostic(str(path), 1, 1, "", f"not UTF-8 text: {err.reason} at byte {err.start}")
+        await store.record_load(LoadState(now, False, None, str(diag), None))
+        return SyncReport(applied=False, errors=[diag])
+    try:
+        queue = await asyncio.to_thread(parse_queue, text, path, config)
     except InvalidFileError as err:
         message = "\n".join(str(d) for d in err.errors)
         await store.record_load(LoadState(now, False, None, message, None))

@@ -197,8 +197,13 @@ class RecordingAdapter(LogAdapter):
         self, rendered: Rendered, ref: DeliveryRef, done: Sequence[RemotePart] = ()
     ) -> Published:
         self.calls.append(
-            Call(self.account, ref.post_id, self.context.clock.now(),
-                 [p.text for p in rendered.parts], len(done))
+            Call(
+                self.account,
+                ref.post_id,
+                self.context.clock.now(),
+                [p.text for p in rendered.parts],
+                len(done),
+            )
         )
         if self.gate is not None:
             await self.gate.wait()
@@ -206,17 +211,25 @@ class RecordingAdapter(LogAdapter):
             err = self.script.pop(0)
             if err is not None:
                 raise err
-        return Published(tuple(
-            RemotePart(p.index, f"{ref.part_key(p.index)}", f"https://log.example/{ref.post_id}/{p.index}")
-            for p in rendered.parts
-        ))
+        return Published(
+            tuple(
+                RemotePart(
+                    p.index,
+                    f"{ref.part_key(p.index)}",
+                    f"https://log.example/{ref.post_id}/{p.index}",
+                )
+                for p in rendered.parts
+            )
+        )
 
 
 def recording_adapters(config: Config, clock: FakeClock) -> dict[str, RecordingAdapter]:
     from adapters.base import AdapterContext
 
     ctx = AdapterContext(session=None, clock=clock)
-    return {name: RecordingAdapter(name, acc.settings, ctx) for name, acc in config.accounts.items()}
+    return {
+        name: RecordingAdapter(name, acc.settings, ctx) for name, acc in config.accounts.items()
+    }
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> None:

@@ -65,7 +65,9 @@ async def test_add_edit_remove_and_idempotent(project: Project, db_url: str) -> 
         await store.close()
 
 
-async def test_edit_after_publish_is_not_sent_again_and_is_reported(project: Project, db_url: str) -> None:
+async def test_edit_after_publish_is_not_sent_again_and_is_reported(
+    project: Project, db_url: str
+) -> None:
     project.database = db_url
     project.write_config()
     config = project.config()
@@ -77,8 +79,19 @@ async def test_edit_after_publish_is_not_sent_again_and_is_reported(project: Pro
     try:
         await sync_queue(config, store, NOW)
         [d] = await store.claim(await store.due(T0, 10), T0, "w", timedelta(minutes=1))
-        await store.finish([Transition(d.id, d.fence, DeliveryState.PUBLISHED, T0,
-                                       published_hash=d.content_hash, published_at=T0, remote_id="r")])
+        await store.finish(
+            [
+                Transition(
+                    d.id,
+                    d.fence,
+                    DeliveryState.PUBLISHED,
+                    T0,
+                    published_hash=d.content_hash,
+                    published_at=T0,
+                    remote_id="r",
+                )
+            ]
+        )
         project.write_queue("""\
             posts:
               - {id: a, at: 2026-12-01 09:00, accounts: [alpha], text: Version 2}
@@ -92,7 +105,9 @@ async def test_edit_after_publish_is_not_sent_again_and_is_reported(project: Pro
         await store.close()
 
 
-async def test_invalid_file_applies_nothing_and_keeps_the_last_good_plan(project: Project, db_url: str) -> None:
+async def test_invalid_file_applies_nothing_and_keeps_the_last_good_plan(
+    project: Project, db_url: str
+) -> None:
     project.database = db_url
     project.write_config()
     config = project.config()

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-EXTRA: tuple[str, ...] = ()
+EXTRA: tuple[str, ...] = ("accounts", "resolve", "audit", "history")
 
 Register = Callable[[Any, Callable[[argparse.ArgumentParser], None]], None]
 
@@ -36,7 +36,8 @@ def dispatch(args: argparse.Namespace) -> int:
     from publisher.commands.common import EXIT_USER, UserError
 
     try:
-        return asyncio.run(handler(args))
+        code: int = asyncio.run(handler(args))
+        return code
     except UserError as err:
         print(f"publisher: {err}", file=sys.stderr)
         return EXIT_USER

@@ -14,7 +14,14 @@ from typing import Any
 
 from adapters.base import AdapterContext, Rendered
 from publisher.clock import SystemClock
-from publisher.commands.common import EXIT_OK, EXIT_USER, fmt_local, load, parse_when, print_diagnostics
+from publisher.commands.common import (
+    EXIT_OK,
+    EXIT_USER,
+    fmt_local,
+    load,
+    parse_when,
+    print_diagnostics,
+)
 from publisher.commands.plan import current_plan
 from publisher.config import Config, SecretPolicy
 from publisher.diagnostics import InvalidFileError
@@ -70,8 +77,10 @@ async def main(args: argparse.Namespace) -> int:
     adapters = build_adapters(config, AdapterContext(session=None, clock=clock), LIVE)
     posts = {p.id: p for p in view.queue.posts}
     selected = [
-        p for p in view.pending()
-        if p.due_at >= start and (until is None or p.due_at < until)
+        p
+        for p in view.pending()
+        if p.due_at >= start
+        and (until is None or p.due_at < until)
         and (not args.account or p.account in args.account)
     ]
     out: list[dict[str, Any]] = []
@@ -108,8 +117,13 @@ def _text(out: list[dict[str, Any]], config: Config) -> str:
             for text_line in part["text"].splitlines() or [""]:
                 lines.append(f"    | {text_line}")
             for m in part["media"]:
-                lines.append(f"    + {m['file'].rsplit('/', 1)[-1]} ({m['mime_type']}, {m['size']:,} bytes) alt: {m['alt']!r}")
-            lines.append("    payload: " + json.dumps(part["payload"], ensure_ascii=False, default=str))
+                name = m["file"].rsplit("/", 1)[-1]
+                lines.append(
+                    f"    + {name} ({m['mime_type']}, {m['size']:,} bytes) alt: {m['alt']!r}"
+                )
+            lines.append(
+                "    payload: " + json.dumps(part["payload"], ensure_ascii=False, default=str)
+            )
         for w in d["warnings"]:
             lines.append(f"  warning: {w}")
         for e in d["errors"]:

@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from publisher.commands.common import database_exists, open_store
 from publisher.config import Config
 from publisher.queuefile import QueueFile, load_queue
 from publisher.schedule import PlannedDelivery, plan_deliveries
 from publisher.states import DeliveryState
 from publisher.store import PlanEntry
 from publisher.sync import SyncReport, diff_plan, kept_assignments
-from publisher.commands.common import database_exists, open_store
 
 
 @dataclass
@@ -29,9 +29,16 @@ class PlanView:
         out = []
         for p in self.planned:
             e = self.index.get((p.post_id, p.account))
-            if e is None or e.state in (
-                DeliveryState.SCHEDULED, DeliveryState.RETRYING, DeliveryState.CANCELED,
-            ) or (e.state is DeliveryState.FAILED and e.content_hash != p.content_hash):
+            if (
+                e is None
+                or e.state
+                in (
+                    DeliveryState.SCHEDULED,
+                    DeliveryState.RETRYING,
+                    DeliveryState.CANCELED,
+                )
+                or (e.state is DeliveryState.FAILED and e.content_hash != p.content_hash)
+            ):
                 out.append(p)
         return sorted(out, key=lambda p: (p.due_at, p.post_id, p.account))
 

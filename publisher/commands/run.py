@@ -17,12 +17,13 @@ from publisher.clock import Clock, SystemClock, TravelClock
 from publisher.commands.common import EXIT_OK, UserError, load, open_store, parse_when
 from publisher.config import Config, SecretPolicy, load_config
 from publisher.diagnostics import InvalidFileError
-from publisher.engine.observe import Health, Metrics, SystemdStatus, health_app, start_health_server
-from publisher.sdnotify import Notifier, watchdog_task
 from publisher.engine.daemon import Engine, EngineOptions
+from publisher.engine.notify import HumanAlerts
+from publisher.engine.observe import Health, Metrics, SystemdStatus, health_app, start_health_server
 from publisher.engine.runtime import LIVE, REHEARSAL, Mode, build_adapters
 from publisher.engine.watch import watch_queue
 from publisher.logs import setup_logging
+from publisher.sdnotify import Notifier, watchdog_task
 from publisher.store import Store
 from publisher.store.db import is_sqlite
 
@@ -57,7 +58,8 @@ async def main(args: argparse.Namespace) -> int:
         raise UserError("--time-travel only works with --dry-run: a real post is never sent early")
     policy = SecretPolicy.WARN if args.dry_run else SecretPolicy.REQUIRE
     config = load(args.config, policy)
-    setup_logging(args.log_format or config.log.format, config.log.level)
+    setup_logging("json" if (args.log_format or config.log.format) == "json" else "text",
+                  config.log.level)
     clock: Clock = SystemClock()
     if args.time_travel:
         clock = TravelClock(parse_when(args.time_travel, config.timezone), args.speed)
@@ -65,8 +67,11 @@ async def main(args: argparse.Namespace) -> int:
     store = await open_store(config, url=url)
     if args.dry_run:
         await store.wipe()
-        log.info("dry run: recording into %s; nothing is sent", url.split(":///")[-1],
-                 extra={"action": "start"})
+        log.info(
+            "dry run: recording into %s; nothing is sent",
+            url.split(":///")[-1],
+            extra={"action": "start"},
+        )
     try:
         return await serve(config, store, clock, mode, once=args.once, policy=policy)
     finally:
@@ -89,9 +94,15 @@ async def serve(
         metrics = Metrics(store)
         health = Health(clock)
         systemd = SystemdStatus(notifier, store, config.timezone, clock)
+        alerts = HumanAlerts(config.notify, session)
         engine = Engine(
-            config, store, clock, build_adapters(config, context, mode), mode,
-            EngineOptions(once=once), observers=[metrics, health, systemd],
+            config,
+            store,
+            clock,
+            build_adapters(config, context, mode),
+            mode,
+            EngineOptions(once=once),
+            observers=[metrics, health, systemd, alerts],
         )
 
         def reload() -> None:
@@ -102,12 +113,17 @@ async def serve(
             except InvalidFileError as err:
                 for d in err.diagnostics:
                     log.error("%s", d, extra={"action": "reload"})
-                log.error("new configuration refused; the running one stays", extra={"action": "reload"})
+                log.error(
+                    "new configuration refused; the running one stays", extra={"action": "reload"}
+                )
             else:
                 why = unsafe_reload(engine.config, fresh)
                 if why:
-                    log.error("configuration not reloaded: %s (restart the service)", why,
-                              extra={"action": "reload"})
+                    log.error(
+                        "configuration not reloaded: %s (restart the service)",
+                        why,
+                        extra={"action": "reload"},
+                    )
                 else:
                     engine.replace_config(fresh, build_adapters(fresh, context, mode))
                     log.info("configuration reloaded", extra={"action": "reload"})
@@ -120,9 +136,11 @@ async def serve(
         loop.add_signal_handler(signal.SIGHUP, reload)
         background: list[asyncio.Task[None]] = [asyncio.create_task(watchdog_task(notifier))]
         if not once:
-            background.append(asyncio.create_task(
-                watch_queue(config.queue_path, engine.request_sync, config.engine.debounce)
-            ))
+            background.append(
+                asyncio.create_task(
+                    watch_queue(config.queue_path, engine.request_sync, config.engine.debounce)
+                )
+            )
         runner = None
         if config.metrics.listen and not once:
             runner = await start_health_server(health_app(metrics, health), config.metrics.listen)
@@ -130,6 +148,7 @@ async def serve(
             await engine.run()
         finally:
             notifier.stopping("stopping")
+            await alerts.drain()
             for task in background:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

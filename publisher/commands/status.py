@@ -5,10 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 from publisher.clock import SystemClock
-from publisher.commands.common import EXIT_OK, UserError, database_exists, fmt_local, load, open_store
+from publisher.commands.common import (
+    EXIT_OK,
+    UserError,
+    database_exists,
+    fmt_local,
+    load,
+    open_store,
+)
 from publisher.config import SecretPolicy
 from publisher.states import DeliveryState
 from publisher.store import Delivery
@@ -62,12 +70,21 @@ async def main(args: argparse.Namespace) -> int:
         "retrying": [_row(d) for d in retrying],
         "needs_human": {"failed": [_row(d) for d in failed], "unknown": [_row(d) for d in unknown]},
         "accounts": [
-            {"account": a.account, "limited_until": _iso(a.limited_until),
-             "attention": a.attention, "reason": a.attention_reason}
-            for a in accounts.values() if a.attention or (a.limited_until and a.limited_until > now)
+            {
+                "account": a.account,
+                "limited_until": _iso(a.limited_until),
+                "attention": a.attention,
+                "reason": a.attention_reason,
+            }
+            for a in accounts.values()
+            if a.attention or (a.limited_until and a.limited_until > now)
         ],
-        "last_queue_load": None if load_state is None else {
-            "at": _iso(load_state.loaded_at), "ok": load_state.ok, "message": load_state.message,
+        "last_queue_load": None
+        if load_state is None
+        else {
+            "at": _iso(load_state.loaded_at),
+            "ok": load_state.ok,
+            "message": load_state.message,
             "applied_at": _iso(load_state.applied_at),
         },
     }
@@ -82,13 +99,20 @@ async def main(args: argparse.Namespace) -> int:
         if not load_state.ok and load_state.message:
             for line in load_state.message.splitlines():
                 print(f"  {line}")
-    sections = [
+    sections: list[tuple[str, list[Delivery], Callable[[Delivery], str]]] = [
         ("next", upcoming, lambda d: fmt_local(d.due_at, z)),
         ("in flight", sending, lambda d: f"since {fmt_local(d.updated_at, z)}"),
-        ("retrying", retrying, lambda d: f"next attempt {fmt_local(d.due_at, z)}: {d.last_error or ''}"),
+        (
+            "retrying",
+            retrying,
+            lambda d: f"next attempt {fmt_local(d.due_at, z)}: {d.last_error or ''}",
+        ),
         ("FAILED (needs a human)", failed, lambda d: d.last_error or ""),
-        ("UNKNOWN (needs a human: publisher resolve ID published|resend|drop)", unknown,
-         lambda d: d.reason or d.last_error or ""),
+        (
+            "UNKNOWN (needs a human: publisher resolve ID published|resend|drop)",
+            unknown,
+            lambda d: d.reason or d.last_error or "",
+        ),
     ]
     for title, rows, detail in sections:
         if not rows:
@@ -97,6 +121,8 @@ async def main(args: argparse.Namespace) -> int:
         for d in rows:
             print(f"  #{d.id:<6} {d.post_id} → {d.account}  {detail(d)}")
     for a in doc["accounts"]:
-        print(f"account {a['account']}: {a['attention'] or 'rate-limited'} {a['reason'] or ''} "
-              f"{('until ' + a['limited_until']) if a['limited_until'] else ''}".rstrip())
+        print(
+            f"account {a['account']}: {a['attention'] or 'rate-limited'} {a['reason'] or ''} "
+            f"{('until ' + a['limited_until']) if a['limited_until'] else ''}".rstrip()
+        )
     return EXIT_OK

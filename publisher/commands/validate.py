@@ -21,8 +21,10 @@ async def main(args: argparse.Namespace) -> int:
         view = await current_plan(config, now)
     except InvalidFileError as err:
         print_diagnostics(err)
-        print(f"{len(err.errors)} error(s): the queue is not valid; nothing would be applied",
-              file=sys.stderr)
+        print(
+            f"{len(err.errors)} error(s): the queue is not valid; nothing would be applied",
+            file=sys.stderr,
+        )
         return EXIT_USER
     for w in view.queue.warnings:
         print(str(w), file=sys.stderr)
@@ -32,8 +34,10 @@ async def main(args: argparse.Namespace) -> int:
         print(f"note: {n}", file=sys.stderr)
     per_account = Counter(p.account for p in view.planned)
     pending = view.pending()
-    print(f"{config.queue_path.name}: valid — {len(view.queue.posts)} posts, "
-          f"{len(view.planned)} deliveries, {len(pending)} still to publish")
+    print(
+        f"{config.queue_path.name}: valid — {len(view.queue.posts)} posts, "
+        f"{len(view.planned)} deliveries, {len(pending)} still to publish"
+    )
     for account in sorted(per_account):
         net = config.accounts[account].network
         print(f"  {account:<24} {net:<10} {per_account[account]:>5} deliveries")

@@ -7,6 +7,7 @@ woken early by a queue-file change, SIGHUP, a finished delivery freeing capacity
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -112,7 +113,9 @@ class Engine:
         self._resync = True
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._per_account: dict[str, int] = {}
-        self._results: asyncio.Queue[tuple[Transition, asyncio.Future[None]] | None] = asyncio.Queue()
+        self._results: asyncio.Queue[tuple[Transition, asyncio.Future[None]] | None] = (
+            asyncio.Queue()
+        )
         self._tasks: set[asyncio.Future[None]] = set()
         self._flagged: set[str] = set()  # accounts whose credentials need a human
         self.last_sync: SyncReport | None = None
@@ -125,7 +128,10 @@ class Engine:
         self.config = config
         self.adapters = dict(adapters)
         self.policy = RetryPolicy(
-            config.retry.max_attempts, config.retry.base_delay, config.retry.max_delay, config.retry.jitter
+            config.retry.max_attempts,
+            config.retry.base_delay,
+            config.retry.max_delay,
+            config.retry.jitter,
         )
 
     def request_sync(self) -> None:
@@ -166,9 +172,9 @@ class Engine:
                 self.last_pass = now
                 for o in self.observers:
                     o.on_pass(now, next_due)
-                if self.options.once and not self._inflight and not launched:
-                    if next_due is None or next_due > self.clock.now():
-                        break
+                idle = self.options.once and not self._inflight and not launched
+                if idle and (next_due is None or next_due > self.clock.now()):
+                    break
                 if launched and self._capacity() > 0 and next_due is not None and next_due <= now:
                     continue  # more due work than one batch: go on at once
                 wake_at = next_due if next_due is not None else now + FAR
@@ -182,7 +188,12 @@ class Engine:
         try:
             await adapter.prepare()
         except AdapterError as err:
-            _event(logging.WARNING, "prepare", f"{adapter.account}: {err.reason}", account=adapter.account)
+            _event(
+                logging.WARNING,
+                "prepare",
+                f"{adapter.account}: {err.reason}",
+                account=adapter.account,
+            )
 
     async def _sync(self) -> None:
         now = self.clock.now()
@@ -229,12 +240,18 @@ class Engine:
                 continue
             account = self.config.accounts.get(d.account)
             if account is None or d.account not in self.adapters:
-                deferred.append((d, now + timedelta(hours=1), f"account {d.account} is not configured"))
+                deferred.append(
+                    (d, now + timedelta(hours=1), f"account {d.account} is not configured")
+                )
                 continue
             if taken.get(d.account, 0) >= self.config.engine.per_account or len(chosen) >= free:
                 continue
             cap = cap_deferral(
-                history[d.account], now, self.config.timezone, account.max_per_day, account.min_interval
+                history[d.account],
+                now,
+                self.config.timezone,
+                account.max_per_day,
+                account.min_interval,
             )
             if cap is not None:
                 deferred.append((d, cap[0], cap[1]))
@@ -249,16 +266,21 @@ class Engine:
         if deferred:
             await self.store.defer(deferred, now)
             for d, until, why in deferred:
-                _event(logging.INFO, "defer", f"{d.post_id} → {d.account} deferred to {until:%Y-%m-%d %H:%M}Z: {why}", d)
+                _event(
+                    logging.INFO,
+                    "defer",
+                    f"{d.post_id} → {d.account} deferred to {until:%Y-%m-%d %H:%M}Z: {why}",
+                    d,
+                )
         claimed = await self.store.claim(chosen, now, self.options.worker, self.options.lease)
         for d in claimed:
             self._per_account[d.account] = self._per_account.get(d.account, 0) + 1
             task = asyncio.create_task(self._deliver(d, now), name=f"deliver-{d.id}")
             self._inflight[d.id] = task
-            task.add_done_callback(lambda _t, d=d: self._done(d))
+            task.add_done_callback(functools.partial(self._done, d))
         return len(claimed)
 
-    def _done(self, d: Delivery) -> None:
+    def _done(self, d: Delivery, _task: object = None) -> None:
         self._inflight.pop(d.id, None)
         n = self._per_account.get(d.account, 1) - 1
         if n <= 0:
@@ -274,7 +296,9 @@ class Engine:
         try:
             rendered = adapter.render(d.content())
         except Exception as err:  # a bug in a render: the post cannot go out as it is
-            await self._finish(d, self._fail(d, started, f"render failed: {err!r}", Outcome.INVALID))
+            await self._finish(
+                d, self._fail(d, started, f"render failed: {err!r}", Outcome.INVALID)
+            )
             return
         if rendered.errors:
             reason = "; ".join(rendered.errors)
@@ -287,19 +311,31 @@ class Engine:
             await self._finish(d, self._after_error(d, started, err))
             return
         except asyncio.CancelledError:
-            await self._finish(d, self._unknown(d, started, "interrupted at shutdown", ()), wait=False)
+            await self._finish(
+                d, self._unknown(d, started, "interrupted at shutdown", ()), wait=False
+            )
             raise
         except Exception as err:  # an adapter bug: we cannot know whether it landed
             detail = REDACTOR.scrub("".join(traceback.format_exception(err)))
             log.error("adapter bug for %s → %s:\n%s", d.post_id, d.account, detail)
-            await self._finish(d, self._unknown(d, started, f"adapter error: {REDACTOR.scrub(repr(err))}", ()))
+            await self._finish(
+                d, self._unknown(d, started, f"adapter error: {REDACTOR.scrub(repr(err))}", ())
+            )
             return
         await self._finish(d, self._success(d, started, published))
 
     def _attempt(self, d: Delivery, started: datetime, outcome: Outcome, **kw: Any) -> Attempt:
         return Attempt(
-            d.id, d.post_id, d.account, d.network, d.attempts, started, self.clock.now(),
-            outcome, worker=self.options.worker, **kw,
+            d.id,
+            d.post_id,
+            d.account,
+            d.network,
+            d.attempts,
+            started,
+            self.clock.now(),
+            outcome,
+            worker=self.options.worker,
+            **kw,
         )
 
     def _success(self, d: Delivery, started: datetime, published: Published) -> Transition:
@@ -308,7 +344,10 @@ class Engine:
             self._flagged.discard(d.account)
             self._background(self.store.set_account_state(d.account, now))
         return Transition(
-            d.id, d.fence, self.mode.success_state, now,
+            d.id,
+            d.fence,
+            self.mode.success_state,
+            now,
             parts=published.parts,
             published_hash=d.content_hash,
             published_at=now,
@@ -317,24 +356,51 @@ class Engine:
             last_error=None,
             reason=None,
             attempt=self._attempt(
-                d, started, self.mode.success_outcome,
-                remote_id=published.remote_id, remote_url=published.url,
+                d,
+                started,
+                self.mode.success_outcome,
+                remote_id=published.remote_id,
+                remote_url=published.url,
             ),
         )
 
-    def _fail(self, d: Delivery, started: datetime, reason: str, outcome: Outcome,
-              status: int | None = None, parts: tuple[RemotePart, ...] | None = None) -> Transition:
+    def _fail(
+        self,
+        d: Delivery,
+        started: datetime,
+        reason: str,
+        outcome: Outcome,
+        status: int | None = None,
+        parts: tuple[RemotePart, ...] | None = None,
+    ) -> Transition:
         return Transition(
-            d.id, d.fence, DeliveryState.FAILED, self.clock.now(),
-            parts=parts, last_error=reason, error_class=outcome.value,
+            d.id,
+            d.fence,
+            DeliveryState.FAILED,
+            self.clock.now(),
+            parts=parts,
+            last_error=reason,
+            error_class=outcome.value,
             attempt=self._attempt(d, started, outcome, error=reason, status_code=status),
         )
 
-    def _unknown(self, d: Delivery, started: datetime, reason: str,
-                 parts: tuple[RemotePart, ...] | None, status: int | None = None) -> Transition:
+    def _unknown(
+        self,
+        d: Delivery,
+        started: datetime,
+        reason: str,
+        parts: tuple[RemotePart, ...] | None,
+        status: int | None = None,
+    ) -> Transition:
         return Transition(
-            d.id, d.fence, DeliveryState.UNKNOWN, self.clock.now(),
-            parts=parts, last_error=reason, error_class=Outcome.AMBIGUOUS.value, reason=reason,
+            d.id,
+            d.fence,
+            DeliveryState.UNKNOWN,
+            self.clock.now(),
+            parts=parts,
+            last_error=reason,
+            error_class=Outcome.AMBIGUOUS.value,
+            reason=reason,
             attempt=self._attempt(d, started, Outcome.AMBIGUOUS, error=reason, status_code=status),
         )
 
@@ -344,29 +410,49 @@ class Engine:
         reason = REDACTOR.scrub(err.reason)
         step = after_error(err, d.attempts, now, self.policy, self.options.rand())
         if isinstance(step, GiveUp):
-            return self._fail(d, started, REDACTOR.scrub(step.reason), step.outcome, err.status, parts)
+            return self._fail(
+                d, started, REDACTOR.scrub(step.reason), step.outcome, err.status, parts
+            )
         if isinstance(step, Unresolved):
             return self._unknown(d, started, reason, parts, err.status)
         if isinstance(step, HoldAccount):
             why = f"account needs attention ({step.attention.value}): {reason}"
             self._hold_account(d.account, step.until, why, step.attention.value)
             return Transition(
-                d.id, d.fence, DeliveryState.RETRYING, now,
-                due_at=step.until, parts=parts, last_error=reason, error_class=Outcome.PERMANENT.value,
-                reason=why, attention=step.attention.value,
-                attempt=self._attempt(d, started, Outcome.PERMANENT, error=reason, status_code=err.status),
+                d.id,
+                d.fence,
+                DeliveryState.RETRYING,
+                now,
+                due_at=step.until,
+                parts=parts,
+                last_error=reason,
+                error_class=Outcome.PERMANENT.value,
+                reason=why,
+                attention=step.attention.value,
+                attempt=self._attempt(
+                    d, started, Outcome.PERMANENT, error=reason, status_code=err.status
+                ),
             )
         assert isinstance(step, RetryAt)
         attention = step.attention.value if step.attention else None
         if step.account_limited_until is not None:
             self._hold_account(
-                d.account, step.account_limited_until,
-                f"rate-limited until {step.account_limited_until:%Y-%m-%d %H:%M:%S}Z", attention,
+                d.account,
+                step.account_limited_until,
+                f"rate-limited until {step.account_limited_until:%Y-%m-%d %H:%M:%S}Z",
+                attention,
             )
         return Transition(
-            d.id, d.fence, DeliveryState.RETRYING, now,
-            due_at=step.at, parts=parts, last_error=reason, error_class=step.outcome.value,
-            reason=REDACTOR.scrub(step.reason), attention=attention,
+            d.id,
+            d.fence,
+            DeliveryState.RETRYING,
+            now,
+            due_at=step.at,
+            parts=parts,
+            last_error=reason,
+            error_class=step.outcome.value,
+            reason=REDACTOR.scrub(step.reason),
+            attention=attention,
             attempt=self._attempt(d, started, step.outcome, error=reason, status_code=err.status),
         )
 
@@ -377,8 +463,11 @@ class Engine:
 
         async def write() -> None:
             await self.store.set_account_state(
-                account, self.clock.now(), limited_until=until,
-                attention=attention, attention_reason=why if attention else None,
+                account,
+                self.clock.now(),
+                limited_until=until,
+                attention=attention,
+                attention_reason=why if attention else None,
             )
             await self.store.defer_account(account, until, why)
 
@@ -392,10 +481,20 @@ class Engine:
     async def _finish(self, d: Delivery, t: Transition, wait: bool = True) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._results.put_nowait((t, fut))
-        level = logging.INFO if t.state in (DeliveryState.PUBLISHED, DeliveryState.DRY_RUN, DeliveryState.RETRYING) else logging.WARNING
+        level = (
+            logging.INFO
+            if t.state in (DeliveryState.PUBLISHED, DeliveryState.DRY_RUN, DeliveryState.RETRYING)
+            else logging.WARNING
+        )
         what = t.remote_url or t.remote_id or t.last_error or ""
-        _event(level, t.state.value, f"{d.post_id} → {d.account}: {t.state.value} {what}".rstrip(), d,
-               state=t.state.value, attempt=d.attempts)
+        _event(
+            level,
+            t.state.value,
+            f"{d.post_id} → {d.account}: {t.state.value} {what}".rstrip(),
+            d,
+            state=t.state.value,
+            attempt=d.attempts,
+        )
         for o in self.observers:
             o.on_result(d, t)
         if wait:
@@ -425,7 +524,9 @@ class Engine:
                 continue
             for t, fut in batch:
                 if t.delivery_id in stale:
-                    log.warning("delivery %d: result not written, another worker owns it now", t.delivery_id)
+                    log.warning(
+                        "delivery %d: result not written, another worker owns it now", t.delivery_id
+                    )
                 if not fut.done():
                     fut.set_result(None)
 
@@ -437,7 +538,12 @@ class Engine:
         self._flagged = {a for a, st in (await self.store.account_states()).items() if st.attention}
         found = await self.store.recover_in_flight(now, expired_only=False)
         for d in found:
-            _event(logging.WARNING, "unknown", f"{d.post_id} → {d.account}: was being sent when the daemon stopped", d)
+            _event(
+                logging.WARNING,
+                "unknown",
+                f"{d.post_id} → {d.account}: was being sent when the daemon stopped",
+                d,
+            )
         if self.mode.sends:
             for d in await self.store.by_state(DeliveryState.UNKNOWN):
                 await self.resolve_unknown(d)
@@ -460,39 +566,91 @@ class Engine:
         if isinstance(result, Found) and len(result.published.parts) < len(rendered.parts):
             # Only the start of a thread is out: resume after it, never repost it.
             t = Transition(
-                mine.id, mine.fence, DeliveryState.RETRYING, now, due_at=now,
+                mine.id,
+                mine.fence,
+                DeliveryState.RETRYING,
+                now,
+                due_at=now,
                 parts=result.published.parts,
-                reason=f"{len(result.published.parts)} of {len(rendered.parts)} parts found; sending the rest",
-                attempt=self._attempt(mine, now, Outcome.RESOLVED, error="thread partly out; resuming"),
+                reason=f"{len(result.published.parts)} of {len(rendered.parts)} parts out; "
+                "sending the rest",
+                attempt=self._attempt(
+                    mine, now, Outcome.RESOLVED, error="thread partly out; resuming"
+                ),
             )
             await self.store.finish([t])
-            _event(logging.INFO, "resolve", f"{mine.post_id} → {mine.account}: thread partly out, resuming", mine)
+            _event(
+                logging.INFO,
+                "resolve",
+                f"{mine.post_id} → {mine.account}: thread partly out, resuming",
+                mine,
+            )
         elif isinstance(result, Found):
-            t = replace(self._success(mine, now, result.published), attempt=self._attempt(
-                mine, now, Outcome.RESOLVED, remote_id=result.published.remote_id,
-                remote_url=result.published.url, error="found on the network"))
+            t = replace(
+                self._success(mine, now, result.published),
+                attempt=self._attempt(
+                    mine,
+                    now,
+                    Outcome.RESOLVED,
+                    remote_id=result.published.remote_id,
+                    remote_url=result.published.url,
+                    error="found on the network",
+                ),
+            )
             await self.store.finish([t])
-            _event(logging.INFO, "resolve", f"{mine.post_id} → {mine.account}: found on the network", mine)
+            _event(
+                logging.INFO,
+                "resolve",
+                f"{mine.post_id} → {mine.account}: found on the network",
+                mine,
+            )
         elif isinstance(result, Absent):
             t = Transition(
-                mine.id, mine.fence, DeliveryState.RETRYING, now, due_at=now,
-                reason="not found on the network: sending again", release=True,
-                attempt=self._attempt(mine, now, Outcome.RESOLVED, error="proven absent; resending"),
+                mine.id,
+                mine.fence,
+                DeliveryState.RETRYING,
+                now,
+                due_at=now,
+                reason="not found on the network: sending again",
+                release=True,
+                attempt=self._attempt(
+                    mine, now, Outcome.RESOLVED, error="proven absent; resending"
+                ),
             )
             await self.store.finish([t])
-            _event(logging.INFO, "resolve", f"{mine.post_id} → {mine.account}: absent, will resend", mine)
+            _event(
+                logging.INFO,
+                "resolve",
+                f"{mine.post_id} → {mine.account}: absent, will resend",
+                mine,
+            )
         else:
-            t = Transition(mine.id, mine.fence, DeliveryState.UNKNOWN, now, reason=result.reason,
-                           last_error=mine.last_error, error_class=mine.error_class)
+            t = Transition(
+                mine.id,
+                mine.fence,
+                DeliveryState.UNKNOWN,
+                now,
+                reason=result.reason,
+                last_error=mine.last_error,
+                error_class=mine.error_class,
+            )
             await self.store.finish([t])
-            _event(logging.WARNING, "resolve", f"{mine.post_id} → {mine.account}: still unknown: {result.reason}", mine)
+            _event(
+                logging.WARNING,
+                "resolve",
+                f"{mine.post_id} → {mine.account}: still unknown: {result.reason}",
+                mine,
+            )
 
     async def _drain(self) -> None:
         """Stop taking work; let in-flight requests finish up to the shutdown timeout."""
         if self._inflight:
             timeout = self.config.engine.shutdown_timeout.total_seconds()
-            _event(logging.INFO, "stop",
-                   f"waiting for {len(self._inflight)} in-flight deliveries (up to {timeout:.0f}s)")
+            _event(
+                logging.INFO,
+                "stop",
+                f"waiting for {len(self._inflight)} in-flight deliveries (up to {timeout:.0f}s)",
+            )
             tasks = list(self._inflight.values())
             _done, pending = await asyncio.wait(tasks, timeout=timeout)
             for task in pending:

@@ -73,7 +73,8 @@ def backoff(attempt: int, policy: RetryPolicy, rand: float) -> timedelta:
     raw = policy.base_delay * (2 ** max(attempt - 1, 0))
     capped = min(raw, policy.max_delay)
     factor = 1 + policy.jitter * (2 * rand - 1)
-    return capped * factor
+    delay: timedelta = capped * factor
+    return delay
 
 
 def after_error(
@@ -110,7 +111,9 @@ def after_error(
             f"gave up after {attempt} attempts; last error: {err.reason}", Outcome.TRANSIENT
         )
     delay = backoff(attempt, policy, rand)
-    return RetryAt(now + delay, f"{err.reason} (retry in {format_duration(delay)})", Outcome.TRANSIENT)
+    return RetryAt(
+        now + delay, f"{err.reason} (retry in {format_duration(delay)})", Outcome.TRANSIENT
+    )
 
 
 def lateness(
@@ -121,7 +124,9 @@ def lateness(
         return f"not published before not_after ({not_after:%Y-%m-%d %H:%M}Z)"
     late = now - scheduled_at
     if late > max_lateness:
-        return f"{format_duration(late)} late, more than max_lateness {format_duration(max_lateness)}"
+        return (
+            f"{format_duration(late)} late, more than max_lateness {format_duration(max_lateness)}"
+        )
     return None
 
 
@@ -148,7 +153,9 @@ def cap_deferral(
             day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
             next_day = (day_start + timedelta(days=1, hours=2)).replace(hour=0)
             day_start_utc = day_start.astimezone(zone).astimezone(now.tzinfo)
-            count = sum(1 for t in published if day_start_utc <= t < next_day.astimezone(now.tzinfo))
+            count = sum(
+                1 for t in published if day_start_utc <= t < next_day.astimezone(now.tzinfo)
+            )
             if count >= max_per_day:
                 until = next_day.astimezone(now.tzinfo)
                 reason = f"max_per_day {max_per_day} reached"

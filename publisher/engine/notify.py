@@ -40,7 +40,9 @@ def delivery_event(d: Delivery, t: Transition) -> dict[str, Any]:
     }
 
 
-def attention_event(account: str, network: str, attention: str, reason: str, at: datetime) -> dict[str, Any]:
+def attention_event(
+    account: str, network: str, attention: str, reason: str, at: datetime
+) -> dict[str, Any]:
     return {
         "event": "account.attention",
         "at": at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
@@ -51,10 +53,12 @@ def attention_event(account: str, network: str, attention: str, reason: str, at:
     }
 
 
-class Notifier:
+class HumanAlerts:
     """An engine observer that sends events to the configured command or URL."""
 
-    def __init__(self, settings: NotifySettings, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(
+        self, settings: NotifySettings, session: aiohttp.ClientSession | None = None
+    ) -> None:
         self.settings = settings
         self.session = session
         self._tasks: set[asyncio.Task[None]] = set()
@@ -80,8 +84,11 @@ class Notifier:
             key = (delivery.account, attention)
             if key not in self._attention_sent:
                 self._attention_sent.add(key)
-                self.send(attention_event(delivery.account, delivery.network, attention,
-                                          t.last_error or "", t.now))
+                self.send(
+                    attention_event(
+                        delivery.account, delivery.network, attention, t.last_error or "", t.now
+                    )
+                )
 
     def send(self, event: dict[str, Any]) -> None:
         task = asyncio.ensure_future(self._send(event))
@@ -100,9 +107,12 @@ class Notifier:
                 )
                 _out, err = await asyncio.wait_for(proc.communicate(body), timeout=30)
                 if proc.returncode:
-                    log.warning("notify command exited %s: %s", proc.returncode,
-                                REDACTOR.scrub(err.decode(errors="replace")[:200]),
-                                extra={"action": "notify"})
+                    log.warning(
+                        "notify command exited %s: %s",
+                        proc.returncode,
+                        REDACTOR.scrub(err.decode(errors="replace")[:200]),
+                        extra={"action": "notify"},
+                    )
             except (OSError, TimeoutError) as exc:
                 log.warning("notify command failed: %s", exc, extra={"action": "notify"})
         if self.settings.url:
@@ -112,12 +122,19 @@ class Notifier:
                 session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
             assert session is not None
             try:
-                async with session.post(self.settings.url, data=body,
-                                        headers={"Content-Type": "application/json"}) as resp:
+                async with session.post(
+                    self.settings.url, data=body, headers={"Content-Type": "application/json"}
+                ) as resp:
                     if resp.status >= 400:
-                        log.warning("notify webhook answered %s", resp.status, extra={"action": "notify"})
+                        log.warning(
+                            "notify webhook answered %s", resp.status, extra={"action": "notify"}
+                        )
             except (aiohttp.ClientError, TimeoutError) as exc:
-                log.warning("notify webhook failed: %s", REDACTOR.scrub(str(exc)), extra={"action": "notify"})
+                log.warning(
+                    "notify webhook failed: %s",
+                    REDACTOR.scrub(str(exc)),
+                    extra={"action": "notify"},
+                )
             finally:
                 if own:
                     await session.close()

@@ -34,33 +34,48 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.deliveries = Gauge(
-            "publisher_deliveries", "Deliveries by account and state", ["account", "state"], registry=r
+            "publisher_deliveries",
+            "Deliveries by account and state",
+            ["account", "state"],
+            registry=r,
         )
         self.publish_latency = Histogram(
             "publisher_publish_latency_seconds",
             "Time from claiming a delivery to its result",
-            ["network"], buckets=LATENCY_BUCKETS, registry=r,
+            ["network"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.scheduling_lag = Histogram(
             "publisher_scheduling_lag_seconds",
             "Time from a delivery's scheduled time to its publication",
-            ["network"], buckets=LAG_BUCKETS, registry=r,
+            ["network"],
+            buckets=LAG_BUCKETS,
+            registry=r,
         )
         self.results = Counter(
-            "publisher_attempts_total", "Attempts by account and outcome", ["account", "outcome"], registry=r
+            "publisher_attempts_total",
+            "Attempts by account and outcome",
+            ["account", "outcome"],
+            registry=r,
         )
         self.retries = Counter(
             "publisher_retries_total", "Attempts that planned a retry", ["account"], registry=r
         )
         self.queue_load_ok = Gauge(
-            "publisher_queue_load_success", "1 if the last queue load was applied, else 0", registry=r
+            "publisher_queue_load_success",
+            "1 if the last queue load was applied, else 0",
+            registry=r,
         )
         self.queue_load_time = Gauge(
-            "publisher_queue_load_timestamp_seconds", "When the queue file was last loaded", registry=r
+            "publisher_queue_load_timestamp_seconds",
+            "When the queue file was last loaded",
+            registry=r,
         )
         self.last_pass = Gauge(
             "publisher_last_scheduling_pass_timestamp_seconds",
-            "When the scheduling loop last ran", registry=r,
+            "When the scheduling loop last ran",
+            registry=r,
         )
 
     def on_sync(self, report: SyncReport, now: datetime) -> None:
@@ -89,7 +104,7 @@ class Metrics:
 
     async def render(self) -> bytes:
         await self.refresh()
-        return generate_latest(self.registry)  # type: ignore[no-any-return]
+        return bytes(generate_latest(self.registry))
 
 
 class Health:
@@ -206,5 +221,7 @@ async def start_health_server(app: web.Application, listen: str) -> web.AppRunne
     await runner.setup()
     site = web.TCPSite(runner, host or "127.0.0.1", int(port))
     await site.start()
-    log.info("metrics and health on http://%s/metrics and /healthz", listen, extra={"action": "start"})
+    log.info(
+        "metrics and health on http://%s/metrics and /healthz", listen, extra={"action": "start"}
+    )
     return runner

@@ -58,7 +58,7 @@ class RehearsalAdapter(Adapter):
         self, rendered: Rendered, ref: DeliveryRef, done: Sequence[RemotePart] = ()
     ) -> Published:
         parts = list(done)
-        for part in rendered.parts[len(done):]:
+        for part in rendered.parts[len(done) :]:
             payload = REDACTOR.scrub(json.dumps(part.payload, ensure_ascii=False, default=str))
             log.info(
                 "dry-run %s → %s part %d/%d (%d/%d): %s",
@@ -69,8 +69,12 @@ class RehearsalAdapter(Adapter):
                 part.length,
                 rendered.limit,
                 payload,
-                extra={"action": "dry-run", "post": ref.post_id, "account": self.account,
-                       "network": rendered.network},
+                extra={
+                    "action": "dry-run",
+                    "post": ref.post_id,
+                    "account": self.account,
+                    "network": rendered.network,
+                },
             )
             parts.append(RemotePart(part.index, f"dry-run:{ref.part_key(part.index)}"))
         return Published(tuple(parts))

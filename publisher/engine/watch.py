@@ -17,11 +17,11 @@ log = logging.getLogger("publisher.watch")
 
 
 async def watch_queue(path: Path, changed: Callable[[], None], debounce: timedelta) -> None:
-    target = path.resolve()
+    target = path.absolute()
     directory = target.parent
 
     def relevant(_change: Change, name: str) -> bool:
-        return Path(name).resolve() == target
+        return Path(name).absolute() == target
 
     async for _changes in awatch(
         directory,

@@ -67,7 +67,10 @@ def content_from_json(text: str) -> PostContent:
 
 def parts_to_json(parts: tuple[RemotePart, ...] | list[RemotePart]) -> str:
     return json.dumps(
-        [{"index": p.index, "remote_id": p.remote_id, "url": p.url, "extra": dict(p.extra)} for p in parts],
+        [
+            {"index": p.index, "remote_id": p.remote_id, "url": p.url, "extra": dict(p.extra)}
+            for p in parts
+        ],
         sort_keys=True,
     )
 

@@ -79,7 +79,9 @@ class DeliveryRow(SQLModel, table=True):
     remote_url: str | None = Field(default=None, max_length=1024)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     error_class: str | None = Field(default=None, max_length=16)
-    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # why deferred/missed/canceled
+    reason: str | None = Field(
+        default=None, sa_column=Column(Text, nullable=True)
+    )  # why deferred/missed/canceled
     lease_owner: str | None = Field(default=None, max_length=128)
     lease_until: datetime | None = _when(nullable=True)
     fence: int = 0

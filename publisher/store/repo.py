@@ -242,15 +242,31 @@ class Store:
 
     async def plan_index(self) -> dict[tuple[str, str], PlanEntry]:
         cols = [
-            D.c.id, D.c.post_id, D.c.account, D.c.state, D.c.scheduled_at, D.c.due_at,
-            D.c.not_after, D.c.from_slot, D.c.content_hash, D.c.published_hash,
+            D.c.id,
+            D.c.post_id,
+            D.c.account,
+            D.c.state,
+            D.c.scheduled_at,
+            D.c.due_at,
+            D.c.not_after,
+            D.c.from_slot,
+            D.c.content_hash,
+            D.c.published_hash,
         ]
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(*cols))).all()
         return {
             (r.post_id, r.account): PlanEntry(
-                r.id, r.post_id, r.account, DeliveryState(r.state), r.scheduled_at, r.due_at,
-                r.not_after, bool(r.from_slot), r.content_hash, r.published_hash,
+                r.id,
+                r.post_id,
+                r.account,
+                DeliveryState(r.state),
+                r.scheduled_at,
+                r.due_at,
+                r.not_after,
+                bool(r.from_slot),
+                r.content_hash,
+                r.published_hash,
             )
             for r in rows
         }
@@ -258,7 +274,9 @@ class Store:
     async def post_index(self) -> dict[str, tuple[str, int, datetime | None]]:
         """Each post's (content hash, line, removed_at): sync writes only what changed."""
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(P.c.id, P.c.content_hash, P.c.line, P.c.removed_at))).all()
+            rows = (
+                await conn.execute(select(P.c.id, P.c.content_hash, P.c.line, P.c.removed_at))
+            ).all()
         return {r.id: (r.content_hash, r.line, r.removed_at) for r in rows}
 
     async def apply(self, changes: PlanChanges, load: LoadState) -> None:
@@ -266,9 +284,11 @@ class Store:
         async with self.engine.begin() as conn:
             if changes.posts_upsert:
                 ids = [p["id"] for p in changes.posts_upsert]
-                existing = set(
-                    (await conn.execute(select(P.c.id).where(P.c.id.in_(ids)))).scalars()
-                ) if len(ids) < 30_000 else set((await conn.execute(select(P.c.id))).scalars())
+                existing = (
+                    set((await conn.execute(select(P.c.id).where(P.c.id.in_(ids)))).scalars())
+                    if len(ids) < 30_000
+                    else set((await conn.execute(select(P.c.id))).scalars())
+                )
                 new = [p for p in changes.posts_upsert if p["id"] not in existing]
                 old = [p for p in changes.posts_upsert if p["id"] in existing]
                 if new:
@@ -276,12 +296,19 @@ class Store:
                 if old:
                     await conn.execute(
                         update(P).where(P.c.id == _bind("b_id")),
-                        [{**{k: v for k, v in p.items() if k not in ("id", "created_at")},
-                          "b_id": p["id"]} for p in old],
+                        [
+                            {
+                                **{k: v for k, v in p.items() if k not in ("id", "created_at")},
+                                "b_id": p["id"],
+                            }
+                            for p in old
+                        ],
                     )
             if changes.posts_removed:
                 await conn.execute(
-                    update(P).where(P.c.id.in_(changes.posts_removed)).values(removed_at=load.loaded_at)
+                    update(P)
+                    .where(P.c.id.in_(changes.posts_removed))
+                    .values(removed_at=load.loaded_at)
                 )
             if changes.inserts:
                 await conn.execute(insert(D), changes.inserts)
@@ -333,7 +360,7 @@ class Store:
             q = q.where(D.c.account.not_in(excluded))
         async with self.engine.connect() as conn:
             value = (await conn.execute(q)).scalar()
-        return value  # type: ignore[no-any-return]
+        return value if isinstance(value, datetime) else None
 
     async def due(
         self, now: datetime, limit: int, exclude_accounts: Iterable[str] = ()
@@ -383,8 +410,13 @@ class Store:
                 )
                 if result.rowcount == 1:
                     won.append(
-                        _replace(d, state=DeliveryState.SENDING, attempts=d.attempts + 1,
-                                 fence=d.fence + 1, updated_at=now)
+                        _replace(
+                            d,
+                            state=DeliveryState.SENDING,
+                            attempts=d.attempts + 1,
+                            fence=d.fence + 1,
+                            updated_at=now,
+                        )
                     )
         return won
 
@@ -396,7 +428,9 @@ class Store:
         async with self.engine.begin() as conn:
             for t in transitions:
                 result = await conn.execute(
-                    update(D).where(D.c.id == t.delivery_id, D.c.fence == t.fence).values(**t.values())
+                    update(D)
+                    .where(D.c.id == t.delivery_id, D.c.fence == t.fence)
+                    .values(**t.values())
                 )
                 if result.rowcount != 1:
                     stale.append(t.delivery_id)
@@ -413,7 +447,11 @@ class Store:
             for d, until, why in items:
                 await conn.execute(
                     update(D)
-                    .where(D.c.id == d.id, D.c.fence == d.fence, D.c.state.in_([s.value for s in PENDING]))
+                    .where(
+                        D.c.id == d.id,
+                        D.c.fence == d.fence,
+                        D.c.state.in_([s.value for s in PENDING]),
+                    )
                     .values(due_at=until, reason=why, updated_at=now)
                 )
 
@@ -438,7 +476,11 @@ class Store:
             for d, why in items:
                 await conn.execute(
                     update(D)
-                    .where(D.c.id == d.id, D.c.fence == d.fence, D.c.state.in_([s.value for s in PENDING]))
+                    .where(
+                        D.c.id == d.id,
+                        D.c.fence == d.fence,
+                        D.c.state.in_([s.value for s in PENDING]),
+                    )
                     .values(state=DeliveryState.MISSED.value, reason=why, updated_at=now)
                 )
 
@@ -457,7 +499,11 @@ class Store:
             for d in rows:
                 result = await conn.execute(
                     update(D)
-                    .where(D.c.id == d.id, D.c.fence == d.fence, D.c.state == DeliveryState.SENDING.value)
+                    .where(
+                        D.c.id == d.id,
+                        D.c.fence == d.fence,
+                        D.c.state == DeliveryState.SENDING.value,
+                    )
                     .values(
                         state=DeliveryState.UNKNOWN.value,
                         fence=D.c.fence + 1,
@@ -469,10 +515,21 @@ class Store:
                 )
                 if result.rowcount != 1:
                     continue
-                await conn.execute(insert(A).values(**Attempt(
-                    d.id, d.post_id, d.account, d.network, d.attempts, d.updated_at, now,
-                    Outcome.INTERRUPTED, error="the daemon stopped while the request was out",
-                ).row()))
+                await conn.execute(
+                    insert(A).values(
+                        **Attempt(
+                            d.id,
+                            d.post_id,
+                            d.account,
+                            d.network,
+                            d.attempts,
+                            d.updated_at,
+                            now,
+                            Outcome.INTERRUPTED,
+                            error="the daemon stopped while the request was out",
+                        ).row()
+                    )
+                )
                 found.append(_replace(d, state=DeliveryState.UNKNOWN, fence=d.fence + 1))
         return found
 
@@ -500,8 +557,11 @@ class Store:
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 update(D)
-                .where(D.c.id == delivery.id, D.c.fence == delivery.fence,
-                       D.c.state == DeliveryState.UNKNOWN.value)
+                .where(
+                    D.c.id == delivery.id,
+                    D.c.fence == delivery.fence,
+                    D.c.state == DeliveryState.UNKNOWN.value,
+                )
                 .values(fence=D.c.fence + 1, lease_owner=worker, updated_at=now)
             )
         if result.rowcount != 1:
@@ -586,7 +646,9 @@ class Store:
 
     async def all_deliveries(self) -> list[Delivery]:
         async with self.engine.connect() as conn:
-            return [Delivery.from_row(r) for r in (await conn.execute(select(D).order_by(D.c.id))).all()]
+            return [
+                Delivery.from_row(r) for r in (await conn.execute(select(D).order_by(D.c.id))).all()
+            ]
 
     async def count_by_state(self) -> dict[DeliveryState, int]:
         async with self.engine.connect() as conn:
@@ -596,7 +658,9 @@ class Store:
     async def count_by_account_state(self) -> dict[tuple[str, str], int]:
         async with self.engine.connect() as conn:
             rows = (
-                await conn.execute(select(D.c.account, D.c.state, func.count()).group_by(D.c.account, D.c.state))
+                await conn.execute(
+                    select(D.c.account, D.c.state, func.count()).group_by(D.c.account, D.c.state)
+                )
             ).all()
         return {(a, s): n for a, s, n in rows}
 

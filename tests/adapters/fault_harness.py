@@ -10,6 +10,7 @@ info, media uploads) are answered by the network's own ``setup`` handlers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from enum import StrEnum
 from aiohttp import web
 
 from adapters.base import (
+    Adapter,
     AdapterContext,
     AdapterError,
     AmbiguousError,
@@ -27,7 +29,6 @@ from adapters.base import (
     RateLimitedError,
     TransientError,
 )
-from adapters.base import Adapter
 
 
 class Fault(StrEnum):
@@ -89,10 +90,12 @@ class HarnessNetwork:
     error_body: Callable[[int], Mapping[str, object]]
     setup: Mapping[tuple[str, str], Handler] = field(default_factory=dict)
     expected: Mapping[Fault, type[AdapterError]] = field(default_factory=dict)
-    secrets: Mapping[str, str] = field(default_factory=lambda: {
-        "token": "SECRET-harness-token-7f3a9c",
-        "secret": "SECRET-harness-secret-b41d2e",
-    })
+    secrets: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "token": "SECRET-harness-token-7f3a9c",
+            "secret": "SECRET-harness-secret-b41d2e",
+        }
+    )
 
     def expect(self, fault: Fault) -> type[AdapterError]:
         return self.expected.get(fault, DEFAULT_EXPECTED[fault])
@@ -125,9 +128,8 @@ class FaultServer:
             status = {Fault.HTTP_500: 500, Fault.HTTP_503: 503, Fault.UNAUTHORIZED: 401}[f]
             return web.json_response(self.net.error_body(status), status=status)
         if f is Fault.RATE_LIMIT_WITH_RESET:
-            return web.json_response(
-                self.net.error_body(429), status=429, headers=dict(self.net.rate_limit_headers(RESET_AT))
-            )
+            headers = dict(self.net.rate_limit_headers(RESET_AT))
+            return web.json_response(self.net.error_body(429), status=429, headers=headers)
         if f is Fault.RATE_LIMIT_NO_RESET:
             return web.json_response(self.net.error_body(429), status=429)
         if f is Fault.TIMEOUT_AFTER_BODY:
@@ -143,7 +145,9 @@ class FaultServer:
                 content_type="text/html",
             )
         if f is Fault.TRUNCATED_JSON:
-            return web.Response(status=200, text='{"data": {"id": "12', content_type="application/json")
+            return web.Response(
+                status=200, text='{"data": {"id": "12', content_type="application/json"
+            )
         if f is Fault.INVALID_JSON:
             return web.Response(status=200, text="OK, posted!", content_type="application/json")
         if f is Fault.UNEXPECTED_SHAPE:
@@ -172,10 +176,8 @@ class FaultServer:
         for _ in range(8):
             filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             filler.setblocking(False)
-            try:
+            with contextlib.suppress(BlockingIOError):
                 filler.connect(("127.0.0.1", port))
-            except BlockingIOError:
-                pass
             self._fillers.append(filler)
         self._blackhole = bh
         return f"http://127.0.0.1:{port}"

@@ -56,9 +56,7 @@ async def test_fault_maps_to_our_error(net: HarnessNetwork, fault: Fault) -> Non
             await adapter.publish(rendered, ref)
     err = info.value
     # No secret anywhere in what the error says or its traceback.
-    text = "\n".join(
-        [str(err), repr(err), err.reason, "".join(traceback.format_exception(err))]
-    )
+    text = "\n".join([str(err), repr(err), err.reason, "".join(traceback.format_exception(err))])
     for secret in net.secrets.values():
         assert secret not in text, f"{fault}: secret leaked in {text!r}"
     if fault is Fault.RATE_LIMIT_WITH_RESET:

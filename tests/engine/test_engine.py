@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from adapters.base import AmbiguousError, PermanentError, RateLimitedError, TransientError
 from publisher.clock import FakeClock
@@ -18,8 +15,9 @@ from tests.conftest import T0, Project, RecordingAdapter, eventually, recording_
 
 
 class Harness:
-    def __init__(self, engine: Engine, store: Store, adapters: dict[str, RecordingAdapter],
-                 clock: FakeClock) -> None:
+    def __init__(
+        self, engine: Engine, store: Store, adapters: dict[str, RecordingAdapter], clock: FakeClock
+    ) -> None:
         self.engine = engine
         self.store = store
         self.adapters = adapters
@@ -41,15 +39,22 @@ class Harness:
             await asyncio.sleep(0.01)
 
 
-async def start(project: Project, clock: FakeClock, db_url: str, *, dry: bool = False,
-                once: bool = False) -> tuple[Harness, asyncio.Task[None]]:
+async def start(
+    project: Project, clock: FakeClock, db_url: str, *, dry: bool = False, once: bool = False
+) -> tuple[Harness, asyncio.Task[None]]:
     project.database = db_url
     project.write_config()
     config = project.config()
     store = await Store.open(db_url)
     adapters = recording_adapters(config, clock)
-    engine = Engine(config, store, clock, adapters, REHEARSAL if dry else LIVE,
-                    EngineOptions(once=once, rand=lambda: 0.5))
+    engine = Engine(
+        config,
+        store,
+        clock,
+        adapters,
+        REHEARSAL if dry else LIVE,
+        EngineOptions(once=once, rand=lambda: 0.5),
+    )
     task = asyncio.create_task(engine.run())
     h = Harness(engine, store, dict(adapters), clock)
     await h.settle()
@@ -75,7 +80,9 @@ posts:
 """
 
 
-async def test_publishes_on_time_not_before(project: Project, clock: FakeClock, db_url: str) -> None:
+async def test_publishes_on_time_not_before(
+    project: Project, clock: FakeClock, db_url: str
+) -> None:
     project.write_queue(QUEUE)
     h, task = await start(project, clock, db_url)
     try:
@@ -131,7 +138,9 @@ async def test_not_after_marks_missed(project: Project, clock: FakeClock, db_url
         await stop(h, task)
 
 
-async def test_frequency_caps_defer_and_say_why(project: Project, clock: FakeClock, db_url: str) -> None:
+async def test_frequency_caps_defer_and_say_why(
+    project: Project, clock: FakeClock, db_url: str
+) -> None:
     project.accounts["alpha"].update(max_per_day=2, min_interval="30m")
     project.write_queue("""\
         posts:
@@ -159,7 +168,9 @@ async def test_frequency_caps_defer_and_say_why(project: Project, clock: FakeClo
         await stop(h, task)
 
 
-async def test_transient_error_retries_with_backoff(project: Project, clock: FakeClock, db_url: str) -> None:
+async def test_transient_error_retries_with_backoff(
+    project: Project, clock: FakeClock, db_url: str
+) -> None:
     project.write_queue(QUEUE)
     await clock.set(T0)
     h, task = await start(project, clock, db_url)
@@ -180,7 +191,9 @@ async def test_transient_error_retries_with_backoff(project: Project, clock: Fak
         await stop(h, task)
 
 
-async def test_permanent_error_fails_at_once_with_reason(project: Project, clock: FakeClock, db_url: str) -> None:
+async def test_permanent_error_fails_at_once_with_reason(
+    project: Project, clock: FakeClock, db_url: str
+) -> None:
     project.write_queue(QUEUE)
     h, task = await start(project, clock, db_url)
     try:
@@ -195,7 +208,9 @@ async def test_permanent_error_fails_at_once_with_reason(project: Project, clock
         await stop(h, task)
 
 
-async def test_ambiguous_becomes_unknown_never_blind_resend(project: Project, clock: FakeClock, db_url: str) -> None:
+async def test_ambiguous_becomes_unknown_never_blind_resend(
+    project: Project, clock: FakeClock, db_url: str
+) -> None:
     project.write_queue(QUEUE)
     h, task = await start(project, clock, db_url)
     try:
@@ -210,7 +225,9 @@ async def test_ambiguous_becomes_unknown_never_blind_resend(project: Project, cl
         await stop(h, task)
 
 
-async def test_rate_limit_waits_for_reset_and_holds_the_account(project: Project, clock: FakeClock, db_url: str) -> None:
+async def test_rate_limit_waits_for_reset_and_holds_the_account(
+    project: Project, clock: FakeClock, db_url: str
+) -> None:
     project.write_queue("""\
         posts:
           - {id: a, at: 2026-12-01 09:00, accounts: [alpha], text: A}
@@ -235,7 +252,9 @@ async def test_rate_limit_waits_for_reset_and_holds_the_account(project: Project
         await stop(h, task)
 
 
-async def test_dry_run_records_apart_and_never_publishes(project: Project, clock: FakeClock, db_url: str) -> None:
+async def test_dry_run_records_apart_and_never_publishes(
+    project: Project, clock: FakeClock, db_url: str
+) -> None:
     project.write_queue(QUEUE)
     await clock.set(T0)
     h, task = await start(project, clock, db_url, dry=True)
@@ -258,7 +277,9 @@ async def test_once_mode_drains_and_exits(project: Project, clock: FakeClock, db
     await h.store.close()
 
 
-async def test_sigterm_drain_lets_in_flight_finish(project: Project, clock: FakeClock, db_url: str) -> None:
+async def test_sigterm_drain_lets_in_flight_finish(
+    project: Project, clock: FakeClock, db_url: str
+) -> None:
     project.write_queue(QUEUE)
     h, task = await start(project, clock, db_url)
     gate = asyncio.Event()

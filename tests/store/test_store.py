@@ -19,18 +19,37 @@ NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 def delivery(post: str, account: str = "alpha", due: datetime = NOW) -> dict[str, object]:
     return {
-        "post_id": post, "account": account, "network": "log",
-        "state": DeliveryState.SCHEDULED.value, "scheduled_at": due, "due_at": due,
-        "not_after": None, "from_slot": False, "content_hash": "h-" + post,
-        "content": "{}", "attempts": 0, "parts": "[]", "fence": 0, "updated_at": NOW,
+        "post_id": post,
+        "account": account,
+        "network": "log",
+        "state": DeliveryState.SCHEDULED.value,
+        "scheduled_at": due,
+        "due_at": due,
+        "not_after": None,
+        "from_slot": False,
+        "content_hash": "h-" + post,
+        "content": "{}",
+        "attempts": 0,
+        "parts": "[]",
+        "fence": 0,
+        "updated_at": NOW,
     }
 
 
 async def seeded(url: str, *posts: str) -> Store:
     store = await Store.open(url)
     changes = PlanChanges(
-        posts_upsert=[{"id": p, "content_hash": "x", "line": 1, "removed_at": None,
-                       "created_at": NOW, "updated_at": NOW} for p in posts],
+        posts_upsert=[
+            {
+                "id": p,
+                "content_hash": "x",
+                "line": 1,
+                "removed_at": None,
+                "created_at": NOW,
+                "updated_at": NOW,
+            }
+            for p in posts
+        ],
         inserts=[delivery(p) for p in posts],
     )
     await store.apply(changes, LoadState(NOW, True, "f", "ok", NOW))
@@ -85,7 +104,7 @@ async def test_naive_datetimes_are_refused(db_url: str) -> None:
     store = await Store.open(db_url)
     try:
         with pytest.raises(Exception, match="naive"):
-            await store.next_due() or await store.due(datetime(2026, 12, 1), 10)  # noqa: DTZ001
+            await store.next_due() or await store.due(datetime(2026, 12, 1), 10)
     finally:
         await store.close()
 
@@ -101,10 +120,23 @@ async def test_claim_is_fenced_and_results_append_to_the_ledger(db_url: str) -> 
         assert await store.claim(due, NOW, "w2", timedelta(minutes=1)) == []
         d1 = won[0]
         attempt = Attempt(d1.id, d1.post_id, d1.account, d1.network, 1, NOW, NOW, Outcome.PUBLISHED)
-        ok = Transition(d1.id, d1.fence, DeliveryState.PUBLISHED, NOW, remote_id="r1",
-                        published_at=NOW, attempt=attempt)
-        stale = Transition(d1.id, d1.fence - 1, DeliveryState.FAILED, NOW, last_error="late writer",
-                           attempt=attempt)
+        ok = Transition(
+            d1.id,
+            d1.fence,
+            DeliveryState.PUBLISHED,
+            NOW,
+            remote_id="r1",
+            published_at=NOW,
+            attempt=attempt,
+        )
+        stale = Transition(
+            d1.id,
+            d1.fence - 1,
+            DeliveryState.FAILED,
+            NOW,
+            last_error="late writer",
+            attempt=attempt,
+        )
         assert await store.finish([ok]) == []
         assert await store.finish([stale]) == [d1.id]
         [after] = await store.find("p1")

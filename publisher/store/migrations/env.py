@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-from publisher.store.models import SQLModel
+from sqlmodel import SQLModel
+
+import publisher.store.models  # noqa: F401  (registers the tables)
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -1,0 +1,816 @@
+"""The X (Twitter API v2) adapter: posts through tweepy, media through the v2 upload endpoints.
+
+Why the pieces look the way they do:
+
+* Posts, ``/2/users/me`` and the timeline go through tweepy's ``AsyncClient`` (``XClient``
+  below), bent in one place: its ``request`` method, which hard-codes ``api.twitter.com``,
+  creates its own aiohttp session when it has none, logs the Authorization header at DEBUG and
+  ``await``s ``response.json()`` on error bodies that may be HTML. Overriding that one method
+  keeps every public tweepy call (``create_tweet``, ``get_me``, ``get_users_tweets``) as it is.
+* tweepy has no v2 media upload, so media use the same signed transport with aiohttp directly.
+* Every failure is mapped once, in ``XAdapter._failure``. Nothing visible exists until
+  ``POST /2/tweets`` answers, and X has no idempotency key for it: once that request's body
+  has left, a 5xx, a timeout, a reset or a garbled 2xx is ambiguous. Media steps create
+  nothing anybody sees, so the same failures there are transient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import logging
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+from oauthlib.oauth1 import Client as OAuth1Signer
+from pydantic import Field, model_validator
+from tweepy.asynchronous import AsyncClient
+from tweepy.errors import (
+    BadRequest,
+    Forbidden,
+    HTTPException,
+    NotFound,
+    TooManyRequests,
+    TwitterServerError,
+    Unauthorized,
+)
+from yarl import URL
+
+from adapters.base import (
+    Absent,
+    AccountCheck,
+    AccountSettings,
+    Adapter,
+    AdapterContext,
+    AdapterError,
+    AmbiguousError,
+    Attention,
+    Capabilities,
+    CheckStatus,
+    DeliveryRef,
+    Found,
+    LengthKind,
+    LengthRule,
+    LookupResult,
+    MediaItem,
+    MediaLimits,
+    PermanentError,
+    PostContent,
+    Published,
+    RateLimitedError,
+    RemotePart,
+    Rendered,
+    TransientError,
+    Unknowable,
+)
+from publisher.secrets import REDACTOR, MissingSecretError, Secret
+from publisher.text import x_weighted_length
+
+log = logging.getLogger("publisher.network.x")
+
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+# A GIF is uploaded as "tweet_gif" and counts against the one video slot.
+VIDEO_TYPES = frozenset({"video/mp4", "video/quicktime", "image/gif"})
+STATUS_URL = "https://x.com/i/web/status/{id}"
+USER_AGENT = "publisher/0.1 (+tweepy)"
+DUPLICATE_MARK = "duplicate content"
+
+CHUNK_BYTES = 4 * 1024 * 1024  # X takes APPEND segments of up to 5 MB
+MAX_PROCESSING_WAIT = timedelta(minutes=15)  # beyond it, retry later (a fresh upload)
+MAX_CHECK_AFTER = timedelta(minutes=5)
+LOOKUP_PAGES = 5  # 500 posts since `since`: a publishing account never gets near it
+LOOKUP_MARGIN = timedelta(minutes=5)  # our clock and X's may disagree a little
+
+_OAUTH1_FIELDS = ("api_key", "api_secret", "access_token", "access_secret")
+_PLACEHOLDER = re.compile(r"<(media|part):(\d+)>")
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+class XSettings(AccountSettings):
+    """One X account: OAuth 1.0a user context (four secrets) or an OAuth 2 user token."""
+
+    api_key: Secret | None = None
+    api_secret: Secret | None = None
+    access_token: Secret | None = None
+    access_secret: Secret | None = None
+    oauth2_token: Secret | None = None
+    api_base: str = "https://api.x.com"
+    max_length: int = Field(default=280, gt=0)  # paid accounts may post more
+    user_id: str | None = Field(default=None, pattern=r"^[0-9]{1,19}$")
+
+    @model_validator(mode="after")
+    def _one_credential_set(self) -> XSettings:
+        given = [name for name in _OAUTH1_FIELDS if getattr(self, name) is not None]
+        if self.oauth2_token is not None and given:
+            raise ValueError(
+                "set either the OAuth 1.0a keys (api_key, api_secret, access_token, "
+                f"access_secret) or oauth2_token, not both (found {', '.join(given)} "
+                "and oauth2_token)"
+            )
+        if self.oauth2_token is None and not given:
+            raise ValueError(
+                "no X credentials: set api_key, api_secret, access_token and access_secret "
+                "(OAuth 1.0a user context) or oauth2_token (OAuth 2 user token)"
+            )
+        if given and len(given) != len(_OAUTH1_FIELDS):
+            missing = [name for name in _OAUTH1_FIELDS if name not in given]
+            raise ValueError(
+                "OAuth 1.0a needs all of api_key, api_secret, access_token and access_secret "
+                f"(missing: {', '.join(missing)})"
+            )
+        if not self.api_base.startswith(("https://", "http://")):
+            raise ValueError(f"api_base must be an http(s) URL, not {self.api_base!r}")
+        return self
+
+
+# ---------------------------------------------------------------------------
+# Signing and the one HTTP transport.
+
+
+class _Credentials(Protocol):
+    def authorize(
+        self, method: str, url: str, query: Sequence[tuple[str, str]], now: datetime
+    ) -> tuple[URL, dict[str, str]]:
+        """The URL to send (query included) and the Authorization header for it."""
+        ...
+
+
+@dataclass(frozen=True)
+class _OAuth1:
+    """OAuth 1.0a HMAC-SHA1; JSON and multipart bodies are not signed (RFC 5849 3.4.1.3)."""
+
+    consumer_key: str = field(repr=False)
+    consumer_secret: str = field(repr=False)
+    token: str = field(repr=False)
+    token_secret: str = field(repr=False)
+
+    def authorize(
+        self, method: str, url: str, query: Sequence[tuple[str, str]], now: datetime
+    ) -> tuple[URL, dict[str, str]]:
+        signer = OAuth1Signer(
+            self.consumer_key,
+            client_secret=self.consumer_secret,
+            resource_owner_key=self.token,
+            resource_owner_secret=self.token_secret,
+            timestamp=str(int(now.timestamp())),  # the clock seam, not oauthlib's time.time()
+        )
+        target = str(URL(url).with_query(list(query))) if query else url
+        signed, headers, _ = signer.sign(target, method.upper())
+        # As tweepy does: sign the decoded query, send colons escaped, and stop aiohttp from
+        # re-encoding what was signed.
+        before, mark, rest = signed.partition("?")
+        return URL(f"{before}{mark}{rest.replace(':', '%3A')}", encoded=True), {
+            "Authorization": headers["Authorization"]
+        }
+
+
+@dataclass(frozen=True)
+class _Bearer:
+    """An OAuth 2 user-context access token."""
+
+    token: str = field(repr=False)
+
+    def authorize(
+        self, method: str, url: str, query: Sequence[tuple[str, str]], now: datetime
+    ) -> tuple[URL, dict[str, str]]:
+        target = URL(url).with_query(list(query)) if query else URL(url)
+        return target, {"Authorization": f"Bearer {self.token}"}
+
+
+class _ShapeError(ValueError):
+    """A 2xx whose JSON is not what the endpoint documents."""
+
+
+class _Transport:
+    """Signs and sends one request on the engine's session; error statuses raise tweepy's
+    exceptions (so tweepy's own calls and our media calls fail the same way)."""
+
+    def __init__(
+        self,
+        base: str,
+        session: aiohttp.ClientSession,
+        credentials: _Credentials,
+        timeout: aiohttp.ClientTimeout,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.base = base.rstrip("/")
+        self.session = session
+        self._credentials = credentials
+        self._timeout = timeout
+        self._now = now
+
+    async def send(
+        self,
+        method: str,
+        route: str,
+        *,
+        query: Sequence[tuple[str, str]] = (),
+        json_body: Any = None,
+        data: aiohttp.FormData | None = None,
+    ) -> tuple[aiohttp.ClientResponse, bytes]:
+        """The (released) response and its body; error statuses raise."""
+        target, headers = self._credentials.authorize(
+            method, self.base + route, query, self._now()
+        )
+        headers["User-Agent"] = USER_AGENT
+        async with self.session.request(
+            method,
+            target,
+            json=json_body,
+            data=data,
+            headers=headers,
+            timeout=self._timeout,
+            allow_redirects=False,  # a redirected POST would be replayed as a GET
+        ) as response:
+            body = await response.read()
+        if 200 <= response.status < 300:
+            return response, body
+        raise _http_error(response, body)
+
+
+def _http_error(response: aiohttp.ClientResponse, body: bytes) -> HTTPException:
+    """tweepy's exception for a status; tolerant of HTML and empty error bodies."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    document: dict[str, Any] = doc if isinstance(doc, dict) else {}
+    status = response.status
+    if status == 429:
+        reset = response.headers.get("x-rate-limit-reset", "")
+        return TooManyRequests(
+            response,
+            response_json=document,
+            reset_time=int(reset) if reset.isdigit() else None,
+        )
+    by_status: dict[int, type[HTTPException]] = {
+        400: BadRequest,
+        401: Unauthorized,
+        403: Forbidden,
+        404: NotFound,
+    }
+    cls = by_status.get(status, TwitterServerError if status >= 500 else HTTPException)
+    return cls(response, response_json=document)
+
+
+class XClient(AsyncClient):  # type: ignore[misc]
+    """tweepy's v2 client on our transport.
+
+    ``AsyncBaseClient.request`` is the only method that touches the network; it is replaced so
+    that requests go to ``api_base`` (the host is hard-coded in tweepy), are signed for that
+    host, run on the engine's shared session (tweepy would otherwise open and close a session
+    per call), honour the engine's timeouts and never log credentials. ``return_type=dict``
+    keeps X's JSON as it came, so shapes are checked here rather than inside tweepy's models.
+    ``wait_on_rate_limit`` stays off: tweepy would spin on a 429 that has no reset header.
+    """
+
+    def __init__(self, transport: _Transport) -> None:
+        super().__init__(return_type=dict, wait_on_rate_limit=False)
+        self.session = transport.session
+        self._transport = transport
+
+    async def request(
+        self,
+        method: str,
+        route: str,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        user_auth: bool = False,
+    ) -> aiohttp.ClientResponse:
+        # user_auth is moot: every call is made in the account's user context.
+        query = sorted((k, str(v)) for k, v in (params or {}).items())
+        response, _ = await self._transport.send(method, route, query=query, json_body=json)
+        return response  # its body is cached: tweepy's response.json() reads it
+
+
+# ---------------------------------------------------------------------------
+# Small pure helpers.
+
+
+def _substitute(value: Any, media_ids: Sequence[str], part_ids: Mapping[int, str]) -> Any:
+    """Replace "<media:N>" and "<part:N>" placeholders with ids learnt while publishing."""
+    if isinstance(value, str):
+        m = _PLACEHOLDER.fullmatch(value)
+        if m is None:
+            return value
+        n = int(m.group(2))
+        if m.group(1) == "media":
+            return media_ids[n]
+        return part_ids[n]
+    if isinstance(value, Mapping):
+        return {k: _substitute(v, media_ids, part_ids) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_substitute(v, media_ids, part_ids) for v in value]
+    return value
+
+
+def _tweet_kwargs(body: Mapping[str, Any]) -> dict[str, Any]:
+    """``create_tweet`` arguments that make tweepy send exactly ``body``."""
+    unknown = set(body) - {"text", "media", "reply"}
+    if unknown:
+        raise PermanentError(f"X payload has fields this adapter cannot send: {sorted(unknown)}")
+    kwargs: dict[str, Any] = {"text": body.get("text", "")}
+    if "media" in body:
+        kwargs["media_ids"] = list(body["media"]["media_ids"])
+    if "reply" in body:
+        kwargs["in_reply_to_tweet_id"] = body["reply"]["in_reply_to_tweet_id"]
+    return kwargs
+
+
+def _data(doc: Any) -> dict[str, Any]:
+    if not isinstance(doc, dict) or not isinstance(doc.get("data"), dict):
+        raise _ShapeError("the answer has no data object")
+    data: dict[str, Any] = doc["data"]
+    return data
+
+
+def _id_of(doc: Any) -> str:
+    value = _data(doc).get("id")
+    if not isinstance(value, str) or not _DIGITS.fullmatch(value):
+        raise _ShapeError("the answer has no id")
+    return value
+
+
+def _reset_at(headers: Mapping[str, str], now: datetime) -> datetime | None:
+    """When a 429 lifts: the per-window reset, or the 24-hour post cap's when it is spent."""
+    candidates: list[datetime] = []
+    for prefix in ("x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour"):
+        reset = headers.get(f"{prefix}-reset", "").strip()
+        remaining = headers.get(f"{prefix}-remaining")
+        if not reset.isdigit():
+            continue
+        if remaining is not None and remaining.strip() != "0" and prefix != "x-rate-limit":
+            continue
+        candidates.append(datetime.fromtimestamp(int(reset), tz=UTC))
+    when = max(candidates, default=None)
+    return when if when is not None and when > now else None
+
+
+def _problem(err: HTTPException) -> str:
+    """X's own words for a failure (errors[].message, else detail), without our URL."""
+    messages = [m for m in getattr(err, "api_messages", []) if isinstance(m, str) and m]
+    status = getattr(err.response, "status", "?")
+    reason = getattr(err.response, "reason", "") or ""
+    text = "; ".join(dict.fromkeys(messages)) or f"{status} {reason}".strip()
+    return text[:500]
+
+
+_URLISH = re.compile(r"(?:https?://|www\.)\S+|\b(?:[\w-]+\.)+[a-z]{2,}(?:/\S*)?", re.IGNORECASE)
+
+
+def normalize_text(text: str) -> str:
+    """A post's text as comparable with what X gives back.
+
+    X rewrites links to t.co, appends a t.co link for media and HTML-escapes ``&<>``; anything
+    URL-like is dropped on both sides, so a bare domain X linkified compares equal too.
+    """
+    text = unicodedata.normalize("NFC", html.unescape(text))
+    return " ".join(_URLISH.sub(" ", text).split()).casefold()
+
+
+def _same_post(ours: str, theirs: str) -> bool:
+    a, b = normalize_text(ours), normalize_text(theirs)
+    if a == b:
+        return True
+    # A long post (over 280, paid accounts) comes back cut in `text`, the rest being in
+    # note_tweet: accept a long shared prefix, for such posts only.
+    b = b.rstrip("…").rstrip()
+    return x_weighted_length(ours) > 280 and len(b) >= 100 and a.startswith(b)
+
+
+# ---------------------------------------------------------------------------
+# The adapter.
+
+
+class XAdapter(Adapter):
+    network = "x"
+    Settings = XSettings
+
+    def __init__(self, account: str, settings: AccountSettings, context: AdapterContext) -> None:
+        super().__init__(account, settings, context)
+        self._me: str | None = None  # user id learnt from /2/users/me
+
+    @property
+    def _settings(self) -> XSettings:
+        assert isinstance(self.settings, XSettings)
+        return self.settings
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            network="x",
+            length=LengthRule(LengthKind.X_WEIGHTED, self._settings.max_length),
+            media=MediaLimits(
+                max_images=4,
+                max_videos=1,
+                max_image_bytes=5 * 1024 * 1024,
+                max_video_bytes=512 * 1024 * 1024,
+                image_types=IMAGE_TYPES,
+                video_types=VIDEO_TYPES,
+                alt_text_max=1000,
+                mix_images_and_video=False,
+            ),
+            threads=True,
+        )
+
+    def build_payload(
+        self, text: str, media: Sequence[MediaItem], index: int, total: int, content: PostContent
+    ) -> Mapping[str, Any]:
+        # X's backend wants "text" even when empty (a media-only post).
+        body: dict[str, Any] = {"text": text}
+        if media:
+            body["media"] = {"media_ids": [f"<media:{i}>" for i in range(len(media))]}
+        if index:
+            body["reply"] = {"in_reply_to_tweet_id": f"<part:{index - 1}>"}
+        return body
+
+    # -- plumbing -----------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        for secret in self.secrets():
+            if secret.resolved:
+                value = secret.reveal()
+                if value:
+                    text = text.replace(value, "***")
+        return REDACTOR.scrub(text)
+
+    def _credentials(self) -> _Credentials:
+        s = self._settings
+        try:
+            if s.oauth2_token is not None:
+                return _Bearer(s.oauth2_token.reveal())
+            assert s.api_key and s.api_secret and s.access_token and s.access_secret
+            return _OAuth1(
+                s.api_key.reveal(),
+                s.api_secret.reveal(),
+                s.access_token.reveal(),
+                s.access_secret.reveal(),
+            )
+        except MissingSecretError as err:
+            raise PermanentError(
+                f"{self.account}: {err}", attention=Attention.CREDENTIALS
+            ) from err
+
+    def _transport(self) -> _Transport:
+        return _Transport(
+            self._settings.api_base,
+            self.context.http(),
+            self._credentials(),
+            self.context.timeout,
+            self.context.clock.now,
+        )
+
+    def _failure(self, err: BaseException, *, what: str, creates: bool) -> AdapterError:
+        """Our error for anything a request raised; ``creates``: the request makes a post."""
+        if isinstance(err, AdapterError):
+            return err
+        now = self.context.clock.now()
+        if isinstance(err, HTTPException):
+            status = int(getattr(err.response, "status", 0) or 0)
+            detail = self._scrub(_problem(err))
+            if isinstance(err, TooManyRequests) or status == 429:
+                reset = _reset_at(err.response.headers, now)
+                when = f" until {reset.isoformat()}" if reset else ""
+                return RateLimitedError(
+                    f"X rate limit while {what}{when}", reset_at=reset, status=429
+                )
+            if status == 401:
+                return PermanentError(
+                    f"X refused the credentials while {what} (401 {detail}): "
+                    "account needs attention",
+                    attention=Attention.CREDENTIALS,
+                    status=401,
+                )
+            if status == 403 and DUPLICATE_MARK in detail.casefold():
+                if creates:
+                    return AmbiguousError(
+                        f"X says the post is a duplicate ({detail}): it may already be out",
+                        status=403,
+                    )
+                return PermanentError(f"X refused {what}: {detail}", status=403)
+            if status == 403:
+                return PermanentError(
+                    f"X refused {what} (403): {detail}", attention=Attention.PERMISSION, status=403
+                )
+            if status in (400, 413, 422):
+                return PermanentError(
+                    f"X rejected {what}: {detail}", attention=Attention.CONTENT, status=status
+                )
+            if status >= 500:
+                if creates:
+                    return AmbiguousError(
+                        f"X answered {status} while {what}; the post may exist", status=status
+                    )
+                return TransientError(f"X answered {status} while {what}", status=status)
+            return PermanentError(
+                f"X answered {status} while {what} (check api_base): {detail}", status=status
+            )
+        if isinstance(err, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+            # The connection never opened: the request body cannot have left.
+            return TransientError(f"cannot reach X while {what}: {type(err).__name__}")
+        if isinstance(err, _ShapeError | ValueError | aiohttp.ContentTypeError):
+            why = f"X gave an unreadable answer while {what} ({type(err).__name__})"
+        elif isinstance(err, aiohttp.ClientError | asyncio.TimeoutError | OSError):
+            why = f"the connection to X failed while {what} ({type(err).__name__})"
+        else:
+            log.warning("unexpected %s while %s", type(err).__name__, what)
+            why = f"unexpected {type(err).__name__} while {what}"
+        if creates:
+            return AmbiguousError(f"{why}; the post may exist")
+        return TransientError(why)
+
+    # -- publishing ---------------------------------------------------------
+
+    async def publish(
+        self, rendered: Rendered, ref: DeliveryRef, done: Sequence[RemotePart] = ()
+    ) -> Published:
+        if rendered.errors:
+            raise PermanentError("; ".join(rendered.errors), attention=Attention.CONTENT)
+        transport = self._transport()
+        client = XClient(transport)
+        out = list(done)
+        part_ids = {p.index: p.remote_id for p in done}
+        total = len(rendered.parts)
+        for part in rendered.parts:
+            if part.index in part_ids:
+                continue
+            label = f"part {part.index + 1}/{total}" if total > 1 else "the post"
+            try:
+                media_ids = [
+                    await self._upload(transport, item, f"media {i + 1} of {label}")
+                    for i, item in enumerate(part.media)
+                ]
+                try:
+                    body = _substitute(part.payload, media_ids, part_ids)
+                except (KeyError, IndexError) as err:
+                    raise PermanentError(
+                        f"{label}: the thread part it replies to is not out yet"
+                    ) from err
+                remote = await self._create(client, part.index, body, label)
+            except AdapterError as err:
+                raise err.with_partial(out)  # noqa: B904 - the same error, now with the parts out
+            out.append(remote)
+            part_ids[part.index] = remote.remote_id
+        return Published(tuple(out))
+
+    async def _create(
+        self, client: XClient, index: int, body: Mapping[str, Any], label: str
+    ) -> RemotePart:
+        kwargs = _tweet_kwargs(body)
+        what = f"creating {label}"
+        try:
+            doc = await client.create_tweet(**kwargs, user_auth=True)
+            remote_id = _id_of(doc)
+        except Exception as err:
+            raise self._failure(err, what=what, creates=True) from err
+        return RemotePart(index, remote_id, STATUS_URL.format(id=remote_id))
+
+    # -- media --------------------------------------------------------------
+
+    async def _media_call(
+        self,
+        transport: _Transport,
+        method: str,
+        route: str,
+        *,
+        what: str,
+        query: Sequence[tuple[str, str]] = (),
+        json_body: Any = None,
+        data: aiohttp.FormData | None = None,
+        empty_ok: bool = False,
+    ) -> dict[str, Any]:
+        try:
+            _, raw = await transport.send(
+                method, route, query=query, json_body=json_body, data=data
+            )
+            if empty_ok and not raw.strip():
+                return {}
+            doc = json.loads(raw)
+            if not isinstance(doc, dict):
+                raise _ShapeError("not a JSON object")
+            return doc
+        except Exception as err:
+            raise self._failure(err, what=what, creates=False) from err
+
+    async def _upload(self, transport: _Transport, item: MediaItem, label: str) -> str:
+        what = f"uploading {label} ({item.path.name})"
+        if item.kind == "image":
+            media_id, info = await self._upload_image(transport, item, what)
+        else:
+            media_id, info = await self._upload_chunked(transport, item, what)
+        await self._await_processing(transport, media_id, info, what)
+        if item.alt:
+            doc = await self._media_call(
+                transport,
+                "POST",
+                "/2/media/metadata",
+                what=f"setting the alt text of {label}",
+                json_body={"id": media_id, "metadata": {"alt_text": {"text": item.alt}}},
+            )
+            try:
+                _id_of(doc)
+            except _ShapeError as err:
+                what = f"setting the alt text of {label}"
+                raise self._failure(err, what=what, creates=False) from err
+        return media_id
+
+    async def _read(self, path: Path, offset: int = 0, size: int = -1) -> bytes:
+        def read() -> bytes:
+            with path.open("rb") as f:
+                f.seek(offset)
+                return f.read(size)
+
+        try:
+            return await asyncio.to_thread(read)
+        except OSError as err:
+            raise PermanentError(
+                f"cannot read media file {path.name}: {err.strerror}", attention=Attention.CONTENT
+            ) from err
+
+    async def _file_size(self, path: Path) -> int:
+        try:
+            return (await asyncio.to_thread(path.stat)).st_size
+        except OSError as err:
+            raise PermanentError(
+                f"cannot read media file {path.name}: {err.strerror}", attention=Attention.CONTENT
+            ) from err
+
+    def _upload_result(self, doc: dict[str, Any], what: str) -> tuple[str, dict[str, Any] | None]:
+        try:
+            media_id = _id_of(doc)
+        except _ShapeError as err:
+            raise self._failure(err, what=what, creates=False) from err
+        info = _data(doc).get("processing_info")
+        return media_id, info if isinstance(info, dict) else None
+
+    async def _upload_image(
+        self, transport: _Transport, item: MediaItem, what: str
+    ) -> tuple[str, dict[str, Any] | None]:
+        """One multipart POST /2/media/upload: images are small enough to go at once."""
+        content = await self._read(item.path)
+        form = aiohttp.FormData()
+        form.add_field("media_category", "tweet_image")
+        form.add_field("media", content, filename=item.path.name, content_type=item.mime_type)
+        doc = await self._media_call(transport, "POST", "/2/media/upload", what=what, data=form)
+        return self._upload_result(doc, what)
+
+    async def _upload_chunked(
+        self, transport: _Transport, item: MediaItem, what: str
+    ) -> tuple[str, dict[str, Any] | None]:
+        """initialize / append (segments) / finalize, for videos and GIFs."""
+        size = await self._file_size(item.path)
+        category = "tweet_gif" if item.kind == "gif" else "tweet_video"
+        doc = await self._media_call(
+            transport,
+            "POST",
+            "/2/media/upload/initialize",
+            what=what,
+            json_body={
+                "media_type": item.mime_type,
+                "total_bytes": size,
+                "media_category": category,
+            },
+        )
+        media_id, _ = self._upload_result(doc, what)
+        for segment, offset in enumerate(range(0, max(size, 1), CHUNK_BYTES)):
+            chunk = await self._read(item.path, offset, CHUNK_BYTES)
+            form = aiohttp.FormData()
+            form.add_field("segment_index", str(segment))
+            form.add_field("media", chunk, filename="blob", content_type="application/octet-stream")
+            await self._media_call(
+                transport,
+                "POST",
+                f"/2/media/upload/{media_id}/append",
+                what=f"{what}, segment {segment}",
+                data=form,
+                empty_ok=True,
+            )
+        doc = await self._media_call(
+            transport, "POST", f"/2/media/upload/{media_id}/finalize", what=what
+        )
+        return self._upload_result(doc, what)
+
+    async def _await_processing(
+        self, transport: _Transport, media_id: str, info: dict[str, Any] | None, what: str
+    ) -> None:
+        """Poll STATUS as X asks (check_after_secs), through the clock seam."""
+        waited = timedelta(0)
+        while info is not None:
+            state = info.get("state")
+            if state == "succeeded":
+                return
+            if state == "failed":
+                raise PermanentError(
+                    f"X could not process the media while {what}", attention=Attention.CONTENT
+                )
+            if state not in ("pending", "in_progress"):
+                raise TransientError(f"X reported processing state {state!r} while {what}")
+            after = info.get("check_after_secs")
+            seconds = after if isinstance(after, int) and after > 0 else 1
+            delay = min(timedelta(seconds=seconds), MAX_CHECK_AFTER)
+            if waited + delay > MAX_PROCESSING_WAIT:
+                raise TransientError(f"X was still processing after {waited} while {what}")
+            await self.context.pause(delay)
+            waited += delay
+            doc = await self._media_call(
+                transport,
+                "GET",
+                "/2/media/upload",
+                what=f"{what} (status)",
+                query=[("command", "STATUS"), ("media_id", media_id)],
+            )
+            _, info = self._upload_result(doc, f"{what} (status)")
+
+    # -- reconciliation and checks -----------------------------------------
+
+    async def _user_id(self, client: XClient) -> str:
+        if self._settings.user_id:
+            return self._settings.user_id
+        if self._me is None:
+            self._me = _id_of(await client.get_me(user_auth=True))
+        return self._me
+
+    async def lookup(self, ref: DeliveryRef, rendered: Rendered, since: datetime) -> LookupResult:
+        """Find the post (and its thread) in the account's timeline since ``since``.
+
+        Absent only when the whole timeline since then was read and the first part is not in
+        it. X's timeline can lag a fresh post by seconds: the engine looks up after a delay.
+        """
+        if not rendered.parts:
+            return Unknowable("nothing was rendered")
+        try:
+            client = XClient(self._transport())
+            user_id = await self._user_id(client)
+            tweets: list[tuple[int, str]] = []
+            token: str | None = None
+            complete = False
+            for _ in range(LOOKUP_PAGES):
+                params: dict[str, Any] = {
+                    "start_time": since - LOOKUP_MARGIN,
+                    "max_results": 100,
+                    "tweet_fields": ["created_at", "text"],
+                }
+                if token:
+                    params["pagination_token"] = token
+                doc = await client.get_users_tweets(user_id, user_auth=True, **params)
+                if not isinstance(doc, dict):
+                    raise _ShapeError("timeline answer is not an object")
+                for item in doc.get("data") or []:
+                    if not isinstance(item, dict):
+                        raise _ShapeError("timeline item is not an object")
+                    tid, text = item.get("id"), item.get("text")
+                    if isinstance(tid, str) and _DIGITS.fullmatch(tid) and isinstance(text, str):
+                        tweets.append((int(tid), text))
+                meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
+                token = meta.get("next_token") if isinstance(meta, dict) else None
+                if not token:
+                    complete = True
+                    break
+        except PermanentError as err:
+            return Unknowable(err.reason)
+        except Exception as err:
+            return Unknowable(self._failure(err, what="reading the timeline", creates=False).reason)
+        tweets.sort()
+        found: list[RemotePart] = []
+        after = -1
+        for part in rendered.parts:
+            match = next((t for t in tweets if t[0] > after and _same_post(part.text, t[1])), None)
+            if match is None:
+                break
+            found.append(RemotePart(part.index, str(match[0]), STATUS_URL.format(id=match[0])))
+            after = match[0]
+        if found:
+            return Found(Published(tuple(found)))
+        if complete:
+            return Absent()
+        return Unknowable(f"more than {LOOKUP_PAGES * 100} posts since {since.isoformat()}")
+
+    async def check(self) -> AccountCheck:
+        try:
+            client = XClient(self._transport())
+            doc = await client.get_me(user_auth=True)
+            data = _data(doc)
+            user_id, username = data.get("id"), data.get("username")
+            if not isinstance(user_id, str) or not isinstance(username, str):
+                raise _ShapeError("no id/username")
+        except PermanentError as err:
+            return AccountCheck(CheckStatus.ATTENTION, detail=err.reason)
+        except Exception as err:
+            mapped = self._failure(err, what="checking the account", creates=False)
+            return AccountCheck(CheckStatus.ATTENTION, detail=mapped.reason)
+        configured = self._settings.user_id
+        if configured and configured != user_id:
+            return AccountCheck(
+                CheckStatus.ATTENTION,
+                identity=f"@{username}",
+                detail=f"user_id {configured} is set but the credentials are @{username} "
+                f"({user_id})",
+            )
+        self._me = user_id
+        return AccountCheck(CheckStatus.OK, identity=f"@{username}")

@@ -1,0 +1,67 @@
+"""``publisher accounts check``: verify each account's credentials against its network."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import Any
+
+from adapters.base import AccountCheck, AdapterContext, AdapterError, CheckStatus
+from publisher.clock import SystemClock
+from publisher.commands.common import EXIT_OK, EXIT_USER, UserError, load
+from publisher.commands.run import http_session
+from publisher.config import SecretPolicy
+from publisher.engine.runtime import LIVE, build_adapters
+from publisher.secrets import REDACTOR
+
+
+def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    p = sub.add_parser("accounts", help="account tools: `accounts check` verifies credentials")
+    inner = p.add_subparsers(dest="accounts_command", required=True, metavar="ACTION")
+    check = inner.add_parser("check", help="verify each account's credentials against its network")
+    common(check)
+    check.add_argument("--account", action="append", help="only this account (repeatable)")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.set_defaults(handler=main)
+
+
+async def main(args: argparse.Namespace) -> int:
+    config = load(args.config, SecretPolicy.REQUIRE)
+    names = args.account or sorted(config.accounts)
+    unknown = [n for n in names if n not in config.accounts]
+    if unknown:
+        raise UserError(f"unknown account(s): {', '.join(unknown)}")
+    clock = SystemClock()
+    results: dict[str, AccountCheck] = {}
+    async with http_session(config, LIVE) as session:
+        adapters = build_adapters(config, AdapterContext(session=session, clock=clock), LIVE)
+        for name in names:
+            try:
+                results[name] = await adapters[name].check()
+            except AdapterError as err:
+                results[name] = AccountCheck(
+                    CheckStatus.ATTENTION, detail=REDACTOR.scrub(err.reason)
+                )
+    rows = [
+        {
+            "account": name,
+            "network": config.accounts[name].network,
+            "status": r.status.value,
+            "identity": r.identity,
+            "expires_at": r.expires_at.isoformat() if r.expires_at else None,
+            "detail": REDACTOR.scrub(r.detail),
+        }
+        for name, r in results.items()
+    ]
+    if args.json:
+        print(json.dumps({"schema": 1, "accounts": rows}, ensure_ascii=False, indent=2))
+    else:
+        for row in rows:
+            mark = "ok " if row["status"] == "ok" else "ATTENTION"
+            expiry = f" (expires {row['expires_at']})" if row["expires_at"] else ""
+            print(
+                f"{mark:<9} {row['account']:<20} {row['network']:<9} {row['identity']}{expiry}"
+                f"{'  ' + row['detail'] if row['detail'] else ''}"
+            )
+    return EXIT_OK if all(r.status is CheckStatus.OK for r in results.values()) else EXIT_USER

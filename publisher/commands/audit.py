@@ -1,0 +1,263 @@
+"""``publisher audit``: posting frequency per account and network against targets.
+
+Reads the store only. The numbers come from ``publisher.audit`` (pure); this module picks
+the window, loads the rows and prints them as a table, CSV or JSON (docs/audit.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from publisher.audit import (
+    ANY,
+    CSV_HEADER,
+    AccountTarget,
+    AuditReport,
+    By,
+    Row,
+    Scope,
+    audit,
+    csv_rows,
+    default_window,
+    local_midnight,
+    report_json,
+)
+from publisher.clock import SystemClock
+from publisher.commands.common import (
+    EXIT_OK,
+    UserError,
+    database_exists,
+    fmt_local,
+    load,
+    open_store,
+    parse_when,
+)
+from publisher.config import Config, SecretPolicy
+from publisher.durations import format_duration
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _chart_path(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() not in (".png", ".svg"):
+        raise argparse.ArgumentTypeError(f"{text}: the chart file must end in .png or .svg")
+    return path
+
+
+def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    p = sub.add_parser(
+        "audit",
+        help="posting frequency per account and network against targets; lateness; failures",
+        description="Posting frequency per account and network against targets, lateness, "
+        "failures. Default window: the last 4 complete local weeks. See docs/audit.md.",
+    )
+    common(p)
+    p.add_argument("--since", metavar="T",
+                   help="window start: a local date or time, or ISO 8601 with offset")
+    p.add_argument("--until", metavar="T", help="window end, excluded (default: see docs)")
+    p.add_argument("--by", choices=[b.value for b in By], default=By.WEEK.value,
+                   help="one row per local day or ISO week (default: week)")
+    p.add_argument("--account", action="append", default=[], metavar="A",
+                   help="only this account (repeatable)")
+    p.add_argument("--network", action="append", default=[], metavar="N",
+                   help="only this network's accounts (repeatable)")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                   help="output format (csv and json: stable, see docs/audit.md)")
+    p.add_argument("--chart", type=_chart_path, metavar="FILE",
+                   help="also draw posts per period per network to FILE.png or FILE.svg")
+    p.set_defaults(handler=main)
+
+
+def parse_bound(text: str, zone: ZoneInfo) -> datetime:
+    """A window bound: a bare date means local midnight, else what ``parse_when`` takes."""
+    if _DATE.match(text.strip()):
+        try:
+            return local_midnight(date.fromisoformat(text.strip()), zone)
+        except ValueError as err:
+            raise UserError(f"{text!r} is not a date: {err}") from None
+    return parse_when(text, zone)
+
+
+def window(
+    since_text: str | None, until_text: str | None, zone: ZoneInfo, now: datetime
+) -> tuple[datetime, datetime]:
+    """Neither bound: the last 4 complete weeks. Only ``--since``: up to now. Only
+    ``--until``: the 4 weeks before it."""
+    since = parse_bound(since_text, zone) if since_text else None
+    until = parse_bound(until_text, zone) if until_text else None
+    if since is None and until is None:
+        return default_window(now, zone)
+    if until is None:
+        assert since is not None
+        until = now
+    if since is None:
+        since = local_midnight(until.astimezone(zone).date() - timedelta(weeks=4), zone)
+    if since >= until:
+        raise UserError(
+            f"the window is empty: --since {fmt_local(since, zone)} is not before "
+            f"--until {fmt_local(until, zone)}"
+        )
+    return since, until
+
+
+def targets(config: Config) -> dict[str, AccountTarget]:
+    return {
+        name: AccountTarget(name, acc.network, acc.target_per_week)
+        for name, acc in config.accounts.items()
+    }
+
+
+async def main(args: argparse.Namespace) -> int:
+    config = load(args.config, SecretPolicy.WARN)
+    zone = config.timezone
+    if args.chart is not None:
+        from publisher.chart import ChartUnavailableError, check_available
+
+        try:
+            check_available()
+        except ChartUnavailableError as err:
+            raise UserError(str(err)) from None
+    now = SystemClock().now()
+    since, until = window(args.since, args.until, zone, now)
+    if not database_exists(config):
+        raise UserError(f"no database yet at {config.database_url}: run `publisher run` first")
+    store = await open_store(config, readonly=True)
+    try:
+        deliveries = await store.all_deliveries()
+        attempts = await store.attempts()
+    finally:
+        await store.close()
+    known = set(config.accounts) | {d.account for d in deliveries}
+    unknown = [a for a in args.account if a not in known]
+    if unknown:
+        raise UserError(f"unknown account(s): {', '.join(unknown)} "
+                        f"(known: {', '.join(sorted(known)) or 'none'})")
+    report = audit(
+        deliveries, attempts, targets(config), since=since, until=until, zone=zone, now=now,
+        by=By(args.by), accounts=args.account, networks=args.network,
+    )
+    if args.format == "json":
+        print(json.dumps(report_json(report), ensure_ascii=False, indent=2))
+    elif args.format == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(CSV_HEADER)
+        writer.writerows(csv_rows(report))
+    else:
+        print(format_table(report))
+    if args.chart is not None:
+        from publisher.chart import render
+
+        try:
+            render(report, args.chart)
+        except OSError as err:
+            raise UserError(f"cannot write the chart to {args.chart}: {err.strerror}") from None
+        print(f"chart written to {args.chart}", file=sys.stderr)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------- the table
+
+
+def human(delta: timedelta | None) -> str:
+    """Two units at most: a table is read at a glance."""
+    if delta is None:
+        return "-"
+    text = format_duration(timedelta(seconds=round(delta.total_seconds())))
+    sign = "-" if text.startswith("-") else ""
+    parts = re.findall(r"\d+[dhms]", text)
+    return sign + "".join(parts[:2])
+
+
+def _num(value: float | None, fmt: str = "{:g}") -> str:
+    return "-" if value is None else fmt.format(round(value, 2))
+
+
+def _mark(row: Row) -> str:
+    if row.met is None:
+        return ""
+    if row.met:
+        return "✓"
+    return "✗" if row.complete else "…"
+
+
+COLUMNS: Sequence[tuple[str, bool]] = (  # (title, right-aligned)
+    ("account", False), ("network", False), ("period", False), ("posts", True),
+    ("target", True), ("", False), ("diff", True), ("ratio", True), ("longest silence", True),
+    ("shortest gap", True), ("late p50", True), ("p95", True), ("max", True), ("failed", True),
+    ("missed", True), ("canceled", True), ("retries/post", True),
+)
+
+
+def _cells(row: Row) -> list[str]:
+    diff = row.difference
+    return [
+        row.account if row.scope is Scope.ACCOUNT else ANY,
+        row.network,
+        row.period,
+        str(row.published),
+        _num(row.target),
+        _mark(row),
+        "-" if diff is None else f"{round(diff, 2):+g}",
+        _num(None if row.ratio is None else row.ratio * 100, "{:g}%"),
+        human(row.longest_silence),
+        human(row.shortest_interval),
+        human(row.lateness_p50),
+        human(row.lateness_p95),
+        human(row.lateness_max),
+        str(row.failed),
+        str(row.missed),
+        str(row.canceled),
+        _num(row.retries_per_delivery),
+    ]
+
+
+def _align(table: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
+    lines = []
+    for r in table:
+        cells = [
+            c.rjust(w) if right else c.ljust(w)
+            for c, w, (_, right) in zip(r, widths, COLUMNS, strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def format_table(report: AuditReport) -> str:
+    z = report.zone
+    n = len(report.periods)
+    unit = report.by.value + ("s" if n != 1 else "")
+    out = [
+        f"audit {fmt_local(report.since, z)} → {fmt_local(report.until, z)} "
+        f"({n} {unit}, {z.key}); dry runs excluded",
+    ]
+    if not report.accounts:
+        out.append("no accounts to audit")
+        return "\n".join(out)
+    header = [title for title, _ in COLUMNS]
+    body = [_cells(r) for r in report.rows]
+    totals = [_cells(r) for r in report.totals]
+    lines = _align([header, *body, *totals])
+    rule = "─" * max(len(line) for line in lines)
+    out += [lines[0], rule, *lines[1:1 + len(body)], rule, *lines[1 + len(body):]]
+    per = " / 7 per day" if report.by is By.DAY else ""
+    out.append(f"✓ target met, ✗ missed, … period not over yet. Targets: target_per_week{per}, "
+               "prorated for partial periods.")
+    failing = [r for r in report.rows if r.failures]
+    if failing:
+        out.append("")
+        out.append("failures by reason:")
+        for r in failing:
+            for reason, count in r.failures:
+                out.append(f"  {r.account}  {r.period}  {count}×  {reason}")
+    return "\n".join(out)

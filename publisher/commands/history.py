@@ -1,0 +1,113 @@
+"""``publisher history``: the attempt ledger, one line per attempt, newest last.
+
+The ledger is shown as recorded, dry-run attempts included (their outcome says so): it is a
+record, not a count. Times select on when an attempt finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from publisher.commands.audit import parse_bound
+from publisher.commands.common import EXIT_OK, UserError, database_exists, load, open_store
+from publisher.config import SecretPolicy
+from publisher.store.models import AttemptRow
+
+SCHEMA_VERSION = 1
+
+
+def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    p = sub.add_parser(
+        "history",
+        help="every attempt in the ledger: when, what, where, how it ended",
+        description="Every attempt in the ledger, newest last. See docs/audit.md.",
+    )
+    common(p)
+    p.add_argument("--account", metavar="A", help="only this account")
+    p.add_argument("--post", metavar="ID", help="only this post")
+    p.add_argument("--since", metavar="T", help="attempts that finished at or after T")
+    p.add_argument("--until", metavar="T", help="attempts that finished before T")
+    p.add_argument("--json", action="store_true", help="machine-readable output (docs/audit.md)")
+    p.set_defaults(handler=main)
+
+
+def _utc(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def attempt_json(a: AttemptRow, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "delivery_id": a.delivery_id,
+        "post": a.post_id,
+        "account": a.account,
+        "network": a.network,
+        "number": a.number,
+        "started_at": _utc(a.started_at),
+        "finished_at": _utc(a.finished_at),
+        "finished_local": a.finished_at.astimezone(zone).isoformat(),
+        "outcome": a.outcome,
+        "status_code": a.status_code,
+        "error": a.error,
+        "remote_id": a.remote_id,
+        "remote_url": a.remote_url,
+    }
+
+
+def format_table(rows: list[AttemptRow], zone: ZoneInfo) -> str:
+    if not rows:
+        return "no attempts"
+    header = ["time", "post", "account", "network", "#", "outcome", "status", "url", "error"]
+    right = {4, 6}
+    table = [header] + [
+        [
+            a.finished_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z"),
+            a.post_id,
+            a.account,
+            a.network,
+            str(a.number),
+            a.outcome,
+            "-" if a.status_code is None else str(a.status_code),
+            a.remote_url or "-",
+            " ".join((a.error or "").split()) or "-",
+        ]
+        for a in rows
+    ]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                  for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+        for r in table
+    )
+
+
+async def main(args: argparse.Namespace) -> int:
+    config = load(args.config, SecretPolicy.WARN)
+    zone = config.timezone
+    since = parse_bound(args.since, zone) if args.since else None
+    until = parse_bound(args.until, zone) if args.until else None
+    if since is not None and until is not None and since >= until:
+        raise UserError("the window is empty: --since is not before --until")
+    if not database_exists(config):
+        raise UserError(f"no database yet at {config.database_url}: run `publisher run` first")
+    store = await open_store(config, readonly=True)
+    try:
+        rows = await store.attempts(account=args.account, post_id=args.post, since=since,
+                                    until=until)
+    finally:
+        await store.close()
+    if args.json:
+        doc = {
+            "schema": SCHEMA_VERSION,
+            "timezone": zone.key,
+            "attempts": [attempt_json(a, zone) for a in rows],
+        }
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
+    else:
+        print(format_table(rows, zone))
+    return EXIT_OK

@@ -1,0 +1,70 @@
+"""LinkedIn in the shared fault harness: faults hit ``POST /rest/posts``.
+
+LinkedIn has no idempotency key and no reset header. So:
+
+- a 503 after the post's body left is *ambiguous*, not transient (the harness default):
+  nothing in LinkedIn's answer says the post was not created, and a blind resend could
+  publish it twice (or meet DUPLICATE_POST). ``lookup`` resolves it.
+- its 429 with a reset is a ``Retry-After`` (seconds), the only hint LinkedIn's gateway may
+  give; without one the error carries no time and the engine backs off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from adapters.base import AdapterContext, AmbiguousError, PostContent
+from adapters.linkedin import LinkedInAdapter, LinkedInSettings
+from publisher.secrets import Secret
+from tests.adapters.fault_harness import Fault, HarnessNetwork
+from tests.adapters.linkedin_server import INVALID_TOKEN, error_body
+
+AUTHOR = "urn:li:organization:5515715"
+# test_fault_harness.py starts its FakeClock here; Retry-After is relative to it.
+HARNESS_NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def _make(base_url: str, context: AdapterContext, secrets: Mapping[str, str]) -> LinkedInAdapter:
+    settings = LinkedInSettings(
+        author=AUTHOR,
+        token=Secret("LINKEDIN_TOKEN", secrets["token"]),
+        api_base=base_url,
+    )
+    return LinkedInAdapter("brand-li", settings, context)
+
+
+def _rate_limit_headers(reset_at: datetime) -> Mapping[str, str]:
+    return {"Retry-After": str(int((reset_at - HARNESS_NOW).total_seconds()))}
+
+
+def _error_body(status: int) -> Mapping[str, object]:
+    """What LinkedIn sends with each status the harness uses."""
+    if status == 401:
+        return INVALID_TOKEN
+    if status == 429:
+        return error_body(
+            429,
+            "Resource level throttle APPLICATION DAY limit for calls to this resource is reached.",
+            "TOO_MANY_REQUESTS",
+        )
+    if status == 503:
+        return error_body(503, "Service Unavailable", "SERVICE_UNAVAILABLE")
+    return error_body(500, "Internal Server Error", "INTERNAL_SERVER_ERROR")
+
+
+HARNESS = HarnessNetwork(
+    network="linkedin",
+    make=_make,
+    content=PostContent(
+        post_id="winter-sale-launch",
+        account="brand-li",
+        network="linkedin",
+        text="Les soldes d'hiver commencent (enfin) ! ❄️ #soldes\nhttps://example.com/soldes",
+    ),
+    publish_method="POST",
+    publish_path="/rest/posts",
+    rate_limit_headers=_rate_limit_headers,
+    error_body=_error_body,
+    expected={Fault.HTTP_503: AmbiguousError},
+)
