@@ -42,7 +42,6 @@ from publisher.commands.common import (
     parse_when,
 )
 from publisher.config import Config, SecretPolicy
-from publisher.durations import format_duration
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -169,13 +168,24 @@ async def main(args: argparse.Namespace) -> int:
 
 
 def human(delta: timedelta | None) -> str:
-    """Two units at most: a table is read at a glance."""
+    """The two largest units: a table is read at a glance ("2d15h", "1h05m", "3m20s")."""
     if delta is None:
         return "-"
-    text = format_duration(timedelta(seconds=round(delta.total_seconds())))
-    sign = "-" if text.startswith("-") else ""
-    parts = re.findall(r"\d+[dhms]", text)
-    return sign + "".join(parts[:2])
+    seconds = round(delta.total_seconds())
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    d, rest = divmod(seconds, 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    if d:
+        text = f"{d}d{h}h" if h else f"{d}d"
+    elif h:
+        text = f"{h}h{m:02d}m"
+    elif m:
+        text = f"{m}m{s:02d}s"
+    else:
+        text = f"{s}s"
+    return sign + text
 
 
 def _num(value: float | None, fmt: str = "{:g}") -> str:
@@ -198,8 +208,14 @@ COLUMNS: Sequence[tuple[str, bool]] = (  # (title, right-aligned)
 )
 
 
+def _signed(value: float | None) -> str:
+    if value is None:
+        return "-"
+    value = round(value, 2)
+    return "0" if value == 0 else f"{value:+g}"
+
+
 def _cells(row: Row) -> list[str]:
-    diff = row.difference
     return [
         row.account if row.scope is Scope.ACCOUNT else ANY,
         row.network,
@@ -207,8 +223,8 @@ def _cells(row: Row) -> list[str]:
         str(row.published),
         _num(row.target),
         _mark(row),
-        "-" if diff is None else f"{round(diff, 2):+g}",
-        _num(None if row.ratio is None else row.ratio * 100, "{:g}%"),
+        _signed(row.difference),
+        "-" if row.ratio is None else f"{row.ratio * 100:.0f}%",
         human(row.longest_silence),
         human(row.shortest_interval),
         human(row.lateness_p50),

@@ -13,7 +13,7 @@ import os
 import random
 import socket
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -24,9 +24,11 @@ from adapters.base import (
     AdapterError,
     DeliveryRef,
     Found,
+    LookupResult,
     Published,
     RemotePart,
     Rendered,
+    Unknowable,
 )
 from publisher.clock import Clock
 from publisher.config import Config
@@ -49,6 +51,9 @@ from publisher.sync import SyncReport, sync_queue
 log = logging.getLogger("publisher.engine")
 
 FAR = timedelta(days=1)
+RESOLVE_DELAY = timedelta(seconds=60)  # networks' timelines lag a fresh post a little
+LOOKUP_BACKOFF = timedelta(minutes=15)
+MAX_LOOKUPS = 6
 
 
 class Observer(Protocol):
@@ -224,9 +229,16 @@ class Engine:
         free = self._capacity()
         if free <= 0:
             return 0
-        candidates = await self.store.due(now, free * 2, self._saturated())
+        launched = 0
+        if self.mode.sends:
+            for d in await self.store.due_unknown(now, free):
+                if d.account in self.adapters and d.id not in self._inflight:
+                    self._start(d, self.resolve_unknown(d))
+                    launched += 1
+            free -= launched
+        candidates = await self.store.due(now, free * 2, self._saturated()) if free > 0 else []
         if not candidates:
-            return 0
+            return launched
         missed: list[tuple[Delivery, str]] = []
         deferred: list[tuple[Delivery, datetime, str]] = []
         chosen: list[Delivery] = []
@@ -274,11 +286,14 @@ class Engine:
                 )
         claimed = await self.store.claim(chosen, now, self.options.worker, self.options.lease)
         for d in claimed:
-            self._per_account[d.account] = self._per_account.get(d.account, 0) + 1
-            task = asyncio.create_task(self._deliver(d, now), name=f"deliver-{d.id}")
-            self._inflight[d.id] = task
-            task.add_done_callback(functools.partial(self._done, d))
-        return len(claimed)
+            self._start(d, self._deliver(d, now))
+        return launched + len(claimed)
+
+    def _start(self, d: Delivery, work: Coroutine[Any, Any, None]) -> None:
+        self._per_account[d.account] = self._per_account.get(d.account, 0) + 1
+        task = asyncio.create_task(work, name=f"delivery-{d.id}")
+        self._inflight[d.id] = task
+        task.add_done_callback(functools.partial(self._done, d))
 
     def _done(self, d: Delivery, _task: object = None) -> None:
         self._inflight.pop(d.id, None)
@@ -401,6 +416,7 @@ class Engine:
             last_error=reason,
             error_class=Outcome.AMBIGUOUS.value,
             reason=reason,
+            due_at=self.clock.now() + RESOLVE_DELAY,
             attempt=self._attempt(d, started, Outcome.AMBIGUOUS, error=reason, status_code=status),
         )
 
@@ -544,11 +560,9 @@ class Engine:
                 f"{d.post_id} → {d.account}: was being sent when the daemon stopped",
                 d,
             )
-        if self.mode.sends:
-            for d in await self.store.by_state(DeliveryState.UNKNOWN):
-                await self.resolve_unknown(d)
 
     async def resolve_unknown(self, d: Delivery) -> None:
+        """Ask the network whether an unknown delivery went out; never resend blindly."""
         adapter = self.adapters.get(d.account)
         if adapter is None:
             return
@@ -561,35 +575,39 @@ class Engine:
         try:
             result = await adapter.lookup(_ref(mine), rendered, since)
         except AdapterError as err:
-            _event(logging.WARNING, "resolve", f"lookup failed: {err.reason}", mine)
-            return
+            result = Unknowable(f"lookup failed: {REDACTOR.scrub(err.reason)}")
+        now = self.clock.now()
+        t = self._resolution(mine, rendered, result, now)
+        await self.store.finish([t])
+        _event(
+            logging.INFO if t.state is not DeliveryState.UNKNOWN else logging.WARNING,
+            "resolve",
+            f"{mine.post_id} → {mine.account}: {t.reason}",
+            mine,
+        )
+
+    def _resolution(
+        self, d: Delivery, rendered: Rendered, result: LookupResult, now: datetime
+    ) -> Transition:
         if isinstance(result, Found) and len(result.published.parts) < len(rendered.parts):
             # Only the start of a thread is out: resume after it, never repost it.
-            t = Transition(
-                mine.id,
-                mine.fence,
+            n, total = len(result.published.parts), len(rendered.parts)
+            return Transition(
+                d.id,
+                d.fence,
                 DeliveryState.RETRYING,
                 now,
                 due_at=now,
                 parts=result.published.parts,
-                reason=f"{len(result.published.parts)} of {len(rendered.parts)} parts out; "
-                "sending the rest",
-                attempt=self._attempt(
-                    mine, now, Outcome.RESOLVED, error="thread partly out; resuming"
-                ),
+                reason=f"{n} of {total} parts found on the network; sending the rest",
+                attempt=self._attempt(d, now, Outcome.RESOLVED, error="thread partly out"),
             )
-            await self.store.finish([t])
-            _event(
-                logging.INFO,
-                "resolve",
-                f"{mine.post_id} → {mine.account}: thread partly out, resuming",
-                mine,
-            )
-        elif isinstance(result, Found):
-            t = replace(
-                self._success(mine, now, result.published),
+        if isinstance(result, Found):
+            return replace(
+                self._success(d, now, result.published),
+                reason="found on the network",
                 attempt=self._attempt(
-                    mine,
+                    d,
                     now,
                     Outcome.RESOLVED,
                     remote_id=result.published.remote_id,
@@ -597,50 +615,37 @@ class Engine:
                     error="found on the network",
                 ),
             )
-            await self.store.finish([t])
-            _event(
-                logging.INFO,
-                "resolve",
-                f"{mine.post_id} → {mine.account}: found on the network",
-                mine,
-            )
-        elif isinstance(result, Absent):
-            t = Transition(
-                mine.id,
-                mine.fence,
+        if isinstance(result, Absent):
+            return Transition(
+                d.id,
+                d.fence,
                 DeliveryState.RETRYING,
                 now,
                 due_at=now,
-                reason="not found on the network: sending again",
-                release=True,
-                attempt=self._attempt(
-                    mine, now, Outcome.RESOLVED, error="proven absent; resending"
-                ),
+                reason="proven absent from the network: sending again",
+                attempt=self._attempt(d, now, Outcome.RESOLVED, error="proven absent; resending"),
             )
-            await self.store.finish([t])
-            _event(
-                logging.INFO,
-                "resolve",
-                f"{mine.post_id} → {mine.account}: absent, will resend",
-                mine,
+        lookups = d.lookups + 1
+        if lookups >= MAX_LOOKUPS:
+            when = now + timedelta(days=3650)
+            why = (
+                f"{result.reason}; gave up looking after {lookups} lookups: "
+                f"settle it with `publisher resolve {d.id} published|resend|drop`"
             )
         else:
-            t = Transition(
-                mine.id,
-                mine.fence,
-                DeliveryState.UNKNOWN,
-                now,
-                reason=result.reason,
-                last_error=mine.last_error,
-                error_class=mine.error_class,
-            )
-            await self.store.finish([t])
-            _event(
-                logging.WARNING,
-                "resolve",
-                f"{mine.post_id} → {mine.account}: still unknown: {result.reason}",
-                mine,
-            )
+            when = now + min(LOOKUP_BACKOFF * 2 ** (lookups - 1), timedelta(hours=6))
+            why = f"{result.reason}; next lookup at {when:%Y-%m-%d %H:%M}Z"
+        return Transition(
+            d.id,
+            d.fence,
+            DeliveryState.UNKNOWN,
+            now,
+            due_at=when,
+            lookups=lookups,
+            reason=why,
+            last_error=d.last_error,
+            error_class=d.error_class,
+        )
 
     async def _drain(self) -> None:
         """Stop taking work; let in-flight requests finish up to the shutdown timeout."""

@@ -7,6 +7,7 @@ renaming it over the queue replaces the inode a file watch would be bound to.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -16,12 +17,16 @@ from watchfiles import Change, awatch
 log = logging.getLogger("publisher.watch")
 
 
+def _absolute(path: Path | str) -> Path:
+    return Path(os.path.abspath(path))
+
+
 async def watch_queue(path: Path, changed: Callable[[], None], debounce: timedelta) -> None:
-    target = path.absolute()
+    target = _absolute(path)
     directory = target.parent
 
     def relevant(_change: Change, name: str) -> bool:
-        return Path(name).absolute() == target
+        return _absolute(name) == target
 
     async for _changes in awatch(
         directory,

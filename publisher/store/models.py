@@ -85,6 +85,7 @@ class DeliveryRow(SQLModel, table=True):
     lease_owner: str | None = Field(default=None, max_length=128)
     lease_until: datetime | None = _when(nullable=True)
     fence: int = 0
+    lookups: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # to resolve unknown
     updated_at: datetime = _when()
 
 

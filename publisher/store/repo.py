@@ -57,6 +57,7 @@ class Delivery:
     reason: str | None
     fence: int
     updated_at: datetime
+    lookups: int = 0
 
     def content(self) -> PostContent:
         return content_from_json(self.content_json)
@@ -86,6 +87,7 @@ class Delivery:
             reason=r.reason,
             fence=r.fence,
             updated_at=r.updated_at,
+            lookups=r.lookups,
         )
 
 
@@ -177,10 +179,12 @@ class Transition:
     attempt: Attempt | None = None
     release: bool = True  # drop the lease (a finished attempt)
     attention: str | None = None  # for observers: the account needs a human (not stored here)
+    lookups: int | None = None
 
     def values(self) -> dict[str, Any]:
         v: dict[str, Any] = {"state": self.state.value, "updated_at": self.now}
         for name in (
+            "lookups",
             "due_at",
             "published_hash",
             "published_at",
@@ -354,7 +358,9 @@ class Store:
     # ---------------------------------------------------------------- engine
 
     async def next_due(self, exclude_accounts: Iterable[str] = ()) -> datetime | None:
-        q = select(func.min(D.c.due_at)).where(D.c.state.in_([s.value for s in PENDING]))
+        """The earliest time there is something to do: publish, or look an unknown up."""
+        waiting = [s.value for s in PENDING] + [DeliveryState.UNKNOWN.value]
+        q = select(func.min(D.c.due_at)).where(D.c.state.in_(waiting))
         excluded = list(exclude_accounts)
         if excluded:
             q = q.where(D.c.account.not_in(excluded))
@@ -375,6 +381,18 @@ class Store:
         excluded = list(exclude_accounts)
         if excluded:
             q = q.where(D.c.account.not_in(excluded))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return [Delivery.from_row(r) for r in rows]
+
+    async def due_unknown(self, now: datetime, limit: int) -> list[Delivery]:
+        """Unknown deliveries whose next lookup is due."""
+        q = (
+            select(D)
+            .where(D.c.state == DeliveryState.UNKNOWN.value, D.c.due_at <= now)
+            .order_by(D.c.due_at, D.c.id)
+            .limit(limit)
+        )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).all()
         return [Delivery.from_row(r) for r in rows]
