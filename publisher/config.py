@@ -45,6 +45,9 @@ class EngineSettings(_Section):
     shutdown_timeout: Duration = timedelta(seconds=30)
     debounce: Duration = timedelta(milliseconds=300)
     request_timeout: Duration = timedelta(seconds=60)
+    # How long after an ambiguous answer the network is asked whether the post exists
+    # (timelines lag a fresh post).
+    resolve_delay: Duration = timedelta(seconds=60)
 
 
 class RetrySettings(_Section):

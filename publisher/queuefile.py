@@ -537,12 +537,27 @@ def _keys_for(parent: Path_) -> tuple[str, ...]:
     return _KEYS["post"]
 
 
+def suggest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice an editor most likely meant: a near spelling, or a word it contains."""
+    choices = list(choices)
+    close = difflib.get_close_matches(word, choices, n=2, cutoff=0.6)
+    if close:
+        ratios = [difflib.SequenceMatcher(None, word, c).ratio() for c in close]
+        # brand-x is as close to brand-a as to brand-b: suggesting one would mislead.
+        return close[0] if len(close) == 1 or ratios[0] > ratios[1] else None
+    tokens = set(re.split(r"[_\-.\s]+", word.lower()))
+    for choice in choices:
+        if len(choice) >= 3 and (choice in tokens or choice.startswith(word.lower())):
+            return choice
+    return None
+
+
 def unknown_key_message(key: object, allowed: Iterable[str]) -> str:
     allowed = list(allowed)
     msg = f"unknown key {str(key)!r}"
-    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+    close = suggest(str(key), allowed)
     if close:
-        return f"{msg}; did you mean {close[0]!r}?"
+        return f"{msg}; did you mean {close!r}?"
     return f"{msg} (expected one of: {', '.join(allowed)})"
 
 
@@ -680,8 +695,8 @@ class _Checker:
 
     def account_error(self, name: str, path: Path_) -> None:
         known = sorted(self.accounts)
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        close = suggest(name, known)
+        hint = f"; did you mean {close!r}?" if close else ""
         self.problems.add(
             path,
             f"unknown account {name!r}{hint} (accounts in {self.config.path.name}: "
@@ -894,8 +909,8 @@ class _Checker:
             where = (*path, name)
             if name not in self.accounts and name not in self.networks:
                 names = sorted(set(self.accounts) | self.networks)
-                close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                close = suggest(name, names)
+                hint = f"; did you mean {close!r}?" if close else ""
                 self.problems.add(
                     where,
                     f"{name!r} is neither a network nor an account{hint} (networks: "
@@ -919,7 +934,7 @@ class _Checker:
         for j, name in enumerate(accounts):
             acc = self.accounts.get(name)
             if acc is not None and not acc.slots:
-                where: Path_ = (*path, "accounts", j) if own else (*path, "id")
+                where: Path_ = (*path, "accounts", j) if own else (*path, "at")
                 self.problems.add(
                     where,
                     f"this post has no `at:` and account {name!r} has no slots in "
@@ -940,7 +955,7 @@ class _Checker:
     def check_not_empty(self, post: PostSpec, m: PostModel, path: Path_) -> None:
         if not post.overrides:
             if not post.text.strip() and not post.media:
-                where = (*path, "text") if m.text is not None else (*path, "id")
+                where = (*path, "text")
                 self.problems.add(
                     where,
                     f"nothing to publish to {', '.join(post.accounts)}: no text and no media",
@@ -952,9 +967,7 @@ class _Checker:
             content = post.content_for(account)
             if content.text.strip() or content.media:
                 continue
-            where = (*path, "id")
-            if m.text is not None:
-                where = (*path, "text")
+            where: Path_ = (*path, "text")
             for key in (account.network, account.name):
                 o = (m.overrides or {}).get(key)
                 if o is not None and o.text is not None:
@@ -970,15 +983,18 @@ class _Checker:
 # Entry points.
 
 
-def _syntax(err: yaml.MarkedYAMLError, filename: str) -> Diagnostic:
+def _syntax(err: yaml.MarkedYAMLError, filename: str, text: str) -> Diagnostic:
     mark = err.problem_mark or err.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = err.problem or "invalid YAML"
+    if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
+        return Diagnostic(filename, line, col, "", "YAML syntax: a tab; YAML is indented with spaces")
     if err.context and err.context_mark is not None and err.context_mark is not mark:
-        problem += (
-            f" ({err.context} at line {err.context_mark.line + 1}, "
-            f"column {err.context_mark.column + 1})"
-        )
+        where = f"line {err.context_mark.line + 1}, column {err.context_mark.column + 1}"
+        if problem.startswith("but "):  # "expected X (at ...), but found Y" reads better
+            problem = f"{err.context} (at {where}), {problem}"
+        else:
+            problem += f" ({err.context} at {where})"
     return Diagnostic(filename, line, col, "", f"YAML syntax: {problem}")
 
 
@@ -1010,7 +1026,7 @@ def parse_queue(text: str, path: Path, config: Config) -> QueueFile:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as err:
-        raise InvalidFileError([*direct, _syntax(err, filename)]) from None
+        raise InvalidFileError([*direct, _syntax(err, filename, text)]) from None
     except (yaml.YAMLError, ValueError, TypeError, RecursionError) as err:
         raise InvalidFileError([*direct, Diagnostic(filename, 1, 1, "", f"YAML: {err}")]) from None
     finally:
@@ -1029,6 +1045,11 @@ def parse_queue(text: str, path: Path, config: Config) -> QueueFile:
     checker = _Checker(config, base, problems)
     posts: list[PostSpec] = []
 
+    if root is None:
+        problems.append(Diagnostic(
+            filename, 1, 1, "posts", "the file is empty; write `posts: []` for a queue with no posts"
+        ))
+        raise InvalidFileError(problems.items)
     if not isinstance(data, dict):
         problems.add((), f"expected a mapping with `posts:` at the top, got {_kind(data)}")
         raise InvalidFileError(problems.items)
@@ -1039,7 +1060,7 @@ def parse_queue(text: str, path: Path, config: Config) -> QueueFile:
     if "defaults" in data and "posts" in data and keys.index("defaults") > keys.index("posts"):
         problems.add(
             ("defaults",),
-            "defaults: must come before posts: (a file cut short would lose them silently)",
+            "must come before `posts:` (a file cut short would lose them silently)",
             key=True,
         )
     checker.check_defaults(data.get("defaults"))
@@ -1051,8 +1072,8 @@ def parse_queue(text: str, path: Path, config: Config) -> QueueFile:
     elif raw_posts is None:
         problems.add(
             ("posts",),
-            "`posts:` is empty; write `posts: []` for a queue with no posts (an empty value "
-            "is refused because a file cut short looks the same)",
+            "is empty; write `posts: []` for a queue with no posts (an empty value is "
+            "refused because a file cut short looks the same)",
             key=True,
         )
     elif not isinstance(raw_posts, list):

@@ -32,7 +32,7 @@ def _day(name: str, text: str) -> int:
 def parse_slot(text: str) -> Slot:
     m = _SLOT.match(text.strip().lower())
     if m is None:
-        raise ValueError(f"{text!r} is not a slot (examples: \"mon-fri 09:00\", \"daily 12:30\")")
+        raise ValueError(f'{text!r} is not a slot (examples: "mon-fri 09:00", "daily 12:30")')
     hour, minute = int(m.group("h")), int(m.group("m"))
     if hour > 23 or minute > 59:
         raise ValueError(f"{text!r}: {hour:02d}:{minute:02d} is not a time of day")

@@ -51,7 +51,6 @@ from publisher.sync import SyncReport, sync_queue
 log = logging.getLogger("publisher.engine")
 
 FAR = timedelta(days=1)
-RESOLVE_DELAY = timedelta(seconds=60)  # networks' timelines lag a fresh post a little
 LOOKUP_BACKOFF = timedelta(minutes=15)
 MAX_LOOKUPS = 6
 
@@ -416,7 +415,7 @@ class Engine:
             last_error=reason,
             error_class=Outcome.AMBIGUOUS.value,
             reason=reason,
-            due_at=self.clock.now() + RESOLVE_DELAY,
+            due_at=self.clock.now() + self.config.engine.resolve_delay,
             attempt=self._attempt(d, started, Outcome.AMBIGUOUS, error=reason, status_code=status),
         )
 

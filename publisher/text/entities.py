@@ -60,49 +60,52 @@ _LATIN_ACCENTS = (
 _CYRILLIC = "\u0400-\u04ff"
 
 
+_Trie = dict[str, "_Trie"]
+
+
 def _trie_pattern(words: list[str]) -> str:
     """An alternation of ``words`` factored as a trie: the regex engine then tries a handful of
     branches per position instead of every one of ~1,600 TLDs."""
-    trie: dict[str, dict[str, object]] = {}
+    trie: _Trie = {}
     for word in words:
-        node: dict[str, object] = trie
+        node = trie
         for ch in word:
-            node = node.setdefault(ch, {})  # type: ignore[assignment]
-        node[""] = {}
+            node = node.setdefault(ch, {})
+        node[""] = {}  # a word ends here
 
-    def build(node: dict[str, object]) -> str:
-        ends_here = "" in node
-        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]  # type: ignore[arg-type]
+    def build(node: _Trie) -> str:
+        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
         if not branches:
             return ""
         body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        if ends_here:
-            return body + "?" if len(branches) == 1 and len(branches[0]) == 1 else f"(?:{body})?"
+        if "" in node:
+            return f"(?:{body})?"
         return body
 
     return build(trie)
 
 
 _TLD_END = r"(?=[^0-9a-zA-Z@+\-]|$)"
-_GTLD = f"(?:(?:{_trie_pattern(sorted(GENERIC_TLDS))}){_TLD_END})"
-_CCTLD = f"(?:(?:{_trie_pattern(sorted(COUNTRY_TLDS))}){_TLD_END})"
+_ALL_TLDS = sorted(GENERIC_TLDS | COUNTRY_TLDS)
+# Generic or country, a TLD is a TLD: one trie for the ASCII ones, and one for the rest behind
+# a guard so ASCII text never walks the non-ASCII branches (sre tries those one by one).
+_TLD = (
+    f"(?:(?:{_trie_pattern([t for t in _ALL_TLDS if t[0].isascii()])}"
+    f"|(?=[^\\x00-\\x7f]){_trie_pattern([t for t in _ALL_TLDS if not t[0].isascii()])})"
+    f"{_TLD_END})"
+)
 _PUNYCODE = r"(?:xn--[\-0-9a-z]+)"
 
 _DOMAIN_CHAR = f"[^{_PUNCT}{_SPACES}{_INVALID_CHARS}{_DIRECTIONAL}]"
 _SUBDOMAIN = f"(?:(?:{_DOMAIN_CHAR}(?:[_\\-]|{_DOMAIN_CHAR})*)?{_DOMAIN_CHAR}\\.)"
 _DOMAIN_NAME = f"(?:(?:{_DOMAIN_CHAR}(?:-|{_DOMAIN_CHAR})*)?{_DOMAIN_CHAR}\\.)"
-_DOMAIN = f"(?:{_SUBDOMAIN}*{_DOMAIN_NAME}(?:{_GTLD}|{_CCTLD}|{_PUNYCODE}))"
+_DOMAIN = f"(?:{_SUBDOMAIN}*{_DOMAIN_NAME}(?:{_TLD}|{_PUNYCODE}))"
 
 _PRECEDING = f"(?:[^A-Za-z0-9@＠$#＃{_INVALID_CHARS}]|[{_DIRECTIONAL}]|^)"
 _PATH_CHAR = f"[a-z{_CYRILLIC}0-9!*';:=+,.$/%#\\[\\]\\-\u2013_~&|@{_LATIN_ACCENTS}]"
-_BALANCED_PARENS = (
-    f"\\((?:{_PATH_CHAR}+|(?:{_PATH_CHAR}*\\({_PATH_CHAR}+\\){_PATH_CHAR}*))\\)"
-)
+_BALANCED_PARENS = f"\\((?:{_PATH_CHAR}+|(?:{_PATH_CHAR}*\\({_PATH_CHAR}+\\){_PATH_CHAR}*))\\)"
 _PATH_END = f"(?:[+\\-a-z{_CYRILLIC}0-9=_#/{_LATIN_ACCENTS}]|(?:{_BALANCED_PARENS}))"
-_PATH = (
-    f"(?:(?:{_PATH_CHAR}*(?:{_BALANCED_PARENS}{_PATH_CHAR}*)*{_PATH_END})"
-    f"|(?:@{_PATH_CHAR}+/))"
-)
+_PATH = f"(?:(?:{_PATH_CHAR}*(?:{_BALANCED_PARENS}{_PATH_CHAR}*)*{_PATH_END})|(?:@{_PATH_CHAR}+/))"
 _QUERY_CHAR = r"[a-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
 _QUERY_END = r"[a-z0-9\-_&=#/]"
 
@@ -119,7 +122,7 @@ _URL_RE = re.compile(
 )
 _TCO_RE = re.compile(f"^https?://t\\.co/([a-z0-9]+)(?:\\?{_QUERY_CHAR}*{_QUERY_END})?", re.I)
 _ASCII_DOMAIN_RE = re.compile(
-    f"(?:(?:[\\-a-z0-9{_LATIN_ACCENTS}]+)\\.)+(?:{_GTLD}|{_CCTLD}|{_PUNYCODE})", re.IGNORECASE
+    f"(?:(?:[\\-a-z0-9{_LATIN_ACCENTS}]+)\\.)+(?:{_TLD}|{_PUNYCODE})", re.IGNORECASE
 )
 _NO_PROTOCOL_BAD_BEFORE = re.compile(r"[\-_./]$")
 
@@ -161,7 +164,7 @@ def _is_valid_url(url: str, protocol: str, domain: str) -> bool:
 _TOKEN_RE = re.compile(f"[^{_SPACES}]*\\.[^{_SPACES}{_PUNCT}][^{_SPACES}]*")
 
 
-def _url_matches(text: str) -> Iterator[re.Match[str]]:
+def _url_matches(text: str, with_protocol_only: bool) -> Iterator[re.Match[str]]:
     """``_URL_RE.finditer(text)``, run only over the space-free runs that may hold a URL.
 
     No URL spans a space (a space may only be its preceding character), so scanning each such
@@ -169,6 +172,8 @@ def _url_matches(text: str) -> Iterator[re.Match[str]]:
     fraction of the cost on long posts.
     """
     for token in _TOKEN_RE.finditer(text):
+        if with_protocol_only and "://" not in token.group():
+            continue
         start = token.start()
         yield from _URL_RE.finditer(text, start - 1 if start else 0, token.end())
 
@@ -178,7 +183,7 @@ def extract_urls(text: str, *, without_protocol: bool = True) -> list[UrlMatch]:
     if not text or ("." not in text if without_protocol else ":" not in text):
         return []
     urls: list[UrlMatch] = []
-    for m in _url_matches(text):
+    for m in _url_matches(text, not without_protocol):
         before, url, protocol, domain, path = m.group("before", "url", "protocol", "domain", "path")
         start, end = m.start("url"), m.end("url")
         if not _is_valid_url(url, protocol or "https://", domain):
@@ -222,8 +227,7 @@ _HASHTAG_RE = regex.compile(
 _HASHTAG_BAD_AFTER = regex.compile("[#＃]|://")
 
 _CASHTAG_RE = re.compile(
-    f"(?:(?<=^)|(?<=[{_SPACES}]))\\$[a-z]{{1,6}}(?:[._][a-z]{{1,2}})?"
-    f"(?=$|[{_SPACES}]|[{_PUNCT}])",
+    f"(?:(?<=^)|(?<=[{_SPACES}]))\\$[a-z]{{1,6}}(?:[._][a-z]{{1,2}})?(?=$|[{_SPACES}]|[{_PUNCT}])",
     re.IGNORECASE,
 )
 

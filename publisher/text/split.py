@@ -115,7 +115,9 @@ class _Text:
         return s
 
 
-def _greedy(source: _Text, fits: Callable[[str], bool], limit_fill: Callable[[str], float]) -> list[str]:
+def _greedy(
+    source: _Text, fits: Callable[[str], bool], limit_fill: Callable[[str], float]
+) -> list[str]:
     """Cut ``source`` into parts that each satisfy ``fits``, taking the best cut of each part."""
     text = source.text
     cuts = source.cuts
@@ -210,12 +212,15 @@ def split_thread(text: str, rule: LengthRule, *, numbered: bool) -> list[str]:
 
     # The suffix's length depends on the number of parts: reserve room for a total of
     # `digits` digits, and widen the reservation until the count of parts agrees with it.
-    digits = 1
+    # At least ceil(length / limit) parts: start the reservation there, not at one digit.
+    digits = len(str(-(-count_length(text, rule) // limit)))
     for _ in range(8):
         widest = _suffix(10**digits - 1, 10**digits - 1)
-        parts = _greedy(
-            source, lambda piece, w=widest: count_length(piece + w, rule) <= limit, fill
-        )
+
+        def fits(piece: str, widest: str = widest) -> bool:
+            return count_length(piece + widest, rule) <= limit
+
+        parts = _greedy(source, fits, fill)
         total = len(parts)
         if len(str(total)) > digits:
             digits = len(str(total))

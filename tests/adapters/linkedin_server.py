@@ -143,6 +143,11 @@ def parse_little(commentary: str) -> Little:
             if m is not None:  # a bare HashtagElement: LinkedIn stores it as a template
                 stored.append(_template(ch, m.group(1)))
                 visible.append(ch + m.group(1))
+            elif ch == "＃":  # not reserved: a lone full-width sign is plain text
+                stored.append(ch)
+                visible.append(ch)
+                i += 1
+                continue
         elif ch == "@":
             m = _MENTION.match(commentary, i)
             if m is not None:
