@@ -1,0 +1,815 @@
+"""LinkedIn through the versioned REST API (``/rest/posts``, ``/rest/images``), with aiohttp.
+
+Commentary is LinkedIn's "little" text format, not plain text: ``\\ | { } @ [ ] ( ) < > # * _ ~``
+are reserved, and LinkedIn does not refuse a post with one left unescaped, it silently cuts
+the text at it. ``escape_little`` escapes every one of them, except that a hashtag becomes
+the documented ``{hashtag|\\#|tag}`` template so it stays a hashtag. Mentions are out of scope:
+``@`` is always escaped.
+
+The Posts API has no idempotency key. A post whose answer is lost is ambiguous and is
+resolved by ``lookup`` (the author's recent posts, matched by commentary), never by sending
+again. LinkedIn refuses an identical post by the same author (422 ``DUPLICATE_POST``) and
+names the existing one: that too is ambiguous (it may be ours), carrying the URN.
+Image uploads create nothing visible until a post references them, so their failures are
+plain transient errors.
+
+Access tokens last 60 days and LinkedIn offers no way to ask when one expires, so the
+operator writes ``token_expires`` in the config: a token past it is refused before any
+request, and ``check()`` warns seven days ahead. The token travels only in the
+``Authorization`` header, never in a URL or a payload; error texts are scrubbed anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import traceback
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import aiohttp
+from multidict import CIMultiDict
+from pydantic import field_validator, model_validator
+from yarl import URL
+
+from adapters.base import (
+    Absent,
+    AccountCheck,
+    AccountSettings,
+    Adapter,
+    AdapterError,
+    AmbiguousError,
+    Attention,
+    Capabilities,
+    CheckStatus,
+    DeliveryRef,
+    Found,
+    LengthKind,
+    LengthRule,
+    LookupResult,
+    MediaItem,
+    MediaLimits,
+    PermanentError,
+    PostContent,
+    Published,
+    RateLimitedError,
+    RemotePart,
+    Rendered,
+    TransientError,
+    Unknowable,
+)
+from publisher.secrets import REDACTOR, MissingSecretError, Secret
+from publisher.text import find_entities
+
+log = logging.getLogger("publisher.network.linkedin")
+
+MAX_LENGTH = 3_000  # commentary, in characters
+MAX_IMAGES = 20  # a multiImage post takes 2 to 20; one image goes in content.media
+ALT_TEXT_MAX = 4_086  # the Posts API's limit on a media's altText
+# The Images API takes JPEG, PNG and GIF. GIF is left out: the shared layer counts GIFs as
+# video, which this adapter does not publish. LinkedIn limits images by pixel count
+# (36,152,320), not bytes, so no byte limit is declared.
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
+THUMB_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
+EXPIRY_WARNING = timedelta(days=7)
+VISIBILITIES = frozenset({"PUBLIC", "CONNECTIONS", "LOGGED_IN"})
+RESTLI_PROTOCOL = "2.0.0"
+
+LOOKUP_COUNT = 50
+LOOKUP_PAGES = 4  # pages of the author's posts read before giving up with Unknowable
+LOOKUP_SLACK = timedelta(minutes=10)  # clock skew between us and LinkedIn's createdAt
+
+RESERVED = frozenset("\\|{}@[]()<>#*_~")
+HASHTAG_SIGNS = {"#": "\\#", "＃": "＃"}  # the template's sign: '#' is reserved, '＃' is not
+# The link card's thumbnail, uploaded like a post's images; its path rides in the placeholder
+# because publish sees only the rendered payload.
+THUMB_RE = re.compile(r"<thumb:(.+)>", re.DOTALL)
+
+AUTHOR_RE = re.compile(r"urn:li:(?:organization:(?P<org>\d+)|person:(?P<person>[A-Za-z0-9_-]+))")
+POST_URN_RE = re.compile(r"urn:li:(?:share|ugcPost):\d+")
+IMAGE_URN_RE = re.compile(r"urn:li:image:[A-Za-z0-9_-]+")
+VERSION_RE = re.compile(r"(?P<year>\d{4})(?P<month>\d{2})(?:\.\d{2})?")
+PLACEHOLDER_RE = re.compile(r"<media:(\d+)>")
+_UNRESOLVED_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_LITTLE_TOKEN = re.compile(
+    r"\{hashtag\|(?P<sign>\\#|#|＃)\|(?P<tag>[^{}|\\]*)\}"
+    r"|@\[(?P<name>(?:\\.|[^\]\\])*)\]\((?P<urn>urn:li:[^)]*)\)"
+    r"|\\(?P<escaped>.)",
+    re.DOTALL,
+)
+
+
+# ---------------------------------------------------------------------------
+# The little text format (pure).
+
+
+def escape_little(text: str) -> str:
+    """``text`` as little commentary: every reserved character escaped, hashtags as templates.
+
+    A hashtag (found by the shared entity rules, so a ``#`` inside a URL is no hashtag) becomes
+    ``{hashtag|\\#|tag}``. A tag holding ``_`` stays escaped plain text: the template's grammar
+    for a value with a reserved character is undocumented, and a cut post is worse than an
+    unlinked tag.
+    """
+    out: list[str] = []
+    pos = 0
+    for entity in find_entities(text):
+        if entity.kind != "hashtag":
+            continue
+        sign, tag = entity.text[0], entity.text[1:]
+        if not tag or any(ch in RESERVED for ch in tag) or sign not in HASHTAG_SIGNS:
+            continue
+        out.append(_escape_plain(text[pos:entity.start]))
+        out.append(f"{{hashtag|{HASHTAG_SIGNS[sign]}|{tag}}}")
+        pos = entity.end
+    out.append(_escape_plain(text[pos:]))
+    return "".join(out)
+
+
+def _escape_plain(text: str) -> str:
+    return "".join("\\" + ch if ch in RESERVED else ch for ch in text)
+
+
+def unescape_little(commentary: str) -> str:
+    """The plain text a little commentary shows: templates as ``#tag``, mentions as names."""
+
+    def plain(m: re.Match[str]) -> str:
+        if m.group("tag") is not None:
+            sign = "＃" if m.group("sign") == "＃" else "#"
+            return sign + m.group("tag")
+        if m.group("name") is not None:
+            return re.sub(r"\\(.)", r"\1", m.group("name"), flags=re.DOTALL)
+        return m.group("escaped")
+
+    return _LITTLE_TOKEN.sub(plain, commentary)
+
+
+def post_url(urn: str) -> str:
+    return f"https://www.linkedin.com/feed/update/{urn}/"
+
+
+def _normalize(text: str) -> str:
+    return unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
+
+
+# ---------------------------------------------------------------------------
+# Settings.
+
+
+class LinkedInSettings(AccountSettings):
+    author: str  # urn:li:organization:123 (a company page) or urn:li:person:abc (a member)
+    token: Secret
+    api_base: str = "https://api.linkedin.com"
+    version: str = "202511"  # the LinkedIn-Version header, YYYYMM
+    token_expires: datetime | date | None = None  # the operator's note of the 60-day expiry
+    visibility: str = "PUBLIC"
+
+    @field_validator("author")
+    @classmethod
+    def _author_urn(cls, value: str) -> str:
+        value = value.strip()
+        if _UNRESOLVED_REF.fullmatch(value):
+            return value  # an unresolved ${NAME} in a dry run: nothing is sent
+        if AUTHOR_RE.fullmatch(value) is None:
+            raise ValueError(
+                "must be an organization or member URN: urn:li:organization:123 "
+                "or urn:li:person:AbC-123"
+            )
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        value = str(value).strip()
+        m = VERSION_RE.fullmatch(value)
+        if m is None or not 1 <= int(m.group("month")) <= 12:
+            raise ValueError("must be a LinkedIn API version, YYYYMM (e.g. 202511)")
+        return value
+
+    @field_validator("visibility")
+    @classmethod
+    def _visibility(cls, value: str) -> str:
+        value = value.strip().upper()
+        if value not in VISIBILITIES:
+            raise ValueError(f"must be one of {', '.join(sorted(VISIBILITIES))}")
+        return value
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _connections_are_for_members(self) -> LinkedInSettings:
+        if self.visibility == "CONNECTIONS" and self.author.startswith("urn:li:organization:"):
+            raise ValueError("visibility CONNECTIONS is for members; a page posts PUBLIC")
+        return self
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """``token_expires`` as an aware UTC time: a date means its first instant, in UTC."""
+        value = self.token_expires
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return datetime.combine(value, time(0, 0), tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------
+# The HTTP boundary's small types.
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One request; ``visible`` when its success would be public (no blind resend)."""
+
+    what: str
+    visible: bool
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: CIMultiDict[str]
+    body: bytes
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+def retry_after(
+    headers: Mapping[str, str], now: datetime
+) -> tuple[datetime | None, timedelta | None]:
+    """A ``Retry-After`` header (seconds, or an HTTP date) as (reset_at, retry_after)."""
+    raw = CIMultiDict(headers).get("Retry-After", "").strip()
+    if not raw:
+        return None, None
+    if raw.isdigit():
+        seconds = int(raw)
+        return (None, timedelta(seconds=seconds)) if seconds > 0 else (None, None)
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None, None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when, None) if when > now else (None, None)
+
+
+class LinkedInAdapter(Adapter):
+    network = "linkedin"
+    Settings = LinkedInSettings
+
+    @property
+    def _settings(self) -> LinkedInSettings:
+        assert isinstance(self.settings, LinkedInSettings)
+        return self.settings
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            network="linkedin",
+            length=LengthRule(LengthKind.CHARACTERS, MAX_LENGTH),
+            media=MediaLimits(
+                max_images=MAX_IMAGES,
+                max_videos=0,
+                image_types=IMAGE_TYPES,
+                alt_text_max=ALT_TEXT_MAX,
+            ),
+            threads=False,
+            link_cards=True,
+        )
+
+    # ------------------------------------------------------------------ render (pure)
+
+    def render(self, content: PostContent) -> Rendered:
+        """The shared render, plus what LinkedIn does with link cards and escapes."""
+        rendered = super().render(content)
+        warnings: list[str] = []
+        errors: list[str] = []
+        link = content.link
+        if link is not None and content.media:
+            missing = "" if link.url in content.text else f"; {link.url} is not in the text"
+            warnings.append(
+                f"link card dropped: a LinkedIn post shows either images or a link card{missing}"
+            )
+        elif link is not None:
+            if not link.title:
+                warnings.append(
+                    "LinkedIn does not read the page for an API post's card: "
+                    "the card has no title, so its URL is shown as the title"
+                )
+            if link.thumb is not None and link.thumb.suffix.lower() not in THUMB_TYPES:
+                errors.append(f"{link.thumb.name}: a LinkedIn card thumbnail must be JPEG or PNG")
+        for part in rendered.parts:
+            sent = part.payload.get("commentary")
+            if isinstance(sent, str) and len(sent) > MAX_LENGTH >= part.length:
+                warnings.append(
+                    f"the escaped commentary is {len(sent)} characters ({part.length} shown): "
+                    f"should LinkedIn count the escapes against its {MAX_LENGTH:,}, it will "
+                    "refuse the post"
+                )
+        if not warnings and not errors:
+            return rendered
+        return replace(
+            rendered,
+            warnings=(*rendered.warnings, *warnings),
+            errors=(*rendered.errors, *errors),
+        )
+
+    def build_payload(
+        self, text: str, media: Sequence[MediaItem], index: int, total: int, content: PostContent
+    ) -> Mapping[str, Any]:
+        """The ``/rest/posts`` body: images as "<media:N>", a card's thumbnail "<thumb:PATH>"."""
+        s = self._settings
+        body: dict[str, Any] = {
+            "author": s.author,
+            "commentary": escape_little(text),
+            "visibility": s.visibility,
+            "distribution": {
+                "feedDistribution": "MAIN_FEED",
+                "targetEntities": [],
+                "thirdPartyDistributionChannels": [],
+            },
+            "lifecycleState": "PUBLISHED",
+            "isReshareDisabledByAuthor": False,
+        }
+        if len(media) == 1:
+            body["content"] = {"media": _image_ref(0, media[0])}
+        elif media:
+            body["content"] = {
+                "multiImage": {"images": [_image_ref(i, m) for i, m in enumerate(media)]}
+            }
+        elif content.link is not None:
+            link = content.link
+            article: dict[str, Any] = {"source": link.url, "title": link.title or link.url}
+            if link.description:
+                article["description"] = link.description
+            if link.thumb is not None:
+                article["thumbnail"] = f"<thumb:{link.thumb}>"
+            body["content"] = {"article": article}
+        return body
+
+    # ------------------------------------------------------------------ token expiry (pure)
+
+    def expiry_warning(self, now: datetime) -> str | None:
+        """What to tell an operator about the token's expiry at ``now``, if anything."""
+        expires = self._settings.expires_at
+        if expires is None:
+            return None
+        when = f"{expires:%Y-%m-%d %H:%M}Z"
+        if now >= expires:
+            return (
+                f"the LinkedIn access token expired {when} (token_expires): create a new "
+                "one, then update token and token_expires"
+            )
+        left = expires - now
+        if left <= EXPIRY_WARNING:
+            days = left.days
+            soon = f"in {days} day{'s' if days != 1 else ''}" if days else "within a day"
+            return (
+                f"the LinkedIn access token expires {soon} ({when}): refresh it, "
+                "then update token and token_expires"
+            )
+        return None
+
+    def _refuse_expired(self) -> None:
+        now = self.context.clock.now()
+        expires = self._settings.expires_at
+        if expires is not None and now >= expires:
+            message = self.expiry_warning(now) or "the LinkedIn access token expired"
+            raise PermanentError(message, attention=Attention.CREDENTIALS)
+
+    # ------------------------------------------------------------------ publish
+
+    async def publish(
+        self, rendered: Rendered, ref: DeliveryRef, done: Sequence[RemotePart] = ()
+    ) -> Published:
+        if done:  # one part only: it is out already
+            return Published(tuple(done))
+        if rendered.errors:
+            raise PermanentError(
+                "cannot publish: " + "; ".join(rendered.errors), attention=Attention.CONTENT
+            )
+        if len(rendered.parts) != 1:
+            raise PermanentError(
+                f"a LinkedIn post is one part, this one has {len(rendered.parts)}",
+                attention=Attention.CONTENT,
+            )
+        self._refuse_expired()
+        self._token()  # a missing secret fails here, before any upload
+        part = rendered.parts[0]
+        sent: list[_Step] = []
+        # Every file is read before the first request: a missing one uploads nothing.
+        files = [(await _read(item.path), item.mime_type) for item in part.media]
+        try:
+            urns = [
+                await self._upload_bytes(data, mime, f"image {i + 1}/{len(files)}", sent)
+                for i, (data, mime) in enumerate(files)
+            ]
+            thumb_urn = await self._upload_thumb(part.payload, sent)
+            body = _substitute(part.payload, urns, thumb_urn)
+            remote = await self._create_post(part.index, body, sent)
+        except AdapterError:
+            raise
+        except Exception as err:  # a bug of ours: still exactly one of our types
+            reason = self._scrub(f"unexpected {type(err).__name__} while publishing: {err}")
+            log.error("%s", self._scrub("".join(traceback.format_exception(err))))
+            if any(step.visible for step in sent):
+                raise AmbiguousError(reason) from None
+            raise PermanentError(reason) from None
+        log.info("%s: published %s", self.account, remote.url)
+        return Published((remote,))
+
+    async def _create_post(
+        self, index: int, body: Mapping[str, Any], sent: list[_Step]
+    ) -> RemotePart:
+        step = _Step("post", visible=True)
+        sent.append(step)
+        answer = await self._call(
+            "POST", self._rest("posts"), step, json_body=body, expect=(201,)
+        )
+        raw = answer.headers.get("x-restli-id") or answer.headers.get("x-linkedin-id") or ""
+        urn = unquote(raw.strip())
+        if POST_URN_RE.fullmatch(urn) is None:
+            snippet = self._scrub(repr(urn[:80]))
+            raise AmbiguousError(
+                f"{step.what}: LinkedIn answered 201 without a post URN (x-restli-id {snippet})",
+                status=answer.status,
+            )
+        return RemotePart(index, urn, post_url(urn))
+
+    async def _upload_thumb(self, payload: Mapping[str, Any], sent: list[_Step]) -> str | None:
+        content = payload.get("content")
+        article = content.get("article") if isinstance(content, Mapping) else None
+        thumb = article.get("thumbnail") if isinstance(article, Mapping) else None
+        match = THUMB_RE.fullmatch(thumb) if isinstance(thumb, str) else None
+        if match is None:
+            return None
+        path = Path(match.group(1))
+        data = await _read(path)
+        mime = THUMB_TYPES.get(path.suffix.lower(), "application/octet-stream")
+        return await self._upload_bytes(data, mime, "card thumbnail", sent)
+
+    async def _upload_bytes(self, data: bytes, mime: str, what: str, sent: list[_Step]) -> str:
+        """initializeUpload, then PUT the bytes: nothing is visible yet, failures are transient."""
+        init = _Step(f"{what}: initializeUpload", visible=False)
+        sent.append(init)
+        answer = await self._call(
+            "POST",
+            self._rest("images", query="action=initializeUpload"),
+            init,
+            json_body={"initializeUploadRequest": {"owner": self._settings.author}},
+            expect=(200,),
+        )
+        doc = answer.json()
+        value = doc.get("value") if isinstance(doc, dict) else None
+        upload_url = value.get("uploadUrl") if isinstance(value, dict) else None
+        image = value.get("image") if isinstance(value, dict) else None
+        if not isinstance(upload_url, str) or not isinstance(image, str):
+            raise TransientError(f"{init.what}: LinkedIn answered without uploadUrl and image")
+        if IMAGE_URN_RE.fullmatch(image) is None or urlsplit(upload_url).scheme not in (
+            "http",
+            "https",
+        ):
+            raise TransientError(f"{init.what}: LinkedIn answered an unusable upload target")
+        put = _Step(f"{what}: upload", visible=False)
+        sent.append(put)
+        await self._call(
+            "PUT",
+            URL(upload_url, encoded=True),
+            put,
+            data=data,
+            content_type=mime,
+            auth=self._may_carry_token(upload_url),
+            versioned=False,
+            expect=(200, 201),
+        )
+        return image
+
+    def _may_carry_token(self, url: str) -> bool:
+        """The token goes to the API's own host or linkedin.com, never to any other host."""
+        host = (urlsplit(url).hostname or "").lower()
+        api_host = (urlsplit(self._settings.api_base).hostname or "").lower()
+        return host == api_host or host == "linkedin.com" or host.endswith(".linkedin.com")
+
+    # ------------------------------------------------------------------ HTTP boundary
+
+    def _token(self) -> str:
+        try:
+            return self._settings.token.reveal()
+        except MissingSecretError as err:
+            raise PermanentError(str(err), attention=Attention.CREDENTIALS) from None
+
+    def _scrub(self, text: str) -> str:
+        for secret in self.secrets():
+            if secret.resolved:
+                value = secret.reveal()
+                if value:
+                    text = text.replace(value, "***")
+        return REDACTOR.scrub(text)
+
+    def _cause(self, err: BaseException) -> BaseException | None:
+        """Chain the library's exception unless its text carries a secret."""
+        text = f"{err!s} {err!r}"
+        return err if self._scrub(text) == text else None
+
+    def _rest(self, path: str, *, query: str = "") -> URL:
+        url = f"{self._settings.api_base}/rest/{path}"
+        return URL(f"{url}?{query}" if query else url, encoded=True)
+
+    async def _call(
+        self,
+        method: str,
+        url: URL,
+        step: _Step,
+        *,
+        json_body: Mapping[str, Any] | None = None,
+        data: bytes | None = None,
+        content_type: str | None = None,
+        auth: bool = True,
+        versioned: bool = True,
+        expect: tuple[int, ...] = (200,),
+    ) -> _Answer:
+        """One request; any status not in ``expect`` leaves as exactly one of our errors."""
+        headers: dict[str, str] = {}
+        if auth:
+            headers["Authorization"] = f"Bearer {self._token()}"
+        if versioned:
+            headers["LinkedIn-Version"] = self._settings.version
+            headers["X-Restli-Protocol-Version"] = RESTLI_PROTOCOL
+        body: bytes | None = data
+        if json_body is not None:
+            body = json.dumps(json_body, ensure_ascii=False).encode()
+            headers["Content-Type"] = "application/json"
+        elif content_type is not None:
+            headers["Content-Type"] = content_type
+        may_have_landed = AmbiguousError if step.visible else TransientError
+        try:
+            async with self.context.http().request(
+                method,
+                url,
+                data=body,
+                headers=headers,
+                timeout=self.context.timeout,
+                allow_redirects=False,
+            ) as resp:
+                answer = _Answer(resp.status, CIMultiDict(resp.headers), await resp.read())
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as err:
+            # The connection never opened: nothing was sent.
+            raise TransientError(
+                self._scrub(f"{step.what}: cannot connect to LinkedIn ({type(err).__name__})")
+            ) from self._cause(err)
+        except aiohttp.InvalidURL as err:
+            raise PermanentError(
+                self._scrub(f"{step.what}: invalid LinkedIn URL (check api_base)")
+            ) from self._cause(err)
+        except (TimeoutError, aiohttp.ClientError) as err:
+            raise may_have_landed(
+                self._scrub(f"{step.what}: no answer from LinkedIn ({type(err).__name__}: {err})")
+            ) from self._cause(err)
+        if answer.status in expect:
+            return answer
+        raise self._map_error(answer, step)
+
+    def _map_error(self, answer: _Answer, step: _Step) -> AdapterError:
+        """LinkedIn's status decides; its ``code`` and ``message`` explain."""
+        status = answer.status
+        doc = answer.json()
+        err: Mapping[str, Any] = doc if isinstance(doc, dict) else {}
+        message = str(err.get("message") or "").strip()
+        code = str(err.get("code") or "").strip()
+        detail_codes = _input_error_codes(err)
+        named_code = code or next(iter(sorted(detail_codes)), "")
+        label = f"LinkedIn {named_code}" if named_code else "LinkedIn"
+        if not message and not isinstance(doc, dict):
+            snippet = answer.body[:80].decode("utf-8", "replace").strip()
+            message = f"unexpected answer {snippet!r}" if snippet else "empty answer"
+        reason = self._scrub(f"{step.what}: {label} (HTTP {status}): {message or 'no message'}")
+        if status == 429:
+            reset_at, after = retry_after(answer.headers, self.context.clock.now())
+            return RateLimitedError(reason, reset_at=reset_at, retry_after=after, status=status)
+        if status == 401:
+            return PermanentError(
+                f"{reason} (token expired or revoked)",
+                attention=Attention.CREDENTIALS,
+                status=status,
+            )
+        if status == 403:
+            return PermanentError(reason, attention=Attention.PERMISSION, status=status)
+        duplicate = "DUPLICATE_POST" in detail_codes or "DUPLICATE_POST" in code
+        if status == 422 and (duplicate or "duplicate" in message.lower()):
+            text = answer.body.decode("utf-8", "replace")
+            m = POST_URN_RE.search(message) or POST_URN_RE.search(text)
+            urn = m.group(0) if m else None
+            named = f" {urn}" if urn else ""
+            return AmbiguousError(
+                f"{reason}; LinkedIn already has this post{named} (ours, or an identical one)",
+                remote_id=urn,
+                status=status,
+            )
+        if status >= 500 or status < 400:
+            # No idempotency key on LinkedIn: a 5xx or an odd answer after the body left may
+            # hide a post, while an upload that failed left nothing visible.
+            kind = AmbiguousError if step.visible else TransientError
+            return kind(reason, status=status)
+        if status in (400, 422):
+            return PermanentError(reason, attention=Attention.CONTENT, status=status)
+        if status == 426:
+            return PermanentError(
+                f"{reason} (LinkedIn-Version {self._settings.version} is not served: "
+                "update `version`)",
+                status=status,
+            )
+        return PermanentError(reason, status=status)
+
+    # ------------------------------------------------------------------ lookup
+
+    async def lookup(self, ref: DeliveryRef, rendered: Rendered, since: datetime) -> LookupResult:
+        """The author's recent posts, matched by commentary: LinkedIn keeps no request keys."""
+        if not rendered.parts:
+            return Unknowable("nothing was rendered")
+        sent = rendered.parts[0].payload.get("commentary")
+        wanted = _normalize(unescape_little(sent if isinstance(sent, str) else ""))
+        if not wanted:
+            return Unknowable("a post without text cannot be told apart among the author's posts")
+        step = _Step("lookup", visible=False)
+        oldest = since - LOOKUP_SLACK
+        older_twin: str | None = None
+        try:
+            for page in range(LOOKUP_PAGES):
+                query = (
+                    f"author={quote(self._settings.author, safe='')}&q=author"
+                    f"&count={LOOKUP_COUNT}&start={page * LOOKUP_COUNT}&sortBy=LAST_MODIFIED"
+                )
+                answer = await self._call("GET", self._rest("posts", query=query), step)
+                doc = answer.json()
+                elements = doc.get("elements") if isinstance(doc, dict) else None
+                if not isinstance(elements, list):
+                    return Unknowable("lookup: LinkedIn answered without an elements list")
+                reached_older = False
+                for post in elements:
+                    if not isinstance(post, dict) or not isinstance(post.get("id"), str):
+                        continue
+                    created = _millis(post.get("createdAt"))
+                    modified = _millis(post.get("lastModifiedAt")) or created
+                    if modified is not None and modified < oldest:
+                        reached_older = True
+                    commentary = post.get("commentary")
+                    if not isinstance(commentary, str):
+                        continue
+                    if _normalize(unescape_little(commentary)) != wanted:
+                        continue
+                    if created is not None and created < oldest:
+                        older_twin = older_twin or post["id"]
+                        continue
+                    urn = post["id"]
+                    return Found(Published((RemotePart(0, urn, post_url(urn)),)))
+                if reached_older or len(elements) < LOOKUP_COUNT:
+                    break
+            else:
+                return Unknowable(
+                    f"lookup: more than {LOOKUP_PAGES * LOOKUP_COUNT} recent posts to read"
+                )
+        except AdapterError as err:
+            return Unknowable(self._scrub(f"lookup failed: {err.reason}"))
+        if older_twin is not None:
+            # Sending again would only meet DUPLICATE_POST: a human must decide.
+            return Unknowable(
+                f"an identical post {older_twin} older than this delivery exists; "
+                "LinkedIn refuses duplicates"
+            )
+        return Absent()
+
+    async def lookup_urn(self, urn: str) -> LookupResult:
+        """Is the post ``urn`` (say, the one a DUPLICATE_POST named) there?"""
+        if POST_URN_RE.fullmatch(urn) is None:
+            return Unknowable(f"{urn!r} is not a LinkedIn post URN")
+        step = _Step("lookup", visible=False)
+        try:
+            answer = await self._call(
+                "GET", self._rest(f"posts/{quote(urn, safe='')}"), step, expect=(200, 404, 410)
+            )
+        except AdapterError as err:
+            return Unknowable(self._scrub(f"lookup failed: {err.reason}"))
+        if answer.status != 200:
+            return Absent()
+        doc = answer.json()
+        if not isinstance(doc, dict) or doc.get("id") not in (urn, None):
+            return Unknowable(f"lookup: LinkedIn answered another post for {urn}")
+        return Found(Published((RemotePart(0, urn, post_url(urn)),)))
+
+    # ------------------------------------------------------------------ check
+
+    async def check(self) -> AccountCheck:
+        s = self._settings
+        now = self.context.clock.now()
+        warning = self.expiry_warning(now)
+        m = AUTHOR_RE.fullmatch(s.author)
+        if m is None:
+            return AccountCheck(CheckStatus.ATTENTION, detail=f"author {s.author!r} is not a URN")
+        step = _Step("check", visible=False)
+        try:
+            if m.group("org"):
+                identity, problem = await self._check_organization(m.group("org"), step)
+            else:
+                identity, problem = await self._check_member(m.group("person"), step)
+        except AdapterError as err:
+            identity, problem = "", err.reason
+        details = [d for d in (problem, warning) if d]
+        status = CheckStatus.ATTENTION if details else CheckStatus.OK
+        if not details and s.expires_at is not None:
+            details.append(f"token expires {s.expires_at:%Y-%m-%d %H:%M}Z")
+        return AccountCheck(
+            status, identity=identity, expires_at=s.expires_at, detail="; ".join(details)
+        )
+
+    async def _check_organization(self, org_id: str, step: _Step) -> tuple[str, str | None]:
+        answer = await self._call("GET", self._rest(f"organizations/{org_id}"), step)
+        doc = answer.json()
+        name = doc.get("localizedName") if isinstance(doc, dict) else None
+        if not isinstance(name, str):
+            return "", "check: LinkedIn answered without the organization's name"
+        return f"{name} (urn:li:organization:{org_id})", None
+
+    async def _check_member(self, person_id: str, step: _Step) -> tuple[str, str | None]:
+        url = URL(f"{self._settings.api_base}/v2/userinfo", encoded=True)
+        answer = await self._call("GET", url, step, versioned=False)
+        doc = answer.json()
+        sub = doc.get("sub") if isinstance(doc, dict) else None
+        if not isinstance(sub, str):
+            return "", "check: LinkedIn's userinfo answered without the member's id"
+        name = doc.get("name") if isinstance(doc.get("name"), str) else sub
+        identity = f"{name} (urn:li:person:{sub})"
+        if sub != person_id:
+            return identity, (
+                f"the token belongs to urn:li:person:{sub}, not the author "
+                f"urn:li:person:{person_id}"
+            )
+        return identity, None
+
+
+def _image_ref(index: int, item: MediaItem) -> dict[str, Any]:
+    ref: dict[str, Any] = {"id": f"<media:{index}>"}
+    if item.alt:
+        ref["altText"] = item.alt
+    return ref
+
+
+def _input_error_codes(err: Mapping[str, Any]) -> set[str]:
+    """The ``code`` of each of Rest.li's ``errorDetails.inputErrors``."""
+    details = err.get("errorDetails")
+    inputs = details.get("inputErrors") if isinstance(details, dict) else None
+    if not isinstance(inputs, list):
+        return set()
+    return {str(i.get("code")) for i in inputs if isinstance(i, dict) and i.get("code")}
+
+
+def _millis(value: Any) -> datetime | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return datetime.fromtimestamp(value / 1000, UTC)
+    return None
+
+
+async def _read(path: Path) -> bytes:
+    try:
+        return await asyncio.to_thread(path.read_bytes)
+    except OSError as err:
+        raise PermanentError(
+            f"{path.name}: cannot read the media file ({err.strerror})",
+            attention=Attention.CONTENT,
+        ) from err
+
+
+def _substitute(payload: Any, urns: Sequence[str], thumb: str | None) -> Any:
+    """The payload with "<media:N>" as the N-th image URN and "<thumb:PATH>" as the thumbnail's."""
+    if isinstance(payload, str):
+        if THUMB_RE.fullmatch(payload):
+            if thumb is None:
+                raise PermanentError("the payload names a card thumbnail that was not uploaded")
+            return thumb
+        match = PLACEHOLDER_RE.fullmatch(payload)
+        if match is None:
+            return payload
+        index = int(match.group(1))
+        if index >= len(urns):
+            raise PermanentError(f"payload names media {index}, only {len(urns)} uploaded")
+        return urns[index]
+    if isinstance(payload, Mapping):
+        return {k: _substitute(v, urns, thumb) for k, v in payload.items()}
+    if isinstance(payload, list | tuple):
+        return [_substitute(v, urns, thumb) for v in payload]
+    return payload
