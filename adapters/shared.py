@@ -6,9 +6,18 @@ them (or says why it cannot), and asks the adapter only for the payload of each 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from adapters.base import Capabilities, MediaItem, PostContent, Rendered, RenderedPart, ThreadMode
+from adapters.base import (
+    Capabilities,
+    LengthRule,
+    MediaItem,
+    PostContent,
+    Rendered,
+    RenderedPart,
+    ThreadMode,
+)
 from publisher.text import count_length, split_thread
 
 if TYPE_CHECKING:
@@ -55,17 +64,12 @@ def check_media(media: tuple[MediaItem, ...], caps: Capabilities) -> tuple[list[
     return errors, warnings
 
 
-def plan_texts(content: PostContent, caps: Capabilities) -> tuple[list[str], list[str], list[str]]:
-    """The text of each part, with errors and warnings; splits where the network threads."""
-    rule = caps.length
-    errors: list[str] = []
-    warnings: list[str] = []
-    numbered = content.thread is ThreadMode.NUMBERED
-    sources = [content.text, *content.extra_parts]
-    may_split = caps.threads and content.thread is not ThreadMode.OFF
-    if len(sources) > 1 and not caps.threads:
-        errors.append(f"{caps.network} has no threads; this post has {len(sources)} parts")
-        return sources, errors, warnings
+NUMBERING_ROOM = " (99/99)"
+
+
+def _split_sources(
+    sources: list[str], rule: LengthRule, may_split: bool, caps: Capabilities, errors: list[str]
+) -> list[str]:
     texts: list[str] = []
     for source in sources:
         length = count_length(source, rule)
@@ -77,10 +81,28 @@ def plan_texts(content: PostContent, caps: Capabilities) -> tuple[list[str], lis
             why = "threads are off" if caps.threads else f"{caps.network} has no threads"
             errors.append(f"text is {length} long, the limit is {rule.limit} ({why})")
             texts.append(source)
-    if numbered and len(texts) > 1:
-        # Re-split with numbering reserved so every numbered part still fits.
-        joined = "\n\n".join(sources)
-        texts = split_thread(joined, rule, numbered=True) if may_split else texts
+    return texts
+
+
+def plan_texts(content: PostContent, caps: Capabilities) -> tuple[list[str], list[str], list[str]]:
+    """The text of each part, with errors and warnings; splits where the network threads."""
+    rule = caps.length
+    errors: list[str] = []
+    warnings: list[str] = []
+    numbered = content.thread is ThreadMode.NUMBERED
+    sources = [content.text, *content.extra_parts]
+    may_split = caps.threads and content.thread is not ThreadMode.OFF
+    if len(sources) > 1 and not caps.threads:
+        errors.append(f"{caps.network} has no threads; this post has {len(sources)} parts")
+        return sources, errors, warnings
+    texts = _split_sources(sources, rule, may_split, caps, errors)
+    if numbered and may_split and len(texts) > 1:
+        # Split again with room kept for " (99/99)", the editor's parts staying parts,
+        # then number them: every numbered part still fits.
+        room = replace(rule, limit=rule.limit - len(NUMBERING_ROOM))
+        texts = _split_sources(sources, room, may_split, caps, [])
+        n = len(texts)
+        texts = [f"{t} ({i}/{n})" for i, t in enumerate(texts, start=1)]
     if len(texts) > 1:
         warnings.append(f"split into a thread of {len(texts)} parts")
     return texts, errors, warnings

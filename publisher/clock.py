@@ -40,6 +40,21 @@ class SystemClock:
         await _wait(wake, (when - self.now()).total_seconds())
 
 
+class OffsetClock:
+    """Another clock's time, shifted: several daemons on one PostgreSQL all use the
+    database server's clock (the offset is measured against it and refreshed)."""
+
+    def __init__(self, base: Clock, offset: timedelta = timedelta(0)) -> None:
+        self._base = base
+        self.offset = offset
+
+    def now(self) -> datetime:
+        return self._base.now() + self.offset
+
+    async def sleep_until(self, when: datetime, wake: asyncio.Event | None = None) -> None:
+        await self._base.sleep_until(when - self.offset, wake)
+
+
 class TravelClock:
     """A clock that starts at ``origin`` and runs ``speed`` times faster than wall time.
 

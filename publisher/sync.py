@@ -249,8 +249,11 @@ async def sync_queue(
             errors=err.errors,
             warnings=[d for d in err.diagnostics if d not in err.errors],
         )
-    index = await store.plan_index()
-    planned = plan_deliveries(queue, config, now, kept_assignments(index))
-    changes, report = diff_plan(queue, planned, config, index, await store.post_index(), now)
-    await store.apply(changes, LoadState(now, True, fingerprint, report.summary(), now))
+    async with store.sync_turn() as mine:
+        if not mine:  # another daemon is applying the same file right now
+            return SyncReport(applied=True, skipped=True)
+        index = await store.plan_index()
+        planned = plan_deliveries(queue, config, now, kept_assignments(index))
+        changes, report = diff_plan(queue, planned, config, index, await store.post_index(), now)
+        await store.apply(changes, LoadState(now, True, fingerprint, report.summary(), now))
     return report

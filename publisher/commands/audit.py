@@ -61,19 +61,38 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> Non
         "failures. Default window: the last 4 complete local weeks. See docs/audit.md.",
     )
     common(p)
-    p.add_argument("--since", metavar="T",
-                   help="window start: a local date or time, or ISO 8601 with offset")
+    p.add_argument(
+        "--since", metavar="T", help="window start: a local date or time, or ISO 8601 with offset"
+    )
     p.add_argument("--until", metavar="T", help="window end, excluded (default: see docs)")
-    p.add_argument("--by", choices=[b.value for b in By], default=By.WEEK.value,
-                   help="one row per local day or ISO week (default: week)")
-    p.add_argument("--account", action="append", default=[], metavar="A",
-                   help="only this account (repeatable)")
-    p.add_argument("--network", action="append", default=[], metavar="N",
-                   help="only this network's accounts (repeatable)")
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table",
-                   help="output format (csv and json: stable, see docs/audit.md)")
-    p.add_argument("--chart", type=_chart_path, metavar="FILE",
-                   help="also draw posts per period per network to FILE.png or FILE.svg")
+    p.add_argument(
+        "--by",
+        choices=[b.value for b in By],
+        default=By.WEEK.value,
+        help="one row per local day or ISO week (default: week)",
+    )
+    p.add_argument(
+        "--account", action="append", default=[], metavar="A", help="only this account (repeatable)"
+    )
+    p.add_argument(
+        "--network",
+        action="append",
+        default=[],
+        metavar="N",
+        help="only this network's accounts (repeatable)",
+    )
+    p.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="output format (csv and json: stable, see docs/audit.md)",
+    )
+    p.add_argument(
+        "--chart",
+        type=_chart_path,
+        metavar="FILE",
+        help="also draw posts per period per network to FILE.png or FILE.svg",
+    )
     p.set_defaults(handler=main)
 
 
@@ -139,11 +158,21 @@ async def main(args: argparse.Namespace) -> int:
     known = set(config.accounts) | {d.account for d in deliveries}
     unknown = [a for a in args.account if a not in known]
     if unknown:
-        raise UserError(f"unknown account(s): {', '.join(unknown)} "
-                        f"(known: {', '.join(sorted(known)) or 'none'})")
+        raise UserError(
+            f"unknown account(s): {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(known)) or 'none'})"
+        )
     report = audit(
-        deliveries, attempts, targets(config), since=since, until=until, zone=zone, now=now,
-        by=By(args.by), accounts=args.account, networks=args.network,
+        deliveries,
+        attempts,
+        targets(config),
+        since=since,
+        until=until,
+        zone=zone,
+        now=now,
+        by=By(args.by),
+        accounts=args.account,
+        networks=args.network,
     )
     if args.format == "json":
         print(json.dumps(report_json(report), ensure_ascii=False, indent=2))
@@ -201,10 +230,23 @@ def _mark(row: Row) -> str:
 
 
 COLUMNS: Sequence[tuple[str, bool]] = (  # (title, right-aligned)
-    ("account", False), ("network", False), ("period", False), ("posts", True),
-    ("target", True), ("", False), ("diff", True), ("ratio", True), ("longest silence", True),
-    ("shortest gap", True), ("late p50", True), ("p95", True), ("max", True), ("failed", True),
-    ("missed", True), ("canceled", True), ("retries/post", True),
+    ("account", False),
+    ("network", False),
+    ("period", False),
+    ("posts", True),
+    ("target", True),
+    ("", False),
+    ("diff", True),
+    ("ratio", True),
+    ("longest silence", True),
+    ("shortest gap", True),
+    ("late p50", True),
+    ("p95", True),
+    ("max", True),
+    ("failed", True),
+    ("missed", True),
+    ("canceled", True),
+    ("retries/post", True),
 )
 
 
@@ -265,10 +307,12 @@ def format_table(report: AuditReport) -> str:
     totals = [_cells(r) for r in report.totals]
     lines = _align([header, *body, *totals])
     rule = "─" * max(len(line) for line in lines)
-    out += [lines[0], rule, *lines[1:1 + len(body)], rule, *lines[1 + len(body):]]
+    out += [lines[0], rule, *lines[1 : 1 + len(body)], rule, *lines[1 + len(body) :]]
     per = " / 7 per day" if report.by is By.DAY else ""
-    out.append(f"✓ target met, ✗ missed, … period not over yet. Targets: target_per_week{per}, "
-               "prorated for partial periods.")
+    out.append(
+        f"✓ target met, ✗ missed, … period not over yet. Targets: target_per_week{per}, "
+        "prorated for partial periods."
+    )
     failing = [r for r in report.rows if r.failures]
     if failing:
         out.append("")

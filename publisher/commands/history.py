@@ -80,8 +80,10 @@ def format_table(rows: list[AttemptRow], zone: ZoneInfo) -> str:
     ]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     return "\n".join(
-        "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                  for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+        "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
         for r in table
     )
 
@@ -97,8 +99,9 @@ async def main(args: argparse.Namespace) -> int:
         raise UserError(f"no database yet at {config.database_url}: run `publisher run` first")
     store = await open_store(config, readonly=True)
     try:
-        rows = await store.attempts(account=args.account, post_id=args.post, since=since,
-                                    until=until)
+        rows = await store.attempts(
+            account=args.account, post_id=args.post, since=since, until=until
+        )
     finally:
         await store.close()
     if args.json:

@@ -7,13 +7,13 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 
 from adapters.base import AdapterContext
-from publisher.clock import Clock, SystemClock, TravelClock
+from publisher.clock import Clock, OffsetClock, SystemClock, TravelClock
 from publisher.commands.common import EXIT_OK, UserError, load, open_store, parse_when
 from publisher.config import Config, SecretPolicy, load_config
 from publisher.diagnostics import InvalidFileError
@@ -58,8 +58,9 @@ async def main(args: argparse.Namespace) -> int:
         raise UserError("--time-travel only works with --dry-run: a real post is never sent early")
     policy = SecretPolicy.WARN if args.dry_run else SecretPolicy.REQUIRE
     config = load(args.config, policy)
-    setup_logging("json" if (args.log_format or config.log.format) == "json" else "text",
-                  config.log.level)
+    setup_logging(
+        "json" if (args.log_format or config.log.format) == "json" else "text", config.log.level
+    )
     clock: Clock = SystemClock()
     if args.time_travel:
         clock = TravelClock(parse_when(args.time_travel, config.timezone), args.speed)
@@ -72,8 +73,20 @@ async def main(args: argparse.Namespace) -> int:
             url.split(":///")[-1],
             extra={"action": "start"},
         )
+    tick = None
+    if store.dialect == "postgresql" and isinstance(clock, SystemClock):
+        # Several daemons: due times and leases follow the database server's clock.
+        db_clock = OffsetClock(clock)
+
+        async def tick() -> None:
+            db_now = await store.db_now()
+            if db_now is not None:
+                db_clock.offset = db_now - SystemClock().now()
+
+        await tick()
+        clock = db_clock
     try:
-        return await serve(config, store, clock, mode, once=args.once, policy=policy)
+        return await serve(config, store, clock, mode, once=args.once, policy=policy, tick=tick)
     finally:
         await store.close()
 
@@ -87,6 +100,7 @@ async def serve(
     once: bool,
     policy: SecretPolicy = SecretPolicy.REQUIRE,
     notifier: Notifier | None = None,
+    tick: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
     notifier = notifier or Notifier()
     async with http_session(config, mode) as session:
@@ -101,7 +115,12 @@ async def serve(
             clock,
             build_adapters(config, context, mode),
             mode,
-            EngineOptions(once=once),
+            EngineOptions(
+                once=once,
+                lease=config.lease.duration,
+                heartbeat=config.lease.heartbeat,
+                tick=tick,
+            ),
             observers=[metrics, health, systemd, alerts],
         )
 

@@ -7,13 +7,14 @@ woken early by a queue-file change, SIGHUP, a finished delivery freeing capacity
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
 import random
 import socket
 import traceback
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -33,14 +34,15 @@ from adapters.base import (
 from publisher.clock import Clock
 from publisher.config import Config
 from publisher.engine.decide import (
+    AccountRules,
     GiveUp,
     HoldAccount,
     RetryAt,
     RetryPolicy,
+    Triage,
     Unresolved,
     after_error,
-    cap_deferral,
-    lateness,
+    triage,
 )
 from publisher.engine.runtime import Mode
 from publisher.secrets import REDACTOR
@@ -85,7 +87,10 @@ class EngineOptions:
     once: bool = False
     worker: str = field(default_factory=default_worker_id)
     lease: timedelta = timedelta(minutes=5)
+    heartbeat: timedelta = timedelta(seconds=20)
     rand: Callable[[], float] = random.random
+    # Called on each maintenance tick (e.g. to re-measure the database clock's offset).
+    tick: Callable[[], Awaitable[None]] | None = None
 
 
 class Engine:
@@ -156,8 +161,14 @@ class Engine:
 
     # ---------------------------------------------------------------- loop
 
+    @property
+    def shared(self) -> bool:
+        """Several daemons may share this database: leases matter."""
+        return self.store.dialect == "postgresql"
+
     async def run(self) -> None:
         writer = asyncio.create_task(self._write_results(), name="result-writer")
+        upkeep = asyncio.create_task(self._maintain(), name="maintenance") if self.shared else None
         try:
             if self.mode.sends:
                 for adapter in self.adapters.values():
@@ -185,6 +196,10 @@ class Engine:
                 await self.clock.sleep_until(min(wake_at, now + FAR), self._wake)
         finally:
             await self._drain()
+            if upkeep is not None:
+                upkeep.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await upkeep
             self._results.put_nowait(None)  # the writer commits what is queued, then ends
             await writer
 
@@ -235,58 +250,46 @@ class Engine:
                     self._start(d, self.resolve_unknown(d))
                     launched += 1
             free -= launched
-        candidates = await self.store.due(now, free * 2, self._saturated()) if free > 0 else []
-        if not candidates:
+        if free <= 0:
             return launched
-        missed: list[tuple[Delivery, str]] = []
-        deferred: list[tuple[Delivery, datetime, str]] = []
-        chosen: list[Delivery] = []
-        accounts = {d.account for d in candidates}
-        history = await self.store.recent_publications(accounts, now - timedelta(hours=26))
-        taken: dict[str, int] = dict(self._per_account)
-        for d in candidates:
-            why = lateness(d.scheduled_at, d.not_after, now, self.config.max_lateness)
-            if why is not None:
-                missed.append((d, why))
-                continue
-            account = self.config.accounts.get(d.account)
-            if account is None or d.account not in self.adapters:
-                deferred.append(
-                    (d, now + timedelta(hours=1), f"account {d.account} is not configured")
-                )
-                continue
-            if taken.get(d.account, 0) >= self.config.engine.per_account or len(chosen) >= free:
-                continue
-            cap = cap_deferral(
-                history[d.account],
+        rules = {
+            name: AccountRules(acc.max_per_day, acc.min_interval)
+            for name, acc in self.config.accounts.items()
+            if name in self.adapters
+        }
+
+        def decide(
+            candidates: list[Delivery],
+            history: dict[str, list[datetime]],
+            in_flight: dict[str, int],
+        ) -> Triage:
+            return triage(
+                candidates,
                 now,
-                self.config.timezone,
-                account.max_per_day,
-                account.min_interval,
+                free,
+                zone=self.config.timezone,
+                max_lateness=self.config.max_lateness,
+                per_account=self.config.engine.per_account,
+                rules=rules,
+                history=history,
+                in_flight=in_flight,
             )
-            if cap is not None:
-                deferred.append((d, cap[0], cap[1]))
-                continue
-            chosen.append(d)
-            taken[d.account] = taken.get(d.account, 0) + 1
-            history[d.account].append(now)
-        if missed:
-            await self.store.mark_missed(missed, now)
-            for d, why in missed:
-                _event(logging.WARNING, "missed", f"{d.post_id} → {d.account} missed: {why}", d)
-        if deferred:
-            await self.store.defer(deferred, now)
-            for d, until, why in deferred:
-                _event(
-                    logging.INFO,
-                    "defer",
-                    f"{d.post_id} → {d.account} deferred to {until:%Y-%m-%d %H:%M}Z: {why}",
-                    d,
-                )
-        claimed = await self.store.claim(chosen, now, self.options.worker, self.options.lease)
-        for d in claimed:
+
+        plan = await self.store.claim_due(
+            now, free * 2, self._saturated(), self.options.worker, self.options.lease, decide
+        )
+        for d, why in plan.missed:
+            _event(logging.WARNING, "missed", f"{d.post_id} → {d.account} missed: {why}", d)
+        for d, until, why in plan.deferred:
+            _event(
+                logging.INFO,
+                "defer",
+                f"{d.post_id} → {d.account} deferred to {until:%Y-%m-%d %H:%M}Z: {why}",
+                d,
+            )
+        for d in plan.chosen:
             self._start(d, self._deliver(d, now))
-        return launched + len(claimed)
+        return launched + len(plan.chosen)
 
     def _start(self, d: Delivery, work: Coroutine[Any, Any, None]) -> None:
         self._per_account[d.account] = self._per_account.get(d.account, 0) + 1
@@ -547,11 +550,45 @@ class Engine:
 
     # ----------------------------------------------------------- recovery
 
+    async def _maintain(self) -> None:
+        """With several daemons: keep our leases alive, and take over the ones that lapsed.
+
+        A daemon that died or is paused stops renewing its leases; once one has lapsed its
+        delivery becomes unknown (its fence moves on, so the old owner's late write is
+        refused) and is resolved by lookup like any crash.
+        """
+        while True:
+            await asyncio.sleep(self.options.heartbeat.total_seconds())
+            try:
+                if self.options.tick is not None:
+                    await self.options.tick()
+                now = self.clock.now()
+                if self._inflight:
+                    await self.store.heartbeat(self.options.worker, now + self.options.lease)
+                lapsed = await self.store.recover_in_flight(now, expired_only=True)
+                for d in lapsed:
+                    _event(
+                        logging.WARNING,
+                        "unknown",
+                        f"{d.post_id} → {d.account}: its daemon's lease lapsed",
+                        d,
+                    )
+                if lapsed:
+                    self._wake.set()
+            except Exception as err:  # a database hiccup must not end the daemon
+                log.warning(
+                    "maintenance failed: %s",
+                    REDACTOR.scrub(repr(err)),
+                    extra={"action": "maintenance"},
+                )
+
     async def _recover(self) -> None:
-        """After a crash: sending → unknown, then resolve unknowns through the networks."""
+        """After a crash: what was being sent becomes unknown, to be looked up."""
         now = self.clock.now()
         self._flagged = {a for a, st in (await self.store.account_states()).items() if st.attention}
-        found = await self.store.recover_in_flight(now, expired_only=False)
+        # Alone on SQLite, everything left in `sending` is ours from a dead process; with
+        # several daemons, only what a lapsed lease shows to be abandoned.
+        found = await self.store.recover_in_flight(now, expired_only=self.shared)
         for d in found:
             _event(
                 logging.WARNING,

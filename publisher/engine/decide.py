@@ -5,9 +5,10 @@ The worker loop is the only place that reads the clock; these functions only com
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapters.base import (
@@ -163,3 +164,62 @@ def cap_deferral(
         if not moved:
             break
     return None if until == now else (until, reason)
+
+
+@dataclass
+class Triage:
+    """What one scheduling pass does with the deliveries that are due."""
+
+    chosen: list[Any] = field(default_factory=list)
+    missed: list[tuple[Any, str]] = field(default_factory=list)
+    deferred: list[tuple[Any, datetime, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AccountRules:
+    max_per_day: int | None
+    min_interval: timedelta | None
+
+
+def triage(
+    candidates: Sequence[Any],
+    now: datetime,
+    free: int,
+    *,
+    zone: ZoneInfo,
+    max_lateness: timedelta,
+    per_account: int,
+    rules: Mapping[str, AccountRules],
+    history: Mapping[str, list[datetime]],
+    in_flight: Mapping[str, int],
+) -> Triage:
+    """Which due deliveries go now, which are too late, which wait for a cap. Pure.
+
+    ``history`` holds each account's recent publications (including in-flight ones, across
+    every daemon) and ``in_flight`` its requests out now; both come from the store inside the
+    claiming transaction, so caps hold across workers.
+    """
+    out = Triage()
+    taken = dict(in_flight)
+    seen = {a: list(times) for a, times in history.items()}
+    for d in candidates:
+        why = lateness(d.scheduled_at, d.not_after, now, max_lateness)
+        if why is not None:
+            out.missed.append((d, why))
+            continue
+        rule = rules.get(d.account)
+        if rule is None:
+            out.deferred.append(
+                (d, now + timedelta(hours=1), f"account {d.account} is not configured")
+            )
+            continue
+        if taken.get(d.account, 0) >= per_account or len(out.chosen) >= free:
+            continue
+        cap = cap_deferral(seen.get(d.account, []), now, zone, rule.max_per_day, rule.min_interval)
+        if cap is not None:
+            out.deferred.append((d, cap[0], cap[1]))
+            continue
+        out.chosen.append(d)
+        taken[d.account] = taken.get(d.account, 0) + 1
+        seen.setdefault(d.account, []).append(now)
+    return out

@@ -6,7 +6,8 @@ lost its claim (a paused daemon whose lease expired) cannot overwrite a newer ow
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.base import PostContent, RemotePart
+from publisher.engine.decide import Triage
 from publisher.states import PENDING, DeliveryState, Outcome
 from publisher.store.codec import content_from_json, parts_from_json, parts_to_json
 from publisher.store.db import make_engine, migrate
@@ -25,6 +27,8 @@ from publisher.store.models import (
     PostRow,
     SyncStateRow,
 )
+
+SYNC_LOCK = 7270452  # the advisory lock held while one daemon applies the queue file
 
 D = DeliveryRow.__table__  # type: ignore[attr-defined]
 A = AttemptRow.__table__  # type: ignore[attr-defined]
@@ -397,6 +401,130 @@ class Store:
             rows = (await conn.execute(q)).all()
         return [Delivery.from_row(r) for r in rows]
 
+    async def claim_due(
+        self,
+        now: datetime,
+        limit: int,
+        exclude_accounts: Iterable[str],
+        worker: str,
+        lease: timedelta,
+        decide: Callable[[list[Delivery], dict[str, list[datetime]], dict[str, int]], Triage],
+    ) -> Triage:
+        """Select what is due, decide, and commit ``sending`` for the chosen: one transaction.
+
+        On PostgreSQL the rows are taken ``FOR UPDATE SKIP LOCKED`` (daemons never wait on each
+        other's rows) and each account is serialized with a transaction advisory lock while its
+        caps are computed, so per-account limits hold across daemons. On SQLite the
+        transaction's ``BEGIN IMMEDIATE`` serializes everything.
+        """
+        pending = [s.value for s in PENDING]
+        q = (
+            select(D)
+            .where(D.c.state.in_(pending), D.c.due_at <= now)
+            .order_by(D.c.due_at, D.c.id)
+            .limit(limit)
+        )
+        excluded = list(exclude_accounts)
+        if excluded:
+            q = q.where(D.c.account.not_in(excluded))
+        postgres = self.dialect == "postgresql"
+        if postgres:
+            q = q.with_for_update(skip_locked=True)
+        async with self.engine.begin() as conn:
+            candidates = [Delivery.from_row(r) for r in (await conn.execute(q)).all()]
+            if not candidates:
+                return Triage()
+            accounts = sorted({d.account for d in candidates})
+            if postgres:
+                for a in accounts:
+                    await conn.execute(
+                        select(func.pg_advisory_xact_lock(func.hashtext(f"publisher-account:{a}")))
+                    )
+            history = await self._recent(conn, accounts, now - timedelta(hours=26))
+            in_flight = {
+                a: n
+                for a, n in (
+                    await conn.execute(
+                        select(D.c.account, func.count())
+                        .where(D.c.account.in_(accounts), D.c.state == DeliveryState.SENDING.value)
+                        .group_by(D.c.account)
+                    )
+                ).all()
+            }
+            plan = decide(candidates, history, in_flight)
+            for d, why in plan.missed:
+                await conn.execute(
+                    update(D)
+                    .where(D.c.id == d.id, D.c.fence == d.fence)
+                    .values(state=DeliveryState.MISSED.value, reason=why, updated_at=now)
+                )
+            for d, until, why in plan.deferred:
+                await conn.execute(
+                    update(D)
+                    .where(D.c.id == d.id, D.c.fence == d.fence)
+                    .values(due_at=until, reason=why, updated_at=now)
+                )
+            won: list[Delivery] = []
+            for d in plan.chosen:
+                result = await conn.execute(
+                    update(D)
+                    .where(D.c.id == d.id, D.c.fence == d.fence, D.c.state.in_(pending))
+                    .values(
+                        state=DeliveryState.SENDING.value,
+                        attempts=D.c.attempts + 1,
+                        fence=D.c.fence + 1,
+                        lease_owner=worker,
+                        lease_until=now + lease,
+                        updated_at=now,
+                    )
+                )
+                if result.rowcount == 1:
+                    won.append(
+                        _replace(
+                            d,
+                            state=DeliveryState.SENDING,
+                            attempts=d.attempts + 1,
+                            fence=d.fence + 1,
+                            updated_at=now,
+                        )
+                    )
+            plan.chosen = won
+        return plan
+
+    async def heartbeat(self, worker: str, until: datetime) -> int:
+        """Extend the leases this worker holds; returns how many it still holds."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(D)
+                .where(D.c.lease_owner == worker, D.c.state == DeliveryState.SENDING.value)
+                .values(lease_until=until)
+            )
+        return int(result.rowcount)
+
+    @contextlib.asynccontextmanager
+    async def sync_turn(self) -> AsyncIterator[bool]:
+        """One daemon at a time applies the queue file: yields False if another one is."""
+        if self.dialect != "postgresql":
+            yield True
+            return
+        async with self.engine.connect() as conn:
+            got = (await conn.execute(select(func.pg_try_advisory_lock(SYNC_LOCK)))).scalar()
+            await conn.commit()
+            try:
+                yield bool(got)
+            finally:
+                if got:
+                    await conn.execute(select(func.pg_advisory_unlock(SYNC_LOCK)))
+                    await conn.commit()
+
+    async def db_now(self) -> datetime | None:
+        """The database server's clock (PostgreSQL); None where there is no server."""
+        if self.dialect != "postgresql":
+            return None
+        async with self.engine.connect() as conn:
+            value = (await conn.execute(select(func.now()))).scalar()
+        return value if isinstance(value, datetime) else None
+
     async def claim(
         self,
         candidates: Sequence[Delivery],
@@ -590,7 +718,12 @@ class Store:
         self, accounts: Iterable[str], since: datetime
     ) -> dict[str, list[datetime]]:
         """When each account published (or is publishing) since ``since``: for the caps."""
-        names = list(accounts)
+        async with self.engine.connect() as conn:
+            return await self._recent(conn, list(accounts), since)
+
+    async def _recent(
+        self, conn: Any, names: list[str], since: datetime
+    ) -> dict[str, list[datetime]]:
         out: dict[str, list[datetime]] = {a: [] for a in names}
         if not names:
             return out
@@ -602,9 +735,8 @@ class Store:
                 D.c.state.in_([DeliveryState.SENDING.value, DeliveryState.UNKNOWN.value]),
             ),
         )
-        async with self.engine.connect() as conn:
-            for r in (await conn.execute(q)).all():
-                out[r.account].append(r.published_at or r.updated_at)
+        for r in (await conn.execute(q)).all():
+            out[r.account].append(r.published_at or r.updated_at)
         for times in out.values():
             times.sort()
         return out

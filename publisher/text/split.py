@@ -30,7 +30,8 @@ FORCED = 0  # inside an entity: only when the entity alone does not fit
 
 _MIN_FILL = 0.5  # paragraph, sentence and clause cuts must fill half a part
 
-_SPACE_RUN_RE = regex.compile(r"\s+")
+# Whitespace where a line may break: no-break spaces (U+00A0, U+2007, U+202F) are not.
+_SPACE_RUN_RE = regex.compile(r"[^\S\xa0\u2007\u202f]+")
 _SENTENCE_END_RE = regex.compile(r"[.!?…‼⁉。！？][)\]\"'”’»」』）]*$")
 _CLAUSE_END_RE = regex.compile(r"[,;:—–][)\]\"'”’»」』）]*$")
 _CJK_SENTENCE_RE = regex.compile(r"[。！？][」』）]*")

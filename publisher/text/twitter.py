@@ -42,7 +42,6 @@ _EMOJI_RE = regex.compile(
     r"|\p{Regional_Indicator}\p{Regional_Indicator}"
     f"|{_PICTO}(?:\u200d{_PICTO})*"
     r"|\p{Emoji_Presentation}\p{EMod}?",
-    regex.V1,
 )
 
 _URL_WEIGHT = TRANSFORMED_URL_LENGTH * SCALE
