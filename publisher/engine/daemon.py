@@ -53,6 +53,7 @@ from publisher.sync import SyncReport, sync_queue
 log = logging.getLogger("publisher.engine")
 
 FAR = timedelta(days=1)
+PREPARE_TIMEOUT = 15.0
 LOOKUP_BACKOFF = timedelta(minutes=15)
 MAX_LOOKUPS = 6
 
@@ -171,8 +172,13 @@ class Engine:
         upkeep = asyncio.create_task(self._maintain(), name="maintenance") if self.shared else None
         try:
             if self.mode.sends:
-                for adapter in self.adapters.values():
-                    await self._prepare(adapter)
+                # Learn what render needs (e.g. an instance's limits), all accounts at once
+                # and bounded: a slow network must not hold the others' posts back.
+                prepares = [asyncio.ensure_future(self._prepare(a)) for a in self.adapters.values()]
+                if prepares:
+                    _done, pending = await asyncio.wait(prepares, timeout=PREPARE_TIMEOUT)
+                    for task in pending:
+                        task.cancel()
             await self._recover()
             while True:
                 if self._resync:
