@@ -1,0 +1,128 @@
+"""The audit chart: posts per period per network against each network's target.
+
+matplotlib is an optional extra (``pip install 'publisher[chart]'``), imported only here and
+only when a chart is asked for, so the daemon never pays for it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from publisher.audit import AuditReport, By
+
+INSTALL_HINT = "--chart needs matplotlib: pip install 'publisher[chart]'"
+FORMATS = (".png", ".svg")
+WIDTH_PX, HEIGHT_PX, DPI = 1000, 500, 100
+MAX_BAR_PERIODS = 16  # beyond this, grouped bars get too thin: draw lines
+
+
+class ChartUnavailableError(RuntimeError):
+    """matplotlib is not installed."""
+
+
+def _pyplot() -> tuple[Any, Any]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display: files only
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
+    except ImportError as err:
+        raise ChartUnavailableError(INSTALL_HINT) from err
+    return plt, MaxNLocator
+
+
+def _dashes(sharing: list[str], network: str) -> Any:
+    """Dashed; networks with the same target take turns along the line, so all show."""
+    k = len(sharing)
+    if k == 1:
+        return (0, (6, 4))
+    return (6 * sharing.index(network), (6, 6 * (k - 1)))
+
+
+def check_available() -> None:
+    """Fail before the work is done, not after."""
+    _pyplot()
+
+
+def render(report: AuditReport, path: Path) -> None:
+    """Write the chart to ``path``; PNG or SVG by its extension, 1000×500 px."""
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"{path}: the chart is written as .png or .svg")
+    plt, MaxNLocator = _pyplot()
+    unit = "week" if report.by is By.WEEK else "day"
+    labels = [p.label for p in report.periods]
+    fig, ax = plt.subplots(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI)
+    try:
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        series = report.networks
+        x = list(range(len(labels)))
+        bars = len(labels) <= MAX_BAR_PERIODS
+        width = 0.8 / max(1, len(series))
+        same_target: dict[float, list[str]] = {}
+        for s in series:
+            if s.target is not None:
+                same_target.setdefault(round(s.target, 6), []).append(s.network)
+        handles: list[Any] = []
+        for i, s in enumerate(series):
+            color = colors[i % len(colors)]
+            if bars:
+                offset = (i - (len(series) - 1) / 2) * width
+                drawn = ax.bar(
+                    [v + offset for v in x], s.counts, width=width, color=color, label=s.network
+                )
+            else:
+                (drawn,) = ax.plot(
+                    x, s.counts, marker="o", markersize=3, color=color, label=s.network
+                )
+            handles.append(drawn)
+            if s.target is not None:
+                handles.append(
+                    ax.axhline(
+                        s.target,
+                        color=color,
+                        linewidth=1.8,
+                        linestyle=_dashes(same_target[round(s.target, 6)], s.network),
+                        label=f"{s.network} target ({s.target:g}/{unit})",
+                    )
+                )
+        if not series:
+            ax.text(
+                0.5, 0.5, "no accounts to audit", ha="center", va="center", transform=ax.transAxes
+            )
+        step = max(1, len(labels) // 16)
+        ax.set_xticks(x[::step])
+        ax.set_xticklabels(
+            labels[::step],
+            rotation=30 if unit == "day" else 0,
+            ha="right" if unit == "day" else "center",
+        )
+        ax.set_xlabel(
+            "local " + ("ISO week" if unit == "week" else "day") + f" ({report.zone.key})"
+        )
+        ax.set_ylabel(f"posts published per {unit}")
+        first = report.since.astimezone(report.zone)
+        last = (report.until - timedelta(microseconds=1)).astimezone(report.zone)
+        ax.set_title(
+            f"Posts per {unit} and network, {first:%Y-%m-%d} to {last:%Y-%m-%d} (dashed: targets)"
+        )
+        ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(axis="y", alpha=0.3)
+        if series:
+            ax.legend(
+                handles=handles,
+                loc="upper left",
+                bbox_to_anchor=(1.01, 1.0),
+                fontsize="small",
+                frameon=False,
+            )
+        fig.subplots_adjust(left=0.07, right=0.76, top=0.9, bottom=0.16)
+        # No creation date in the file: the same report gives the same bytes.
+        meta = {"Date": None} if suffix == ".svg" else {"Software": None}
+        fig.savefig(path, format=suffix[1:], dpi=DPI, metadata=meta)
+    finally:
+        plt.close(fig)
