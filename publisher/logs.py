@@ -60,9 +60,11 @@ LEVELS = {
 }
 
 # Attributes every LogRecord has; anything else on a record came in through ``extra``.
-_RECORD_ATTRS = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None))
-) | {"message", "asctime", "taskName"}
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 
 _BARE = re.compile(r"^[^\s\"'=\\]+$")
 
