@@ -54,6 +54,7 @@ log = logging.getLogger("publisher.engine")
 
 FAR = timedelta(days=1)
 PREPARE_TIMEOUT = 15.0
+BLOCKED_RECHECK = timedelta(seconds=1)
 LOOKUP_BACKOFF = timedelta(minutes=15)
 MAX_LOOKUPS = 6
 
@@ -196,9 +197,18 @@ class Engine:
                 idle = self.options.once and not self._inflight and not launched
                 if idle and (next_due is None or next_due > self.clock.now()):
                     break
-                if launched and self._capacity() > 0 and next_due is not None and next_due <= now:
+                due_now = next_due is not None and next_due <= now
+                if launched and self._capacity() > 0 and due_now:
                     continue  # more due work than one batch: go on at once
-                wake_at = next_due if next_due is not None else now + FAR
+                if self._capacity() <= 0:
+                    # Due work waits for a slot: a finishing delivery wakes the loop.
+                    wake_at = now + FAR
+                elif due_now:
+                    # Due work held by limits this daemon cannot see end (another daemon's
+                    # requests in flight): look again shortly rather than spin.
+                    wake_at = now + BLOCKED_RECHECK
+                else:
+                    wake_at = next_due if next_due is not None else now + FAR
                 await self.clock.sleep_until(min(wake_at, now + FAR), self._wake)
         finally:
             await self._drain()
