@@ -464,31 +464,8 @@ class Store:
                     .where(D.c.id == d.id, D.c.fence == d.fence)
                     .values(due_at=until, reason=why, updated_at=now)
                 )
-            won: list[Delivery] = []
-            for d in plan.chosen:
-                result = await conn.execute(
-                    update(D)
-                    .where(D.c.id == d.id, D.c.fence == d.fence, D.c.state.in_(pending))
-                    .values(
-                        state=DeliveryState.SENDING.value,
-                        attempts=D.c.attempts + 1,
-                        fence=D.c.fence + 1,
-                        lease_owner=worker,
-                        lease_until=now + lease,
-                        updated_at=now,
-                    )
-                )
-                if result.rowcount == 1:
-                    won.append(
-                        _replace(
-                            d,
-                            state=DeliveryState.SENDING,
-                            attempts=d.attempts + 1,
-                            fence=d.fence + 1,
-                            updated_at=now,
-                        )
-                    )
-            plan.chosen = won
+            won = [await self._claim_one(conn, d, now, worker, lease) for d in plan.chosen]
+            plan.chosen = [d for d in won if d is not None]
         return plan
 
     async def heartbeat(self, worker: str, until: datetime) -> int:
@@ -535,36 +512,35 @@ class Store:
         """Commit ``sending`` for these deliveries (if still pending); returns those won."""
         if not candidates:
             return []
-        won: list[Delivery] = []
         async with self.engine.begin() as conn:
-            for d in candidates:
-                result = await conn.execute(
-                    update(D)
-                    .where(
-                        D.c.id == d.id,
-                        D.c.fence == d.fence,
-                        D.c.state.in_([s.value for s in PENDING]),
-                    )
-                    .values(
-                        state=DeliveryState.SENDING.value,
-                        attempts=D.c.attempts + 1,
-                        fence=D.c.fence + 1,
-                        lease_owner=worker,
-                        lease_until=now + lease,
-                        updated_at=now,
-                    )
-                )
-                if result.rowcount == 1:
-                    won.append(
-                        _replace(
-                            d,
-                            state=DeliveryState.SENDING,
-                            attempts=d.attempts + 1,
-                            fence=d.fence + 1,
-                            updated_at=now,
-                        )
-                    )
-        return won
+            won = [await self._claim_one(conn, d, now, worker, lease) for d in candidates]
+        return [d for d in won if d is not None]
+
+    async def _claim_one(
+        self, conn: Any, d: Delivery, now: datetime, worker: str, lease: timedelta
+    ) -> Delivery | None:
+        """``sending``, under a new fence and lease, if the delivery is still pending as seen."""
+        result = await conn.execute(
+            update(D)
+            .where(D.c.id == d.id, D.c.fence == d.fence, D.c.state.in_([s.value for s in PENDING]))
+            .values(
+                state=DeliveryState.SENDING.value,
+                attempts=D.c.attempts + 1,
+                fence=D.c.fence + 1,
+                lease_owner=worker,
+                lease_until=now + lease,
+                updated_at=now,
+            )
+        )
+        if result.rowcount != 1:
+            return None
+        return _replace(
+            d,
+            state=DeliveryState.SENDING,
+            attempts=d.attempts + 1,
+            fence=d.fence + 1,
+            updated_at=now,
+        )
 
     async def finish(self, transitions: Sequence[Transition]) -> list[int]:
         """Write results (one transaction for the batch); returns ids whose fence was stale."""
@@ -585,22 +561,6 @@ class Store:
                     await conn.execute(insert(A).values(**t.attempt.row()))
         return stale
 
-    async def defer(self, items: Sequence[tuple[Delivery, datetime, str]], now: datetime) -> None:
-        """Move pending deliveries later (caps, rate limits), saying why."""
-        if not items:
-            return
-        async with self.engine.begin() as conn:
-            for d, until, why in items:
-                await conn.execute(
-                    update(D)
-                    .where(
-                        D.c.id == d.id,
-                        D.c.fence == d.fence,
-                        D.c.state.in_([s.value for s in PENDING]),
-                    )
-                    .values(due_at=until, reason=why, updated_at=now)
-                )
-
     async def defer_account(self, account: str, until: datetime, why: str) -> None:
         """Every pending delivery of a rate-limited account waits until ``until``."""
         async with self.engine.begin() as conn:
@@ -613,22 +573,6 @@ class Store:
                 )
                 .values(due_at=until, reason=why)
             )
-
-    async def mark_missed(self, items: Sequence[tuple[Delivery, str]], now: datetime) -> None:
-        """Pending deliveries too late to publish; not an attempt, so no ledger row."""
-        if not items:
-            return
-        async with self.engine.begin() as conn:
-            for d, why in items:
-                await conn.execute(
-                    update(D)
-                    .where(
-                        D.c.id == d.id,
-                        D.c.fence == d.fence,
-                        D.c.state.in_([s.value for s in PENDING]),
-                    )
-                    .values(state=DeliveryState.MISSED.value, reason=why, updated_at=now)
-                )
 
     async def recover_in_flight(
         self, now: datetime, worker: str | None = None, expired_only: bool = False
