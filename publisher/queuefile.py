@@ -38,7 +38,6 @@ from publisher.diagnostics import Diagnostic, InvalidFileError, Severity
 from publisher.times import TimeFormatError, format_local, parse_time
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "queue.schema.json"
-SCHEMA_ID = "https://publisher.invalid/schema/queue.schema.json"
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 TIME_PATTERN = (
@@ -153,13 +152,22 @@ class PostSpec:
             "text": content.text,
             "parts": list(content.extra_parts),
             "media": [
-                [str(m.file), m.size, self.file_ids.get(str(m.file), (m.size, 0))[1], m.alt,
-                 m.mime_type]
+                [
+                    str(m.file),
+                    m.size,
+                    self.file_ids.get(str(m.file), (m.size, 0))[1],
+                    m.alt,
+                    m.mime_type,
+                ]
                 for m in media
             ],
             "thread": content.thread.value,
-            "link": None if content.link is None else [
-                content.link.url, content.link.title, content.link.description,
+            "link": None
+            if content.link is None
+            else [
+                content.link.url,
+                content.link.title,
+                content.link.description,
                 None if thumb is None else [str(thumb), *self.file_ids.get(str(thumb), (0, 0))],
             ],
             "language": content.language,
@@ -216,11 +224,13 @@ def _core_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
     table: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
     rules = [
         ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-        ("tag:yaml.org,2002:int", r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+)$",
-         "-+0123456789"),
-        ("tag:yaml.org,2002:float",
-         r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+0123456789."),
+        ("tag:yaml.org,2002:int", r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+)$", "-+0123456789"),
+        (
+            "tag:yaml.org,2002:float",
+            r"^(?:[-+]?(?:\.[0-9]+|(?:0|[1-9][0-9]*)(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+            "-+0123456789.",
+        ),
         ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
         ("tag:yaml.org,2002:merge", r"^(?:<<)$", "<"),
     ]
@@ -272,9 +282,7 @@ TimeText = Annotated[
         },
     ),
 ]
-Language = Annotated[
-    str, Field(description="Language of the text, a BCP 47 tag: fr, en, pt-BR.")
-]
+Language = Annotated[str, Field(description="Language of the text, a BCP 47 tag: fr, en, pt-BR.")]
 Options = Annotated[
     dict[str, Any],
     Field(
@@ -313,8 +321,10 @@ class LinkModel(_Model):
 
     model_config = ConfigDict(title="Link card")
 
-    url: str = Field(description="The link (http or https).", json_schema_extra={
-        "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"})
+    url: str = Field(
+        description="The link (http or https).",
+        json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"},
+    )
     title: str = Field("", description="Card title.")
     description: str = Field("", description="Card description.")
     thumb: str | None = Field(None, description="Image file for the card, relative to queue.yaml.")
@@ -377,8 +387,13 @@ class QueueModel(_Model):
 
     model_config = ConfigDict(title="Queue")
 
-    defaults: DefaultsModel | None = None
-    posts: list[PostModel] = Field(description="The posts, in any order. `posts: []` for none.")
+    defaults: DefaultsModel | None = Field(
+        None, description="Values for every post that does not set its own; before `posts:`."
+    )
+    posts: list[PostModel] = Field(
+        description="The posts; those without `at` take their accounts' slots in this order. "
+        "`posts: []` for none."
+    )
 
 
 def _hoist_descriptions(node: Any) -> None:
@@ -400,7 +415,6 @@ def json_schema() -> dict[str, Any]:
     _hoist_descriptions(schema)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
         **schema,
         "title": "publisher queue.yaml",
     }
@@ -451,7 +465,7 @@ class _Locator:
                 if pair is None:
                     return pos  # a missing key: point at the mapping that lacks it
                 k, v = pair
-                if (last and key) or path[i + 1:] == ("[key]",):
+                if (last and key) or path[i + 1 :] == ("[key]",):
                     return _mark(k)
                 node = v
                 empty = isinstance(v, yaml.ScalarNode) and v.value == "" and not v.style
@@ -475,7 +489,11 @@ class _Problems:
     errors: int = 0
 
     def add(
-        self, path: Path_, message: str, *, key: bool = False,
+        self,
+        path: Path_,
+        message: str,
+        *,
+        key: bool = False,
         severity: Severity = Severity.ERROR,
     ) -> None:
         line, col = self.locator.find(path, key=key)
@@ -637,13 +655,15 @@ class _Files:
         return info
 
     def _check(self, raw: str) -> _FileInfo:
-        path = Path(os.path.normpath(self.base / os.path.expanduser(raw)))
+        path = Path(os.path.normpath(self.base / raw))
         try:
             st = path.stat()
         except FileNotFoundError:
             return _FileInfo(path, error=f"no such file: {raw} (looked for {path})")
         except OSError as err:
             return _FileInfo(path, error=f"cannot read {raw}: {err.strerror}")
+        except ValueError as err:  # an embedded NUL byte
+            return _FileInfo(path, error=f"{raw!r} is not a file name: {err}")
         if not stat.S_ISREG(st.st_mode):
             return _FileInfo(path, error=f"{raw} is not a file")
         if st.st_size == 0:
@@ -678,6 +698,11 @@ class _Defaults:
     thread: ThreadMode | None = None
     language: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+
+
+def _clean(text: str | None) -> str | None:
+    """No trailing newline: `text: |` adds one that no editor means to publish."""
+    return None if text is None else text.rstrip()
 
 
 class _Checker:
@@ -781,7 +806,7 @@ class _Checker:
         for j, p in enumerate(parts):
             if not p.strip():
                 self.problems.add((*path, j), "an empty thread part")
-        return tuple(parts)
+        return tuple(p.rstrip() for p in parts)
 
     # -- the file's sections
 
@@ -795,8 +820,11 @@ class _Checker:
             _pydantic_problems(err, path, self.problems)
             return
         self.defaults = _Defaults(
-            accounts=(self.account_list(m.accounts, (*path, "accounts"))
-                      if m.accounts is not None else None),
+            accounts=(
+                self.account_list(m.accounts, (*path, "accounts"))
+                if m.accounts is not None
+                else None
+            ),
             thread=m.thread,
             language=self.language(m.language, (*path, "language")),
             options=self.options({}, m.options),
@@ -865,7 +893,7 @@ class _Checker:
             at=at,
             not_after=not_after,
             accounts=accounts,
-            text=m.text or "",
+            text=_clean(m.text) or "",
             media=media,
             thread=m.thread or self.defaults.thread or ThreadMode.AUTO,
             extra_parts=parts,
@@ -920,7 +948,7 @@ class _Checker:
                 )
                 continue
             out[name] = OverrideSpec(
-                text=o.text,
+                text=_clean(o.text),
                 media=self.media(o.media, (*where, "media"), ids) if o.media is not None else None,
                 thread=o.thread,
                 extra_parts=self.parts(o.parts, (*where, "parts")),
@@ -953,11 +981,12 @@ class _Checker:
                 )
 
     def check_not_empty(self, post: PostSpec, m: PostModel, path: Path_) -> None:
+        if not post.accounts:  # unknown accounts only: reported already
+            return
         if not post.overrides:
             if not post.text.strip() and not post.media:
-                where = (*path, "text")
                 self.problems.add(
-                    where,
+                    (*path, "text"),
                     f"nothing to publish to {', '.join(post.accounts)}: no text and no media",
                 )
             return
@@ -988,7 +1017,9 @@ def _syntax(err: yaml.MarkedYAMLError, filename: str, text: str) -> Diagnostic:
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = err.problem or "invalid YAML"
     if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
-        return Diagnostic(filename, line, col, "", "YAML syntax: a tab; YAML is indented with spaces")
+        return Diagnostic(
+            filename, line, col, "", "YAML syntax: a tab; YAML is indented with spaces"
+        )
     if err.context and err.context_mark is not None and err.context_mark is not mark:
         where = f"line {err.context_mark.line + 1}, column {err.context_mark.column + 1}"
         if problem.startswith("but "):  # "expected X (at ...), but found Y" reads better
@@ -1009,18 +1040,30 @@ def parse_queue(text: str, path: Path, config: Config) -> QueueFile:
     if text.startswith("\ufeff"):
         text = text[1:]
     if not text.strip():
-        raise InvalidFileError([Diagnostic(
-            filename, 1, 1, "posts",
-            "the file is empty; write `posts: []` for a queue with no posts",
-        )])
+        raise InvalidFileError(
+            [
+                Diagnostic(
+                    filename,
+                    1,
+                    1,
+                    "posts",
+                    "the file is empty; write `posts: []` for a queue with no posts",
+                )
+            ]
+        )
     direct: list[Diagnostic] = []
     if not text.endswith("\n"):
         line, col = _end_of(text)
-        direct.append(Diagnostic(
-            filename, line, col, "",
-            "the file does not end with a newline, so it may be cut short (still being "
-            "written?); it is not applied until it ends with one",
-        ))
+        direct.append(
+            Diagnostic(
+                filename,
+                line,
+                col,
+                "",
+                "the file does not end with a newline, so it may be cut short (still being "
+                "written?); it is not applied until it ends with one",
+            )
+        )
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
@@ -1032,11 +1075,16 @@ def parse_queue(text: str, path: Path, config: Config) -> QueueFile:
     finally:
         loader.dispose()
     for key, mark, first in loader.duplicates:
-        direct.append(Diagnostic(
-            filename, mark.line + 1, mark.column + 1, str(key),
-            f"duplicate key {key!r} (first at line {first.line + 1}); only the last one "
-            "would count",
-        ))
+        direct.append(
+            Diagnostic(
+                filename,
+                mark.line + 1,
+                mark.column + 1,
+                str(key),
+                f"duplicate key {key!r} (first at line {first.line + 1}); only the last one "
+                "would count",
+            )
+        )
 
     problems = _Problems(filename, _Locator(root))
     for d in direct:
@@ -1046,9 +1094,15 @@ def parse_queue(text: str, path: Path, config: Config) -> QueueFile:
     posts: list[PostSpec] = []
 
     if root is None:
-        problems.append(Diagnostic(
-            filename, 1, 1, "posts", "the file is empty; write `posts: []` for a queue with no posts"
-        ))
+        problems.append(
+            Diagnostic(
+                filename,
+                1,
+                1,
+                "posts",
+                "the file is empty; write `posts: []` for a queue with no posts",
+            )
+        )
         raise InvalidFileError(problems.items)
     if not isinstance(data, dict):
         problems.add((), f"expected a mapping with `posts:` at the top, got {_kind(data)}")
@@ -1066,9 +1120,9 @@ def parse_queue(text: str, path: Path, config: Config) -> QueueFile:
     checker.check_defaults(data.get("defaults"))
     raw_posts = data.get("posts")
     if "posts" not in data:
-        problems.append(Diagnostic(
-            filename, 1, 1, "posts", "missing `posts:` (write `posts: []` for no posts)"
-        ))
+        problems.append(
+            Diagnostic(filename, 1, 1, "posts", "missing `posts:` (write `posts: []` for no posts)")
+        )
     elif raw_posts is None:
         problems.add(
             ("posts",),
@@ -1086,9 +1140,58 @@ def parse_queue(text: str, path: Path, config: Config) -> QueueFile:
             if post is not None:
                 posts.append(post)
 
+    _hashtag_comments(text, root, problems)
     if problems.has_errors:
         raise InvalidFileError(problems.items)
     return QueueFile(path, tuple(posts), tuple(sorted(problems.items)))
+
+
+_HASHTAG_COMMENT = re.compile(
+    r"^[ \t]*(?:-[ \t]+)?(?:text|alt|title|description)[ \t]*:[ \t]+(?![|>'\"#{\[])"
+    r"[^\n]*?[ \t](#[^\s#][^\n]*)$",
+    re.MULTILINE,
+)
+
+
+def _hashtag_comments(text: str, root: yaml.Node | None, problems: _Problems) -> None:
+    """Warn about `text: Soldes ! #soldes`: YAML takes ` #soldes` for a comment, silently."""
+    hits: dict[int, tuple[int, str]] = {}  # 0-based line: (1-based column, comment)
+    line, pos = 0, 0
+    for m in _HASHTAG_COMMENT.finditer(text):
+        line += text.count("\n", pos, m.start())
+        pos = m.start()
+        start = text.rfind("\n", 0, m.start(1)) + 1
+        hits[line] = (m.start(1) - start + 1, m.group(1).rstrip("\r"))
+    if not hits or root is None:
+        return
+    stack: list[tuple[yaml.Node, Path_]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if not isinstance(k, yaml.ScalarNode):
+                    continue
+                if (
+                    isinstance(v, yaml.ScalarNode)
+                    and not v.style
+                    and v.end_mark.line in hits
+                    and k.value in ("text", "alt", "title", "description")
+                ):
+                    col, comment = hits[v.end_mark.line]
+                    problems.append(
+                        Diagnostic(
+                            problems.filename,
+                            v.end_mark.line + 1,
+                            col,
+                            _field((*path, k.value)),
+                            f"{comment!r} is a YAML comment, not part of the text; put the text in "
+                            "quotes (or use `|`) to keep it",
+                            Severity.WARNING,
+                        )
+                    )
+                stack.append((v, (*path, k.value)))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, (*path, i)) for i, item in enumerate(node.value))
 
 
 def _posts_nodes(root: yaml.Node | None) -> list[yaml.Node]:
@@ -1114,10 +1217,17 @@ def load_queue(path: Path, config: Config, *, data: bytes | None = None) -> Queu
     except UnicodeDecodeError as err:
         before = data[: err.start].decode("utf-8", errors="replace")
         line, col = _end_of(before)
-        raise InvalidFileError([Diagnostic(
-            filename, line, col, "",
-            f"not UTF-8 text (byte 0x{data[err.start]:02x}); save the file as UTF-8",
-        )]) from None
+        raise InvalidFileError(
+            [
+                Diagnostic(
+                    filename,
+                    line,
+                    col,
+                    "",
+                    f"not UTF-8 text (byte 0x{data[err.start]:02x}); save the file as UTF-8",
+                )
+            ]
+        ) from None
     return parse_queue(text, path, config)
 
 

@@ -99,20 +99,22 @@ def plan_deliveries(
                 due = next(t for t in slots if t not in busy)
                 busy.add(due)
                 from_slot = True
-            out.append((
-                due,
-                index,
-                position,
-                PlannedDelivery(
-                    post_id=post.id,
-                    account=name,
-                    network=account.network,
-                    due_at=due,
-                    from_slot=from_slot,
-                    not_after=post.not_after,
-                    content_hash=post.content_hash(account),
-                ),
-            ))
+            out.append(
+                (
+                    due,
+                    index,
+                    position,
+                    PlannedDelivery(
+                        post_id=post.id,
+                        account=name,
+                        network=account.network,
+                        due_at=due,
+                        from_slot=from_slot,
+                        not_after=post.not_after,
+                        content_hash=post.content_hash(account),
+                    ),
+                )
+            )
     out.sort(key=lambda row: row[:3])
     return [row[3] for row in out]
 
@@ -122,7 +124,8 @@ def policy_violations(
     config: Config,
     queue: QueueFile | None = None,
 ) -> list[Diagnostic]:
-    """Deliveries beyond an account's ``max_per_day`` or closer than its ``min_interval``.
+    """Deliveries beyond an account's ``max_per_day``, closer than its ``min_interval``, or
+    given a slot after their ``not_after``.
 
     Days are the configured zone's calendar days. The diagnostics are warnings that point at
     the offending post when ``queue`` is given (at the top of the queue file otherwise); the
@@ -143,14 +146,27 @@ def policy_violations(
 
     def report(p: PlannedDelivery, key: str, message: str) -> None:
         line, col = where.get(p.post_id, (1, 1))
-        out.append(Diagnostic(
-            filename, line, col, f"accounts.{p.account}.{key}", message, Severity.WARNING
-        ))
+        out.append(
+            Diagnostic(
+                filename, line, col, f"accounts.{p.account}.{key}", message, Severity.WARNING
+            )
+        )
 
     for name in sorted(by_account):
         account = config.accounts.get(name)
         if account is None:
             continue
+        for p in by_account[name]:
+            if p.not_after is not None and p.due_at > p.not_after:
+                report(
+                    p,
+                    "slots",
+                    (
+                        f"{p.post_id!r} gets {name}'s slot at {format_local(p.due_at, zone)}, "
+                        f"after its not_after ({format_local(p.not_after, zone)}): it will be "
+                        "missed"
+                    ),
+                )
         items = sorted(by_account[name], key=lambda p: (p.due_at, p.post_id))
         if account.max_per_day is not None:
             per_day: dict[object, int] = {}
@@ -158,17 +174,25 @@ def policy_violations(
                 day = p.due_at.astimezone(zone).date()
                 n = per_day[day] = per_day.get(day, 0) + 1
                 if n > account.max_per_day:
-                    report(p, "max_per_day", (
-                        f"{p.post_id!r} is post number {n} to {name} on {day:%a %Y-%m-%d} "
-                        f"({zone.key}); max_per_day is {account.max_per_day}"
-                    ))
+                    report(
+                        p,
+                        "max_per_day",
+                        (
+                            f"{p.post_id!r} is post number {n} to {name} on {day:%a %Y-%m-%d} "
+                            f"({zone.key}); max_per_day is {account.max_per_day}"
+                        ),
+                    )
         if account.min_interval is not None:
             for before, p in pairwise(items):
                 gap = p.due_at - before.due_at
                 if gap < account.min_interval:
-                    report(p, "min_interval", (
-                        f"{p.post_id!r} goes to {name} at {format_local(p.due_at, zone)}, "
-                        f"{format_duration(gap)} after {before.post_id!r}; min_interval is "
-                        f"{format_duration(account.min_interval)}"
-                    ))
+                    report(
+                        p,
+                        "min_interval",
+                        (
+                            f"{p.post_id!r} goes to {name} at {format_local(p.due_at, zone)}, "
+                            f"{format_duration(gap)} after {before.post_id!r}; min_interval is "
+                            f"{format_duration(account.min_interval)}"
+                        ),
+                    )
     return out

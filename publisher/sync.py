@@ -17,7 +17,7 @@ from typing import Any
 
 from publisher.config import Config
 from publisher.diagnostics import Diagnostic, InvalidFileError
-from publisher.queuefile import PostSpec, QueueFile, parse_queue
+from publisher.queuefile import PostSpec, QueueFile, load_queue
 from publisher.schedule import PlannedDelivery, plan_deliveries
 from publisher.states import PENDING, DeliveryState
 from publisher.store import LoadState, PlanChanges, PlanEntry, Store
@@ -234,13 +234,7 @@ async def sync_queue(
         return SyncReport(applied=True, skipped=True)
     try:
         # Parse the bytes that were fingerprinted (the file may change meanwhile), off the loop.
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        diag = Diagnostic(str(path), 1, 1, "", f"not UTF-8 text: {err.reason} at byte {err.start}")
-        await store.record_load(LoadState(now, False, None, str(diag), None))
-        return SyncReport(applied=False, errors=[diag])
-    try:
-        queue = await asyncio.to_thread(parse_queue, text, path, config)
+        queue = await asyncio.to_thread(load_queue, path, config, data=data)
     except InvalidFileError as err:
         message = "\n".join(str(d) for d in err.errors)
         await store.record_load(LoadState(now, False, None, message, None))

@@ -87,7 +87,12 @@ def parse_time(value: object, zone: ZoneInfo) -> ResolvedTime:
         y, mo, d = (int(x) for x in m.group("date").split("-"))
         frac = m.group("f") or ""
         naive = datetime(  # noqa: DTZ001 - a wall-clock time; localize() gives it a zone
-            y, mo, d, int(m.group("h")), int(m.group("m")), int(m.group("s") or 0),
+            y,
+            mo,
+            d,
+            int(m.group("h")),
+            int(m.group("m")),
+            int(m.group("s") or 0),
             int(frac.ljust(6, "0")) if frac else 0,
         )
     except ValueError as err:

@@ -105,6 +105,10 @@ async def serve(
     notifier = notifier or Notifier()
     async with http_session(config, mode) as session:
         context = AdapterContext(session=session, clock=clock)
+        if session is not None:
+            # Adapters pass context.timeout on every request, which overrides the session's:
+            # without this, [engine] request_timeout had no effect (60 s / 30 s per read).
+            context.timeout = session.timeout
         metrics = Metrics(store)
         health = Health(clock)
         systemd = SystemdStatus(notifier, store, config.timezone, clock)

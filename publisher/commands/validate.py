@@ -28,8 +28,8 @@ async def main(args: argparse.Namespace) -> int:
         return EXIT_USER
     for w in view.queue.warnings:
         print(str(w), file=sys.stderr)
-    for v in policy_violations(view.planned, config):
-        print(f"warning: {v}", file=sys.stderr)
+    for v in policy_violations(view.planned, config, view.queue):
+        print(str(v), file=sys.stderr)
     for n in view.report.notices:
         print(f"note: {n}", file=sys.stderr)
     per_account = Counter(p.account for p in view.planned)
