@@ -7,10 +7,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from adapters.base import AccountCheck, AdapterContext, AdapterError, CheckStatus
+from adapters.base import AccountCheck, AdapterError, CheckStatus
 from publisher.clock import SystemClock
 from publisher.commands.common import EXIT_OK, EXIT_USER, UserError, load
-from publisher.commands.run import http_session
+from publisher.commands.run import adapter_context, http_session
 from publisher.config import SecretPolicy
 from publisher.engine.runtime import LIVE, build_adapters
 from publisher.secrets import REDACTOR
@@ -35,7 +35,7 @@ async def main(args: argparse.Namespace) -> int:
     clock = SystemClock()
     results: dict[str, AccountCheck] = {}
     async with http_session(config, LIVE) as session:
-        adapters = build_adapters(config, AdapterContext(session=session, clock=clock), LIVE)
+        adapters = build_adapters(config, adapter_context(session, clock), LIVE)
         for name in names:
             try:
                 results[name] = await adapters[name].check()

@@ -52,6 +52,15 @@ async def http_session(config: Config, mode: Mode) -> AsyncIterator[aiohttp.Clie
         yield session
 
 
+def adapter_context(session: aiohttp.ClientSession | None, clock: Clock) -> AdapterContext:
+    """Adapters pass ``context.timeout`` on every request (it overrides the session's), so it
+    must be the configured ``[engine] request_timeout``."""
+    context = AdapterContext(session=session, clock=clock)
+    if session is not None:
+        context.timeout = session.timeout
+    return context
+
+
 async def main(args: argparse.Namespace) -> int:
     mode = REHEARSAL if args.dry_run else LIVE
     if args.time_travel and not args.dry_run:
@@ -104,11 +113,7 @@ async def serve(
 ) -> int:
     notifier = notifier or Notifier()
     async with http_session(config, mode) as session:
-        context = AdapterContext(session=session, clock=clock)
-        if session is not None:
-            # Adapters pass context.timeout on every request, which overrides the session's:
-            # without this, [engine] request_timeout had no effect (60 s / 30 s per read).
-            context.timeout = session.timeout
+        context = adapter_context(session, clock)
         metrics = Metrics(store)
         health = Health(clock)
         systemd = SystemdStatus(notifier, store, config.timezone, clock)
