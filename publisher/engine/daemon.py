@@ -129,6 +129,7 @@ class Engine:
         )
         self._tasks: set[asyncio.Future[None]] = set()
         self._flagged: set[str] = set()  # accounts whose credentials need a human
+        self._held: dict[str, datetime] = {}  # accounts rate-limited (or held) until then
         self.last_sync: SyncReport | None = None
         self.last_pass: datetime | None = None
 
@@ -209,6 +210,9 @@ class Engine:
                     wake_at = now + BLOCKED_RECHECK
                 else:
                     wake_at = next_due if next_due is not None else now + FAR
+                hold_end = self._hold_ends(now)
+                if hold_end is not None:
+                    wake_at = min(wake_at, hold_end)  # a held account's work may go again
                 await self.clock.sleep_until(min(wake_at, now + FAR), self._wake)
         finally:
             await self._drain()
@@ -251,8 +255,15 @@ class Engine:
         return self.config.engine.concurrency - len(self._inflight)
 
     def _saturated(self) -> list[str]:
+        """Accounts that take no new request now: at their limit in flight, or held."""
         limit = self.config.engine.per_account
-        return [a for a, n in self._per_account.items() if n >= limit]
+        now = self.clock.now()
+        full = [a for a, n in self._per_account.items() if n >= limit]
+        return full + [a for a, until in self._held.items() if until > now and a not in full]
+
+    def _hold_ends(self, now: datetime) -> datetime | None:
+        ends = [until for until in self._held.values() if until > now]
+        return min(ends) if ends else None
 
     async def _dispatch(self, now: datetime) -> int:
         """Claim what is due (within capacity and caps) and start publishing it."""
@@ -261,8 +272,13 @@ class Engine:
             return 0
         launched = 0
         if self.mode.sends:
+            held = set(self._saturated())
             for d in await self.store.due_unknown(now, free):
-                if d.account in self.adapters and d.id not in self._inflight:
+                if (
+                    d.account in self.adapters
+                    and d.id not in self._inflight
+                    and d.account not in held
+                ):
                     self._start(d, self.resolve_unknown(d))
                     launched += 1
             free -= launched
@@ -494,6 +510,9 @@ class Engine:
         """The account's other deliveries wait too, instead of hammering the network."""
         if attention:
             self._flagged.add(account)
+        # In memory at once: the loop, woken by this very result, must not claim the
+        # account's next delivery before the hold is written.
+        self._held[account] = max(until, self._held.get(account, until))
 
         async def write() -> None:
             await self.store.set_account_state(
@@ -581,7 +600,9 @@ class Engine:
                 now = self.clock.now()
                 if self._inflight:
                     await self.store.heartbeat(self.options.worker, now + self.options.lease)
-                lapsed = await self.store.recover_in_flight(now, expired_only=True)
+                lapsed = await self.store.recover_in_flight(
+                    now, expired_only=True, lookup_at=now + self.config.engine.resolve_delay
+                )
                 for d in lapsed:
                     _event(
                         logging.WARNING,
@@ -601,10 +622,18 @@ class Engine:
     async def _recover(self) -> None:
         """After a crash: what was being sent becomes unknown, to be looked up."""
         now = self.clock.now()
-        self._flagged = {a for a, st in (await self.store.account_states()).items() if st.attention}
+        states = await self.store.account_states()
+        self._flagged = {a for a, st in states.items() if st.attention}
+        self._held = {
+            a: st.limited_until
+            for a, st in states.items()
+            if st.limited_until is not None and st.limited_until > now
+        }
         # Alone on SQLite, everything left in `sending` is ours from a dead process; with
         # several daemons, only what a lapsed lease shows to be abandoned.
-        found = await self.store.recover_in_flight(now, expired_only=self.shared)
+        found = await self.store.recover_in_flight(
+            now, expired_only=self.shared, lookup_at=now + self.config.engine.resolve_delay
+        )
         for d in found:
             _event(
                 logging.WARNING,

@@ -427,6 +427,9 @@ class Store:
         excluded = list(exclude_accounts)
         if excluded:
             q = q.where(D.c.account.not_in(excluded))
+        # Accounts held by any daemon (a rate limit's reset, a revoked token) wait.
+        held = select(S.c.account).where(S.c.limited_until > now)
+        q = q.where(D.c.account.not_in(held))
         postgres = self.dialect == "postgresql"
         if postgres:
             q = q.with_for_update(skip_locked=True)
@@ -575,7 +578,11 @@ class Store:
             )
 
     async def recover_in_flight(
-        self, now: datetime, worker: str | None = None, expired_only: bool = False
+        self,
+        now: datetime,
+        worker: str | None = None,
+        expired_only: bool = False,
+        lookup_at: datetime | None = None,
     ) -> list[Delivery]:
         """Deliveries left in ``sending`` by a dead process become ``unknown``."""
         async with self.engine.begin() as conn:
@@ -599,6 +606,7 @@ class Store:
                         fence=D.c.fence + 1,
                         lease_owner=None,
                         lease_until=None,
+                        due_at=lookup_at or now,  # when to look it up (timelines lag)
                         reason="the daemon stopped while the request was out",
                         updated_at=now,
                     )

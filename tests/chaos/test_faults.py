@@ -196,15 +196,6 @@ def reset_violations(
     return out
 
 
-KNOWN_HOLD_BUG = (
-    "engine: an account's rate-limit hold is written in the background and only moves the "
-    "account's *pending* rows; the dispatch loop claims the account's next due deliveries "
-    "before that write lands, a delivery resolved 'proven absent' is resent at once "
-    "(due_at=now), and lookups of unknown deliveries ignore the hold (see the chaos report)"
-)
-
-
-@pytest.mark.xfail(reason=KNOWN_HOLD_BUG, strict=False)
 def test_no_publish_request_before_an_announced_reset(run: FaultRun) -> None:
     announced = sum(len(r.announced) for r in run.recorders.values())
     assert announced >= 1
@@ -214,7 +205,6 @@ def test_no_publish_request_before_an_announced_reset(run: FaultRun) -> None:
     assert violations == [], "\n".join(violations[:20])
 
 
-@pytest.mark.xfail(reason=KNOWN_HOLD_BUG, strict=False)
 def test_no_request_at_all_before_an_announced_reset(run: FaultRun) -> None:
     """Graph's and Mastodon's limits are the whole account's (BUC, per token): lookups too."""
     violations = [
