@@ -48,9 +48,7 @@ from adapters.bluesky import (
 )
 from publisher.clock import FakeClock
 from publisher.secrets import Secret
-from tests.adapters.pds import Account, Pds, pds, pds_account, unique_handle
-
-__all__ = ["pds", "pds_account"]  # fixtures, imported for pytest
+from tests.adapters.pds import Account, Pds, unique_handle
 
 NOW = datetime(2026, 12, 1, 9, 0, 0, 123456, tzinfo=UTC)
 TID_RE = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.adapters.pds import Pds, pds, unique_handle
+from tests.adapters.pds import Pds, unique_handle
 from tests.chaos.servers import (
     ACCOUNT_NETWORK,
     Daemon,
@@ -33,8 +33,6 @@ from tests.chaos.servers import (
     write_config,
     write_queue,
 )
-
-__all__ = ["pds"]  # the session's PDS fixture
 
 SEED = 20261123
 KILLS = 12

@@ -579,6 +579,10 @@ async def test_four_daemons_share_one_database_through_kills_and_freezes(
 
             rows = await db.rows()
             attempts = await db.attempts()
+            commits = await conn.fetchval(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = $1", name
+            )
+            print(f"database transactions committed: {commits}")
             status = _status_json(config)
             events, stray = read_events(fleet.logs())
             report = Report(s, rows, attempts, events, stray, chaos, texts)
