@@ -141,6 +141,9 @@ class DeliveryRef:
     post_id: str
     account: str
     scheduled_at: datetime
+    # What an ambiguous answer named as maybe ours (LinkedIn's DUPLICATE_POST URN): a lookup
+    # may check it first.
+    remote_hint: str | None = None
 
     @property
     def idempotency_key(self) -> str:

@@ -642,6 +642,11 @@ class LinkedInAdapter(Adapter):
         """The author's recent posts, matched by commentary: LinkedIn keeps no request keys."""
         if not rendered.parts:
             return Unknowable("nothing was rendered")
+        if ref.remote_hint and ref.remote_hint.startswith("urn:li:"):
+            # A DUPLICATE_POST answer named this post: check it first.
+            named = await self.lookup_urn(ref.remote_hint, since)
+            if isinstance(named, Found):
+                return named
         sent = rendered.parts[0].payload.get("commentary")
         wanted = _normalize(unescape_little(sent if isinstance(sent, str) else ""))
         if not wanted:
@@ -694,8 +699,9 @@ class LinkedInAdapter(Adapter):
             )
         return Absent()
 
-    async def lookup_urn(self, urn: str) -> LookupResult:
-        """Is the post ``urn`` (say, the one a DUPLICATE_POST named) there?"""
+    async def lookup_urn(self, urn: str, since: datetime | None = None) -> LookupResult:
+        """Is the post ``urn`` (say, the one a DUPLICATE_POST named) there? With ``since``,
+        a post created before it is an older twin, not ours: Unknowable."""
         if POST_URN_RE.fullmatch(urn) is None:
             return Unknowable(f"{urn!r} is not a LinkedIn post URN")
         step = _Step("lookup", visible=False)
@@ -710,6 +716,12 @@ class LinkedInAdapter(Adapter):
         doc = answer.json()
         if not isinstance(doc, dict) or doc.get("id") not in (urn, None):
             return Unknowable(f"lookup: LinkedIn answered another post for {urn}")
+        created = doc.get("createdAt")
+        older = isinstance(created, int) and since is not None and (
+            datetime.fromtimestamp(created / 1000, UTC) < since - LOOKUP_SLACK
+        )
+        if older:
+            return Unknowable(f"{urn} is an older post with the same text")
         return Found(Published((RemotePart(0, urn, post_url(urn)),)))
 
     # ------------------------------------------------------------------ check

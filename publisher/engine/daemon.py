@@ -74,7 +74,8 @@ def default_worker_id() -> str:
 
 
 def _ref(d: Delivery) -> DeliveryRef:
-    return DeliveryRef(d.id, d.post_id, d.account, d.scheduled_at)
+    hint = d.remote_id if d.state is DeliveryState.UNKNOWN else None
+    return DeliveryRef(d.id, d.post_id, d.account, d.scheduled_at, remote_hint=hint)
 
 
 def _event(level: int, action: str, msg: str, d: Delivery | None = None, **fields: Any) -> None:
@@ -464,7 +465,8 @@ class Engine:
                 d, started, REDACTOR.scrub(step.reason), step.outcome, err.status, parts
             )
         if isinstance(step, Unresolved):
-            return self._unknown(d, started, reason, parts, err.status)
+            t = self._unknown(d, started, reason, parts, err.status)
+            return replace(t, remote_id=step.remote_id) if step.remote_id else t
         if isinstance(step, HoldAccount):
             why = f"account needs attention ({step.attention.value}): {reason}"
             self._hold_account(d.account, step.until, why, step.attention.value)
