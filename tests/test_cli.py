@@ -27,8 +27,12 @@ async def cli(*args: str) -> tuple[int, str, str]:
 
     def call() -> tuple[int, str, str]:
         if args and args[0] == "run":
-            r = subprocess.run([sys.executable, "-m", "publisher.cli", *args],
-                               capture_output=True, text=True, timeout=120)
+            r = subprocess.run(
+                [sys.executable, "-m", "publisher.cli", *args],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             return r.returncode, r.stdout, r.stderr
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -74,16 +78,28 @@ async def tripwire() -> AsyncIterator[Tripwire]:
 def networks_at(project: Project, url: str) -> None:
     """Accounts on every HTTP network, all pointed at ``url``; secrets left unset."""
     project.accounts = {
-        "bird": {"network": "x", "api_base": url, "api_key": "${NO_KEY}",
-                 "api_secret": "${NO_SECRET}", "access_token": "${NO_TOKEN}",
-                 "access_secret": "${NO_TOKEN_SECRET}"},
-        "page": {"network": "facebook", "api_base": url, "page_id": "42",
-                 "page_token": "${NO_FB}"},
+        "bird": {
+            "network": "x",
+            "api_base": url,
+            "api_key": "${NO_KEY}",
+            "api_secret": "${NO_SECRET}",
+            "access_token": "${NO_TOKEN}",
+            "access_secret": "${NO_TOKEN_SECRET}",
+        },
+        "page": {"network": "facebook", "api_base": url, "page_id": "42", "page_token": "${NO_FB}"},
         "masto": {"network": "mastodon", "instance": url, "token": "${NO_MASTO}"},
-        "sky": {"network": "bluesky", "pds": url, "handle": "brand.test",
-                "app_password": "${NO_BSKY}"},
-        "pro": {"network": "linkedin", "api_base": url, "author": "urn:li:organization:1",
-                "token": "${NO_LI}"},
+        "sky": {
+            "network": "bluesky",
+            "pds": url,
+            "handle": "brand.test",
+            "app_password": "${NO_BSKY}",
+        },
+        "pro": {
+            "network": "linkedin",
+            "api_base": url,
+            "author": "urn:li:organization:1",
+            "token": "${NO_LI}",
+        },
     }
     project.write_config()
 
@@ -98,7 +114,9 @@ posts:
 """
 
 
-async def test_dry_run_command_never_touches_the_network(project: Project, tripwire: Tripwire) -> None:
+async def test_dry_run_command_never_touches_the_network(
+    project: Project, tripwire: Tripwire
+) -> None:
     networks_at(project, tripwire.url)
     at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     project.write_queue(QUEUE.format(at=at))
@@ -119,7 +137,9 @@ async def test_dry_run_command_never_touches_the_network(project: Project, tripw
     assert not (project.root / "queue.db").exists()  # no writes either
 
 
-async def test_run_dry_run_goes_through_the_pipeline_without_network(project: Project, tripwire: Tripwire) -> None:
+async def test_run_dry_run_goes_through_the_pipeline_without_network(
+    project: Project, tripwire: Tripwire
+) -> None:
     networks_at(project, tripwire.url)
     at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     project.write_queue(QUEUE.format(at=at))
@@ -135,7 +155,9 @@ async def test_run_dry_run_goes_through_the_pipeline_without_network(project: Pr
     assert not (project.root / "queue.db").exists()  # the real ledger is untouched
 
 
-async def test_live_run_refuses_missing_secrets_naming_account_and_key(project: Project, tripwire: Tripwire) -> None:
+async def test_live_run_refuses_missing_secrets_naming_account_and_key(
+    project: Project, tripwire: Tripwire
+) -> None:
     networks_at(project, tripwire.url)
     project.write_queue(QUEUE.format(at=datetime.now(UTC).isoformat()))
     code, _out, err = await cli("run", "--once", "--config", str(project.config_path))
@@ -187,12 +209,21 @@ async def test_status_and_resolve(project: Project) -> None:
         await store.close()
     code, out, _ = await cli("status", "--config", str(project.config_path))
     assert "UNKNOWN" in out and f"#{d.id}" in out
-    code, out, _ = await cli("resolve", str(d.id), "published", "--url", "https://x/1",
-                             "--config", str(project.config_path))
+    code, out, _ = await cli(
+        "resolve",
+        str(d.id),
+        "published",
+        "--url",
+        "https://x/1",
+        "--config",
+        str(project.config_path),
+    )
     assert code == 0 and "published" in out
     code, _, err = await cli("resolve", str(d.id), "resend", "--config", str(project.config_path))
     assert code == 1 and "only unknown or failed" in err
-    code, out, _ = await cli("history", "--post", "b", "--json", "--config", str(project.config_path))
+    code, out, _ = await cli(
+        "history", "--post", "b", "--json", "--config", str(project.config_path)
+    )
     assert code == 0
     outcomes = [row["outcome"] for row in json.loads(out)["attempts"]]
     assert outcomes == ["interrupted", "resolved"]

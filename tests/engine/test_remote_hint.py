@@ -24,12 +24,15 @@ async def run_once(project: Project, clock: FakeClock, server: LinkedInServer) -
     async with aiohttp.ClientSession() as session:
         adapter = LinkedInAdapter(
             "alpha",
-            LinkedInSettings(api_base=server.url, author=server.author,
-                             token=Secret("LI", server.token)),
+            LinkedInSettings(
+                api_base=server.url, author=server.author, token=Secret("LI", server.token)
+            ),
             AdapterContext(session=session, clock=clock),
         )
         for _ in range(2):  # publish, then (after resolve_delay) look it up
-            engine = Engine(config, store, clock, {"alpha": adapter}, LIVE, EngineOptions(once=True))
+            engine = Engine(
+                config, store, clock, {"alpha": adapter}, LIVE, EngineOptions(once=True)
+            )
             await engine.run()
             await clock.advance(timedelta(minutes=2))
     return store
