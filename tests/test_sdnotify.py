@@ -192,7 +192,7 @@ async def test_blocked_event_loop_stops_the_pings(path_listener: tuple[Listener,
 
         async def blocker() -> tuple[float, float]:
             start = time.monotonic()
-            time.sleep(1.2)  # noqa: ASYNC251 - deliberately blocks the event loop
+            time.sleep(1.2)
             return start, time.monotonic()
 
         blocked_from, blocked_until = await blocker()
