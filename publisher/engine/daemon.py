@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from sqlalchemy.exc import DBAPIError
+
 from adapters.base import (
     Absent,
     Adapter,
@@ -55,6 +57,7 @@ log = logging.getLogger("publisher.engine")
 FAR = timedelta(days=1)
 PREPARE_TIMEOUT = 15.0
 BLOCKED_RECHECK = timedelta(seconds=1)
+DB_RETRY = timedelta(seconds=2)
 LOOKUP_BACKOFF = timedelta(minutes=15)
 MAX_LOOKUPS = 6
 
@@ -191,8 +194,16 @@ class Engine:
                 self._wake.clear()
                 if self.stopping:
                     break
-                launched = await self._dispatch(now)
-                next_due = await self.store.next_due(self._saturated())
+                try:
+                    launched = await self._dispatch(now)
+                    next_due = await self.store.next_due(self._saturated())
+                except DBAPIError as err:
+                    # The database is away (a PostgreSQL restart, a locked file): nothing was
+                    # claimed; try again shortly instead of dying.
+                    log.error("database error, retrying in %ss: %s", DB_RETRY.total_seconds(),
+                              REDACTOR.scrub(str(err).splitlines()[0]), extra={"action": "db"})
+                    await self.clock.sleep_until(now + DB_RETRY, self._wake)
+                    continue
                 self.last_pass = now
                 for o in self.observers:
                     o.on_pass(now, next_due)
