@@ -12,15 +12,23 @@ Why the pieces look the way they do:
   ``POST /2/tweets`` answers, and X has no idempotency key for it: once that request's body
   has left, a 5xx, a timeout, a reset or a garbled 2xx is ambiguous. Media steps create
   nothing anybody sees, so the same failures there are transient.
+* An OAuth 2 user token lasts two hours. Given a refresh token, the transport answers a 401
+  with one refresh (``_Refresher``: under a lock, so concurrent requests share it) and one
+  resend, safe even for ``POST /2/tweets`` since a 401 created nothing. X rotates the refresh
+  token on every refresh, so the current pair is kept in a 0600 ``token_file``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import html
 import json
 import logging
+import os
 import re
+import tempfile
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,7 +78,7 @@ from adapters.base import (
     TransientError,
     Unknowable,
 )
-from publisher.secrets import REDACTOR, MissingSecretError, Secret
+from publisher.secrets import REDACTOR, MissingSecretError, Secret, SecretSource
 from publisher.text import x_weighted_length
 
 log = logging.getLogger("publisher.network.x")
@@ -89,18 +97,28 @@ LOOKUP_PAGES = 5  # 500 posts since `since`: a publishing account never gets nea
 LOOKUP_MARGIN = timedelta(minutes=5)  # our clock and X's may disagree a little
 
 _OAUTH1_FIELDS = ("api_key", "api_secret", "access_token", "access_secret")
+_REFRESH_FIELDS = ("oauth2_refresh_token", "client_id", "client_secret", "token_file")
 _PLACEHOLDER = re.compile(r"<(media|part):(\d+)>")
 _DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 class XSettings(AccountSettings):
-    """One X account: OAuth 1.0a user context (four secrets) or an OAuth 2 user token."""
+    """One X account: OAuth 1.0a user context (four secrets) or an OAuth 2 user token.
+
+    An OAuth 2 token lasts two hours; with ``oauth2_refresh_token`` (the app asked for
+    ``offline.access``) the adapter refreshes it itself. X rotates the refresh token on every
+    refresh, so the current pair lives in ``token_file``; the configured pair only seeds it.
+    """
 
     api_key: Secret | None = None
     api_secret: Secret | None = None
     access_token: Secret | None = None
     access_secret: Secret | None = None
     oauth2_token: Secret | None = None
+    oauth2_refresh_token: Secret | None = None
+    client_id: str | None = None  # the app's OAuth 2.0 Client ID (not a secret)
+    client_secret: Secret | None = None  # confidential clients only
+    token_file: str | None = None
     api_base: str = "https://api.x.com"
     max_length: int = Field(default=280, gt=0)  # paid accounts may post more
     user_id: str | None = Field(default=None, pattern=r"^[0-9]{1,19}$")
@@ -127,7 +145,36 @@ class XSettings(AccountSettings):
             )
         if not self.api_base.startswith(("https://", "http://")):
             raise ValueError(f"api_base must be an http(s) URL, not {self.api_base!r}")
+        self._check_refresh()
         return self
+
+    def _check_refresh(self) -> None:
+        extras = [name for name in _REFRESH_FIELDS if getattr(self, name) is not None]
+        if extras and self.oauth2_token is None:
+            raise ValueError(
+                f"{', '.join(extras)} only go with oauth2_token (OAuth 2 user context), "
+                "not with the OAuth 1.0a keys"
+            )
+        if self.oauth2_refresh_token is None:
+            if extras:
+                raise ValueError(
+                    f"{', '.join(extras)} only serve to refresh the OAuth 2 token: "
+                    "set oauth2_refresh_token too"
+                )
+            return
+        if not (self.client_id or "").strip():
+            raise ValueError(
+                "oauth2_refresh_token needs client_id (the app's OAuth 2.0 Client ID, from "
+                "its Keys and tokens page in the X developer console)"
+            )
+        if self.token_file is None:
+            raise ValueError(
+                "oauth2_refresh_token needs token_file: X replaces the refresh token on every "
+                "refresh, so the current one must be kept in a file (e.g. "
+                "/var/lib/publisher/x-<account>.json)"
+            )
+        if not Path(self.token_file).is_absolute():
+            raise ValueError(f"token_file must be an absolute path, not {self.token_file!r}")
 
 
 # ---------------------------------------------------------------------------
@@ -188,6 +235,50 @@ class _ShapeError(ValueError):
     """A 2xx whose JSON is not what the endpoint documents."""
 
 
+class _Auth(Protocol):
+    """Where a request's credentials come from, and who renews them after a 401."""
+
+    async def credentials(self) -> _Credentials:
+        """The credentials to send now."""
+        ...
+
+    async def renew(self, stale: _Credentials) -> _Credentials | None:
+        """Credentials to send again with after ``stale`` met a 401; None: a 401 is final."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Fixed:
+    """OAuth 1.0a keys, or an OAuth 2 token with no refresh token: nothing to renew."""
+
+    creds: _Credentials
+
+    async def credentials(self) -> _Credentials:
+        return self.creds
+
+    async def renew(self, stale: _Credentials) -> _Credentials | None:
+        return None
+
+
+FormFactory = Callable[[], aiohttp.FormData]  # a multipart body, built afresh per attempt
+
+
+def _multipart(
+    fields: Mapping[str, str], content: bytes, filename: str, content_type: str
+) -> FormFactory:
+    """A multipart body with one file part ("media"); aiohttp consumes a FormData when it
+    sends it, so a request sent again after a token refresh needs a new one."""
+
+    def build() -> aiohttp.FormData:
+        form = aiohttp.FormData()
+        for name, value in fields.items():
+            form.add_field(name, value)
+        form.add_field("media", content, filename=filename, content_type=content_type)
+        return form
+
+    return build
+
+
 class _Transport:
     """Signs and sends one request on the engine's session; error statuses raise tweepy's
     exceptions (so tweepy's own calls and our media calls fail the same way)."""
@@ -196,13 +287,13 @@ class _Transport:
         self,
         base: str,
         session: aiohttp.ClientSession,
-        credentials: _Credentials,
+        auth: _Auth,
         timeout: aiohttp.ClientTimeout,
         now: Callable[[], datetime],
     ) -> None:
         self.base = base.rstrip("/")
         self.session = session
-        self._credentials = credentials
+        self._auth = auth
         self._timeout = timeout
         self._now = now
 
@@ -213,26 +304,45 @@ class _Transport:
         *,
         query: Sequence[tuple[str, str]] = (),
         json_body: Any = None,
-        data: aiohttp.FormData | None = None,
+        form: FormFactory | None = None,
     ) -> tuple[aiohttp.ClientResponse, bytes]:
-        """The (released) response and its body; error statuses raise."""
-        target, headers = self._credentials.authorize(
-            method, self.base + route, query, self._now()
-        )
+        """The (released) response and its body; error statuses raise.
+
+        A 401 created nothing, so the request goes once more if the token could be renewed
+        (an expired OAuth 2 token), even a POST /2/tweets.
+        """
+        credentials = await self._auth.credentials()
+        response, body = await self._once(credentials, method, route, query, json_body, form)
+        if response.status == 401:
+            renewed = await self._auth.renew(credentials)
+            if renewed is not None:
+                response, body = await self._once(renewed, method, route, query, json_body, form)
+        if 200 <= response.status < 300:
+            return response, body
+        raise _http_error(response, body)
+
+    async def _once(
+        self,
+        credentials: _Credentials,
+        method: str,
+        route: str,
+        query: Sequence[tuple[str, str]],
+        json_body: Any,
+        form: FormFactory | None,
+    ) -> tuple[aiohttp.ClientResponse, bytes]:
+        target, headers = credentials.authorize(method, self.base + route, query, self._now())
         headers["User-Agent"] = USER_AGENT
         async with self.session.request(
             method,
             target,
             json=json_body,
-            data=data,
+            data=form() if form is not None else None,
             headers=headers,
             timeout=self._timeout,
             allow_redirects=False,  # a redirected POST would be replayed as a GET
         ) as response:
             body = await response.read()
-        if 200 <= response.status < 300:
-            return response, body
-        raise _http_error(response, body)
+        return response, body
 
 
 def _http_error(response: aiohttp.ClientResponse, body: bytes) -> HTTPException:
@@ -288,6 +398,318 @@ class XClient(AsyncClient):  # type: ignore[misc]
         query = sorted((k, str(v)) for k, v in (params or {}).items())
         response, _ = await self._transport.send(method, route, query=query, json_body=json)
         return response  # its body is cached: tweepy's response.json() reads it
+
+
+# ---------------------------------------------------------------------------
+# OAuth 2: refreshing the token, keeping the rotated pair.
+
+TOKEN_ROUTE = "/2/oauth2/token"
+REFRESH_AHEAD = timedelta(minutes=1)  # refresh this long before X said the token expires
+REFUSED = "account needs attention: refresh token refused"
+
+
+@dataclass(frozen=True)
+class _TokenPair:
+    access: str = field(repr=False)
+    refresh: str = field(repr=False)
+    expires_at: datetime | None = None
+    seed: str | None = None  # sha256 of the configured refresh token this pair descends from
+
+    @property
+    def bearer(self) -> _Bearer:
+        return _Bearer(self.access)
+
+
+class _TokenFileError(Exception):
+    """The token file exists but cannot be used (loose mode, unreadable, not ours)."""
+
+
+def _fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _read_token_file(path: Path, where: str) -> _TokenPair | None:
+    """The pair kept in ``path``; None when there is no file yet.
+
+    The file holds live credentials, so it is refused by the rule (the very check) that
+    guards a secret in $CREDENTIALS_DIRECTORY: no group or other access.
+    """
+    try:
+        text = SecretSource({}, path.parent).lookup(path.name, where)
+    except PermissionError as err:
+        raise _TokenFileError(str(err)) from err
+    except (OSError, UnicodeDecodeError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
+        raise _TokenFileError(f"{where}: cannot read the token file {path}: {why}") from err
+    if text is None:
+        return None
+    try:
+        doc = json.loads(text)
+        access, refresh = doc["access_token"], doc["refresh_token"]
+        if not (isinstance(access, str) and access and isinstance(refresh, str) and refresh):
+            raise ValueError("empty token")
+        expires = doc.get("expires_at")
+        expires_at = datetime.fromisoformat(expires) if isinstance(expires, str) else None
+        if expires_at is not None and expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)
+        seed = doc.get("seed_sha256")
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise _TokenFileError(
+            f"{where}: the token file {path} is not a JSON object with access_token and "
+            f"refresh_token ({type(err).__name__}); fix or delete it (the configured tokens "
+            "are then used)"
+        ) from err
+    REDACTOR.add(access)
+    REDACTOR.add(refresh)
+    return _TokenPair(access, refresh, expires_at, seed if isinstance(seed, str) else None)
+
+
+def _write_token_file(path: Path, pair: _TokenPair, now: datetime) -> None:
+    """Replace the file atomically: a crash leaves the old pair or the new one, never half."""
+    doc = {
+        "access_token": pair.access,
+        "refresh_token": pair.refresh,
+        "expires_at": pair.expires_at.isoformat() if pair.expires_at else None,
+        "seed_sha256": pair.seed,
+        "updated_at": now.isoformat(),
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), 0o600)  # mkstemp's mode already; said out loud
+            json.dump(doc, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # the rename must reach the disk too
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+class _Refresher:
+    """An account's OAuth 2 pair: refreshed once for all the requests that met a 401, and
+    kept in ``token_file`` because X rotates the refresh token on every refresh.
+
+    One per adapter instance; its lock makes concurrent requests wait for the one refresh. A
+    config reload builds a second instance on the same file, so before spending the refresh
+    token the file is read again: a pair another instance saved meanwhile is taken instead
+    (spending a refresh token that was rotated away would cost the account).
+    """
+
+    def __init__(self, account: str, settings: XSettings, context: AdapterContext) -> None:
+        assert settings.oauth2_token is not None and settings.oauth2_refresh_token is not None
+        assert settings.client_id is not None and settings.token_file is not None
+        self.account = account
+        self._seed_access = settings.oauth2_token
+        self._seed_refresh = settings.oauth2_refresh_token
+        self._client_id = settings.client_id.strip()
+        self._client_secret = settings.client_secret
+        self._url = settings.api_base.rstrip("/") + TOKEN_ROUTE
+        self._context = context
+        self._path = Path(settings.token_file)
+        self._where = f"accounts.{account}.token_file"
+        self._lock = asyncio.Lock()
+        self._pair: _TokenPair | None = None
+        self._on_disk: _TokenPair | None = None  # what the file held when last read or written
+        self._problem: str | None = None  # why the file cannot be used
+        self._refused: str | None = None  # a refresh token X refused: never sent again
+        self._load()
+
+    def _load(self) -> None:
+        """Read the file at construction; a refusal is reported on use, not raised here (a
+        config reload must not fail over one account)."""
+        try:
+            kept = _read_token_file(self._path, self._where)
+        except _TokenFileError as err:
+            self._problem = str(err)
+            return
+        self._on_disk = kept
+        if kept is None:
+            return
+        seed = self._seed_refresh
+        if seed.resolved and kept.seed is not None and kept.seed != _fingerprint(seed.reveal()):
+            # The app was authorized again and the new pair configured: it wins.
+            log.info(
+                "%s: oauth2_refresh_token changed in the configuration; the pair in %s is "
+                "replaced at the next refresh",
+                self.account,
+                self._path,
+            )
+            return
+        self._pair = kept
+
+    def tokens(self) -> tuple[str, ...]:
+        return (self._pair.access, self._pair.refresh) if self._pair is not None else ()
+
+    def _current(self) -> _TokenPair:
+        if self._problem is not None:
+            raise PermanentError(
+                f"{self._problem}; account needs attention", attention=Attention.CREDENTIALS
+            )
+        if self._pair is None:
+            try:
+                access, refresh = self._seed_access.reveal(), self._seed_refresh.reveal()
+            except MissingSecretError as err:
+                raise PermanentError(
+                    f"{self.account}: {err}", attention=Attention.CREDENTIALS
+                ) from err
+            self._pair = _TokenPair(access, refresh, None, _fingerprint(refresh))
+        return self._pair
+
+    async def credentials(self) -> _Credentials:
+        pair = self._current()
+        now = self._context.clock.now()
+        if pair.expires_at is None or now < pair.expires_at - REFRESH_AHEAD:
+            return pair.bearer
+        try:
+            return await self._renew(pair.access)
+        except (TransientError, RateLimitedError):
+            if now < pair.expires_at:
+                return pair.bearer  # still good for a few seconds; the next request tries again
+            raise
+
+    async def renew(self, stale: _Credentials) -> _Credentials | None:
+        assert isinstance(stale, _Bearer)
+        return await self._renew(stale.token)
+
+    async def _renew(self, stale: str) -> _Bearer:
+        async with self._lock:
+            pair = self._current()
+            if pair.access != stale:
+                return pair.bearer  # refreshed while this request was out: just send again
+            kept = await self._saved_by_another(stale)
+            if kept is not None:
+                return kept.bearer
+            if pair.refresh == self._refused:
+                raise PermanentError(
+                    f"X refused this OAuth 2 refresh token before: {REFUSED} (authorize the "
+                    "app again and configure the new tokens)",
+                    attention=Attention.CREDENTIALS,
+                )
+            fresh = await self._refresh(pair)
+            self._pair = fresh
+            log.info("%s: X OAuth 2 token refreshed", self.account)
+            await self._save(fresh)
+            return fresh.bearer
+
+    async def _saved_by_another(self, stale: str) -> _TokenPair | None:
+        try:
+            kept = await asyncio.to_thread(_read_token_file, self._path, self._where)
+        except _TokenFileError as err:
+            log.warning("%s: %s", self.account, err)  # the refresh writes it anew
+            return None
+        if kept is None or kept == self._on_disk or kept.access == stale:
+            return None
+        self._on_disk = self._pair = kept
+        log.info("%s: using the X tokens another instance saved in %s", self.account, self._path)
+        return kept
+
+    async def _refresh(self, pair: _TokenPair) -> _TokenPair:
+        what = "refreshing the OAuth 2 token"
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": pair.refresh,
+            "client_id": self._client_id,
+        }
+        headers = {"User-Agent": USER_AGENT}
+        if self._client_secret is not None:  # a confidential client: HTTP Basic
+            try:
+                secret = self._client_secret.reveal()
+            except MissingSecretError as err:
+                raise PermanentError(
+                    f"{self.account}: {err}", attention=Attention.CREDENTIALS
+                ) from err
+            basic = aiohttp.BasicAuth(self._client_id, secret).encode()
+            REDACTOR.add(basic.removeprefix("Basic "))
+            headers["Authorization"] = basic
+        try:
+            async with self._context.http().post(
+                self._url,
+                data=form,
+                headers=headers,
+                timeout=self._context.timeout,
+                allow_redirects=False,
+            ) as response:
+                raw = await response.read()
+                status, answer_headers = response.status, response.headers
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as err:
+            raise TransientError(f"cannot reach X while {what}: {type(err).__name__}") from err
+        except (TimeoutError, aiohttp.ClientError, OSError) as err:
+            # Nothing was posted. If X did rotate, the next refresh is refused: CREDENTIALS.
+            raise TransientError(
+                f"the connection to X failed while {what} ({type(err).__name__})"
+            ) from err
+        doc = _json_object(raw)
+        if status == 200:
+            return self._pair_from(doc, pair, what)
+        code = doc.get("error")
+        detail = REDACTOR.scrub(code)[:100] if isinstance(code, str) and code else str(status)
+        if status == 400:  # invalid_request / invalid_grant: spent, revoked or not ours
+            self._refused = pair.refresh
+            raise PermanentError(
+                f"X refused the OAuth 2 refresh token while {what} ({detail}): {REFUSED} "
+                "(authorize the app again and configure the new tokens)",
+                attention=Attention.CREDENTIALS,
+                status=400,
+            )
+        if status in (401, 403):
+            raise PermanentError(
+                f"X refused the app's client credentials (client_id, client_secret) while "
+                f"{what} ({status} {detail}): account needs attention",
+                attention=Attention.CREDENTIALS,
+                status=status,
+            )
+        if status == 429:
+            reset = _reset_at(answer_headers, self._context.clock.now())
+            when = f" until {reset.isoformat()}" if reset else ""
+            raise RateLimitedError(f"X rate limit while {what}{when}", reset_at=reset, status=429)
+        if status >= 500:
+            raise TransientError(f"X answered {status} while {what}", status=status)
+        raise PermanentError(f"X answered {status} while {what} (check api_base)", status=status)
+
+    def _pair_from(self, doc: Mapping[str, Any], old: _TokenPair, what: str) -> _TokenPair:
+        access, refresh = doc.get("access_token"), doc.get("refresh_token", old.refresh)
+        if not (isinstance(access, str) and access and isinstance(refresh, str) and refresh):
+            raise TransientError(f"X gave an unreadable answer while {what}")
+        REDACTOR.add(access)
+        REDACTOR.add(refresh)
+        lifetime = doc.get("expires_in")
+        expires_at = None
+        if isinstance(lifetime, int) and not isinstance(lifetime, bool) and lifetime > 0:
+            expires_at = self._context.clock.now() + timedelta(seconds=lifetime)
+        return _TokenPair(access, refresh, expires_at, old.seed)
+
+    async def _save(self, pair: _TokenPair) -> None:
+        try:
+            await asyncio.to_thread(
+                _write_token_file, self._path, pair, self._context.clock.now()
+            )
+        except OSError as err:
+            log.error(
+                "%s: cannot save the refreshed X tokens to %s (%s): they are kept in memory "
+                "only, and after a restart the account needs a new authorization",
+                self.account,
+                self._path,
+                err.strerror or type(err).__name__,
+            )
+            return
+        self._on_disk = pair
 
 
 # ---------------------------------------------------------------------------
@@ -396,6 +818,10 @@ class XAdapter(Adapter):
     def __init__(self, account: str, settings: AccountSettings, context: AdapterContext) -> None:
         super().__init__(account, settings, context)
         self._me: str | None = None  # user id learnt from /2/users/me
+        s = self._settings
+        self._refresher = (
+            _Refresher(account, s, context) if s.oauth2_refresh_token is not None else None
+        )
 
     @property
     def _settings(self) -> XSettings:
@@ -457,11 +883,20 @@ class XAdapter(Adapter):
                 f"{self.account}: {err}", attention=Attention.CREDENTIALS
             ) from err
 
+    def _auth(self) -> _Auth:
+        if self._refresher is not None:
+            return self._refresher
+        return _Fixed(self._credentials())
+
+    def secrets(self) -> tuple[Secret, ...]:
+        rotated = self._refresher.tokens() if self._refresher is not None else ()
+        return (*super().secrets(), *(Secret("token_file", v) for v in rotated))
+
     def _transport(self) -> _Transport:
         return _Transport(
             self._settings.api_base,
             self.context.http(),
-            self._credentials(),
+            self._auth(),
             self.context.timeout,
             self.context.clock.now,
         )
@@ -582,12 +1017,12 @@ class XAdapter(Adapter):
         what: str,
         query: Sequence[tuple[str, str]] = (),
         json_body: Any = None,
-        data: aiohttp.FormData | None = None,
+        form: FormFactory | None = None,
         empty_ok: bool = False,
     ) -> dict[str, Any]:
         try:
             _, raw = await transport.send(
-                method, route, query=query, json_body=json_body, data=data
+                method, route, query=query, json_body=json_body, form=form
             )
             if empty_ok and not raw.strip():
                 return {}
@@ -654,10 +1089,10 @@ class XAdapter(Adapter):
     ) -> tuple[str, dict[str, Any] | None]:
         """One multipart POST /2/media/upload: images are small enough to go at once."""
         content = await self._read(item.path)
-        form = aiohttp.FormData()
-        form.add_field("media_category", "tweet_image")
-        form.add_field("media", content, filename=item.path.name, content_type=item.mime_type)
-        doc = await self._media_call(transport, "POST", "/2/media/upload", what=what, data=form)
+        form = _multipart(
+            {"media_category": "tweet_image"}, content, item.path.name, item.mime_type
+        )
+        doc = await self._media_call(transport, "POST", "/2/media/upload", what=what, form=form)
         return self._upload_result(doc, what)
 
     async def _upload_chunked(
@@ -680,15 +1115,15 @@ class XAdapter(Adapter):
         media_id, _ = self._upload_result(doc, what)
         for segment, offset in enumerate(range(0, max(size, 1), CHUNK_BYTES)):
             chunk = await self._read(item.path, offset, CHUNK_BYTES)
-            form = aiohttp.FormData()
-            form.add_field("segment_index", str(segment))
-            form.add_field("media", chunk, filename="blob", content_type="application/octet-stream")
+            form = _multipart(
+                {"segment_index": str(segment)}, chunk, "blob", "application/octet-stream"
+            )
             await self._media_call(
                 transport,
                 "POST",
                 f"/2/media/upload/{media_id}/append",
                 what=f"{what}, segment {segment}",
-                data=form,
+                form=form,
                 empty_ok=True,
             )
         doc = await self._media_call(

@@ -5,8 +5,14 @@ accepted. It is stricter than X on purpose, so that an adapter bug fails a test 
 being papered over:
 
 * every request must carry a valid OAuth 1.0a HMAC-SHA1 signature (checked against the
-  known consumer/token secrets, with timestamp window and nonce replay checks) or the known
-  OAuth 2 bearer token; otherwise 401 with X's problem document;
+  known consumer/token secrets, with timestamp window and nonce replay checks) or a live
+  OAuth 2 bearer token; otherwise 401 with X's problem document (an expired token included);
+* ``POST /2/oauth2/token`` (``grant_type=refresh_token``, a form body) checks the client
+  (HTTP Basic ``client_id:client_secret`` for a confidential client, ``client_id`` in the
+  body for a public one) and the refresh token, then rotates: a new access token and a new
+  refresh token; the old refresh token and every older access token stop working (X keeps
+  older access tokens until they expire: revoking them makes the adapter prove it always
+  sends the newest). Its errors are OAuth documents (``error``, ``error_description``);
 * JSON bodies must be ``application/json`` and validate against the request schema of
   ``conformance/x-api-v2/openapi.json`` with ``$ref``s inlined and every object closed
   (``additionalProperties: false``), so an unknown field is a 400; multipart bodies are held to
@@ -29,7 +35,9 @@ Knobs for tests: ``duplicate_texts`` (403 duplicate for those texts; a text alre
 is a duplicate too unless ``reject_repeats`` is off), ``fail(method, path, nth=...)`` to fail
 the Nth matching request (a status, a connection reset or a hang, after the body was read),
 ``add_post`` to seed the timeline, ``processing_polls`` / ``processing_outcome`` for videos,
-``page_size`` to force timeline pagination.
+``page_size`` to force timeline pagination, ``expire_access_tokens()`` (every live OAuth 2
+access token answers 401 from then on), ``revoke_refresh_token()``; ``token_lifetime`` is the
+``expires_in`` of refreshed tokens, checked against ``now``.
 """
 
 from __future__ import annotations
@@ -54,7 +62,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import BodyPartReader, web
-from oauthlib.oauth1.rfc5849 import signature, utils  # type: ignore[import-untyped]
+from oauthlib.oauth1.rfc5849 import signature, utils
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 from tests.paths import CONFORMANCE
@@ -63,6 +71,10 @@ SPEC_PATH = Path(
     os.environ.get("X_OPENAPI", str(CONFORMANCE / "x-api-v2" / "openapi.json"))
 )
 
+TOKEN_PATH = "/2/oauth2/token"
+TOKEN_FIELDS = frozenset({"grant_type", "refresh_token", "client_id"})
+TOKEN_SCOPE = "tweet.read tweet.write users.read media.write offline.access"
+INVALID_TOKEN = "Value passed for the token was invalid."
 DUPLICATE_DETAIL = "You are not allowed to create a Tweet with duplicate content."
 REPLY_GONE_DETAIL = "You attempted to reply to a Tweet that is deleted or not visible to you."
 INVALID_REQUEST = "https://api.x.com/2/problems/invalid-request"
@@ -205,6 +217,11 @@ def bad(message: str, **parameters: Any) -> Reject:
     return Reject(400, invalid_request(message, parameters), message)
 
 
+def oauth_error(status: int, error: str, description: str) -> Reject:
+    """The token endpoint's own error shape (RFC 6749 5.2), as X sends it."""
+    return Reject(status, {"error": error, "error_description": description}, description)
+
+
 # ---------------------------------------------------------------------------
 # What the server holds.
 
@@ -282,6 +299,10 @@ class XServer:
         access_token: str = "1234567890-xat-access-token-0003",
         access_secret: str = "xas-access-secret-0004",
         bearer_token: str = "xb2-oauth2-user-token-0005",
+        refresh_token: str = "xr2-oauth2-refresh-token-0006",
+        client_id: str = "xci-oauth2-client-id-0007",
+        client_secret: str | None = "xcs2-oauth2-client-secret-0008",
+        token_lifetime: timedelta = timedelta(hours=2),
         user_id: str = "1234567890",
         username: str = "brand",
         name: str = "Brand",
@@ -297,6 +318,14 @@ class XServer:
         self.access_token = access_token
         self.access_secret = access_secret
         self.bearer_token = bearer_token
+        self.refresh_token: str | None = refresh_token  # the one that works now
+        self.client_id = client_id
+        self.client_secret = client_secret  # None: a public client
+        self.token_lifetime = token_lifetime
+        self.issued: list[tuple[str, str]] = []  # (access, refresh) pairs, oldest first
+        # Live access tokens and when they expire (None: no expiry set).
+        self._access_tokens: dict[str, datetime | None] = {bearer_token: None}
+        self._expired: set[str] = set()
         self.user_id = user_id
         self.username = username
         self.name = name
@@ -389,6 +418,23 @@ class XServer:
         """Posts created through POST /2/tweets, oldest first."""
         return [p for p in self.posts if not p.seeded]
 
+    def expire_access_tokens(self) -> None:
+        """Every access token issued so far answers 401 from now on, as after two hours."""
+        self._expired.update(self._access_tokens)
+
+    def revoke_refresh_token(self) -> None:
+        """The user revoked the app (or the token was spent elsewhere): refreshes fail."""
+        self.refresh_token = None
+
+    @property
+    def access_token_now(self) -> str:
+        """The newest OAuth 2 access token."""
+        return self.issued[-1][0] if self.issued else self.bearer_token
+
+    @property
+    def token_requests(self) -> list[Recorded]:
+        return self.hits("POST", TOKEN_PATH)
+
     def hits(self, method: str, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and fnmatch.fnmatch(r.path, path)]
 
@@ -403,6 +449,8 @@ class XServer:
             request.content_type if request.body_exists else "",
         )
         self.requests.append(record)
+        if request.path == TOKEN_PATH:
+            return await self._token_endpoint(request, record)
         try:
             record.auth = self._authenticate(request)
             route, path_id = self._route(request.method, request.path)
@@ -457,13 +505,101 @@ class XServer:
     def _authenticate(self, request: web.Request) -> str:
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
-            if hmac.compare_digest(header[len("Bearer "):].encode(), self.bearer_token.encode()):
-                return "oauth2"
-            raise self._unauthorized("unknown bearer token")
+            token = header[len("Bearer "):]
+            live = [t for t in self._access_tokens if hmac.compare_digest(t.encode(),
+                                                                          token.encode())]
+            if not live:
+                raise self._unauthorized("unknown bearer token")
+            expires = self._access_tokens[live[0]]
+            if live[0] in self._expired or (expires is not None and self.now() >= expires):
+                raise self._unauthorized("expired bearer token")
+            return "oauth2"
         if header[:6].lower() == "oauth ":
             self._verify_oauth1(request, header)
             return "oauth1"
         raise self._unauthorized("no Authorization header" if not header else "unknown scheme")
+
+    # -- the OAuth 2 token endpoint -----------------------------------------
+
+    async def _token_endpoint(self, request: web.Request, record: Recorded) -> web.StreamResponse:
+        try:
+            form = await self._token_form(request, record)
+            record.auth = self._token_client(request, form)
+            if form.get("grant_type") != "refresh_token":
+                raise oauth_error(
+                    400, "unsupported_grant_type", "strict server: only refresh_token here"
+                )
+            presented = form.get("refresh_token", "")
+            if self.refresh_token is None or not hmac.compare_digest(
+                presented.encode(), self.refresh_token.encode()
+            ):
+                raise oauth_error(400, "invalid_request", INVALID_TOKEN)
+            failure = self._failure_for(request)
+            if failure is not None:  # before the rotation: a failed refresh spends nothing
+                return await self._fail(request, failure, record)
+        except Reject as rej:
+            record.status = rej.status
+            self.rejections.append(f"{request.method} {request.path}: {rej.why}")
+            return web.json_response(rej.body, status=rej.status, headers=rej.headers)
+        n = len(self.issued) + 1
+        access = f"xb2-rotated-access-token-{n:04d}"
+        refresh = f"xr2-rotated-refresh-token-{n:04d}"
+        self.issued.append((access, refresh))
+        self.refresh_token = refresh
+        self._access_tokens = {access: self.now() + self.token_lifetime}
+        record.status = 200
+        return web.json_response(
+            {
+                "token_type": "bearer",
+                "expires_in": int(self.token_lifetime.total_seconds()),
+                "access_token": access,
+                "scope": TOKEN_SCOPE,
+                "refresh_token": refresh,
+            }
+        )
+
+    async def _token_form(self, request: web.Request, record: Recorded) -> dict[str, str]:
+        if request.method != "POST":
+            raise oauth_error(405, "invalid_request", "strict server: the token endpoint is POST")
+        if request.query:
+            raise oauth_error(400, "invalid_request", "strict server: no query parameters here")
+        if request.content_type != "application/x-www-form-urlencoded":
+            raise oauth_error(
+                400,
+                "invalid_request",
+                f"strict server: expected a form body, got {request.content_type or 'none'}",
+            )
+        posted = await request.post()
+        form: dict[str, str] = {}
+        for name in posted:
+            values = posted.getall(name)
+            if len(values) > 1 or not isinstance(values[0], str):
+                raise oauth_error(400, "invalid_request", f"strict server: bad field {name}")
+            form[name] = values[0]
+        record.form = dict(form)
+        if unknown := sorted(set(form) - TOKEN_FIELDS):
+            raise oauth_error(400, "invalid_request", f"strict server: unknown fields {unknown}")
+        return form
+
+    def _token_client(self, request: web.Request, form: dict[str, str]) -> str:
+        """Who asks: a confidential client by HTTP Basic, a public one by client_id alone."""
+        header = request.headers.get("Authorization", "")
+        given_id = form.get("client_id")
+        if given_id is not None and given_id != self.client_id:
+            raise oauth_error(400, "invalid_request", "strict server: unknown client_id")
+        if self.client_secret is None:
+            if header:
+                raise oauth_error(
+                    401, "invalid_client", "strict server: a public client has no secret"
+                )
+            if given_id is None:
+                raise oauth_error(400, "invalid_request", "Missing required parameter [client_id].")
+            return "public"
+        raw = f"{self.client_id}:{self.client_secret}".encode()
+        expected = "Basic " + base64.b64encode(raw).decode()
+        if not hmac.compare_digest(header.encode(), expected.encode()):
+            raise oauth_error(401, "unauthorized_client", "Missing valid authorization header")
+        return "basic"
 
     def _unauthorized(self, why: str) -> Reject:
         return Reject(401, problem(401, "Unauthorized", "Unauthorized"), why)
