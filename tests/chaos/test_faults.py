@@ -206,8 +206,11 @@ def test_no_publish_request_before_an_announced_reset(run: FaultRun) -> None:
 
 
 def test_no_request_at_all_before_an_announced_reset(run: FaultRun) -> None:
-    """Graph's and Mastodon's limits are the whole account's (BUC, per token): lookups too."""
-    violations = [
-        v for rec in run.recorders.values() for v in reset_violations(rec, publish_only=False)
-    ]
+    """Graph's and Mastodon's limits are the whole account's (BUC, per token): lookups too.
+
+    X limits each endpoint on its own (a 429 on POST /2/tweets says nothing of the timeline
+    endpoint a lookup pages through), so X is held to the publish-only rule above.
+    """
+    account_wide = [r for r in run.recorders.values() if r.network in ("facebook", "mastodon")]
+    violations = [v for rec in account_wide for v in reset_violations(rec, publish_only=False)]
     assert violations == [], "\n".join(violations[:20])
