@@ -358,6 +358,10 @@ class Adapter(ABC):
 
     network: ClassVar[str]
     Settings: ClassVar[type[AccountSettings]] = AccountSettings
+    # How long the network itself ignores a repeat of a request sent with the same
+    # idempotency key (``DeliveryRef.part_key``). Within it, an unknown delivery is settled by
+    # simply sending again; None: only a lookup can settle it.
+    idempotency_window: ClassVar[timedelta | None] = None
 
     def __init__(self, account: str, settings: AccountSettings, context: AdapterContext) -> None:
         self.account = account

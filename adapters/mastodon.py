@@ -179,6 +179,8 @@ class _Seen:
 
 class MastodonAdapter(Adapter):
     network = "mastodon"
+    # Mastodon keeps an Idempotency-Key for an hour from the status's creation; keep a margin.
+    idempotency_window = timedelta(minutes=50)
     Settings = MastodonSettings
 
     _instance_limits: InstanceLimits | None = None
@@ -340,9 +342,7 @@ class MastodonAdapter(Adapter):
         for _ in range(MEDIA_POLLS):
             await self.context.pause(delay)
             delay = min(delay * 2, MEDIA_POLL_MAX)
-            answer = await self._send(
-                "GET", MEDIA_GET.format(id=media_id), stage=_Stage.UPLOAD
-            )
+            answer = await self._send("GET", MEDIA_GET.format(id=media_id), stage=_Stage.UPLOAD)
             if answer.status == 206:
                 continue
             if answer.status != 200:
@@ -650,9 +650,7 @@ def _limits_from(doc: Mapping[str, Any], settings: MastodonSettings) -> Instance
     image_types, video_types = DEFAULT_IMAGE_TYPES, DEFAULT_VIDEO_TYPES
     if isinstance(types, list) and all(isinstance(t, str) for t in types):
         image_types = frozenset(t for t in types if t.startswith("image/") and t != "image/gif")
-        video_types = frozenset(
-            t for t in types if t.startswith("video/") or t == "image/gif"
-        )
+        video_types = frozenset(t for t in types if t.startswith("video/") or t == "image/gif")
     return InstanceLimits(
         max_characters=positive(statuses, "max_characters", fallback_max),
         url_length=positive(statuses, "characters_reserved_per_url", settings.url_length),

@@ -200,8 +200,12 @@ class Engine:
                 except DBAPIError as err:
                     # The database is away (a PostgreSQL restart, a locked file): nothing was
                     # claimed; try again shortly instead of dying.
-                    log.error("database error, retrying in %ss: %s", DB_RETRY.total_seconds(),
-                              REDACTOR.scrub(str(err).splitlines()[0]), extra={"action": "db"})
+                    log.error(
+                        "database error, retrying in %ss: %s",
+                        DB_RETRY.total_seconds(),
+                        REDACTOR.scrub(str(err).splitlines()[0]),
+                        extra={"action": "db"},
+                    )
                     await self.clock.sleep_until(now + DB_RETRY, self._wake)
                     continue
                 self.last_pass = now
@@ -366,6 +370,8 @@ class Engine:
             await self._finish(d, self._fail(d, started, reason, Outcome.INVALID))
             return
         ref = _ref(d)
+        if self.shared and not await self._lease_holds(d, started):
+            return
         try:
             published = await adapter.publish(rendered, ref, d.parts)
         except AdapterError as err:
@@ -384,6 +390,28 @@ class Engine:
             )
             return
         await self._finish(d, self._success(d, started, published))
+
+    async def _lease_holds(self, d: Delivery, claimed: datetime) -> bool:
+        """Just before the request leaves: is the lease on this delivery still safely ours?
+
+        The fence guards the database, not the network. A daemon frozen (SIGSTOP, a paused
+        VM) or starved between its claim and its send may have lost the lease: another daemon
+        then took the delivery over, looked it up, found nothing and sent it; sending now would
+        post it twice. So no send starts on a lease that has run out, or nearly (a third of it
+        is kept as margin for the request to leave). Fresh claims are known good without asking.
+        """
+        now = self.clock.now()
+        margin = self.options.lease / 3
+        if now < claimed + self.options.lease - margin:
+            return True  # claimed moments ago, and leases are only ever extended
+        if await self.store.lease_holds(d, now + margin):
+            return True
+        why = "not sent: the lease ran out before the request left (daemon paused or starved)"
+        _event(logging.WARNING, "release", f"{d.post_id} → {d.account}: {why}", d)
+        await self._finish(
+            d, Transition(d.id, d.fence, DeliveryState.RETRYING, now, due_at=now, reason=why)
+        )
+        return False
 
     def _attempt(self, d: Delivery, started: datetime, outcome: Outcome, **kw: Any) -> Attempt:
         return Attempt(
@@ -661,10 +689,31 @@ class Engine:
         if adapter is None:
             return
         now = self.clock.now()
-        mine = await self.store.take_unknown(d, now, self.options.worker)
+        mine = await self.store.take_unknown(d, now, self.options.worker, self.options.lease)
         if mine is None:
             return
         rendered: Rendered = adapter.render(mine.content())
+        window = adapter.idempotency_window
+        if window is not None:
+            first = await self.store.first_attempt_at(mine.id)
+            if first is not None and now < first + window:
+                # The network ignores a repeat under the same key: sending again settles it.
+                why = "resending under the same idempotency key, which the network deduplicates"
+                await self.store.finish(
+                    [
+                        Transition(
+                            mine.id,
+                            mine.fence,
+                            DeliveryState.RETRYING,
+                            now,
+                            due_at=now,
+                            reason=why,
+                            attempt=self._attempt(mine, now, Outcome.RESOLVED, error=why),
+                        )
+                    ]
+                )
+                _event(logging.INFO, "resolve", f"{mine.post_id} → {mine.account}: {why}", mine)
+                return
         since = mine.scheduled_at - timedelta(hours=1)
         try:
             result = await adapter.lookup(_ref(mine), rendered, since)
@@ -672,7 +721,13 @@ class Engine:
             result = Unknowable(f"lookup failed: {REDACTOR.scrub(err.reason)}")
         now = self.clock.now()
         t = self._resolution(mine, rendered, result, now)
-        await self.store.finish([t])
+        if await self.store.finish([t]):
+            log.warning(
+                "delivery %d: result not written, another worker owns it now",
+                mine.id,
+                extra={"action": "resolve", "delivery": mine.id},
+            )
+            return
         _event(
             logging.INFO if t.state is not DeliveryState.UNKNOWN else logging.WARNING,
             "resolve",

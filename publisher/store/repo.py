@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
@@ -650,8 +650,32 @@ class Store:
         async with self.engine.connect() as conn:
             return [Delivery.from_row(r) for r in (await conn.execute(q.order_by(D.c.id))).all()]
 
-    async def take_unknown(self, delivery: Delivery, now: datetime, worker: str) -> Delivery | None:
-        """Claim an unknown delivery for resolution (bumps the fence)."""
+    async def first_attempt_at(self, delivery_id: int) -> datetime | None:
+        """When the delivery's first attempt started (the ledger is append-only)."""
+        async with self.engine.connect() as conn:
+            value = (
+                await conn.execute(
+                    select(func.min(A.c.started_at)).where(A.c.delivery_id == delivery_id)
+                )
+            ).scalar()
+        if isinstance(value, str):  # SQLite's MIN() hands back the stored text
+            value = datetime.fromisoformat(value)
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return None
+
+    async def take_unknown(
+        self, delivery: Delivery, now: datetime, worker: str, lease: timedelta | None = None
+    ) -> Delivery | None:
+        """Claim an unknown delivery for resolution (bumps the fence).
+
+        With ``lease``, its next lookup moves that far ahead while this one runs, so other
+        daemons do not take it over mid-lookup (each would refuse the last one's result);
+        if this daemon dies meanwhile, another looks it up once that time has come.
+        """
+        values: dict[str, Any] = {"fence": D.c.fence + 1, "lease_owner": worker, "updated_at": now}
+        if lease is not None:
+            values["due_at"] = now + lease
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 update(D)
@@ -660,11 +684,27 @@ class Store:
                     D.c.fence == delivery.fence,
                     D.c.state == DeliveryState.UNKNOWN.value,
                 )
-                .values(fence=D.c.fence + 1, lease_owner=worker, updated_at=now)
+                .values(**values)
             )
         if result.rowcount != 1:
             return None
         return _replace(delivery, fence=delivery.fence + 1)
+
+    async def lease_holds(self, delivery: Delivery, until: datetime) -> bool:
+        """Is this claim still the current one (same fence, still sending), leased past
+        ``until``? Asked just before a send that may come late."""
+        q = (
+            select(func.count())
+            .select_from(D)
+            .where(
+                D.c.id == delivery.id,
+                D.c.fence == delivery.fence,
+                D.c.state == DeliveryState.SENDING.value,
+                D.c.lease_until > until,
+            )
+        )
+        async with self.engine.connect() as conn:
+            return bool((await conn.execute(q)).scalar())
 
     async def recent_publications(
         self, accounts: Iterable[str], since: datetime
