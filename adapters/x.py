@@ -21,6 +21,7 @@ Why the pieces look the way they do:
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import html
@@ -528,7 +529,7 @@ class _Refresher:
         self._pair: _TokenPair | None = None
         self._on_disk: _TokenPair | None = None  # what the file held when last read or written
         self._problem: str | None = None  # why the file cannot be used
-        self._refused: str | None = None  # a refresh token X refused: never sent again
+        self._refused: str | None = None  # fingerprint of a refresh token X refused
         self._load()
 
     def _load(self) -> None:
@@ -558,6 +559,9 @@ class _Refresher:
         return (self._pair.access, self._pair.refresh) if self._pair is not None else ()
 
     def _current(self) -> _TokenPair:
+        if self._problem is not None:
+            self._problem = None
+            self._load()  # fixed since (chmod 600)? Then no restart is needed.
         if self._problem is not None:
             raise PermanentError(
                 f"{self._problem}; account needs attention", attention=Attention.CREDENTIALS
@@ -596,7 +600,7 @@ class _Refresher:
             kept = await self._saved_by_another(stale)
             if kept is not None:
                 return kept.bearer
-            if pair.refresh == self._refused:
+            if _fingerprint(pair.refresh) == self._refused:
                 raise PermanentError(
                     f"X refused this OAuth 2 refresh token before: {REFUSED} (authorize the "
                     "app again and configure the new tokens)",
@@ -635,9 +639,9 @@ class _Refresher:
                 raise PermanentError(
                     f"{self.account}: {err}", attention=Attention.CREDENTIALS
                 ) from err
-            basic = aiohttp.BasicAuth(self._client_id, secret).encode()
-            REDACTOR.add(basic.removeprefix("Basic "))
-            headers["Authorization"] = basic
+            basic = base64.b64encode(f"{self._client_id}:{secret}".encode()).decode()
+            REDACTOR.add(basic)
+            headers["Authorization"] = f"Basic {basic}"
         try:
             async with self._context.http().post(
                 self._url,
@@ -661,7 +665,7 @@ class _Refresher:
         code = doc.get("error")
         detail = REDACTOR.scrub(code)[:100] if isinstance(code, str) and code else str(status)
         if status == 400:  # invalid_request / invalid_grant: spent, revoked or not ours
-            self._refused = pair.refresh
+            self._refused = _fingerprint(pair.refresh)  # never sent again
             raise PermanentError(
                 f"X refused the OAuth 2 refresh token while {what} ({detail}): {REFUSED} "
                 "(authorize the app again and configure the new tokens)",

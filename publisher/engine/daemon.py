@@ -134,6 +134,7 @@ class Engine:
         self._tasks: set[asyncio.Future[None]] = set()
         self._flagged: set[str] = set()  # accounts whose credentials need a human
         self._held: dict[str, datetime] = {}  # accounts rate-limited (or held) until then
+        self._lookups: dict[int, tuple[str, asyncio.Task[None]]] = {}  # lookups in flight
         self.last_sync: SyncReport | None = None
         self.last_pass: datetime | None = None
 
@@ -295,7 +296,8 @@ class Engine:
                     and d.id not in self._inflight
                     and d.account not in held
                 ):
-                    self._start(d, self.resolve_unknown(d))
+                    task = self._start(d, self.resolve_unknown(d))
+                    self._lookups[d.id] = (d.account, task)
                     launched += 1
             free -= launched
         if free <= 0:
@@ -339,14 +341,16 @@ class Engine:
             self._start(d, self._deliver(d, now))
         return launched + len(plan.chosen)
 
-    def _start(self, d: Delivery, work: Coroutine[Any, Any, None]) -> None:
+    def _start(self, d: Delivery, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         self._per_account[d.account] = self._per_account.get(d.account, 0) + 1
         task = asyncio.create_task(work, name=f"delivery-{d.id}")
         self._inflight[d.id] = task
         task.add_done_callback(functools.partial(self._done, d))
+        return task
 
     def _done(self, d: Delivery, _task: object = None) -> None:
         self._inflight.pop(d.id, None)
+        self._lookups.pop(d.id, None)
         n = self._per_account.get(d.account, 1) - 1
         if n <= 0:
             self._per_account.pop(d.account, None)
@@ -554,6 +558,11 @@ class Engine:
         # In memory at once: the loop, woken by this very result, must not claim the
         # account's next delivery before the hold is written.
         self._held[account] = max(until, self._held.get(account, until))
+        # Lookups are only reads: stop the account's (their pages would hit the limit too);
+        # the deliveries stay unknown and are looked up again after the hold.
+        for lookup_account, task in list(self._lookups.values()):
+            if lookup_account == account:
+                task.cancel()
 
         async def write() -> None:
             await self.store.set_account_state(

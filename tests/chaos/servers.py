@@ -530,8 +530,8 @@ class Networks:
 
     def idempotent_replays(self) -> list[str]:
         """Idempotency-Keys Mastodon saw twice on statuses it accepted: a second send its
-        idempotency hid (harmless there, a duplicate on X or Facebook). The daemon resends
-        only what a lookup proved absent, so there should be none."""
+        idempotency hid (harmless there, a duplicate on X or Facebook), or a deliberate resend
+        under the same key: ``unintended_replays`` tells them apart with the ledger."""
 
         async def collect() -> list[str]:
             seen: set[str] = set()
@@ -841,6 +841,34 @@ def judge(
         if on_server != list(range(want)):
             problems.append(f"{key}: published, but the server holds parts {on_server}")
     return problems
+
+
+RESEND_UNDER_KEY = "resending under the same idempotency key"
+
+
+def unintended_replays(
+    replays: Iterable[str],
+    deliveries: Iterable[Mapping[str, Any]],
+    attempts: Iterable[Mapping[str, Any]],
+) -> list[str]:
+    """Idempotency-Keys Mastodon saw twice that the ledger does not explain.
+
+    The engine settles an unknown Mastodon delivery within the key's window by sending it
+    again under the same key; any other repeat is a second send the key merely hid.
+    """
+    from adapters.base import DeliveryRef
+
+    resent = {
+        int(a["delivery_id"])
+        for a in attempts
+        if a["outcome"] == "resolved" and str(a["error"] or "").startswith(RESEND_UNDER_KEY)
+    }
+    allowed: set[str] = set()
+    for d in deliveries:
+        if int(d["id"]) in resent:
+            ref = DeliveryRef(int(d["id"]), d["post_id"], d["account"], datetime.now(UTC))
+            allowed.update(ref.part_key(i) for i in range(16))
+    return [k for k in replays if k not in allowed]
 
 
 def attempts_by_delivery(attempts: Iterable[Mapping[str, Any]]) -> Counter[int]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -35,18 +36,28 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 
+from publisher.clock import FakeClock
+from publisher.engine.daemon import Engine, EngineOptions
+from publisher.engine.runtime import LIVE
+from publisher.states import DeliveryState
+from publisher.store import Delivery, Store
+from publisher.sync import sync_queue
 from tests.adapters.facebook_server import GraphServer
 from tests.adapters.mastodon_server import MastodonServer
 from tests.adapters.x_server import XServer
 from tests.conftest import (
     PG_HOST,
     PG_PORT,
+    T0,
+    Project,
+    RecordingAdapter,
     _create_pg_database,
     _drop_pg_database,
+    recording_adapters,
     skip_or_fail_without_postgres,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.postgres]
 
 SEED = int(os.environ.get("PUBLISHER_CHAOS_SEED", "20261201"))
 DAEMONS = 4
@@ -180,8 +191,12 @@ async def servers(rng: random.Random) -> AsyncIterator[Servers]:
         for name in ("masto-a", "masto-b", CAPPED)
     }
     async with contextlib.AsyncExitStack() as stack:
-        for server in (*xs.values(), *fbs.values(), *mastos.values()):
-            await stack.enter_async_context(server)
+        for x in xs.values():
+            await stack.enter_async_context(x)
+        for g in fbs.values():
+            await stack.enter_async_context(g)
+        for m in mastos.values():
+            await stack.enter_async_context(m)
         yield Servers(xs, fbs, mastos)
 
 
@@ -522,6 +537,7 @@ def read_events(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
 # ------------------------------------------------------------------------------- the test
 
 
+@pytest.mark.slow
 async def test_four_daemons_share_one_database_through_kills_and_freezes(
     fleet_root: Path,
 ) -> None:
@@ -537,7 +553,7 @@ async def test_four_daemons_share_one_database_through_kills_and_freezes(
         async with servers(rng) as s:
             config = write_config(fleet_root, database, s)
             t0 = datetime.now(UTC) + timedelta(seconds=LEAD)
-            texts = write_queue(fleet_root, t0)
+            write_queue(fleet_root, t0)
             fleet = Fleet(fleet_root, config)
             fleet.start(DAEMONS)  # at once: they race to migrate and to apply the queue
             mono_t0 = time.monotonic() + LEAD
@@ -562,13 +578,7 @@ async def test_four_daemons_share_one_database_through_kills_and_freezes(
 
             chaos = Chaos(fleet, db, random.Random(rng.random()))
             await chaos.run(mono_t0 + 1.0, mono_t0 + SPREAD + 3.0)
-
-            # Let them settle: every delivery terminal, or unknown with a reason.
-            deadline = time.monotonic() + SETTLE_TIMEOUT
-            while time.monotonic() < deadline:
-                if not unsettled(await db.rows(), datetime.now(UTC)):
-                    break
-                await asyncio.sleep(0.5)
+            settled = await settle(db)
 
             for slot in fleet.slots:
                 assert slot.proc.poll() is None, (
@@ -579,26 +589,42 @@ async def test_four_daemons_share_one_database_through_kills_and_freezes(
 
             rows = await db.rows()
             attempts = await db.attempts()
-            commits = await conn.fetchval(
-                "SELECT xact_commit FROM pg_stat_database WHERE datname = $1", name
-            )
-            print(f"database transactions committed: {commits}")
             status = _status_json(config)
             events, stray = read_events(fleet.logs())
-            report = Report(s, rows, attempts, events, stray, chaos, texts)
+            report = Report(s, rows, attempts, events, stray, chaos)
             print(report.summary())
 
             assert codes == [0] * DAEMONS, f"exit codes {codes}\n" + _tails(fleet.logs())
-            report.check()
+            report.check_safety()
+            assert settled, (
+                f"not settled {SETTLE_TIMEOUT:.0f}s after the last fault (slow, not unsafe: "
+                "the safety checks above passed)\n" + report.summary()
+            )
+            report.check_settled()
             counts = Counter(r.state for r in rows)
-            for state, n in counts.items():
-                assert status["counts"][state] == n, (state, status["counts"])
+            assert {k: v for k, v in status["counts"].items() if v} == dict(counts)
     finally:
         if fleet is not None:
             fleet.cleanup()
         if conn is not None:
             await conn.close()
         await _drop_pg_database(name)
+
+
+async def settle(db: Db) -> bool:
+    """Wait until every delivery is terminal, or unknown with a reason (or capped)."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    shown = time.monotonic()
+    while time.monotonic() < deadline:
+        moving = unsettled(await db.rows(), datetime.now(UTC))
+        if not moving:
+            return True
+        if time.monotonic() - shown > 10:
+            shown = time.monotonic()
+            sample = "; ".join(f"{r.post_id}→{r.account} {r.state}" for r in moving[:3])
+            print(f"settling: {len(moving)} deliveries still moving, e.g. {sample}")
+        await asyncio.sleep(0.5)
+    return False
 
 
 @dataclass
@@ -611,7 +637,6 @@ class Report:
     events: list[dict[str, Any]]
     stray: list[str]
     chaos: Chaos
-    texts: dict[str, str]
 
     def server_posts(self) -> dict[tuple[str, str], list[Created]]:
         """(post, account) -> the posts a server created for it."""
@@ -623,11 +648,8 @@ class Report:
                 out[key].append(c)
         return out
 
-    def refused(self) -> list[dict[str, Any]]:
-        return [e for e in self.events if REFUSED in str(e.get("message", ""))]
-
-    def lapsed(self) -> list[dict[str, Any]]:
-        return [e for e in self.events if "lease lapsed" in str(e.get("message", ""))]
+    def messages(self, fragment: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if fragment in str(e.get("message", ""))]
 
     def summary(self) -> str:
         counts = Counter(r.state for r in self.rows)
@@ -640,83 +662,103 @@ class Report:
             f"servers created {dict(sorted(created.items()))}; duplicates {dupes}",
             f"ledger outcomes {dict(sorted(outcomes.items()))}",
             f"kills {len(self.chaos.kills)}, freezes {len(self.chaos.stops)} "
-            f"({sum(1 for st in self.chaos.stops if st[4])} on a daemon with a lease)",
-            f"leases lapsed {len(self.lapsed())}, late results refused {len(self.refused())}",
+            f"({sum(1 for st in self.chaos.stops if st[4])} of a daemon holding a lease)",
+            f"leases lapsed {len(self.messages('lease lapsed'))}, "
+            f"late results refused {len(self.messages(REFUSED))}, "
+            f"claims handed back unsent {len(self.messages('not sent: the lease ran out'))}",
         ]
-        for e in self.refused():
-            lines.append(f"  refused: {e['_log']}: {e['message']}")
+        for key, created_twice in posts.items():
+            if len(created_twice) > 1:
+                lines.append(f"  twice: {key}: {[c.remote_id for c in created_twice]}")
+                lines += [f"    {e['_log']}: {e['message']}" for e in self.about(*key)]
         for r in self.rows:
             if r.state not in TERMINAL and not (r.account == CAPPED and r.state == "scheduled"):
                 lines.append(f"  {r.post_id} → {r.account}: {r.state}: {r.reason}")
         return "\n".join(lines)
 
-    def check(self) -> None:
+    def about(self, post: str, account: str) -> list[dict[str, Any]]:
+        ids = {r.id for r in self.rows if (r.post_id, r.account) == (post, account)}
+        return [
+            e
+            for e in self.events
+            if (e.get("post"), e.get("account")) == (post, account) or e.get("delivery") in ids
+            or any(f"delivery {i}:" in str(e.get("message", "")) for i in ids)
+        ]
+
+    def check_safety(self) -> None:
+        """What must hold however slow the daemons were: once, and only what was planned."""
         rows, posts = self.rows, self.server_posts()
         problems = self.servers.problems()
         assert not problems, problems
 
-        # The plan was applied once: one row per (post, account), nothing else.
+        # The plan was applied once: one row per (post, account), and one sync inserted them
+        # all (the others found the advisory lock taken, or nothing to add).
         keys = Counter((r.post_id, r.account) for r in rows)
         assert len(rows) == POSTS * len(SHARED) + CAPPED_POSTS
         assert all(n == 1 for n in keys.values())
-        applied = [e for e in self.events if str(e.get("message", "")).startswith("queue applied")]
-        inserted = [int(m.group(1)) for e in applied if (m := re.search(r"(\d+) added", e["message"]))]
-        assert sorted(inserted)[-1:] == [len(rows)] and sum(inserted) == len(rows), applied
-        assert not [e for e in self.events if e.get("action") == "sync" and e.get("level") in (
-            "ERROR", "error")], "a sync failed"
+        added = [
+            int(m.group(1))
+            for e in self.messages("queue applied")
+            if (m := re.search(r"(\d+) added", str(e["message"])))
+        ]
+        assert sorted(added)[-1:] == [len(rows)] and sum(added) == len(rows), added
+        assert not self.messages("queue not applied")
 
-        # Nothing went out twice, and nothing reached a server that the ledger does not know.
-        dupes = {k: [c.remote_id for c in v] for k, v in posts.items() if len(v) > 1}
-        assert not dupes, f"published more than once: {dupes}\n{self.summary()}"
+        # Nothing went out twice, and nothing reached a server that the plan does not hold.
+        twice = {k: [c.remote_id for c in v] for k, v in posts.items() if len(v) > 1}
+        assert not twice, f"published more than once: {twice}\n{self.summary()}"
         by_key = {(r.post_id, r.account): r for r in rows}
         strays = [k for k in posts if k not in by_key]
         assert not strays, f"server posts that match no delivery: {strays}"
-        for key, created in posts.items():
-            row = by_key[key]
-            assert row.state == "published", (
-                f"{key} is on the server ({created[0].remote_id}) but the delivery is "
-                f"{row.state}: {row.reason}"
-            )
-            assert row.remote_id == created[0].remote_id, (key, row.remote_id, created)
-            assert created[0].text.startswith(f"Chaos post {key[0]},"), created[0].text
 
-        # Nothing lost: published, or an end state, or unknown with a reason.
+        # What the ledger calls published is on the servers, under the same remote id.
         for r in rows:
             if r.state == "published":
-                assert (r.post_id, r.account) in posts, f"{r} is published but not on the server"
-            elif r.state == "unknown":
-                assert r.reason, f"{r} is unknown without a reason"
-            elif r.account == CAPPED and r.state in ("scheduled", "retrying"):
-                assert (r.reason or "").startswith(f"max_per_day {MAX_PER_DAY}"), r
-            else:
-                assert r.state in TERMINAL, f"{r} was left {r.state}"
-
-        # The ledger's remote ids are all on the servers, and agree with the deliveries.
+                created = posts.get((r.post_id, r.account))
+                assert created, f"{r} is published but not on the server"
+                assert r.remote_id == created[0].remote_id, (r, created)
         server_ids = {(k[1], c.remote_id): k for k, v in posts.items() for c in v}
         for a in self.attempts:
             if a["outcome"] in ("published", "resolved") and a["remote_id"]:
                 key = server_ids.get((a["account"], a["remote_id"]))
                 assert key == (a["post_id"], a["account"]), f"ledger row not on the server: {a}"
 
-        # The caps held across daemons: arrivals at least min_interval apart, max_per_day a day.
-        arrivals = sorted(c.at for (pid, acc), v in posts.items() if acc == CAPPED for c in v)
-        gaps = [(b - a).total_seconds() for a, b in zip(arrivals, arrivals[1:], strict=False)]
-        # The cap is measured from the claim; the request leaves a few milliseconds later.
-        assert all(g >= MIN_INTERVAL - 0.05 for g in gaps), f"min_interval broken: {gaps}"
+        # The caps held across daemons: arrivals min_interval apart, max_per_day a day. The
+        # cap is measured from the claim; the request leaves a little later (under 0.1 s).
+        arrivals = sorted(c.at for (_, acc), v in posts.items() if acc == CAPPED for c in v)
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(arrivals)]
+        assert all(g >= MIN_INTERVAL - 0.1 for g in gaps), f"min_interval broken: {gaps}"
         per_day = Counter(a.astimezone(ZONE).date() for a in arrivals)
         assert all(n <= MAX_PER_DAY for n in per_day.values()), per_day
-        capped = [r for r in rows if r.account == CAPPED]
-        assert len(arrivals) == min(MAX_PER_DAY, CAPPED_POSTS) or len(per_day) > 1, (
-            arrivals,
-            [(r.post_id, r.state, r.reason) for r in capped],
-        )
 
         # The chaos happened, and the freezes were the case fencing is for.
         assert len(self.chaos.kills) >= 5 and len(self.chaos.stops) >= 5
-        assert self.lapsed(), "no lease lapsed: the freezes proved nothing"
-        assert self.refused(), "no frozen daemon's late result was refused"
+        assert self.messages("lease lapsed"), "no lease lapsed: the freezes proved nothing"
+        assert self.messages(REFUSED), "no frozen daemon's late result was refused"
         bad = [line for line in self.stray if "Traceback" in line]
         assert not bad, "\n".join(self.stray[:80])
+
+    def check_settled(self) -> None:
+        """Once settled: nothing lost, every server post accounted for, the cap reached."""
+        rows, posts = self.rows, self.server_posts()
+        by_key = {(r.post_id, r.account): r for r in rows}
+        for key, created in posts.items():
+            row = by_key[key]
+            assert row.state == "published", (
+                f"{key} is on the server ({created[0].remote_id}) but the delivery is "
+                f"{row.state}: {row.reason}"
+            )
+        for r in rows:
+            if r.state == "unknown":
+                assert r.reason, f"{r} is unknown without a reason"
+            elif r.account == CAPPED and r.state in ("scheduled", "retrying"):
+                assert (r.reason or "").startswith(f"max_per_day {MAX_PER_DAY}"), r
+            else:
+                assert r.state in TERMINAL, f"{r} was left {r.state}"
+        capped = sorted(c.at for (_, acc), v in posts.items() if acc == CAPPED for c in v)
+        days = {a.astimezone(ZONE).date() for a in capped}
+        assert len(capped) == MAX_PER_DAY or len(days) > 1, capped
+        assert self.messages("found on the network"), "no takeover was resolved by a lookup"
 
 
 def _status_json(config: Path) -> dict[str, Any]:
@@ -737,3 +779,109 @@ def _tails(paths: list[Path], n: int = 30) -> str:
         lines = p.read_text(encoding="utf-8", errors="replace").splitlines()
         out.append(f"--- {p.name}\n" + "\n".join(lines[-n:]))
     return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------- case by case
+#
+# The chaos test finds these by chance; here each is made to happen, on one delivery, with a
+# fake clock: a daemon claims, "freezes" (the clock jumps past its lease), then carries on.
+
+UNIT_LEASE = timedelta(seconds=30)
+ONE_POST = """\
+posts:
+  - id: first
+    at: 2026-12-01 09:00
+    accounts: [alpha]
+    text: Premier post
+"""
+
+
+@dataclass
+class Frozen:
+    """A daemon's engine, driven by hand: claim, jump the clock, then ``_deliver``."""
+
+    engine: Engine
+    store: Store
+    adapter: RecordingAdapter
+    clock: FakeClock
+
+    async def claim(self) -> Delivery:
+        now = self.clock.now()
+        [d] = await self.store.claim(await self.store.due(now, 10), now, "frozen", UNIT_LEASE)
+        return d
+
+    async def one(self) -> Delivery:
+        [d] = await self.store.find("first", "alpha")
+        return d
+
+
+@pytest.fixture
+async def frozen(
+    project: Project, clock: FakeClock, postgres_url: str
+) -> AsyncIterator[Frozen]:
+    project.database = postgres_url
+    project.extra = '\n[lease]\nduration = "30s"\nheartbeat = "10s"\n'
+    project.write_config()
+    project.write_queue(ONE_POST)
+    config = project.config()
+    store = await Store.open(postgres_url)
+    await sync_queue(config, store, clock.now())
+    adapters = recording_adapters(config, clock)
+    options = EngineOptions(worker="frozen", lease=UNIT_LEASE, heartbeat=timedelta(seconds=10))
+    engine = Engine(config, store, clock, adapters, LIVE, options)
+    writer = asyncio.create_task(engine._write_results())  # what _deliver's results go through
+    await clock.set(T0)
+    try:
+        yield Frozen(engine, store, adapters["alpha"], clock)
+    finally:
+        engine._results.put_nowait(None)
+        await writer
+        await store.close()
+
+
+async def test_a_claim_taken_over_while_frozen_is_not_sent(frozen: Frozen) -> None:
+    d = await frozen.claim()
+    await frozen.clock.advance(UNIT_LEASE + timedelta(seconds=1))  # frozen past the lease
+    [taken] = await frozen.store.recover_in_flight(frozen.clock.now(), expired_only=True)
+    await frozen.engine._deliver(d, T0)  # wakes up where it stopped, just before the send
+    assert frozen.adapter.calls == [], "a lost claim was still sent: it may go out twice"
+    after = await frozen.one()
+    assert after.state is DeliveryState.UNKNOWN and after.fence == taken.fence
+
+
+async def test_a_claim_that_ran_out_unseen_is_handed_back_unsent(frozen: Frozen) -> None:
+    d = await frozen.claim()
+    await frozen.clock.advance(UNIT_LEASE - timedelta(seconds=5))  # within the margin
+    await frozen.engine._deliver(d, T0)
+    assert frozen.adapter.calls == []
+    after = await frozen.one()
+    assert after.state is DeliveryState.RETRYING and after.due_at == frozen.clock.now()
+    assert await frozen.store.attempts() == []  # nothing was attempted
+    await frozen.engine._deliver(d, T0)  # a second late try is refused: no longer ours
+    assert frozen.adapter.calls == []
+
+
+async def test_a_claim_kept_alive_by_heartbeats_is_sent_late(frozen: Frozen) -> None:
+    d = await frozen.claim()
+    await frozen.clock.advance(timedelta(seconds=25))
+    assert await frozen.store.heartbeat("frozen", frozen.clock.now() + UNIT_LEASE) == 1
+    await frozen.clock.advance(timedelta(seconds=15))  # 40 s after the claim
+    await frozen.engine._deliver(d, T0)
+    assert [c.post_id for c in frozen.adapter.calls] == ["first"]
+    assert (await frozen.one()).state is DeliveryState.PUBLISHED
+
+
+async def test_an_unknown_being_looked_up_is_not_taken_over(frozen: Frozen) -> None:
+    await frozen.claim()
+    await frozen.clock.advance(UNIT_LEASE + timedelta(seconds=1))
+    await frozen.store.recover_in_flight(frozen.clock.now(), expired_only=True)
+    now = frozen.clock.now()
+    [u] = await frozen.store.due_unknown(now, 10)
+    mine = await frozen.store.take_unknown(u, now, "b", UNIT_LEASE)
+    assert mine is not None
+    # Daemon c's next pass must not start a second lookup (it would void b's result).
+    assert await frozen.store.due_unknown(now + timedelta(seconds=1), 10) == []
+    assert await frozen.store.take_unknown(u, now, "c", UNIT_LEASE) is None
+    # If b dies mid-lookup, the delivery is looked up again once its time has come.
+    [again] = await frozen.store.due_unknown(now + UNIT_LEASE, 10)
+    assert again.id == u.id and again.fence == mine.fence
