@@ -35,6 +35,7 @@ class SyncReport:
     warnings: list[Diagnostic] = field(default_factory=list)
     errors: list[Diagnostic] = field(default_factory=list)
     skipped: bool = False  # the same file (and config) as the last applied one
+    busy: bool = False  # another daemon was applying it: look again once it is done
 
     def summary(self) -> str:
         if self.errors:
@@ -245,7 +246,7 @@ async def sync_queue(
         )
     async with store.sync_turn() as mine:
         if not mine:  # another daemon is applying the same file right now
-            return SyncReport(applied=True, skipped=True)
+            return SyncReport(applied=True, skipped=True, busy=True)
         index = await store.plan_index()
         planned = plan_deliveries(queue, config, now, kept_assignments(index))
         changes, report = diff_plan(queue, planned, config, index, await store.post_index(), now)

@@ -58,6 +58,7 @@ FAR = timedelta(days=1)
 PREPARE_TIMEOUT = 15.0
 BLOCKED_RECHECK = timedelta(seconds=1)
 DB_RETRY = timedelta(seconds=2)
+SYNC_BUSY_RETRY = timedelta(seconds=1)
 LOOKUP_BACKOFF = timedelta(minutes=15)
 MAX_LOOKUPS = 6
 
@@ -255,6 +256,10 @@ class Engine:
         now = self.clock.now()
         report = await sync_queue(self.config, self.store, now)
         self.last_sync = report
+        if report.busy:
+            # Another daemon is applying the file: sync again shortly, so this one learns
+            # of the deliveries it adds instead of sleeping through them.
+            self._background(self._resync_after(SYNC_BUSY_RETRY))
         for o in self.observers:
             o.on_sync(report, now)
         if report.errors:
@@ -267,6 +272,10 @@ class Engine:
             _event(logging.WARNING, "sync", str(w))
         for n in report.notices:
             _event(logging.WARNING, "sync", n)
+
+    async def _resync_after(self, delay: timedelta) -> None:
+        await self.clock.sleep_until(self.clock.now() + delay, self._stopping)
+        self.request_sync()
 
     def _capacity(self) -> int:
         return self.config.engine.concurrency - len(self._inflight)
@@ -660,8 +669,8 @@ class Engine:
                         f"{d.post_id} → {d.account}: its daemon's lease lapsed",
                         d,
                     )
-                if lapsed:
-                    self._wake.set()
+                # Other daemons change what is due (a sync, a deferral): look again each tick.
+                self._wake.set()
             except Exception as err:  # a database hiccup must not end the daemon
                 log.warning(
                     "maintenance failed: %s",

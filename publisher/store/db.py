@@ -19,7 +19,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import StaticPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
@@ -61,7 +61,12 @@ def make_engine(url: str, *, immediate: bool = True) -> AsyncEngine:
     kwargs: dict[str, Any] = {}
     if aurl.startswith("sqlite"):
         memory = aurl.endswith(":memory:") or aurl.endswith("://")
-        kwargs["poolclass"] = StaticPool if memory else NullPool
+        if memory:
+            kwargs["poolclass"] = StaticPool
+        else:
+            # A pool: every new aiosqlite connection is a thread and a file open.
+            kwargs["pool_size"] = 4
+            kwargs["max_overflow"] = 4
         kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000}
         if not memory:
             path = Path(aurl.split(":///", 1)[1])

@@ -467,8 +467,31 @@ class Store:
                     .where(D.c.id == d.id, D.c.fence == d.fence)
                     .values(due_at=until, reason=why, updated_at=now)
                 )
-            won = [await self._claim_one(conn, d, now, worker, lease) for d in plan.chosen]
-            plan.chosen = [d for d in won if d is not None]
+            # The rows are ours for this transaction (BEGIN IMMEDIATE on SQLite, FOR UPDATE on
+            # PostgreSQL): one UPDATE claims them all.
+            if plan.chosen:
+                await conn.execute(
+                    update(D)
+                    .where(D.c.id.in_([d.id for d in plan.chosen]))
+                    .values(
+                        state=DeliveryState.SENDING.value,
+                        attempts=D.c.attempts + 1,
+                        fence=D.c.fence + 1,
+                        lease_owner=worker,
+                        lease_until=now + lease,
+                        updated_at=now,
+                    )
+                )
+            plan.chosen = [
+                _replace(
+                    d,
+                    state=DeliveryState.SENDING,
+                    attempts=d.attempts + 1,
+                    fence=d.fence + 1,
+                    updated_at=now,
+                )
+                for d in plan.chosen
+            ]
         return plan
 
     async def heartbeat(self, worker: str, until: datetime) -> int:
@@ -559,9 +582,13 @@ class Store:
                 )
                 if result.rowcount != 1:
                     stale.append(t.delivery_id)
-                    continue
-                if t.attempt is not None:
-                    await conn.execute(insert(A).values(**t.attempt.row()))
+            rows = [
+                t.attempt.row()
+                for t in transitions
+                if t.attempt is not None and t.delivery_id not in stale
+            ]
+            if rows:
+                await conn.execute(insert(A), rows)  # one executemany for the batch
         return stale
 
     async def defer_account(self, account: str, until: datetime, why: str) -> None:
