@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import functools
+import gc
 import logging
 import os
 import random
@@ -71,6 +74,16 @@ class Observer(Protocol):
     def on_pass(self, now: datetime, next_due: datetime | None) -> None: ...
 
     def on_result(self, delivery: Delivery, transition: Transition) -> None: ...
+
+
+def release_memory() -> None:
+    """Hand memory freed after a sync back to the system (glibc keeps it otherwise)."""
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 def default_worker_id() -> str:
@@ -256,6 +269,8 @@ class Engine:
         now = self.clock.now()
         report = await sync_queue(self.config, self.store, now)
         self.last_sync = report
+        if not report.skipped:
+            release_memory()  # a big queue file's parse leaves freed memory behind
         if report.busy:
             # Another daemon is applying the file: sync again shortly, so this one learns
             # of the deliveries it adds instead of sleeping through them.

@@ -157,3 +157,9 @@ async def test_sending_left_by_a_crash_becomes_unknown(db_url: str) -> None:
         assert await store.due(NOW + timedelta(hours=1), 10) == []  # never resent blindly
     finally:
         await store.close()
+
+
+def test_the_shortcut_head_is_alembics_head() -> None:
+    from publisher.store.db import HEAD
+
+    assert head_revision() == HEAD, "update publisher.store.db.HEAD with the new migration"
