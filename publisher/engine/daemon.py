@@ -349,8 +349,20 @@ class Engine:
                 in_flight=in_flight,
             )
 
+        capped = [
+            name
+            for name, acc in self.config.accounts.items()
+            if acc.max_per_day is not None or acc.min_interval is not None
+        ]
         plan = await self.store.claim_due(
-            now, free * 2, self._saturated(), self.options.worker, self.options.lease, decide
+            now,
+            free * 2,
+            self._saturated(),
+            self.options.worker,
+            self.options.lease,
+            decide,
+            capped=capped,
+            in_flight=self._per_account,
         )
         for d, why in plan.missed:
             _event(logging.WARNING, "missed", f"{d.post_id} → {d.account} missed: {why}", d)

@@ -7,7 +7,7 @@ lost its claim (a paused daemon whose lease expired) cannot overwrite a newer ow
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -409,6 +409,8 @@ class Store:
         worker: str,
         lease: timedelta,
         decide: Callable[[list[Delivery], dict[str, list[datetime]], dict[str, int]], Triage],
+        capped: Iterable[str] | None = None,
+        in_flight: Mapping[str, int] | None = None,
     ) -> Triage:
         """Select what is due, decide, and commit ``sending`` for the chosen: one transaction.
 
@@ -443,18 +445,25 @@ class Store:
                     await conn.execute(
                         select(func.pg_advisory_xact_lock(func.hashtext(f"publisher-account:{a}")))
                     )
-            history = await self._recent(conn, accounts, now - timedelta(hours=26))
-            in_flight = {
-                a: n
-                for a, n in (
-                    await conn.execute(
-                        select(D.c.account, func.count())
-                        .where(D.c.account.in_(accounts), D.c.state == DeliveryState.SENDING.value)
-                        .group_by(D.c.account)
-                    )
-                ).all()
-            }
-            plan = decide(candidates, history, in_flight)
+            # Only accounts with caps need their history; a daemon alone on SQLite knows its
+            # own requests in flight, several on PostgreSQL ask the database.
+            with_caps = accounts if capped is None else sorted(set(accounts) & set(capped))
+            history = await self._recent(conn, with_caps, now - timedelta(hours=26))
+            if in_flight is None or postgres:
+                in_flight = {
+                    a: n
+                    for a, n in (
+                        await conn.execute(
+                            select(D.c.account, func.count())
+                            .where(
+                                D.c.account.in_(accounts),
+                                D.c.state == DeliveryState.SENDING.value,
+                            )
+                            .group_by(D.c.account)
+                        )
+                    ).all()
+                }
+            plan = decide(candidates, history, dict(in_flight))
             for d, why in plan.missed:
                 await conn.execute(
                     update(D)

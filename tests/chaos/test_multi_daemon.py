@@ -9,7 +9,13 @@ The daemons publish to the strict local X, Graph and Mastodon servers, which ans
 created post after a short random delay, so that most of the time some request is out when a
 daemon is frozen: its lease lapses, another daemon takes the delivery over (``unknown``, then
 a lookup), and the frozen one's late result must be refused. Every verdict is taken from what
-the servers hold, not from what the daemons say they did.
+the servers hold, not from what the daemons say they did. X's own duplicate-text check is off:
+it would hide a second send.
+
+A failure prints the seed (``PUBLISHER_CHAOS_SEED`` replays its schedule of faults; timing
+still varies), the faults with wall-clock times, and each twice-published post's log lines.
+
+At the end, case by case with a fake clock: the engine behaviours the chaos run depends on.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -157,9 +163,7 @@ class Servers:
         if account in self.x:
             return [Created(p.id, p.text, p.created_at) for p in self.x[account].created]
         if account in self.fb:
-            return [
-                Created(p.id, p.message or "", p.created_time) for p in self.fb[account].posts
-            ]
+            return [Created(p.id, p.message or "", p.created_time) for p in self.fb[account].posts]
         return [Created(s.id, s.text, s.created_at) for s in self.masto[account].statuses]
 
     def problems(self) -> list[str]:
@@ -368,11 +372,6 @@ class Fleet:
                 p.wait()
 
 
-@pytest.fixture
-def fleet_root(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
-
-
 # ------------------------------------------------------------------------------- database
 
 
@@ -444,13 +443,30 @@ def unsettled(rows: list[Row], now: datetime) -> list[Row]:
 # ------------------------------------------------------------------------------- chaos
 
 
+@dataclass(frozen=True)
+class Fault:
+    kind: str  # "kill" (then a restart after ``seconds``) or "freeze" (for ``seconds``)
+    at: datetime
+    slot: int
+    pid: int
+    seconds: float
+    leased: bool  # the frozen daemon held a lease: a request of its was out or about to be
+
+    def __str__(self) -> str:
+        what = "frozen" if self.kind == "freeze" else "killed, restarted after"
+        held = " (holding a lease)" if self.leased else ""
+        return (
+            f"{self.at:%H:%M:%S.%f}"[:-3] + f" daemon {self.slot} pid {self.pid} {what} "
+            f"{self.seconds:.1f}s{held}"
+        )
+
+
 @dataclass
 class Chaos:
     fleet: Fleet
     db: Db
     rng: random.Random
-    kills: list[tuple[float, int, int]] = field(default_factory=list)  # (t, slot, pid)
-    stops: list[tuple[float, int, int, float, bool]] = field(default_factory=list)
+    events: list[Fault] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def eligible(self) -> list[Slot]:
@@ -465,8 +481,8 @@ class Chaos:
         pid = slot.proc.pid
         slot.down = True
         slot.proc.send_signal(signal.SIGKILL)
-        self.kills.append((time.monotonic(), slot.index, pid))
         pause = self.rng.uniform(0.5, 2.0)
+        self.events.append(Fault("kill", datetime.now(UTC), slot.index, pid, pause, False))
 
         async def later() -> None:
             await asyncio.to_thread(slot.proc.wait)
@@ -486,7 +502,9 @@ class Chaos:
         duration = LEASE + self.rng.uniform(2.0, 3.5)
         slot.stopped = True
         slot.proc.send_signal(signal.SIGSTOP)
-        self.stops.append((time.monotonic(), slot.index, slot.proc.pid, duration, bool(busy)))
+        self.events.append(
+            Fault("freeze", datetime.now(UTC), slot.index, slot.proc.pid, duration, bool(busy))
+        )
 
         async def later() -> None:
             await asyncio.sleep(duration)
@@ -539,7 +557,7 @@ def read_events(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
 
 @pytest.mark.slow
 async def test_four_daemons_share_one_database_through_kills_and_freezes(
-    fleet_root: Path,
+    tmp_path: Path,
 ) -> None:
     skip_or_fail_without_postgres()
     import asyncpg
@@ -551,10 +569,10 @@ async def test_four_daemons_share_one_database_through_kills_and_freezes(
     conn: Any = None
     try:
         async with servers(rng) as s:
-            config = write_config(fleet_root, database, s)
+            config = write_config(tmp_path, database, s)
             t0 = datetime.now(UTC) + timedelta(seconds=LEAD)
-            write_queue(fleet_root, t0)
-            fleet = Fleet(fleet_root, config)
+            write_queue(tmp_path, t0)
+            fleet = Fleet(tmp_path, config)
             fleet.start(DAEMONS)  # at once: they race to migrate and to apply the queue
             mono_t0 = time.monotonic() + LEAD
 
@@ -581,8 +599,8 @@ async def test_four_daemons_share_one_database_through_kills_and_freezes(
             settled = await settle(db)
 
             for slot in fleet.slots:
-                assert slot.proc.poll() is None, (
-                    f"daemon {slot.index} died on its own:\n" + _tails(slot.logs[-1:])
+                assert slot.proc.poll() is None, f"daemon {slot.index} died on its own:\n" + _tails(
+                    slot.logs[-1:]
                 )
                 slot.proc.send_signal(signal.SIGTERM)
             codes = [await asyncio.to_thread(slot.proc.wait, 30) for slot in fleet.slots]
@@ -648,6 +666,14 @@ class Report:
                 out[key].append(c)
         return out
 
+    @property
+    def kills(self) -> list[Fault]:
+        return [f for f in self.chaos.events if f.kind == "kill"]
+
+    @property
+    def freezes(self) -> list[Fault]:
+        return [f for f in self.chaos.events if f.kind == "freeze"]
+
     def messages(self, fragment: str) -> list[dict[str, Any]]:
         return [e for e in self.events if fragment in str(e.get("message", ""))]
 
@@ -661,12 +687,13 @@ class Report:
             f"seed {SEED}: {len(self.rows)} deliveries {dict(sorted(counts.items()))}",
             f"servers created {dict(sorted(created.items()))}; duplicates {dupes}",
             f"ledger outcomes {dict(sorted(outcomes.items()))}",
-            f"kills {len(self.chaos.kills)}, freezes {len(self.chaos.stops)} "
-            f"({sum(1 for st in self.chaos.stops if st[4])} of a daemon holding a lease)",
+            f"kills {len(self.kills)}, freezes {len(self.freezes)} "
+            f"({sum(1 for f in self.freezes if f.leased)} of a daemon holding a lease)",
             f"leases lapsed {len(self.messages('lease lapsed'))}, "
             f"late results refused {len(self.messages(REFUSED))}, "
             f"claims handed back unsent {len(self.messages('not sent: the lease ran out'))}",
         ]
+        lines += [f"  {f}" for f in self.chaos.events]
         for key, created_twice in posts.items():
             if len(created_twice) > 1:
                 lines.append(f"  twice: {key}: {[c.remote_id for c in created_twice]}")
@@ -681,7 +708,8 @@ class Report:
         return [
             e
             for e in self.events
-            if (e.get("post"), e.get("account")) == (post, account) or e.get("delivery") in ids
+            if (e.get("post"), e.get("account")) == (post, account)
+            or e.get("delivery") in ids
             or any(f"delivery {i}:" in str(e.get("message", "")) for i in ids)
         ]
 
@@ -732,7 +760,7 @@ class Report:
         assert all(n <= MAX_PER_DAY for n in per_day.values()), per_day
 
         # The chaos happened, and the freezes were the case fencing is for.
-        assert len(self.chaos.kills) >= 5 and len(self.chaos.stops) >= 5
+        assert len(self.kills) >= 5 and len(self.freezes) >= 5
         assert self.messages("lease lapsed"), "no lease lapsed: the freezes proved nothing"
         assert self.messages(REFUSED), "no frozen daemon's late result was refused"
         bad = [line for line in self.stray if "Traceback" in line]
@@ -816,9 +844,7 @@ class Frozen:
 
 
 @pytest.fixture
-async def frozen(
-    project: Project, clock: FakeClock, postgres_url: str
-) -> AsyncIterator[Frozen]:
+async def frozen(project: Project, clock: FakeClock, postgres_url: str) -> AsyncIterator[Frozen]:
     project.database = postgres_url
     project.extra = '\n[lease]\nduration = "30s"\nheartbeat = "10s"\n'
     project.write_config()
