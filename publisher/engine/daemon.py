@@ -336,10 +336,11 @@ class Engine:
             candidates: list[Delivery],
             history: dict[str, list[datetime]],
             in_flight: dict[str, int],
+            granted: datetime,  # now, once the claim holds its account locks
         ) -> Triage:
             return triage(
                 candidates,
-                now,
+                granted,
                 free,
                 zone=self.config.timezone,
                 max_lateness=self.config.max_lateness,
@@ -363,6 +364,7 @@ class Engine:
             decide,
             capped=capped,
             in_flight=self._per_account,
+            clock=self.clock.now,
         )
         for d, why in plan.missed:
             _event(logging.WARNING, "missed", f"{d.post_id} → {d.account} missed: {why}", d)
@@ -374,7 +376,7 @@ class Engine:
                 d,
             )
         for d in plan.chosen:
-            self._start(d, self._deliver(d, now))
+            self._start(d, self._deliver(d, d.updated_at))  # the claim's time, its lease's start
         return launched + len(plan.chosen)
 
     def _start(self, d: Delivery, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -744,7 +746,7 @@ class Engine:
             if first is not None and now < first + window:
                 # The network ignores a repeat under the same key: sending again settles it.
                 why = "resending under the same idempotency key, which the network deduplicates"
-                await self.store.finish(
+                stale = await self.store.finish(
                     [
                         Transition(
                             mine.id,
@@ -757,6 +759,8 @@ class Engine:
                         )
                     ]
                 )
+                if stale:
+                    why = "another daemon took this delivery over meanwhile; left to it"
                 _event(logging.INFO, "resolve", f"{mine.post_id} → {mine.account}: {why}", mine)
                 return
         since = mine.scheduled_at - timedelta(hours=1)
@@ -779,6 +783,17 @@ class Engine:
             f"{mine.post_id} → {mine.account}: {t.reason}",
             mine,
         )
+
+    def _may_still_send(self, d: Delivery) -> bool:
+        """Was this taken over from a lapsed lease, and is this its first lookup?
+
+        A lapsed lease shows a daemon dead, or only paused (SIGSTOP, a frozen VM, a starved
+        process), perhaps just past its last check before the request leaves: woken, it sends
+        at once. A lookup right after the takeover cannot see that request yet, so "absent" is
+        only believed a second time, a lease later; by then a daemon paused for up to about
+        two leases has sent it (the second lookup finds it) or handed it back unsent.
+        """
+        return self.shared and d.error_class == Outcome.INTERRUPTED.value and d.lookups == 0
 
     def _resolution(
         self, d: Delivery, rendered: Rendered, result: LookupResult, now: datetime
@@ -808,6 +823,22 @@ class Engine:
                     remote_url=result.published.url,
                     error="found on the network",
                 ),
+            )
+        if isinstance(result, Absent) and self._may_still_send(d):
+            when = now + self.options.lease
+            return Transition(
+                d.id,
+                d.fence,
+                DeliveryState.UNKNOWN,
+                now,
+                due_at=when,
+                lookups=d.lookups + 1,
+                reason=(
+                    "not on the network yet, but its daemon may only be paused with the request "
+                    f"about to leave: looking again at {when:%H:%M:%S}Z before sending"
+                ),
+                last_error=d.last_error,
+                error_class=d.error_class,
             )
         if isinstance(result, Absent):
             return Transition(

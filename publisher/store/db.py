@@ -19,6 +19,7 @@ from sqlalchemy.pool import StaticPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
+IDLE_TX_TIMEOUT_MS = 30_000
 
 
 class SchemaTooNewError(RuntimeError):
@@ -68,6 +69,11 @@ def make_engine(url: str, *, immediate: bool = True) -> AsyncEngine:
             path = Path(aurl.split(":///", 1)[1])
             path.parent.mkdir(parents=True, exist_ok=True)
     else:
+        # A daemon frozen mid-transaction (SIGSTOP, a paused VM) must not hold its row and
+        # account locks, and so every other daemon, for the whole pause.
+        kwargs["connect_args"] = {
+            "server_settings": {"idle_in_transaction_session_timeout": str(IDLE_TX_TIMEOUT_MS)}
+        }
         kwargs["pool_size"] = 10
         kwargs["max_overflow"] = 20
         kwargs["pool_pre_ping"] = True

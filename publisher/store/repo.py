@@ -408,9 +408,12 @@ class Store:
         exclude_accounts: Iterable[str],
         worker: str,
         lease: timedelta,
-        decide: Callable[[list[Delivery], dict[str, list[datetime]], dict[str, int]], Triage],
+        decide: Callable[
+            [list[Delivery], dict[str, list[datetime]], dict[str, int], datetime], Triage
+        ],
         capped: Iterable[str] | None = None,
         in_flight: Mapping[str, int] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> Triage:
         """Select what is due, decide, and commit ``sending`` for the chosen: one transaction.
 
@@ -418,6 +421,10 @@ class Store:
         other's rows) and each account is serialized with a transaction advisory lock while its
         caps are computed, so per-account limits hold across daemons. On SQLite the
         transaction's ``BEGIN IMMEDIATE`` serializes everything.
+
+        ``decide`` gets the time (read again from ``clock``) once the locks are held: waiting
+        for them, behind a slow or frozen daemon's claim, can take seconds, and a lease or a
+        cap reckoned from before the wait would be stale before it was even committed.
         """
         pending = [s.value for s in PENDING]
         q = (
@@ -445,6 +452,8 @@ class Store:
                     await conn.execute(
                         select(func.pg_advisory_xact_lock(func.hashtext(f"publisher-account:{a}")))
                     )
+            if clock is not None:
+                now = max(now, clock())
             # Only accounts with caps need their history; a daemon alone on SQLite knows its
             # own requests in flight, several on PostgreSQL ask the database.
             with_caps = accounts if capped is None else sorted(set(accounts) & set(capped))
@@ -463,7 +472,7 @@ class Store:
                         )
                     ).all()
                 }
-            plan = decide(candidates, history, dict(in_flight))
+            plan = decide(candidates, history, dict(in_flight), now)
             for d, why in plan.missed:
                 await conn.execute(
                     update(D)
@@ -591,10 +600,14 @@ class Store:
                 )
                 if result.rowcount != 1:
                     stale.append(t.delivery_id)
+            # Every attempt is in the ledger, even one whose result came too late to be written
+            # (a paused daemon's): it really happened, and a human may need to see it.
             rows = [
                 t.attempt.row()
+                if t.delivery_id not in stale
+                else {**t.attempt.row(), "error": _late(t.attempt.error)}
                 for t in transitions
-                if t.attempt is not None and t.delivery_id not in stale
+                if t.attempt is not None
             ]
             if rows:
                 await conn.execute(insert(A), rows)  # one executemany for the batch
@@ -644,6 +657,8 @@ class Store:
                         lease_until=None,
                         due_at=lookup_at or now,  # when to look it up (timelines lag)
                         reason="the daemon stopped while the request was out",
+                        error_class=Outcome.INTERRUPTED.value,  # its daemon may only be paused
+                        lookups=0,  # a new unknown: its lookups count afresh
                         updated_at=now,
                     )
                 )
@@ -847,6 +862,11 @@ class Store:
         async with self.engine.begin() as conn:
             for table in (A, D, P, S, Q):
                 await conn.execute(delete(table))
+
+
+def _late(error: str | None) -> str:
+    note = "result not recorded: another daemon owned the delivery by then"
+    return f"{note}; {error}" if error else note
 
 
 def _bind(name: str) -> Any:

@@ -42,8 +42,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 
+from adapters.base import Absent
 from publisher.clock import FakeClock
 from publisher.engine.daemon import Engine, EngineOptions
+from publisher.engine.decide import Triage
 from publisher.engine.runtime import LIVE
 from publisher.states import DeliveryState
 from publisher.store import Delivery, Store
@@ -897,6 +899,27 @@ async def test_a_claim_kept_alive_by_heartbeats_is_sent_late(frozen: Frozen) -> 
     assert (await frozen.one()).state is DeliveryState.PUBLISHED
 
 
+async def test_absent_after_a_takeover_is_believed_only_a_lease_later(frozen: Frozen) -> None:
+    async def absent(*_args: object) -> Absent:
+        return Absent()
+
+    frozen.adapter.lookup = absent  # type: ignore[method-assign,assignment]
+    await frozen.claim()
+    await frozen.clock.advance(UNIT_LEASE + timedelta(seconds=1))
+    assert await frozen.store.recover_in_flight(frozen.clock.now(), expired_only=True)
+    [u] = await frozen.store.due_unknown(frozen.clock.now(), 10)
+    await frozen.engine.resolve_unknown(u)  # right after the takeover: maybe not out *yet*
+    first = await frozen.one()
+    assert first.state is DeliveryState.UNKNOWN, first.reason
+    assert first.due_at == frozen.clock.now() + UNIT_LEASE
+    assert await frozen.store.due_unknown(frozen.clock.now(), 10) == []
+    await frozen.clock.advance(UNIT_LEASE)
+    [u] = await frozen.store.due_unknown(frozen.clock.now(), 10)
+    await frozen.engine.resolve_unknown(u)  # still absent a lease later: send it
+    second = await frozen.one()
+    assert second.state is DeliveryState.RETRYING and second.due_at == frozen.clock.now()
+
+
 async def test_an_unknown_being_looked_up_is_not_taken_over(frozen: Frozen) -> None:
     await frozen.claim()
     await frozen.clock.advance(UNIT_LEASE + timedelta(seconds=1))
@@ -911,3 +934,52 @@ async def test_an_unknown_being_looked_up_is_not_taken_over(frozen: Frozen) -> N
     # If b dies mid-lookup, the delivery is looked up again once its time has come.
     [again] = await frozen.store.due_unknown(now + UNIT_LEASE, 10)
     assert again.id == u.id and again.fence == mine.fence
+
+
+async def test_a_claim_that_waited_behind_another_is_leased_from_when_it_got_in(
+    project: Project, postgres_url: str
+) -> None:
+    """A claim stuck behind another daemon's (frozen mid-transaction) must not commit a lease
+    reckoned from before the wait: it would be lapsed, or nearly, on arrival."""
+    import asyncpg
+
+    due = datetime.now(UTC) - timedelta(minutes=1)
+    project.database = postgres_url
+    project.write_config()
+    project.write_queue(ONE_POST.replace("2026-12-01 09:00", due.isoformat()))
+    store = await Store.open(postgres_url)
+    holder = await asyncpg.connect(
+        host=PG_HOST, port=PG_PORT, user="postgres", database=postgres_url.rsplit("/", 1)[1]
+    )
+    try:
+        await sync_queue(project.config(), store, datetime.now(UTC))
+        frozen = holder.transaction()
+        await frozen.start()
+        await holder.execute("SELECT pg_advisory_xact_lock(hashtext('publisher-account:alpha'))")
+        seen: list[datetime] = []
+
+        def decide(
+            candidates: list[Delivery],
+            history: dict[str, list[datetime]],
+            in_flight: dict[str, int],
+            now: datetime,
+        ) -> Triage:
+            seen.append(now)
+            return Triage(chosen=list(candidates))
+
+        before = datetime.now(UTC)
+        claim = asyncio.create_task(
+            store.claim_due(
+                before, 10, [], "late", UNIT_LEASE, decide, clock=lambda: datetime.now(UTC)
+            )
+        )
+        await asyncio.sleep(1.5)  # the other claim holds the account's lock, frozen
+        await frozen.rollback()
+        [d] = (await claim).chosen
+        assert seen[0] >= before + timedelta(seconds=1.5)
+        assert d.updated_at == seen[0]
+        lease_until = await holder.fetchval("SELECT lease_until FROM deliveries WHERE id=$1", d.id)
+        assert lease_until == seen[0] + UNIT_LEASE
+    finally:
+        await holder.close()
+        await store.close()
