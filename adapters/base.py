@@ -23,7 +23,7 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from publisher.clock import Clock
-from publisher.secrets import Secret
+from publisher.secrets import REDACTOR, MissingSecretError, Secret
 
 # ---------------------------------------------------------------------------
 # Capabilities: declared as data, enforced once in the shared layer.
@@ -400,6 +400,22 @@ class Adapter(ABC):
     async def check(self) -> AccountCheck:
         """Verify the account's credentials against the network."""
         return AccountCheck(CheckStatus.ATTENTION, detail=f"{self.network} has no check")
+
+    def reveal(self, secret: Secret) -> str:
+        """A secret's value for a request; a missing one means the account needs a human."""
+        try:
+            return secret.reveal()
+        except MissingSecretError as err:
+            raise PermanentError(str(err), attention=Attention.CREDENTIALS) from None
+
+    def scrub(self, text: str) -> str:
+        """Text with this account's secrets, and every other registered one, masked."""
+        for secret in self.secrets():
+            if secret.resolved:
+                value = secret.reveal()
+                if value:
+                    text = text.replace(value, "***")
+        return REDACTOR.scrub(text)
 
     def secrets(self) -> tuple[Secret, ...]:
         """The account's secrets, so logs and errors can be scrubbed of them."""

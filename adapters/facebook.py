@@ -57,7 +57,7 @@ from adapters.base import (
     TransientError,
     Unknowable,
 )
-from publisher.secrets import REDACTOR, MissingSecretError, Secret
+from publisher.secrets import Secret
 
 log = logging.getLogger("publisher.network.facebook")
 
@@ -324,18 +324,11 @@ class FacebookAdapter(Adapter):
     # ------------------------------------------------------------------ HTTP boundary
 
     def _token(self) -> str:
-        try:
-            return self._settings.page_token.reveal()
-        except MissingSecretError as err:
-            raise PermanentError(str(err), attention=Attention.CREDENTIALS) from None
+        return self.reveal(self._settings.page_token)
 
     def _scrub(self, text: str) -> str:
-        for secret in self.secrets():
-            if secret.resolved:
-                value = secret.reveal()
-                if value:
-                    text = text.replace(value, "***")
-        return REDACTOR.scrub(_TOKEN_PARAM.sub(r"\1***", text))
+        # Graph error bodies may echo URLs with the token in the query.
+        return self.scrub(_TOKEN_PARAM.sub(r"\1***", text))
 
     def _url(self, path: str) -> str:
         s = self._settings

@@ -66,7 +66,7 @@ from adapters.base import (
     TransientError,
     Unknowable,
 )
-from publisher.secrets import REDACTOR, MissingSecretError, Secret
+from publisher.secrets import Secret
 from publisher.text import find_entities
 
 log = logging.getLogger("publisher.network.linkedin")
@@ -509,18 +509,10 @@ class LinkedInAdapter(Adapter):
     # ------------------------------------------------------------------ HTTP boundary
 
     def _token(self) -> str:
-        try:
-            return self._settings.token.reveal()
-        except MissingSecretError as err:
-            raise PermanentError(str(err), attention=Attention.CREDENTIALS) from None
+        return self.reveal(self._settings.token)
 
     def _scrub(self, text: str) -> str:
-        for secret in self.secrets():
-            if secret.resolved:
-                value = secret.reveal()
-                if value:
-                    text = text.replace(value, "***")
-        return REDACTOR.scrub(text)
+        return self.scrub(text)
 
     def _cause(self, err: BaseException) -> BaseException | None:
         """Chain the library's exception unless its text carries a secret."""

@@ -64,7 +64,7 @@ from adapters.base import (
     TransientError,
     Unknowable,
 )
-from publisher.secrets import REDACTOR, MissingSecretError, Secret
+from publisher.secrets import Secret
 
 log = logging.getLogger("publisher.network.mastodon")
 
@@ -456,18 +456,10 @@ class MastodonAdapter(Adapter):
     # ------------------------------------------------------------------ HTTP
 
     def _token(self) -> str:
-        try:
-            return self._settings.token.reveal()
-        except MissingSecretError as err:
-            raise PermanentError(
-                f"the token of account {self.account} is not set", attention=Attention.CREDENTIALS
-            ) from err
+        return self.reveal(self._settings.token)
 
     def _scrub(self, text: str) -> str:
-        for secret in self.secrets():
-            if secret.resolved and secret.reveal():
-                text = text.replace(secret.reveal(), "***")
-        return REDACTOR.scrub(text)
+        return self.scrub(text)
 
     async def _send(
         self,
