@@ -7,7 +7,7 @@ import os
 import socket
 import textwrap
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +25,6 @@ from adapters.base import (
 from adapters.log import LogAdapter
 from publisher.clock import FakeClock
 from publisher.config import Config, SecretPolicy, load_config
-from publisher.store import Store
 
 # The Bluesky PDS is one process for the whole session, shared by every module that uses it.
 from tests.adapters.pds import pds, pds_account  # noqa: F401
@@ -248,12 +247,3 @@ async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> None:
         if loop.time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.01)
-
-
-@pytest.fixture
-def run_dir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
-
-
-async def open_store(url: str) -> Store:
-    return await Store.open(url)
