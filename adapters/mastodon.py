@@ -186,6 +186,8 @@ class MastodonAdapter(Adapter):
     _instance_limits: InstanceLimits | None = None
     _account_id: str | None = None
     _reserve: int = 0  # characters the content warning takes from every part
+    # The last capabilities built, with what they were built from: render asks for every post.
+    _caps: tuple[InstanceLimits | None, int, Capabilities] | None = None
 
     @property
     def _settings(self) -> MastodonSettings:
@@ -195,9 +197,12 @@ class MastodonAdapter(Adapter):
     # ------------------------------------------------------------------ rules and render
 
     def capabilities(self) -> Capabilities:
+        known = self._caps
+        if known is not None and known[0] is self._instance_limits and known[1] == self._reserve:
+            return known[2]
         s = self._settings
         inst = self._instance_limits or InstanceLimits(s.max_characters, s.url_length)
-        return Capabilities(
+        caps = Capabilities(
             network="mastodon",
             length=LengthRule(
                 LengthKind.MASTODON, max(inst.max_characters - self._reserve, 1), inst.url_length
@@ -214,6 +219,8 @@ class MastodonAdapter(Adapter):
             ),
             threads=True,
         )
+        self._caps = (self._instance_limits, self._reserve, caps)
+        return caps
 
     def render(self, content: PostContent) -> Rendered:
         """Mastodon counts the content warning in each status's limit: reserve it, then split."""

@@ -14,13 +14,14 @@ the timestamp, so the line has none.
 from __future__ import annotations
 
 import atexit
+import collections
 import json
 import logging
 import os
-import queue
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
@@ -153,10 +154,12 @@ class TextFormatter(_Formatter):
     """``[time LEVEL ]logger: message key=value ...``, then traceback lines."""
 
     def render(self, record: logging.LogRecord) -> str:
-        head = f"{record.name}: {_scrub(record.getMessage())}"
+        # The whole line is scrubbed in ``format``; only a value about to be quoted is
+        # scrubbed first, since quoting could escape a secret's characters out of sight.
+        head = f"{record.name}: {record.getMessage()}"
         if not self.journal:  # journald has its own timestamp and priority
             head = f"{self.timestamp(record)} {record.levelname} {head}"
-        pairs = [f"{k}={_quote(_scrub(v))}" for k, v in event_fields(record).items()]
+        pairs = [f"{k}={_quote(v)}" for k, v in event_fields(record).items()]
         line = " ".join([head, *pairs])
         details = self.details(record)
         return f"{line}\n{details}" if details else line
@@ -180,8 +183,11 @@ class JsonFormatter(_Formatter):
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-def _quote(value: str) -> str:
-    return value if _BARE.match(value) else json.dumps(value, ensure_ascii=False)
+def _quote(value: object) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if _BARE.match(text):
+        return text
+    return json.dumps(_scrub(text), ensure_ascii=False)
 
 
 def _json_value(value: object) -> Any:
@@ -208,19 +214,26 @@ class BackgroundWriter:
 
     The daemon's event loop formats (and scrubs) each line itself but never waits on the
     write: a log file on a disk busy with the database's fsyncs, or a journald socket that is
-    full, must not hold back the next post. Lines are written in order, in batches; ``close``
-    (also run at exit) writes whatever is still queued. Only a SIGKILL can lose the last few.
+    full, must not hold back the next post. Lines are written in order, in batches: once woken,
+    the writer lets a burst's lines gather for ``linger`` seconds, so a thousand lines cost a
+    few wake-ups and writes, not a thousand. ``close`` (also run at exit) writes whatever is
+    still queued; only a SIGKILL can lose the last few lines.
     """
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], linger: float = 0.02) -> None:
         self.stream = stream
-        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self.linger = linger
+        self._lines: collections.deque[str] = collections.deque()
+        self._wake = threading.Event()
+        self._closing = False
         self._thread = threading.Thread(target=self._run, name="publisher-log", daemon=True)
         self._thread.start()
         atexit.register(self.close)
 
     def write(self, text: str) -> int:
-        self._lines.put(text)
+        self._lines.append(text)
+        if not self._wake.is_set():
+            self._wake.set()
         return len(text)
 
     def flush(self) -> None:
@@ -231,26 +244,26 @@ class BackgroundWriter:
 
     def _run(self) -> None:
         while True:
-            item = self._lines.get()
+            self._wake.wait()
+            if not self._closing:
+                time.sleep(self.linger)
+            self._wake.clear()  # before draining: a line added after this wakes us again
             batch: list[str] = []
-            while item is not None:
-                batch.append(item)
-                try:
-                    item = self._lines.get_nowait()
-                except queue.Empty:
-                    break
+            while self._lines:
+                batch.append(self._lines.popleft())
             if batch:
                 try:
                     self.stream.write("".join(batch))
                     self.stream.flush()
                 except (OSError, ValueError):  # a closed or broken stream: nothing to do
                     pass
-            if item is None:
+            if self._closing and not self._lines:
                 return
 
     def close(self) -> None:
         if self._thread.is_alive():
-            self._lines.put(None)
+            self._closing = True
+            self._wake.set()
             self._thread.join(timeout=10)
         atexit.unregister(self.close)
 
@@ -290,6 +303,12 @@ def setup_logging(
                 previous.close()
     root.addHandler(handler)
     root.setLevel(_level(level))
+    # No line shows a source file, thread or process: spare every record looking them up
+    # (the logging HOWTO's "Optimization"; finding the caller walks the stack each time).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     for name in quiet:
         logging.getLogger(name).setLevel(logging.WARNING)
     return handler

@@ -131,17 +131,13 @@ class Engine:
         self.mode = mode
         self.options = options or EngineOptions()
         self.observers = list(observers)
-        self.policy = RetryPolicy(
-            config.retry.max_attempts,
-            config.retry.base_delay,
-            config.retry.max_delay,
-            config.retry.jitter,
-        )
+        self._derive()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._resync = True
-        self._inflight: dict[int, asyncio.Task[None]] = {}
-        self._per_account: dict[str, int] = {}
+        self._inflight: dict[int, asyncio.Task[None]] = {}  # until its result is written
+        self._out: set[int] = set()  # deliveries holding a slot: their request is out
+        self._per_account: dict[str, int] = {}  # slots held, by account
         self._results: asyncio.Queue[tuple[Transition, asyncio.Future[None]] | None] = (
             asyncio.Queue()
         )
@@ -158,12 +154,27 @@ class Engine:
         """A reloaded config: new policies and adapters apply to the next claims."""
         self.config = config
         self.adapters = dict(adapters)
+        self._derive()
+
+    def _derive(self) -> None:
+        """What each pass needs from the config, worked out once per config."""
+        config = self.config
         self.policy = RetryPolicy(
             config.retry.max_attempts,
             config.retry.base_delay,
             config.retry.max_delay,
             config.retry.jitter,
         )
+        self._rules = {
+            name: AccountRules(acc.max_per_day, acc.min_interval)
+            for name, acc in config.accounts.items()
+            if name in self.adapters
+        }
+        self._capped = [
+            name
+            for name, acc in config.accounts.items()
+            if acc.max_per_day is not None or acc.min_interval is not None
+        ]
 
     def request_sync(self) -> None:
         self._resync = True
@@ -299,7 +310,7 @@ class Engine:
         self.request_sync()
 
     def _capacity(self) -> int:
-        return self.config.engine.concurrency - len(self._inflight)
+        return self.config.engine.concurrency - len(self._out)
 
     def _saturated(self) -> list[str]:
         """Accounts that take no new request now: at their limit in flight, or held."""
@@ -332,11 +343,7 @@ class Engine:
             free -= launched
         if free <= 0:
             return launched
-        rules = {
-            name: AccountRules(acc.max_per_day, acc.min_interval)
-            for name, acc in self.config.accounts.items()
-            if name in self.adapters
-        }
+        rules = self._rules
 
         def decide(
             candidates: list[Delivery],
@@ -356,11 +363,6 @@ class Engine:
                 in_flight=in_flight,
             )
 
-        capped = [
-            name
-            for name, acc in self.config.accounts.items()
-            if acc.max_per_day is not None or acc.min_interval is not None
-        ]
         plan = await self.store.claim_due(
             now,
             free * 2,
@@ -368,7 +370,7 @@ class Engine:
             self.options.worker,
             self.options.lease,
             decide,
-            capped=capped,
+            capped=self._capped,
             in_flight=self._per_account,
             clock=self.clock.now,
         )
@@ -387,14 +389,18 @@ class Engine:
 
     def _start(self, d: Delivery, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         self._per_account[d.account] = self._per_account.get(d.account, 0) + 1
+        self._out.add(d.id)
         task = asyncio.create_task(work, name=f"delivery-{d.id}")
         self._inflight[d.id] = task
         task.add_done_callback(functools.partial(self._done, d))
         return task
 
-    def _done(self, d: Delivery, _task: object = None) -> None:
-        self._inflight.pop(d.id, None)
-        self._lookups.pop(d.id, None)
+    def _release(self, d: Delivery) -> None:
+        """The request is over: its slot goes to the next delivery (its result may still be
+        on its way to the database, where the delivery stays ``sending`` until then)."""
+        if d.id not in self._out:
+            return
+        self._out.discard(d.id)
         n = self._per_account.get(d.account, 1) - 1
         if n <= 0:
             self._per_account.pop(d.account, None)
@@ -402,11 +408,18 @@ class Engine:
             self._per_account[d.account] = n
         # Under a burst, refill slots several at a time: a pass (a claim transaction) per
         # finished delivery would cost more than the deliveries. An account that was at its
-        # limit, or the last delivery out, wakes the loop at once.
+        # limit, or the last request out, wakes the loop at once.
         refill = max(1, self.config.engine.concurrency // 8)
         was_full = n + 1 >= self.config.engine.per_account
-        if was_full or self._capacity() >= refill or not self._inflight:
+        if was_full or self._capacity() >= refill or not self._out:
             self._wake.set()
+
+    def _done(self, d: Delivery, _task: object = None) -> None:
+        self._inflight.pop(d.id, None)
+        self._lookups.pop(d.id, None)
+        self._release(d)
+        if not self._inflight:
+            self._wake.set()  # `run --once` settles when nothing is left in flight
 
     # ------------------------------------------------------------ delivery
 
@@ -650,6 +663,7 @@ class Engine:
         )
         for o in self.observers:
             o.on_result(d, t)
+        self._release(d)
         if wait:
             await fut
 

@@ -104,6 +104,10 @@ REHEARSAL = Mode("dry-run", DeliveryState.DRY_RUN, Outcome.DRY_RUN, sends=False)
 
 
 def build_adapters(config: Config, context: AdapterContext, mode: Mode) -> dict[str, Adapter]:
+    # Rendering loads the text layer (twitter-text's tables, a quarter of a second): now, not
+    # in front of the first post due.
+    import adapters.shared  # noqa: F401
+
     out: dict[str, Adapter] = {}
     for name, account in config.accounts.items():
         cls = adapter_class(account.network)

@@ -12,12 +12,14 @@ start; a database written by a newer publisher is refused rather than misread.
 from __future__ import annotations
 
 import asyncio
-import functools
+import collections
+import contextlib
 import re
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection
@@ -79,12 +81,24 @@ def make_engine(url: str) -> AsyncEngine:
     )
 
 
+@dataclass
+class _Job:
+    write: bool
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
 class SQLiteRunner:
     """One SQLite connection, used by one thread of its own; each call is a whole transaction.
 
     Writers begin with ``BEGIN IMMEDIATE`` (when ``immediate``), readers with a plain
-    ``BEGIN``. Calls queue up in order; SQLite serializes writers anyway, and a single
-    connection needs no pool.
+    ``BEGIN``. Calls are served in order. Write calls waiting together share one transaction
+    and so one commit (group commit): each runs in a savepoint of its own, so one that fails
+    is rolled back alone and only its caller sees the error; none is told it succeeded before
+    the commit is durable. With ``synchronous=FULL`` a commit is an fsync, and a busy daemon
+    would otherwise pay one for its claims and another for its results, pass after pass.
     """
 
     def __init__(self, url: str, *, immediate: bool = True) -> None:
@@ -100,8 +114,12 @@ class SQLiteRunner:
         )
         self.immediate = immediate
         self._writing = False  # read by the "begin" hook, in the runner's thread only
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publisher-sqlite")
+        self._jobs: collections.deque[_Job] = collections.deque()
+        self._ready = threading.Condition()
+        self._closed = False
         self._hooks()
+        self._thread = threading.Thread(target=self._serve, name="publisher-sqlite", daemon=True)
+        self._thread.start()
 
     def _hooks(self) -> None:
         @event.listens_for(self.engine, "connect")
@@ -120,24 +138,91 @@ class SQLiteRunner:
         def _begin(conn: Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if self._writing else "BEGIN")
 
-    def _call(self, write: bool, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        self._writing = write and self.immediate
-        if write:
-            with self.engine.begin() as conn:
-                return fn(conn, *args)
-        with self.engine.connect() as conn:
-            return fn(conn, *args)
-
     async def run(self, write: bool, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, functools.partial(self._call, write, fn, args)
-        )
+        job = _Job(write, fn, args, loop, loop.create_future())
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the store is closed")
+            self._jobs.append(job)
+            self._ready.notify()
+        return cast(T, await job.future)
+
+    # -- in the runner's thread
+
+    def _serve(self) -> None:
+        while True:
+            with self._ready:
+                while not self._jobs and not self._closed:
+                    self._ready.wait()
+                if not self._jobs:
+                    self.engine.dispose()
+                    return
+                group = [self._jobs.popleft()]
+                while group[0].write and self._jobs and self._jobs[0].write:
+                    group.append(self._jobs.popleft())
+            try:
+                outcomes = self._writes(group) if group[0].write else [self._read(group[0])]
+            except BaseException as err:  # BEGIN or COMMIT failed: no job took effect
+                outcomes = [(False, err)] * len(group)
+            _settle(group, outcomes)
+
+    def _read(self, job: _Job) -> tuple[bool, Any]:
+        self._writing = False
+        try:
+            with self.engine.connect() as conn:
+                return True, job.fn(conn, *job.args)
+        except Exception as err:
+            return False, err
+
+    def _writes(self, group: list[_Job]) -> list[tuple[bool, Any]]:
+        self._writing = self.immediate
+        if len(group) == 1:
+            job = group[0]
+            try:
+                with self.engine.begin() as conn:
+                    return [(True, job.fn(conn, *job.args))]
+            except Exception as err:
+                return [(False, err)]
+        outcomes: list[tuple[bool, Any]] = []
+        with self.engine.begin() as conn:
+            for job in group:
+                savepoint = conn.begin_nested()
+                try:
+                    value = job.fn(conn, *job.args)
+                except Exception as err:
+                    savepoint.rollback()
+                    outcomes.append((False, err))
+                else:
+                    savepoint.commit()
+                    outcomes.append((True, value))
+        return outcomes
 
     async def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self.engine.dispose)
-        self._executor.shutdown(wait=True)
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+
+
+def _settle(group: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
+    """Hand the results back to the waiting coroutines, in one call per event loop."""
+    loops: dict[asyncio.AbstractEventLoop, list[tuple[_Job, tuple[bool, Any]]]] = {}
+    for job, outcome in zip(group, outcomes, strict=True):
+        loops.setdefault(job.loop, []).append((job, outcome))
+    for loop, items in loops.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_deliver, items)
+
+
+def _deliver(items: list[tuple[_Job, tuple[bool, Any]]]) -> None:
+    for job, (ok, value) in items:
+        if job.future.done():  # its caller was cancelled meanwhile
+            continue
+        if ok:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(value)
 
 
 # The newest migration. A database already there needs no Alembic at all (which keeps ~11 MB

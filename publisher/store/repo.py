@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.base import PostContent, RemotePart
 from publisher.engine.decide import Triage
 from publisher.states import PENDING, DeliveryState, Outcome
+from publisher.store import hot
 from publisher.store.codec import content_from_json, parts_from_json, parts_to_json
 from publisher.store.db import SQLiteRunner, is_sqlite, make_engine, migrate, migrate_sync
 from publisher.store.models import (
@@ -69,6 +70,60 @@ class Delivery:
 
     def content(self) -> PostContent:
         return content_from_json(self.content_json)
+
+    @classmethod
+    def from_tuple(cls, row: Sequence[Any]) -> Delivery:
+        """From a plain SQLite row of ``hot.COLUMNS`` (times as stored text)."""
+        (
+            id_,
+            post_id,
+            account,
+            network,
+            state,
+            scheduled_at,
+            due_at,
+            not_after,
+            from_slot,
+            content_hash,
+            content,
+            attempts,
+            parts,
+            published_hash,
+            published_at,
+            remote_id,
+            remote_url,
+            last_error,
+            error_class,
+            reason,
+            fence,
+            updated_at,
+            lookups,
+        ) = row
+        return cls(
+            id=id_,
+            post_id=post_id,
+            account=account,
+            network=network,
+            state=DeliveryState(state),
+            scheduled_at=hot.loaded(scheduled_at),  # type: ignore[arg-type]
+            due_at=hot.loaded(due_at),  # type: ignore[arg-type]
+            not_after=hot.loaded(not_after),
+            from_slot=bool(from_slot),
+            content_hash=content_hash,
+            content_json=content,
+            attempts=attempts,
+            parts=parts_from_json(parts),
+            published_hash=published_hash,
+            published_at=hot.loaded(published_at),
+            remote_id=remote_id,
+            remote_url=remote_url,
+            last_error=last_error,
+            error_class=error_class,
+            reason=reason,
+            fence=fence,
+            updated_at=hot.loaded(updated_at),  # type: ignore[arg-type]
+            lookups=lookups or 0,
+        )
 
     @classmethod
     def from_row(cls, r: Any) -> Delivery:
@@ -399,6 +454,8 @@ class Store:
 
     async def next_due(self, exclude_accounts: Iterable[str] = ()) -> datetime | None:
         """The earliest time there is something to do: publish, or look an unknown up."""
+        if self._sqlite is not None:
+            return await self.read(hot.next_due, list(exclude_accounts))
         return await self.read(_next_due, list(exclude_accounts))
 
     async def due(
@@ -418,6 +475,8 @@ class Store:
 
     async def due_unknown(self, now: datetime, limit: int) -> list[Delivery]:
         """Unknown deliveries whose next lookup is due."""
+        if self._sqlite is not None:
+            return await self.read(hot.due_unknown, now, limit, Delivery.from_tuple)
         return await self.read(_due_unknown, now, limit)
 
     async def claim_due(
@@ -445,27 +504,28 @@ class Store:
         for them, behind a slow or frozen daemon's claim, can take seconds, and a lease or a
         cap reckoned from before the wait would be stale before it was even committed.
         """
-        pending = [s.value for s in PENDING]
-        q = (
-            select(D)
-            .where(D.c.state.in_(pending), D.c.due_at <= now)
-            .order_by(D.c.due_at, D.c.id)
-            .limit(limit)
-        )
         excluded = list(exclude_accounts)
-        if excluded:
-            q = q.where(D.c.account.not_in(excluded))
-        # Accounts held by any daemon (a rate limit's reset, a revoked token) wait.
-        held = select(S.c.account).where(S.c.limited_until > now)
-        q = q.where(D.c.account.not_in(held))
         postgres = self.dialect == "postgresql"
         if postgres:
-            q = q.with_for_update(skip_locked=True)
+            q = (
+                select(D)
+                .where(D.c.state.in_([s.value for s in PENDING]), D.c.due_at <= now)
+                .order_by(D.c.due_at, D.c.id)
+                .limit(limit)
+                # Accounts held by any daemon (a rate limit's reset, a revoked token) wait.
+                .where(D.c.account.not_in(select(S.c.account).where(S.c.limited_until > now)))
+                .with_for_update(skip_locked=True)
+            )
+            if excluded:
+                q = q.where(D.c.account.not_in(excluded))
         capped_set = None if capped is None else set(capped)
         seen_in_flight = None if in_flight is None else dict(in_flight)
 
         def body(conn: Connection) -> Triage:
-            candidates = [Delivery.from_row(r) for r in conn.execute(q)]
+            if postgres:
+                candidates = [Delivery.from_row(r) for r in conn.execute(q)]
+            else:
+                candidates = hot.due_candidates(conn, now, limit, excluded, Delivery.from_tuple)
             if not candidates:
                 return Triage()
             accounts = sorted({d.account for d in candidates})
@@ -507,7 +567,10 @@ class Store:
                 )
             # The rows are ours for this transaction (BEGIN IMMEDIATE on SQLite, FOR UPDATE on
             # PostgreSQL): one UPDATE claims them all.
-            if plan.chosen:
+            if plan.chosen and not postgres:
+                ids = [d.id for d in plan.chosen]
+                hot.mark_sending(conn, ids, worker, granted + lease, granted)
+            elif plan.chosen:
                 conn.execute(
                     update(D)
                     .where(D.c.id.in_([d.id for d in plan.chosen]))
@@ -922,10 +985,14 @@ def _finish(conn: Connection, transitions: Sequence[Transition]) -> list[int]:
     IMMEDIATE`` holds the whole file), so the fences compared are the ones the updates meet.
     """
     ids = [t.delivery_id for t in transitions]
-    q = select(D.c.id, D.c.fence).where(D.c.id.in_(ids))
-    if conn.dialect.name == "postgresql":
-        q = q.with_for_update()
-    fences: dict[int, int] = {r[0]: r[1] for r in conn.execute(q)}
+    if len(set(ids)) < len(ids):  # one delivery twice: its results apply in order
+        return [i for t in transitions for i in _finish(conn, [t])]
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:
+        fences = hot.fences(conn, ids)
+    else:
+        q = select(D.c.id, D.c.fence).where(D.c.id.in_(ids)).with_for_update()
+        fences = {r[0]: r[1] for r in conn.execute(q)}
     stale = [t.delivery_id for t in transitions if fences.get(t.delivery_id) != t.fence]
     shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for t in transitions:
@@ -936,7 +1003,10 @@ def _finish(conn: Connection, transitions: Sequence[Transition]) -> list[int]:
             {**values, "b_id": t.delivery_id, "b_fence": t.fence}
         )
     for keys, rows in shapes.items():
-        conn.execute(_finish_statement(keys), rows)
+        if sqlite:
+            hot.update_results(conn, keys, rows)
+        else:
+            conn.execute(_finish_statement(keys), rows)
     # Every attempt is in the ledger, even one whose result came too late to be written
     # (a paused daemon's): it really happened, and a human may need to see it.
     attempts = [
@@ -946,7 +1016,9 @@ def _finish(conn: Connection, transitions: Sequence[Transition]) -> list[int]:
         for t in transitions
         if t.attempt is not None
     ]
-    if attempts:
+    if attempts and sqlite:
+        hot.insert_attempts(conn, attempts)
+    elif attempts:
         conn.execute(insert(A), attempts)  # one executemany for the batch
     return stale
 

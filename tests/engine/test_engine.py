@@ -293,3 +293,45 @@ async def test_sigterm_drain_lets_in_flight_finish(
     await asyncio.wait_for(task, 10)
     assert await h.state("first") is DeliveryState.PUBLISHED
     await h.store.close()
+
+
+async def test_a_finished_request_frees_its_slot_before_its_result_is_written(
+    project: Project, clock: FakeClock, db_url: str
+) -> None:
+    """The limits bound requests out: one that is over does not hold its slot while its
+    result waits for the database (the delivery stays ``sending`` there until then).
+
+    On PostgreSQL, where several daemons share the accounts, an account's requests are
+    counted from the database (its ``sending`` rows), so there the slot comes back with the
+    write."""
+    project.write_queue("""\
+        posts:
+          - {id: a, at: 2026-12-01 09:00, accounts: [alpha], text: A}
+          - {id: b, at: 2026-12-01 09:00, accounts: [alpha], text: B}
+          - {id: c, at: 2026-12-01 09:00, accounts: [alpha], text: C}
+        """)
+    h, task = await start(project, clock, db_url)  # per_account = 2
+    gate = asyncio.Event()
+    write = h.store.finish
+
+    async def slow_finish(transitions: list[object]) -> list[int]:
+        await gate.wait()
+        return await write(transitions)  # type: ignore[arg-type]
+
+    h.store.finish = slow_finish  # type: ignore[method-assign]
+    try:
+        await clock.set(T0)
+        if h.store.dialect == "postgresql":
+            await eventually(lambda: len(h.calls()) == 2)
+            for _ in range(50):
+                await asyncio.sleep(0.01)
+            assert len(h.calls()) == 2  # c waits: a and b are still sending in the database
+        else:
+            await eventually(lambda: len(h.calls()) == 3)
+        assert await h.state("a") is DeliveryState.SENDING  # its result is not written yet
+        gate.set()
+        await h.settle()
+        assert [await h.state(p) for p in "abc"] == [DeliveryState.PUBLISHED] * 3
+    finally:
+        gate.set()
+        await stop(h, task)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -167,3 +167,76 @@ def test_the_shortcut_head_is_alembics_head() -> None:
     from publisher.store.db import HEAD
 
     assert head_revision() == HEAD, "update publisher.store.db.HEAD with the new migration"
+
+
+async def test_plain_sql_times_are_stored_as_sqlalchemy_stores_them(tmp_path: Path) -> None:
+    """The hot SQLite statements compare times as text: their format must be the ORM's."""
+    from publisher.store import hot
+
+    when = datetime(2026, 3, 29, 0, 59, 59, 123456, tzinfo=UTC)
+    path = tmp_path / "q.db"
+    store = await seeded(f"sqlite:///{path}")
+    try:
+        await store.apply(
+            PlanChanges(inserts=[delivery("p9", due=when)]), LoadState(NOW, True, "f", "ok", NOW)
+        )
+    finally:
+        await store.close()
+    con = sqlite3.connect(path)
+    (raw,) = con.execute("select due_at from deliveries where post_id = 'p9'").fetchone()
+    con.close()
+    assert raw == hot.stored(when) == hot.stored(when.astimezone(timezone(timedelta(hours=2))))
+    assert hot.loaded(raw) == when
+    with pytest.raises(ValueError, match="naive"):
+        hot.stored(datetime(2026, 12, 1))
+
+
+async def test_writes_waiting_together_share_one_commit_and_fail_alone(tmp_path: Path) -> None:
+    """Group commit: one fsync for every write that queued up, a failing one rolled back alone."""
+    import asyncio
+    import threading
+
+    from sqlalchemy import event
+
+    from publisher.store.db import SQLiteRunner
+
+    runner = SQLiteRunner(f"sqlite:///{tmp_path / 'g.db'}")
+    commits: list[int] = []
+    event.listen(runner.engine, "commit", lambda _conn: commits.append(1))
+    try:
+        await runner.run(True, lambda c: c.exec_driver_sql("CREATE TABLE t (v INTEGER)"))
+        commits.clear()
+        gate, entered = threading.Event(), threading.Event()
+
+        def blocked(conn: object) -> str:
+            entered.set()
+            assert gate.wait(10)
+            return "first"
+
+        def put(conn: object, v: int, fail: bool = False) -> int:
+            conn.exec_driver_sql(f"INSERT INTO t VALUES ({v})")  # type: ignore[attr-defined]
+            if fail:
+                raise ValueError(f"job {v} fails after its insert")
+            return v
+
+        first = asyncio.ensure_future(runner.run(True, blocked))
+        assert await asyncio.to_thread(entered.wait, 10)  # the runner is inside it
+        rest = [
+            asyncio.ensure_future(runner.run(True, put, 1)),
+            asyncio.ensure_future(runner.run(True, put, 2, True)),
+            asyncio.ensure_future(runner.run(True, put, 3)),
+        ]
+        while len(runner._jobs) < 3:  # noqa: ASYNC110 - they queue behind the blocked one
+            await asyncio.sleep(0.01)
+        gate.set()
+        assert await first == "first"
+        results = await asyncio.gather(*rest, return_exceptions=True)
+        assert results[0] == 1 and results[2] == 3
+        assert isinstance(results[1], ValueError)
+        assert len(commits) == 2  # the blocked one's, then one for the three that waited
+        rows = await runner.run(
+            False, lambda c: sorted(r[0] for r in c.exec_driver_sql("SELECT v FROM t"))
+        )
+        assert rows == [1, 3]
+    finally:
+        await runner.close()
