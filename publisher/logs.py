@@ -98,9 +98,11 @@ def event(
 
 def event_fields(record: logging.LogRecord) -> dict[str, Any]:
     """The event fields of a record: the known ones in order, then any other extra."""
-    extras = {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS and v is not None}
-    out = {k: extras.pop(k) for k in FIELDS if k in extras}
-    out.update(sorted(extras.items()))
+    attrs = vars(record)
+    extra = attrs.keys() - _RECORD_ATTRS  # a set difference in C: a record has ~25 attributes
+    out = {k: attrs[k] for k in FIELDS if k in extra and attrs[k] is not None}
+    rest = sorted(k for k in extra if k not in out and attrs[k] is not None and k not in FIELDS)
+    out.update((k, attrs[k]) for k in rest)
     return out
 
 
