@@ -3,25 +3,43 @@
 The file is the plan, the database the record. ``diff_plan`` is pure (it takes ``now``); the
 store applies its result in one transaction. An invalid file applies nothing: the last good
 plan stays in force and the failed load is recorded for ``status`` and ``/healthz``.
+
+A daemon re-syncs on every change of the file, usually a small edit of a big file. With a
+``SyncCache`` it re-parses only the posts whose text changed and reads from the store only
+the deliveries whose plan changed (plus the few a human or a race may have moved); the
+result is the one the full diff would give (see ``SyncCache``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from publisher.config import Config
 from publisher.diagnostics import Diagnostic, InvalidFileError
-from publisher.queuefile import PostSpec, QueueFile, load_queue
+from publisher.queuefile import ParseCache, PostSpec, QueueFile, load_queue
 from publisher.schedule import PlannedDelivery, plan_deliveries
-from publisher.states import PENDING, DeliveryState
+from publisher.states import CANCELED_BY_SYNC, PENDING, DeliveryState
 from publisher.store import LoadState, PlanChanges, PlanEntry, Store
 from publisher.store.codec import content_to_json
+
+Key = tuple[str, str]  # (post id, account)
+T = TypeVar("T")
+
+# States a delivery out of the plan never leaves: nothing a later sync could do about it.
+_SETTLED = frozenset(
+    {
+        DeliveryState.CANCELED,
+        DeliveryState.PUBLISHED,
+        DeliveryState.MISSED,
+        DeliveryState.DRY_RUN,
+    }
+)
 
 
 @dataclass
@@ -66,84 +84,115 @@ def kept_assignments(index: dict[tuple[str, str], PlanEntry]) -> dict[tuple[str,
     }
 
 
+class _Rows(Sequence[Mapping[str, Any]], Generic[T]):
+    """Rows built from ``items`` only when read: the store writes them a batch at a time."""
+
+    def __init__(self, items: list[T], build: Callable[[T], dict[str, Any]]) -> None:
+        self.items = items
+        self.build = build
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @overload
+    def __getitem__(self, i: int) -> Mapping[str, Any]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Mapping[str, Any]]: ...
+
+    def __getitem__(self, i: int | slice) -> Mapping[str, Any] | Sequence[Mapping[str, Any]]:
+        if isinstance(i, slice):
+            return [self.build(x) for x in self.items[i]]
+        return self.build(self.items[i])
+
+
 def diff_plan(
     queue: QueueFile,
     planned: Sequence[PlannedDelivery],
     config: Config,
-    index: dict[tuple[str, str], PlanEntry],
-    posts: dict[str, tuple[str, int, datetime | None]],
+    index: Mapping[Key, PlanEntry],
+    posts: Mapping[str, tuple[str, int, datetime | None]],
     now: datetime,
+    *,
+    fetched: Container[str] | None = None,
 ) -> tuple[PlanChanges, SyncReport]:
-    """The writes that turn the stored plan into the file's plan. Pure."""
+    """The writes that turn the stored plan into the file's plan. Pure.
+
+    ``index`` holds every stored delivery, or with ``fetched`` (an incremental sync) only those
+    of the posts in ``fetched``: the planned deliveries of the other posts are known to be
+    stored as planned and are counted unchanged.
+    """
     changes = PlanChanges()
     report = SyncReport(applied=True, warnings=list(queue.warnings))
     by_id: dict[str, PostSpec] = {p.id: p for p in queue.posts}
-    seen: set[tuple[str, str]] = set()
+    seen: set[Key] = set()
 
+    upserts: list[tuple[PostSpec, str, bool]] = []
     for post in queue.posts:
-        digest = hashlib.sha256()
-        for account in post.accounts:
-            digest.update(post.content_hash(config.accounts[account]).encode())
-        post_hash = digest.hexdigest()
+        post_hash = post.post_hash(config.accounts)
         old = posts.get(post.id)
         if old is None:
-            changes.posts_upsert.append(
-                {
-                    "id": post.id,
-                    "content_hash": post_hash,
-                    "line": post.line,
-                    "removed_at": None,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
+            upserts.append((post, post_hash, True))
         elif old[0] != post_hash or old[1] != post.line or old[2] is not None:
-            changes.posts_upsert.append(
-                {
-                    "id": post.id,
-                    "content_hash": post_hash,
-                    "line": post.line,
-                    "removed_at": None,
-                    "updated_at": now,
-                }
-            )
+            upserts.append((post, post_hash, False))
+
+    def post_row(item: tuple[PostSpec, str, bool]) -> dict[str, Any]:
+        post, post_hash, new = item
+        row = {
+            "id": post.id,
+            "content_hash": post_hash,
+            "line": post.line,
+            "removed_at": None,
+            "updated_at": now,
+        }
+        if new:
+            row["created_at"] = now
+        return row
+
+    changes.posts_upsert = _Rows(upserts, post_row)
     changes.posts_removed = [
         pid for pid, (_, _, removed) in posts.items() if pid not in by_id and removed is None
     ]
 
+    new_rows: list[PlannedDelivery] = []
     for p in planned:
         key = (p.post_id, p.account)
         seen.add(key)
-        post = by_id[p.post_id]
         entry = index.get(key)
         if entry is None:
-            content = post.content_for(config.accounts[p.account])
-            changes.inserts.append(
-                {
-                    "post_id": p.post_id,
-                    "account": p.account,
-                    "network": p.network,
-                    "state": DeliveryState.SCHEDULED.value,
-                    "scheduled_at": p.due_at,
-                    "due_at": p.due_at,
-                    "not_after": p.not_after,
-                    "from_slot": p.from_slot,
-                    "content_hash": p.content_hash,
-                    "content": content_to_json(content),
-                    "attempts": 0,
-                    "parts": "[]",
-                    "fence": 0,
-                    "updated_at": now,
-                }
-            )
+            if fetched is not None and p.post_id not in fetched:
+                report.unchanged += 1  # stored as planned: known without reading it
+                continue
+            new_rows.append(p)
             report.added += 1
             continue
-        update = _update_for(entry, p, post, config, now, report)
+        update = _update_for(entry, p, by_id[p.post_id], config, now, report)
         if update:
             changes.updates.append({"id": entry.id, "updated_at": now, **update})
             report.updated += 1
         else:
             report.unchanged += 1
+
+    def delivery_row(p: PlannedDelivery) -> dict[str, Any]:
+        content = by_id[p.post_id].content_for(config.accounts[p.account])
+        return {
+            "post_id": p.post_id,
+            "account": p.account,
+            "network": p.network,
+            "state": DeliveryState.SCHEDULED.value,
+            "scheduled_at": p.due_at,
+            "due_at": p.due_at,
+            "not_after": p.not_after,
+            "from_slot": p.from_slot,
+            "content_hash": p.content_hash,
+            "content": content_to_json(content),
+            "attempts": 0,
+            "parts": "[]",
+            "fence": 0,
+            "updated_at": now,
+        }
+
+    changes.inserts = _Rows(new_rows, delivery_row)
 
     for key, entry in index.items():
         if key in seen:
@@ -199,7 +248,13 @@ def _update_for(
             out["from_slot"] = p.from_slot
         return out
     if state is DeliveryState.CANCELED:
-        return fresh("back in the queue file")
+        if entry.reason == CANCELED_BY_SYNC:  # its post left the file and is back
+            return fresh("back in the queue file")
+        report.notices.append(
+            f"{where}: canceled by hand ({entry.reason or 'no reason recorded'}); it stays "
+            "canceled although the post is in the queue file"
+        )
+        return {}
     if state in (DeliveryState.PUBLISHED, DeliveryState.DRY_RUN):
         if p.content_hash != (entry.published_hash or entry.content_hash):
             report.notices.append(f"{where}: already published; the edited text is not sent again")
@@ -217,10 +272,126 @@ def _update_for(
     return {}
 
 
+@dataclass
+class _Applied:
+    """The last plan this process applied, as the store holds it."""
+
+    fingerprint: str
+    applied_at: datetime
+    plan: dict[Key, PlannedDelivery]
+    posts: Mapping[str, tuple[str, int, datetime | None]]  # id: (post hash, line, removed_at)
+    # Planned deliveries whose stored plan is not the plan: an edit is not applied to what
+    # was published, failed, or may be out. Read again at every sync, like the full diff.
+    divergent: set[Key]
+    # Deliveries out of the plan that may still change state (failed, unknown, sending): a
+    # resend of one must be canceled, and one in flight reported, at every sync.
+    watch: set[Key]
+
+
+class SyncCache:
+    """What one process's syncs keep, so that a re-sync after a small edit does little.
+
+    ``parse`` re-parses only the posts whose text changed. The plan this process last
+    applied lets the next sync read from the store only the deliveries it must look at:
+    those whose plan changed, new and removed ones, those left off the plan on purpose
+    (``_Applied.divergent`` and ``watch``), and those a human canceled or that were published
+    with other content than stored. Every other planned delivery is stored as planned and
+    stays as it is, whatever its state: ``_update_for`` changes nothing then. This holds while
+    the store's last applied load is this process's (nothing else writes a delivery's plan:
+    ``scheduled_at``, ``content_hash``, ``not_after``, ``from_slot``); another apply, by
+    another daemon or command, is seen in ``load_state`` and means a full diff, and the
+    apply itself checks it again, in its transaction.
+    """
+
+    def __init__(self) -> None:
+        self.parse = ParseCache()
+        self._applied: _Applied | None = None
+        self.incremental = False  # how the last applied sync diffed (tests, benches)
+
+    def _valid_for(self, load: LoadState | None) -> _Applied | None:
+        """The plan this process applied, if it is still the store's last applied one (a
+        failed load since leaves it in force)."""
+        a = self._applied
+        if a is None or load is None:
+            return None
+        return a if (load.file_hash, load.applied_at) == (a.fingerprint, a.applied_at) else None
+
+
+async def _incremental_index(
+    queue: QueueFile, config: Config, store: Store, now: datetime, applied: _Applied
+) -> tuple[list[PlannedDelivery], dict[Key, PlanEntry], set[str]]:
+    """The plan, and the stored deliveries of the posts a diff against ``applied`` must see."""
+    old = applied.plan
+    need = {k[0] for k in applied.divergent} | {k[0] for k in applied.watch}
+    need |= await store.plan_exception_posts(CANCELED_BY_SYNC)
+    for post in queue.posts:
+        if post.id not in need and any((post.id, a) not in old for a in post.accounts):
+            need.add(post.id)  # a new post or account: it may be stored from before
+    index = await store.plan_entries(need)
+    kept = {k: p.due_at for k, p in old.items() if p.from_slot and k[0] not in need}
+    kept.update(kept_assignments(index))
+    planned = plan_deliveries(queue, config, now, kept)
+    more: set[str] = set()
+    keys: set[Key] = set()
+    for p in planned:
+        key = (p.post_id, p.account)
+        keys.add(key)
+        if p.post_id not in need and old.get(key) != p:
+            more.add(p.post_id)
+    more.update(k[0] for k in old if k not in keys and k[0] not in need)
+    if more:
+        index.update(await store.plan_entries(more))
+        need |= more
+    return planned, index, need
+
+
+def _remember(
+    cache: SyncCache,
+    fingerprint: str,
+    now: datetime,
+    queue: QueueFile,
+    config: Config,
+    planned: Iterable[PlannedDelivery],
+    index: Mapping[Key, PlanEntry],
+    changes: PlanChanges,
+) -> None:
+    """What the store holds after applying ``changes``, for the next sync."""
+    plan = {(p.post_id, p.account): p for p in planned}
+    updates = {u["id"]: u for u in changes.updates}
+    divergent: set[Key] = set()
+    watch: set[Key] = set()
+    for key, e in index.items():
+        p = plan.get(key)
+        if p is None:
+            if e.state not in _SETTLED:
+                watch.add(key)
+            continue
+        u = updates.get(e.id, {})
+        stored = (
+            u.get("scheduled_at", e.scheduled_at),
+            u.get("content_hash", e.content_hash),
+            u.get("not_after", e.not_after),
+            u.get("from_slot", e.from_slot),
+        )
+        if stored != (p.due_at, p.content_hash, p.not_after, p.from_slot):
+            divergent.add(key)
+    posts = {q.id: (q.post_hash(config.accounts), q.line, None) for q in queue.posts}
+    cache._applied = _Applied(fingerprint, now, plan, posts, divergent, watch)
+
+
 async def sync_queue(
-    config: Config, store: Store, now: datetime, *, force: bool = False
+    config: Config,
+    store: Store,
+    now: datetime,
+    *,
+    force: bool = False,
+    cache: SyncCache | None = None,
 ) -> SyncReport:
-    """Load, validate and apply the queue file; an invalid one changes only the load record."""
+    """Load, validate and apply the queue file; an invalid one changes only the load record.
+
+    ``cache``, kept by the caller from one sync to the next (the daemon does), makes a
+    re-sync after an edit cost about what the edit changed.
+    """
     path: Path = config.queue_path
     try:
         data = await asyncio.to_thread(path.read_bytes)
@@ -235,7 +406,8 @@ async def sync_queue(
         return SyncReport(applied=True, skipped=True)
     try:
         # Parse the bytes that were fingerprinted (the file may change meanwhile), off the loop.
-        queue = await asyncio.to_thread(load_queue, path, config, data=data)
+        parse_cache = cache.parse if cache is not None else None
+        queue = await asyncio.to_thread(load_queue, path, config, data=data, cache=parse_cache)
     except InvalidFileError as err:
         message = "\n".join(str(d) for d in err.errors)
         await store.record_load(LoadState(now, False, None, message, None))
@@ -244,11 +416,29 @@ async def sync_queue(
             errors=err.errors,
             warnings=[d for d in err.diagnostics if d not in err.errors],
         )
+    del data
     async with store.sync_turn() as mine:
         if not mine:  # another daemon is applying the same file right now
             return SyncReport(applied=True, skipped=True, busy=True)
-        index = await store.plan_index()
-        planned = plan_deliveries(queue, config, now, kept_assignments(index))
-        changes, report = diff_plan(queue, planned, config, index, await store.post_index(), now)
-        await store.apply(changes, LoadState(now, True, fingerprint, report.summary(), now))
+        applied = cache._valid_for(await store.load_state()) if cache is not None else None
+        if applied is not None:
+            planned, index, fetched = await _incremental_index(queue, config, store, now, applied)
+            changes, report = diff_plan(
+                queue, planned, config, index, applied.posts, now, fetched=fetched
+            )
+            load = LoadState(now, True, fingerprint, report.summary(), now)
+            if not await store.apply(
+                changes, load, expect=(applied.fingerprint, applied.applied_at)
+            ):
+                applied = None  # another apply came in between: diff it all
+        if applied is None:
+            index = await store.plan_index()
+            planned = plan_deliveries(queue, config, now, kept_assignments(index))
+            changes, report = diff_plan(
+                queue, planned, config, index, await store.post_index(), now
+            )
+            await store.apply(changes, LoadState(now, True, fingerprint, report.summary(), now))
+        if cache is not None:
+            cache.incremental = applied is not None
+            _remember(cache, fingerprint, now, queue, config, planned, index, changes)
     return report

@@ -7,7 +7,8 @@ lost its claim (a paused daemon whose lease expired) cannot overwrite a newer ow
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.base import PostContent, RemotePart
 from publisher.engine.decide import Triage
-from publisher.states import PENDING, DeliveryState, Outcome
+from publisher.states import CANCELED_BY_SYNC, PENDING, DeliveryState, Outcome
 from publisher.store.codec import content_from_json, parts_from_json, parts_to_json
 from publisher.store.db import make_engine, migrate
 from publisher.store.models import (
@@ -109,15 +110,21 @@ class PlanEntry:
     from_slot: bool
     content_hash: str
     published_hash: str | None
+    reason: str | None = None
 
 
 @dataclass
 class PlanChanges:
-    """A whole sync, applied in one transaction."""
+    """A whole sync, applied in one transaction.
 
-    posts_upsert: list[dict[str, Any]] = field(default_factory=list)
+    ``posts_upsert`` and ``inserts`` may be lazy sequences whose rows are built as they are
+    read: apply writes them a batch at a time, so a first sync of a big file never holds
+    every row (and its content JSON) at once.
+    """
+
+    posts_upsert: Sequence[Mapping[str, Any]] = field(default_factory=list)
     posts_removed: list[str] = field(default_factory=list)
-    inserts: list[dict[str, Any]] = field(default_factory=list)
+    inserts: Sequence[Mapping[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)  # must hold "id"
     cancels: list[int] = field(default_factory=list)
 
@@ -249,35 +256,42 @@ class Store:
     # ------------------------------------------------------------------ sync
 
     async def plan_index(self) -> dict[tuple[str, str], PlanEntry]:
-        cols = [
-            D.c.id,
-            D.c.post_id,
-            D.c.account,
-            D.c.state,
-            D.c.scheduled_at,
-            D.c.due_at,
-            D.c.not_after,
-            D.c.from_slot,
-            D.c.content_hash,
-            D.c.published_hash,
-        ]
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(*cols))).all()
-        return {
-            (r.post_id, r.account): PlanEntry(
-                r.id,
-                r.post_id,
-                r.account,
-                DeliveryState(r.state),
-                r.scheduled_at,
-                r.due_at,
-                r.not_after,
-                bool(r.from_slot),
-                r.content_hash,
-                r.published_hash,
+            rows = (await conn.execute(select(*_PLAN_COLUMNS))).all()
+        return {(r.post_id, r.account): _plan_entry(r) for r in rows}
+
+    async def plan_entries(self, post_ids: Iterable[str]) -> dict[tuple[str, str], PlanEntry]:
+        """``plan_index`` for some posts only: what an incremental sync must look at."""
+        ids = sorted(set(post_ids))
+        out: dict[tuple[str, str], PlanEntry] = {}
+        if not ids:
+            return out
+        q = select(*_PLAN_COLUMNS).where(D.c.post_id.in_(_bind("ids", expanding=True)))
+        async with self.engine.connect() as conn:
+            for i in range(0, len(ids), IN_BATCH):
+                for r in (await conn.execute(q, {"ids": ids[i : i + IN_BATCH]})).all():
+                    out[(r.post_id, r.account)] = _plan_entry(r)
+        return out
+
+    async def plan_exception_posts(self, sync_reason: str) -> set[str]:
+        """Posts with a delivery a sync must look at although its plan did not change: one
+        canceled other than by a sync (dropped by hand), or one published with other content
+        than the stored plan (an edit raced the send)."""
+        q = select(D.c.post_id).where(
+            or_(
+                and_(
+                    D.c.state == DeliveryState.CANCELED.value,
+                    or_(D.c.reason.is_(None), D.c.reason != sync_reason),
+                ),
+                and_(
+                    D.c.state.in_([DeliveryState.PUBLISHED.value, DeliveryState.DRY_RUN.value]),
+                    D.c.published_hash.is_not(None),
+                    D.c.published_hash != D.c.content_hash,
+                ),
             )
-            for r in rows
-        }
+        )
+        async with self.engine.connect() as conn:
+            return set((await conn.execute(q.distinct())).scalars())
 
     async def post_index(self) -> dict[str, tuple[str, int, datetime | None]]:
         """Each post's (content hash, line, removed_at): sync writes only what changed."""
@@ -287,51 +301,82 @@ class Store:
             ).all()
         return {r.id: (r.content_hash, r.line, r.removed_at) for r in rows}
 
-    async def apply(self, changes: PlanChanges, load: LoadState) -> None:
-        """Apply a whole plan diff and record the load, atomically."""
+    async def apply(
+        self,
+        changes: PlanChanges,
+        load: LoadState,
+        *,
+        expect: tuple[str | None, datetime | None] | None = None,
+    ) -> bool:
+        """Apply a whole plan diff and record the load, atomically.
+
+        With ``expect`` (file hash, applied_at), only if the last applied load is still that
+        one (a diff computed against it would be wrong after another apply): False if not,
+        and nothing is written.
+        """
+        try:
+            await self._apply(changes, load, expect)
+        except _StalePlan:
+            return False
+        return True
+
+    async def _apply(
+        self,
+        changes: PlanChanges,
+        load: LoadState,
+        expect: tuple[str | None, datetime | None] | None,
+    ) -> None:
+        ids_param = _bind("ids", expanding=True)  # values bound per call, never cached
         async with self.engine.begin() as conn:
+            if expect is not None:
+                q = select(Q.c.file_hash, Q.c.applied_at).where(Q.c.id == 1)
+                r = (await conn.execute(q)).first()
+                if r is None or (r.file_hash, r.applied_at) != expect:
+                    raise _StalePlan
             if changes.posts_upsert:
                 ids = [p["id"] for p in changes.posts_upsert]
-                existing = (
-                    set((await conn.execute(select(P.c.id).where(P.c.id.in_(ids)))).scalars())
-                    if len(ids) < 30_000
-                    else set((await conn.execute(select(P.c.id))).scalars())
+                existing: set[str] = set()
+                if len(ids) < 30_000:
+                    q = select(P.c.id).where(P.c.id.in_(ids_param))
+                    for i in range(0, len(ids), IN_BATCH):
+                        batch = ids[i : i + IN_BATCH]
+                        existing.update((await conn.execute(q, {"ids": batch})).scalars())
+                else:
+                    existing = set((await conn.execute(select(P.c.id))).scalars())
+                new = (dict(p) for p in changes.posts_upsert if p["id"] not in existing)
+                for rows in _batches(new):
+                    await conn.execute(insert(P), rows)
+                old = (
+                    {
+                        **{k: v for k, v in p.items() if k not in ("id", "created_at")},
+                        "b_id": p["id"],
+                    }
+                    for p in changes.posts_upsert
+                    if p["id"] in existing
                 )
-                new = [p for p in changes.posts_upsert if p["id"] not in existing]
-                old = [p for p in changes.posts_upsert if p["id"] in existing]
-                if new:
-                    await conn.execute(insert(P), new)
-                if old:
-                    await conn.execute(
-                        update(P).where(P.c.id == _bind("b_id")),
-                        [
-                            {
-                                **{k: v for k, v in p.items() if k not in ("id", "created_at")},
-                                "b_id": p["id"],
-                            }
-                            for p in old
-                        ],
-                    )
-            if changes.posts_removed:
+                for rows in _batches(old):
+                    await conn.execute(update(P).where(P.c.id == _bind("b_id")), rows)
+            for i in range(0, len(changes.posts_removed), IN_BATCH):
                 await conn.execute(
-                    update(P)
-                    .where(P.c.id.in_(changes.posts_removed))
-                    .values(removed_at=load.loaded_at)
+                    update(P).where(P.c.id.in_(ids_param)).values(removed_at=load.loaded_at),
+                    {"ids": changes.posts_removed[i : i + IN_BATCH]},
                 )
-            if changes.inserts:
-                await conn.execute(insert(D), changes.inserts)
+            for rows in _batches(dict(r) for r in changes.inserts):
+                await conn.execute(insert(D), rows)
             for upd in changes.updates:
                 values = {k: v for k, v in upd.items() if k != "id"}
                 await conn.execute(update(D).where(D.c.id == upd["id"]).values(**values))
-            if changes.cancels:
+            pending = [s.value for s in PENDING]
+            for i in range(0, len(changes.cancels), IN_BATCH):
                 await conn.execute(
                     update(D)
-                    .where(D.c.id.in_(changes.cancels), D.c.state.in_([s.value for s in PENDING]))
+                    .where(D.c.id.in_(ids_param), D.c.state.in_(pending))
                     .values(
                         state=DeliveryState.CANCELED.value,
-                        reason="removed from the queue file",
+                        reason=CANCELED_BY_SYNC,
                         updated_at=load.loaded_at,
-                    )
+                    ),
+                    {"ids": changes.cancels[i : i + IN_BATCH]},
                 )
             await self._write_load(conn, load)
 
@@ -864,15 +909,61 @@ class Store:
                 await conn.execute(delete(table))
 
 
+class _StalePlan(Exception):
+    """Another apply came between a diff and its apply."""
+
+
 def _late(error: str | None) -> str:
     note = "result not recorded: another daemon owned the delivery by then"
     return f"{note}; {error}" if error else note
 
 
-def _bind(name: str) -> Any:
+def _bind(name: str, *, expanding: bool = False) -> Any:
     from sqlalchemy import bindparam
 
-    return bindparam(name)
+    return bindparam(name, expanding=expanding)
+
+
+IN_BATCH = 500  # values per IN (...): far below every backend's limit on bound parameters
+WRITE_BATCH = 1_000  # rows per executemany of a sync
+
+
+def _batches(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Rows in lists of WRITE_BATCH, built as they are written."""
+    it = iter(rows)
+    while batch := list(itertools.islice(it, WRITE_BATCH)):
+        yield batch
+
+
+_PLAN_COLUMNS = (
+    D.c.id,
+    D.c.post_id,
+    D.c.account,
+    D.c.state,
+    D.c.scheduled_at,
+    D.c.due_at,
+    D.c.not_after,
+    D.c.from_slot,
+    D.c.content_hash,
+    D.c.published_hash,
+    D.c.reason,
+)
+
+
+def _plan_entry(r: Any) -> PlanEntry:
+    return PlanEntry(
+        r.id,
+        r.post_id,
+        r.account,
+        DeliveryState(r.state),
+        r.scheduled_at,
+        r.due_at,
+        r.not_after,
+        bool(r.from_slot),
+        r.content_hash,
+        r.published_hash,
+        r.reason,
+    )
 
 
 def _replace(d: Delivery, **changes: Any) -> Delivery:
