@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, cast
 from zoneinfo import ZoneInfo
 
@@ -97,11 +98,10 @@ class PostSpec:
     overrides: Mapping[str, OverrideSpec] = field(default_factory=dict)
     # (size, mtime_ns) of every file the post refers to: content identity without hashing bytes.
     file_ids: Mapping[str, tuple[int, int]] = field(default_factory=dict, repr=False)
-    # Content hashes by (account, network), and the post's own under ("", networks): a sync needs
-    # each twice (planning, then diffing) and a re-sync reuses the unchanged posts' specs.
-    _hashes: dict[tuple[str, str], str] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
+    # Content hashes by (account, network), and the post's own under None with the accounts
+    # mapping it was computed for: a sync needs each twice (planning, then diffing), and a
+    # re-sync reuses the specs of the posts that did not change. Shared by moved() copies.
+    _hashes: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def _layers(self, account: AccountConfig) -> list[OverrideSpec]:
         # Least specific first: network, then account, so the account's values win.
@@ -149,22 +149,22 @@ class PostSpec:
 
     def content_hash(self, account: AccountConfig) -> str:
         """Stable digest of what ``account`` would publish, media identified by path+size+mtime."""
-        key = (account.name, account.network)
-        known = self._hashes.get(key)
+        key = _hash_key(account.name, account.network)
+        known: str | None = self._hashes.get(key)
         if known is None:
             known = self._hashes[key] = self._content_hash(account)
         return known
 
     def post_hash(self, accounts: Mapping[str, AccountConfig]) -> str:
         """The digest of every account's content hash, in the post's account order."""
-        key = ("", " ".join(accounts[name].network for name in self.accounts))
-        known = self._hashes.get(key)
-        if known is None:
-            digest = hashlib.sha256()
-            for name in self.accounts:
-                digest.update(self.content_hash(accounts[name]).encode())
-            known = self._hashes[key] = digest.hexdigest()
-        return known
+        memo = self._hashes.get(None)
+        if memo is not None and memo[0] is accounts:
+            return cast(str, memo[1])
+        digest = hashlib.sha256()
+        for name in self.accounts:
+            digest.update(self.content_hash(accounts[name]).encode())
+        self._hashes[None] = (accounts, digest.hexdigest())
+        return cast(str, self._hashes[None][1])
 
     def moved(self, line: int) -> PostSpec:
         """The same post at another line of the file, sharing its content hashes (they do not
@@ -217,6 +217,14 @@ class PostSpec:
 
 
 _SPEC_FIELDS = tuple(f.name for f in fields(PostSpec))
+# Shared by the posts that have none: 10,000 posts would hold 10,000 empty dicts each.
+_NOTHING: Mapping[Any, Any] = MappingProxyType({})
+
+
+@functools.cache
+def _hash_key(account: str, network: str) -> tuple[str, str]:
+    """One key tuple per account for every post's memo."""
+    return (account, network)
 
 
 def _json_default(value: object) -> Any:
@@ -950,9 +958,9 @@ class _Checker:
             extra_parts=parts,
             link=link,
             language=language,
-            options=self.options(self.defaults.options, m.options),
-            overrides=overrides,
-            file_ids=ids,
+            options=self.options(self.defaults.options, m.options) or _NOTHING,
+            overrides=overrides or _NOTHING,
+            file_ids=ids or _NOTHING,
         )
         if not partial:
             if m.at is None:
@@ -1456,15 +1464,16 @@ class ParseCache:
     parses the posts whose text changed.
 
     Owned by the caller (the daemon keeps one for its life). It holds for one ``Config``
-    object, one queue path and one header (everything before `posts:`); each item's text maps
-    to its checked post and warnings. Only the last parse's items are kept.
+    object, one queue path and one header (everything before `posts:`); each item's text (by
+    a 128-bit digest) maps to its checked post and warnings. Only the last parse's items are
+    kept.
     """
 
     def __init__(self) -> None:
         self._config: Config | None = None
         self._path: Path | None = None
         self._header: _Header | None = None
-        self._items: dict[str, _Item] = {}
+        self._items: dict[bytes, _Item] = {}  # by the digest of the item's text
         self.mode = ""  # how the last parse went: "chunked" or "whole" (for tests and benches)
         self.reused = 0  # items of the last parse taken from the cache
         self.parsed = 0  # items of the last parse parsed afresh
@@ -1476,15 +1485,20 @@ class ParseCache:
 
     def _lookup(
         self, config: Config, path: Path, header: str
-    ) -> tuple[_Header | None, dict[str, _Item]]:
+    ) -> tuple[_Header | None, dict[bytes, _Item]]:
         if self._config is not config or self._path != path:
             return None, {}
         if self._header is None or self._header.text != header:
             return None, {}  # defaults may differ: every item depends on them
         return self._header, self._items
 
-    def _keep(self, config: Config, path: Path, header: _Header, items: dict[str, _Item]) -> None:
+    def _keep(self, config: Config, path: Path, header: _Header, items: dict[bytes, _Item]) -> None:
         self._config, self._path, self._header, self._items = config, path, header, items
+
+
+def _digest(piece: str) -> bytes:
+    """An item's identity in the cache: its text, in 16 bytes instead of hundreds."""
+    return hashlib.blake2b(piece.encode(), digest_size=16).digest()
 
 
 def _parse_header(
@@ -1552,7 +1566,7 @@ def _parse_chunked(text: str, path: Path, config: Config, cache: ParseCache | No
         defaults, header_warnings = _parse_header(header_text, filename, checker, posts_line)
         header = _Header(header_text, defaults, header_warnings)
     checker.defaults = header.defaults
-    items: dict[str, _Item] = {}
+    items: dict[bytes, _Item] = {}
     posts: list[PostSpec] = []
     warnings: list[Diagnostic] = list(header.warnings)
     line = text.count("\n", 0, starts[0])
@@ -1562,14 +1576,15 @@ def _parse_chunked(text: str, path: Path, config: Config, cache: ParseCache | No
         if index:
             line += text.count("\n", starts[index - 1], start)
         piece = text[start:end]
-        old = known.get(piece)
+        digest = _digest(piece)
+        old = known.get(digest)
         if old is not None and old.files_unchanged(checker.files):
             item = old.at(index, line)
             reused += 1
         else:
             item = _parse_item(piece, index, line, checker)
         if cache is not None:
-            items[piece] = item
+            items[digest] = item
         posts.append(item.post)
         warnings.extend(item.warnings)
     if len({p.id for p in posts}) != len(posts):
@@ -1592,15 +1607,20 @@ def load_queue(
             raise InvalidFileError(
                 [Diagnostic(filename, 1, 1, "", f"cannot read the queue file: {err.strerror}")]
             ) from None
+    return parse_queue(queue_text(path, data), path, config, cache=cache)
+
+
+def queue_text(path: Path, data: bytes) -> str:
+    """The file's text; InvalidFileError, located, for bytes that are not UTF-8."""
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as err:
         before = data[: err.start].decode("utf-8", errors="replace")
         line, col = _end_of(before)
         raise InvalidFileError(
             [
                 Diagnostic(
-                    filename,
+                    str(path),
                     line,
                     col,
                     "",
@@ -1608,7 +1628,6 @@ def load_queue(
                 )
             ]
         ) from None
-    return parse_queue(text, path, config, cache=cache)
 
 
 def write_schema(target: Path = SCHEMA_PATH) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from publisher.config import Config
 from publisher.diagnostics import Diagnostic, InvalidFileError
-from publisher.queuefile import ParseCache, PostSpec, QueueFile, load_queue
+from publisher.queuefile import ParseCache, PostSpec, QueueFile, parse_queue, queue_text
 from publisher.schedule import PlannedDelivery, plan_deliveries
 from publisher.states import CANCELED_BY_SYNC, PENDING, DeliveryState
 from publisher.store import LoadState, PlanChanges, PlanEntry, Store
@@ -157,7 +157,6 @@ def diff_plan(
     new_rows: list[PlannedDelivery] = []
     for p in planned:
         key = (p.post_id, p.account)
-        seen.add(key)
         entry = index.get(key)
         if entry is None:
             if fetched is not None and p.post_id not in fetched:
@@ -166,6 +165,7 @@ def diff_plan(
             new_rows.append(p)
             report.added += 1
             continue
+        seen.add(key)  # the stored deliveries left unseen are canceled below
         update = _update_for(entry, p, by_id[p.post_id], config, now, report)
         if update:
             changes.updates.append({"id": entry.id, "updated_at": now, **update})
@@ -325,20 +325,25 @@ async def _incremental_index(
     need = {k[0] for k in applied.divergent} | {k[0] for k in applied.watch}
     need |= await store.plan_exception_posts(CANCELED_BY_SYNC)
     for post in queue.posts:
-        if post.id not in need and any((post.id, a) not in old for a in post.accounts):
-            need.add(post.id)  # a new post or account: it may be stored from before
+        for name in post.accounts:
+            if (post.id, name) not in old:
+                need.add(post.id)  # a new post or account: it may be stored from before
+                break
     index = await store.plan_entries(need)
     kept = {k: p.due_at for k, p in old.items() if p.from_slot and k[0] not in need}
     kept.update(kept_assignments(index))
-    planned = plan_deliveries(queue, config, now, kept)
+    planned = plan_deliveries(queue, config, now, kept, previous=old)
     more: set[str] = set()
-    keys: set[Key] = set()
+    still = 0  # deliveries of the last plan still planned
     for p in planned:
-        key = (p.post_id, p.account)
-        keys.add(key)
-        if p.post_id not in need and old.get(key) != p:
-            more.add(p.post_id)
-    more.update(k[0] for k in old if k not in keys and k[0] not in need)
+        q = old.get((p.post_id, p.account))
+        if q is not None:
+            still += 1
+        if q is not p and p.post_id not in need:
+            more.add(p.post_id)  # planned otherwise than last time (same: the same object)
+    if still != len(old):  # some left the plan: their deliveries are canceled
+        keys = {(p.post_id, p.account) for p in planned}
+        more.update(k[0] for k in old if k not in keys and k[0] not in need)
     if more:
         index.update(await store.plan_entries(more))
         need |= more
@@ -405,9 +410,13 @@ async def sync_queue(
         await store.record_load(LoadState(now, True, fingerprint, "unchanged", last.applied_at))
         return SyncReport(applied=True, skipped=True)
     try:
-        # Parse the bytes that were fingerprinted (the file may change meanwhile), off the loop.
+        # Parse the bytes that were fingerprinted (the file may change meanwhile), off the
+        # loop; the bytes are dropped first (a big file's text is enough to hold).
+        text = await asyncio.to_thread(queue_text, path, data)
+        del data
         parse_cache = cache.parse if cache is not None else None
-        queue = await asyncio.to_thread(load_queue, path, config, data=data, cache=parse_cache)
+        queue = await asyncio.to_thread(parse_queue, text, path, config, cache=parse_cache)
+        del text
     except InvalidFileError as err:
         message = "\n".join(str(d) for d in err.errors)
         await store.record_load(LoadState(now, False, None, message, None))
@@ -416,7 +425,6 @@ async def sync_queue(
             errors=err.errors,
             warnings=[d for d in err.diagnostics if d not in err.errors],
         )
-    del data
     async with store.sync_turn() as mine:
         if not mine:  # another daemon is applying the same file right now
             return SyncReport(applied=True, skipped=True, busy=True)
