@@ -1320,10 +1320,14 @@ _ANCHOR_NAME = re.compile(r"[^ \t\r\n\[\]{},]+")
 
 
 @functools.cache
-def _shallow_lines(indent: int) -> re.Pattern[str]:
-    """Lines indented by at most ``indent`` spaces, blank ones aside: item starts, comments,
-    or the end of the items. Starts at the newline before the line (a fast literal search)."""
-    return re.compile(rf"\n( {{0,{indent}}})([^ \n][^\n]*)")
+def _item_lines(indent: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """For items at ``indent``: their first lines, and the lines that would end them (indented
+    by at most ``indent``, neither blank nor a comment nor an item start). Both start at the
+    newline before the line: a fast literal search, no Python loop over 100,000 lines."""
+    item = rf" {{{indent}}}-(?: |\r?\n|\r?\Z)"
+    starts = re.compile(rf"\n(?={item})")
+    ends = re.compile(rf"\n(?!{item}) {{0,{indent}}}(?! )(?![\t ]*(?:#|\r?\n|\r?\Z))")
+    return starts, ends
 
 
 def _is_item(rest: str) -> bool:
@@ -1357,16 +1361,12 @@ def _split_posts(text: str) -> tuple[int, list[int]]:
         pos = eol + 1
     if indent < 0:
         raise _Fallback("no items after `posts:`")
-    starts: list[int] = []
-    for m in _shallow_lines(indent).finditer(text, pos - 1):
-        rest = m.group(2)
-        if len(m.group(1)) == indent and _is_item(rest):
-            starts.append(m.start() + 1)
-            continue
-        content = rest.strip(" \t\r")
-        if content and content[0] != "#":  # blank lines and comments stay with their item
-            raise _Fallback(f"a line after the posts that is not one: {rest[:40]!r}")
-    return header_end, starts
+    starts, ends = _item_lines(indent)
+    end = ends.search(text, pos - 1)
+    if end is not None:
+        line = text[end.start() + 1 : text.find("\n", end.start() + 1)]
+        raise _Fallback(f"a line after the posts that is not one: {line[:40]!r}")
+    return header_end, [m.end() for m in starts.finditer(text, pos - 1)]
 
 
 def _check_anchors(text: str, starts: list[int]) -> None:

@@ -19,6 +19,9 @@ from publisher.queuefile import QueueFile
 from publisher.slots import Slot
 from publisher.times import format_local, localize
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
 
 @dataclass(frozen=True, slots=True)
 class PlannedDelivery:
@@ -78,7 +81,8 @@ def plan_deliveries(
     before = previous or {}
     taken: dict[str, set[datetime]] | None = None  # due times per account, once a slot is due
     free: dict[str, Iterator[datetime]] = {}
-    out: list[tuple[datetime, int, int, PlannedDelivery]] = []
+    out: list[PlannedDelivery] = []
+    order: list[int] = []  # (due, index, position) as one int: no tuple per delivery to sort
     for index, post in enumerate(queue.posts):
         at, not_after = post.at, post.not_after
         for position, name in enumerate(post.accounts):
@@ -123,9 +127,10 @@ def plan_deliveries(
                     not_after=not_after,
                     content_hash=content_hash,
                 )
-            out.append((due, index, position, planned))
-    out.sort()  # (due, index, position) is unique: the deliveries themselves never compare
-    return [row[3] for row in out]
+            out.append(planned)
+            order.append(((due - _EPOCH) // _MICROSECOND << 40) + (index << 16) + position)
+    ranks = sorted(range(len(out)), key=order.__getitem__)
+    return [out[i] for i in ranks]
 
 
 def _taken(queue: QueueFile, kept: Mapping[tuple[str, str], datetime]) -> dict[str, set[datetime]]:

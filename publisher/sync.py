@@ -279,13 +279,25 @@ class _Applied:
     fingerprint: str
     applied_at: datetime
     plan: dict[Key, PlannedDelivery]
-    posts: Mapping[str, tuple[str, int, datetime | None]]  # id: (post hash, line, removed_at)
+    posts: dict[str, tuple[str, int, datetime | None]]  # id: (post hash, line, removed_at)
     # Planned deliveries whose stored plan is not the plan: an edit is not applied to what
     # was published, failed, or may be out. Read again at every sync, like the full diff.
     divergent: set[Key]
     # Deliveries out of the plan that may still change state (failed, unknown, sending): a
     # resend of one must be canceled, and one in flight reported, at every sync.
     watch: set[Key]
+    slots: dict[Key, datetime]  # the slot times given out: ``plan``'s from_slot part
+
+
+@dataclass
+class _Increment:
+    """An incremental sync's reading of the store, and what it planned otherwise."""
+
+    planned: list[PlannedDelivery]
+    index: dict[Key, PlanEntry]  # the stored deliveries of ``fetched``
+    fetched: set[str]  # posts whose deliveries were all read
+    changed: list[PlannedDelivery]  # planned otherwise than last time (or new)
+    gone: list[Key]  # planned last time, not any more
 
 
 class SyncCache:
@@ -319,7 +331,7 @@ class SyncCache:
 
 async def _incremental_index(
     queue: QueueFile, config: Config, store: Store, now: datetime, applied: _Applied
-) -> tuple[list[PlannedDelivery], dict[Key, PlanEntry], set[str]]:
+) -> _Increment:
     """The plan, and the stored deliveries of the posts a diff against ``applied`` must see."""
     old = applied.plan
     need = {k[0] for k in applied.divergent} | {k[0] for k in applied.watch}
@@ -330,38 +342,35 @@ async def _incremental_index(
                 need.add(post.id)  # a new post or account: it may be stored from before
                 break
     index = await store.plan_entries(need)
-    kept = {k: p.due_at for k, p in old.items() if p.from_slot and k[0] not in need}
+    kept = {k: due for k, due in applied.slots.items() if k[0] not in need}
     kept.update(kept_assignments(index))
     planned = plan_deliveries(queue, config, now, kept, previous=old)
     more: set[str] = set()
+    changed: list[PlannedDelivery] = []
     still = 0  # deliveries of the last plan still planned
     for p in planned:
         q = old.get((p.post_id, p.account))
         if q is not None:
             still += 1
-        if q is not p and p.post_id not in need:
-            more.add(p.post_id)  # planned otherwise than last time (same: the same object)
+        if q is not p:  # planned otherwise than last time (same: the same object)
+            changed.append(p)
+            if p.post_id not in need:
+                more.add(p.post_id)
+    gone: list[Key] = []
     if still != len(old):  # some left the plan: their deliveries are canceled
         keys = {(p.post_id, p.account) for p in planned}
-        more.update(k[0] for k in old if k not in keys and k[0] not in need)
+        gone = [k for k in old if k not in keys]
+        more.update(k[0] for k in gone if k[0] not in need)
     if more:
         index.update(await store.plan_entries(more))
         need |= more
-    return planned, index, need
+    return _Increment(planned, index, need, changed, gone)
 
 
-def _remember(
-    cache: SyncCache,
-    fingerprint: str,
-    now: datetime,
-    queue: QueueFile,
-    config: Config,
-    planned: Iterable[PlannedDelivery],
-    index: Mapping[Key, PlanEntry],
-    changes: PlanChanges,
-) -> None:
-    """What the store holds after applying ``changes``, for the next sync."""
-    plan = {(p.post_id, p.account): p for p in planned}
+def _tracking(
+    plan: Mapping[Key, PlannedDelivery], index: Mapping[Key, PlanEntry], changes: PlanChanges
+) -> tuple[set[Key], set[Key]]:
+    """``_Applied.divergent`` and ``watch``, from the deliveries a sync read and wrote."""
     updates = {u["id"]: u for u in changes.updates}
     divergent: set[Key] = set()
     watch: set[Key] = set()
@@ -380,8 +389,51 @@ def _remember(
         )
         if stored != (p.due_at, p.content_hash, p.not_after, p.from_slot):
             divergent.add(key)
-    posts = {q.id: (q.post_hash(config.accounts), q.line, None) for q in queue.posts}
-    cache._applied = _Applied(fingerprint, now, plan, posts, divergent, watch)
+    return divergent, watch
+
+
+def _remember_full(
+    fingerprint: str,
+    now: datetime,
+    queue: QueueFile,
+    config: Config,
+    planned: Iterable[PlannedDelivery],
+    index: Mapping[Key, PlanEntry],
+    changes: PlanChanges,
+) -> _Applied:
+    """What the store holds after a full diff's ``changes``, for the next sync."""
+    plan = {(p.post_id, p.account): p for p in planned}
+    slots = {k: p.due_at for k, p in plan.items() if p.from_slot}
+    posts: dict[str, tuple[str, int, datetime | None]] = {
+        q.id: (q.post_hash(config.accounts), q.line, None) for q in queue.posts
+    }
+    divergent, watch = _tracking(plan, index, changes)
+    return _Applied(fingerprint, now, plan, posts, divergent, watch, slots)
+
+
+def _remember_increment(
+    applied: _Applied, fingerprint: str, now: datetime, step: _Increment, changes: PlanChanges
+) -> None:
+    """``applied`` brought up to date with an incremental sync: in place, at the cost of
+    what changed (a new 20,000-entry plan at every edit would cost time, and the cyclic GC)."""
+    plan, slots = applied.plan, applied.slots
+    for k in step.gone:
+        del plan[k]
+        slots.pop(k, None)
+    for p in step.changed:
+        key = (p.post_id, p.account)
+        plan[key] = p
+        if p.from_slot:
+            slots[key] = p.due_at
+        else:
+            slots.pop(key, None)
+    posts = applied.posts
+    for row in changes.posts_upsert:
+        posts[row["id"]] = (row["content_hash"], row["line"], None)
+    for pid in changes.posts_removed:
+        del posts[pid]
+    applied.divergent, applied.watch = _tracking(plan, step.index, changes)
+    applied.fingerprint, applied.applied_at = fingerprint, now
 
 
 async def sync_queue(
@@ -429,24 +481,25 @@ async def sync_queue(
         if not mine:  # another daemon is applying the same file right now
             return SyncReport(applied=True, skipped=True, busy=True)
         applied = cache._valid_for(await store.load_state()) if cache is not None else None
-        if applied is not None:
-            planned, index, fetched = await _incremental_index(queue, config, store, now, applied)
+        if cache is not None and applied is not None:
+            step = await _incremental_index(queue, config, store, now, applied)
             changes, report = diff_plan(
-                queue, planned, config, index, applied.posts, now, fetched=fetched
+                queue, step.planned, config, step.index, applied.posts, now, fetched=step.fetched
             )
             load = LoadState(now, True, fingerprint, report.summary(), now)
-            if not await store.apply(
-                changes, load, expect=(applied.fingerprint, applied.applied_at)
-            ):
-                applied = None  # another apply came in between: diff it all
-        if applied is None:
-            index = await store.plan_index()
-            planned = plan_deliveries(queue, config, now, kept_assignments(index))
-            changes, report = diff_plan(
-                queue, planned, config, index, await store.post_index(), now
-            )
-            await store.apply(changes, LoadState(now, True, fingerprint, report.summary(), now))
+            cache._applied = None  # until the store and this memory agree again
+            if await store.apply(changes, load, expect=(applied.fingerprint, applied.applied_at)):
+                _remember_increment(applied, fingerprint, now, step, changes)
+                cache._applied, cache.incremental = applied, True
+                return report
+        # No memory of the stored plan, or not the store's last one: read it all.
+        index = await store.plan_index()
+        planned = plan_deliveries(queue, config, now, kept_assignments(index))
+        changes, report = diff_plan(queue, planned, config, index, await store.post_index(), now)
         if cache is not None:
-            cache.incremental = applied is not None
-            _remember(cache, fingerprint, now, queue, config, planned, index, changes)
+            cache._applied = None
+        await store.apply(changes, LoadState(now, True, fingerprint, report.summary(), now))
+        if cache is not None:
+            remembered = _remember_full(fingerprint, now, queue, config, planned, index, changes)
+            cache._applied, cache.incremental = remembered, False
     return report
