@@ -534,6 +534,7 @@ async def sync_stages(
             changes, report = diff_plan(
                 queue, step.planned, config, step.index, applied.posts, now, fetched=step.fetched
             )
+            report.unchanged += step.total - len(step.planned)
             lap("diff_plan (incremental)")
         else:
             index = await store.plan_index()

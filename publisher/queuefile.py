@@ -1571,22 +1571,25 @@ def _parse_chunked(text: str, path: Path, config: Config, cache: ParseCache | No
     warnings: list[Diagnostic] = list(header.warnings)
     line = text.count("\n", 0, starts[0])
     reused = 0
+    count, blake2b = text.count, hashlib.blake2b  # the loop runs once per post: kept lean
+    ends = [*starts[1:], len(text)]
     for index, start in enumerate(starts):
-        end = starts[index + 1] if index + 1 < len(starts) else len(text)
         if index:
-            line += text.count("\n", starts[index - 1], start)
-        piece = text[start:end]
-        digest = _digest(piece)
+            line += count("\n", starts[index - 1], start)
+        piece = text[start : ends[index]]
+        digest = blake2b(piece.encode(), digest_size=16).digest()  # see _digest
         old = known.get(digest)
-        if old is not None and old.files_unchanged(checker.files):
-            item = old.at(index, line)
+        if old is not None and (not old.files or old.files_unchanged(checker.files)):
+            moved = old.index != index or old.first_line != line
+            item = old.at(index, line) if moved else old
             reused += 1
         else:
             item = _parse_item(piece, index, line, checker)
         if cache is not None:
             items[digest] = item
         posts.append(item.post)
-        warnings.extend(item.warnings)
+        if item.warnings:
+            warnings.extend(item.warnings)
     if len({p.id for p in posts}) != len(posts):
         raise _Fallback("duplicate ids")
     if cache is not None:

@@ -6,7 +6,7 @@ gives every post the slot it had before and only new posts take new slots.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from itertools import pairwise
@@ -64,6 +64,8 @@ def plan_deliveries(
     now: datetime,
     kept: Mapping[tuple[str, str], datetime],
     previous: Mapping[tuple[str, str], PlannedDelivery] | None = None,
+    *,
+    ordered: bool = True,
 ) -> list[PlannedDelivery]:
     """Every (post, account) delivery of the file, ordered by due time, then file order.
 
@@ -72,7 +74,8 @@ def plan_deliveries(
     ``now`` at which no other delivery of the account (timed or slotted) is due.
 
     ``previous`` is the last plan: a delivery planned as it was is that very object, so a
-    re-sync of a big file builds only what changed (and can tell it by identity).
+    re-sync of a big file builds only what changed (and can tell it by identity). Without
+    ``ordered``, the deliveries come in file order (``plan_order`` sorts some of them).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -128,9 +131,31 @@ def plan_deliveries(
                     content_hash=content_hash,
                 )
             out.append(planned)
-            order.append(((due - _EPOCH) // _MICROSECOND << 40) + (index << 16) + position)
+            if ordered:
+                order.append(_order(due, index, position))
+    if not ordered:
+        return out
     ranks = sorted(range(len(out)), key=order.__getitem__)
     return [out[i] for i in ranks]
+
+
+def _order(due: datetime, index: int, position: int) -> int:
+    """(due, index, position) as one int: sorting needs no tuple per delivery (20,000 tuples
+    alive at once would set the cyclic GC off on everything a daemon keeps)."""
+    return ((due - _EPOCH) // _MICROSECOND << 40) + (index << 16) + position
+
+
+def plan_order(queue: QueueFile, planned: Iterable[PlannedDelivery]) -> list[PlannedDelivery]:
+    """Some deliveries of ``plan_deliveries(..., ordered=False)`` in the order it would give."""
+    some = list(planned)
+    ids = {p.post_id for p in some}
+    where = {post.id: (i, post) for i, post in enumerate(queue.posts) if post.id in ids}
+
+    def rank(p: PlannedDelivery) -> int:
+        i, post = where[p.post_id]
+        return _order(p.due_at, i, post.accounts.index(p.account))
+
+    return sorted(some, key=rank)
 
 
 def _taken(queue: QueueFile, kept: Mapping[tuple[str, str], datetime]) -> dict[str, set[datetime]]:

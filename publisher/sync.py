@@ -23,12 +23,13 @@ from typing import Any, Generic, TypeVar, overload
 from publisher.config import Config
 from publisher.diagnostics import Diagnostic, InvalidFileError
 from publisher.queuefile import ParseCache, PostSpec, QueueFile, parse_queue, queue_text
-from publisher.schedule import PlannedDelivery, plan_deliveries
+from publisher.schedule import PlannedDelivery, plan_deliveries, plan_order
 from publisher.states import CANCELED_BY_SYNC, PENDING, DeliveryState
 from publisher.store import LoadState, PlanChanges, PlanEntry, Store
 from publisher.store.codec import content_to_json
 
 Key = tuple[str, str]  # (post id, account)
+CHURN = 1_000  # posts parsed afresh from which a sync's freed memory is worth handing back
 T = TypeVar("T")
 
 # States a delivery out of the plan never leaves: nothing a later sync could do about it.
@@ -293,7 +294,8 @@ class _Applied:
 class _Increment:
     """An incremental sync's reading of the store, and what it planned otherwise."""
 
-    planned: list[PlannedDelivery]
+    planned: list[PlannedDelivery]  # the deliveries of ``fetched``, in plan order
+    total: int  # deliveries planned in all
     index: dict[Key, PlanEntry]  # the stored deliveries of ``fetched``
     fetched: set[str]  # posts whose deliveries were all read
     changed: list[PlannedDelivery]  # planned otherwise than last time (or new)
@@ -319,6 +321,10 @@ class SyncCache:
         self.parse = ParseCache()
         self._applied: _Applied | None = None
         self.incremental = False  # how the last applied sync diffed (tests, benches)
+        # The last sync built much anew (a full diff, many posts parsed, a refused file):
+        # the memory it freed is worth handing back. Not after a small edit: a full garbage
+        # collection over what the cache holds costs more than the edit's sync.
+        self.churned = True
 
     def _valid_for(self, load: LoadState | None) -> _Applied | None:
         """The plan this process applied, if it is still the store's last applied one (a
@@ -344,7 +350,7 @@ async def _incremental_index(
     index = await store.plan_entries(need)
     kept = {k: due for k, due in applied.slots.items() if k[0] not in need}
     kept.update(kept_assignments(index))
-    planned = plan_deliveries(queue, config, now, kept, previous=old)
+    planned = plan_deliveries(queue, config, now, kept, previous=old, ordered=False)
     more: set[str] = set()
     changed: list[PlannedDelivery] = []
     still = 0  # deliveries of the last plan still planned
@@ -364,7 +370,9 @@ async def _incremental_index(
     if more:
         index.update(await store.plan_entries(more))
         need |= more
-    return _Increment(planned, index, need, changed, gone)
+    # Only these can change: the others are counted unchanged without a look.
+    seen = plan_order(queue, (p for p in planned if p.post_id in need))
+    return _Increment(seen, len(planned), index, need, changed, gone)
 
 
 def _tracking(
@@ -457,6 +465,8 @@ async def sync_queue(
         await store.record_load(LoadState(now, False, None, str(diag), None))
         return SyncReport(applied=False, errors=[diag])
     fingerprint = plan_fingerprint(config, data)
+    if cache is not None:
+        cache.churned = True
     last = await store.load_state()
     if not force and last is not None and last.ok and last.file_hash == fingerprint:
         await store.record_load(LoadState(now, True, fingerprint, "unchanged", last.applied_at))
@@ -486,11 +496,13 @@ async def sync_queue(
             changes, report = diff_plan(
                 queue, step.planned, config, step.index, applied.posts, now, fetched=step.fetched
             )
+            report.unchanged += step.total - len(step.planned)
             load = LoadState(now, True, fingerprint, report.summary(), now)
             cache._applied = None  # until the store and this memory agree again
             if await store.apply(changes, load, expect=(applied.fingerprint, applied.applied_at)):
                 _remember_increment(applied, fingerprint, now, step, changes)
                 cache._applied, cache.incremental = applied, True
+                cache.churned = cache.parse.mode != "chunked" or cache.parse.parsed > CHURN
                 return report
         # No memory of the stored plan, or not the store's last one: read it all.
         index = await store.plan_index()

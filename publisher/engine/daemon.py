@@ -272,7 +272,7 @@ class Engine:
         now = self.clock.now()
         report = await sync_queue(self.config, self.store, now, cache=self.sync_cache)
         self.last_sync = report
-        if not report.skipped:
+        if not report.skipped and self.sync_cache.churned:
             release_memory()  # a big queue file's parse leaves freed memory behind
         if report.busy:
             # Another daemon is applying the file: sync again shortly, so this one learns
