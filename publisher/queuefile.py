@@ -1571,13 +1571,12 @@ def _parse_chunked(text: str, path: Path, config: Config, cache: ParseCache | No
     warnings: list[Diagnostic] = list(header.warnings)
     line = text.count("\n", 0, starts[0])
     reused = 0
-    count, blake2b = text.count, hashlib.blake2b  # the loop runs once per post: kept lean
     ends = [*starts[1:], len(text)]
     for index, start in enumerate(starts):
         if index:
-            line += count("\n", starts[index - 1], start)
+            line += text.count("\n", starts[index - 1], start)
         piece = text[start : ends[index]]
-        digest = blake2b(piece.encode(), digest_size=16).digest()  # see _digest
+        digest = _digest(piece)
         old = known.get(digest)
         if old is not None and (not old.files or old.files_unchanged(checker.files)):
             moved = old.index != index or old.first_line != line
