@@ -261,7 +261,7 @@ class FacebookAdapter(Adapter):
             if any(step.visible for step in sent):
                 raise AmbiguousError(reason) from None
             raise PermanentError(reason) from None
-        log.info("%s: published %s", self.account, remote.url)
+        log.debug("%s: published %s", self.account, remote.url)
         return Published((remote,))
 
     async def _publish_photo(self, part: RenderedPart, sent: list[_Step]) -> RemotePart:

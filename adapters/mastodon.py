@@ -310,7 +310,7 @@ class MastodonAdapter(Adapter):
                 "Mastodon answered 200 without a status id: the status may exist", status=200
             )
         url = doc.get("url") if isinstance(doc.get("url"), str) else None
-        log.info("%s: part %d is status %s", self.account, index + 1, status_id)
+        log.debug("%s: part %d is status %s", self.account, index + 1, status_id)
         return RemotePart(index, status_id, url)
 
     async def _upload(self, item: MediaItem) -> str:

@@ -96,9 +96,11 @@ async def _seed(url: str, networks: dict[str, str]) -> None:
     deliveries, attempts = _history(networks)
     store = await Store.open(url)
     try:
-        async with store.engine.begin() as conn:
-            await conn.execute(insert(DeliveryRow.__table__), deliveries)  # type: ignore[attr-defined]
-            await conn.execute(insert(AttemptRow.__table__), attempts)  # type: ignore[attr-defined]
+        def body(conn: Any) -> None:
+            conn.execute(insert(DeliveryRow.__table__), deliveries)  # type: ignore[attr-defined]
+            conn.execute(insert(AttemptRow.__table__), attempts)  # type: ignore[attr-defined]
+
+        await store.transaction(body)
     finally:
         await store.close()
 

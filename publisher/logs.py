@@ -13,11 +13,14 @@ the timestamp, so the line has none.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
+import queue
 import re
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
@@ -45,7 +48,6 @@ NOISY_LOGGERS = (
     "requests",
     "requests_oauthlib",
     "oauthlib",
-    "aiosqlite",
     "asyncpg",
     "watchfiles",
     "alembic",
@@ -201,6 +203,58 @@ def under_journal(stream: IO[str], environ: Mapping[str, str] | None = None) -> 
     return f"{st.st_dev}:{st.st_ino}" == f"{dev}:{ino}"
 
 
+class BackgroundWriter:
+    """A stream whose writes happen in a thread of their own.
+
+    The daemon's event loop formats (and scrubs) each line itself but never waits on the
+    write: a log file on a disk busy with the database's fsyncs, or a journald socket that is
+    full, must not hold back the next post. Lines are written in order, in batches; ``close``
+    (also run at exit) writes whatever is still queued. Only a SIGKILL can lose the last few.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="publisher-log", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    def write(self, text: str) -> int:
+        self._lines.put(text)
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing to do here: the writer thread flushes after each batch."""
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def _run(self) -> None:
+        while True:
+            item = self._lines.get()
+            batch: list[str] = []
+            while item is not None:
+                batch.append(item)
+                try:
+                    item = self._lines.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                try:
+                    self.stream.write("".join(batch))
+                    self.stream.flush()
+                except (OSError, ValueError):  # a closed or broken stream: nothing to do
+                    pass
+            if item is None:
+                return
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._lines.put(None)
+            self._thread.join(timeout=10)
+        atexit.unregister(self.close)
+
+
 def setup_logging(
     format: Literal["text", "json"] = "text",  # the config key's name, hence the shadowing
     level: str = "info",
@@ -208,11 +262,13 @@ def setup_logging(
     *,
     journal: bool | None = None,
     quiet: Iterable[str] = NOISY_LOGGERS,
+    background: bool = False,
 ) -> logging.Handler:
     """Install the one root handler (replacing a previous one of ours) and return it.
 
     ``journal``: None detects journald on ``stream``; True always prefixes priorities.
     ``quiet``: loggers set to WARNING, whatever ``level`` is.
+    ``background``: write from a thread (``BackgroundWriter``), for the daemon.
     """
     if format not in ("text", "json"):
         raise ValueError(f"unknown log format {format!r} (use text or json)")
@@ -221,13 +277,17 @@ def setup_logging(
     formatter: logging.Formatter = (
         JsonFormatter(use_journal) if format == "json" else TextFormatter(use_journal)
     )
-    handler = logging.StreamHandler(stream)
+    target: Any = BackgroundWriter(stream) if background else stream
+    handler = logging.StreamHandler(target)
     handler.setFormatter(formatter)
     handler.set_name("publisher")
     root = logging.getLogger()
     for old in list(root.handlers):
         if old.get_name() == "publisher":
             root.removeHandler(old)
+            previous = getattr(old, "stream", None)
+            if isinstance(previous, BackgroundWriter):
+                previous.close()
     root.addHandler(handler)
     root.setLevel(_level(level))
     for name in quiet:

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import insert
+from sqlalchemy.engine import Connection
 
 from publisher.audit import (
     CSV_HEADER,
@@ -120,11 +121,14 @@ class Ledger:
     async def write(self, url: str) -> None:
         store = await Store.open(url)
         try:
-            async with store.engine.begin() as conn:
+
+            def body(conn: Connection) -> None:
                 if self.deliveries:
-                    await conn.execute(insert(D_TABLE), self.deliveries)
+                    conn.execute(insert(D_TABLE), self.deliveries)
                 if self.attempts:
-                    await conn.execute(insert(A_TABLE), self.attempts)
+                    conn.execute(insert(A_TABLE), self.attempts)
+
+            await store.transaction(body)
         finally:
             await store.close()
 

@@ -6,13 +6,21 @@ import io
 import json
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from publisher.logs import NOISY_LOGGERS, event, priority, setup_logging, under_journal
+from publisher.logs import (
+    NOISY_LOGGERS,
+    BackgroundWriter,
+    event,
+    priority,
+    setup_logging,
+    under_journal,
+)
 from publisher.secrets import REDACTOR, Secret
 
 log = logging.getLogger("publisher.test")
@@ -213,3 +221,47 @@ def test_bad_format_or_level() -> None:
 
 def test_redactor_registry_is_shared(canary: str) -> None:
     assert REDACTOR.scrub(canary) == "***"
+
+
+class _BlockedStream(io.StringIO):
+    """A log destination that stalls (a busy disk, a full journald socket) until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.entered.set()
+        assert self.release.wait(10)
+        return super().write(text)
+
+
+def test_background_writer_never_makes_the_caller_wait_and_loses_nothing(canary: str) -> None:
+    out = _BlockedStream()
+    handler = setup_logging("text", "info", out, background=True)
+    event(log, "info", "publish", "first")
+    assert out.entered.wait(10)  # the writer thread is stuck in the stream's write...
+    for i in range(200):  # ...and the daemon goes on logging, without waiting for it
+        event(log, "info", "publish", f"line {i} with {canary}")
+    assert out.getvalue() == ""
+    out.release.set()
+    writer = handler.stream  # type: ignore[attr-defined]
+    assert isinstance(writer, BackgroundWriter)
+    writer.close()  # at exit: everything queued is written, in order
+    got = lines(out)
+    assert [line.split(": ", 1)[1].split(" action=")[0] for line in got] == [
+        "first",
+        *(f"line {i} with ***" for i in range(200)),
+    ]
+    assert canary not in out.getvalue()
+
+
+def test_a_new_setup_closes_the_previous_background_writer() -> None:
+    out = io.StringIO()
+    first = setup_logging("text", "info", out, background=True)
+    event(log, "info", "publish", "before")
+    setup_logging("text", "info", io.StringIO())
+    writer = first.stream  # type: ignore[attr-defined]
+    assert not writer._thread.is_alive()
+    assert "before" in out.getvalue()

@@ -193,15 +193,13 @@ POST_COLUMNS = list(P.c)
 
 async def rows(store: Store) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """Every row of deliveries (ids aside: insert order may differ) and of posts."""
-    async with store.engine.connect() as conn:
-        deliveries = sorted(
-            (tuple(r) for r in (await conn.execute(select(*DELIVERY_COLUMNS))).all()),
-            key=repr,
-        )
-        posts = sorted(
-            (tuple(r) for r in (await conn.execute(select(*POST_COLUMNS))).all()), key=repr
-        )
-    return deliveries, posts
+
+    def body(conn: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        deliveries = [tuple(r) for r in conn.execute(select(*DELIVERY_COLUMNS))]
+        posts = [tuple(r) for r in conn.execute(select(*POST_COLUMNS))]
+        return sorted(deliveries, key=repr), sorted(posts, key=repr)
+
+    return await store.read(body)
 
 
 def summary(report: SyncReport) -> tuple[Any, ...]:

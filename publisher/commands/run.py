@@ -68,7 +68,9 @@ async def main(args: argparse.Namespace) -> int:
     policy = SecretPolicy.WARN if args.dry_run else SecretPolicy.REQUIRE
     config = load(args.config, policy)
     setup_logging(
-        "json" if (args.log_format or config.log.format) == "json" else "text", config.log.level
+        "json" if (args.log_format or config.log.format) == "json" else "text",
+        config.log.level,
+        background=True,
     )
     clock: Clock = SystemClock()
     if args.time_travel:

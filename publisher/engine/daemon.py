@@ -214,7 +214,13 @@ class Engine:
                     break
                 try:
                     launched = await self._dispatch(now)
-                    next_due = await self.store.next_due(self._saturated())
+                    # With every slot taken, only a finishing delivery can let more work
+                    # start: no need to ask when the next one is due.
+                    next_due = (
+                        await self.store.next_due(self._saturated())
+                        if self._capacity() > 0
+                        else None
+                    )
                 except DBAPIError as err:
                     # The database is away (a PostgreSQL restart, a locked file): nothing was
                     # claimed; try again shortly instead of dying.
@@ -397,7 +403,13 @@ class Engine:
             self._per_account.pop(d.account, None)
         else:
             self._per_account[d.account] = n
-        self._wake.set()
+        # Under a burst, refill slots several at a time: a pass (a claim transaction) per
+        # finished delivery would cost more than the deliveries. An account that was at its
+        # limit, or the last delivery out, wakes the loop at once.
+        refill = max(1, self.config.engine.concurrency // 8)
+        was_full = n + 1 >= self.config.engine.per_account
+        if was_full or self._capacity() >= refill or not self._inflight:
+            self._wake.set()
 
     # ------------------------------------------------------------ delivery
 

@@ -7,20 +7,22 @@ lost its claim (a paused daemon whose lease expired) cannot overwrite a newer ow
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.base import PostContent, RemotePart
 from publisher.engine.decide import Triage
 from publisher.states import CANCELED_BY_SYNC, PENDING, DeliveryState, Outcome
 from publisher.store.codec import content_from_json, parts_from_json, parts_to_json
-from publisher.store.db import make_engine, migrate
+from publisher.store.db import SQLiteRunner, is_sqlite, make_engine, migrate, migrate_sync
 from publisher.store.models import (
     AccountStateRow,
     AttemptRow,
@@ -28,6 +30,8 @@ from publisher.store.models import (
     PostRow,
     SyncStateRow,
 )
+
+T = TypeVar("T")
 
 SYNC_LOCK = 7270452  # the advisory lock held while one daemon applies the queue file
 
@@ -235,43 +239,86 @@ class LoadState:
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine, url: str) -> None:
-        self.engine = engine
+    """The store's operations; each public coroutine is one transaction.
+
+    The bodies are plain functions of a SQLAlchemy ``Connection``: on SQLite they run whole in
+    the runner's thread, on PostgreSQL through ``run_sync`` on an asyncpg connection.
+    """
+
+    def __init__(self, url: str, *, sqlite: SQLiteRunner | None, engine: AsyncEngine | None):
         self.url = url
+        self._sqlite = sqlite
+        self._engine = engine
 
     @classmethod
     async def open(cls, url: str, *, readonly: bool = False) -> Store:
         """Open and upgrade the schema (a newer database is refused)."""
-        engine = make_engine(url, immediate=not readonly)
-        await migrate(engine)
-        return cls(engine, url)
+        if is_sqlite(url):
+            runner = SQLiteRunner(url, immediate=not readonly)
+            try:
+                await runner.run(True, migrate_sync)
+            except BaseException:
+                await runner.close()
+                raise
+            return cls(url, sqlite=runner, engine=None)
+        engine = make_engine(url)
+        try:
+            await migrate(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(url, sqlite=None, engine=engine)
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        if self._sqlite is not None:
+            await self._sqlite.close()
+        if self._engine is not None:
+            await self._engine.dispose()
 
     @property
     def dialect(self) -> str:
-        return self.engine.dialect.name
+        return "sqlite" if self._sqlite is not None else "postgresql"
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(connection, *args)`` in a read transaction."""
+        if self._sqlite is not None:
+            return await self._sqlite.run(False, fn, *args)
+        assert self._engine is not None
+        async with self._engine.connect() as conn:
+            return await conn.run_sync(fn, *args)
+
+    async def transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(connection, *args)`` in a write transaction, committed if it returns."""
+        if self._sqlite is not None:
+            return await self._sqlite.run(True, fn, *args)
+        assert self._engine is not None
+        async with self._engine.begin() as conn:
+            return await conn.run_sync(fn, *args)
 
     # ------------------------------------------------------------------ sync
 
     async def plan_index(self) -> dict[tuple[str, str], PlanEntry]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(*_PLAN_COLUMNS))).all()
-        return {(r.post_id, r.account): _plan_entry(r) for r in rows}
+        def body(conn: Connection) -> dict[tuple[str, str], PlanEntry]:
+            rows = conn.execute(select(*_PLAN_COLUMNS))
+            return {(r.post_id, r.account): _plan_entry(r) for r in rows}
+
+        return await self.read(body)
 
     async def plan_entries(self, post_ids: Iterable[str]) -> dict[tuple[str, str], PlanEntry]:
         """``plan_index`` for some posts only: what an incremental sync must look at."""
         ids = sorted(set(post_ids))
-        out: dict[tuple[str, str], PlanEntry] = {}
         if not ids:
-            return out
-        q = select(*_PLAN_COLUMNS).where(D.c.post_id.in_(_bind("ids", expanding=True)))
-        async with self.engine.connect() as conn:
+            return {}
+        q = select(*_PLAN_COLUMNS).where(D.c.post_id.in_(bindparam("ids", expanding=True)))
+
+        def body(conn: Connection) -> dict[tuple[str, str], PlanEntry]:
+            out: dict[tuple[str, str], PlanEntry] = {}
             for i in range(0, len(ids), IN_BATCH):
-                for r in (await conn.execute(q, {"ids": ids[i : i + IN_BATCH]})).all():
+                for r in conn.execute(q, {"ids": ids[i : i + IN_BATCH]}):
                     out[(r.post_id, r.account)] = _plan_entry(r)
-        return out
+            return out
+
+        return await self.read(body)
 
     async def plan_exception_posts(self, sync_reason: str) -> set[str]:
         """Posts with a delivery a sync must look at although its plan did not change: one
@@ -290,16 +337,16 @@ class Store:
                 ),
             )
         )
-        async with self.engine.connect() as conn:
-            return set((await conn.execute(q.distinct())).scalars())
+        return await self.read(lambda conn: set(conn.execute(q.distinct()).scalars()))
 
     async def post_index(self) -> dict[str, tuple[str, int, datetime | None]]:
         """Each post's (content hash, line, removed_at): sync writes only what changed."""
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(select(P.c.id, P.c.content_hash, P.c.line, P.c.removed_at))
-            ).all()
-        return {r.id: (r.content_hash, r.line, r.removed_at) for r in rows}
+
+        def body(conn: Connection) -> dict[str, tuple[str, int, datetime | None]]:
+            rows = conn.execute(select(P.c.id, P.c.content_hash, P.c.line, P.c.removed_at))
+            return {r.id: (r.content_hash, r.line, r.removed_at) for r in rows}
+
+        return await self.read(body)
 
     async def apply(
         self,
@@ -315,107 +362,28 @@ class Store:
         and nothing is written.
         """
         try:
-            await self._apply(changes, load, expect)
+            await self.transaction(_apply, changes, load, expect)
         except _StalePlan:
             return False
         return True
 
-    async def _apply(
-        self,
-        changes: PlanChanges,
-        load: LoadState,
-        expect: tuple[str | None, datetime | None] | None,
-    ) -> None:
-        ids_param = _bind("ids", expanding=True)  # values bound per call, never cached
-        async with self.engine.begin() as conn:
-            if expect is not None:
-                q = select(Q.c.file_hash, Q.c.applied_at).where(Q.c.id == 1)
-                r = (await conn.execute(q)).first()
-                if r is None or (r.file_hash, r.applied_at) != expect:
-                    raise _StalePlan
-            if changes.posts_upsert:
-                ids = [p["id"] for p in changes.posts_upsert]
-                existing: set[str] = set()
-                if len(ids) < 30_000:
-                    q = select(P.c.id).where(P.c.id.in_(ids_param))
-                    for i in range(0, len(ids), IN_BATCH):
-                        batch = ids[i : i + IN_BATCH]
-                        existing.update((await conn.execute(q, {"ids": batch})).scalars())
-                else:
-                    existing = set((await conn.execute(select(P.c.id))).scalars())
-                new = (dict(p) for p in changes.posts_upsert if p["id"] not in existing)
-                for rows in _batches(new):
-                    await conn.execute(insert(P), rows)
-                old = (
-                    {
-                        **{k: v for k, v in p.items() if k not in ("id", "created_at")},
-                        "b_id": p["id"],
-                    }
-                    for p in changes.posts_upsert
-                    if p["id"] in existing
-                )
-                for rows in _batches(old):
-                    await conn.execute(update(P).where(P.c.id == _bind("b_id")), rows)
-            for i in range(0, len(changes.posts_removed), IN_BATCH):
-                await conn.execute(
-                    update(P).where(P.c.id.in_(ids_param)).values(removed_at=load.loaded_at),
-                    {"ids": changes.posts_removed[i : i + IN_BATCH]},
-                )
-            for rows in _batches(dict(r) for r in changes.inserts):
-                await conn.execute(insert(D), rows)
-            for upd in changes.updates:
-                values = {k: v for k, v in upd.items() if k != "id"}
-                await conn.execute(update(D).where(D.c.id == upd["id"]).values(**values))
-            pending = [s.value for s in PENDING]
-            for i in range(0, len(changes.cancels), IN_BATCH):
-                await conn.execute(
-                    update(D)
-                    .where(D.c.id.in_(ids_param), D.c.state.in_(pending))
-                    .values(
-                        state=DeliveryState.CANCELED.value,
-                        reason=CANCELED_BY_SYNC,
-                        updated_at=load.loaded_at,
-                    ),
-                    {"ids": changes.cancels[i : i + IN_BATCH]},
-                )
-            await self._write_load(conn, load)
-
     async def record_load(self, load: LoadState) -> None:
-        async with self.engine.begin() as conn:
-            await self._write_load(conn, load)
-
-    async def _write_load(self, conn: Any, load: LoadState) -> None:
-        values = {
-            "loaded_at": load.loaded_at,
-            "ok": load.ok,
-            "message": load.message,
-        }
-        if load.ok:
-            values["file_hash"] = load.file_hash
-            values["applied_at"] = load.applied_at
-        result = await conn.execute(update(Q).where(Q.c.id == 1).values(**values))
-        if result.rowcount == 0:
-            await conn.execute(insert(Q).values(id=1, **values))
+        await self.transaction(_write_load, load)
 
     async def load_state(self) -> LoadState | None:
-        async with self.engine.connect() as conn:
-            r = (await conn.execute(select(Q).where(Q.c.id == 1))).first()
-        if r is None:
-            return None
-        return LoadState(r.loaded_at, bool(r.ok), r.file_hash, r.message, r.applied_at)
+        def body(conn: Connection) -> LoadState | None:
+            r = conn.execute(select(Q).where(Q.c.id == 1)).first()
+            if r is None:
+                return None
+            return LoadState(r.loaded_at, bool(r.ok), r.file_hash, r.message, r.applied_at)
+
+        return await self.read(body)
 
     # ---------------------------------------------------------------- engine
 
     async def next_due(self, exclude_accounts: Iterable[str] = ()) -> datetime | None:
         """The earliest time there is something to do: publish, or look an unknown up."""
-        waiting = [s.value for s in PENDING] + [DeliveryState.UNKNOWN.value]
-        q = select(func.min(D.c.due_at)).where(D.c.state.in_(waiting))
-        excluded = list(exclude_accounts)
-        if excluded:
-            q = q.where(D.c.account.not_in(excluded))
-        async with self.engine.connect() as conn:
-            value = (await conn.execute(q)).scalar()
-        return value if isinstance(value, datetime) else None
+        return await self.read(_next_due, list(exclude_accounts))
 
     async def due(
         self, now: datetime, limit: int, exclude_accounts: Iterable[str] = ()
@@ -430,21 +398,11 @@ class Store:
         excluded = list(exclude_accounts)
         if excluded:
             q = q.where(D.c.account.not_in(excluded))
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(q)).all()
-        return [Delivery.from_row(r) for r in rows]
+        return await self.read(_deliveries, q)
 
     async def due_unknown(self, now: datetime, limit: int) -> list[Delivery]:
         """Unknown deliveries whose next lookup is due."""
-        q = (
-            select(D)
-            .where(D.c.state == DeliveryState.UNKNOWN.value, D.c.due_at <= now)
-            .order_by(D.c.due_at, D.c.id)
-            .limit(limit)
-        )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(q)).all()
-        return [Delivery.from_row(r) for r in rows]
+        return await self.read(_due_unknown, now, limit)
 
     async def claim_due(
         self,
@@ -487,53 +445,54 @@ class Store:
         postgres = self.dialect == "postgresql"
         if postgres:
             q = q.with_for_update(skip_locked=True)
-        async with self.engine.begin() as conn:
-            candidates = [Delivery.from_row(r) for r in (await conn.execute(q)).all()]
+        capped_set = None if capped is None else set(capped)
+        seen_in_flight = None if in_flight is None else dict(in_flight)
+
+        def body(conn: Connection) -> Triage:
+            candidates = [Delivery.from_row(r) for r in conn.execute(q)]
             if not candidates:
                 return Triage()
             accounts = sorted({d.account for d in candidates})
             if postgres:
                 for a in accounts:
-                    await conn.execute(
+                    conn.execute(
                         select(func.pg_advisory_xact_lock(func.hashtext(f"publisher-account:{a}")))
                     )
-            if clock is not None:
-                now = max(now, clock())
+            granted = max(now, clock()) if clock is not None else now
             # Only accounts with caps need their history; a daemon alone on SQLite knows its
             # own requests in flight, several on PostgreSQL ask the database.
-            with_caps = accounts if capped is None else sorted(set(accounts) & set(capped))
-            history = await self._recent(conn, with_caps, now - timedelta(hours=26))
-            if in_flight is None or postgres:
-                in_flight = {
+            with_caps = accounts if capped_set is None else sorted(set(accounts) & capped_set)
+            history = _recent(conn, with_caps, granted - timedelta(hours=26))
+            counts = seen_in_flight
+            if counts is None or postgres:
+                counts = {
                     a: n
-                    for a, n in (
-                        await conn.execute(
-                            select(D.c.account, func.count())
-                            .where(
-                                D.c.account.in_(accounts),
-                                D.c.state == DeliveryState.SENDING.value,
-                            )
-                            .group_by(D.c.account)
+                    for a, n in conn.execute(
+                        select(D.c.account, func.count())
+                        .where(
+                            D.c.account.in_(accounts),
+                            D.c.state == DeliveryState.SENDING.value,
                         )
+                        .group_by(D.c.account)
                     ).all()
                 }
-            plan = decide(candidates, history, dict(in_flight), now)
+            plan = decide(candidates, history, dict(counts), granted)
             for d, why in plan.missed:
-                await conn.execute(
+                conn.execute(
                     update(D)
                     .where(D.c.id == d.id, D.c.fence == d.fence)
-                    .values(state=DeliveryState.MISSED.value, reason=why, updated_at=now)
+                    .values(state=DeliveryState.MISSED.value, reason=why, updated_at=granted)
                 )
             for d, until, why in plan.deferred:
-                await conn.execute(
+                conn.execute(
                     update(D)
                     .where(D.c.id == d.id, D.c.fence == d.fence)
-                    .values(due_at=until, reason=why, updated_at=now)
+                    .values(due_at=until, reason=why, updated_at=granted)
                 )
             # The rows are ours for this transaction (BEGIN IMMEDIATE on SQLite, FOR UPDATE on
             # PostgreSQL): one UPDATE claims them all.
             if plan.chosen:
-                await conn.execute(
+                conn.execute(
                     update(D)
                     .where(D.c.id.in_([d.id for d in plan.chosen]))
                     .values(
@@ -541,8 +500,8 @@ class Store:
                         attempts=D.c.attempts + 1,
                         fence=D.c.fence + 1,
                         lease_owner=worker,
-                        lease_until=now + lease,
-                        updated_at=now,
+                        lease_until=granted + lease,
+                        updated_at=granted,
                     )
                 )
             plan.chosen = [
@@ -551,29 +510,34 @@ class Store:
                     state=DeliveryState.SENDING,
                     attempts=d.attempts + 1,
                     fence=d.fence + 1,
-                    updated_at=now,
+                    updated_at=granted,
                 )
                 for d in plan.chosen
             ]
-        return plan
+            return plan
+
+        return await self.transaction(body)
 
     async def heartbeat(self, worker: str, until: datetime) -> int:
         """Extend the leases this worker holds; returns how many it still holds."""
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
+
+        def body(conn: Connection) -> int:
+            result = conn.execute(
                 update(D)
                 .where(D.c.lease_owner == worker, D.c.state == DeliveryState.SENDING.value)
                 .values(lease_until=until)
             )
-        return int(result.rowcount)
+            return int(result.rowcount)
+
+        return await self.transaction(body)
 
     @contextlib.asynccontextmanager
     async def sync_turn(self) -> AsyncIterator[bool]:
         """One daemon at a time applies the queue file: yields False if another one is."""
-        if self.dialect != "postgresql":
+        if self._engine is None:
             yield True
             return
-        async with self.engine.connect() as conn:
+        async with self._engine.connect() as conn:
             got = (await conn.execute(select(func.pg_try_advisory_lock(SYNC_LOCK)))).scalar()
             await conn.commit()
             try:
@@ -585,11 +549,14 @@ class Store:
 
     async def db_now(self) -> datetime | None:
         """The database server's clock (PostgreSQL); None where there is no server."""
-        if self.dialect != "postgresql":
+        if self._engine is None:
             return None
-        async with self.engine.connect() as conn:
-            value = (await conn.execute(select(func.now()))).scalar()
-        return value if isinstance(value, datetime) else None
+
+        def body(conn: Connection) -> datetime | None:
+            value = conn.execute(select(func.now())).scalar()
+            return value if isinstance(value, datetime) else None
+
+        return await self.read(body)
 
     async def claim(
         self,
@@ -601,67 +568,24 @@ class Store:
         """Commit ``sending`` for these deliveries (if still pending); returns those won."""
         if not candidates:
             return []
-        async with self.engine.begin() as conn:
-            won = [await self._claim_one(conn, d, now, worker, lease) for d in candidates]
-        return [d for d in won if d is not None]
 
-    async def _claim_one(
-        self, conn: Any, d: Delivery, now: datetime, worker: str, lease: timedelta
-    ) -> Delivery | None:
-        """``sending``, under a new fence and lease, if the delivery is still pending as seen."""
-        result = await conn.execute(
-            update(D)
-            .where(D.c.id == d.id, D.c.fence == d.fence, D.c.state.in_([s.value for s in PENDING]))
-            .values(
-                state=DeliveryState.SENDING.value,
-                attempts=D.c.attempts + 1,
-                fence=D.c.fence + 1,
-                lease_owner=worker,
-                lease_until=now + lease,
-                updated_at=now,
-            )
-        )
-        if result.rowcount != 1:
-            return None
-        return _replace(
-            d,
-            state=DeliveryState.SENDING,
-            attempts=d.attempts + 1,
-            fence=d.fence + 1,
-            updated_at=now,
-        )
+        def body(conn: Connection) -> list[Delivery]:
+            won = [_claim_one(conn, d, now, worker, lease) for d in candidates]
+            return [d for d in won if d is not None]
+
+        return await self.transaction(body)
 
     async def finish(self, transitions: Sequence[Transition]) -> list[int]:
         """Write results (one transaction for the batch); returns ids whose fence was stale."""
-        stale: list[int] = []
         if not transitions:
-            return stale
-        async with self.engine.begin() as conn:
-            for t in transitions:
-                result = await conn.execute(
-                    update(D)
-                    .where(D.c.id == t.delivery_id, D.c.fence == t.fence)
-                    .values(**t.values())
-                )
-                if result.rowcount != 1:
-                    stale.append(t.delivery_id)
-            # Every attempt is in the ledger, even one whose result came too late to be written
-            # (a paused daemon's): it really happened, and a human may need to see it.
-            rows = [
-                t.attempt.row()
-                if t.delivery_id not in stale
-                else {**t.attempt.row(), "error": _late(t.attempt.error)}
-                for t in transitions
-                if t.attempt is not None
-            ]
-            if rows:
-                await conn.execute(insert(A), rows)  # one executemany for the batch
-        return stale
+            return []
+        return await self.transaction(_finish, transitions)
 
     async def defer_account(self, account: str, until: datetime, why: str) -> None:
         """Every pending delivery of a rate-limited account waits until ``until``."""
-        async with self.engine.begin() as conn:
-            await conn.execute(
+
+        def body(conn: Connection) -> None:
+            conn.execute(
                 update(D)
                 .where(
                     D.c.account == account,
@@ -671,6 +595,8 @@ class Store:
                 .values(due_at=until, reason=why)
             )
 
+        await self.transaction(body)
+
     async def recover_in_flight(
         self,
         now: datetime,
@@ -679,16 +605,17 @@ class Store:
         lookup_at: datetime | None = None,
     ) -> list[Delivery]:
         """Deliveries left in ``sending`` by a dead process become ``unknown``."""
-        async with self.engine.begin() as conn:
+
+        def body(conn: Connection) -> list[Delivery]:
             q = select(D).where(D.c.state == DeliveryState.SENDING.value)
             if expired_only:
                 q = q.where(or_(D.c.lease_until.is_(None), D.c.lease_until < now))
             if worker is not None:
                 q = q.where(D.c.lease_owner == worker)
-            rows = [Delivery.from_row(r) for r in (await conn.execute(q)).all()]
+            rows = [Delivery.from_row(r) for r in conn.execute(q)]
             found = []
             for d in rows:
-                result = await conn.execute(
+                result = conn.execute(
                     update(D)
                     .where(
                         D.c.id == d.id,
@@ -709,7 +636,7 @@ class Store:
                 )
                 if result.rowcount != 1:
                     continue
-                await conn.execute(
+                conn.execute(
                     insert(A).values(
                         **Attempt(
                             d.id,
@@ -725,35 +652,35 @@ class Store:
                     )
                 )
                 found.append(_replace(d, state=DeliveryState.UNKNOWN, fence=d.fence + 1))
-        return found
+            return found
+
+        return await self.transaction(body)
 
     async def by_state(self, *states: DeliveryState, limit: int | None = None) -> list[Delivery]:
         q = select(D).where(D.c.state.in_([s.value for s in states])).order_by(D.c.due_at, D.c.id)
         if limit is not None:
             q = q.limit(limit)
-        async with self.engine.connect() as conn:
-            return [Delivery.from_row(r) for r in (await conn.execute(q)).all()]
+        return await self.read(_deliveries, q)
 
     async def get(self, delivery_id: int) -> Delivery | None:
-        async with self.engine.connect() as conn:
-            r = (await conn.execute(select(D).where(D.c.id == delivery_id))).first()
-        return Delivery.from_row(r) if r is not None else None
+        found = await self.read(_deliveries, select(D).where(D.c.id == delivery_id))
+        return found[0] if found else None
 
     async def find(self, post_id: str, account: str | None = None) -> list[Delivery]:
         q = select(D).where(D.c.post_id == post_id)
         if account is not None:
             q = q.where(D.c.account == account)
-        async with self.engine.connect() as conn:
-            return [Delivery.from_row(r) for r in (await conn.execute(q.order_by(D.c.id))).all()]
+        return await self.read(_deliveries, q.order_by(D.c.id))
 
     async def first_attempt_at(self, delivery_id: int) -> datetime | None:
         """When the delivery's first attempt started (the ledger is append-only)."""
-        async with self.engine.connect() as conn:
-            value = (
-                await conn.execute(
-                    select(func.min(A.c.started_at)).where(A.c.delivery_id == delivery_id)
-                )
+
+        def body(conn: Connection) -> Any:
+            return conn.execute(
+                select(func.min(A.c.started_at)).where(A.c.delivery_id == delivery_id)
             ).scalar()
+
+        value = await self.read(body)
         if isinstance(value, str):  # SQLite's MIN() hands back the stored text
             value = datetime.fromisoformat(value)
         if isinstance(value, datetime):
@@ -772,8 +699,9 @@ class Store:
         values: dict[str, Any] = {"fence": D.c.fence + 1, "lease_owner": worker, "updated_at": now}
         if lease is not None:
             values["due_at"] = now + lease
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
+
+        def body(conn: Connection) -> int:
+            result = conn.execute(
                 update(D)
                 .where(
                     D.c.id == delivery.id,
@@ -782,7 +710,9 @@ class Store:
                 )
                 .values(**values)
             )
-        if result.rowcount != 1:
+            return int(result.rowcount)
+
+        if await self.transaction(body) != 1:
             return None
         return _replace(delivery, fence=delivery.fence + 1)
 
@@ -799,45 +729,24 @@ class Store:
                 D.c.lease_until > until,
             )
         )
-        async with self.engine.connect() as conn:
-            return bool((await conn.execute(q)).scalar())
+        return bool(await self.read(_scalar, q))
 
     async def recent_publications(
         self, accounts: Iterable[str], since: datetime
     ) -> dict[str, list[datetime]]:
         """When each account published (or is publishing) since ``since``: for the caps."""
-        async with self.engine.connect() as conn:
-            return await self._recent(conn, list(accounts), since)
-
-    async def _recent(
-        self, conn: Any, names: list[str], since: datetime
-    ) -> dict[str, list[datetime]]:
-        out: dict[str, list[datetime]] = {a: [] for a in names}
-        if not names:
-            return out
-        q = select(D.c.account, D.c.published_at, D.c.updated_at, D.c.state).where(
-            D.c.account.in_(names),
-            or_(
-                and_(D.c.state == DeliveryState.PUBLISHED.value, D.c.published_at >= since),
-                and_(D.c.state == DeliveryState.DRY_RUN.value, D.c.published_at >= since),
-                D.c.state.in_([DeliveryState.SENDING.value, DeliveryState.UNKNOWN.value]),
-            ),
-        )
-        for r in (await conn.execute(q)).all():
-            out[r.account].append(r.published_at or r.updated_at)
-        for times in out.values():
-            times.sort()
-        return out
+        return await self.read(_recent, list(accounts), since)
 
     # ------------------------------------------------------------- accounts
 
     async def account_states(self) -> dict[str, AccountState]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(S))).all()
-        return {
-            r.account: AccountState(r.account, r.limited_until, r.attention, r.attention_reason)
-            for r in rows
-        }
+        def body(conn: Connection) -> dict[str, AccountState]:
+            return {
+                r.account: AccountState(r.account, r.limited_until, r.attention, r.attention_reason)
+                for r in conn.execute(select(S))
+            }
+
+        return await self.read(body)
 
     async def set_account_state(
         self,
@@ -854,10 +763,13 @@ class Store:
             "attention_reason": attention_reason,
             "updated_at": now,
         }
-        async with self.engine.begin() as conn:
-            result = await conn.execute(update(S).where(S.c.account == account).values(**values))
+
+        def body(conn: Connection) -> None:
+            result = conn.execute(update(S).where(S.c.account == account).values(**values))
             if result.rowcount == 0:
-                await conn.execute(insert(S).values(account=account, **values))
+                conn.execute(insert(S).values(account=account, **values))
+
+        await self.transaction(body)
 
     # --------------------------------------------------------------- reading
 
@@ -878,62 +790,51 @@ class Store:
             q = q.where(A.c.finished_at >= since)
         if until is not None:
             q = q.where(A.c.finished_at < until)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(q)).all()
-        return [AttemptRow.model_validate(dict(r._mapping)) for r in rows]
+
+        def body(conn: Connection) -> list[AttemptRow]:
+            return [AttemptRow.model_validate(dict(r._mapping)) for r in conn.execute(q)]
+
+        return await self.read(body)
 
     async def all_deliveries(self) -> list[Delivery]:
-        async with self.engine.connect() as conn:
-            return [
-                Delivery.from_row(r) for r in (await conn.execute(select(D).order_by(D.c.id))).all()
-            ]
+        return await self.read(_deliveries, select(D).order_by(D.c.id))
 
     async def count_by_state(self) -> dict[DeliveryState, int]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(D.c.state, func.count()).group_by(D.c.state))).all()
-        return {DeliveryState(s): n for s, n in rows}
+        def body(conn: Connection) -> dict[DeliveryState, int]:
+            rows = conn.execute(select(D.c.state, func.count()).group_by(D.c.state)).all()
+            return {DeliveryState(s): n for s, n in rows}
+
+        return await self.read(body)
 
     async def count_by_account_state(self) -> dict[tuple[str, str], int]:
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(D.c.account, D.c.state, func.count()).group_by(D.c.account, D.c.state)
-                )
+        def body(conn: Connection) -> dict[tuple[str, str], int]:
+            rows = conn.execute(
+                select(D.c.account, D.c.state, func.count()).group_by(D.c.account, D.c.state)
             ).all()
-        return {(a, s): n for a, s, n in rows}
+            return {(a, s): n for a, s, n in rows}
+
+        return await self.read(body)
 
     async def wipe(self) -> None:
         """Empty every table (dry-run rehearsal databases start afresh)."""
-        async with self.engine.begin() as conn:
+
+        def body(conn: Connection) -> None:
             for table in (A, D, P, S, Q):
-                await conn.execute(delete(table))
+                conn.execute(delete(table))
+
+        await self.transaction(body)
+
+
+# ---------------------------------------------------------------------------
+# Transaction bodies shared by several operations.
 
 
 class _StalePlan(Exception):
     """Another apply came between a diff and its apply."""
 
 
-def _late(error: str | None) -> str:
-    note = "result not recorded: another daemon owned the delivery by then"
-    return f"{note}; {error}" if error else note
-
-
-def _bind(name: str, *, expanding: bool = False) -> Any:
-    from sqlalchemy import bindparam
-
-    return bindparam(name, expanding=expanding)
-
-
 IN_BATCH = 500  # values per IN (...): far below every backend's limit on bound parameters
 WRITE_BATCH = 1_000  # rows per executemany of a sync
-
-
-def _batches(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    """Rows in lists of WRITE_BATCH, built as they are written."""
-    it = iter(rows)
-    while batch := list(itertools.islice(it, WRITE_BATCH)):
-        yield batch
-
 
 _PLAN_COLUMNS = (
     D.c.id,
@@ -964,6 +865,207 @@ def _plan_entry(r: Any) -> PlanEntry:
         r.published_hash,
         r.reason,
     )
+
+
+def _batches(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Rows in lists of WRITE_BATCH, built as they are written."""
+    it = iter(rows)
+    while batch := list(itertools.islice(it, WRITE_BATCH)):
+        yield batch
+
+
+def _apply(
+    conn: Connection,
+    changes: PlanChanges,
+    load: LoadState,
+    expect: tuple[str | None, datetime | None] | None,
+) -> None:
+    # Bound IN lists are expanding parameters: with literal values, SQLAlchemy's statement
+    # cache kept a first sync's 10,000 post ids alive.
+    ids_param: Any = bindparam("ids", expanding=True)
+    if expect is not None:
+        r = conn.execute(select(Q.c.file_hash, Q.c.applied_at).where(Q.c.id == 1)).first()
+        if r is None or (r.file_hash, r.applied_at) != expect:
+            raise _StalePlan
+    if changes.posts_upsert:
+        ids = [p["id"] for p in changes.posts_upsert]
+        existing: set[str] = set()
+        if len(ids) < 30_000:
+            q = select(P.c.id).where(P.c.id.in_(ids_param))
+            for i in range(0, len(ids), IN_BATCH):
+                existing.update(conn.execute(q, {"ids": ids[i : i + IN_BATCH]}).scalars())
+        else:
+            existing = set(conn.execute(select(P.c.id)).scalars())
+        for rows in _batches(dict(p) for p in changes.posts_upsert if p["id"] not in existing):
+            conn.execute(insert(P), rows)
+        old = (
+            {**{k: v for k, v in p.items() if k not in ("id", "created_at")}, "b_id": p["id"]}
+            for p in changes.posts_upsert
+            if p["id"] in existing
+        )
+        for rows in _batches(old):
+            conn.execute(update(P).where(P.c.id == bindparam("b_id")), rows)
+    for i in range(0, len(changes.posts_removed), IN_BATCH):
+        conn.execute(
+            update(P).where(P.c.id.in_(ids_param)).values(removed_at=load.loaded_at),
+            {"ids": changes.posts_removed[i : i + IN_BATCH]},
+        )
+    for rows in _batches(dict(r) for r in changes.inserts):
+        conn.execute(insert(D), rows)
+    for upd in changes.updates:
+        values = {k: v for k, v in upd.items() if k != "id"}
+        conn.execute(update(D).where(D.c.id == upd["id"]).values(**values))
+    pending = [s.value for s in PENDING]
+    for i in range(0, len(changes.cancels), IN_BATCH):
+        conn.execute(
+            update(D)
+            .where(D.c.id.in_(ids_param), D.c.state.in_(pending))
+            .values(
+                state=DeliveryState.CANCELED.value,
+                reason=CANCELED_BY_SYNC,
+                updated_at=load.loaded_at,
+            ),
+            {"ids": changes.cancels[i : i + IN_BATCH]},
+        )
+    _write_load(conn, load)
+
+
+def _write_load(conn: Connection, load: LoadState) -> None:
+    values = {
+        "loaded_at": load.loaded_at,
+        "ok": load.ok,
+        "message": load.message,
+    }
+    if load.ok:
+        values["file_hash"] = load.file_hash
+        values["applied_at"] = load.applied_at
+    result = conn.execute(update(Q).where(Q.c.id == 1).values(**values))
+    if result.rowcount == 0:
+        conn.execute(insert(Q).values(id=1, **values))
+
+
+def _deliveries(conn: Connection, q: Any) -> list[Delivery]:
+    return [Delivery.from_row(r) for r in conn.execute(q)]
+
+
+def _scalar(conn: Connection, q: Any) -> Any:
+    return conn.execute(q).scalar()
+
+
+def _next_due(conn: Connection, excluded: list[str]) -> datetime | None:
+    waiting = [s.value for s in PENDING] + [DeliveryState.UNKNOWN.value]
+    q = select(func.min(D.c.due_at)).where(D.c.state.in_(waiting))
+    if excluded:
+        q = q.where(D.c.account.not_in(excluded))
+    value = conn.execute(q).scalar()
+    return value if isinstance(value, datetime) else None
+
+
+def _due_unknown(conn: Connection, now: datetime, limit: int) -> list[Delivery]:
+    q = (
+        select(D)
+        .where(D.c.state == DeliveryState.UNKNOWN.value, D.c.due_at <= now)
+        .order_by(D.c.due_at, D.c.id)
+        .limit(limit)
+    )
+    return _deliveries(conn, q)
+
+
+def _claim_one(
+    conn: Connection, d: Delivery, now: datetime, worker: str, lease: timedelta
+) -> Delivery | None:
+    """``sending``, under a new fence and lease, if the delivery is still pending as seen."""
+    result = conn.execute(
+        update(D)
+        .where(D.c.id == d.id, D.c.fence == d.fence, D.c.state.in_([s.value for s in PENDING]))
+        .values(
+            state=DeliveryState.SENDING.value,
+            attempts=D.c.attempts + 1,
+            fence=D.c.fence + 1,
+            lease_owner=worker,
+            lease_until=now + lease,
+            updated_at=now,
+        )
+    )
+    if result.rowcount != 1:
+        return None
+    return _replace(
+        d,
+        state=DeliveryState.SENDING,
+        attempts=d.attempts + 1,
+        fence=d.fence + 1,
+        updated_at=now,
+    )
+
+
+def _finish(conn: Connection, transitions: Sequence[Transition]) -> list[int]:
+    """A batch of results: one read of the fences, one executemany per shape of result.
+
+    The rows are read first (locked ``FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN
+    IMMEDIATE`` holds the whole file), so the fences compared are the ones the updates meet.
+    """
+    ids = [t.delivery_id for t in transitions]
+    q = select(D.c.id, D.c.fence).where(D.c.id.in_(ids))
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    fences: dict[int, int] = {r[0]: r[1] for r in conn.execute(q)}
+    stale = [t.delivery_id for t in transitions if fences.get(t.delivery_id) != t.fence]
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for t in transitions:
+        if t.delivery_id in stale:
+            continue
+        values = t.values()
+        shapes.setdefault(tuple(sorted(values)), []).append(
+            {**values, "b_id": t.delivery_id, "b_fence": t.fence}
+        )
+    for keys, rows in shapes.items():
+        conn.execute(_finish_statement(keys), rows)
+    # Every attempt is in the ledger, even one whose result came too late to be written
+    # (a paused daemon's): it really happened, and a human may need to see it.
+    attempts = [
+        t.attempt.row()
+        if t.delivery_id not in stale
+        else {**t.attempt.row(), "error": _late(t.attempt.error)}
+        for t in transitions
+        if t.attempt is not None
+    ]
+    if attempts:
+        conn.execute(insert(A), attempts)  # one executemany for the batch
+    return stale
+
+
+@functools.lru_cache(maxsize=64)
+def _finish_statement(keys: tuple[str, ...]) -> Any:
+    """The UPDATE of one shape of result, built once: executemany binds each row."""
+    return (
+        update(D)
+        .where(D.c.id == bindparam("b_id"), D.c.fence == bindparam("b_fence"))
+        .values({k: bindparam(k) for k in keys})
+    )
+
+
+def _recent(conn: Connection, names: list[str], since: datetime) -> dict[str, list[datetime]]:
+    out: dict[str, list[datetime]] = {a: [] for a in names}
+    if not names:
+        return out
+    q = select(D.c.account, D.c.published_at, D.c.updated_at, D.c.state).where(
+        D.c.account.in_(names),
+        or_(
+            and_(D.c.state == DeliveryState.PUBLISHED.value, D.c.published_at >= since),
+            and_(D.c.state == DeliveryState.DRY_RUN.value, D.c.published_at >= since),
+            D.c.state.in_([DeliveryState.SENDING.value, DeliveryState.UNKNOWN.value]),
+        ),
+    )
+    for r in conn.execute(q):
+        out[r.account].append(r.published_at or r.updated_at)
+    for times in out.values():
+        times.sort()
+    return out
+
+
+def _late(error: str | None) -> str:
+    note = "result not recorded: another daemon owned the delivery by then"
+    return f"{note}; {error}" if error else note
 
 
 def _replace(d: Delivery, **changes: Any) -> Delivery:

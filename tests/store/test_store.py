@@ -59,10 +59,12 @@ async def seeded(url: str, *posts: str) -> Store:
 async def test_sqlite_is_wal_full_and_busy_timeout(tmp_path: Path) -> None:
     store = await Store.open(f"sqlite:///{tmp_path / 'q.db'}")
     try:
-        async with store.engine.connect() as conn:
-            mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar()
-            sync = (await conn.execute(text("PRAGMA synchronous"))).scalar()
-            busy = (await conn.execute(text("PRAGMA busy_timeout"))).scalar()
+        mode, sync, busy = await store.read(
+            lambda conn: [
+                conn.execute(text(f"PRAGMA {name}")).scalar()
+                for name in ("journal_mode", "synchronous", "busy_timeout")
+            ]
+        )
         assert (mode, sync) == ("wal", 2)  # 2 = FULL
         assert busy and busy >= 5000
     finally:
@@ -91,10 +93,9 @@ async def test_models_match_migrations(db_url: str) -> None:
 
     store = await Store.open(db_url)
     try:
-        async with store.engine.connect() as conn:
-            diff = await conn.run_sync(
-                lambda c: compare_metadata(MigrationContext.configure(c), SQLModel.metadata)
-            )
+        diff = await store.read(
+            lambda c: compare_metadata(MigrationContext.configure(c), SQLModel.metadata)
+        )
         assert diff == []
     finally:
         await store.close()
