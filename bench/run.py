@@ -487,15 +487,25 @@ def median(values: Sequence[float]) -> float:
 # 1. Queue (issue 2): validate + sync of a large file, and the re-sync after a one-post edit.
 
 
-async def sync_stages(config: Any, store: Any, now: datetime) -> list[tuple[str, float]]:
+async def sync_stages(
+    config: Any, store: Any, now: datetime, cache: Any = None
+) -> list[tuple[str, float]]:
     """``sync_queue``'s steps one by one, timed: where a sync spends its time.
 
-    Mirrors publisher/sync.py (diagnostics only: the figures above time the real function).
+    Mirrors publisher/sync.py (diagnostics only: the figures above time the real function),
+    incremental when ``cache`` (a SyncCache) holds the plan the store holds.
     """
-    from publisher.queuefile import parse_queue
+    from publisher.queuefile import parse_queue, queue_text
     from publisher.schedule import plan_deliveries
     from publisher.store import LoadState
-    from publisher.sync import diff_plan, kept_assignments, plan_fingerprint
+    from publisher.sync import (
+        _incremental_index,
+        _remember_full,
+        _remember_increment,
+        diff_plan,
+        kept_assignments,
+        plan_fingerprint,
+    )
 
     stages: list[tuple[str, float]] = []
     t0 = time.perf_counter()
@@ -510,19 +520,41 @@ async def sync_stages(config: Any, store: Any, now: datetime) -> list[tuple[str,
     fingerprint = plan_fingerprint(config, data)
     await store.load_state()
     lap("read + fingerprint + load_state")
-    queue = parse_queue(data.decode("utf-8"), config.queue_path, config)
-    lap("parse_queue (YAML, validation, media stat)")
+    parse_cache = cache.parse if cache is not None else None
+    queue = parse_queue(
+        queue_text(config.queue_path, data), config.queue_path, config, cache=parse_cache
+    )
+    how = f", {parse_cache.parsed} of {len(queue.posts)} posts parsed" if parse_cache else ""
+    lap(f"parse_queue (YAML, validation, media stat{how})")
     async with store.sync_turn():
-        index = await store.plan_index()
-        lap("store.plan_index (read every delivery)")
-        planned = plan_deliveries(queue, config, now, kept_assignments(index))
-        lap("plan_deliveries")
-        posts = await store.post_index()
-        lap("store.post_index")
-        changes, report = diff_plan(queue, planned, config, index, posts, now)
-        lap("diff_plan (content hashes)")
+        applied = cache._valid_for(await store.load_state()) if cache is not None else None
+        if applied is not None:
+            step = await _incremental_index(queue, config, store, now, applied)
+            lap(f"plan_deliveries + read {len(step.index)} deliveries of {len(step.fetched)} posts")
+            changes, report = diff_plan(
+                queue, step.planned, config, step.index, applied.posts, now, fetched=step.fetched
+            )
+            report.unchanged += step.total - len(step.planned)
+            lap("diff_plan (incremental)")
+        else:
+            index = await store.plan_index()
+            lap("store.plan_index (read every delivery)")
+            planned = plan_deliveries(queue, config, now, kept_assignments(index))
+            lap("plan_deliveries")
+            posts = await store.post_index()
+            lap("store.post_index")
+            changes, report = diff_plan(queue, planned, config, index, posts, now)
+            lap("diff_plan (content hashes)")
         await store.apply(changes, LoadState(now, True, fingerprint, report.summary(), now))
         lap(f"store.apply ({report.summary()})")
+        if applied is not None:
+            _remember_increment(applied, fingerprint, now, step, changes)
+            lap("remember the plan")
+        elif cache is not None:
+            cache._applied = _remember_full(
+                fingerprint, now, queue, config, planned, index, changes
+            )
+            lap("remember the plan")
     return stages
 
 
@@ -543,7 +575,7 @@ async def bench_queue(sizes: Sizes, workdir: Path, *, profile: bool) -> list[Fig
     from publisher.config import SecretPolicy, load_config
     from publisher.queuefile import parse_queue
     from publisher.store import Store
-    from publisher.sync import sync_queue
+    from publisher.sync import SyncCache, sync_queue
 
     root = workdir / "queue"
     (root / "media").mkdir(parents=True)
@@ -585,13 +617,16 @@ async def bench_queue(sizes: Sizes, workdir: Path, *, profile: bool) -> list[Fig
     parse_times: list[float] = []
     deliveries = 0
     store = None
+    cache = SyncCache()
     for run in range(sizes.queue_runs):
         if store is not None:
             await store.close()
         store = await Store.open(f"sqlite:///{root}/run-{run}.db")  # migrations: not timed
+        # What the daemon keeps from one sync to the next (its first sync fills it).
+        cache = SyncCache()
         t0 = time.perf_counter()
         config = load_config(config_path, secrets=SecretPolicy.REQUIRE)
-        report = await sync_queue(config, store, now)
+        report = await sync_queue(config, store, now, cache=cache)
         sync_times.append(time.perf_counter() - t0)
         if report.errors or not report.applied:
             raise RuntimeError(
@@ -620,7 +655,7 @@ async def bench_queue(sizes: Sizes, workdir: Path, *, profile: bool) -> list[Fig
         edited = text[:text_at] + f"Édité {j} : " + text[text_at:]
         queue_path.write_text(edited, encoding="utf-8")
         t0 = time.perf_counter()
-        report = await sync_queue(config, store, now)
+        report = await sync_queue(config, store, now, cache=cache)
         resync_times.append(time.perf_counter() - t0)
         updated = report.updated
         if report.errors or report.skipped:
@@ -636,7 +671,7 @@ async def bench_queue(sizes: Sizes, workdir: Path, *, profile: bool) -> list[Fig
         first = await sync_stages(config, fresh, now)
         await fresh.close()
         queue_path.write_text(text[:text_at] + "Étapes : " + text[text_at:], encoding="utf-8")
-        again = await sync_stages(config, store, now)
+        again = await sync_stages(config, store, now, cache)
         print()
         print(
             _stages_text(f"stages: sync of {sizes.queue_posts:,} posts into a fresh store", first)
@@ -661,7 +696,7 @@ async def bench_queue(sizes: Sizes, workdir: Path, *, profile: bool) -> list[Fig
         queue_path.write_text(edited, encoding="utf-8")
         prof = cProfile.Profile()
         prof.enable()
-        await sync_queue(config, store, now)
+        await sync_queue(config, store, now, cache=cache)
         prof.disable()
         print(
             "--- profile: re-sync after a one-post edit (main thread) ---\n" + _profile_text(prof)

@@ -13,7 +13,9 @@ not pass for a shorter plan: a missing final newline, an absent or empty ``posts
 
 from __future__ import annotations
 
+import bisect
 import difflib
+import functools
 import hashlib
 import json
 import os
@@ -21,9 +23,10 @@ import re
 import stat
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, cast
 from zoneinfo import ZoneInfo
 
@@ -53,7 +56,7 @@ Path_ = tuple[str | int, ...]
 # Public results.
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MediaSpec:
     file: Path  # absolute
     alt: str
@@ -64,7 +67,7 @@ class MediaSpec:
         return MediaItem(self.file, self.alt, self.mime_type, self.size)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OverrideSpec:
     """What one network or one account changes; ``None`` leaves the base value."""
 
@@ -77,7 +80,7 @@ class OverrideSpec:
     options: Mapping[str, Any] = field(default_factory=dict)  # merged key by key; None deletes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PostSpec:
     id: str
     line: int
@@ -95,6 +98,10 @@ class PostSpec:
     overrides: Mapping[str, OverrideSpec] = field(default_factory=dict)
     # (size, mtime_ns) of every file the post refers to: content identity without hashing bytes.
     file_ids: Mapping[str, tuple[int, int]] = field(default_factory=dict, repr=False)
+    # Content hashes by (account, network), and the post's own under None with the accounts
+    # mapping it was computed for: a sync needs each twice (planning, then diffing), and a
+    # re-sync reuses the specs of the posts that did not change. Shared by moved() copies.
+    _hashes: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def _layers(self, account: AccountConfig) -> list[OverrideSpec]:
         # Least specific first: network, then account, so the account's values win.
@@ -142,6 +149,36 @@ class PostSpec:
 
     def content_hash(self, account: AccountConfig) -> str:
         """Stable digest of what ``account`` would publish, media identified by path+size+mtime."""
+        key = _hash_key(account.name, account.network)
+        known: str | None = self._hashes.get(key)
+        if known is None:
+            known = self._hashes[key] = self._content_hash(account)
+        return known
+
+    def post_hash(self, accounts: Mapping[str, AccountConfig]) -> str:
+        """The digest of every account's content hash, in the post's account order."""
+        memo = self._hashes.get(None)
+        if memo is not None and memo[0] is accounts:
+            return cast(str, memo[1])
+        digest = hashlib.sha256()
+        for name in self.accounts:
+            digest.update(self.content_hash(accounts[name]).encode())
+        self._hashes[None] = (accounts, digest.hexdigest())
+        return cast(str, self._hashes[None][1])
+
+    def moved(self, line: int) -> PostSpec:
+        """The same post at another line of the file, sharing its content hashes (they do not
+        depend on the line). A plain copy: ``replace`` would re-run ``__init__``, and a post
+        inserted at the top of the file moves every other one."""
+        if line == self.line:
+            return self
+        out = object.__new__(PostSpec)
+        for name in _SPEC_FIELDS:
+            object.__setattr__(out, name, getattr(self, name))
+        object.__setattr__(out, "line", line)
+        return out
+
+    def _content_hash(self, account: AccountConfig) -> str:
         content, media = self._resolved(account)
         thumb = content.link.thumb if content.link else None
         doc = {
@@ -177,6 +214,17 @@ class PostSpec:
             doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_json_default
         )
         return hashlib.sha256(blob.encode()).hexdigest()
+
+
+_SPEC_FIELDS = tuple(f.name for f in fields(PostSpec))
+# Shared by the posts that have none: 10,000 posts would hold 10,000 empty dicts each.
+_NOTHING: Mapping[Any, Any] = MappingProxyType({})
+
+
+@functools.cache
+def _hash_key(account: str, network: str) -> tuple[str, str]:
+    """One key tuple per account for every post's memo."""
+    return (account, network)
 
 
 def _json_default(value: object) -> Any:
@@ -487,6 +535,8 @@ class _Problems:
     items: list[Diagnostic] = field(default_factory=list)
 
     errors: int = 0
+    # The chunked parse stops at the first error: the whole-file parse reports them all.
+    strict: bool = False
 
     def add(
         self,
@@ -496,10 +546,14 @@ class _Problems:
         key: bool = False,
         severity: Severity = Severity.ERROR,
     ) -> None:
+        if self.strict and severity is Severity.ERROR:
+            raise _Fallback(f"{_field(path)}: {message}")
         line, col = self.locator.find(path, key=key)
         self.append(Diagnostic(self.filename, line, col, _field(path), message, severity))
 
     def append(self, diagnostic: Diagnostic) -> None:
+        if self.strict and diagnostic.severity is Severity.ERROR:
+            raise _Fallback(str(diagnostic))
         self.items.append(diagnostic)
         if diagnostic.severity is Severity.ERROR:
             self.errors += 1
@@ -641,17 +695,21 @@ class _FileInfo:
     mtime_ns: int = 0
     mime_type: str | None = None
     error: str | None = None
+    identity: tuple[int, int, int, int] = (0, 0, 0, 0)  # size, mtime, inode, ctime
 
 
 class _Files:
     def __init__(self, base: Path) -> None:
         self.base = base
         self.seen: dict[str, _FileInfo] = {}
+        self.used: list[tuple[str, _FileInfo]] | None = None  # what the post being checked uses
 
     def check(self, raw: str) -> _FileInfo:
         info = self.seen.get(raw)
         if info is None:
             info = self.seen[raw] = self._check(raw)
+        if self.used is not None:
+            self.used.append((raw, info))
         return info
 
     def _check(self, raw: str) -> _FileInfo:
@@ -685,7 +743,8 @@ class _Files:
             return _FileInfo(
                 path, error=f"cannot tell what {raw} is: JPEG, PNG, GIF, WebP, MP4 or MOV expected"
             )
-        return _FileInfo(path, st.st_size, st.st_mtime_ns, mime)
+        identity = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+        return _FileInfo(path, st.st_size, st.st_mtime_ns, mime, identity=identity)
 
 
 # ---------------------------------------------------------------------------
@@ -899,9 +958,9 @@ class _Checker:
             extra_parts=parts,
             link=link,
             language=language,
-            options=self.options(self.defaults.options, m.options),
-            overrides=overrides,
-            file_ids=ids,
+            options=self.options(self.defaults.options, m.options) or _NOTHING,
+            overrides=overrides or _NOTHING,
+            file_ids=ids or _NOTHING,
         )
         if not partial:
             if m.at is None:
@@ -1034,11 +1093,39 @@ def _end_of(text: str) -> tuple[int, int]:
     return len(lines), len(lines[-1]) + 1
 
 
-def parse_queue(text: str, path: Path, config: Config) -> QueueFile:
-    """Validate a queue file's text; raise InvalidFileError with every problem found."""
-    filename = str(path)
+def parse_queue(
+    text: str,
+    path: Path,
+    config: Config,
+    *,
+    cache: ParseCache | None = None,
+    chunked: bool | None = None,
+) -> QueueFile:
+    """Validate a queue file's text; raise InvalidFileError with every problem found.
+
+    Post by post when the file has the usual shape (see ``_parse_chunked``), else, and for
+    every file with an error, in one piece: the whole-file parse is the reference and the only
+    producer of errors. ``cache`` lets a re-parse reuse the posts whose text did not change.
+    ``chunked`` is for tests: True forces the post-by-post parse (``_Fallback`` where it does
+    not apply), False the whole-file one.
+    """
     if text.startswith("\ufeff"):
         text = text[1:]
+    if chunked is not False:
+        try:
+            return _parse_chunked(text, path, config, cache)
+        except _Fallback:
+            if chunked:
+                raise
+    queue = _parse_whole(text, path, config)
+    if cache is not None:
+        cache.clear()  # a valid file that only parses whole: nothing to reuse
+    return queue
+
+
+def _parse_whole(text: str, path: Path, config: Config) -> QueueFile:
+    """The reference parse: one YAML document, every problem located on its node tree."""
+    filename = str(path)
     if not text.strip():
         raise InvalidFileError(
             [
@@ -1153,8 +1240,18 @@ _HASHTAG_COMMENT = re.compile(
 )
 
 
-def _hashtag_comments(text: str, root: yaml.Node | None, problems: _Problems) -> None:
-    """Warn about `text: Soldes ! #soldes`: YAML takes ` #soldes` for a comment, silently."""
+def _hashtag_comments(
+    text: str,
+    root: yaml.Node | None,
+    problems: _Problems,
+    prefix: Path_ = (),
+    first_line: int = 0,
+) -> None:
+    """Warn about `text: Soldes ! #soldes`: YAML takes ` #soldes` for a comment, silently.
+
+    ``root`` is at ``prefix`` in the file and ``text`` starts at line ``first_line`` (0-based)
+    when one post is parsed alone.
+    """
     hits: dict[int, tuple[int, str]] = {}  # 0-based line: (1-based column, comment)
     line, pos = 0, 0
     for m in _HASHTAG_COMMENT.finditer(text):
@@ -1164,7 +1261,7 @@ def _hashtag_comments(text: str, root: yaml.Node | None, problems: _Problems) ->
         hits[line] = (m.start(1) - start + 1, m.group(1).rstrip("\r"))
     if not hits or root is None:
         return
-    stack: list[tuple[yaml.Node, Path_]] = [(root, ())]
+    stack: list[tuple[yaml.Node, Path_]] = [(root, prefix)]
     while stack:
         node, path = stack.pop()
         if isinstance(node, yaml.MappingNode):
@@ -1181,7 +1278,7 @@ def _hashtag_comments(text: str, root: yaml.Node | None, problems: _Problems) ->
                     problems.append(
                         Diagnostic(
                             problems.filename,
-                            v.end_mark.line + 1,
+                            first_line + v.end_mark.line + 1,
                             col,
                             _field((*path, k.value)),
                             f"{comment!r} is a YAML comment, not part of the text; put the text in "
@@ -1202,7 +1299,307 @@ def _posts_nodes(root: yaml.Node | None) -> list[yaml.Node]:
     return []
 
 
-def load_queue(path: Path, config: Config, *, data: bytes | None = None) -> QueueFile:
+# ---------------------------------------------------------------------------
+# Post by post: the same results as the whole-file parse, with one post's node tree alive at a
+# time (a 10,000-post tree costs ~100 MB, and the cyclic GC rescans it over and over) and
+# unchanged posts reused from the last parse.
+#
+# The file is cut at its item lines: the header is everything up to the top-level `posts:`
+# line, and each item of `posts:` is parsed alone, as a one-item block sequence (its marks then
+# count from the item's first line). Whatever could make the pieces mean something else than
+# the whole (a line outside the items after `posts:`, an anchor used across items, odd line
+# breaks) and any error at all fall back to the whole-file parse.
+
+
+class _Fallback(Exception):
+    """The post-by-post parse does not apply to this text; parse the whole file."""
+
+
+_POSTS_LINE = re.compile(r"^posts:[ \t]*(?:#[^\n]*)?\r?\n", re.MULTILINE)
+_ANCHOR_NAME = re.compile(r"[^ \t\r\n\[\]{},]+")
+
+
+@functools.cache
+def _item_lines(indent: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """For items at ``indent``: their first lines, and the lines that would end them (indented
+    by at most ``indent``, neither blank nor a comment nor an item start). Both start at the
+    newline before the line: a fast literal search, no Python loop over 100,000 lines."""
+    item = rf" {{{indent}}}-(?: |\r?\n|\r?\Z)"
+    starts = re.compile(rf"\n(?={item})")
+    ends = re.compile(rf"\n(?!{item}) {{0,{indent}}}(?! )(?![\t ]*(?:#|\r?\n|\r?\Z))")
+    return starts, ends
+
+
+def _is_item(rest: str) -> bool:
+    return rest[:1] == "-" and (len(rest) == 1 or rest[1] == " " or rest[1:] == "\r")
+
+
+def _split_posts(text: str) -> tuple[int, list[int]]:
+    """The end of the header and where each item of `posts:` starts; _Fallback if unsure."""
+    if not text.endswith("\n"):
+        raise _Fallback("no final newline")
+    # Line breaks libyaml counts but a count of "\n" does not: line numbers would drift.
+    if "\x85" in text or "\u2028" in text or "\u2029" in text:
+        raise _Fallback("unusual line breaks")
+    if "\r" in text and text.count("\r") != text.count("\r\n"):
+        raise _Fallback("a CR without LF")
+    found = _POSTS_LINE.search(text)
+    if found is None:
+        raise _Fallback("no `posts:` line")
+    header_end = pos = found.end()
+    indent = -1
+    while pos < len(text):
+        eol = text.index("\n", pos)
+        line = text[pos:eol]
+        content = line.strip(" \t\r")
+        if content and content[0] != "#":
+            rest = line.lstrip(" ")
+            if not _is_item(rest):
+                raise _Fallback("the first line after `posts:` is not an item")
+            indent = len(line) - len(rest)
+            break
+        pos = eol + 1
+    if indent < 0:
+        raise _Fallback("no items after `posts:`")
+    starts, ends = _item_lines(indent)
+    end = ends.search(text, pos - 1)
+    if end is not None:
+        line = text[end.start() + 1 : text.find("\n", end.start() + 1)]
+        raise _Fallback(f"a line after the posts that is not one: {line[:40]!r}")
+    return header_end, [m.end() for m in starts.finditer(text, pos - 1)]
+
+
+def _check_anchors(text: str, starts: list[int]) -> None:
+    """An anchor name in two items (or the header and an item) is a duplicate for the
+    whole-file parse but not for the pieces: let the whole-file parse judge. Any `&name`
+    after a blank, a flow indicator or at a line start counts (a superset of anchors)."""
+    where: dict[str, int] = {}
+    at = text.find("&")
+    while at >= 0:
+        if at == 0 or text[at - 1] in " \t\n[{,":
+            name = _ANCHOR_NAME.match(text, at + 1)
+            if name is not None:
+                piece = bisect.bisect_right(starts, at) - 1  # -1: the header
+                if where.setdefault(name.group(), piece) != piece:
+                    raise _Fallback(f"anchor &{name.group()} in two items")
+        at = text.find("&", at + 1)
+
+
+def _load_piece(text: str) -> tuple[yaml.Node | None, Any]:
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as err:
+        raise _Fallback(f"YAML: {err}") from None
+    finally:
+        loader.dispose()
+    if loader.duplicates:
+        raise _Fallback("duplicate keys")
+    return root, data
+
+
+class _ItemLocator(_Locator):
+    """Locates ``("posts", index, ...)`` in an item parsed alone from line ``first_line``."""
+
+    def __init__(self, item: yaml.Node, index: int, first_line: int) -> None:
+        super().__init__(item)
+        self.index = index
+        self.first_line = first_line
+
+    def find(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
+        if path[:2] != ("posts", self.index):
+            return (1, 1)  # another post: only errors point there, and they fall back
+        line, col = super().find(path[2:], key=key)
+        return line + self.first_line, col
+
+
+@dataclass(frozen=True)
+class _Header:
+    text: str
+    defaults: _Defaults
+    warnings: tuple[Diagnostic, ...]
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One item of `posts:` as parsed: at ``index``, its text starting at line ``first_line``
+    (0-based), with the files it refers to as they were then."""
+
+    post: PostSpec
+    index: int
+    first_line: int
+    warnings: tuple[Diagnostic, ...]
+    files: tuple[tuple[str, tuple[int, int, int, int]], ...]
+
+    def at(self, index: int, first_line: int) -> _Item:
+        """The same item elsewhere in the file: lines and `posts[i]` fields follow it."""
+        if index == self.index and first_line == self.first_line:
+            return self
+        delta = first_line - self.first_line
+        old, new = f"posts[{self.index}]", f"posts[{index}]"
+        warnings = tuple(
+            replace(
+                d,
+                line=d.line + delta,
+                field=new + d.field[len(old) :] if d.field.startswith(old) else d.field,
+            )
+            for d in self.warnings
+        )
+        return _Item(
+            self.post.moved(self.post.line + delta), index, first_line, warnings, self.files
+        )
+
+    def files_unchanged(self, files: _Files) -> bool:
+        """Media and thumbs feed the content hash: a file replaced or gone means a re-check."""
+        for raw, identity in self.files:
+            info = files.check(raw)
+            if info.error is not None or info.identity != identity:
+                return False
+        return True
+
+
+class ParseCache:
+    """What the last parse of a queue file learnt, so that a re-parse after an edit only
+    parses the posts whose text changed.
+
+    Owned by the caller (the daemon keeps one for its life). It holds for one ``Config``
+    object, one queue path and one header (everything before `posts:`); each item's text (by
+    a 128-bit digest) maps to its checked post and warnings. Only the last parse's items are
+    kept.
+    """
+
+    def __init__(self) -> None:
+        self._config: Config | None = None
+        self._path: Path | None = None
+        self._header: _Header | None = None
+        self._items: dict[bytes, _Item] = {}  # by the digest of the item's text
+        self.mode = ""  # how the last parse went: "chunked" or "whole" (for tests and benches)
+        self.reused = 0  # items of the last parse taken from the cache
+        self.parsed = 0  # items of the last parse parsed afresh
+
+    def clear(self) -> None:
+        self._header = None
+        self._items = {}
+        self.mode, self.reused, self.parsed = "whole", 0, 0
+
+    def _lookup(
+        self, config: Config, path: Path, header: str
+    ) -> tuple[_Header | None, dict[bytes, _Item]]:
+        if self._config is not config or self._path != path:
+            return None, {}
+        if self._header is None or self._header.text != header:
+            return None, {}  # defaults may differ: every item depends on them
+        return self._header, self._items
+
+    def _keep(self, config: Config, path: Path, header: _Header, items: dict[bytes, _Item]) -> None:
+        self._config, self._path, self._header, self._items = config, path, header, items
+
+
+def _digest(piece: str) -> bytes:
+    """An item's identity in the cache: its text, in 16 bytes instead of hundreds."""
+    return hashlib.blake2b(piece.encode(), digest_size=16).digest()
+
+
+def _parse_header(
+    text: str, filename: str, checker: _Checker, posts_line: int
+) -> tuple[_Defaults, tuple[Diagnostic, ...]]:
+    root, data = _load_piece(text)
+    if not isinstance(root, yaml.MappingNode) or not isinstance(data, dict) or not root.value:
+        raise _Fallback("the header is not a mapping")
+    key, value = root.value[-1]
+    if not (
+        list(data)[-1] == "posts"
+        and data["posts"] is None
+        and isinstance(key, yaml.ScalarNode)
+        and key.value == "posts"
+        and key.start_mark.line == posts_line
+        and isinstance(value, yaml.ScalarNode)
+        and value.value == ""
+        and not value.style
+    ):
+        raise _Fallback("`posts:` is not the header's last key")
+    problems = _Problems(filename, _Locator(root), strict=True)
+    checker.problems = problems
+    for k in data:
+        if k not in _KEYS["top"]:
+            problems.add((k,), unknown_key_message(k, _KEYS["top"]), key=True)
+    checker.check_defaults(data.get("defaults"))
+    _hashtag_comments(text, root, problems)
+    return checker.defaults, tuple(problems.items)
+
+
+def _parse_item(text: str, index: int, first_line: int, checker: _Checker) -> _Item:
+    root, data = _load_piece(text)
+    if not isinstance(root, yaml.SequenceNode) or len(root.value) != 1:
+        raise _Fallback("an item does not parse as one item")
+    assert isinstance(data, list)
+    item = root.value[0]
+    locator = _ItemLocator(item, index, first_line)
+    problems = _Problems(checker.problems.filename, locator, strict=True)
+    checker.problems = problems
+    used: list[tuple[str, _FileInfo]] = []
+    checker.files.used = used
+    try:
+        line, column = _mark(item)
+        post = checker.check_post(index, data[0], first_line + line, column)
+    finally:
+        checker.files.used = None
+    if post is None:
+        raise _Fallback("an item with errors")
+    _hashtag_comments(text, item, problems, ("posts", index), first_line)
+    files = tuple(dict.fromkeys((raw, info.identity) for raw, info in used))
+    return _Item(post, index, first_line, tuple(problems.items), files)
+
+
+def _parse_chunked(text: str, path: Path, config: Config, cache: ParseCache | None) -> QueueFile:
+    """Parse item by item, reusing ``cache``'s unchanged items; _Fallback where unsure."""
+    header_end, starts = _split_posts(text)
+    _check_anchors(text, starts)
+    filename = str(path)
+    header_text = text[:header_end]
+    header, known = cache._lookup(config, path, header_text) if cache is not None else (None, {})
+    base = path.parent if path.is_absolute() else Path.cwd() / path.parent
+    checker = _Checker(config, base, _Problems(filename, _Locator(None), strict=True))
+    if header is None:
+        posts_line = header_text.count("\n") - 1
+        defaults, header_warnings = _parse_header(header_text, filename, checker, posts_line)
+        header = _Header(header_text, defaults, header_warnings)
+    checker.defaults = header.defaults
+    items: dict[bytes, _Item] = {}
+    posts: list[PostSpec] = []
+    warnings: list[Diagnostic] = list(header.warnings)
+    line = text.count("\n", 0, starts[0])
+    reused = 0
+    ends = [*starts[1:], len(text)]
+    for index, start in enumerate(starts):
+        if index:
+            line += text.count("\n", starts[index - 1], start)
+        piece = text[start : ends[index]]
+        digest = _digest(piece)
+        old = known.get(digest)
+        if old is not None and (not old.files or old.files_unchanged(checker.files)):
+            moved = old.index != index or old.first_line != line
+            item = old.at(index, line) if moved else old
+            reused += 1
+        else:
+            item = _parse_item(piece, index, line, checker)
+        if cache is not None:
+            items[digest] = item
+        posts.append(item.post)
+        if item.warnings:
+            warnings.extend(item.warnings)
+    if len({p.id for p in posts}) != len(posts):
+        raise _Fallback("duplicate ids")
+    if cache is not None:
+        cache._keep(config, path, header, items)
+        cache.mode, cache.reused, cache.parsed = "chunked", reused, len(posts) - reused
+    return QueueFile(path, tuple(posts), tuple(sorted(warnings)))
+
+
+def load_queue(
+    path: Path, config: Config, *, data: bytes | None = None, cache: ParseCache | None = None
+) -> QueueFile:
     """Read and validate queue.yaml; ``data`` lets a caller parse the exact bytes it hashed."""
     filename = str(path)
     if data is None:
@@ -1212,15 +1609,20 @@ def load_queue(path: Path, config: Config, *, data: bytes | None = None) -> Queu
             raise InvalidFileError(
                 [Diagnostic(filename, 1, 1, "", f"cannot read the queue file: {err.strerror}")]
             ) from None
+    return parse_queue(queue_text(path, data), path, config, cache=cache)
+
+
+def queue_text(path: Path, data: bytes) -> str:
+    """The file's text; InvalidFileError, located, for bytes that are not UTF-8."""
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as err:
         before = data[: err.start].decode("utf-8", errors="replace")
         line, col = _end_of(before)
         raise InvalidFileError(
             [
                 Diagnostic(
-                    filename,
+                    str(path),
                     line,
                     col,
                     "",
@@ -1228,7 +1630,6 @@ def load_queue(path: Path, config: Config, *, data: bytes | None = None) -> Queu
                 )
             ]
         ) from None
-    return parse_queue(text, path, config)
 
 
 def write_schema(target: Path = SCHEMA_PATH) -> None:

@@ -6,7 +6,7 @@ gives every post the slot it had before and only new posts take new slots.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from itertools import pairwise
@@ -19,8 +19,11 @@ from publisher.queuefile import QueueFile
 from publisher.slots import Slot
 from publisher.times import format_local, localize
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class PlannedDelivery:
     post_id: str
     account: str
@@ -60,38 +63,45 @@ def plan_deliveries(
     config: Config,
     now: datetime,
     kept: Mapping[tuple[str, str], datetime],
+    previous: Mapping[tuple[str, str], PlannedDelivery] | None = None,
+    *,
+    ordered: bool = True,
 ) -> list[PlannedDelivery]:
     """Every (post, account) delivery of the file, ordered by due time, then file order.
 
     Timed posts are due at ``at``. A post without ``at`` keeps the slot in ``kept`` for that
     account if it has one; otherwise, in file order, it takes the account's first slot after
     ``now`` at which no other delivery of the account (timed or slotted) is due.
+
+    ``previous`` is the last plan: a delivery planned as it was is that very object, so a
+    re-sync of a big file builds only what changed (and can tell it by identity). Without
+    ``ordered``, the deliveries come in file order (``plan_order`` sorts some of them).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(UTC)
-    taken: dict[str, set[datetime]] = {}
-    for post in queue.posts:
-        for name in post.accounts:
-            if post.at is not None:
-                taken.setdefault(name, set()).add(post.at)
-            elif (post.id, name) in kept:
-                taken.setdefault(name, set()).add(kept[(post.id, name)].astimezone(UTC))
-
+    accounts = config.accounts
+    before = previous or {}
+    taken: dict[str, set[datetime]] | None = None  # due times per account, once a slot is due
     free: dict[str, Iterator[datetime]] = {}
-    out: list[tuple[datetime, int, int, PlannedDelivery]] = []
+    out: list[PlannedDelivery] = []
+    order: list[int] = []  # (due, index, position) as one int: no tuple per delivery to sort
     for index, post in enumerate(queue.posts):
+        at, not_after = post.at, post.not_after
         for position, name in enumerate(post.accounts):
-            account = config.accounts[name]
-            if post.at is not None:
-                due, from_slot = post.at, False
-            elif (post.id, name) in kept:
-                due, from_slot = kept[(post.id, name)].astimezone(UTC), True
+            account = accounts[name]
+            key = (post.id, name)
+            if at is not None:
+                due, from_slot = at, False
+            elif key in kept:
+                due, from_slot = kept[key].astimezone(UTC), True
             else:
                 if not account.slots:
                     raise ValueError(
                         f"{post.id}: account {name} has no slots (load_queue reports this)"
                     )
+                if taken is None:
+                    taken = _taken(queue, kept)
                 slots = free.get(name)
                 if slots is None:
                     slots = free[name] = next_slot_times(account.slots, config.timezone, now)
@@ -99,24 +109,65 @@ def plan_deliveries(
                 due = next(t for t in slots if t not in busy)
                 busy.add(due)
                 from_slot = True
-            out.append(
-                (
-                    due,
-                    index,
-                    position,
-                    PlannedDelivery(
-                        post_id=post.id,
-                        account=name,
-                        network=account.network,
-                        due_at=due,
-                        from_slot=from_slot,
-                        not_after=post.not_after,
-                        content_hash=post.content_hash(account),
-                    ),
+            content_hash = post.content_hash(account)
+            old = before.get(key)
+            if (
+                old is not None
+                and old.due_at == due
+                and old.content_hash == content_hash
+                and old.not_after == not_after
+                and old.from_slot == from_slot
+                and old.network == account.network
+            ):
+                planned = old
+            else:
+                planned = PlannedDelivery(
+                    post_id=post.id,
+                    account=name,
+                    network=account.network,
+                    due_at=due,
+                    from_slot=from_slot,
+                    not_after=not_after,
+                    content_hash=content_hash,
                 )
-            )
-    out.sort(key=lambda row: row[:3])
-    return [row[3] for row in out]
+            out.append(planned)
+            if ordered:
+                order.append(_order(due, index, position))
+    if not ordered:
+        return out
+    ranks = sorted(range(len(out)), key=order.__getitem__)
+    return [out[i] for i in ranks]
+
+
+def _order(due: datetime, index: int, position: int) -> int:
+    """(due, index, position) as one int: sorting needs no tuple per delivery (20,000 tuples
+    alive at once would set the cyclic GC off on everything a daemon keeps)."""
+    return ((due - _EPOCH) // _MICROSECOND << 40) + (index << 16) + position
+
+
+def plan_order(queue: QueueFile, planned: Iterable[PlannedDelivery]) -> list[PlannedDelivery]:
+    """Some deliveries of ``plan_deliveries(..., ordered=False)`` in the order it would give."""
+    some = list(planned)
+    ids = {p.post_id for p in some}
+    where = {post.id: (i, post) for i, post in enumerate(queue.posts) if post.id in ids}
+
+    def rank(p: PlannedDelivery) -> int:
+        i, post = where[p.post_id]
+        return _order(p.due_at, i, post.accounts.index(p.account))
+
+    return sorted(some, key=rank)
+
+
+def _taken(queue: QueueFile, kept: Mapping[tuple[str, str], datetime]) -> dict[str, set[datetime]]:
+    """The times already due per account: timed posts and slots given out before."""
+    taken: dict[str, set[datetime]] = {}
+    for post in queue.posts:
+        for name in post.accounts:
+            if post.at is not None:
+                taken.setdefault(name, set()).add(post.at)
+            elif (post.id, name) in kept:
+                taken.setdefault(name, set()).add(kept[(post.id, name)].astimezone(UTC))
+    return taken
 
 
 def policy_violations(

@@ -17,6 +17,10 @@ class DeliveryState(StrEnum):
     DRY_RUN = "dry-run"  # rendered by `run --dry-run`; never counts as published
 
 
+# The reason a sync gives the deliveries it cancels (their post left the queue file): only
+# those come back when the post does. One canceled by hand (`publisher resolve ID drop`) stays.
+CANCELED_BY_SYNC = "removed from the queue file"
+
 PENDING = frozenset({DeliveryState.SCHEDULED, DeliveryState.RETRYING})
 TERMINAL = frozenset(
     {

@@ -3,25 +3,44 @@
 The file is the plan, the database the record. ``diff_plan`` is pure (it takes ``now``); the
 store applies its result in one transaction. An invalid file applies nothing: the last good
 plan stays in force and the failed load is recorded for ``status`` and ``/healthz``.
+
+A daemon re-syncs on every change of the file, usually a small edit of a big file. With a
+``SyncCache`` it re-parses only the posts whose text changed and reads from the store only
+the deliveries whose plan changed (plus the few a human or a race may have moved); the
+result is the one the full diff would give (see ``SyncCache``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from publisher.config import Config
 from publisher.diagnostics import Diagnostic, InvalidFileError
-from publisher.queuefile import PostSpec, QueueFile, load_queue
-from publisher.schedule import PlannedDelivery, plan_deliveries
-from publisher.states import PENDING, DeliveryState
+from publisher.queuefile import ParseCache, PostSpec, QueueFile, parse_queue, queue_text
+from publisher.schedule import PlannedDelivery, plan_deliveries, plan_order
+from publisher.states import CANCELED_BY_SYNC, PENDING, DeliveryState
 from publisher.store import LoadState, PlanChanges, PlanEntry, Store
 from publisher.store.codec import content_to_json
+
+Key = tuple[str, str]  # (post id, account)
+CHURN = 1_000  # posts parsed afresh from which a sync's freed memory is worth handing back
+T = TypeVar("T")
+
+# States a delivery out of the plan never leaves: nothing a later sync could do about it.
+_SETTLED = frozenset(
+    {
+        DeliveryState.CANCELED,
+        DeliveryState.PUBLISHED,
+        DeliveryState.MISSED,
+        DeliveryState.DRY_RUN,
+    }
+)
 
 
 @dataclass
@@ -66,84 +85,115 @@ def kept_assignments(index: dict[tuple[str, str], PlanEntry]) -> dict[tuple[str,
     }
 
 
+class _Rows(Sequence[Mapping[str, Any]], Generic[T]):
+    """Rows built from ``items`` only when read: the store writes them a batch at a time."""
+
+    def __init__(self, items: list[T], build: Callable[[T], dict[str, Any]]) -> None:
+        self.items = items
+        self.build = build
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @overload
+    def __getitem__(self, i: int) -> Mapping[str, Any]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Mapping[str, Any]]: ...
+
+    def __getitem__(self, i: int | slice) -> Mapping[str, Any] | Sequence[Mapping[str, Any]]:
+        if isinstance(i, slice):
+            return [self.build(x) for x in self.items[i]]
+        return self.build(self.items[i])
+
+
 def diff_plan(
     queue: QueueFile,
     planned: Sequence[PlannedDelivery],
     config: Config,
-    index: dict[tuple[str, str], PlanEntry],
-    posts: dict[str, tuple[str, int, datetime | None]],
+    index: Mapping[Key, PlanEntry],
+    posts: Mapping[str, tuple[str, int, datetime | None]],
     now: datetime,
+    *,
+    fetched: Container[str] | None = None,
 ) -> tuple[PlanChanges, SyncReport]:
-    """The writes that turn the stored plan into the file's plan. Pure."""
+    """The writes that turn the stored plan into the file's plan. Pure.
+
+    ``index`` holds every stored delivery, or with ``fetched`` (an incremental sync) only those
+    of the posts in ``fetched``: the planned deliveries of the other posts are known to be
+    stored as planned and are counted unchanged.
+    """
     changes = PlanChanges()
     report = SyncReport(applied=True, warnings=list(queue.warnings))
     by_id: dict[str, PostSpec] = {p.id: p for p in queue.posts}
-    seen: set[tuple[str, str]] = set()
+    seen: set[Key] = set()
 
+    upserts: list[tuple[PostSpec, str, bool]] = []
     for post in queue.posts:
-        digest = hashlib.sha256()
-        for account in post.accounts:
-            digest.update(post.content_hash(config.accounts[account]).encode())
-        post_hash = digest.hexdigest()
+        post_hash = post.post_hash(config.accounts)
         old = posts.get(post.id)
         if old is None:
-            changes.posts_upsert.append(
-                {
-                    "id": post.id,
-                    "content_hash": post_hash,
-                    "line": post.line,
-                    "removed_at": None,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
+            upserts.append((post, post_hash, True))
         elif old[0] != post_hash or old[1] != post.line or old[2] is not None:
-            changes.posts_upsert.append(
-                {
-                    "id": post.id,
-                    "content_hash": post_hash,
-                    "line": post.line,
-                    "removed_at": None,
-                    "updated_at": now,
-                }
-            )
+            upserts.append((post, post_hash, False))
+
+    def post_row(item: tuple[PostSpec, str, bool]) -> dict[str, Any]:
+        post, post_hash, new = item
+        row = {
+            "id": post.id,
+            "content_hash": post_hash,
+            "line": post.line,
+            "removed_at": None,
+            "updated_at": now,
+        }
+        if new:
+            row["created_at"] = now
+        return row
+
+    changes.posts_upsert = _Rows(upserts, post_row)
     changes.posts_removed = [
         pid for pid, (_, _, removed) in posts.items() if pid not in by_id and removed is None
     ]
 
+    new_rows: list[PlannedDelivery] = []
     for p in planned:
         key = (p.post_id, p.account)
-        seen.add(key)
-        post = by_id[p.post_id]
         entry = index.get(key)
         if entry is None:
-            content = post.content_for(config.accounts[p.account])
-            changes.inserts.append(
-                {
-                    "post_id": p.post_id,
-                    "account": p.account,
-                    "network": p.network,
-                    "state": DeliveryState.SCHEDULED.value,
-                    "scheduled_at": p.due_at,
-                    "due_at": p.due_at,
-                    "not_after": p.not_after,
-                    "from_slot": p.from_slot,
-                    "content_hash": p.content_hash,
-                    "content": content_to_json(content),
-                    "attempts": 0,
-                    "parts": "[]",
-                    "fence": 0,
-                    "updated_at": now,
-                }
-            )
+            if fetched is not None and p.post_id not in fetched:
+                report.unchanged += 1  # stored as planned: known without reading it
+                continue
+            new_rows.append(p)
             report.added += 1
             continue
-        update = _update_for(entry, p, post, config, now, report)
+        seen.add(key)  # the stored deliveries left unseen are canceled below
+        update = _update_for(entry, p, by_id[p.post_id], config, now, report)
         if update:
             changes.updates.append({"id": entry.id, "updated_at": now, **update})
             report.updated += 1
         else:
             report.unchanged += 1
+
+    def delivery_row(p: PlannedDelivery) -> dict[str, Any]:
+        content = by_id[p.post_id].content_for(config.accounts[p.account])
+        return {
+            "post_id": p.post_id,
+            "account": p.account,
+            "network": p.network,
+            "state": DeliveryState.SCHEDULED.value,
+            "scheduled_at": p.due_at,
+            "due_at": p.due_at,
+            "not_after": p.not_after,
+            "from_slot": p.from_slot,
+            "content_hash": p.content_hash,
+            "content": content_to_json(content),
+            "attempts": 0,
+            "parts": "[]",
+            "fence": 0,
+            "updated_at": now,
+        }
+
+    changes.inserts = _Rows(new_rows, delivery_row)
 
     for key, entry in index.items():
         if key in seen:
@@ -199,7 +249,13 @@ def _update_for(
             out["from_slot"] = p.from_slot
         return out
     if state is DeliveryState.CANCELED:
-        return fresh("back in the queue file")
+        if entry.reason == CANCELED_BY_SYNC:  # its post left the file and is back
+            return fresh("back in the queue file")
+        report.notices.append(
+            f"{where}: canceled by hand ({entry.reason or 'no reason recorded'}); it stays "
+            "canceled although the post is in the queue file"
+        )
+        return {}
     if state in (DeliveryState.PUBLISHED, DeliveryState.DRY_RUN):
         if p.content_hash != (entry.published_hash or entry.content_hash):
             report.notices.append(f"{where}: already published; the edited text is not sent again")
@@ -217,10 +273,190 @@ def _update_for(
     return {}
 
 
+@dataclass
+class _Applied:
+    """The last plan this process applied, as the store holds it."""
+
+    fingerprint: str
+    applied_at: datetime
+    plan: dict[Key, PlannedDelivery]
+    posts: dict[str, tuple[str, int, datetime | None]]  # id: (post hash, line, removed_at)
+    # Planned deliveries whose stored plan is not the plan: an edit is not applied to what
+    # was published, failed, or may be out. Read again at every sync, like the full diff.
+    divergent: set[Key]
+    # Deliveries out of the plan that may still change state (failed, unknown, sending): a
+    # resend of one must be canceled, and one in flight reported, at every sync.
+    watch: set[Key]
+    slots: dict[Key, datetime]  # the slot times given out: ``plan``'s from_slot part
+
+
+@dataclass
+class _Increment:
+    """An incremental sync's reading of the store, and what it planned otherwise."""
+
+    planned: list[PlannedDelivery]  # the deliveries of ``fetched``, in plan order
+    total: int  # deliveries planned in all
+    index: dict[Key, PlanEntry]  # the stored deliveries of ``fetched``
+    fetched: set[str]  # posts whose deliveries were all read
+    changed: list[PlannedDelivery]  # planned otherwise than last time (or new)
+    gone: list[Key]  # planned last time, not any more
+
+
+class SyncCache:
+    """What one process's syncs keep, so that a re-sync after a small edit does little.
+
+    ``parse`` re-parses only the posts whose text changed. The plan this process last
+    applied lets the next sync read from the store only the deliveries it must look at:
+    those whose plan changed, new and removed ones, those left off the plan on purpose
+    (``_Applied.divergent`` and ``watch``), and those a human canceled or that were published
+    with other content than stored. Every other planned delivery is stored as planned and
+    stays as it is, whatever its state: ``_update_for`` changes nothing then. This holds while
+    the store's last applied load is this process's (nothing else writes a delivery's plan:
+    ``scheduled_at``, ``content_hash``, ``not_after``, ``from_slot``); another apply, by
+    another daemon or command, is seen in ``load_state`` and means a full diff, and the
+    apply itself checks it again, in its transaction.
+    """
+
+    def __init__(self) -> None:
+        self.parse = ParseCache()
+        self._applied: _Applied | None = None
+        self.incremental = False  # how the last applied sync diffed (tests, benches)
+        # The last sync built much anew (a full diff, many posts parsed, a refused file):
+        # the memory it freed is worth handing back. Not after a small edit: a full garbage
+        # collection over what the cache holds costs more than the edit's sync.
+        self.churned = True
+
+    def _valid_for(self, load: LoadState | None) -> _Applied | None:
+        """The plan this process applied, if it is still the store's last applied one (a
+        failed load since leaves it in force)."""
+        a = self._applied
+        if a is None or load is None:
+            return None
+        return a if (load.file_hash, load.applied_at) == (a.fingerprint, a.applied_at) else None
+
+
+async def _incremental_index(
+    queue: QueueFile, config: Config, store: Store, now: datetime, applied: _Applied
+) -> _Increment:
+    """The plan, and the stored deliveries of the posts a diff against ``applied`` must see."""
+    old = applied.plan
+    need = {k[0] for k in applied.divergent} | {k[0] for k in applied.watch}
+    need |= await store.plan_exception_posts(CANCELED_BY_SYNC)
+    for post in queue.posts:
+        for name in post.accounts:
+            if (post.id, name) not in old:
+                need.add(post.id)  # a new post or account: it may be stored from before
+                break
+    index = await store.plan_entries(need)
+    kept = {k: due for k, due in applied.slots.items() if k[0] not in need}
+    kept.update(kept_assignments(index))
+    planned = plan_deliveries(queue, config, now, kept, previous=old, ordered=False)
+    more: set[str] = set()
+    changed: list[PlannedDelivery] = []
+    still = 0  # deliveries of the last plan still planned
+    for p in planned:
+        q = old.get((p.post_id, p.account))
+        if q is not None:
+            still += 1
+        if q is not p:  # planned otherwise than last time (same: the same object)
+            changed.append(p)
+            if p.post_id not in need:
+                more.add(p.post_id)
+    gone: list[Key] = []
+    if still != len(old):  # some left the plan: their deliveries are canceled
+        keys = {(p.post_id, p.account) for p in planned}
+        gone = [k for k in old if k not in keys]
+        more.update(k[0] for k in gone if k[0] not in need)
+    if more:
+        index.update(await store.plan_entries(more))
+        need |= more
+    # Only these can change: the others are counted unchanged without a look.
+    seen = plan_order(queue, (p for p in planned if p.post_id in need))
+    return _Increment(seen, len(planned), index, need, changed, gone)
+
+
+def _tracking(
+    plan: Mapping[Key, PlannedDelivery], index: Mapping[Key, PlanEntry], changes: PlanChanges
+) -> tuple[set[Key], set[Key]]:
+    """``_Applied.divergent`` and ``watch``, from the deliveries a sync read and wrote."""
+    updates = {u["id"]: u for u in changes.updates}
+    divergent: set[Key] = set()
+    watch: set[Key] = set()
+    for key, e in index.items():
+        p = plan.get(key)
+        if p is None:
+            if e.state not in _SETTLED:
+                watch.add(key)
+            continue
+        u = updates.get(e.id, {})
+        stored = (
+            u.get("scheduled_at", e.scheduled_at),
+            u.get("content_hash", e.content_hash),
+            u.get("not_after", e.not_after),
+            u.get("from_slot", e.from_slot),
+        )
+        if stored != (p.due_at, p.content_hash, p.not_after, p.from_slot):
+            divergent.add(key)
+    return divergent, watch
+
+
+def _remember_full(
+    fingerprint: str,
+    now: datetime,
+    queue: QueueFile,
+    config: Config,
+    planned: Iterable[PlannedDelivery],
+    index: Mapping[Key, PlanEntry],
+    changes: PlanChanges,
+) -> _Applied:
+    """What the store holds after a full diff's ``changes``, for the next sync."""
+    plan = {(p.post_id, p.account): p for p in planned}
+    slots = {k: p.due_at for k, p in plan.items() if p.from_slot}
+    posts: dict[str, tuple[str, int, datetime | None]] = {
+        q.id: (q.post_hash(config.accounts), q.line, None) for q in queue.posts
+    }
+    divergent, watch = _tracking(plan, index, changes)
+    return _Applied(fingerprint, now, plan, posts, divergent, watch, slots)
+
+
+def _remember_increment(
+    applied: _Applied, fingerprint: str, now: datetime, step: _Increment, changes: PlanChanges
+) -> None:
+    """``applied`` brought up to date with an incremental sync: in place, at the cost of
+    what changed (a new 20,000-entry plan at every edit would cost time, and the cyclic GC)."""
+    plan, slots = applied.plan, applied.slots
+    for k in step.gone:
+        del plan[k]
+        slots.pop(k, None)
+    for p in step.changed:
+        key = (p.post_id, p.account)
+        plan[key] = p
+        if p.from_slot:
+            slots[key] = p.due_at
+        else:
+            slots.pop(key, None)
+    posts = applied.posts
+    for row in changes.posts_upsert:
+        posts[row["id"]] = (row["content_hash"], row["line"], None)
+    for pid in changes.posts_removed:
+        del posts[pid]
+    applied.divergent, applied.watch = _tracking(plan, step.index, changes)
+    applied.fingerprint, applied.applied_at = fingerprint, now
+
+
 async def sync_queue(
-    config: Config, store: Store, now: datetime, *, force: bool = False
+    config: Config,
+    store: Store,
+    now: datetime,
+    *,
+    force: bool = False,
+    cache: SyncCache | None = None,
 ) -> SyncReport:
-    """Load, validate and apply the queue file; an invalid one changes only the load record."""
+    """Load, validate and apply the queue file; an invalid one changes only the load record.
+
+    ``cache``, kept by the caller from one sync to the next (the daemon does), makes a
+    re-sync after an edit cost about what the edit changed.
+    """
     path: Path = config.queue_path
     try:
         data = await asyncio.to_thread(path.read_bytes)
@@ -229,13 +465,20 @@ async def sync_queue(
         await store.record_load(LoadState(now, False, None, str(diag), None))
         return SyncReport(applied=False, errors=[diag])
     fingerprint = plan_fingerprint(config, data)
+    if cache is not None:
+        cache.churned = True
     last = await store.load_state()
     if not force and last is not None and last.ok and last.file_hash == fingerprint:
         await store.record_load(LoadState(now, True, fingerprint, "unchanged", last.applied_at))
         return SyncReport(applied=True, skipped=True)
     try:
-        # Parse the bytes that were fingerprinted (the file may change meanwhile), off the loop.
-        queue = await asyncio.to_thread(load_queue, path, config, data=data)
+        # Parse the bytes that were fingerprinted (the file may change meanwhile), off the
+        # loop; the bytes are dropped first (a big file's text is enough to hold).
+        text = await asyncio.to_thread(queue_text, path, data)
+        del data
+        parse_cache = cache.parse if cache is not None else None
+        queue = await asyncio.to_thread(parse_queue, text, path, config, cache=parse_cache)
+        del text
     except InvalidFileError as err:
         message = "\n".join(str(d) for d in err.errors)
         await store.record_load(LoadState(now, False, None, message, None))
@@ -247,8 +490,28 @@ async def sync_queue(
     async with store.sync_turn() as mine:
         if not mine:  # another daemon is applying the same file right now
             return SyncReport(applied=True, skipped=True, busy=True)
+        applied = cache._valid_for(await store.load_state()) if cache is not None else None
+        if cache is not None and applied is not None:
+            step = await _incremental_index(queue, config, store, now, applied)
+            changes, report = diff_plan(
+                queue, step.planned, config, step.index, applied.posts, now, fetched=step.fetched
+            )
+            report.unchanged += step.total - len(step.planned)
+            load = LoadState(now, True, fingerprint, report.summary(), now)
+            cache._applied = None  # until the store and this memory agree again
+            if await store.apply(changes, load, expect=(applied.fingerprint, applied.applied_at)):
+                _remember_increment(applied, fingerprint, now, step, changes)
+                cache._applied, cache.incremental = applied, True
+                cache.churned = cache.parse.mode != "chunked" or cache.parse.parsed > CHURN
+                return report
+        # No memory of the stored plan, or not the store's last one: read it all.
         index = await store.plan_index()
         planned = plan_deliveries(queue, config, now, kept_assignments(index))
         changes, report = diff_plan(queue, planned, config, index, await store.post_index(), now)
+        if cache is not None:
+            cache._applied = None
         await store.apply(changes, LoadState(now, True, fingerprint, report.summary(), now))
+        if cache is not None:
+            remembered = _remember_full(fingerprint, now, queue, config, planned, index, changes)
+            cache._applied, cache.incremental = remembered, False
     return report

@@ -12,7 +12,7 @@ from publisher.commands.common import database_exists, open_store
 from publisher.config import Config
 from publisher.queuefile import QueueFile, load_queue
 from publisher.schedule import PlannedDelivery, plan_deliveries
-from publisher.states import DeliveryState
+from publisher.states import CANCELED_BY_SYNC, DeliveryState
 from publisher.store import PlanEntry
 from publisher.sync import SyncReport, diff_plan, kept_assignments
 
@@ -31,12 +31,10 @@ class PlanView:
             e = self.index.get((p.post_id, p.account))
             if (
                 e is None
-                or e.state
-                in (
-                    DeliveryState.SCHEDULED,
-                    DeliveryState.RETRYING,
-                    DeliveryState.CANCELED,
-                )
+                or e.state in (DeliveryState.SCHEDULED, DeliveryState.RETRYING)
+                # Canceled because its post had left the file: back with the post. One
+                # dropped by hand stays canceled.
+                or (e.state is DeliveryState.CANCELED and e.reason == CANCELED_BY_SYNC)
                 or (e.state is DeliveryState.FAILED and e.content_hash != p.content_hash)
             ):
                 out.append(p)

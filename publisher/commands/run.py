@@ -116,7 +116,9 @@ async def serve(
     notifier = notifier or Notifier()
     async with http_session(config, mode) as session:
         context = adapter_context(session, clock)
-        metrics = Metrics(store)
+        # Metrics only for a daemon that serves them: nobody could read them otherwise.
+        serves = bool(config.metrics.listen) and not once
+        metrics = Metrics(store) if serves else None
         health = Health(clock)
         systemd = SystemdStatus(notifier, store, config.timezone, clock)
         alerts = HumanAlerts(config.notify, session)
@@ -132,7 +134,7 @@ async def serve(
                 heartbeat=config.lease.heartbeat,
                 tick=tick,
             ),
-            observers=[metrics, health, systemd, alerts],
+            observers=[o for o in (metrics, health, systemd, alerts) if o is not None],
         )
 
         def reload() -> None:
@@ -172,7 +174,7 @@ async def serve(
                 )
             )
         runner = None
-        if config.metrics.listen and not once:
+        if metrics is not None:
             runner = await start_health_server(health_app(metrics, health), config.metrics.listen)
         try:
             await engine.run()

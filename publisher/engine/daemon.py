@@ -53,7 +53,7 @@ from publisher.engine.runtime import Mode
 from publisher.secrets import REDACTOR
 from publisher.states import DeliveryState, Outcome
 from publisher.store import Attempt, Delivery, Store, Transition
-from publisher.sync import SyncReport, sync_queue
+from publisher.sync import SyncCache, SyncReport, sync_queue
 
 log = logging.getLogger("publisher.engine")
 
@@ -147,6 +147,9 @@ class Engine:
         self._lookups: dict[int, tuple[str, asyncio.Task[None]]] = {}  # lookups in flight
         self.last_sync: SyncReport | None = None
         self.last_pass: datetime | None = None
+        # Parsed posts and the applied plan, kept between syncs: a re-sync after an edit
+        # re-parses and re-reads only what the edit changed.
+        self.sync_cache = SyncCache()
 
     # ------------------------------------------------------------ controls
 
@@ -284,9 +287,9 @@ class Engine:
 
     async def _sync(self) -> None:
         now = self.clock.now()
-        report = await sync_queue(self.config, self.store, now)
+        report = await sync_queue(self.config, self.store, now, cache=self.sync_cache)
         self.last_sync = report
-        if not report.skipped:
+        if not report.skipped and self.sync_cache.churned:
             release_memory()  # a big queue file's parse leaves freed memory behind
         if report.busy:
             # Another daemon is applying the file: sync again shortly, so this one learns

@@ -1,6 +1,8 @@
 """What operators see of a running daemon: Prometheus metrics, /healthz, systemd status.
 
 Each is an engine ``Observer``; the engine knows nothing of Prometheus or systemd.
+prometheus_client and aiohttp's server are imported only by a daemon that serves them
+(``[metrics] listen``): the others need not carry them.
 """
 
 from __future__ import annotations
@@ -8,17 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
-
-from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from publisher.clock import Clock
 from publisher.sdnotify import Notifier
 from publisher.states import DeliveryState
 from publisher.store import Delivery, Store, Transition
 from publisher.sync import SyncReport
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger("publisher.observe")
 
@@ -30,6 +32,8 @@ class Metrics:
     """Prometheus metrics, in a registry of their own (no process-global state)."""
 
     def __init__(self, store: Store) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
         self.store = store
         self.registry = CollectorRegistry()
         r = self.registry
@@ -103,6 +107,8 @@ class Metrics:
             self.deliveries.labels(account, state).set(n)
 
     async def render(self) -> bytes:
+        from prometheus_client import generate_latest
+
         await self.refresh()
         return bytes(generate_latest(self.registry))
 
@@ -201,6 +207,9 @@ class SystemdStatus:
 
 
 def health_app(metrics: Metrics, health: Health) -> web.Application:
+    from aiohttp import web
+    from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
     async def get_metrics(_request: web.Request) -> web.Response:
         body = await metrics.render()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -216,6 +225,8 @@ def health_app(metrics: Metrics, health: Health) -> web.Application:
 
 
 async def start_health_server(app: web.Application, listen: str) -> web.AppRunner:
+    from aiohttp import web
+
     host, _, port = listen.rpartition(":")
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

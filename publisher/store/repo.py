@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.base import PostContent, RemotePart
 from publisher.engine.decide import Triage
-from publisher.states import PENDING, DeliveryState, Outcome
+from publisher.states import CANCELED_BY_SYNC, PENDING, DeliveryState, Outcome
 from publisher.store import hot
 from publisher.store.codec import content_from_json, parts_from_json, parts_to_json
 from publisher.store.db import SQLiteRunner, is_sqlite, make_engine, migrate, migrate_sync
@@ -168,15 +169,21 @@ class PlanEntry:
     from_slot: bool
     content_hash: str
     published_hash: str | None
+    reason: str | None = None
 
 
 @dataclass
 class PlanChanges:
-    """A whole sync, applied in one transaction."""
+    """A whole sync, applied in one transaction.
 
-    posts_upsert: list[dict[str, Any]] = field(default_factory=list)
+    ``posts_upsert`` and ``inserts`` may be lazy sequences whose rows are built as they are
+    read: apply writes them a batch at a time, so a first sync of a big file never holds
+    every row (and its content JSON) at once.
+    """
+
+    posts_upsert: Sequence[Mapping[str, Any]] = field(default_factory=list)
     posts_removed: list[str] = field(default_factory=list)
-    inserts: list[dict[str, Any]] = field(default_factory=list)
+    inserts: Sequence[Mapping[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)  # must hold "id"
     cancels: list[int] = field(default_factory=list)
 
@@ -346,37 +353,46 @@ class Store:
     # ------------------------------------------------------------------ sync
 
     async def plan_index(self) -> dict[tuple[str, str], PlanEntry]:
-        cols = [
-            D.c.id,
-            D.c.post_id,
-            D.c.account,
-            D.c.state,
-            D.c.scheduled_at,
-            D.c.due_at,
-            D.c.not_after,
-            D.c.from_slot,
-            D.c.content_hash,
-            D.c.published_hash,
-        ]
-
         def body(conn: Connection) -> dict[tuple[str, str], PlanEntry]:
-            return {
-                (r.post_id, r.account): PlanEntry(
-                    r.id,
-                    r.post_id,
-                    r.account,
-                    DeliveryState(r.state),
-                    r.scheduled_at,
-                    r.due_at,
-                    r.not_after,
-                    bool(r.from_slot),
-                    r.content_hash,
-                    r.published_hash,
-                )
-                for r in conn.execute(select(*cols))
-            }
+            rows = conn.execute(select(*_PLAN_COLUMNS))
+            return {(r.post_id, r.account): _plan_entry(r) for r in rows}
 
         return await self.read(body)
+
+    async def plan_entries(self, post_ids: Iterable[str]) -> dict[tuple[str, str], PlanEntry]:
+        """``plan_index`` for some posts only: what an incremental sync must look at."""
+        ids = sorted(set(post_ids))
+        if not ids:
+            return {}
+        q = select(*_PLAN_COLUMNS).where(D.c.post_id.in_(bindparam("ids", expanding=True)))
+
+        def body(conn: Connection) -> dict[tuple[str, str], PlanEntry]:
+            out: dict[tuple[str, str], PlanEntry] = {}
+            for i in range(0, len(ids), IN_BATCH):
+                for r in conn.execute(q, {"ids": ids[i : i + IN_BATCH]}):
+                    out[(r.post_id, r.account)] = _plan_entry(r)
+            return out
+
+        return await self.read(body)
+
+    async def plan_exception_posts(self, sync_reason: str) -> set[str]:
+        """Posts with a delivery a sync must look at although its plan did not change: one
+        canceled other than by a sync (dropped by hand), or one published with other content
+        than the stored plan (an edit raced the send)."""
+        q = select(D.c.post_id).where(
+            or_(
+                and_(
+                    D.c.state == DeliveryState.CANCELED.value,
+                    or_(D.c.reason.is_(None), D.c.reason != sync_reason),
+                ),
+                and_(
+                    D.c.state.in_([DeliveryState.PUBLISHED.value, DeliveryState.DRY_RUN.value]),
+                    D.c.published_hash.is_not(None),
+                    D.c.published_hash != D.c.content_hash,
+                ),
+            )
+        )
+        return await self.read(lambda conn: set(conn.execute(q.distinct()).scalars()))
 
     async def post_index(self) -> dict[str, tuple[str, int, datetime | None]]:
         """Each post's (content hash, line, removed_at): sync writes only what changed."""
@@ -387,56 +403,24 @@ class Store:
 
         return await self.read(body)
 
-    async def apply(self, changes: PlanChanges, load: LoadState) -> None:
-        """Apply a whole plan diff and record the load, atomically."""
+    async def apply(
+        self,
+        changes: PlanChanges,
+        load: LoadState,
+        *,
+        expect: tuple[str | None, datetime | None] | None = None,
+    ) -> bool:
+        """Apply a whole plan diff and record the load, atomically.
 
-        def body(conn: Connection) -> None:
-            if changes.posts_upsert:
-                ids = [p["id"] for p in changes.posts_upsert]
-                existing = (
-                    set(conn.execute(select(P.c.id).where(P.c.id.in_(ids))).scalars())
-                    if len(ids) < 30_000
-                    else set(conn.execute(select(P.c.id)).scalars())
-                )
-                new = [p for p in changes.posts_upsert if p["id"] not in existing]
-                old = [p for p in changes.posts_upsert if p["id"] in existing]
-                if new:
-                    conn.execute(insert(P), new)
-                if old:
-                    conn.execute(
-                        update(P).where(P.c.id == bindparam("b_id")),
-                        [
-                            {
-                                **{k: v for k, v in p.items() if k not in ("id", "created_at")},
-                                "b_id": p["id"],
-                            }
-                            for p in old
-                        ],
-                    )
-            if changes.posts_removed:
-                conn.execute(
-                    update(P)
-                    .where(P.c.id.in_(changes.posts_removed))
-                    .values(removed_at=load.loaded_at)
-                )
-            if changes.inserts:
-                conn.execute(insert(D), changes.inserts)
-            for upd in changes.updates:
-                values = {k: v for k, v in upd.items() if k != "id"}
-                conn.execute(update(D).where(D.c.id == upd["id"]).values(**values))
-            if changes.cancels:
-                conn.execute(
-                    update(D)
-                    .where(D.c.id.in_(changes.cancels), D.c.state.in_([s.value for s in PENDING]))
-                    .values(
-                        state=DeliveryState.CANCELED.value,
-                        reason="removed from the queue file",
-                        updated_at=load.loaded_at,
-                    )
-                )
-            _write_load(conn, load)
-
-        await self.transaction(body)
+        With ``expect`` (file hash, applied_at), only if the last applied load is still that
+        one (a diff computed against it would be wrong after another apply): False if not,
+        and nothing is written.
+        """
+        try:
+            await self.transaction(_apply, changes, load, expect)
+        except _StalePlan:
+            return False
+        return True
 
     async def record_load(self, load: LoadState) -> None:
         await self.transaction(_write_load, load)
@@ -821,9 +805,7 @@ class Store:
     async def account_states(self) -> dict[str, AccountState]:
         def body(conn: Connection) -> dict[str, AccountState]:
             return {
-                r.account: AccountState(
-                    r.account, r.limited_until, r.attention, r.attention_reason
-                )
+                r.account: AccountState(r.account, r.limited_until, r.attention, r.attention_reason)
                 for r in conn.execute(select(S))
             }
 
@@ -908,6 +890,107 @@ class Store:
 
 # ---------------------------------------------------------------------------
 # Transaction bodies shared by several operations.
+
+
+class _StalePlan(Exception):
+    """Another apply came between a diff and its apply."""
+
+
+IN_BATCH = 500  # values per IN (...): far below every backend's limit on bound parameters
+WRITE_BATCH = 1_000  # rows per executemany of a sync
+
+_PLAN_COLUMNS = (
+    D.c.id,
+    D.c.post_id,
+    D.c.account,
+    D.c.state,
+    D.c.scheduled_at,
+    D.c.due_at,
+    D.c.not_after,
+    D.c.from_slot,
+    D.c.content_hash,
+    D.c.published_hash,
+    D.c.reason,
+)
+
+
+def _plan_entry(r: Any) -> PlanEntry:
+    return PlanEntry(
+        r.id,
+        r.post_id,
+        r.account,
+        DeliveryState(r.state),
+        r.scheduled_at,
+        r.due_at,
+        r.not_after,
+        bool(r.from_slot),
+        r.content_hash,
+        r.published_hash,
+        r.reason,
+    )
+
+
+def _batches(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Rows in lists of WRITE_BATCH, built as they are written."""
+    it = iter(rows)
+    while batch := list(itertools.islice(it, WRITE_BATCH)):
+        yield batch
+
+
+def _apply(
+    conn: Connection,
+    changes: PlanChanges,
+    load: LoadState,
+    expect: tuple[str | None, datetime | None] | None,
+) -> None:
+    # Bound IN lists are expanding parameters: with literal values, SQLAlchemy's statement
+    # cache kept a first sync's 10,000 post ids alive.
+    ids_param: Any = bindparam("ids", expanding=True)
+    if expect is not None:
+        r = conn.execute(select(Q.c.file_hash, Q.c.applied_at).where(Q.c.id == 1)).first()
+        if r is None or (r.file_hash, r.applied_at) != expect:
+            raise _StalePlan
+    if changes.posts_upsert:
+        ids = [p["id"] for p in changes.posts_upsert]
+        existing: set[str] = set()
+        if len(ids) < 30_000:
+            q = select(P.c.id).where(P.c.id.in_(ids_param))
+            for i in range(0, len(ids), IN_BATCH):
+                existing.update(conn.execute(q, {"ids": ids[i : i + IN_BATCH]}).scalars())
+        else:
+            existing = set(conn.execute(select(P.c.id)).scalars())
+        for rows in _batches(dict(p) for p in changes.posts_upsert if p["id"] not in existing):
+            conn.execute(insert(P), rows)
+        old = (
+            {**{k: v for k, v in p.items() if k not in ("id", "created_at")}, "b_id": p["id"]}
+            for p in changes.posts_upsert
+            if p["id"] in existing
+        )
+        for rows in _batches(old):
+            conn.execute(update(P).where(P.c.id == bindparam("b_id")), rows)
+    for i in range(0, len(changes.posts_removed), IN_BATCH):
+        conn.execute(
+            update(P).where(P.c.id.in_(ids_param)).values(removed_at=load.loaded_at),
+            {"ids": changes.posts_removed[i : i + IN_BATCH]},
+        )
+    for rows in _batches(dict(r) for r in changes.inserts):
+        conn.execute(insert(D), rows)
+    for upd in changes.updates:
+        values = {k: v for k, v in upd.items() if k != "id"}
+        conn.execute(update(D).where(D.c.id == upd["id"]).values(**values))
+    pending = [s.value for s in PENDING]
+    for i in range(0, len(changes.cancels), IN_BATCH):
+        conn.execute(
+            update(D)
+            .where(D.c.id.in_(ids_param), D.c.state.in_(pending))
+            .values(
+                state=DeliveryState.CANCELED.value,
+                reason=CANCELED_BY_SYNC,
+                updated_at=load.loaded_at,
+            ),
+            {"ids": changes.cancels[i : i + IN_BATCH]},
+        )
+    _write_load(conn, load)
 
 
 def _write_load(conn: Connection, load: LoadState) -> None:
