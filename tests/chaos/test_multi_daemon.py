@@ -425,6 +425,9 @@ class Db:
 
 def unsettled(rows: list[Row], now: datetime) -> list[Row]:
     """Deliveries still moving: in flight, due, or an unknown whose lookup is due."""
+    # Tomorrow in the configured zone: from 23:00 in Paris it is less than an hour away.
+    day = now.astimezone(ZONE).date() + timedelta(days=1)
+    tomorrow = datetime(day.year, day.month, day.day, tzinfo=ZONE)
     out = []
     for r in rows:
         if r.state in TERMINAL:
@@ -435,7 +438,7 @@ def unsettled(rows: list[Row], now: datetime) -> list[Row]:
             r.account == CAPPED
             and r.state in ("scheduled", "retrying")
             and (r.reason or "").startswith(f"max_per_day {MAX_PER_DAY}")
-            and r.due_at > now + timedelta(hours=1)
+            and r.due_at >= tomorrow
         ):
             continue  # deferred to tomorrow by the cap: the cap working
         out.append(r)
