@@ -175,18 +175,11 @@ def diff_plan(
             report.unchanged += 1
 
     def delivery_row(p: PlannedDelivery) -> dict[str, Any]:
-        content = by_id[p.post_id].content_for(config.accounts[p.account])
         return {
             "post_id": p.post_id,
             "account": p.account,
             "network": p.network,
-            "state": DeliveryState.SCHEDULED.value,
-            "scheduled_at": p.due_at,
-            "due_at": p.due_at,
-            "not_after": p.not_after,
-            "from_slot": p.from_slot,
-            "content_hash": p.content_hash,
-            "content": content_to_json(content),
+            **_scheduled(p, by_id[p.post_id], config),
             "attempts": 0,
             "parts": "[]",
             "fence": 0,
@@ -209,6 +202,19 @@ def diff_plan(
     return changes, report
 
 
+def _scheduled(p: PlannedDelivery, post: PostSpec, config: Config) -> dict[str, Any]:
+    """A delivery's fields as planned, scheduled afresh: for a new one and a revived one."""
+    return {
+        "state": DeliveryState.SCHEDULED.value,
+        "scheduled_at": p.due_at,
+        "due_at": p.due_at,
+        "not_after": p.not_after,
+        "from_slot": p.from_slot,
+        "content_hash": p.content_hash,
+        "content": content_to_json(post.content_for(config.accounts[p.account])),
+    }
+
+
 def _update_for(
     entry: PlanEntry,
     p: PlannedDelivery,
@@ -224,13 +230,7 @@ def _update_for(
 
     def fresh(reason: str | None) -> dict[str, Any]:
         return {
-            "state": DeliveryState.SCHEDULED.value,
-            "scheduled_at": p.due_at,
-            "due_at": p.due_at,
-            "not_after": p.not_after,
-            "from_slot": p.from_slot,
-            "content_hash": p.content_hash,
-            "content": content_to_json(post.content_for(config.accounts[p.account])),
+            **_scheduled(p, post, config),
             "reason": reason,
             "last_error": None,
             "error_class": None,
