@@ -336,18 +336,17 @@ class Store:
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(connection, *args)`` in a read transaction."""
-        if self._sqlite is not None:
-            return await self._sqlite.run(False, fn, *args)
-        assert self._engine is not None
-        async with self._engine.connect() as conn:
-            return await conn.run_sync(fn, *args)
+        return await self._run(False, fn, *args)
 
     async def transaction(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(connection, *args)`` in a write transaction, committed if it returns."""
+        return await self._run(True, fn, *args)
+
+    async def _run(self, write: bool, fn: Callable[..., T], *args: Any) -> T:
         if self._sqlite is not None:
-            return await self._sqlite.run(True, fn, *args)
+            return await self._sqlite.run(write, fn, *args)
         assert self._engine is not None
-        async with self._engine.begin() as conn:
+        async with self._engine.begin() if write else self._engine.connect() as conn:
             return await conn.run_sync(fn, *args)
 
     # ------------------------------------------------------------------ sync
