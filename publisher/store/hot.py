@@ -18,6 +18,7 @@ Times are stored the way SQLAlchemy stores them on SQLite: naive UTC text,
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -66,6 +67,8 @@ _AS_JSON = f"SELECT json_group_array(json_array({', '.join(COLUMNS)})) FROM ({{q
 _MAX_PARAMS = 30_000
 
 
+# A burst converts the same few instants (one due time, a claim's time) thousands of times.
+@functools.lru_cache(maxsize=4096)
 def stored(value: datetime | None) -> str | None:
     """A time as SQLite holds it (naive UTC text); naive input is refused, as everywhere."""
     if value is None:
@@ -75,6 +78,7 @@ def stored(value: datetime | None) -> str | None:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
+@functools.lru_cache(maxsize=4096)
 def loaded(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
 

@@ -285,6 +285,24 @@ class AccountState:
 
 
 @dataclass(frozen=True)
+class LookupAsk:
+    """Which unknown deliveries a pass may start looking up."""
+
+    limit: int
+    accounts: frozenset[str]  # accounts with an adapter here, not held
+    busy: frozenset[int]  # deliveries this daemon already has in flight
+
+
+@dataclass
+class Pass:
+    """What one scheduling pass took: lookups to start, the claim's triage, the next work."""
+
+    lookups: list[Delivery]
+    plan: Triage
+    next_due: datetime | None
+
+
+@dataclass(frozen=True)
 class LoadState:
     loaded_at: datetime | None
     ok: bool
@@ -462,21 +480,34 @@ class Store:
             return await self.read(hot.due_unknown, now, limit, Delivery.from_tuple)
         return await self.read(_due_unknown, now, limit)
 
-    async def claim_due(
+    async def take_due(
         self,
         now: datetime,
-        limit: int,
+        free: int,
         exclude_accounts: Iterable[str],
         worker: str,
         lease: timedelta,
         decide: Callable[
-            [list[Delivery], dict[str, list[datetime]], dict[str, int], datetime], Triage
+            [list[Delivery], dict[str, list[datetime]], dict[str, int], datetime, int], Triage
         ],
+        *,
+        lookups: LookupAsk | None = None,
+        per_account: int | None = None,
         capped: Iterable[str] | None = None,
         in_flight: Mapping[str, int] | None = None,
         clock: Callable[[], datetime] | None = None,
-    ) -> Triage:
-        """Select what is due, decide, and commit ``sending`` for the chosen: one transaction.
+    ) -> Pass:
+        """One scheduling pass in one transaction: the unknown deliveries to look up, what is
+        due decided on and claimed (``sending`` committed for the chosen), and when the next
+        work is due once these are out.
+
+        One transaction rather than three: under a burst the daemon's passes are its
+        critical path, and each call waits its turn behind the result writes.
+
+        ``free`` slots are shared: lookups first (up to ``lookups.limit``), then deliveries
+        (``decide`` gets the candidates, their accounts' recent history and requests in
+        flight, the time once the locks are held, and the slots left). ``next_due`` leaves
+        out ``exclude_accounts`` and the accounts this pass brings to ``per_account``.
 
         On PostgreSQL the rows are taken ``FOR UPDATE SKIP LOCKED`` (daemons never wait on each
         other's rows) and each account is serialized with a transaction advisory lock while its
@@ -489,94 +520,44 @@ class Store:
         """
         excluded = list(exclude_accounts)
         postgres = self.dialect == "postgresql"
-        if postgres:
-            q = (
-                select(D)
-                .where(D.c.state.in_([s.value for s in PENDING]), D.c.due_at <= now)
-                .order_by(D.c.due_at, D.c.id)
-                .limit(limit)
-                # Accounts held by any daemon (a rate limit's reset, a revoked token) wait.
-                .where(D.c.account.not_in(select(S.c.account).where(S.c.limited_until > now)))
-                .with_for_update(skip_locked=True)
-            )
-            if excluded:
-                q = q.where(D.c.account.not_in(excluded))
         capped_set = None if capped is None else set(capped)
         seen_in_flight = None if in_flight is None else dict(in_flight)
 
-        def body(conn: Connection) -> Triage:
-            if postgres:
-                candidates = [Delivery.from_row(r) for r in conn.execute(q)]
-            else:
-                candidates = hot.due_candidates(conn, now, limit, excluded, Delivery.from_tuple)
-            if not candidates:
-                return Triage()
-            accounts = sorted({d.account for d in candidates})
-            if postgres:
-                for a in accounts:
-                    conn.execute(
-                        select(func.pg_advisory_xact_lock(func.hashtext(f"publisher-account:{a}")))
-                    )
-            granted = max(now, clock()) if clock is not None else now
-            # Only accounts with caps need their history; a daemon alone on SQLite knows its
-            # own requests in flight, several on PostgreSQL ask the database.
-            with_caps = accounts if capped_set is None else sorted(set(accounts) & capped_set)
-            history = _recent(conn, with_caps, granted - timedelta(hours=26))
-            counts = seen_in_flight
-            if counts is None or postgres:
-                counts = {
-                    a: n
-                    for a, n in conn.execute(
-                        select(D.c.account, func.count())
-                        .where(
-                            D.c.account.in_(accounts),
-                            D.c.state == DeliveryState.SENDING.value,
-                        )
-                        .group_by(D.c.account)
-                    ).all()
-                }
-            plan = decide(candidates, history, dict(counts), granted)
-            for d, why in plan.missed:
-                conn.execute(
-                    update(D)
-                    .where(D.c.id == d.id, D.c.fence == d.fence)
-                    .values(state=DeliveryState.MISSED.value, reason=why, updated_at=granted)
-                )
-            for d, until, why in plan.deferred:
-                conn.execute(
-                    update(D)
-                    .where(D.c.id == d.id, D.c.fence == d.fence)
-                    .values(due_at=until, reason=why, updated_at=granted)
-                )
-            # The rows are ours for this transaction (BEGIN IMMEDIATE on SQLite, FOR UPDATE on
-            # PostgreSQL): one UPDATE claims them all.
-            if plan.chosen and not postgres:
-                ids = [d.id for d in plan.chosen]
-                hot.mark_sending(conn, ids, worker, granted + lease, granted)
-            elif plan.chosen:
-                conn.execute(
-                    update(D)
-                    .where(D.c.id.in_([d.id for d in plan.chosen]))
-                    .values(
-                        state=DeliveryState.SENDING.value,
-                        attempts=D.c.attempts + 1,
-                        fence=D.c.fence + 1,
-                        lease_owner=worker,
-                        lease_until=granted + lease,
-                        updated_at=granted,
-                    )
-                )
-            plan.chosen = [
-                _replace(
-                    d,
-                    state=DeliveryState.SENDING,
-                    attempts=d.attempts + 1,
-                    fence=d.fence + 1,
-                    updated_at=granted,
-                )
-                for d in plan.chosen
-            ]
-            return plan
+        def body(conn: Connection) -> Pass:
+            found: list[Delivery] = []
+            if lookups is not None and lookups.limit > 0:
+                if postgres:
+                    rows = _due_unknown(conn, now, lookups.limit)
+                else:
+                    rows = hot.due_unknown(conn, now, lookups.limit, Delivery.from_tuple)
+                found = [
+                    d
+                    for d in rows
+                    if d.account in lookups.accounts
+                    and d.id not in lookups.busy
+                    and d.account not in excluded
+                ]
+            plan = _claim(
+                conn,
+                now,
+                free - len(found),
+                excluded,
+                worker,
+                lease,
+                decide,
+                postgres,
+                capped_set,
+                seen_in_flight,
+                found,
+                clock,
+            )
+            skip = set(excluded)
+            if per_account is not None:
+                taken = _plus(seen_in_flight or {}, [*found, *plan.chosen])
+                skip |= {a for a, n in taken.items() if n >= per_account}
+            waiting = sorted(skip)
+            upcoming = hot.next_due(conn, waiting) if not postgres else _next_due(conn, waiting)
+            return Pass(found, plan, upcoming)
 
         return await self.transaction(body)
 
@@ -1012,6 +993,112 @@ def _deliveries(conn: Connection, q: Any) -> list[Delivery]:
 
 def _scalar(conn: Connection, q: Any) -> Any:
     return conn.execute(q).scalar()
+
+
+def _plus(counts: Mapping[str, int], more: Iterable[Delivery]) -> dict[str, int]:
+    out = dict(counts)
+    for d in more:
+        out[d.account] = out.get(d.account, 0) + 1
+    return out
+
+
+def _claim(
+    conn: Connection,
+    now: datetime,
+    free: int,
+    excluded: list[str],
+    worker: str,
+    lease: timedelta,
+    decide: Callable[
+        [list[Delivery], dict[str, list[datetime]], dict[str, int], datetime, int], Triage
+    ],
+    postgres: bool,
+    capped: set[str] | None,
+    seen_in_flight: dict[str, int] | None,
+    lookups: list[Delivery],
+    clock: Callable[[], datetime] | None,
+) -> Triage:
+    """The claim part of ``Store.take_due``; ``lookups`` start in the same pass (they hold
+    their accounts' slots too)."""
+    if free <= 0:
+        return Triage()
+    if postgres:
+        q = (
+            select(D)
+            .where(D.c.state.in_([s.value for s in PENDING]), D.c.due_at <= now)
+            .order_by(D.c.due_at, D.c.id)
+            .limit(free * 2)
+            # Accounts held by any daemon (a rate limit's reset, a revoked token) wait.
+            .where(D.c.account.not_in(select(S.c.account).where(S.c.limited_until > now)))
+            .with_for_update(skip_locked=True)
+        )
+        if excluded:
+            q = q.where(D.c.account.not_in(excluded))
+        candidates = [Delivery.from_row(r) for r in conn.execute(q)]
+    else:
+        candidates = hot.due_candidates(conn, now, free * 2, excluded, Delivery.from_tuple)
+    if not candidates:
+        return Triage()
+    accounts = sorted({d.account for d in candidates})
+    if postgres:
+        for a in accounts:
+            conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"publisher-account:{a}"))))
+    granted = max(now, clock()) if clock is not None else now
+    # Only accounts with caps need their history; a daemon alone on SQLite knows its own
+    # requests in flight, several on PostgreSQL ask the database.
+    with_caps = accounts if capped is None else sorted(set(accounts) & capped)
+    history = _recent(conn, with_caps, granted - timedelta(hours=26))
+    counts = seen_in_flight
+    if counts is None or postgres:
+        counts = {
+            a: n
+            for a, n in conn.execute(
+                select(D.c.account, func.count())
+                .where(D.c.account.in_(accounts), D.c.state == DeliveryState.SENDING.value)
+                .group_by(D.c.account)
+            ).all()
+        }
+    plan = decide(candidates, history, _plus(counts, lookups), granted, free)
+    for d, why in plan.missed:
+        conn.execute(
+            update(D)
+            .where(D.c.id == d.id, D.c.fence == d.fence)
+            .values(state=DeliveryState.MISSED.value, reason=why, updated_at=granted)
+        )
+    for d, until, why in plan.deferred:
+        conn.execute(
+            update(D)
+            .where(D.c.id == d.id, D.c.fence == d.fence)
+            .values(due_at=until, reason=why, updated_at=granted)
+        )
+    # The rows are ours for this transaction (BEGIN IMMEDIATE on SQLite, FOR UPDATE on
+    # PostgreSQL): one UPDATE claims them all.
+    if plan.chosen and not postgres:
+        hot.mark_sending(conn, [d.id for d in plan.chosen], worker, granted + lease, granted)
+    elif plan.chosen:
+        conn.execute(
+            update(D)
+            .where(D.c.id.in_([d.id for d in plan.chosen]))
+            .values(
+                state=DeliveryState.SENDING.value,
+                attempts=D.c.attempts + 1,
+                fence=D.c.fence + 1,
+                lease_owner=worker,
+                lease_until=granted + lease,
+                updated_at=granted,
+            )
+        )
+    plan.chosen = [
+        _replace(
+            d,
+            state=DeliveryState.SENDING,
+            attempts=d.attempts + 1,
+            fence=d.fence + 1,
+            updated_at=granted,
+        )
+        for d in plan.chosen
+    ]
+    return plan
 
 
 def _next_due(conn: Connection, excluded: list[str]) -> datetime | None:

@@ -966,19 +966,20 @@ async def test_a_claim_that_waited_behind_another_is_leased_from_when_it_got_in(
             history: dict[str, list[datetime]],
             in_flight: dict[str, int],
             now: datetime,
+            free: int,
         ) -> Triage:
             seen.append(now)
-            return Triage(chosen=list(candidates))
+            return Triage(chosen=list(candidates)[:free])
 
         before = datetime.now(UTC)
         claim = asyncio.create_task(
-            store.claim_due(
+            store.take_due(
                 before, 10, [], "late", UNIT_LEASE, decide, clock=lambda: datetime.now(UTC)
             )
         )
         await asyncio.sleep(1.5)  # the other claim holds the account's lock, frozen
         await frozen.rollback()
-        [d] = (await claim).chosen
+        [d] = (await claim).plan.chosen
         assert seen[0] >= before + timedelta(seconds=1.5)
         assert d.updated_at == seen[0]
         lease_until = await holder.fetchval("SELECT lease_until FROM deliveries WHERE id=$1", d.id)

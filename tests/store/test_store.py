@@ -9,8 +9,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from publisher.engine.decide import Triage
 from publisher.states import DeliveryState, Outcome
-from publisher.store import Attempt, PlanChanges, SchemaTooNewError, Store, Transition
+from publisher.store import (
+    Attempt,
+    Delivery,
+    LookupAsk,
+    PlanChanges,
+    SchemaTooNewError,
+    Store,
+    Transition,
+)
 from publisher.store.db import head_revision
 from publisher.store.repo import LoadState
 
@@ -146,6 +155,108 @@ async def test_claim_is_fenced_and_results_append_to_the_ledger(db_url: str) -> 
         first, late = await store.attempts(post_id="p1")
         assert first.error is None
         assert late.error is not None and late.error.startswith("result not recorded")
+    finally:
+        await store.close()
+
+
+async def plan_of(url: str, rows: list[dict[str, object]]) -> Store:
+    store = await Store.open(url)
+    posts = sorted({str(r["post_id"]) for r in rows})
+    upserts = [
+        {"id": p, "content_hash": "x", "line": 1, "removed_at": None}
+        | {"created_at": NOW, "updated_at": NOW}
+        for p in posts
+    ]
+    changes = PlanChanges(posts_upsert=upserts, inserts=rows)
+    await store.apply(changes, LoadState(NOW, True, "f", "ok", NOW))
+    return store
+
+
+class Decisions:
+    """A ``decide`` for ``take_due`` that keeps what it was given: earliest first, within the
+    slots and ``per_account`` (requests in flight included)."""
+
+    def __init__(self, per_account: int = 10) -> None:
+        self.per_account = per_account
+        self.seen: list[tuple[list[str], dict[str, int], int]] = []
+
+    def __call__(
+        self,
+        candidates: list[Delivery],
+        history: dict[str, list[datetime]],
+        in_flight: dict[str, int],
+        granted: datetime,
+        slots: int,
+    ) -> Triage:
+        self.seen.append(([d.post_id for d in candidates], dict(in_flight), slots))
+        held = dict(in_flight)
+        chosen = []
+        for d in candidates:
+            if len(chosen) < slots and held.get(d.account, 0) < self.per_account:
+                chosen.append(d)
+                held[d.account] = held.get(d.account, 0) + 1
+        return Triage(chosen=chosen)
+
+
+async def test_a_pass_shares_its_slots_between_lookups_and_claims(db_url: str) -> None:
+    """One transaction: due unknowns to look up first (those of accounts this daemon serves
+    and is not already busy with), then claims in the slots left, lookups counted in flight."""
+    unknown = DeliveryState.UNKNOWN.value
+    store = await plan_of(
+        db_url,
+        [
+            delivery("a1"),
+            delivery("a2"),
+            delivery("a3"),
+            delivery("u-beta", "beta") | {"state": unknown},
+            delivery("u-gamma", "gamma") | {"state": unknown},  # no adapter here
+            delivery("u-delta", "delta") | {"state": unknown},  # already being looked up
+            delivery("u-later", "beta", NOW + timedelta(hours=1)) | {"state": unknown},
+        ],
+    )
+    try:
+        [busy] = await store.find("u-delta")
+        decide = Decisions()
+        ask = LookupAsk(3, frozenset({"alpha", "beta", "delta"}), frozenset({busy.id}))
+        took = await store.take_due(NOW, 3, [], "w1", timedelta(minutes=5), decide, lookups=ask)
+        assert [d.post_id for d in took.lookups] == ["u-beta"]
+        assert decide.seen == [(["a1", "a2", "a3"], {"beta": 1}, 2)]
+        assert [d.post_id for d in took.plan.chosen] == ["a1", "a2"]
+        assert {d.state for d in took.plan.chosen} == {DeliveryState.SENDING}
+        # Committed: a second pass finds a3 only, and the lookup was not claimed by it.
+        again = await store.take_due(NOW, 3, [], "w1", timedelta(minutes=5), Decisions())
+        assert [d.post_id for d in again.plan.chosen] == ["a3"] and again.lookups == []
+        [beta] = await store.find("u-beta")
+        assert beta.state is DeliveryState.UNKNOWN  # looking it up is the engine's next step
+    finally:
+        await store.close()
+
+
+async def test_a_pass_says_when_the_next_work_is_due_once_its_claims_are_out(
+    db_url: str,
+) -> None:
+    """The next due time leaves out the accounts held, and those this very pass brought to
+    their limit in flight: their work waits for a slot, which wakes the daemon anyway."""
+    later = NOW + timedelta(hours=2)
+    rows = [delivery("a1"), delivery("a2"), delivery("a3"), delivery("e1", "epsilon", later)]
+    lease = timedelta(minutes=5)
+    # (per_account given to the pass, expected next due): a3 is due now but alpha is full.
+    for per_account, expect in ((2, later), (None, NOW)):
+        store = await plan_of(db_url, rows)
+        try:
+            took = await store.take_due(
+                NOW, 5, [], "w1", lease, Decisions(2), per_account=per_account
+            )
+            assert [d.post_id for d in took.plan.chosen] == ["a1", "a2"]
+            assert took.next_due == expect, per_account
+        finally:
+            await store.wipe()
+            await store.close()
+    store = await plan_of(db_url, rows)
+    try:
+        # No slot free: nothing claimed, and accounts held before the pass are left out.
+        held = await store.take_due(NOW, 0, ["alpha"], "w1", lease, Decisions())
+        assert held.plan.chosen == [] and held.next_due == later
     finally:
         await store.close()
 
