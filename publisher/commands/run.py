@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -17,7 +18,7 @@ from publisher.clock import Clock, OffsetClock, SystemClock, TravelClock
 from publisher.commands.common import EXIT_OK, UserError, load, open_store, parse_when
 from publisher.config import Config, SecretPolicy, load_config
 from publisher.diagnostics import InvalidFileError
-from publisher.engine.daemon import Engine, EngineOptions
+from publisher.engine.daemon import CLAIM_AHEAD, Engine, EngineOptions
 from publisher.engine.notify import HumanAlerts
 from publisher.engine.observe import Health, Metrics, SystemdStatus, health_app, start_health_server
 from publisher.engine.runtime import LIVE, REHEARSAL, Mode, build_adapters
@@ -130,6 +131,8 @@ async def serve(
             mode,
             EngineOptions(
                 once=once,
+                # `run --once` publishes what is due now; the daemon claims a little ahead.
+                lead=timedelta(0) if once else CLAIM_AHEAD,
                 lease=config.lease.duration,
                 heartbeat=config.lease.heartbeat,
                 tick=tick,

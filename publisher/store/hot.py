@@ -100,9 +100,15 @@ def _rows(conn: Connection, query: str, params: Sequence[Any], make: Row[T]) -> 
 
 
 def due_candidates(
-    conn: Connection, now: datetime, limit: int, excluded: Iterable[str], make: Row[T]
+    conn: Connection,
+    now: datetime,
+    horizon: datetime,
+    limit: int,
+    excluded: Iterable[str],
+    make: Row[T],
 ) -> list[T]:
-    """Pending deliveries due by ``now``, earliest first, but those of held accounts."""
+    """Pending deliveries due by ``horizon``, earliest first, but those of accounts held at
+    ``now``."""
     skip = list(excluded)
     sql = (
         f"{_SELECT} WHERE state IN ({_marks(len(_PENDING))}) AND due_at <= ?"
@@ -111,8 +117,7 @@ def due_candidates(
     if skip:
         sql += f" AND account NOT IN ({_marks(len(skip))})"
     sql += " ORDER BY due_at, id LIMIT ?"
-    when = stored(now)
-    return _rows(conn, sql, (*_PENDING, when, when, *skip, limit), make)
+    return _rows(conn, sql, (*_PENDING, stored(horizon), stored(now), *skip, limit), make)
 
 
 def due_unknown(conn: Connection, now: datetime, limit: int, make: Row[T]) -> list[T]:

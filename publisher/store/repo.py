@@ -491,6 +491,7 @@ class Store:
             [list[Delivery], dict[str, list[datetime]], dict[str, int], datetime, int], Triage
         ],
         *,
+        ahead: timedelta = timedelta(0),
         lookups: LookupAsk | None = None,
         per_account: int | None = None,
         capped: Iterable[str] | None = None,
@@ -508,6 +509,11 @@ class Store:
         (``decide`` gets the candidates, their accounts' recent history and requests in
         flight, the time once the locks are held, and the slots left). ``next_due`` leaves
         out ``exclude_accounts`` and the accounts this pass brings to ``per_account``.
+
+        With ``ahead``, deliveries due up to ``now + ahead`` are claimed too, but those of
+        ``capped`` accounts (all accounts if ``capped`` is None), whose caps are reckoned from
+        claim times. The caller holds them until their time: a slow commit (a disk that
+        stalls an fsync now and then) then delays no post.
 
         On PostgreSQL the rows are taken ``FOR UPDATE SKIP LOCKED`` (daemons never wait on each
         other's rows) and each account is serialized with a transaction advisory lock while its
@@ -540,6 +546,7 @@ class Store:
             plan = _claim(
                 conn,
                 now,
+                now + ahead,
                 free - len(found),
                 excluded,
                 worker,
@@ -1005,6 +1012,7 @@ def _plus(counts: Mapping[str, int], more: Iterable[Delivery]) -> dict[str, int]
 def _claim(
     conn: Connection,
     now: datetime,
+    horizon: datetime,
     free: int,
     excluded: list[str],
     worker: str,
@@ -1025,7 +1033,7 @@ def _claim(
     if postgres:
         q = (
             select(D)
-            .where(D.c.state.in_([s.value for s in PENDING]), D.c.due_at <= now)
+            .where(D.c.state.in_([s.value for s in PENDING]), D.c.due_at <= horizon)
             .order_by(D.c.due_at, D.c.id)
             .limit(free * 2)
             # Accounts held by any daemon (a rate limit's reset, a revoked token) wait.
@@ -1036,7 +1044,16 @@ def _claim(
             q = q.where(D.c.account.not_in(excluded))
         candidates = [Delivery.from_row(r) for r in conn.execute(q)]
     else:
-        candidates = hot.due_candidates(conn, now, free * 2, excluded, Delivery.from_tuple)
+        candidates = hot.due_candidates(
+            conn, now, horizon, free * 2, excluded, Delivery.from_tuple
+        )
+    if horizon > now:
+        # Claimed ahead of their time only where no cap is reckoned from the claim's time.
+        candidates = [
+            d
+            for d in candidates
+            if d.due_at <= now or (capped is not None and d.account not in capped)
+        ]
     if not candidates:
         return Triage()
     accounts = sorted({d.account for d in candidates})

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from adapters.base import AmbiguousError, PermanentError, RateLimitedError, TransientError
 from publisher.clock import FakeClock
@@ -40,7 +42,13 @@ class Harness:
 
 
 async def start(
-    project: Project, clock: FakeClock, db_url: str, *, dry: bool = False, once: bool = False
+    project: Project,
+    clock: FakeClock,
+    db_url: str,
+    *,
+    dry: bool = False,
+    once: bool = False,
+    lead: timedelta = timedelta(0),
 ) -> tuple[Harness, asyncio.Task[None]]:
     project.database = db_url
     project.write_config()
@@ -53,7 +61,7 @@ async def start(
         clock,
         adapters,
         REHEARSAL if dry else LIVE,
-        EngineOptions(once=once, rand=lambda: 0.5),
+        EngineOptions(once=once, rand=lambda: 0.5, lead=lead),
     )
     task = asyncio.create_task(engine.run())
     h = Harness(engine, store, dict(adapters), clock)
@@ -102,6 +110,112 @@ async def test_publishes_on_time_not_before(
         assert d.state is DeliveryState.PUBLISHED and d.remote_url
         attempts = await h.store.attempts(post_id="second")
         assert sorted(a.outcome for a in attempts) == ["published", "published"]
+    finally:
+        await stop(h, task)
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'queue.db'}"
+
+
+async def test_claimed_ahead_of_its_time_but_sent_on_time(
+    project: Project, clock: FakeClock, tmp_path: Path
+) -> None:
+    """With a lead (a daemon alone on SQLite claims a second ahead), ``sending`` is committed
+    before the due time and the request leaves at it, not before. A capped account's delivery
+    is claimed at its time: its caps are reckoned from the claim."""
+    db_url = sqlite_url(tmp_path)
+    project.accounts["beta"].update(max_per_day=5)
+    project.write_queue(QUEUE)
+    h, task = await start(project, clock, db_url, lead=timedelta(seconds=1))
+    try:
+        await clock.set(T0 - timedelta(seconds=2))
+        await h.settle()
+        assert await h.state("first") is DeliveryState.SCHEDULED
+        await clock.set(T0 - timedelta(milliseconds=500))
+        await eventually(lambda: h.engine.in_flight == 1)
+        await asyncio.sleep(0.2)
+        assert await h.state("first") is DeliveryState.SENDING
+        assert h.calls() == []
+        await clock.set(T0)
+        await h.settle()
+        assert h.calls() == [("first", T0.isoformat())]
+        assert await h.state("first") is DeliveryState.PUBLISHED
+        [attempt] = await h.store.attempts(post_id="first")
+        assert attempt.started_at == T0  # the request's time, not the claim's
+        due = T0 + timedelta(hours=1)
+        await clock.set(due - timedelta(milliseconds=500))
+        await eventually(lambda: h.engine.in_flight == 1)
+        await asyncio.sleep(0.2)
+        assert await h.state("second", "alpha") is DeliveryState.SENDING
+        assert await h.state("second", "beta") is DeliveryState.SCHEDULED
+        await clock.set(due)
+        await h.settle()
+        assert h.calls()[-1] == ("second", due.isoformat())
+        assert [(c.post_id, c.at) for c in h.adapters["beta"].calls] == [("second", due)]
+    finally:
+        await stop(h, task)
+
+
+async def test_stopped_before_the_time_of_a_delivery_claimed_ahead(
+    project: Project, clock: FakeClock, tmp_path: Path
+) -> None:
+    """Stopping with a delivery claimed ahead and its time not come (the drain timed out):
+    it was never sent, so it waits again as it was, with no attempt in the ledger, and the
+    next daemon sends it."""
+    db_url = sqlite_url(tmp_path)
+    project.write_queue(QUEUE)
+    h, task = await start(project, clock, db_url, lead=timedelta(seconds=1))
+    config = h.engine.config
+    quick = config.engine.model_copy(update={"shutdown_timeout": timedelta(milliseconds=100)})
+    h.engine.config = dataclasses.replace(config, engine=quick)
+    await clock.set(T0 - timedelta(milliseconds=500))
+    await eventually(lambda: h.engine.in_flight == 1)
+    await asyncio.sleep(0.2)
+    assert await h.state("first") is DeliveryState.SENDING
+    await stop(h, task)
+    h, task = await start(project, clock, db_url)  # no lead: it would claim it again at once
+    try:
+        [d] = await h.store.find("first")
+        assert d.state is DeliveryState.SCHEDULED and d.due_at == T0
+        assert d.reason == "not sent: the daemon stopped before its time"
+        assert await h.store.attempts(post_id="first") == []
+        await clock.set(T0)
+        await h.settle()
+        assert h.calls() == [("first", T0.isoformat())]
+    finally:
+        await stop(h, task)
+
+
+async def test_claimed_ahead_then_its_account_held_is_not_sent(
+    project: Project, clock: FakeClock, tmp_path: Path
+) -> None:
+    """A 429 on the account while a delivery claimed ahead waits for its time: the reset
+    the network announced holds for it too."""
+    project.write_queue("""\
+        posts:
+          - {id: a, at: 2026-12-01 09:00, accounts: [alpha], text: A}
+          - {id: b, at: "2026-12-01T09:00:00.500+01:00", accounts: [alpha], text: B}
+        """)
+    h, task = await start(project, clock, sqlite_url(tmp_path), lead=timedelta(seconds=1))
+    try:
+        reset = T0 + timedelta(minutes=15)
+        h.adapters["alpha"].script = [RateLimitedError("429", reset_at=reset)]
+        await clock.set(T0 - timedelta(milliseconds=200))
+        await eventually(lambda: h.engine.in_flight == 2)  # both claimed ahead
+        await clock.set(T0)
+        await eventually(lambda: h.engine.in_flight == 1)  # a: 429
+        await clock.set(T0 + timedelta(milliseconds=500))
+        await h.settle()
+        assert h.calls() == [("a", T0.isoformat())]
+        [b] = await h.store.find("b", "alpha")
+        assert b.state is DeliveryState.SCHEDULED and b.due_at == reset
+        assert (b.reason or "").startswith("not sent: account held until")
+        assert await h.store.attempts(post_id="b") == []
+        await clock.set(reset)
+        await h.settle()
+        assert sorted(c[0] for c in h.calls()) == ["a", "a", "b"]
+        assert all(c.at >= reset for c in h.adapters["alpha"].calls[1:])
     finally:
         await stop(h, task)
 

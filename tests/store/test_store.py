@@ -261,6 +261,46 @@ async def test_a_pass_says_when_the_next_work_is_due_once_its_claims_are_out(
         await store.close()
 
 
+async def test_a_pass_claims_ahead_only_where_no_cap_is_reckoned_from_the_claim(
+    db_url: str,
+) -> None:
+    soon, later = NOW + timedelta(milliseconds=800), NOW + timedelta(seconds=2)
+    rows = [
+        delivery("now"),
+        delivery("soon"),
+        delivery("soon-capped", "capped", soon),
+        delivery("later", "alpha", later),
+    ]
+    rows[1]["due_at"] = rows[1]["scheduled_at"] = soon
+    store = await plan_of(db_url, rows)
+    try:
+        took = await store.take_due(
+            NOW,
+            10,
+            [],
+            "w1",
+            timedelta(minutes=5),
+            Decisions(),
+            ahead=timedelta(seconds=1),
+            capped=["capped"],
+        )
+        assert [d.post_id for d in took.plan.chosen] == ["now", "soon"]
+        assert took.next_due == soon  # the capped account's, claimed at its time
+        # Without a list of the capped accounts, every account may be: nothing goes ahead.
+        took = await store.take_due(
+            soon - timedelta(milliseconds=1),
+            10,
+            [],
+            "w1",
+            timedelta(minutes=5),
+            Decisions(),
+            ahead=timedelta(seconds=1),
+        )
+        assert took.plan.chosen == []
+    finally:
+        await store.close()
+
+
 async def test_sending_left_by_a_crash_becomes_unknown(db_url: str) -> None:
     store = await seeded(db_url, "p1")
     try:
