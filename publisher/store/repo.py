@@ -1009,6 +1009,18 @@ def _plus(counts: Mapping[str, int], more: Iterable[Delivery]) -> dict[str, int]
     return out
 
 
+def _sending(worker: str, now: datetime, lease: timedelta) -> dict[str, Any]:
+    """A claim's values: ``sending`` under a new fence and this worker's lease."""
+    return {
+        "state": DeliveryState.SENDING.value,
+        "attempts": D.c.attempts + 1,
+        "fence": D.c.fence + 1,
+        "lease_owner": worker,
+        "lease_until": now + lease,
+        "updated_at": now,
+    }
+
+
 def _claim(
     conn: Connection,
     now: datetime,
@@ -1096,14 +1108,7 @@ def _claim(
         conn.execute(
             update(D)
             .where(D.c.id.in_([d.id for d in plan.chosen]))
-            .values(
-                state=DeliveryState.SENDING.value,
-                attempts=D.c.attempts + 1,
-                fence=D.c.fence + 1,
-                lease_owner=worker,
-                lease_until=granted + lease,
-                updated_at=granted,
-            )
+            .values(**_sending(worker, granted, lease))
         )
     plan.chosen = [
         _replace(
@@ -1144,14 +1149,7 @@ def _claim_one(
     result = conn.execute(
         update(D)
         .where(D.c.id == d.id, D.c.fence == d.fence, D.c.state.in_([s.value for s in PENDING]))
-        .values(
-            state=DeliveryState.SENDING.value,
-            attempts=D.c.attempts + 1,
-            fence=D.c.fence + 1,
-            lease_owner=worker,
-            lease_until=now + lease,
-            updated_at=now,
-        )
+        .values(**_sending(worker, now, lease))
     )
     if result.rowcount != 1:
         return None
