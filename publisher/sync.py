@@ -25,11 +25,12 @@ from publisher.diagnostics import Diagnostic, InvalidFileError
 from publisher.queuefile import ParseCache, PostSpec, QueueFile, parse_queue, queue_text
 from publisher.schedule import PlannedDelivery, plan_deliveries, plan_order
 from publisher.states import CANCELED_BY_SYNC, PENDING, DeliveryState
-from publisher.store import LoadState, PlanChanges, PlanEntry, Store
+from publisher.store import EXPECT_STATE, LoadState, PlanChanges, PlanEntry, Store
 from publisher.store.codec import content_to_json
 
 Key = tuple[str, str]  # (post id, account)
 CHURN = 1_000  # posts parsed afresh from which a sync's freed memory is worth handing back
+FULL_TRIES = 3  # full diffs a sync tries while deliveries change state under it
 T = TypeVar("T")
 
 # States a delivery out of the plan never leaves: nothing a later sync could do about it.
@@ -169,7 +170,10 @@ def diff_plan(
         seen.add(key)  # the stored deliveries left unseen are canceled below
         update = _update_for(entry, p, by_id[p.post_id], config, now, report)
         if update:
-            changes.updates.append({"id": entry.id, "updated_at": now, **update})
+            # Guarded by the state read: the engine may claim it before the apply.
+            changes.updates.append(
+                {"id": entry.id, EXPECT_STATE: entry.state.value, "updated_at": now, **update}
+            )
             report.updated += 1
         else:
             report.unchanged += 1
@@ -504,13 +508,21 @@ async def sync_queue(
                 cache._applied, cache.incremental = applied, True
                 cache.churned = cache.parse.mode != "chunked" or cache.parse.parsed > CHURN
                 return report
-        # No memory of the stored plan, or not the store's last one: read it all.
-        index = await store.plan_index()
-        planned = plan_deliveries(queue, config, now, kept_assignments(index))
-        changes, report = diff_plan(queue, planned, config, index, await store.post_index(), now)
+        # No memory of the stored plan, or not the store's last one: read it all. The apply
+        # writes nothing if a delivery it changes has changed state since it was read (a
+        # claim, a `publisher resolve`): read again.
         if cache is not None:
             cache._applied = None
-        await store.apply(changes, LoadState(now, True, fingerprint, report.summary(), now))
+        for _ in range(FULL_TRIES):
+            index = await store.plan_index()
+            planned = plan_deliveries(queue, config, now, kept_assignments(index))
+            posts = await store.post_index()
+            changes, report = diff_plan(queue, planned, config, index, posts, now)
+            load = LoadState(now, True, fingerprint, report.summary(), now)
+            if await store.apply(changes, load, expect=None):
+                break
+        else:
+            return SyncReport(applied=True, skipped=True, busy=True)  # again shortly
         if cache is not None:
             remembered = _remember_full(fingerprint, now, queue, config, planned, index, changes)
             cache._applied, cache.incremental = remembered, False

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from publisher.states import DeliveryState
-from publisher.store import Store, Transition
+from publisher.store import LoadState, PlanChanges, Store, Transition
 from publisher.sync import sync_queue
 from tests.conftest import T0, Project
 
@@ -131,5 +133,159 @@ async def test_invalid_file_applies_nothing_and_keeps_the_last_good_plan(
         assert await snapshot(store) == before
         load = await store.load_state()
         assert load is not None and not load.ok and "acounts" in (load.message or "")
+    finally:
+        await store.close()
+
+
+class ClaimsBeforeItsFirstApply(Store):
+    """A real store on which ``act`` runs just before the first apply: the daemon's engine
+    (or a `publisher resolve`) changing a delivery between a sync's reading and its write."""
+
+    act: Callable[[Store], Awaitable[None]] | None = None
+    again = 0  # how many more applies ``act`` runs before
+
+    async def apply(self, changes: PlanChanges, load: LoadState, **kw: Any) -> bool:
+        act = self.act
+        if self.again <= 0:
+            self.act = None
+        self.again -= 1
+        if act is not None:
+            await act(self)
+        return await super().apply(changes, load, **kw)
+
+
+async def open_racing(url: str) -> ClaimsBeforeItsFirstApply:
+    plain = await Store.open(url)
+    return ClaimsBeforeItsFirstApply(plain.url, sqlite=plain._sqlite, engine=plain._engine)
+
+
+async def test_an_edit_racing_a_claim_is_not_written_into_the_delivery_in_flight(
+    project: Project, db_url: str
+) -> None:
+    """The sync read the delivery scheduled; it is claimed before the apply. The edit must
+    not land in the row in flight: the apply is undone, the plan read again, and the edit
+    reported as not applied to what may already be out."""
+    project.database = db_url
+    project.write_config()
+    config = project.config()
+    project.write_queue("posts:\n  - {id: a, at: 2026-12-01 09:00, accounts: [alpha], text: V1}\n")
+    store = await open_racing(db_url)
+    try:
+        await sync_queue(config, store, NOW)
+        [before] = await store.find("a")
+
+        async def claim(s: Store) -> None:
+            await s.claim(await s.due(T0, 10), T0, "w", timedelta(minutes=1))
+
+        store.act = claim
+        project.write_queue(
+            "posts:\n  - {id: a, at: 2026-12-01 09:00, accounts: [alpha], text: V2}\n"
+        )
+        report = await sync_queue(config, store, T0)
+        assert store.act is None  # the race happened
+        [after] = await store.find("a")
+        assert after.state is DeliveryState.SENDING
+        assert after.content_json == before.content_json  # V1: what is being sent
+        assert report.updated == 0
+        assert any("the edit is not applied" in n for n in report.notices), report.notices
+    finally:
+        await store.close()
+
+
+async def test_an_edit_racing_a_resend_by_hand_does_not_send_twice(
+    project: Project, db_url: str
+) -> None:
+    """A failed delivery, edited (which schedules it afresh) while a human resends it and the
+    engine takes it: unguarded, the edit would put the delivery in flight back to
+    `scheduled`, to be sent a second time."""
+    project.database = db_url
+    project.write_config()
+    config = project.config()
+    project.write_queue("posts:\n  - {id: a, at: 2026-12-01 09:00, accounts: [alpha], text: V1}\n")
+    store = await open_racing(db_url)
+    try:
+        await sync_queue(config, store, NOW)
+        [d] = await store.claim(await store.due(T0, 10), T0, "w", timedelta(minutes=1))
+        failed = Transition(d.id, d.fence, DeliveryState.FAILED, T0, last_error="HTTP 403")
+        assert await store.finish([failed]) == []
+
+        async def resend_and_claim(s: Store) -> None:
+            [f] = await s.find("a")
+            again = Transition(f.id, f.fence, DeliveryState.RETRYING, T0, due_at=T0)
+            assert await s.finish([again]) == []
+            assert await s.claim(await s.due(T0, 10), T0, "w", timedelta(minutes=1))
+
+        store.act = resend_and_claim
+        project.write_queue(
+            "posts:\n  - {id: a, at: 2026-12-01 09:00, accounts: [alpha], text: V2}\n"
+        )
+        report = await sync_queue(config, store, T0 + timedelta(minutes=1))
+        assert store.act is None
+        [after] = await store.find("a")
+        assert after.state is DeliveryState.SENDING
+        assert await store.due(T0 + timedelta(hours=1), 10) == []  # nothing to send again
+        assert report.updated == 0
+    finally:
+        await store.close()
+
+
+async def test_a_removal_racing_a_claim_reports_the_delivery_in_flight(
+    project: Project, db_url: str
+) -> None:
+    project.database = db_url
+    project.write_config()
+    config = project.config()
+    project.write_queue("posts:\n  - {id: a, at: 2026-12-01 09:00, accounts: [alpha], text: V1}\n")
+    store = await open_racing(db_url)
+    try:
+        await sync_queue(config, store, NOW)
+
+        async def claim(s: Store) -> None:
+            await s.claim(await s.due(T0, 10), T0, "w", timedelta(minutes=1))
+
+        store.act = claim
+        project.write_queue("posts: []\n")
+        report = await sync_queue(config, store, T0)
+        [after] = await store.find("a")
+        assert after.state is DeliveryState.SENDING
+        assert report.canceled == 0
+        assert any("removed from the file, but it is sending" in n for n in report.notices)
+    finally:
+        await store.close()
+
+
+async def test_a_sync_raced_at_every_apply_writes_nothing_and_asks_to_be_run_again(
+    project: Project, db_url: str
+) -> None:
+    project.database = db_url
+    project.write_config()
+    config = project.config()
+    posts = [f"p{i}" for i in range(4)]
+
+    def queue(text: str) -> str:
+        return "posts:\n" + "".join(
+            f"  - {{id: {p}, at: 2026-12-01 09:00, accounts: [alpha], text: {text} {p}}}\n"
+            for p in posts
+        )
+
+    project.write_queue(queue("V1"))
+    store = await open_racing(db_url)
+    try:
+        await sync_queue(config, store, NOW)
+
+        async def claim_one(s: Store) -> None:
+            await s.claim(await s.due(T0, 1), T0, "w", timedelta(minutes=1))
+
+        store.act, store.again = claim_one, 2  # before each of the three full tries
+        project.write_queue(queue("V2"))
+        report = await sync_queue(config, store, T0)
+        assert report.busy and report.skipped  # the daemon syncs again shortly
+        rows = {d.post_id: d for d in await store.all_deliveries()}
+        assert sorted(d.state.value for d in rows.values()) == ["scheduled"] + ["sending"] * 3
+        assert all("V1" in d.content_json for d in rows.values())  # nothing half-applied
+        report = await sync_queue(config, store, T0)
+        assert report.updated == 1 and not report.busy
+        [left] = [d for d in await store.all_deliveries() if d.state is DeliveryState.SCHEDULED]
+        assert "V2" in left.content_json
     finally:
         await store.close()

@@ -2,6 +2,7 @@
 
 from publisher.store.db import SchemaTooNewError
 from publisher.store.repo import (
+    EXPECT_STATE,
     Attempt,
     Delivery,
     LoadState,
@@ -14,6 +15,7 @@ from publisher.store.repo import (
 )
 
 __all__ = [
+    "EXPECT_STATE",
     "Attempt",
     "Delivery",
     "LoadState",

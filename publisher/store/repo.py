@@ -35,6 +35,8 @@ from publisher.store.models import (
 T = TypeVar("T")
 
 SYNC_LOCK = 7270452  # the advisory lock held while one daemon applies the queue file
+# In a ``PlanChanges.updates`` row: the state the diff read; the update holds only in it.
+EXPECT_STATE = "expect_state"
 
 D = DeliveryRow.__table__  # type: ignore[attr-defined]
 A = AttemptRow.__table__  # type: ignore[attr-defined]
@@ -430,8 +432,9 @@ class Store:
         """Apply a whole plan diff and record the load, atomically.
 
         With ``expect`` (file hash, applied_at), only if the last applied load is still that
-        one (a diff computed against it would be wrong after another apply): False if not,
-        and nothing is written.
+        one (a diff computed against it would be wrong after another apply); and only if each
+        delivery it updates or cancels is still in the state the diff read. False if not, and
+        nothing is written.
         """
         try:
             await self.transaction(_apply, changes, load, expect)
@@ -962,12 +965,21 @@ def _apply(
         )
     for rows in _batches(dict(r) for r in changes.inserts):
         conn.execute(insert(D), rows)
+    # A diff is computed from a reading of the store, and the engine goes on claiming
+    # meanwhile: each change holds only if its delivery is still in the state read (else the
+    # whole apply is undone and the caller reads again). Unguarded, an edit could put back to
+    # `scheduled` a delivery a `publisher resolve` had just sent off again.
     for upd in changes.updates:
-        values = {k: v for k, v in upd.items() if k != "id"}
-        conn.execute(update(D).where(D.c.id == upd["id"]).values(**values))
+        values = {k: v for k, v in upd.items() if k not in ("id", EXPECT_STATE)}
+        stmt = update(D).where(D.c.id == upd["id"])
+        if EXPECT_STATE in upd:
+            stmt = stmt.where(D.c.state == upd[EXPECT_STATE])
+        if conn.execute(stmt.values(**values)).rowcount != 1:
+            raise _StalePlan
     pending = [s.value for s in PENDING]
     for i in range(0, len(changes.cancels), IN_BATCH):
-        conn.execute(
+        batch = changes.cancels[i : i + IN_BATCH]
+        result = conn.execute(
             update(D)
             .where(D.c.id.in_(ids_param), D.c.state.in_(pending))
             .values(
@@ -975,8 +987,10 @@ def _apply(
                 reason=CANCELED_BY_SYNC,
                 updated_at=load.loaded_at,
             ),
-            {"ids": changes.cancels[i : i + IN_BATCH]},
+            {"ids": batch},
         )
+        if result.rowcount != len(set(batch)):
+            raise _StalePlan  # claimed since: the next reading reports it as in flight
     _write_load(conn, load)
 
 
