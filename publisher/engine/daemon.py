@@ -64,10 +64,10 @@ DB_RETRY = timedelta(seconds=2)
 SYNC_BUSY_RETRY = timedelta(seconds=1)
 LOOKUP_BACKOFF = timedelta(minutes=15)
 MAX_LOOKUPS = 6
-# How far ahead of its time `publisher run` claims a delivery: the `sending` commit that must
-# precede each request then costs no lateness, even on a disk whose fsync stalls for half a
-# second now and then. A crash in that second leaves the delivery `unknown`, resolved by a
-# lookup like any other.
+# How far ahead of its time `publisher run` claims a delivery (alone on SQLite; see
+# `_dispatch`): the `sending` commit that must precede each request then costs no lateness,
+# even on a disk whose fsync stalls for half a second now and then. A crash in that second
+# leaves the delivery `unknown`, resolved by a lookup like any other.
 CLAIM_AHEAD = timedelta(seconds=1)
 STOPPED_BEFORE = "not sent: the daemon stopped before its time"
 
