@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from publisher.config import Config
 from publisher.states import DeliveryState
 from publisher.store import LoadState, PlanChanges, Store, Transition
 from publisher.sync import sync_queue
@@ -154,9 +155,21 @@ class ClaimsBeforeItsFirstApply(Store):
         return await super().apply(changes, load, **kw)
 
 
-async def open_racing(url: str) -> ClaimsBeforeItsFirstApply:
-    plain = await Store.open(url)
-    return ClaimsBeforeItsFirstApply(plain.url, sqlite=plain._sqlite, engine=plain._engine)
+V1 = "posts:\n  - {id: a, at: 2026-12-01 09:00, accounts: [alpha], text: V1}\n"
+
+
+async def racing(
+    project: Project, db_url: str, queue: str
+) -> tuple[Config, ClaimsBeforeItsFirstApply]:
+    """The project's queue synced into a store on which a race can be staged."""
+    project.database = db_url
+    project.write_config()
+    config = project.config()
+    project.write_queue(queue)
+    plain = await Store.open(db_url)
+    store = ClaimsBeforeItsFirstApply(plain.url, sqlite=plain._sqlite, engine=plain._engine)
+    await sync_queue(config, store, NOW)
+    return config, store
 
 
 async def test_an_edit_racing_a_claim_is_not_written_into_the_delivery_in_flight(
@@ -165,13 +178,8 @@ async def test_an_edit_racing_a_claim_is_not_written_into_the_delivery_in_flight
     """The sync read the delivery scheduled; it is claimed before the apply. The edit must
     not land in the row in flight: the apply is undone, the plan read again, and the edit
     reported as not applied to what may already be out."""
-    project.database = db_url
-    project.write_config()
-    config = project.config()
-    project.write_queue("posts:\n  - {id: a, at: 2026-12-01 09:00, accounts: [alpha], text: V1}\n")
-    store = await open_racing(db_url)
+    config, store = await racing(project, db_url, V1)
     try:
-        await sync_queue(config, store, NOW)
         [before] = await store.find("a")
 
         async def claim(s: Store) -> None:
@@ -198,13 +206,8 @@ async def test_an_edit_racing_a_resend_by_hand_does_not_send_twice(
     """A failed delivery, edited (which schedules it afresh) while a human resends it and the
     engine takes it: unguarded, the edit would put the delivery in flight back to
     `scheduled`, to be sent a second time."""
-    project.database = db_url
-    project.write_config()
-    config = project.config()
-    project.write_queue("posts:\n  - {id: a, at: 2026-12-01 09:00, accounts: [alpha], text: V1}\n")
-    store = await open_racing(db_url)
+    config, store = await racing(project, db_url, V1)
     try:
-        await sync_queue(config, store, NOW)
         [d] = await store.claim(await store.due(T0, 10), T0, "w", timedelta(minutes=1))
         failed = Transition(d.id, d.fence, DeliveryState.FAILED, T0, last_error="HTTP 403")
         assert await store.finish([failed]) == []
@@ -232,13 +235,8 @@ async def test_an_edit_racing_a_resend_by_hand_does_not_send_twice(
 async def test_a_removal_racing_a_claim_reports_the_delivery_in_flight(
     project: Project, db_url: str
 ) -> None:
-    project.database = db_url
-    project.write_config()
-    config = project.config()
-    project.write_queue("posts:\n  - {id: a, at: 2026-12-01 09:00, accounts: [alpha], text: V1}\n")
-    store = await open_racing(db_url)
+    config, store = await racing(project, db_url, V1)
     try:
-        await sync_queue(config, store, NOW)
 
         async def claim(s: Store) -> None:
             await s.claim(await s.due(T0, 10), T0, "w", timedelta(minutes=1))
@@ -257,9 +255,6 @@ async def test_a_removal_racing_a_claim_reports_the_delivery_in_flight(
 async def test_a_sync_raced_at_every_apply_writes_nothing_and_asks_to_be_run_again(
     project: Project, db_url: str
 ) -> None:
-    project.database = db_url
-    project.write_config()
-    config = project.config()
     posts = [f"p{i}" for i in range(4)]
 
     def queue(text: str) -> str:
@@ -268,10 +263,8 @@ async def test_a_sync_raced_at_every_apply_writes_nothing_and_asks_to_be_run_aga
             for p in posts
         )
 
-    project.write_queue(queue("V1"))
-    store = await open_racing(db_url)
+    config, store = await racing(project, db_url, queue("V1"))
     try:
-        await sync_queue(config, store, NOW)
 
         async def claim_one(s: Store) -> None:
             await s.claim(await s.due(T0, 1), T0, "w", timedelta(minutes=1))
