@@ -193,6 +193,7 @@ class Engine:
             for name, acc in config.accounts.items()
             if name in self.adapters
         }
+        self._served = frozenset(self.adapters)  # accounts whose unknowns this daemon looks up
         self._capped = [
             name
             for name, acc in config.accounts.items()
@@ -374,7 +375,7 @@ class Engine:
         saturated = self._saturated()
         lookups = None
         if self.mode.sends:
-            lookups = LookupAsk(free, frozenset(self.adapters), frozenset(self._inflight))
+            lookups = LookupAsk(free, self._served, frozenset(self._inflight))
         taken = await self.store.take_due(
             now,
             free,
