@@ -1,6 +1,6 @@
 """The real Bluesky reference PDS, started once per test session.
 
-``shared/peers/bluesky-pds/start.sh`` (beside the repository) installs ``@atproto/pds``
+``tests/peers/bluesky-pds.sh`` installs ``@atproto/pds``
 from npm into a cache
 directory outside the repository (``$PUBLISHER_PDS_DIR``, default
 ``~/.cache/publisher/bluesky-pds``) so the slow first install happens once per machine, then
@@ -37,10 +37,10 @@ from typing import Any
 
 import pytest
 
-from tests.paths import SHARED
+from tests.paths import PEERS
 
 START_SH = Path(
-    os.environ.get("PUBLISHER_PDS_START", str(SHARED / "peers" / "bluesky-pds" / "start.sh"))
+    os.environ.get("PUBLISHER_PDS_START", str(PEERS / "bluesky-pds.sh"))
 )
 JWT_SECRET = "publisher-tests-jwt-secret"  # so tests can mint an expired access token
 ADMIN_PASSWORD = "publisher-tests-admin"
