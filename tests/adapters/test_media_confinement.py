@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -45,8 +46,10 @@ from adapters.mastodon import MastodonAdapter, MastodonSettings
 from adapters.x import XAdapter, XSettings
 from publisher.clock import FakeClock
 from publisher.config import SecretPolicy, load_config
+from publisher.engine.runtime import LIVE, build_adapters
 from publisher.queuefile import load_queue
 from publisher.secrets import Secret
+from publisher.store.codec import content_from_json
 from tests.adapters import harness_bluesky
 from tests.adapters.facebook_server import GraphServer
 from tests.adapters.linkedin_server import LinkedInServer
@@ -288,6 +291,14 @@ def repoint(link: Path, target: Path | str) -> None:
 
 
 @contextlib.asynccontextmanager
+async def net_server(net: Network, clock: FakeClock) -> AsyncIterator[tuple[Any, Relay]]:
+    """``net``'s server behind a relay."""
+    async with net.server(clock) as server, Relay(server.url) as relay:
+        server.url = relay.url  # upload URLs the server hands out point at the relay too
+        yield server, relay
+
+
+@contextlib.asynccontextmanager
 async def against(net: Network, clock: FakeClock) -> AsyncIterator[tuple[Any, Relay, Adapter]]:
     """``net``'s server behind a relay, and an adapter pointed at the relay."""
     timeout = aiohttp.ClientTimeout(total=5, sock_connect=1, sock_read=3)
@@ -295,11 +306,12 @@ async def against(net: Network, clock: FakeClock) -> AsyncIterator[tuple[Any, Re
     async def wait(delay: timedelta) -> None:
         await clock.advance(delay)  # processing polls: the clock seam, never a real sleep
 
-    async with net.server(clock) as server, Relay(server.url) as relay:
-        server.url = relay.url  # upload URLs the server hands out point at the relay too
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            context = AdapterContext(session=session, clock=clock, timeout=timeout, wait=wait)
-            yield server, relay, net.make(server, relay.url, context)
+    async with (
+        net_server(net, clock) as (server, relay),
+        aiohttp.ClientSession(timeout=timeout) as session,
+    ):
+        context = AdapterContext(session=session, clock=clock, timeout=timeout, wait=wait)
+        yield server, relay, net.make(server, relay.url, context)
 
 
 @pytest.mark.parametrize("net", NETWORKS, ids=str)
@@ -373,3 +385,73 @@ async def test_item1_link_flipped_during_sends_never_uploads_the_secret(
     assert MARK not in relay.received
     assert not any(MARK in blob for blob in stored)
     assert outcomes <= {"published", "media/a.png is a link that leads out of its media root"}
+
+
+MASTODON = next(n for n in NETWORKS if n.name == "mastodon")
+
+
+async def test_item1_media_whose_type_changed_after_sync_is_refused(site: Site) -> None:
+    """Still inside the root, but no longer the PNG the sync checked: not sent."""
+    media = site.root / "media"
+    (media / "real.png").write_bytes((FIXTURES / "pixel.png").read_bytes())
+    (media / "other.jpg").write_bytes((FIXTURES / "pixel.jpg").read_bytes())
+    link = media / "a.png"
+    os.symlink("real.png", link)
+    content = validated(site, MASTODON, "media/a.png")
+    async with against(MASTODON, FakeClock(NOW)) as (server, _, adapter):
+        rendered = adapter.render(content)
+        repoint(link, "other.jpg")
+        with pytest.raises(PermanentError) as info:
+            await adapter.publish(rendered, DeliveryRef(7, "p1", MASTODON.account, NOW))
+        assert server.media == {} and server.statuses == []
+    assert info.value.attention is Attention.CONTENT
+    assert info.value.reason == (
+        "media/a.png changed since it was checked: it is image/jpeg now, not image/png"
+    )
+
+
+async def test_item1_rows_stored_before_media_roots_are_read_only_under_the_roots(
+    site: Site,
+) -> None:
+    """A delivery stored with an absolute path (before media roots) still goes out when that
+    path lies inside a root of the config in force, and is refused when it does not."""
+    media = site.root / "media"
+    image = (FIXTURES / "pixel.png").read_bytes()
+    (media / "real.png").write_bytes(image)
+    secret = site.outside / "credential.png"
+    secret.write_bytes(MAGIC["png"] + MARK)
+
+    def old_row(path: Path) -> str:
+        return json.dumps(
+            {
+                "post_id": "p1", "account": "brand-masto", "network": "mastodon",
+                "text": "Vitrine", "thread": "auto", "extra_parts": [], "link": None,
+                "language": None, "options": {},
+                "media": [{"path": str(path), "alt": "", "mime_type": "image/png", "size": 9}],
+            }
+        )
+
+    clock = FakeClock(NOW)
+    timeout = aiohttp.ClientTimeout(total=5, sock_connect=1, sock_read=3)
+    async with net_server(MASTODON, clock) as (server, relay):
+        site.config.write_text(
+            'timezone = "UTC"\nqueue = "queue.yaml"\n[accounts.brand-masto]\n'
+            f'network = "mastodon"\ninstance = "{relay.url}"\ntoken = "{MASTODON_TOKEN}"\n',
+            encoding="utf-8",
+        )
+        config = load_config(site.config, secrets=SecretPolicy.WARN)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            context = AdapterContext(session=session, clock=clock, timeout=timeout)
+            adapter = build_adapters(config, context, LIVE)["brand-masto"]
+            inside = content_from_json(old_row(media / "real.png"))
+            await adapter.publish(adapter.render(inside), DeliveryRef(1, "p1", "brand-masto", NOW))
+            outside = content_from_json(old_row(secret))
+            with pytest.raises(PermanentError) as info:
+                await adapter.publish(
+                    adapter.render(outside), DeliveryRef(2, "p2", "brand-masto", NOW)
+                )
+        uploaded = [m.data for m in server.media.values()]
+    assert uploaded == [image]
+    assert MARK not in relay.received
+    assert info.value.reason == "credential.png: media must be inside the queue file's directory"
+    assert str(site.outside) not in repr(info.value)

@@ -1,6 +1,7 @@
-"""Item 1 of issue 19 at send time: the opener under the roots in force, old rows, a race.
+"""The media opener (item 1 of issue 19) on its own: the roots in force, the store, a race.
 
-What each network's server receives is in tests/adapters/test_media_confinement.py.
+What each network receives, and the item's before/after tests, are in
+tests/adapters/test_media_confinement.py and tests/test_media.py.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from publisher.engine.runtime import LIVE, build_adapters
 from publisher.media import MediaError, MediaRef, MediaRoots, open_media
 from publisher.queuefile import load_queue
 from publisher.store.codec import content_from_json, content_to_json
-from tests.media_site import JPEG, PNG, Site, make_site
+from tests.media_site import PNG, Site, make_site
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -38,34 +39,6 @@ def load(site: Site) -> tuple[PostContent, AdapterContext]:
     return content, adapter["brand"].context
 
 
-async def test_item1_a_row_stored_before_media_roots_is_read_only_under_the_roots(
-    site: Site,
-) -> None:
-    """A delivery stored with an absolute path (before this change) still goes out when the
-    path is inside a root, and is refused when it is not."""
-    config = load_config(site.config, secrets=SecretPolicy.WARN)
-    inside = site.root / "media" / "real.png"
-    outside = site.outside / "token.png"
-    context = build_adapters(config, AdapterContext(None, FakeClock(NOW)), LIVE)[
-        "brand"
-    ].context
-    adapter = LogAdapter("brand", LogSettings(), context)
-    for path, ok in ((inside, True), (outside, False)):
-        old = (
-            '{"account": "brand", "extra_parts": [], "language": null, "link": null, '
-            '"network": "log", "options": {}, "post_id": "p1", "text": "x", "thread": "auto", '
-            f'"media": [{{"path": "{path}", "alt": "", "mime_type": "image/png", "size": 9}}]}}'
-        )
-        (item,) = content_from_json(old).media
-        if ok:
-            assert (await adapter.read_media(item)).data == PNG
-        else:
-            with pytest.raises(PermanentError) as info:
-                await adapter.read_media(item)
-            assert str(site.outside) not in info.value.reason
-            assert "media must be inside" in info.value.reason
-
-
 async def test_media_items_survive_the_store_and_a_narrowed_root_is_refused(site: Site) -> None:
     site.write_queue(["media/real.png"])
     content, context = load(site)
@@ -79,22 +52,7 @@ async def test_media_items_survive_the_store_and_a_narrowed_root_is_refused(site
         await LogAdapter("brand", LogSettings(), other).read_media(back.media[0])
 
 
-async def test_item1_type_changed_after_the_sync_is_refused_at_send_time(site: Site) -> None:
-    os.symlink("real.png", site.root / "media" / "a.png")
-    (site.root / "media" / "b.jpg").write_bytes(JPEG)
-    site.write_queue(["media/a.png"])
-    content, context = load(site)
-    (site.root / "media" / "a.png").unlink()
-    os.symlink("b.jpg", site.root / "media" / "a.png")  # still inside, but not the PNG checked
-    adapter = LogAdapter("brand", LogSettings(), context)
-    with pytest.raises(PermanentError) as info:
-        await adapter.read_media(content.media[0])
-    assert info.value.reason == (
-        "media/a.png changed since it was checked: it is image/jpeg now, not image/png"
-    )
-
-
-def test_item1_link_flipped_while_files_are_opened_never_reads_outside(site: Site) -> None:
+def test_open_media_never_reads_outside_while_a_link_is_flipped(site: Site) -> None:
     """A link flipped between an image inside and a secret outside, as fast as it goes, while
     the file is opened over and over: every open gives the image or a refusal, never the
     secret. (No interleaving can leak: every component is opened with O_NOFOLLOW from a
