@@ -100,3 +100,19 @@ def test_open_media_reads_the_file_once_beneath_its_root(site: Site) -> None:
     assert head.size == len(PNG) and head.data == PNG[:16]
     with pytest.raises(MediaError, match=r"is \d+ bytes, more than 10"):
         open_media(ref, limit=10)
+
+
+async def test_a_thumb_stored_before_media_roots_is_placed_under_them(site: Site) -> None:
+    """Old rows kept a thumb as a bare absolute path, with no type: any image inside a root."""
+    site.write_queue([])
+    _, context = load(site)
+    old = (
+        '{"account": "brand", "extra_parts": [], "language": null, "media": [], '
+        '"network": "log", "options": {}, "post_id": "p1", "text": "x", "thread": "auto", '
+        f'"link": {{"url": "https://example.com", "thumb": "{site.root}/media/real.png"}}}}'
+    )
+    link = content_from_json(old).link
+    assert link is not None and link.thumb is not None
+    assert link.thumb.name == "real.png"  # the editor's path is not known: the file's name
+    adapter = LogAdapter("brand", LogSettings(), context)
+    assert (await adapter.read_media(link.thumb)).data == PNG
