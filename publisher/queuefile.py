@@ -670,6 +670,7 @@ def _explain(e: ErrorDetails, loc: Path_) -> str:
 # Media files: located beneath their roots and checked by the one opener (publisher/media.py),
 # once per path per parse.
 
+
 @dataclass(frozen=True)
 class _FileInfo:
     path: Path  # lexical, absolute: the file's key in content hashes

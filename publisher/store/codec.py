@@ -31,7 +31,9 @@ def content_to_json(c: PostContent) -> str:
             "url": c.link.url,
             "title": c.link.title,
             "description": c.link.description,
-            "thumb": _media_to_json(c.link.thumb) if c.link.thumb else None,
+            # "thumb" keeps its old form (a path) for older readers; "thumb_file" is read.
+            "thumb": str(c.link.thumb.file.path) if c.link.thumb else None,
+            "thumb_file": _media_to_json(c.link.thumb) if c.link.thumb else None,
         },
         "language": c.language,
         "options": dict(c.options),
@@ -56,7 +58,7 @@ def content_from_json(text: str) -> PostContent:
             link["url"],
             link.get("title", ""),
             link.get("description", ""),
-            _thumb_from_json(link.get("thumb")),
+            _thumb_from_json(link),
         ),
         language=d.get("language"),
         options=d.get("options", {}),
@@ -80,12 +82,14 @@ def _media_from_json(m: dict[str, Any]) -> MediaItem:
     return MediaItem(ref, m.get("alt", ""), m.get("mime_type", ""), int(m.get("size", 0)))
 
 
-def _thumb_from_json(thumb: Any) -> MediaItem | None:
+def _thumb_from_json(link: dict[str, Any]) -> MediaItem | None:
+    if link.get("thumb_file"):
+        return _media_from_json(link["thumb_file"])
+    thumb = link.get("thumb")
     if not thumb:
         return None
-    if isinstance(thumb, str):  # stored before media roots: its absolute path alone
-        return MediaItem(MediaRef(None, thumb, Path(thumb).name), "", "", 0)
-    return _media_from_json(thumb)
+    # Stored before media roots: its absolute path alone, placed under the roots when sent.
+    return MediaItem(MediaRef(None, thumb, Path(thumb).name), "", "", 0)
 
 
 def parts_to_json(parts: tuple[RemotePart, ...] | list[RemotePart]) -> str:
