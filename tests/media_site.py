@@ -26,11 +26,13 @@ class Site:
     def queue(self) -> Path:
         return self.root / "queue.yaml"
 
-    def write_queue(self, media: list[str], thumb: str | None = None) -> None:
+    def write_queue(
+        self, media: list[str], thumb: str | None = None, at: str = "2026-12-01 09:00"
+    ) -> None:
         lines = [
             "posts:",
             "  - id: p1",
-            "    at: 2026-12-01 09:00",
+            f"    at: {at}",
             "    accounts: [brand]",
             "    text: Les soldes",
         ]
@@ -41,14 +43,17 @@ class Site:
             lines.append(f"    link: {{url: 'https://example.com', thumb: {thumb!r}}}")
         self.queue.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    def validate(self) -> tuple[int, str]:
-        r = subprocess.run(
-            [sys.executable, "-m", "publisher.cli", "validate", "--config", str(self.config)],
+    def run(self, command: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "publisher.cli", command, "--config", str(self.config), *args],
             capture_output=True,
             text=True,
-            timeout=120,  # a guard against a hang, not a limit on how fast validate is
+            timeout=120,  # a guard against a hang, not a limit on how fast a command is
             cwd=self.root,
         )
+
+    def validate(self) -> tuple[int, str]:
+        r = self.run("validate")
         return r.returncode, r.stdout + r.stderr
 
 

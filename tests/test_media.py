@@ -154,3 +154,23 @@ def test_media_roots_configured_by_the_operator(site: Site) -> None:
     assert code == 1
     assert "media must be inside the queue file's directory or ../brand-assets" in out
     assert_reveals_nothing(site, [s.replace("../server/", "../X/") for s in media_errors(out)])
+
+
+def test_item1_dry_run_shows_the_editors_paths_never_a_server_path(site: Site) -> None:
+    """What dry-run prints of a file (and of a card's thumb in a payload) is the path as the
+    editor wrote it, never where it lies on the server."""
+    site.config.write_text(
+        'timezone = "UTC"\nqueue = "queue.yaml"\n[accounts.brand]\nnetwork = "bluesky"\n'
+        'handle = "brand.bsky.social"\napp_password = "${BSKY_APP_PASSWORD}"\n',
+        encoding="utf-8",
+    )
+    site.write_queue(["media/real.png"], at="2099-12-01 09:00")
+    first = site.run("dry-run", "--json")
+    assert first.returncode == 0, first.stderr
+    site.write_queue([], thumb="media/real.png", at="2099-12-01 09:00")
+    second = site.run("dry-run")  # the text form prints the payload too
+    assert second.returncode == 0, second.stderr
+    out, more = first.stdout, second.stdout
+    assert str(site.root) not in out + more
+    assert '"file": "media/real.png"' in out
+    assert '"thumb": "<thumb:media/real.png>"' in more, more
