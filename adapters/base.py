@@ -16,13 +16,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from publisher.clock import Clock
+from publisher.media import MediaError, MediaFile, MediaRef, MediaRoots, limit_for, open_media
 from publisher.secrets import REDACTOR, MissingSecretError, Secret
 
 # ---------------------------------------------------------------------------
@@ -70,10 +70,24 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class MediaItem:
-    path: Path
+    """A media file as the sync checked it: where it is, and its type and size then.
+
+    Adapters never open it by a path: ``Adapter.read_media`` gives the bytes to upload.
+    """
+
+    file: MediaRef
     alt: str
-    mime_type: str
+    mime_type: str  # "" for a thumb stored before types were recorded: any image will do
     size: int
+
+    @property
+    def name(self) -> str:
+        """The path as the editor wrote it: the name used in every message."""
+        return self.file.name
+
+    @property
+    def filename(self) -> str:
+        return self.file.filename
 
     @property
     def kind(self) -> Literal["image", "video", "gif"]:
@@ -89,7 +103,7 @@ class LinkCard:
     url: str
     title: str = ""
     description: str = ""
-    thumb: Path | None = None
+    thumb: MediaItem | None = None
 
 
 class ThreadMode(StrEnum):
@@ -121,6 +135,7 @@ class RenderedPart:
     media: tuple[MediaItem, ...]
     length: int  # counted by the network's rule
     payload: Mapping[str, Any]  # the exact body the network receives; uploads as "<media:N>"
+    thumb: MediaItem | None = None  # the link card's thumb, when this part may show the card
 
 
 @dataclass(frozen=True)
@@ -317,6 +332,9 @@ class AdapterContext:
     )
     # Waiting (media processing polls) goes through the clock seam, never asyncio.sleep.
     wait: Callable[[timedelta], Any] | None = None
+    # The media roots in force (``build_adapters`` sets them from the config): a file is
+    # read only from beneath one of them. None: each item's own root (a standalone adapter).
+    media: MediaRoots | None = None
 
     async def pause(self, delay: timedelta) -> None:
         if self.wait is not None:
@@ -400,6 +418,33 @@ class Adapter(ABC):
     async def check(self) -> AccountCheck:
         """Verify the account's credentials against the network."""
         return AccountCheck(CheckStatus.ATTENTION, detail=f"{self.network} has no check")
+
+    async def read_media(self, item: MediaItem) -> MediaFile:
+        """The file to upload for ``item``, opened once beneath its root and checked again.
+
+        Upload ``.data`` and nothing else: those are the bytes checked, and the file is not
+        opened again by its path. A file that changed since the sync but is still an image or
+        video of the type checked then, inside its root and within the network's size, is
+        sent as it is now (what the editor last saved); any other change refuses the post.
+        """
+        limits = self.capabilities().media
+        limit = limit_for(item.kind == "image", limits.max_image_bytes, limits.max_video_bytes)
+        try:
+            found = await asyncio.to_thread(
+                open_media, item.file, self.context.media, limit=limit
+            )
+        except MediaError as err:
+            raise PermanentError(str(err), attention=Attention.CONTENT) from None
+        expected = item.mime_type
+        if (expected and found.mime_type != expected) or (
+            not expected and not found.mime_type.startswith("image/")
+        ):
+            raise PermanentError(
+                f"{item.name} changed since it was checked: it is {found.mime_type} now, "
+                f"not {expected or 'an image'}",
+                attention=Attention.CONTENT,
+            )
+        return found
 
     def reveal(self, secret: Secret) -> str:
         """A secret's value for a request; a missing one means the account needs a human."""

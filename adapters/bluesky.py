@@ -18,13 +18,11 @@ import copy
 import hashlib
 import json
 import logging
-import mimetypes
 import re
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -412,7 +410,7 @@ class BlueskyAdapter(Adapter):
                 "description": content.link.description,
             }
             if content.link.thumb is not None:
-                external["thumb"] = f"<thumb:{content.link.thumb}>"
+                external["thumb"] = f"<thumb:{content.link.thumb.name}>"
             record["embed"] = {"$type": "app.bsky.embed.external", "external": external}
         if index > 0:
             record["reply"] = {"root": "<part:0>", "parent": f"<part:{index - 1}>"}
@@ -634,21 +632,18 @@ class BlueskyAdapter(Adapter):
 
     # -- publish -------------------------------------------------------------------
 
-    async def _upload(self, path: Path, mime: str) -> tuple[dict[str, Any], bytes]:
+    async def _upload(self, item: MediaItem) -> tuple[dict[str, Any], bytes]:
         """The blob ref (and the bytes, for the aspect ratio); re-uploading is harmless."""
-        try:
-            data = await asyncio.to_thread(path.read_bytes)
-        except OSError as err:
-            raise PermanentError(
-                f"cannot read {path.name}: {err.strerror}", attention=Attention.CONTENT
-            ) from err
-        reply = await self._call("POST", "com.atproto.repo.uploadBlob", data=data, mime=mime)
+        found = await self.read_media(item)
+        reply = await self._call(
+            "POST", "com.atproto.repo.uploadBlob", data=found.data, mime=found.mime_type
+        )
         if not reply.ok:
-            raise _error_for(reply, f"uploadBlob {path.name}")
+            raise _error_for(reply, f"uploadBlob {item.filename}")
         blob = reply.doc.get("blob") if isinstance(reply.doc, dict) else None
         if not isinstance(blob, dict) or blob.get("$type") != "blob":
-            raise TransientError(f"uploadBlob {path.name}: unexpected answer from the PDS")
-        return blob, data
+            raise TransientError(f"uploadBlob {item.filename}: unexpected answer from the PDS")
+        return blob, found.data
 
     async def _resolve(self, handle: str, cache: dict[str, str | None]) -> str | None:
         """A mentioned handle's DID; None (drop the facet, keep the text) if it has none."""
@@ -688,6 +683,7 @@ class BlueskyAdapter(Adapter):
         self,
         payload: Mapping[str, Any],
         media: Sequence[MediaItem],
+        thumb: MediaItem | None,
         refs: Mapping[int, dict[str, str]],
         handles: dict[str, str | None],
     ) -> dict[str, Any]:
@@ -708,7 +704,7 @@ class BlueskyAdapter(Adapter):
             for image in embed["images"]:
                 if m := _MEDIA.fullmatch(str(image.get("image"))):
                     item = media[int(m.group(1))]
-                    image["image"], data = await self._upload(item.path, item.mime_type)
+                    image["image"], data = await self._upload(item)
                     if _ASPECT.fullmatch(str(image.get("aspectRatio"))):
                         size = image_size(data)
                         if size is None:
@@ -716,10 +712,10 @@ class BlueskyAdapter(Adapter):
                         else:
                             image["aspectRatio"] = {"width": size[0], "height": size[1]}
         external = embed.get("external") or {}
-        if m := _THUMB.fullmatch(str(external.get("thumb"))):
-            path = Path(m.group(1))
-            mime = mimetypes.guess_type(path.name)[0] or "image/jpeg"
-            external["thumb"] = (await self._upload(path, mime))[0]
+        if _THUMB.fullmatch(str(external.get("thumb"))):
+            if thumb is None:
+                raise PermanentError("the payload names a card thumbnail the post does not have")
+            external["thumb"] = (await self._upload(thumb))[0]
         reply = record.get("reply") or {}
         for key in ("root", "parent"):
             if m := _PART.fullmatch(str(reply.get(key))):
@@ -748,7 +744,7 @@ class BlueskyAdapter(Adapter):
             refs = {p.index: await self._strong_ref(p) for p in done}
             handles: dict[str, str | None] = {}
             for part in rendered.parts[len(done) :]:
-                body = await self._prepare(part.payload, part.media, refs, handles)
+                body = await self._prepare(part.payload, part.media, part.thumb, refs, handles)
                 remote = await self._create(body, ref, part.index)
                 out.append(remote)
                 refs[part.index] = {"uri": remote.extra["uri"], "cid": remote.extra["cid"]}

@@ -15,7 +15,6 @@ prints payloads) nor in a request URL, except ``input_token`` of ``debug_token``
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -307,14 +306,10 @@ class FacebookAdapter(Adapter):
             match = _PLACEHOLDER.fullmatch(value) if isinstance(value, str) else None
             if match is not None:
                 item = media[int(match.group(1))]
-                try:
-                    data = await asyncio.to_thread(item.path.read_bytes)
-                except OSError as err:
-                    raise PermanentError(
-                        f"{item.path.name}: cannot read the media file ({err.strerror})",
-                        attention=Attention.CONTENT,
-                    ) from err
-                form.add_field(key, data, filename=item.path.name, content_type=item.mime_type)
+                found = await self.read_media(item)
+                form.add_field(
+                    key, found.data, filename=item.filename, content_type=found.mime_type
+                )
             elif isinstance(value, bool):
                 form.add_field(key, "true" if value else "false")
             else:

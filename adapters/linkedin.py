@@ -21,7 +21,6 @@ request, and ``check()`` warns seven days ahead. The token travels only in the
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -89,8 +88,8 @@ LOOKUP_SLACK = timedelta(minutes=10)  # clock skew between us and LinkedIn's cre
 
 RESERVED = frozenset("\\|{}@[]()<>#*_~")
 HASHTAG_SIGNS = {"#": "\\#", "＃": "＃"}  # the template's sign: '#' is reserved, '＃' is not
-# The link card's thumbnail, uploaded like a post's images; its path rides in the placeholder
-# because publish sees only the rendered payload.
+# The link card's thumbnail, uploaded like a post's images; the placeholder shows the editor's
+# path (publish takes the file from the rendered part).
 THUMB_RE = re.compile(r"<thumb:(.+)>", re.DOTALL)
 
 AUTHOR_RE = re.compile(r"urn:li:(?:organization:(?P<org>\d+)|person:(?P<person>[A-Za-z0-9_-]+))")
@@ -312,8 +311,10 @@ class LinkedInAdapter(Adapter):
                     "LinkedIn does not read the page for an API post's card: "
                     "the card has no title, so its URL is shown as the title"
                 )
-            if link.thumb is not None and link.thumb.suffix.lower() not in THUMB_TYPES:
-                errors.append(f"{link.thumb.name}: a LinkedIn card thumbnail must be JPEG or PNG")
+            if link.thumb is not None and _thumb_type(link.thumb) is None:
+                errors.append(
+                    f"{link.thumb.filename}: a LinkedIn card thumbnail must be JPEG or PNG"
+                )
         for part in rendered.parts:
             sent = part.payload.get("commentary")
             if isinstance(sent, str) and len(sent) > MAX_LENGTH >= part.length:
@@ -359,7 +360,7 @@ class LinkedInAdapter(Adapter):
             if link.description:
                 article["description"] = link.description
             if link.thumb is not None:
-                article["thumbnail"] = f"<thumb:{link.thumb}>"
+                article["thumbnail"] = f"<thumb:{link.thumb.name}>"
             body["content"] = {"article": article}
         return body
 
@@ -414,13 +415,13 @@ class LinkedInAdapter(Adapter):
         part = rendered.parts[0]
         sent: list[_Step] = []
         # Every file is read before the first request: a missing one uploads nothing.
-        files = [(await _read(item.path), item.mime_type) for item in part.media]
+        files = [await self.read_media(item) for item in part.media]
         try:
             urns = [
-                await self._upload_bytes(data, mime, f"image {i + 1}/{len(files)}", sent)
-                for i, (data, mime) in enumerate(files)
+                await self._upload_bytes(f.data, f.mime_type, f"image {i + 1}/{len(files)}", sent)
+                for i, f in enumerate(files)
             ]
-            thumb_urn = await self._upload_thumb(part.payload, sent)
+            thumb_urn = await self._upload_thumb(part.payload, part.thumb, sent)
             body = _substitute(part.payload, urns, thumb_urn)
             remote = await self._create_post(part.index, body, sent)
         except AdapterError:
@@ -452,17 +453,24 @@ class LinkedInAdapter(Adapter):
             )
         return RemotePart(index, urn, post_url(urn))
 
-    async def _upload_thumb(self, payload: Mapping[str, Any], sent: list[_Step]) -> str | None:
+    async def _upload_thumb(
+        self, payload: Mapping[str, Any], item: MediaItem | None, sent: list[_Step]
+    ) -> str | None:
         content = payload.get("content")
         article = content.get("article") if isinstance(content, Mapping) else None
         thumb = article.get("thumbnail") if isinstance(article, Mapping) else None
         match = THUMB_RE.fullmatch(thumb) if isinstance(thumb, str) else None
         if match is None:
             return None
-        path = Path(match.group(1))
-        data = await _read(path)
-        mime = THUMB_TYPES.get(path.suffix.lower(), "application/octet-stream")
-        return await self._upload_bytes(data, mime, "card thumbnail", sent)
+        if item is None:
+            raise PermanentError("the payload names a card thumbnail the post does not have")
+        found = await self.read_media(item)
+        if _thumb_type(item, found.mime_type) is None:
+            raise PermanentError(
+                f"{item.name}: a LinkedIn card thumbnail must be JPEG or PNG",
+                attention=Attention.CONTENT,
+            )
+        return await self._upload_bytes(found.data, found.mime_type, "card thumbnail", sent)
 
     async def _upload_bytes(self, data: bytes, mime: str, what: str, sent: list[_Step]) -> str:
         """initializeUpload, then PUT the bytes: nothing is visible yet, failures are transient."""
@@ -788,14 +796,11 @@ def _millis(value: Any) -> datetime | None:
     return None
 
 
-async def _read(path: Path) -> bytes:
-    try:
-        return await asyncio.to_thread(path.read_bytes)
-    except OSError as err:
-        raise PermanentError(
-            f"{path.name}: cannot read the media file ({err.strerror})",
-            attention=Attention.CONTENT,
-        ) from err
+def _thumb_type(thumb: MediaItem, found: str = "") -> str | None:
+    """The thumbnail's type if LinkedIn takes it: the type read from the file, else (a thumb
+    stored before types were recorded) its name's."""
+    mime = found or thumb.mime_type or THUMB_TYPES.get(Path(thumb.filename).suffix.lower(), "")
+    return mime if mime in THUMB_TYPES.values() else None
 
 
 def _substitute(payload: Any, urns: Sequence[str], thumb: str | None) -> Any:

@@ -59,7 +59,7 @@ class LogAdapter(Adapter):
     ) -> Mapping[str, Any]:
         body: dict[str, Any] = {"text": text}
         if media:
-            body["media"] = [{"file": m.path.name, "alt": m.alt} for m in media]
+            body["media"] = [{"file": m.filename, "alt": m.alt} for m in media]
         if index:
             body["reply_to"] = f"<part:{index - 1}>"
         return body

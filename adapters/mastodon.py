@@ -22,7 +22,6 @@ Error mapping, and why:
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import html
 import json
@@ -321,26 +320,20 @@ class MastodonAdapter(Adapter):
         return RemotePart(index, status_id, url)
 
     async def _upload(self, item: MediaItem) -> str:
-        try:
-            data = await asyncio.to_thread(item.path.read_bytes)
-        except OSError as err:
-            raise PermanentError(
-                f"{item.path.name}: cannot read the media file ({err.strerror or err})",
-                attention=Attention.CONTENT,
-            ) from err
+        found = await self.read_media(item)
         form = aiohttp.FormData()
-        form.add_field("file", data, filename=item.path.name, content_type=item.mime_type)
+        form.add_field("file", found.data, filename=item.filename, content_type=found.mime_type)
         if item.alt:
             form.add_field("description", item.alt)
         answer = await self._send("POST", MEDIA_UPLOAD, stage=_Stage.UPLOAD, form=form)
         if answer.status not in (200, 202):
-            raise self._error_for(answer, _Stage.UPLOAD, f"uploading {item.path.name}")
-        doc = _json_or(answer, _Stage.UPLOAD, f"the upload of {item.path.name}")
+            raise self._error_for(answer, _Stage.UPLOAD, f"uploading {item.filename}")
+        doc = _json_or(answer, _Stage.UPLOAD, f"the upload of {item.filename}")
         media_id = doc.get("id") if isinstance(doc, dict) else None
         if not isinstance(media_id, str) or not media_id:
-            raise TransientError(f"uploading {item.path.name}: no media id in the answer")
+            raise TransientError(f"uploading {item.filename}: no media id in the answer")
         if answer.status == 202 or doc.get("url") is None:
-            await self._wait_processed(media_id, item.path.name)
+            await self._wait_processed(media_id, item.filename)
         return media_id
 
     async def _wait_processed(self, media_id: str, name: str) -> None:

@@ -47,20 +47,20 @@ def check_media(media: tuple[MediaItem, ...], caps: Capabilities) -> tuple[list[
         types = limits.image_types if is_image else limits.video_types
         max_bytes = limits.max_image_bytes if is_image else limits.max_video_bytes
         if types and m.mime_type not in types:
-            errors.append(f"{m.path.name}: {m.mime_type} is not accepted by {caps.network}")
+            errors.append(f"{m.filename}: {m.mime_type} is not accepted by {caps.network}")
         if max_bytes and m.size > max_bytes:
             errors.append(
-                f"{m.path.name}: {m.size:,} bytes, {caps.network} takes at most {max_bytes:,}"
+                f"{m.filename}: {m.size:,} bytes, {caps.network} takes at most {max_bytes:,}"
             )
         if limits.alt_text_max == 0 and m.alt:
-            warnings.append(f"{m.path.name}: {caps.network} has no alt text; it is dropped")
+            warnings.append(f"{m.filename}: {caps.network} has no alt text; it is dropped")
         elif limits.alt_text_max and len(m.alt) > limits.alt_text_max:
             errors.append(
-                f"{m.path.name}: alt text is {len(m.alt)} characters, "
+                f"{m.filename}: alt text is {len(m.alt)} characters, "
                 f"{caps.network} takes at most {limits.alt_text_max}"
             )
         elif limits.alt_text_max and not m.alt:
-            warnings.append(f"{m.path.name}: no alt text")
+            warnings.append(f"{m.filename}: no alt text")
     return errors, warnings
 
 
@@ -118,12 +118,13 @@ def render_with(adapter: Adapter, content: PostContent) -> Rendered:
         errors.append("nothing to publish: the text is empty and there is no media")
     parts: list[RenderedPart] = []
     total = len(texts)
+    card = content.link
     for index, text in enumerate(texts):
         media = content.media if index == 0 else ()
         payload = adapter.build_payload(text, media, index, total, content)
-        parts.append(
-            RenderedPart(index, text, tuple(media), count_length(text, caps.length), payload)
-        )
+        thumb = card.thumb if index == 0 and card is not None else None
+        length = count_length(text, caps.length)
+        parts.append(RenderedPart(index, text, tuple(media), length, payload, thumb))
     return Rendered(
         network=caps.network,
         account=content.account,

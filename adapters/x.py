@@ -79,6 +79,7 @@ from adapters.base import (
     TransientError,
     Unknowable,
 )
+from publisher.media import MediaFile
 from publisher.secrets import REDACTOR, MissingSecretError, Secret, SecretSource
 from publisher.text import x_weighted_length
 
@@ -1038,11 +1039,12 @@ class XAdapter(Adapter):
             raise self._failure(err, what=what, creates=False) from err
 
     async def _upload(self, transport: _Transport, item: MediaItem, label: str) -> str:
-        what = f"uploading {label} ({item.path.name})"
+        what = f"uploading {label} ({item.filename})"
+        found = await self.read_media(item)
         if item.kind == "image":
-            media_id, info = await self._upload_image(transport, item, what)
+            media_id, info = await self._upload_image(transport, item, found, what)
         else:
-            media_id, info = await self._upload_chunked(transport, item, what)
+            media_id, info = await self._upload_chunked(transport, item, found, what)
         await self._await_processing(transport, media_id, info, what)
         if item.alt:
             doc = await self._media_call(
@@ -1059,27 +1061,6 @@ class XAdapter(Adapter):
                 raise self._failure(err, what=what, creates=False) from err
         return media_id
 
-    async def _read(self, path: Path, offset: int = 0, size: int = -1) -> bytes:
-        def read() -> bytes:
-            with path.open("rb") as f:
-                f.seek(offset)
-                return f.read(size)
-
-        try:
-            return await asyncio.to_thread(read)
-        except OSError as err:
-            raise PermanentError(
-                f"cannot read media file {path.name}: {err.strerror}", attention=Attention.CONTENT
-            ) from err
-
-    async def _file_size(self, path: Path) -> int:
-        try:
-            return (await asyncio.to_thread(path.stat)).st_size
-        except OSError as err:
-            raise PermanentError(
-                f"cannot read media file {path.name}: {err.strerror}", attention=Attention.CONTENT
-            ) from err
-
     def _upload_result(self, doc: dict[str, Any], what: str) -> tuple[str, dict[str, Any] | None]:
         try:
             media_id = _id_of(doc)
@@ -1089,21 +1070,22 @@ class XAdapter(Adapter):
         return media_id, info if isinstance(info, dict) else None
 
     async def _upload_image(
-        self, transport: _Transport, item: MediaItem, what: str
+        self, transport: _Transport, item: MediaItem, found: MediaFile, what: str
     ) -> tuple[str, dict[str, Any] | None]:
         """One multipart POST /2/media/upload: images are small enough to go at once."""
-        content = await self._read(item.path)
         form = _multipart(
-            {"media_category": "tweet_image"}, content, item.path.name, item.mime_type
+            {"media_category": "tweet_image"}, found.data, item.filename, found.mime_type
         )
         doc = await self._media_call(transport, "POST", "/2/media/upload", what=what, form=form)
         return self._upload_result(doc, what)
 
     async def _upload_chunked(
-        self, transport: _Transport, item: MediaItem, what: str
+        self, transport: _Transport, item: MediaItem, found: MediaFile, what: str
     ) -> tuple[str, dict[str, Any] | None]:
-        """initialize / append (segments) / finalize, for videos and GIFs."""
-        size = await self._file_size(item.path)
+        """initialize / append (segments) / finalize, for videos and GIFs: segments of the
+        bytes read once (``read_media``), never of the file read again."""
+        data = memoryview(found.data)
+        size = len(data)
         category = "tweet_gif" if item.kind == "gif" else "tweet_video"
         doc = await self._media_call(
             transport,
@@ -1111,14 +1093,14 @@ class XAdapter(Adapter):
             "/2/media/upload/initialize",
             what=what,
             json_body={
-                "media_type": item.mime_type,
+                "media_type": found.mime_type,
                 "total_bytes": size,
                 "media_category": category,
             },
         )
         media_id, _ = self._upload_result(doc, what)
         for segment, offset in enumerate(range(0, max(size, 1), CHUNK_BYTES)):
-            chunk = await self._read(item.path, offset, CHUNK_BYTES)
+            chunk = bytes(data[offset : offset + CHUNK_BYTES])
             form = _multipart(
                 {"segment_index": str(segment)}, chunk, "blob", "application/octet-stream"
             )

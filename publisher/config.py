@@ -76,6 +76,12 @@ class LeaseSettings(_Section):
     heartbeat: Duration = timedelta(seconds=20)
 
 
+class MediaSettings(_Section):
+    # Directories editors' media may come from besides the queue file's own (relative paths
+    # are relative to this file). See publisher/media.py.
+    roots: list[Annotated[str, Field(min_length=1)]] = []
+
+
 class _TopLevel(_Section):
     queue: str = "queue.yaml"
     database: str = "sqlite:///queue.db"
@@ -87,6 +93,7 @@ class _TopLevel(_Section):
     metrics: MetricsSettings = MetricsSettings()
     log: LogSettings = LogSettings()
     lease: LeaseSettings = LeaseSettings()
+    media: MediaSettings = MediaSettings()
     accounts: dict[str, dict[str, Any]] = {}
 
 
@@ -135,6 +142,7 @@ class Config:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     log: LogSettings = field(default_factory=LogSettings)
     lease: LeaseSettings = field(default_factory=LeaseSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
     warnings: tuple[Diagnostic, ...] = field(default=())
 
     @property
@@ -333,6 +341,7 @@ def load_config(
         metrics=top.metrics,
         log=top.log,
         lease=top.lease,
+        media=top.media,
         warnings=tuple(diags),
     )
 

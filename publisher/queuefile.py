@@ -18,9 +18,7 @@ import difflib
 import functools
 import hashlib
 import json
-import os
 import re
-import stat
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -38,6 +36,7 @@ from adapters.base import LinkCard, MediaItem, PostContent, ThreadMode
 from adapters.registry import available
 from publisher.config import AccountConfig, Config
 from publisher.diagnostics import Diagnostic, InvalidFileError, Severity
+from publisher.media import MediaError, MediaRef, MediaRoots, open_media
 from publisher.times import TimeFormatError, format_local, parse_time
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "queue.schema.json"
@@ -58,7 +57,7 @@ Path_ = tuple[str | int, ...]
 
 @dataclass(frozen=True, slots=True)
 class MediaSpec:
-    file: Path  # absolute
+    file: MediaRef  # beneath a media root
     alt: str
     mime_type: str
     size: int
@@ -190,9 +189,9 @@ class PostSpec:
             "parts": list(content.extra_parts),
             "media": [
                 [
-                    str(m.file),
+                    str(m.file.path),
                     m.size,
-                    self.file_ids.get(str(m.file), (m.size, 0))[1],
+                    self.file_ids.get(str(m.file.path), (m.size, 0))[1],
                     m.alt,
                     m.mime_type,
                 ]
@@ -205,7 +204,9 @@ class PostSpec:
                 content.link.url,
                 content.link.title,
                 content.link.description,
-                None if thumb is None else [str(thumb), *self.file_ids.get(str(thumb), (0, 0))],
+                None
+                if thumb is None
+                else [str(thumb.file.path), *self.file_ids.get(str(thumb.file.path), (0, 0))],
             ],
             "language": content.language,
             "options": content.options,
@@ -666,31 +667,14 @@ def _explain(e: ErrorDetails, loc: Path_) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Media files: stat once per path per parse, sniff once per file version.
-
-_SNIFFED: dict[tuple[str, int, int, int, int], str | None] = {}
-
-
-def sniff_media_type(head: bytes) -> str | None:
-    """The MIME type of an image or video from its first bytes; None when it is neither."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    if head[4:8] == b"ftyp":
-        return "video/quicktime" if head[8:12] == b"qt  " else "video/mp4"
-    if head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):
-        return "video/quicktime"  # QuickTime files from before the ftyp box
-    return None
+# Media files: located beneath their roots and checked by the one opener (publisher/media.py),
+# once per path per parse.
 
 
 @dataclass(frozen=True)
 class _FileInfo:
-    path: Path
+    path: Path  # lexical, absolute: the file's key in content hashes
+    ref: MediaRef | None = None
     size: int = 0
     mtime_ns: int = 0
     mime_type: str | None = None
@@ -699,8 +683,8 @@ class _FileInfo:
 
 
 class _Files:
-    def __init__(self, base: Path) -> None:
-        self.base = base
+    def __init__(self, roots: MediaRoots) -> None:
+        self.roots = roots
         self.seen: dict[str, _FileInfo] = {}
         self.used: list[tuple[str, _FileInfo]] | None = None  # what the post being checked uses
 
@@ -713,38 +697,19 @@ class _Files:
         return info
 
     def _check(self, raw: str) -> _FileInfo:
-        path = Path(os.path.normpath(self.base / raw))
+        """Where ``raw`` is and what: the editor's path is placed beneath a root from its
+        text alone, then opened there, as it will be at send time."""
         try:
-            st = path.stat()
-        except FileNotFoundError:
-            return _FileInfo(path, error=f"no such file: {raw} (looked for {path})")
-        except OSError as err:
-            return _FileInfo(path, error=f"cannot read {raw}: {err.strerror}")
-        except ValueError as err:  # an embedded NUL byte
-            return _FileInfo(path, error=f"{raw!r} is not a file name: {err}")
-        if not stat.S_ISREG(st.st_mode):
-            return _FileInfo(path, error=f"{raw} is not a file")
-        if st.st_size == 0:
-            return _FileInfo(path, error=f"{raw} is empty")
-        key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-        if key in _SNIFFED:
-            mime = _SNIFFED[key]
-        else:
-            try:
-                with path.open("rb") as f:
-                    head = f.read(16)
-            except OSError as err:
-                return _FileInfo(path, error=f"cannot read {raw}: {err.strerror}")
-            mime = sniff_media_type(head)
-            if len(_SNIFFED) > 4096:
-                _SNIFFED.clear()
-            _SNIFFED[key] = mime
-        if mime is None:
-            return _FileInfo(
-                path, error=f"cannot tell what {raw} is: JPEG, PNG, GIF, WebP, MP4 or MOV expected"
-            )
-        identity = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-        return _FileInfo(path, st.st_size, st.st_mtime_ns, mime, identity=identity)
+            ref = self.roots.locate(raw)
+        except MediaError as err:
+            return _FileInfo(Path(), error=str(err))
+        try:
+            found = open_media(ref, whole=False)
+        except MediaError as err:
+            return _FileInfo(ref.path, ref, error=str(err))
+        return _FileInfo(
+            ref.path, ref, found.size, found.identity[1], found.mime_type, identity=found.identity
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -768,7 +733,7 @@ class _Checker:
     def __init__(self, config: Config, base: Path, problems: _Problems) -> None:
         self.config = config
         self.zone: ZoneInfo = config.timezone
-        self.files = _Files(base)
+        self.files = _Files(MediaRoots.around(base, config))
         self.problems = problems
         self.accounts = config.accounts
         self.networks = {a.network for a in config.accounts.values()} | set(available())
@@ -821,11 +786,11 @@ class _Checker:
         out = []
         for j, m in enumerate(items):
             info = self.files.check(m.file)
-            if info.error is not None or info.mime_type is None:
+            if info.error is not None or info.mime_type is None or info.ref is None:
                 self.problems.add((*path, j, "file"), info.error or "unreadable")
                 continue
             ids[str(info.path)] = (info.size, info.mtime_ns)
-            out.append(MediaSpec(info.path, m.alt, info.mime_type, info.size))
+            out.append(MediaSpec(info.ref, m.alt, info.mime_type, info.size))
         return tuple(out)
 
     def link(
@@ -838,13 +803,13 @@ class _Checker:
         thumb = None
         if m.thumb is not None:
             info = self.files.check(m.thumb)
-            if info.error is not None:
-                self.problems.add((*path, "thumb"), info.error)
+            if info.error is not None or info.ref is None:
+                self.problems.add((*path, "thumb"), info.error or "unreadable")
             elif info.mime_type is None or not info.mime_type.startswith("image/"):
                 self.problems.add((*path, "thumb"), f"{m.thumb} is a video; a thumb is an image")
             else:
                 ids[str(info.path)] = (info.size, info.mtime_ns)
-                thumb = info.path
+                thumb = MediaItem(info.ref, "", info.mime_type, info.size)
         return LinkCard(m.url.strip(), m.title, m.description, thumb)
 
     def time(self, value: str | None, path: Path_) -> datetime | None:

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from adapters.base import LinkCard, MediaItem, PostContent, ThreadMode
 from publisher.config import Config, SecretPolicy, load_config
 from publisher.diagnostics import InvalidFileError, Severity
+from publisher.media import MediaRef, sniff_media_type
 from publisher.queuefile import (
     SCHEMA_PATH,
     MediaSpec,
@@ -31,7 +32,6 @@ from publisher.queuefile import (
     load_queue,
     parse_queue,
     schema_text,
-    sniff_media_type,
 )
 from publisher.secrets import SecretSource
 from tests.broken_cases import BASE_CONFIG, FIXTURES, MEDIA, dedent
@@ -135,13 +135,13 @@ def test_realistic_file(project: Path, config: Config) -> None:
     assert launch.text == "Les soldes d'hiver commencent ! ❄️ #soldes\nhttps://example.com/soldes"
     assert launch.media == (
         MediaSpec(
-            project / "media/pic.jpg",
+            MediaRef(project, "media/pic.jpg", "media/pic.jpg"),
             "Vitrine du magasin en hiver",
             "image/jpeg",
             len(MEDIA["media/pic.jpg"]),
         ),
     )
-    assert launch.media[0].file.is_absolute()
+    assert launch.media[0].file.path == project / "media/pic.jpg"
     assert launch.thread is ThreadMode.AUTO
     assert launch.language == "fr"  # from defaults
     assert launch.options == {"visibility": "public", "sensitive": False}
@@ -150,8 +150,12 @@ def test_realistic_file(project: Path, config: Config) -> None:
     assert tip.at is None and tip.not_after is None
     assert tip.accounts == ("brand-a",)
     assert tip.extra_parts == ("Deuxième partie du fil.", "Et la troisième.")
+    pic = MediaRef(project, "media/pic.png", "media/pic.png")
     assert tip.link == LinkCard(
-        "https://example.com/conseils", "Conseils", "Tous nos conseils", project / "media/pic.png"
+        "https://example.com/conseils",
+        "Conseils",
+        "Tous nos conseils",
+        MediaItem(pic, "", "image/png", len(MEDIA["media/pic.png"])),
     )
     assert tip.language == "no"  # Norwegian, not false: YAML 1.2 scalars
 
@@ -181,7 +185,7 @@ def test_overrides_precedence(project: Path, config: Config) -> None:
         text="Soldes d'hiver ❄️ https://example.com/soldes",  # network override, sans comment
         media=(
             MediaItem(
-                project / "media/pic.jpg",
+                MediaRef(project, "media/pic.jpg", "media/pic.jpg"),
                 "Vitrine du magasin en hiver",
                 "image/jpeg",
                 len(MEDIA["media/pic.jpg"]),
@@ -196,7 +200,7 @@ def test_overrides_precedence(project: Path, config: Config) -> None:
     content_b = launch.content_for(b)
     assert content_b.text == content_a.text  # b is on the log network too
     assert content_b.thread is ThreadMode.NUMBERED  # the account's own override
-    assert [m.path.name for m in content_b.media] == ["pic.png"]
+    assert [m.filename for m in content_b.media] == ["pic.png"]
     assert content_b.media[0].alt == "Affiche"
     assert content_b.options == {"visibility": "unlisted"}
     assert launch.content_for(c) == PostContent(**{**content_a.__dict__, "account": "brand-c"})
@@ -444,7 +448,7 @@ def test_relative_queue_path(
         Path("queue.yaml"),
         config,
     )
-    assert q.posts[0].media[0].file == project / "media/pic.jpg"
+    assert q.posts[0].media[0].file == MediaRef(project, "media/pic.jpg", "media/pic.jpg")
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,7 @@ def delivery_json(p: PlannedDelivery, r: Rendered, config: Config) -> dict[str, 
                 "length": part.length,
                 "payload": part.payload,
                 "media": [
-                    {"file": str(m.path), "alt": m.alt, "mime_type": m.mime_type, "size": m.size}
+                    {"file": m.name, "alt": m.alt, "mime_type": m.mime_type, "size": m.size}
                     for m in part.media
                 ],
             }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ from adapters.base import (
 )
 from adapters.registry import adapter_class
 from publisher.config import Config
+from publisher.media import MediaRoots
 from publisher.secrets import REDACTOR
 from publisher.states import DeliveryState, Outcome
 
@@ -108,6 +109,8 @@ def build_adapters(config: Config, context: AdapterContext, mode: Mode) -> dict[
     # in front of the first post due.
     import adapters.shared  # noqa: F401
 
+    # Media is read from beneath this config's roots only (a reload brings its own).
+    context = replace(context, media=MediaRoots.for_queue(config.queue_path, config))
     out: dict[str, Adapter] = {}
     for name, account in config.accounts.items():
         cls = adapter_class(account.network)

@@ -1,7 +1,9 @@
 """JSON forms of what the store keeps: a delivery's content and its remote parts.
 
 The content is stored with the delivery so the daemon can publish from the last good plan
-even when the queue file is broken or gone.
+even when the queue file is broken or gone. A media file is stored as its root and its path
+beneath it (``MediaRef``); rows written before media roots hold an absolute ``path`` only,
+read back as such and placed under the roots in force when they are sent.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import LinkCard, MediaItem, PostContent, RemotePart, ThreadMode
+from publisher.media import MediaRef
 
 
 def content_to_json(c: PostContent) -> str:
@@ -19,10 +22,7 @@ def content_to_json(c: PostContent) -> str:
         "account": c.account,
         "network": c.network,
         "text": c.text,
-        "media": [
-            {"path": str(m.path), "alt": m.alt, "mime_type": m.mime_type, "size": m.size}
-            for m in c.media
-        ],
+        "media": [_media_to_json(m) for m in c.media],
         "thread": c.thread.value,
         "extra_parts": list(c.extra_parts),
         "link": None
@@ -31,7 +31,9 @@ def content_to_json(c: PostContent) -> str:
             "url": c.link.url,
             "title": c.link.title,
             "description": c.link.description,
-            "thumb": str(c.link.thumb) if c.link.thumb else None,
+            # "thumb" keeps its old form (a path) for older readers; "thumb_file" is read.
+            "thumb": str(c.link.thumb.file.path) if c.link.thumb else None,
+            "thumb_file": _media_to_json(c.link.thumb) if c.link.thumb else None,
         },
         "language": c.language,
         "options": dict(c.options),
@@ -47,9 +49,7 @@ def content_from_json(text: str) -> PostContent:
         account=d["account"],
         network=d["network"],
         text=d["text"],
-        media=tuple(
-            MediaItem(Path(m["path"]), m["alt"], m["mime_type"], int(m["size"])) for m in d["media"]
-        ),
+        media=tuple(_media_from_json(m) for m in d["media"]),
         thread=ThreadMode(d["thread"]),
         extra_parts=tuple(d.get("extra_parts", ())),
         link=None
@@ -58,11 +58,38 @@ def content_from_json(text: str) -> PostContent:
             link["url"],
             link.get("title", ""),
             link.get("description", ""),
-            Path(link["thumb"]) if link.get("thumb") else None,
+            _thumb_from_json(link),
         ),
         language=d.get("language"),
         options=d.get("options", {}),
     )
+
+
+def _media_to_json(m: MediaItem) -> dict[str, Any]:
+    ref = m.file
+    out: dict[str, Any] = {"alt": m.alt, "mime_type": m.mime_type, "size": m.size}
+    if ref.root is not None:
+        out.update(root=str(ref.root), file=ref.rel, name=ref.name)
+    out["path"] = str(ref.path)  # what rows held before roots (and older versions read)
+    return out
+
+
+def _media_from_json(m: dict[str, Any]) -> MediaItem:
+    if "root" in m:
+        ref = MediaRef(Path(m["root"]), m["file"], m.get("name") or m["file"])
+    else:  # stored before media roots: an absolute path, placed under the roots when sent
+        ref = MediaRef(None, m["path"], Path(m["path"]).name)
+    return MediaItem(ref, m.get("alt", ""), m.get("mime_type", ""), int(m.get("size", 0)))
+
+
+def _thumb_from_json(link: dict[str, Any]) -> MediaItem | None:
+    if link.get("thumb_file"):
+        return _media_from_json(link["thumb_file"])
+    thumb = link.get("thumb")
+    if not thumb:
+        return None
+    # Stored before media roots: its absolute path alone, placed under the roots when sent.
+    return MediaItem(MediaRef(None, thumb, Path(thumb).name), "", "", 0)
 
 
 def parts_to_json(parts: tuple[RemotePart, ...] | list[RemotePart]) -> str:

@@ -10,12 +10,13 @@ from aiohttp import web
 
 from adapters.base import AdapterContext, AmbiguousError, MediaItem, PostContent
 from adapters.x import XAdapter, XSettings
+from publisher.media import MediaRef
 from publisher.secrets import Secret
 from tests.adapters.fault_harness import Fault, HarnessNetwork
 
 MEDIA_ID = "1880000000000000001"
-# The image is this very file: nothing decodes the bytes, the setup handler only takes them.
-IMAGE = Path(__file__)
+# A real PNG: the adapter checks what it reads is the type the sync recorded.
+IMAGE = Path(__file__).parents[1] / "fixtures" / "pixel.png"
 IMAGE_SIZE = IMAGE.stat().st_size
 
 
@@ -74,7 +75,7 @@ HARNESS = HarnessNetwork(
         account="brand-x",
         network="x",
         text="Soldes d'hiver ❄️ https://example.com/soldes #soldes",
-        media=(MediaItem(IMAGE, "Vitrine du magasin", "image/png", IMAGE_SIZE),),
+        media=(MediaItem(MediaRef.beside(IMAGE), "Vitrine du magasin", "image/png", IMAGE_SIZE),),
     ),
     publish_method="POST",
     publish_path="/2/tweets",

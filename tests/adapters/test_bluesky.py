@@ -47,6 +47,7 @@ from adapters.bluesky import (
     tid,
 )
 from publisher.clock import FakeClock
+from publisher.media import MediaRef
 from publisher.secrets import Secret
 from tests.adapters.pds import Account, Pds, unique_handle
 
@@ -248,7 +249,7 @@ def _render_only(handle: str = "brand.bsky.social") -> BlueskyAdapter:
 
 
 def test_build_payload_is_the_create_record_body(tmp_path: Path) -> None:
-    photo = MediaItem(tmp_path / "a.png", "Vitrine", "image/png", 10)
+    photo = MediaItem(MediaRef.beside(tmp_path / "a.png"), "Vitrine", "image/png", 10)
     rendered = _render_only().render(
         content("p1", "Les soldes #soldes", media=(photo,), language="fr")
     )
@@ -277,7 +278,8 @@ def test_build_payload_is_the_create_record_body(tmp_path: Path) -> None:
 
 
 def test_build_payload_threads_and_link_card(tmp_path: Path) -> None:
-    card = LinkCard("https://example.com/soldes", "Soldes", "Tout à -50 %", tmp_path / "t.png")
+    thumb = MediaItem(MediaRef.beside(tmp_path / "t.png"), "", "image/png", 10)
+    card = LinkCard("https://example.com/soldes", "Soldes", "Tout à -50 %", thumb)
     rendered = _render_only().render(content("p2", "un", extra_parts=("deux", "trois"), link=card))
     first, second, third = (p.payload["record"] for p in rendered.parts)
     assert first["embed"] == {
@@ -286,7 +288,7 @@ def test_build_payload_threads_and_link_card(tmp_path: Path) -> None:
             "uri": "https://example.com/soldes",
             "title": "Soldes",
             "description": "Tout à -50 %",
-            "thumb": f"<thumb:{tmp_path / 't.png'}>",
+            "thumb": "<thumb:t.png>",  # the editor's path, never a server path
         },
     }
     assert "reply" not in first and "embed" not in second
@@ -332,8 +334,8 @@ def test_image_size_follows_exif_orientation() -> None:
 
 
 def test_one_gif_alone_is_an_image_but_not_beside_others(tmp_path: Path) -> None:
-    gif = MediaItem(tmp_path / "a.gif", "Neige", "image/gif", 100)
-    photo = MediaItem(tmp_path / "a.png", "Vitrine", "image/png", 100)
+    gif = MediaItem(MediaRef.beside(tmp_path / "a.gif"), "Neige", "image/gif", 100)
+    photo = MediaItem(MediaRef.beside(tmp_path / "a.png"), "Vitrine", "image/png", 100)
     adapter = _render_only()
     alone = adapter.render(content("gif", "Il neige", media=(gif,)))
     assert not alone.errors
@@ -406,8 +408,10 @@ async def test_images_with_alt_text(env: Env, tmp_path: Path) -> None:
     wide.write_bytes(png(30, 20))
     tall.write_bytes(png(10, 40))
     media = (
-        MediaItem(wide, "Vitrine du magasin en hiver", "image/png", wide.stat().st_size),
-        MediaItem(tall, "Affiche « Soldes »", "image/png", tall.stat().st_size),
+        MediaItem(
+            MediaRef.beside(wide), "Vitrine du magasin en hiver", "image/png", wide.stat().st_size
+        ),
+        MediaItem(MediaRef.beside(tall), "Affiche « Soldes »", "image/png", tall.stat().st_size),
     )
     adapter = env.adapter()
     rendered = adapter.render(content("images", "En vitrine", media=media))
@@ -438,7 +442,7 @@ GIF_1X1 = (
 async def test_a_gif_goes_out_as_an_image(env: Env, tmp_path: Path) -> None:
     path = tmp_path / "snow.gif"
     path.write_bytes(GIF_1X1)
-    item = MediaItem(path, "Flocons", "image/gif", len(GIF_1X1))
+    item = MediaItem(MediaRef.beside(path), "Flocons", "image/gif", len(GIF_1X1))
     adapter = env.adapter()
     published = await adapter.publish(
         adapter.render(content("gif", "Il neige", media=(item,))), ref_for("gif")
@@ -454,7 +458,8 @@ async def test_a_gif_goes_out_as_an_image(env: Env, tmp_path: Path) -> None:
 async def test_link_card_with_thumb(env: Env, tmp_path: Path) -> None:
     thumb = tmp_path / "thumb.png"
     thumb.write_bytes(png(12, 6))
-    card = LinkCard("https://example.com/soldes", "Les soldes", "Jusqu'à -50 %", thumb)
+    item = MediaItem(MediaRef.beside(thumb), "", "image/png", thumb.stat().st_size)
+    card = LinkCard("https://example.com/soldes", "Les soldes", "Jusqu'à -50 %", item)
     adapter = env.adapter()
     text = "Les soldes sont là https://example.com/soldes"
     published = await adapter.publish(

@@ -34,6 +34,7 @@ from adapters.base import (
 )
 from adapters.facebook import FacebookAdapter, FacebookSettings, usage_retry_after
 from publisher.clock import FakeClock
+from publisher.media import MediaRef
 from publisher.secrets import Secret
 from tests.adapters.facebook_server import GraphServer, error_body, usage_headers
 
@@ -95,7 +96,8 @@ def photos(tmp_path: Path) -> list[MediaItem]:
         ext, mime = ("jpg", "image/jpeg") if i % 2 == 0 else ("png", "image/png")
         path = tmp_path / f"photo{i}.{ext}"
         path.write_bytes(data)
-        items.append(MediaItem(path, f"alt {i}" if i == 0 else "", mime, len(data)))
+        alt = f"alt {i}" if i == 0 else ""
+        items.append(MediaItem(MediaRef.beside(path), alt, mime, len(data)))
     return items
 
 
@@ -204,9 +206,9 @@ def test_render_refuses_what_facebook_cannot_take(
 ) -> None:
     too_many = tuple(photos) * 3  # 12 photos
     assert any("at most 10" in e for e in offline.render(content(media=too_many)).errors)
-    video = MediaItem(tmp_path / "clip.mp4", "", "video/mp4", 1000)
+    video = MediaItem(MediaRef.beside(tmp_path / "clip.mp4"), "", "video/mp4", 1000)
     assert offline.render(content(media=(video,))).errors
-    big = MediaItem(photos[0].path, "", "image/jpeg", 4 * 1024 * 1024 + 1)
+    big = MediaItem(photos[0].file, "", "image/jpeg", 4 * 1024 * 1024 + 1)
     assert offline.render(content(media=(big,))).errors
     assert offline.render(content("x" * 63_207)).errors  # no threads on Facebook
     assert not offline.render(content("x" * 63_206)).errors
@@ -304,7 +306,7 @@ async def test_unreadable_media_is_permanent(
     adapter: FacebookAdapter, server: GraphServer, clock: FakeClock, photos: list[MediaItem]
 ) -> None:
     rendered = adapter.render(content(media=(photos[0],)))
-    photos[0].path.unlink()
+    photos[0].file.path.unlink()
     with pytest.raises(PermanentError) as info:
         await adapter.publish(rendered, ref(clock))
     assert "photo0.jpg" in info.value.reason

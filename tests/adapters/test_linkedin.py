@@ -40,6 +40,7 @@ from adapters.linkedin import (
     unescape_little,
 )
 from publisher.clock import FakeClock
+from publisher.media import MediaRef
 from publisher.secrets import Secret
 from tests.adapters.linkedin_server import INVALID_TOKEN, LinkedInServer, error_body, parse_little
 
@@ -109,7 +110,8 @@ def images(tmp_path: Path) -> list[MediaItem]:
         ext, mime = ("jpg", "image/jpeg") if i % 2 == 0 else ("png", "image/png")
         path = tmp_path / f"photo{i}.{ext}"
         path.write_bytes(data)
-        items.append(MediaItem(path, f"Vitrine {i} (hiver)" if i != 1 else "", mime, len(data)))
+        alt = f"Vitrine {i} (hiver)" if i != 1 else ""
+        items.append(MediaItem(MediaRef.beside(path), alt, mime, len(data)))
     return items
 
 
@@ -293,7 +295,10 @@ def test_payload_article(offline: LinkedInAdapter, tmp_path: Path) -> None:
     thumb = tmp_path / "card.png"
     thumb.write_bytes(PNG)
     link = LinkCard(
-        "https://example.com/soldes", "Les soldes (hiver)", "Jusqu'à -50 %", thumb=thumb
+        "https://example.com/soldes",
+        "Les soldes (hiver)",
+        "Jusqu'à -50 %",
+        thumb=MediaItem(MediaRef.beside(thumb), "", "image/png", len(PNG)),
     )
     rendered = offline.render(content("Lisez ça", link=link))
     assert not rendered.errors and not rendered.warnings
@@ -302,7 +307,7 @@ def test_payload_article(offline: LinkedInAdapter, tmp_path: Path) -> None:
             "source": "https://example.com/soldes",
             "title": "Les soldes (hiver)",  # not little text: not escaped
             "description": "Jusqu'à -50 %",
-            "thumbnail": f"<thumb:{thumb}>",
+            "thumbnail": "<thumb:card.png>",  # the editor's path, never a server path
         }
     }
 
@@ -331,9 +336,9 @@ def test_render_limits(offline: LinkedInAdapter, images: list[MediaItem], tmp_pa
     assert len(too_long.parts) == 1  # no threads on LinkedIn
     many = tuple(images[0] for _ in range(21))
     assert any("at most 20" in e for e in offline.render(content("x", media=many)).errors)
-    gif = MediaItem(tmp_path / "a.gif", "alt", "image/gif", 10)
+    gif = MediaItem(MediaRef.beside(tmp_path / "a.gif"), "alt", "image/gif", 10)
     assert offline.render(content("x", media=(gif,))).errors
-    long_alt = MediaItem(images[0].path, "a" * 4087, "image/jpeg", images[0].size)
+    long_alt = MediaItem(images[0].file, "a" * 4087, "image/jpeg", images[0].size)
     assert any("4086" in e for e in offline.render(content("x", media=(long_alt,))).errors)
     assert offline.render(content("x", extra_parts=("second",))).errors
 
@@ -355,7 +360,8 @@ def test_render_warns_when_escapes_pass_the_limit(offline: LinkedInAdapter) -> N
 
 
 def test_render_bad_thumbnail_type(offline: LinkedInAdapter, tmp_path: Path) -> None:
-    link = LinkCard("https://example.com/x", "T", thumb=tmp_path / "card.webp")
+    webp = MediaItem(MediaRef.beside(tmp_path / "card.webp"), "", "image/webp", 10)
+    link = LinkCard("https://example.com/x", "T", thumb=webp)
     assert any("JPEG or PNG" in e for e in offline.render(content("x", link=link)).errors)
 
 
@@ -464,7 +470,8 @@ async def test_article_post_with_thumbnail(
 ) -> None:
     thumb = tmp_path / "card.png"
     thumb.write_bytes(PNG)
-    link = LinkCard("https://example.com/soldes", "Les soldes", "Jusqu'à -50 %", thumb=thumb)
+    item = MediaItem(MediaRef.beside(thumb), "", "image/png", len(PNG))
+    link = LinkCard("https://example.com/soldes", "Les soldes", "Jusqu'à -50 %", thumb=item)
     published = await adapter.publish(adapter.render(content(link=link)), ref(clock))
     post = server.post(published.remote_id)
     assert post is not None
@@ -657,10 +664,10 @@ async def test_upload_dropped_is_transient(
 async def test_unreadable_media_is_a_content_error(
     adapter: LinkedInAdapter, server: LinkedInServer, clock: FakeClock, tmp_path: Path
 ) -> None:
-    gone = MediaItem(tmp_path / "gone.jpg", "alt", "image/jpeg", 10)
+    gone = MediaItem(MediaRef.beside(tmp_path / "gone.jpg"), "alt", "image/jpeg", 10)
     present = tmp_path / "here.jpg"
     present.write_bytes(JPEG)
-    here = MediaItem(present, "alt", "image/jpeg", len(JPEG))
+    here = MediaItem(MediaRef.beside(present), "alt", "image/jpeg", len(JPEG))
     with pytest.raises(PermanentError) as info:
         await adapter.publish(adapter.render(content("x", media=(here, gone))), ref(clock))
     assert info.value.attention is Attention.CONTENT

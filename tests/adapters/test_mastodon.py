@@ -35,6 +35,7 @@ from adapters.base import (
 )
 from adapters.mastodon import MEDIA_POLLS, MastodonAdapter, MastodonSettings, html_to_text
 from publisher.clock import FakeClock
+from publisher.media import MediaRef
 from publisher.secrets import Secret
 from tests.adapters.mastodon_server import (
     INVALID_TOKEN,
@@ -144,7 +145,7 @@ def no_secret(err: BaseException) -> None:
 
 def test_payload_snapshots(make: Callable[..., MastodonAdapter]) -> None:
     adapter = make(Address("https://masto.example"), language="fr", visibility="unlisted")
-    image = MediaItem(Path("soldes.jpg"), "Vitrine", "image/jpeg", 1000)
+    image = MediaItem(MediaRef.beside(Path("soldes.jpg")), "Vitrine", "image/jpeg", 1000)
     content = post("Bonjour", options={"spoiler_text": "Soldes", "sensitive": True})
     assert adapter.build_payload("Bonjour", (), 0, 1, content) == {
         "status": "Bonjour",
@@ -176,7 +177,7 @@ def test_payload_snapshots(make: Callable[..., MastodonAdapter]) -> None:
 
 def test_rendered_payloads_conform_to_the_document(make: Callable[..., MastodonAdapter]) -> None:
     adapter = make(Address("https://masto.example"), language="fr")
-    image = MediaItem(Path("soldes.jpg"), "Vitrine", "image/jpeg", 1000)
+    image = MediaItem(MediaRef.beside(Path("soldes.jpg")), "Vitrine", "image/jpeg", 1000)
     rendered = adapter.render(
         post("Mot " * 300, media=(image,), options={"spoiler_text": "CW", "sensitive": False})
     )
@@ -301,7 +302,7 @@ async def test_image_with_alt_text_end_to_end(
 ) -> None:
     path = tmp_path / "soldes.png"
     path.write_bytes(PNG)
-    image = MediaItem(path, "Vitrine du magasin en hiver", "image/png", len(PNG))
+    image = MediaItem(MediaRef.beside(path), "Vitrine du magasin en hiver", "image/png", len(PNG))
     adapter = make(server)
     content = post("Vitrine", media=(image,))
     rendered = adapter.render(content)
@@ -330,7 +331,7 @@ async def test_video_processing_is_polled_through_the_clock_seam(
 ) -> None:
     path = tmp_path / "clip.mp4"
     path.write_bytes(MP4)
-    video = MediaItem(path, "Le clip", "video/mp4", len(MP4))
+    video = MediaItem(MediaRef.beside(path), "Le clip", "video/mp4", len(MP4))
     adapter = make(server)
     content = post("Le clip", media=(video,))
 
@@ -356,7 +357,7 @@ async def test_media_that_never_finishes_processing_is_bounded(
     path = tmp_path / "clip.mp4"
     path.write_bytes(MP4)
     adapter = make(server)
-    content = post("Le clip", media=(MediaItem(path, "", "video/mp4", len(MP4)),))
+    content = post("Le clip", media=(MediaItem(MediaRef.beside(path), "", "video/mp4", len(MP4)),))
     with pytest.raises(TransientError, match="still processing"):
         await adapter.publish(adapter.render(content), ref_for(content, clock))
     assert len(waited) == MEDIA_POLLS
@@ -579,7 +580,7 @@ async def test_upload_failure_is_transient_and_posts_nothing(
     path.write_bytes(PNG)
     server.fail("POST", "/api/v2/media", status=500, after=True)
     adapter = make(server)
-    content = post("Image", media=(MediaItem(path, "alt", "image/png", len(PNG)),))
+    content = post("Image", media=(MediaItem(MediaRef.beside(path), "alt", "image/png", len(PNG)),))
     with pytest.raises(TransientError):
         await adapter.publish(adapter.render(content), ref_for(content, clock))
     assert server.statuses == []
@@ -734,7 +735,7 @@ async def test_prepare_reads_media_limits(
     media = adapter.capabilities().media
     assert media.max_image_bytes == 1000 and media.alt_text_max == 20
     assert media.image_types == frozenset({"image/png"})
-    big = MediaItem(tmp_path / "big.jpg", "x" * 30, "image/jpeg", 5000)
+    big = MediaItem(MediaRef.beside(tmp_path / "big.jpg"), "x" * 30, "image/jpeg", 5000)
     errors = adapter.render(post("Photo", media=(big,))).errors
     assert len(errors) == 3  # type, size, alt text
 

@@ -32,11 +32,13 @@ from adapters.base import (
 )
 from adapters.x import XAdapter, XSettings, normalize_text
 from publisher.clock import FakeClock
+from publisher.media import MediaRef
 from publisher.secrets import Secret
 from tests.adapters.x_server import XServer, invalid_request, problem
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+MP4 = b"\x00\x00\x00\x18ftypmp42"  # the start of an MP4: what the adapter checks it reads
 
 
 # ---------------------------------------------------------------------------
@@ -113,7 +115,7 @@ def render(adapter: XAdapter, post: PostContent) -> Rendered:
 def media_file(tmp_path: Path, name: str, data: bytes, mime: str, alt: str = "") -> MediaItem:
     path = tmp_path / name
     path.write_bytes(data)
-    return MediaItem(path, alt, mime, len(data))
+    return MediaItem(MediaRef.beside(path), alt, mime, len(data))
 
 
 def render_only() -> XAdapter:
@@ -192,7 +194,7 @@ def test_render_paid_account_limit(tmp_path: Path) -> None:
 def test_render_media_rules(tmp_path: Path) -> None:
     image = media_file(tmp_path, "a.png", PNG, "image/png", alt="alt")
     gif = media_file(tmp_path, "a.gif", b"GIF89a", "image/gif", alt="alt")
-    video = media_file(tmp_path, "a.mp4", b"\x00" * 10, "video/mp4", alt="alt")
+    video = media_file(tmp_path, "a.mp4", MP4 + b"\x00" * 10, "video/mp4", alt="alt")
     adapter = render_only()
     assert adapter.render(content("x", media=(image,) * 5)).errors == (
         "5 images, x takes at most 4",
@@ -203,15 +205,15 @@ def test_render_media_rules(tmp_path: Path) -> None:
     assert adapter.render(content("x", media=(gif, video))).errors == (
         "2 videos/GIFs, x takes at most 1",
     )
-    bmp = MediaItem(image.path, "alt", "image/bmp", 10)
+    bmp = MediaItem(image.file, "alt", "image/bmp", 10)
     assert adapter.render(content("x", media=(bmp,))).errors == (
         "a.png: image/bmp is not accepted by x",
     )
-    big = MediaItem(image.path, "alt", "image/png", 6 * 1024 * 1024)
+    big = MediaItem(image.file, "alt", "image/png", 6 * 1024 * 1024)
     assert adapter.render(content("x", media=(big,))).errors == (
         "a.png: 6,291,456 bytes, x takes at most 5,242,880",
     )
-    long_alt = MediaItem(image.path, "é" * 1001, "image/png", 10)
+    long_alt = MediaItem(image.file, "é" * 1001, "image/png", 10)
     assert adapter.render(content("x", media=(long_alt,))).errors == (
         "a.png: alt text is 1001 characters, x takes at most 1000",
     )
@@ -394,7 +396,7 @@ async def test_video_upload_in_segments_with_processing(
 ) -> None:
     monkeypatch.setattr(xmod, "CHUNK_BYTES", 1000)
     server.processing_polls, server.check_after_secs = 3, 7
-    data = bytes(range(256)) * 10  # 2560 bytes: three segments
+    data = MP4 + bytes(range(256)) * 10  # 2572 bytes: three segments
     video = media_file(tmp_path, "clip.mp4", data, "video/mp4", alt="A short clip")
     adapter = adapter_for(server, context, oauth2(server))
     await adapter.publish(render(adapter, content("Regardez", media=(video,))), ref())
@@ -405,12 +407,12 @@ async def test_video_upload_in_segments_with_processing(
     assert media.content == data
     assert sorted(media.segments) == [0, 1, 2]
     assert (media.category, media.media_type) == ("tweet_video", "video/mp4")
-    assert media.total_bytes == 2560
+    assert media.total_bytes == len(data)
     assert post.alt_texts == ("A short clip",)
     [init] = server.hits("POST", "/2/media/upload/initialize")
     assert init.json == {
         "media_type": "video/mp4",
-        "total_bytes": 2560,
+        "total_bytes": len(data),
         "media_category": "tweet_video",
     }
     assert len(server.hits("POST", "/2/media/upload/*/append")) == 3
@@ -437,7 +439,7 @@ async def test_failed_video_processing_is_permanent(
     server: XServer, context: AdapterContext, tmp_path: Path
 ) -> None:
     server.processing_outcome = "failed"
-    video = media_file(tmp_path, "bad.mp4", b"\x00" * 50, "video/mp4", alt="x")
+    video = media_file(tmp_path, "bad.mp4", MP4 + b"\x00" * 50, "video/mp4", alt="x")
     adapter = adapter_for(server, context)
     with pytest.raises(PermanentError) as info:
         await adapter.publish(render(adapter, content("v", media=(video,))), ref())
@@ -449,7 +451,7 @@ async def test_processing_that_never_ends_is_transient(
     server: XServer, context: AdapterContext, waited: list[timedelta], tmp_path: Path
 ) -> None:
     server.processing_polls, server.check_after_secs = 10_000, 60
-    video = media_file(tmp_path, "slow.mp4", b"\x00" * 50, "video/mp4")
+    video = media_file(tmp_path, "slow.mp4", MP4 + b"\x00" * 50, "video/mp4")
     adapter = adapter_for(server, context)
     with pytest.raises(TransientError, match="still processing"):
         await adapter.publish(render(adapter, content("v", media=(video,))), ref())
@@ -483,7 +485,7 @@ async def test_media_garbage_is_transient(
     server: XServer, context: AdapterContext, tmp_path: Path, status: int, raw: tuple[str, str]
 ) -> None:
     server.fail("POST", "/2/media/upload/*/finalize", status=status, raw=raw)
-    video = media_file(tmp_path, "a.mp4", b"\x00" * 50, "video/mp4")
+    video = media_file(tmp_path, "a.mp4", MP4 + b"\x00" * 50, "video/mp4")
     adapter = adapter_for(server, context)
     with pytest.raises(TransientError):
         await adapter.publish(render(adapter, content("v", media=(video,))), ref())
@@ -502,7 +504,7 @@ async def test_media_step_hanging_is_transient(
     server: XServer, clock: FakeClock, tmp_path: Path
 ) -> None:
     server.fail("POST", "/2/media/upload/*/append", action="hang")
-    video = media_file(tmp_path, "a.mp4", b"\x00" * 50, "video/mp4")
+    video = media_file(tmp_path, "a.mp4", MP4 + b"\x00" * 50, "video/mp4")
     timeout = aiohttp.ClientTimeout(total=3, sock_connect=1, sock_read=0.3)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         ctx = AdapterContext(session=session, clock=clock, timeout=timeout)

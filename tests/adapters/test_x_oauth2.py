@@ -33,6 +33,7 @@ from adapters.base import (
 from adapters.x import XAdapter, XSettings
 from publisher.clock import FakeClock
 from publisher.logs import setup_logging
+from publisher.media import MediaRef
 from publisher.secrets import REDACTOR, Secret
 from tests.adapters.x_server import XServer
 
@@ -205,7 +206,8 @@ async def test_media_upload_is_sent_again_after_the_refresh(
     image.write_bytes(PNG)
     adapter = adapter_for(server, context, token_file)
     server.expire_access_tokens()
-    post = content("Vitrine", media=(MediaItem(image, "La vitrine", "image/png", len(PNG)),))
+    photo = MediaItem(MediaRef.beside(image), "La vitrine", "image/png", len(PNG))
+    post = content("Vitrine", media=(photo,))
     await adapter.publish(render(adapter, post), ref())
     assert [r.status for r in server.hits("POST", "/2/media/upload")] == [401, 200]
     [media] = server.media.values()
