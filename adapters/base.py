@@ -83,9 +83,9 @@ class OptionSpec:
     def problem(self, value: object) -> str | None:
         """Why ``value`` is not one this option takes; None when it is."""
         if self.kind is bool:
-            return (
-                None if isinstance(value, bool) else f"expected true or false, got {kind_of(value)}"
-            )
+            if isinstance(value, bool):
+                return None
+            return f"expected true or false, got {kind_of(value)}"
         if self.kind is int:
             if isinstance(value, int) and not isinstance(value, bool):
                 return None

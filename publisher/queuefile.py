@@ -539,7 +539,8 @@ def _field(path: Path_) -> str:
         if isinstance(p, int):
             out += f"[{p}]"
         else:
-            out += f".{p}" if out else str(p)
+            name = str(p) if len(str(p)) <= 60 else f"{str(p)[:60]}…"  # an editor's key
+            out += f".{name}" if out else name
     return out
 
 
@@ -1223,8 +1224,8 @@ def _parse_whole(text: str, path: Path, config: Config) -> QueueFile:
                 filename,
                 mark.line + 1,
                 mark.column + 1,
-                str(key),
-                f"duplicate key {key!r} (first at line {first.line + 1}); only the last one "
+                _field((str(key),)),
+                f"duplicate key {quoted(key)} (first at line {first.line + 1}); only the last one "
                 "would count",
             )
         )
@@ -1337,8 +1338,8 @@ def _hashtag_comments(
                             first_line + v.end_mark.line + 1,
                             col,
                             _field((*path, k.value)),
-                            f"{comment!r} is a YAML comment, not part of the text; put the text in "
-                            "quotes (or use `|`) to keep it",
+                            f"{quoted(comment)} is a YAML comment, not part of the text; put the "
+                            "text in quotes (or use `|`) to keep it",
                             Severity.WARNING,
                         )
                     )
@@ -1394,7 +1395,7 @@ def _split_posts(text: str) -> tuple[int, list[int]]:
     """The end of the header and where each item of `posts:` starts; _Fallback if unsure."""
     if not text.endswith("\n"):
         raise _Fallback("no final newline")
-    # (U+0085, U+2028 and U+2029 are no line breaks for the loader either: see _Loader.)
+    # U+0085, U+2028 and U+2029 need no fallback: _Loader counts no line at them either.
     if "\r" in text and text.count("\r") != text.count("\r\n"):
         raise _Fallback("a CR without LF")
     found = _POSTS_LINE.search(text)

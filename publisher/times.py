@@ -71,9 +71,7 @@ def _check_year(when: datetime, text: str) -> None:
     """Years 1 and 9999 overflow once an offset or a zone moves them; years far from now are
     mistakes anyway. Checked on the written date, before any conversion."""
     if not MIN_YEAR <= when.year <= MAX_YEAR:
-        raise TimeFormatError(
-            f"{text}: the year must be between {MIN_YEAR} and {MAX_YEAR}",
-        )
+        raise TimeFormatError(f"{text}: the year must be between {MIN_YEAR} and {MAX_YEAR}")
 
 
 def parse_time(value: object, zone: ZoneInfo) -> ResolvedTime:

@@ -361,3 +361,25 @@ def test_size_limits_planning_a_file_of_maximal_texts_is_bounded(config: Config)
     )
     planned = plan_deliveries(q, config, datetime(2026, 11, 30, tzinfo=UTC), {})
     assert len({p.content_hash for p in planned}) == 3
+
+
+def test_size_limits_messages_quote_long_values_briefly(config: Config) -> None:
+    """A long id, account, key or override name is quoted cut short: one readable line per
+    problem, at its place. (YAML itself ends a key at 1,024 characters.)"""
+    long, key = "x" * 4000, "k" * 1000
+    with pytest.raises(InvalidFileError) as err:
+        parse(
+            config,
+            dedent(f"""
+                posts:
+                  - id: {long}
+                    at: 2026-12-01 09:00
+                    accounts: [brand-a, {long}]
+                    text: hi
+                    {key}: 1
+                    overrides:
+                      {key}: {{text: hi}}
+            """),
+        )
+    assert [(d.line, d.column) for d in err.value.errors] == [(2, 9), (4, 25), (6, 5), (8, 7)]
+    assert all(len(str(d)) < 600 and ",000 characters)" in str(d) for d in err.value.errors)
