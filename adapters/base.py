@@ -16,12 +16,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from publisher.clock import Clock
+from publisher.diagnostics import kind_of, quoted
+from publisher.limits import MAX_TEXT_CHARS
 from publisher.media import MediaError, MediaFile, MediaRef, MediaRoots, limit_for, open_media
 from publisher.secrets import REDACTOR, MissingSecretError, Secret
 
@@ -62,6 +65,39 @@ class Capabilities:
     media: MediaLimits
     threads: bool  # can a long post become a reply chain?
     link_cards: bool = False
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One per-post option a network takes (``options:`` in queue.yaml), as data.
+
+    The queue parser reports an unknown key or a value ``problem`` refuses at its line in the
+    file; render refuses a bad value that reached it anyway. Values are scalars: true/false,
+    a whole number, or text (one of ``choices`` when there are any).
+    """
+
+    kind: type[bool] | type[int] | type[str]
+    choices: tuple[str, ...] = ()
+    description: str = ""
+
+    def problem(self, value: object) -> str | None:
+        """Why ``value`` is not one this option takes; None when it is."""
+        if self.kind is bool:
+            if isinstance(value, bool):
+                return None
+            return f"expected true or false, got {kind_of(value)}"
+        if self.kind is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return None
+            return f"expected a whole number, got {kind_of(value)}"
+        if not isinstance(value, str):
+            hint = f" (one of: {', '.join(self.choices)})" if self.choices else ""
+            return f"expected text{hint}, got {kind_of(value)}"
+        if self.choices and value not in self.choices:
+            return f"{quoted(value)} is not one of: {', '.join(self.choices)}"
+        if len(value) > MAX_TEXT_CHARS:
+            return f"{len(value):,} characters, more than the limit of {MAX_TEXT_CHARS:,}"
+        return None
 
 
 # ---------------------------------------------------------------------------
@@ -380,6 +416,9 @@ class Adapter(ABC):
     # idempotency key (``DeliveryRef.part_key``). Within it, an unknown delivery is settled by
     # simply sending again; None: only a lookup can settle it.
     idempotency_window: ClassVar[timedelta | None] = None
+    # The per-post options it takes, by name; any other key is for another network (or an
+    # error the queue parser reports). See OptionSpec.
+    post_options: ClassVar[Mapping[str, OptionSpec]] = MappingProxyType({})
 
     def __init__(self, account: str, settings: AccountSettings, context: AdapterContext) -> None:
         self.account = account

@@ -31,7 +31,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -54,6 +55,7 @@ from adapters.base import (
     LookupResult,
     MediaItem,
     MediaLimits,
+    OptionSpec,
     PermanentError,
     PostContent,
     Published,
@@ -181,6 +183,15 @@ class MastodonAdapter(Adapter):
     # Mastodon keeps an Idempotency-Key for an hour from the status's creation; keep a margin.
     idempotency_window = timedelta(minutes=50)
     Settings = MastodonSettings
+    post_options: ClassVar[Mapping[str, OptionSpec]] = MappingProxyType(
+        {
+            "visibility": OptionSpec(
+                str, VISIBILITIES, "who sees the statuses; the account's `visibility` otherwise"
+            ),
+            "spoiler_text": OptionSpec(str, description="a content warning shown before the text"),
+            "sensitive": OptionSpec(bool, description="mark the statuses and media sensitive"),
+        }
+    )
 
     _instance_limits: InstanceLimits | None = None
     _account_id: str | None = None
@@ -244,7 +255,8 @@ class MastodonAdapter(Adapter):
             body["media_ids"] = [f"<media:{i}>" for i in range(len(media))]
         if index:
             body["in_reply_to_id"] = f"<part:{index - 1}>"
-        body["visibility"] = self._settings.visibility
+        visibility = content.options.get("visibility")
+        body["visibility"] = visibility if visibility in VISIBILITIES else self._settings.visibility
         language = content.language or self._settings.language
         if language:
             body["language"] = language

@@ -108,9 +108,22 @@ def plan_texts(content: PostContent, caps: Capabilities) -> tuple[list[str], lis
     return texts, errors, warnings
 
 
+def check_options(adapter: Adapter, content: PostContent) -> list[str]:
+    """Errors for the options ``adapter`` takes whose value it does not; the queue parser
+    reports them at their line first, so this only stops content that came another way."""
+    out = []
+    for name, spec in adapter.post_options.items():
+        if name in content.options:
+            problem = spec.problem(content.options[name])
+            if problem is not None:
+                out.append(f"option {name}: {problem}")
+    return out
+
+
 def render_with(adapter: Adapter, content: PostContent) -> Rendered:
     caps = adapter.capabilities()
     texts, errors, warnings = plan_texts(content, caps)
+    errors += check_options(adapter, content)
     media_errors, media_warnings = check_media(content.media, caps)
     errors += media_errors
     warnings += media_warnings

@@ -444,9 +444,6 @@ def realistic_queue(
             out.append("    media:")
             out.append(f"      - file: {rng.choice(media)}")
             out.append(f"        alt: {json.dumps(sentence(rng, 8), ensure_ascii=False)}")
-        if i % 12 == 1:
-            out.append("    options:")
-            out.append("      visibility: unlisted")
         if i % 5 == 2:  # overrides that change the words, not the media
             target = rng.choice([*accounts, "log"])
             out.append("    overrides:")

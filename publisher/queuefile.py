@@ -14,7 +14,6 @@ not pass for a shorter plan: a missing final newline, an absent or empty ``posts
 from __future__ import annotations
 
 import bisect
-import difflib
 import functools
 import hashlib
 import json
@@ -35,19 +34,35 @@ from pydantic_core import ErrorDetails
 from adapters.base import LinkCard, MediaItem, PostContent, ThreadMode
 from adapters.registry import available
 from publisher.config import AccountConfig, Config
-from publisher.diagnostics import Diagnostic, InvalidFileError, Severity
+from publisher.diagnostics import (
+    Diagnostic,
+    InvalidFileError,
+    Severity,
+    kind_of,
+    quoted,
+    suggest,
+)
+from publisher.limits import MAX_ID_CHARS, MAX_QUEUE_FILE_BYTES, MAX_SHORT_CHARS, MAX_TEXT_CHARS
 from publisher.media import MediaError, MediaRef, MediaRoots, open_media
+from publisher.postoptions import option_problems
 from publisher.times import TimeFormatError, format_local, parse_time
+from publisher.yamlbounds import (
+    RefusedError,
+    bad_character,
+    check_aliases,
+    hide_breaks,
+    restore_scalars,
+)
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "queue.schema.json"
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_ID_CHARS - 1}}}$"
 TIME_PATTERN = (
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{1,2}:\d{2}(:\d{2}([.,]\d{1,6})?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)?$"
 )
 _ID = re.compile(ID_PATTERN)
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
-_URL = re.compile(r"^https?://[^\s/?#]+\S*$", re.IGNORECASE)
+_URL = re.compile(r"^https?://[^\s/?#]\S*$", re.IGNORECASE)  # linear: no `+` before \S*
 
 Path_ = tuple[str | int, ...]
 
@@ -248,11 +263,28 @@ class QueueFile:
 
 
 class _Loader(yaml.CSafeLoader):
-    """CSafeLoader with YAML 1.2 core scalars and a record of duplicate keys."""
+    """CSafeLoader with YAML 1.2 core scalars and line breaks, bounded aliases and numbers,
+    and a record of duplicate keys (see ``publisher.yamlbounds``)."""
 
     def __init__(self, stream: str) -> None:
-        super().__init__(stream)
+        hidden, self.restore = hide_breaks(stream)
+        super().__init__(hidden)
+        self.text = hidden
         self.duplicates: list[tuple[str, yaml.Mark, yaml.Mark]] = []
+
+    def get_single_node(self) -> yaml.Node | None:
+        """The node tree, refused (located) if its aliases repeat too much; before any value
+        is built from it."""
+        root: yaml.Node | None = super().get_single_node()
+        if root is not None:
+            check_aliases(root, self.text, type(self))
+            restore_scalars(root, self.restore)
+        return root
+
+    def get_single_data(self) -> Any:
+        """``yaml.load`` with this loader goes through ``get_single_node`` too."""
+        root = self.get_single_node()
+        return None if root is None else self.construct_document(root)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[tuple[str, str], yaml.Mark] = {}
@@ -266,6 +298,12 @@ class _Loader(yaml.CSafeLoader):
 
     def construct_core_int(self, node: yaml.ScalarNode) -> int:
         value = str(self.construct_scalar(node))
+        if len(value) > MAX_ID_CHARS:  # int() and str() refuse 4,300 digits, with a ValueError
+            raise RefusedError(
+                f"a number of {len(value):,} characters is too long (at most {MAX_ID_CHARS}, "
+                "as for an id)",
+                node.start_mark,
+            )
         return int(value, 16) if value.startswith("0x") else int(value)
 
 
@@ -323,6 +361,7 @@ PostId = Annotated[
 TimeText = Annotated[
     str,
     Field(
+        max_length=MAX_SHORT_CHARS,
         description="Local time in publisher.toml's timezone (2026-12-01 09:00) or ISO 8601 "
         "with an offset (2026-12-01T09:00:00+01:00, 2026-12-01T08:00Z).",
         json_schema_extra={
@@ -331,12 +370,27 @@ TimeText = Annotated[
         },
     ),
 ]
-Language = Annotated[str, Field(description="Language of the text, a BCP 47 tag: fr, en, pt-BR.")]
+Language = Annotated[
+    str,
+    Field(
+        max_length=MAX_SHORT_CHARS,
+        description="Language of the text, a BCP 47 tag: fr, en, pt-BR.",
+    ),
+]
+# Every text an editor writes; the text layer's bounded cost relies on it (limits.py).
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
 Options = Annotated[
     dict[str, Any],
     Field(
-        description="Network-specific knobs (e.g. visibility: unlisted, spoiler_text: ...). "
-        "Merged key by key with less specific levels; null removes a key."
+        description="Per-network options, as each network declares them (mastodon: "
+        "visibility, spoiler_text, sensitive). Merged key by key with less specific levels; "
+        "null removes a key. A key that none of the post's networks takes is an error.",
+        json_schema_extra={
+            "additionalProperties": {
+                "type": ["string", "boolean", "integer", "null"],
+                "maxLength": MAX_TEXT_CHARS,
+            }
+        },
     ),
 ]
 Thread = Annotated[
@@ -359,10 +413,11 @@ class MediaModel(_Model):
 
     file: str = Field(
         min_length=1,
+        max_length=MAX_TEXT_CHARS,
         description="Path of the file, relative to the folder of queue.yaml. JPEG, PNG, GIF, "
         "WebP, MP4 or MOV.",
     )
-    alt: str = Field("", description="Alt text: what the image shows, for screen readers.")
+    alt: Text = Field("", description="Alt text: what the image shows, for screen readers.")
 
 
 class LinkModel(_Model):
@@ -370,13 +425,13 @@ class LinkModel(_Model):
 
     model_config = ConfigDict(title="Link card")
 
-    url: str = Field(
+    url: Text = Field(
         description="The link (http or https).",
         json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"},
     )
-    title: str = Field("", description="Card title.")
-    description: str = Field("", description="Card description.")
-    thumb: str | None = Field(None, description="Image file for the card, relative to queue.yaml.")
+    title: Text = Field("", description="Card title.")
+    description: Text = Field("", description="Card description.")
+    thumb: Text | None = Field(None, description="Image file for the card, relative to queue.yaml.")
 
 
 class OverrideModel(_Model):
@@ -384,10 +439,10 @@ class OverrideModel(_Model):
 
     model_config = ConfigDict(title="Override")
 
-    text: str | None = Field(None, description="Replaces the post's text.")
+    text: Text | None = Field(None, description="Replaces the post's text.")
     media: list[MediaModel] | None = Field(None, description="Replaces the post's media.")
     thread: Thread | None = None
-    parts: list[str] | None = Field(None, description="Replaces the post's extra thread parts.")
+    parts: list[Text] | None = Field(None, description="Replaces the post's extra thread parts.")
     link: LinkModel | None = Field(None, description="Replaces the post's link card.")
     language: Language | None = None
     options: Options | None = None
@@ -415,8 +470,8 @@ class PostModel(_Model):
     )
     not_after: TimeText | None = Field(None, description="Never publish after this time.")
     accounts: AccountList | None = None
-    text: str | None = Field(None, description="What to publish.")
-    parts: list[str] | None = Field(
+    text: Text | None = Field(None, description="What to publish.")
+    parts: list[Text] | None = Field(
         None, description="More thread parts, published as replies after the text."
     )
     media: list[MediaModel] | None = Field(None, description="Images or a video to attach.")
@@ -485,7 +540,8 @@ def _field(path: Path_) -> str:
         if isinstance(p, int):
             out += f"[{p}]"
         else:
-            out += f".{p}" if out else str(p)
+            name = str(p) if len(str(p)) <= 60 else f"{str(p)[:60]}…"  # an editor's key
+            out += f".{name}" if out else name
     return out
 
 
@@ -571,22 +627,6 @@ class _Problems:
 # pydantic errors, in an editor's words.
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int | float):
-        return f"the number {value!r}"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, str):
-        return "text"
-    return type(value).__name__
-
-
 _KEYS: dict[str, tuple[str, ...]] = {
     "top": tuple(QueueModel.model_fields),
     "defaults": tuple(DefaultsModel.model_fields),
@@ -610,24 +650,9 @@ def _keys_for(parent: Path_) -> tuple[str, ...]:
     return _KEYS["post"]
 
 
-def suggest(word: str, choices: Iterable[str]) -> str | None:
-    """The choice an editor most likely meant: a near spelling, or a word it contains."""
-    choices = list(choices)
-    close = difflib.get_close_matches(word, choices, n=2, cutoff=0.6)
-    if close:
-        ratios = [difflib.SequenceMatcher(None, word, c).ratio() for c in close]
-        # brand-x is as close to brand-a as to brand-b: suggesting one would mislead.
-        return close[0] if len(close) == 1 or ratios[0] > ratios[1] else None
-    tokens = set(re.split(r"[_\-.\s]+", word.lower()))
-    for choice in choices:
-        if len(choice) >= 3 and (choice in tokens or choice.startswith(word.lower())):
-            return choice
-    return None
-
-
 def unknown_key_message(key: object, allowed: Iterable[str]) -> str:
     allowed = list(allowed)
-    msg = f"unknown key {str(key)!r}"
+    msg = f"unknown key {quoted(key)}"
     close = suggest(str(key), allowed)
     if close:
         return f"{msg}; did you mean {close!r}?"
@@ -653,16 +678,19 @@ def _explain(e: ErrorDetails, loc: Path_) -> str:
             hint = " (more thread parts go in `parts:`)"
         elif isinstance(value, bool | int | float):
             hint = " (put it in quotes)"
-        return f"expected text, got {_kind(value)}{hint}"
+        return f"expected text, got {kind_of(value)}{hint}"
     if kind == "list_type":
-        return f"expected a list, got {_kind(value)}"
+        return f"expected a list, got {kind_of(value)}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return f"expected a mapping (key: value), got {_kind(value)}"
+        return f"expected a mapping (key: value), got {kind_of(value)}"
     if kind == "enum":
         choices = ", ".join(m.value for m in ThreadMode)
         return f"{value!r} is not one of: {choices}"
     if kind == "string_too_short":
         return "must not be empty"
+    if kind == "string_too_long" and isinstance(value, str):
+        limit = (e.get("ctx") or {}).get("max_length", MAX_TEXT_CHARS)
+        return f"{len(value):,} characters, more than the limit of {limit:,}"
     return str(e["msg"])
 
 
@@ -736,7 +764,8 @@ class _Checker:
         self.files = _Files(MediaRoots.around(base, config))
         self.problems = problems
         self.accounts = config.accounts
-        self.networks = {a.network for a in config.accounts.values()} | set(available())
+        self.config_networks = {a.network for a in config.accounts.values()}
+        self.networks = self.config_networks | set(available())
         self.ids: dict[str, int] = {}
         self.defaults = _Defaults()
 
@@ -748,7 +777,7 @@ class _Checker:
         hint = f"; did you mean {close!r}?" if close else ""
         self.problems.add(
             path,
-            f"unknown account {name!r}{hint} (accounts in {self.config.path.name}: "
+            f"unknown account {quoted(name)}{hint} (accounts in {self.config.path.name}: "
             f"{', '.join(known) or 'none'})",
         )
 
@@ -768,8 +797,16 @@ class _Checker:
 
     def language(self, value: str | None, path: Path_) -> str | None:
         if value is not None and not _LANGUAGE.match(value):
-            self.problems.add(path, f"{value!r} is not a language tag (e.g. fr, en, pt-BR)")
+            self.problems.add(path, f"{quoted(value)} is not a language tag (e.g. fr, en, pt-BR)")
         return value
+
+    def check_options(
+        self, options: Mapping[str, Any] | None, path: Path_, networks: Iterable[str]
+    ) -> None:
+        """Each key taken by one of ``networks``, with a value it takes (publisher.postoptions)."""
+        if options:
+            for p in option_problems(options, networks):
+                self.problems.add((*path, p.key), p.message, key=p.at_key)
 
     def options(self, base: Mapping[str, Any], more: Mapping[str, Any] | None) -> dict[str, Any]:
         out = dict(base)
@@ -799,7 +836,7 @@ class _Checker:
         if m is None:
             return None
         if not _URL.match(m.url.strip()):
-            self.problems.add((*path, "url"), f"{m.url!r} is not an http(s) link")
+            self.problems.add((*path, "url"), f"{quoted(m.url)} is not an http(s) link")
         thumb = None
         if m.thumb is not None:
             info = self.files.check(m.thumb)
@@ -853,6 +890,8 @@ class _Checker:
             language=self.language(m.language, (*path, "language")),
             options=self.options({}, m.options),
         )
+        # Defaults reach every post: for the networks of all the accounts.
+        self.check_options(m.options, (*path, "options"), self.config_networks)
 
     def check_post(self, i: int, raw: Any, line: int, column: int) -> PostSpec | None:
         path: Path_ = ("posts", i)
@@ -901,6 +940,10 @@ class _Checker:
                     "no accounts: list them in `accounts:` or set `defaults: accounts:`",
                 )
 
+        if accounts:
+            networks = {self.accounts[a].network for a in accounts}
+            self.check_options(m.options, (*path, "options"), networks)
+
         ids: dict[str, tuple[int, int]] = {}
         errors_before_media = problems.errors
         media = self.media(m.media or [], (*path, "media"), ids)
@@ -940,18 +983,24 @@ class _Checker:
             return
         pid = str(value)
         where = (*path, "id")
-        if not _ID.match(pid):
+        if len(pid) > MAX_ID_CHARS:
+            self.problems.add(
+                where, f"{quoted(pid)} is too long for an id: at most {MAX_ID_CHARS} characters"
+            )
+        elif not _ID.match(pid):
             self.problems.add(
                 where,
-                f"{pid!r} is not a valid id: letters, digits, '.', '_' and '-', starting with a "
-                "letter or digit, at most 128 characters",
+                f"{quoted(pid)} is not a valid id: letters, digits, '.', '_' and '-', starting "
+                f"with a letter or digit, at most {MAX_ID_CHARS} characters",
             )
         first = self.ids.get(pid)
         if first is None:
             self.ids[pid] = path[1] if isinstance(path[1], int) else 0
             return
         line, _ = self.problems.locator.find(("posts", first, "id"))
-        self.problems.add(where, f"duplicate id {pid!r}: posts[{first}] at line {line} has it")
+        self.problems.add(
+            where, f"duplicate id {quoted(pid)}: posts[{first}] at line {line} has it"
+        )
 
     def check_overrides(
         self, raw: dict[str, OverrideModel], path: Path_, ids: dict[str, tuple[int, int]]
@@ -965,12 +1014,15 @@ class _Checker:
                 hint = f"; did you mean {close!r}?" if close else ""
                 self.problems.add(
                     where,
-                    f"{name!r} is neither a network nor an account{hint} (networks: "
+                    f"{quoted(name)} is neither a network nor an account{hint} (networks: "
                     f"{', '.join(sorted(self.networks))}; accounts: "
                     f"{', '.join(sorted(self.accounts))})",
                     key=True,
                 )
                 continue
+            target = self.accounts[name].network if name in self.accounts else name
+            if target in self.config_networks:  # else unused, and warned as such
+                self.check_options(o.options, (*where, "options"), (target,))
             out[name] = OverrideSpec(
                 text=_clean(o.text),
                 media=self.media(o.media, (*where, "media"), ids) if o.media is not None else None,
@@ -1040,6 +1092,8 @@ def _syntax(err: yaml.MarkedYAMLError, filename: str, text: str) -> Diagnostic:
     mark = err.problem_mark or err.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = err.problem or "invalid YAML"
+    if isinstance(err, RefusedError):
+        return Diagnostic(filename, line, col, "", problem)
     if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
         return Diagnostic(
             filename, line, col, "", "YAML syntax: a tab; YAML is indented with spaces"
@@ -1122,6 +1176,9 @@ def _parse_whole(text: str, path: Path, config: Config) -> QueueFile:
         data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as err:
         raise InvalidFileError([*direct, _syntax(err, filename, text)]) from None
+    except yaml.reader.ReaderError as err:
+        line, col, message = bad_character(text, err)
+        raise InvalidFileError([*direct, Diagnostic(filename, line, col, "", message)]) from None
     except (yaml.YAMLError, ValueError, TypeError, RecursionError) as err:
         raise InvalidFileError([*direct, Diagnostic(filename, 1, 1, "", f"YAML: {err}")]) from None
     finally:
@@ -1132,8 +1189,8 @@ def _parse_whole(text: str, path: Path, config: Config) -> QueueFile:
                 filename,
                 mark.line + 1,
                 mark.column + 1,
-                str(key),
-                f"duplicate key {key!r} (first at line {first.line + 1}); only the last one "
+                _field((str(key),)),
+                f"duplicate key {quoted(key)} (first at line {first.line + 1}); only the last one "
                 "would count",
             )
         )
@@ -1157,7 +1214,7 @@ def _parse_whole(text: str, path: Path, config: Config) -> QueueFile:
         )
         raise InvalidFileError(problems.items)
     if not isinstance(data, dict):
-        problems.add((), f"expected a mapping with `posts:` at the top, got {_kind(data)}")
+        problems.add((), f"expected a mapping with `posts:` at the top, got {kind_of(data)}")
         raise InvalidFileError(problems.items)
     for key in data:
         if key not in _KEYS["top"]:
@@ -1183,7 +1240,7 @@ def _parse_whole(text: str, path: Path, config: Config) -> QueueFile:
             key=True,
         )
     elif not isinstance(raw_posts, list):
-        problems.add(("posts",), f"expected a list of posts, got {_kind(raw_posts)}")
+        problems.add(("posts",), f"expected a list of posts, got {kind_of(raw_posts)}")
     else:
         nodes = _posts_nodes(root)
         for i, raw in enumerate(raw_posts):
@@ -1246,8 +1303,8 @@ def _hashtag_comments(
                             first_line + v.end_mark.line + 1,
                             col,
                             _field((*path, k.value)),
-                            f"{comment!r} is a YAML comment, not part of the text; put the text in "
-                            "quotes (or use `|`) to keep it",
+                            f"{quoted(comment)} is a YAML comment, not part of the text; put the "
+                            "text in quotes (or use `|`) to keep it",
                             Severity.WARNING,
                         )
                     )
@@ -1303,9 +1360,7 @@ def _split_posts(text: str) -> tuple[int, list[int]]:
     """The end of the header and where each item of `posts:` starts; _Fallback if unsure."""
     if not text.endswith("\n"):
         raise _Fallback("no final newline")
-    # Line breaks libyaml counts but a count of "\n" does not: line numbers would drift.
-    if "\x85" in text or "\u2028" in text or "\u2029" in text:
-        raise _Fallback("unusual line breaks")
+    # U+0085, U+2028 and U+2029 need no fallback: _Loader counts no line at them either.
     if "\r" in text and text.count("\r") != text.count("\r\n"):
         raise _Fallback("a CR without LF")
     found = _POSTS_LINE.search(text)
@@ -1562,6 +1617,13 @@ def _parse_chunked(text: str, path: Path, config: Config, cache: ParseCache | No
     return QueueFile(path, tuple(posts), tuple(sorted(warnings)))
 
 
+def read_queue_bytes(path: Path) -> bytes:
+    """The file's bytes, at most one past ``MAX_QUEUE_FILE_BYTES``: an oversized file is
+    refused (``queue_text``) without being read whole."""
+    with path.open("rb") as f:
+        return f.read(MAX_QUEUE_FILE_BYTES + 1)
+
+
 def load_queue(
     path: Path, config: Config, *, data: bytes | None = None, cache: ParseCache | None = None
 ) -> QueueFile:
@@ -1569,7 +1631,7 @@ def load_queue(
     filename = str(path)
     if data is None:
         try:
-            data = path.read_bytes()
+            data = read_queue_bytes(path)
         except OSError as err:
             raise InvalidFileError(
                 [Diagnostic(filename, 1, 1, "", f"cannot read the queue file: {err.strerror}")]
@@ -1578,7 +1640,20 @@ def load_queue(
 
 
 def queue_text(path: Path, data: bytes) -> str:
-    """The file's text; InvalidFileError, located, for bytes that are not UTF-8."""
+    """The file's text; InvalidFileError, located, for bytes that are not UTF-8 or too many."""
+    if len(data) > MAX_QUEUE_FILE_BYTES:
+        raise InvalidFileError(
+            [
+                Diagnostic(
+                    str(path),
+                    1,
+                    1,
+                    "",
+                    f"the file is larger than the limit of {MAX_QUEUE_FILE_BYTES:,} bytes "
+                    f"({MAX_QUEUE_FILE_BYTES // 2**20} MiB); split it or remove old posts",
+                )
+            ]
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:

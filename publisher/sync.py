@@ -22,7 +22,14 @@ from typing import Any, Generic, TypeVar, overload
 
 from publisher.config import Config
 from publisher.diagnostics import Diagnostic, InvalidFileError
-from publisher.queuefile import ParseCache, PostSpec, QueueFile, parse_queue, queue_text
+from publisher.queuefile import (
+    ParseCache,
+    PostSpec,
+    QueueFile,
+    parse_queue,
+    queue_text,
+    read_queue_bytes,
+)
 from publisher.schedule import PlannedDelivery, plan_deliveries, plan_order
 from publisher.states import CANCELED_BY_SYNC, PENDING, DeliveryState
 from publisher.store import EXPECT_STATE, LoadState, PlanChanges, PlanEntry, Store
@@ -463,7 +470,7 @@ async def sync_queue(
     """
     path: Path = config.queue_path
     try:
-        data = await asyncio.to_thread(path.read_bytes)
+        data = await asyncio.to_thread(read_queue_bytes, path)  # bounded: see queue_text
     except OSError as err:
         diag = Diagnostic(str(path), 1, 1, "", f"cannot read the queue file: {err.strerror}")
         await store.record_load(LoadState(now, False, None, str(diag), None))

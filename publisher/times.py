@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from publisher.limits import MAX_SHORT_CHARS, MAX_YEAR, MIN_YEAR
+
 EXAMPLES = "e.g. 2026-12-01 09:00, 2026-12-01T09:00:00+01:00 or 2026-12-01T08:00Z"
 
 _TIME = re.compile(
@@ -65,19 +67,31 @@ def localize(naive: datetime, zone: ZoneInfo) -> ResolvedTime:
     return ResolvedTime(instant)
 
 
+def _check_year(when: datetime, text: str) -> None:
+    """Years 1 and 9999 overflow once an offset or a zone moves them; years far from now are
+    mistakes anyway. Checked on the written date, before any conversion."""
+    if not MIN_YEAR <= when.year <= MAX_YEAR:
+        raise TimeFormatError(f"{text}: the year must be between {MIN_YEAR} and {MAX_YEAR}")
+
+
 def parse_time(value: object, zone: ZoneInfo) -> ResolvedTime:
     """Parse what an editor wrote for ``at``/``not_after``; naive values are local to ``zone``.
 
     Accepts text and, for callers whose YAML loader resolves timestamps, ``datetime`` values:
     both forms mean the same thing. A bare date is refused rather than guessed at midnight.
+    Years outside ``MIN_YEAR``..``MAX_YEAR`` are refused: what leaves here is always an
+    instant the rest of the program can add a day or a lateness to.
     """
     if isinstance(value, datetime):
+        _check_year(value, repr(value.isoformat()))
         return localize(value, zone)
     if isinstance(value, date):
         raise TimeFormatError(f"{value.isoformat()} has no time of day ({EXAMPLES})")
     if not isinstance(value, str):
         raise TimeFormatError(f"expected a date and time as text ({EXAMPLES})")
     text = value.strip()
+    if len(text) > MAX_SHORT_CHARS:
+        raise TimeFormatError(f"{len(text):,} characters is not a date and time ({EXAMPLES})")
     m = _TIME.match(text)
     if m is None:
         raise TimeFormatError(f"{text!r} is not a date and time ({EXAMPLES})")
@@ -97,6 +111,7 @@ def parse_time(value: object, zone: ZoneInfo) -> ResolvedTime:
         )
     except ValueError as err:
         raise TimeFormatError(f"{text!r} is not a valid date and time: {err}") from None
+    _check_year(naive, repr(text))
     tz = m.group("tz")
     if tz is None:
         return localize(naive, zone)

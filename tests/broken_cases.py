@@ -12,11 +12,13 @@ import os
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
 from publisher.config import SecretPolicy, load_config
 from publisher.diagnostics import InvalidFileError, Severity
+from publisher.limits import MAX_TEXT_CHARS
 from publisher.queuefile import load_queue
 from publisher.secrets import SecretSource
 
@@ -48,6 +50,17 @@ BASE_CONFIG = dedent("""
     network = "log"
     slots = ["daily 12:00"]
 """)
+
+# BASE_CONFIG and a Mastodon account, for the per-post options Mastodon takes. Nothing is sent.
+MASTODON_CONFIG = (
+    BASE_CONFIG
+    + """
+[accounts.brand-m]
+network = "mastodon"
+instance = "https://mastodon.example"
+token = "not-a-real-token"
+"""
+)
 
 MEDIA: Mapping[str, bytes] = {
     "media/pic.jpg": _fixture("pixel.jpg"),
@@ -147,6 +160,26 @@ def Q(name: str, text: str | bytes, *expected: Expected, **kw: object) -> Broken
 
 def C(name: str, text: str, *expected: Expected, **kw: object) -> BrokenCase:
     return BrokenCase(name, "config", dedent(text), expected, **kw)  # type: ignore[arg-type]
+
+
+def alias_bomb() -> str:
+    """The classic "billion laughs" in a post's options: nine levels of nine aliases, ~1 KB
+    of text that stands for 9^9 strings once anything walks it."""
+    lines = [
+        "posts:",
+        "  - id: bomb",
+        "    at: 2026-12-01 09:00",
+        "    accounts: [brand-a]",
+        "    text: hi",
+        "    options:",
+        "      a: &a [" + ", ".join(['"lol"'] * 9) + "]",
+    ]
+    for before, name in pairwise("abcdefghi"):
+        lines.append(f"      {name}: &{name} [" + ", ".join([f"*{before}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+LONG = "x" * (MAX_TEXT_CHARS + 1)  # one character over the limit of every text field
 
 
 QUEUE_CASES: list[BrokenCase] = [
@@ -759,6 +792,217 @@ QUEUE_CASES: list[BrokenCase] = [
         E(13, 9, "duplicate id 'one': posts[0] at line 4"),
         E(15, 5, "unknown key 'txet'; did you mean 'text'?"),
         E(19, 13, "is not one of: auto, numbered, off"),
+    ),
+    # --- issue 19: bounded input, times in range, every option used or reported, exact places
+    Q(
+        "item3-alias-bomb-in-options",
+        alias_bomb(),
+        E(14, 14, "too much repeated through aliases"),
+    ),
+    Q(
+        "item3-alias-inside-its-own-anchor",
+        """
+        posts:
+          - id: a
+            at: 2026-12-01 09:00
+            accounts: [brand-a]
+            text: hi
+            options: &loop {again: *loop}
+        """,
+        E(6, 28, "an alias inside its own anchor"),
+    ),
+    Q(
+        "item4-at-year-9999-west-of-utc",
+        """
+        posts:
+          - id: a
+            at: 9999-12-31T23:59-05:00
+            accounts: [brand-a]
+            text: hi
+        """,
+        E(3, 9, "the year must be between 1970 and 9000"),
+    ),
+    Q(
+        "item4-at-year-1-east-of-utc",
+        """
+        posts:
+          - id: a
+            at: 0001-01-01T00:00+05:00
+            accounts: [brand-a]
+            text: hi
+        """,
+        E(3, 9, "the year must be between 1970 and 9000"),
+    ),
+    Q(
+        "item4-local-times-at-the-ends-of-the-calendar",
+        """
+        posts:
+          - id: a
+            at: 0001-01-01 00:00
+            not_after: 9999-12-31 23:59
+            accounts: [brand-a]
+            text: hi
+        """,
+        E(3, 9, "the year must be between 1970 and 9000"),
+        E(4, 16, "the year must be between 1970 and 9000"),
+    ),
+    Q(
+        "item6-unknown-option-for-the-posts-network",
+        """
+        posts:
+          - id: a
+            at: 2026-12-01 09:00
+            accounts: [brand-m]
+            text: hi
+            options:
+              visiblity: unlisted
+        """,
+        E(7, 7, "unknown option 'visiblity' for mastodon; did you mean 'visibility'?"),
+        config=MASTODON_CONFIG,
+    ),
+    Q(
+        "item6-option-no-network-of-the-post-takes",
+        """
+        posts:
+          - id: a
+            at: 2026-12-01 09:00
+            accounts: [brand-a, brand-b]
+            text: hi
+            options: {visibility: unlisted}
+        """,
+        E(6, 15, "unknown option 'visibility': log takes no options"),
+        config=MASTODON_CONFIG,
+    ),
+    Q(
+        "item6-option-values-mastodon-refuses",
+        """
+        defaults:
+          options: {visibility: friends}
+        posts:
+          - id: a
+            at: 2026-12-01 09:00
+            accounts: [brand-a, brand-m]
+            text: hi
+            options:
+              sensitive: "yes"
+              spoiler_text: [a, list]
+        """,
+        E(2, 25, "'friends' is not one of: public, unlisted, private, direct (mastodon visib"),
+        E(9, 18, "expected true or false, got text (mastodon sensitive)"),
+        E(10, 21, "expected text, got a list (mastodon spoiler_text)"),
+        config=MASTODON_CONFIG,
+    ),
+    Q(
+        "item6-options-in-overrides-are-for-that-network",
+        """
+        posts:
+          - id: a
+            at: 2026-12-01 09:00
+            accounts: [brand-a, brand-m]
+            text: hi
+            overrides:
+              log:
+                options: {visibility: unlisted}
+              brand-m:
+                options: {spoiler: Soldes}
+        """,
+        E(8, 19, "unknown option 'visibility': log takes no options"),
+        E(10, 19, "unknown option 'spoiler' for mastodon; did you mean 'spoiler_text'?"),
+        config=MASTODON_CONFIG,
+    ),
+    Q(
+        "item6-unknown-option-in-defaults",
+        """
+        defaults:
+          options:
+            poll: {options: [yes, no]}
+        posts: []
+        """,
+        E(3, 5, "unknown option 'poll' for log, mastodon (options: sensitive, spoiler_text"),
+        config=MASTODON_CONFIG,
+    ),
+    Q(
+        "item10-yaml11-line-breaks-in-texts-keep-later-lines",
+        "posts:\n"
+        "  - id: a\n"
+        "    at: 2026-12-01 09:00\n"
+        "    accounts: [brand-a]\n"
+        '    text: "one\u2028two\u2029three\x85four"\n'
+        "    parts:\n"
+        "      - plain\u2028still the same line\n"
+        "      - |\n"
+        "        block\u2029same line\n"
+        "  - id: b\n"
+        "    at: 2026-12-01 10:00\n"
+        "    accounts: [brand-a]\n"
+        "    txet: hi\n",
+        E(13, 5, "unknown key 'txet'; did you mean 'text'?"),
+    ),
+    Q(
+        "item10-nul-byte-at-its-place",
+        "posts:\n  - id: a\n    at: 2026-12-01 09:00\n    accounts: [brand-a]\n    text: hi\x00\n",
+        E(5, 13, "a NUL character is not allowed in YAML"),
+    ),
+    Q(
+        "item10-control-character-after-a-line-separator",
+        "posts:\n  - id: a\n    at: 2026-12-01 09:00\n    accounts: [brand-a]\n"
+        '    text: "\u2028"\n    language: fr\x07\n',
+        E(6, 17, "the control character U+0007 is not allowed in YAML"),
+    ),
+    Q(
+        "limits-id-of-4000-characters",
+        "posts:\n  - id: " + "a" * 4000 + "\n    at: 2026-12-01 09:00\n    accounts: [brand-a]\n"
+        "    text: hi\n",
+        E(2, 9, "(4,000 characters) is too long for an id: at most 128 characters"),
+    ),
+    Q(
+        "limits-id-of-4000-hex-digits",
+        "posts:\n  - id: 0x" + "f" * 4000 + "\n    at: 2026-12-01 09:00\n    accounts: [brand-a]\n"
+        "    text: hi\n",
+        E(2, 9, "a number of 4,002 characters"),
+    ),
+    Q(
+        "limits-id-of-5000-decimal-digits",
+        "posts:\n  - id: " + "1" * 5000 + "\n    at: 2026-12-01 09:00\n    accounts: [brand-a]\n"
+        "    text: hi\n",
+        E(2, 9, "a number of 5,000 characters"),
+    ),
+    Q(
+        "limits-every-text-field",
+        f"""
+        posts:
+          - id: a
+            at: 2026-12-01 09:00
+            accounts: [brand-a, brand-m]
+            text: {LONG}
+            parts: [ok, {LONG}]
+            media:
+              - file: media/pic.jpg
+                alt: {LONG}
+            link:
+              url: https://example.com
+              title: {LONG}
+              description: {LONG}
+            options:
+              spoiler_text: {LONG}
+            overrides:
+              log:
+                text: {LONG}
+        """,
+        E(5, 11, "65,537 characters, more than the limit of 65,536"),
+        E(6, 17, "65,537 characters, more than the limit of 65,536"),
+        E(9, 14, "65,537 characters, more than the limit of 65,536"),
+        E(12, 14, "65,537 characters, more than the limit of 65,536"),
+        E(13, 20, "65,537 characters, more than the limit of 65,536"),
+        E(15, 21, "65,537 characters, more than the limit of 65,536 (mastodon spoiler_text)"),
+        E(18, 15, "65,537 characters, more than the limit of 65,536"),
+        config=MASTODON_CONFIG,
+    ),
+    Q(
+        "limits-a-time-of-a-thousand-spaces",
+        "posts:\n  - id: a\n    at: '2026-12-01" + " " * 1000 + "x'\n"
+        "    accounts: [brand-a]\n    text: hi\n",
+        E(3, 9, "1,011 characters, more than the limit of 64"),
     ),
 ]
 

@@ -5,5 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
 CONFORMANCE = TESTS / "conformance"
 PEERS = TESTS / "peers"

@@ -47,6 +47,31 @@ def test_broken_file(case: BrokenCase, tmp_path: Path) -> None:
     assert all(d.file == str(tmp_path / case.main_file) for d in err.diagnostics)
 
 
+@pytest.mark.parametrize(
+    "case", [c for c in QUEUE_CASES if not c.needs_non_root], ids=lambda c: c.name
+)
+def test_validate_command_reports_each_queue_case(case: BrokenCase, tmp_path: Path) -> None:
+    """`publisher validate`: exit 1, each error as `file:line:col: message`, no traceback."""
+    import contextlib
+    import io
+
+    from publisher.cli import main
+    from tests.broken_cases import materialize
+
+    paths = materialize(case, tmp_path)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["validate", "--config", str(paths.config)])
+    assert code == 1, err.getvalue()
+    lines = err.getvalue().splitlines()
+    assert "Traceback" not in err.getvalue()
+    for exp in case.expected:
+        where = f"{paths.queue}:{exp.line}:{exp.column}: "
+        assert any(line.startswith(where) and exp.fragment in line for line in lines), (
+            f"{case.name}: no {where}...{exp.fragment!r} in\n{err.getvalue()[:3000]}"
+        )
+
+
 @pytest.mark.parametrize("case", QUEUE_CASES, ids=lambda c: c.name)
 def test_each_queue_case_config_is_valid(case: BrokenCase, tmp_path: Path) -> None:
     """The blame is on the queue file: the same config with an empty queue loads."""

@@ -41,9 +41,23 @@ def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0, us: int = 
     return datetime(y, mo, d, h, mi, s, us, tzinfo=UTC)
 
 
+# The broken cases' accounts and a Mastodon one: the network whose per-post options
+# (visibility, spoiler_text, sensitive) the files below write. Nothing is ever sent to it.
+CONFIG = (
+    BASE_CONFIG
+    + """
+[accounts.brand-m]
+network = "mastodon"
+instance = "https://mastodon.example"
+token = "not-a-real-token"
+slots = ["daily 10:00"]
+"""
+)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "publisher.toml").write_text(BASE_CONFIG)
+    (tmp_path / "publisher.toml").write_text(CONFIG)
     for rel, data in MEDIA.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(data)
@@ -77,7 +91,7 @@ REALISTIC = dedent("""
     posts:
       - id: winter-sale-launch           # stable identity chosen by the editor
         at: 2026-12-01 09:00             # local time in the configured zone
-        accounts: [brand-a, brand-b, brand-c]
+        accounts: [brand-a, brand-b, brand-c, brand-m]
         text: |
           Les soldes d'hiver commencent ! ❄️ #soldes
           https://example.com/soldes
@@ -87,6 +101,7 @@ REALISTIC = dedent("""
         overrides:
           log:
             text: Soldes d'hiver ❄️ https://example.com/soldes #soldes
+          mastodon:
             options: {visibility: unlisted, sensitive: null}
           brand-b:
             media:
@@ -112,8 +127,6 @@ REALISTIC = dedent("""
         at: 2026-12-02T18:30:00Z
         text: "12:30"
         thread: "off"
-        options:
-          poll: {options: [yes, no], minutes: 0x3C}
 """)
 
 
@@ -130,7 +143,7 @@ def test_realistic_file(project: Path, config: Config) -> None:
     assert (launch.id, launch.line, launch.column) == ("winter-sale-launch", 10, 5)
     assert launch.at == utc(2026, 12, 1, 8, 0)
     assert launch.not_after == utc(2026, 12, 1, 11, 0)
-    assert launch.accounts == ("brand-a", "brand-b", "brand-c")
+    assert launch.accounts == ("brand-a", "brand-b", "brand-c", "brand-m")
     # The final newline `|` adds is not part of the post.
     assert launch.text == "Les soldes d'hiver commencent ! ❄️ #soldes\nhttps://example.com/soldes"
     assert launch.media == (
@@ -145,7 +158,7 @@ def test_realistic_file(project: Path, config: Config) -> None:
     assert launch.thread is ThreadMode.AUTO
     assert launch.language == "fr"  # from defaults
     assert launch.options == {"visibility": "public", "sensitive": False}
-    assert set(launch.overrides) == {"log", "brand-b"}
+    assert set(launch.overrides) == {"log", "mastodon", "brand-b"}
 
     assert tip.at is None and tip.not_after is None
     assert tip.accounts == ("brand-a",)
@@ -164,11 +177,7 @@ def test_realistic_file(project: Path, config: Config) -> None:
     assert numeric.at == utc(2026, 12, 2, 18, 30)
     assert numeric.text == "12:30"  # not 750 (YAML 1.1 sexagesimal)
     assert numeric.thread is ThreadMode.OFF
-    assert numeric.options == {
-        "visibility": "public",
-        "sensitive": False,
-        "poll": {"options": ["yes", "no"], "minutes": 60},
-    }
+    assert numeric.options == {"visibility": "public", "sensitive": False}  # from defaults
 
 
 def test_overrides_precedence(project: Path, config: Config) -> None:
@@ -195,15 +204,18 @@ def test_overrides_precedence(project: Path, config: Config) -> None:
         extra_parts=(),
         link=None,
         language="fr",
-        options={"visibility": "unlisted"},  # overridden; `sensitive: null` removed it
+        options={"visibility": "public", "sensitive": False},  # the defaults
     )
     content_b = launch.content_for(b)
     assert content_b.text == content_a.text  # b is on the log network too
     assert content_b.thread is ThreadMode.NUMBERED  # the account's own override
     assert [m.filename for m in content_b.media] == ["pic.png"]
     assert content_b.media[0].alt == "Affiche"
-    assert content_b.options == {"visibility": "unlisted"}
+    assert content_b.options == content_a.options
     assert launch.content_for(c) == PostContent(**{**content_a.__dict__, "account": "brand-c"})
+    content_m = launch.content_for(config.accounts["brand-m"])
+    assert content_m.text == launch.text  # no override for it: the base text
+    assert content_m.options == {"visibility": "unlisted"}  # `sensitive: null` removed it
 
 
 def test_account_override_beats_network_override(project: Path, config: Config) -> None:
@@ -214,20 +226,29 @@ def test_account_override_beats_network_override(project: Path, config: Config) 
         posts:
           - id: a
             at: 2026-12-01 09:00
-            accounts: [brand-a, brand-b]
+            accounts: [brand-a, brand-b, brand-m]
             text: base
             language: fr
-            options: {x: 1, y: 1}
+            options: {visibility: public, spoiler_text: base}
             overrides:
-              brand-b: {text: account, options: {y: 3}}
-              log: {text: network, language: en, options: {x: 2, y: 2}}
+              brand-b: {text: account}
+              log: {text: network, language: en}
+              brand-m: {text: account, options: {spoiler_text: account}}
+              mastodon: {text: network, options: {visibility: unlisted, spoiler_text: network}}
     """,
     )
     post = q.posts[0]
     a = post.content_for(config.accounts["brand-a"])
     b = post.content_for(config.accounts["brand-b"])
-    assert (a.text, a.language, dict(a.options)) == ("network", "en", {"x": 2, "y": 2})
-    assert (b.text, b.language, dict(b.options)) == ("account", "en", {"x": 2, "y": 3})
+    m = post.content_for(config.accounts["brand-m"])
+    base = {"visibility": "public", "spoiler_text": "base"}
+    assert (a.text, a.language, dict(a.options)) == ("network", "en", base)
+    assert (b.text, b.language, dict(b.options)) == ("account", "en", base)
+    assert (m.text, m.language, dict(m.options)) == (
+        "account",
+        "fr",
+        {"visibility": "unlisted", "spoiler_text": "account"},
+    )
     assert post.text == "base"  # the base is left alone
 
 
@@ -301,7 +322,7 @@ BASE_POST = """
     posts:
       - id: a
         at: 2026-12-01 09:00
-        accounts: [brand-a, brand-b]
+        accounts: [brand-a, brand-b, brand-m]
         text: Bonjour
         media:
           - {file: media/pic.jpg, alt: Vitrine}
@@ -326,7 +347,7 @@ def test_content_hash_is_stable(project: Path, config: Config) -> None:
             media:
               - alt: Vitrine
                 file: ./media/../media/pic.jpg
-            accounts: [brand-a, brand-b]
+            accounts: [brand-a, brand-b, brand-m]
             at: 2026-12-24 18:00
     """
     post = parse(project, config, moved).posts[1]
@@ -667,7 +688,9 @@ def post_lines(draw: st.DrawFn, i: int) -> list[str]:
         fields.append([f"{ind}at: 2026-12-{1 + i:02d} {draw(st.integers(8, 11)):02d}:00"])
         if draw(st.booleans()):
             fields.append([f"{ind}not_after: 2026-12-{1 + i:02d} 20:00"])
-    names = draw(st.sampled_from([None, ["brand-a"], ["brand-c"], ["brand-a", "brand-c"]]))
+    names = draw(
+        st.sampled_from([None, ["brand-a"], ["brand-c"], ["brand-a", "brand-c"], ["brand-m"]])
+    )
     if names is not None:
         if draw(st.booleans()):
             fields.append([f"{ind}accounts: [{', '.join(names)}]"])
@@ -693,7 +716,7 @@ def post_lines(draw: st.DrawFn, i: int) -> list[str]:
         fields.append([f"{ind}thread: {mode}"])
     if draw(st.booleans()):
         fields.append([f"{ind}language: {draw(st.sampled_from(['en', 'de', 'pt-BR']))}"])
-    if draw(st.booleans()):
+    if names == ["brand-m"] and draw(st.booleans()):  # options Mastodon takes
         fields.append(
             [
                 f"{ind}options:",
@@ -711,13 +734,14 @@ def post_lines(draw: st.DrawFn, i: int) -> list[str]:
             ]
         )
     if draw(st.booleans()):
-        target = draw(st.sampled_from(["log", "brand-a", "brand-c"]))
+        target = draw(st.sampled_from(["log", "brand-a", "brand-c", "mastodon", "brand-m"]))
+        options = ["log", "brand-a", "brand-c"].count(target) == 0
         fields.append(
             [
                 f"{ind}overrides:",
                 f"{ind}  {target}:",
                 *draw(text_field("text", ind + "    ")),
-                f"{ind}    options: {{visibility: direct}}",
+                *([f"{ind}    options: {{visibility: direct}}"] if options else []),
             ]
         )
     order = draw(st.permutations(range(len(fields) + 1)))
@@ -744,7 +768,7 @@ def queue_files(draw: st.DrawFn) -> str:
 @pytest.fixture(scope="module")
 def shared_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Config]]:
     root = tmp_path_factory.mktemp("cuts")
-    (root / "publisher.toml").write_text(BASE_CONFIG)
+    (root / "publisher.toml").write_text(CONFIG)
     for rel, data in MEDIA.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(data)

@@ -25,9 +25,9 @@ from publisher.config import Config, SecretPolicy, load_config
 from publisher.diagnostics import InvalidFileError
 from publisher.queuefile import ParseCache, QueueFile, _Fallback, parse_queue
 from publisher.secrets import SecretSource
-from tests.broken_cases import BASE_CONFIG, MEDIA, QUEUE_CASES, dedent, materialize
+from tests.broken_cases import MEDIA, QUEUE_CASES, dedent, materialize
 from tests.paths import ROOT
-from tests.test_queuefile import REALISTIC, YAML_BITS, config_in, queue_files
+from tests.test_queuefile import CONFIG, REALISTIC, YAML_BITS, config_in, queue_files
 
 Outcome = QueueFile | list[str]  # the parsed file, or the diagnostics it was refused with
 
@@ -35,7 +35,7 @@ Outcome = QueueFile | list[str]  # the parsed file, or the diagnostics it was re
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Config]:
     root = tmp_path_factory.mktemp("chunked")
-    (root / "publisher.toml").write_text(BASE_CONFIG)
+    (root / "publisher.toml").write_text(CONFIG)
     for rel, data in MEDIA.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(data)
@@ -327,7 +327,7 @@ def test_byte_order_mark(shared: tuple[Path, Config]) -> None:
             posts:
               - id: a
                 {TIMED}
-                accounts: brand-a
+                accounts: brand-m
                 text: Un
                 options: *opts
             """,

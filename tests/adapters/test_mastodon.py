@@ -293,6 +293,38 @@ async def test_content_warning_takes_from_the_limit(
     assert all(s.sensitive for s in server.statuses)
 
 
+async def test_item6_per_post_visibility_reaches_the_instance(
+    server: MastodonServer, make: Callable[..., MastodonAdapter], clock: FakeClock
+) -> None:
+    """A post's `visibility` option wins over the account's, for every part of a thread."""
+    adapter = make(server, visibility="public")
+    content = post("Mot " * 200, options={"visibility": "unlisted"})
+    rendered = adapter.render(content)
+    assert not rendered.errors and len(rendered.parts) == 2
+    await adapter.publish(rendered, ref_for(content, clock))
+    assert [s.visibility for s in server.statuses] == ["unlisted", "unlisted"]
+    # Without the option, the account's setting.
+    other = post("Bonjour", post_id="other")
+    await make(server, visibility="private").publish(
+        make(server, visibility="private").render(other), ref_for(other, clock)
+    )
+    assert server.statuses[-1].visibility == "private"
+
+
+def test_item6_render_refuses_an_option_value_mastodon_does_not_take(
+    make: Callable[..., MastodonAdapter],
+) -> None:
+    """The queue parser reports these at their line; content that came another way (a
+    database written before) is refused, never published with the account's default."""
+    adapter = make(Address("https://masto.example"))
+    rendered = adapter.render(post("Bonjour", options={"visibility": "friends", "sensitive": 1}))
+    assert rendered.errors == (
+        "option visibility: 'friends' is not one of: public, unlisted, private, direct",
+        "option sensitive: expected true or false, got the number 1",
+    )
+    assert adapter.render(post("Bonjour", options={"poll": "other networks'"})).errors == ()
+
+
 async def test_image_with_alt_text_end_to_end(
     server: MastodonServer,
     make: Callable[..., MastodonAdapter],
