@@ -13,7 +13,10 @@ result is the one the full diff would give (see ``SyncCache``).
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
+import os
+import stat
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +25,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from publisher.config import Config
 from publisher.diagnostics import Diagnostic, InvalidFileError
+from publisher.limits import MAX_QUEUE_FILE_BYTES
 from publisher.queuefile import ParseCache, PostSpec, QueueFile, parse_queue, queue_text
 from publisher.schedule import PlannedDelivery, plan_deliveries, plan_order
 from publisher.states import CANCELED_BY_SYNC, PENDING, DeliveryState
@@ -56,8 +60,18 @@ class SyncReport:
     errors: list[Diagnostic] = field(default_factory=list)
     skipped: bool = False  # the same file (and config) as the last applied one
     busy: bool = False  # another daemon was applying it: look again once it is done
+    # The sync itself could not run to its end (an I/O error, a bug): one line, why. The
+    # file's own problems are ``errors``, located.
+    failure: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Nothing was applied for a reason a human should see: the last good plan stays."""
+        return bool(self.errors) or self.failure is not None
 
     def summary(self) -> str:
+        if self.failure is not None:
+            return f"queue not applied: {self.failure}; the last good plan stays"
         if self.errors:
             return f"queue not applied: {len(self.errors)} error(s); the last good plan stays"
         if self.skipped:
@@ -71,7 +85,13 @@ class SyncReport:
 def plan_fingerprint(config: Config, queue_bytes: bytes) -> str:
     """What a sync depends on: the queue file and the config that interprets it."""
     h = hashlib.sha256()
-    h.update(config.path.read_bytes() if config.path.exists() else b"")
+    try:
+        h.update(config.path.read_bytes())
+    except OSError:
+        # Gone, or no longer a file (a directory in its place): the running config still
+        # interprets the queue, and a SIGHUP reports the file's problem. A fingerprint unlike
+        # any file's only means one full diff, which finds what the store holds.
+        h.update(b"\x00unreadable config")
     h.update(b"\x00")
     h.update(queue_bytes)
     return h.hexdigest()
@@ -448,6 +468,39 @@ def _remember_increment(
     applied.fingerprint, applied.applied_at = fingerprint, now
 
 
+def read_queue_bytes(path: Path) -> bytes:
+    """The queue file's bytes, one past the size limit at most: a daemon never holds more of
+    a file it is going to refuse (a video saved over the queue, a runaway generator).
+
+    Opened without blocking, and only a regular file is read: a FIFO in its place would
+    otherwise hold the sync, and with it the daemon's loop, until someone writes to it.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        return f.read(MAX_QUEUE_FILE_BYTES + 1)
+
+
+def oversized(path: Path, data: bytes) -> Diagnostic:
+    """The size limit's error, located where the file crosses it."""
+    start = data.rfind(b"\n", 0, MAX_QUEUE_FILE_BYTES) + 1
+    line = data.count(b"\n", 0, start) + 1
+    column = len(data[start:MAX_QUEUE_FILE_BYTES].decode("utf-8", errors="replace")) + 1
+    mib = MAX_QUEUE_FILE_BYTES // (1024 * 1024)
+    return Diagnostic(
+        str(path),
+        line,
+        column,
+        "",
+        f"the queue file is larger than {mib} MiB, the most a queue may hold; "
+        "split it, or remove posts that are long past",
+    )
+
+
 async def sync_queue(
     config: Config,
     store: Store,
@@ -463,9 +516,14 @@ async def sync_queue(
     """
     path: Path = config.queue_path
     try:
-        data = await asyncio.to_thread(path.read_bytes)
+        data = await asyncio.to_thread(read_queue_bytes, path)
     except OSError as err:
         diag = Diagnostic(str(path), 1, 1, "", f"cannot read the queue file: {err.strerror}")
+        await store.record_load(LoadState(now, False, None, str(diag), None))
+        return SyncReport(applied=False, errors=[diag])
+    if len(data) > MAX_QUEUE_FILE_BYTES:
+        diag = oversized(path, data)
+        del data
         await store.record_load(LoadState(now, False, None, str(diag), None))
         return SyncReport(applied=False, errors=[diag])
     fingerprint = plan_fingerprint(config, data)
