@@ -13,10 +13,7 @@ result is the one the full diff would give (see ``SyncCache``).
 from __future__ import annotations
 
 import asyncio
-import errno
 import hashlib
-import os
-import stat
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +22,6 @@ from typing import Any, Generic, TypeVar, overload
 
 from publisher.config import Config
 from publisher.diagnostics import Diagnostic, InvalidFileError
-from publisher.limits import MAX_QUEUE_FILE_BYTES
 from publisher.queuefile import ParseCache, PostSpec, QueueFile, parse_queue, queue_text
 from publisher.schedule import PlannedDelivery, plan_deliveries, plan_order
 from publisher.states import CANCELED_BY_SYNC, PENDING, DeliveryState
@@ -468,39 +464,6 @@ def _remember_increment(
     applied.fingerprint, applied.applied_at = fingerprint, now
 
 
-def read_queue_bytes(path: Path) -> bytes:
-    """The queue file's bytes, one past the size limit at most: a daemon never holds more of
-    a file it is going to refuse (a video saved over the queue, a runaway generator).
-
-    Opened without blocking, and only a regular file is read: a FIFO in its place would
-    otherwise hold the sync, and with it the daemon's loop, until someone writes to it.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-        if not stat.S_ISREG(mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
-        return f.read(MAX_QUEUE_FILE_BYTES + 1)
-
-
-def oversized(path: Path, data: bytes) -> Diagnostic:
-    """The size limit's error, located where the file crosses it."""
-    start = data.rfind(b"\n", 0, MAX_QUEUE_FILE_BYTES) + 1
-    line = data.count(b"\n", 0, start) + 1
-    column = len(data[start:MAX_QUEUE_FILE_BYTES].decode("utf-8", errors="replace")) + 1
-    mib = MAX_QUEUE_FILE_BYTES // (1024 * 1024)
-    return Diagnostic(
-        str(path),
-        line,
-        column,
-        "",
-        f"the queue file is larger than {mib} MiB, the most a queue may hold; "
-        "split it, or remove posts that are long past",
-    )
-
-
 async def sync_queue(
     config: Config,
     store: Store,
@@ -516,14 +479,9 @@ async def sync_queue(
     """
     path: Path = config.queue_path
     try:
-        data = await asyncio.to_thread(read_queue_bytes, path)
+        data = await asyncio.to_thread(path.read_bytes)
     except OSError as err:
         diag = Diagnostic(str(path), 1, 1, "", f"cannot read the queue file: {err.strerror}")
-        await store.record_load(LoadState(now, False, None, str(diag), None))
-        return SyncReport(applied=False, errors=[diag])
-    if len(data) > MAX_QUEUE_FILE_BYTES:
-        diag = oversized(path, data)
-        del data
         await store.record_load(LoadState(now, False, None, str(diag), None))
         return SyncReport(applied=False, errors=[diag])
     fingerprint = plan_fingerprint(config, data)
