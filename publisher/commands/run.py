@@ -195,14 +195,14 @@ async def open_when_ready(
             log.error("%s", why, extra={"action": "db"})
             latest[0] = why
             if watchdog is None:
-                notifier.ready(why)
-                watchdog = asyncio.create_task(watchdog_task(notifier))
                 if config.metrics.listen:
                     app = waiting_app(lambda: latest[0])
                     try:
                         health = await start_health_server(app, config.metrics.listen)
                     except OSError as err:  # the daemon's own start reports it again
                         log.warning("no /healthz meanwhile: %s", err, extra={"action": "db"})
+                notifier.ready(why)  # once /healthz answers
+                watchdog = asyncio.create_task(watchdog_task(notifier))
             else:
                 notifier.status(why)
             await clock.sleep_until(clock.now() + delay, stop)
