@@ -279,9 +279,8 @@ async def serve(
                     engine.replace_config(fresh, build_adapters(fresh, context, mode))
                     log.info("configuration reloaded", extra={"action": "reload"})
             except InvalidFileError as err:
-                problems = err.errors or err.diagnostics
-                if len(problems) == 1:
-                    log.error("%s: %s", REFUSED, problems[0], extra={"action": "reload"})
+                if len(err.diagnostics) == 1:  # (a directory in its place, say): one line
+                    log.error("%s: %s", REFUSED, err.diagnostics[0], extra={"action": "reload"})
                 else:
                     for d in err.diagnostics:
                         log.error("%s", d, extra={"action": "reload"})

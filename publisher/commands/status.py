@@ -32,28 +32,29 @@ def database_problem(url: str) -> str | None:
     """Why the daemon cannot write its SQLite database, as seen from here.
 
     The daemon records a failed sync in the store for this command to show, which it cannot
-    do when the store itself is what fails: a read-only file system (or file), a full disk.
+    do when the store itself is what fails: a file system mounted read-only (as the kernel
+    does after disk errors), or one with no room left. Permissions are not judged: this
+    command may run as another user than the daemon.
     """
     if not is_sqlite(url):
         return None
     path = Path(url.split(":///", 1)[1])
     if str(path) == ":memory:":
         return None
-    for target in (path, path.parent):
-        if target.exists() and not os.access(target, os.W_OK):
-            return (
-                f"{target} is not writable (a read-only file system, or permissions): "
-                "the daemon can record nothing, and publishes nothing until it is"
-            )
     try:
         st = os.statvfs(path.parent)
     except OSError:
         return None
+    if st.f_flag & os.ST_RDONLY:
+        return (
+            f"{path.parent} is on a read-only file system: the daemon can record nothing, "
+            "and publishes nothing until it is writable again"
+        )
     free = st.f_bavail * st.f_frsize
     if free < LOW_SPACE:
         return (
-            f"{path.parent}: {free // 1024} KiB free on its file system: the daemon cannot "
-            "record its work, and publishes nothing until there is room"
+            f"{path.parent}: {free // 1024} KiB free on its file system: the daemon may be "
+            "unable to record its work, and then publishes nothing until there is room"
         )
     return None
 

@@ -334,6 +334,9 @@ class Engine:
             report = await self._sync_failed(err, now)
         else:
             self._sync_backoff = None
+            if self._sync_retry is not None:
+                self._sync_retry.cancel()  # done without it
+                self._sync_retry = None
             if not report.skipped:
                 settle_memory(self.sync_cache.churned)
         self.last_sync = report

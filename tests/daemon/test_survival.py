@@ -365,7 +365,7 @@ async def test_item5_read_only_database_at_start_waits_and_recovers(
     """The database's file system is remounted read-only while the daemon is down (as the
     kernel does after disk errors). The daemon neither crashes nor exits: it is READY=1 with a
     STATUS= saying why, /healthz fails saying why, each try logs one line; `status` says the
-    database is not writable; once the file system is writable again the daemon goes on by
+    database is on a read-only file system; once it is writable again the daemon goes on by
     itself and publishes what came due meanwhile."""
     daemon.write_config(disk.path / "queue.db")
     daemon.write_queue(queue(post("a1", iso(LEAD), "a"), post("b1", iso(LEAD), "b")))
@@ -382,7 +382,8 @@ async def test_item5_read_only_database_at_start_waits_and_recovers(
         assert daemon.alive()
         result = daemon.status()
         assert result.returncode == 1, result
-        assert "not writable" in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert "read-only file system" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     finally:
         disk.writable()
