@@ -63,8 +63,18 @@ class SyncReport:
     errors: list[Diagnostic] = field(default_factory=list)
     skipped: bool = False  # the same file (and config) as the last applied one
     busy: bool = False  # another daemon was applying it: look again once it is done
+    # The sync itself could not run to its end (an I/O error, a bug): one line, why. The
+    # file's own problems are ``errors``, located.
+    failure: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Nothing was applied for a reason a human should see: the last good plan stays."""
+        return bool(self.errors) or self.failure is not None
 
     def summary(self) -> str:
+        if self.failure is not None:
+            return f"queue not applied: {self.failure}; the last good plan stays"
         if self.errors:
             return f"queue not applied: {len(self.errors)} error(s); the last good plan stays"
         if self.skipped:
@@ -78,7 +88,13 @@ class SyncReport:
 def plan_fingerprint(config: Config, queue_bytes: bytes) -> str:
     """What a sync depends on: the queue file and the config that interprets it."""
     h = hashlib.sha256()
-    h.update(config.path.read_bytes() if config.path.exists() else b"")
+    try:
+        h.update(config.path.read_bytes())
+    except OSError:
+        # Gone, or no longer a file (a directory in its place): the running config still
+        # interprets the queue, and a SIGHUP reports the file's problem. A fingerprint unlike
+        # any file's only means one full diff, which finds what the store holds.
+        h.update(b"\x00unreadable config")
     h.update(b"\x00")
     h.update(queue_bytes)
     return h.hexdigest()

@@ -147,6 +147,19 @@ def test_service_essentials(unit: Unit) -> None:
     assert one(unit, "RestrictAddressFamilies").split() == ["AF_UNIX", "AF_INET", "AF_INET6"]
 
 
+def test_item4_a_config_problem_at_start_is_restarted_not_left_down(unit: Unit) -> None:
+    """Exit 1 (publisher.toml unusable at start; a queue or I/O problem never exits) is
+    restarted like a crash, spaced out and without a start limit, so publishing comes back
+    once the file is fixed instead of staying down until someone notices. Only a usage error
+    (exit 2, the unit's own command line) is not restarted."""
+    assert one(unit, "Restart") == "on-failure"
+    prevented = unit[("Service", "RestartPreventExitStatus")]
+    assert prevented == ["2"], prevented
+    assert parse_duration(one(unit, "RestartSec")) >= parse_duration("10s")
+    # A start limit would end the restarts after a few tries, leaving the unit "failed".
+    assert one(unit, "StartLimitIntervalSec", section="Unit") == "0"
+
+
 def test_stop_timeout_exceeds_engine_shutdown_timeout(unit: Unit) -> None:
     stop = parse_duration(one(unit, "TimeoutStopSec"))
     shutdown = EngineSettings().shutdown_timeout

@@ -10,6 +10,7 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -20,15 +21,31 @@ from publisher.config import Config, SecretPolicy, load_config
 from publisher.diagnostics import InvalidFileError
 from publisher.engine.daemon import CLAIM_AHEAD, Engine, EngineOptions
 from publisher.engine.notify import HumanAlerts
-from publisher.engine.observe import Health, Metrics, SystemdStatus, health_app, start_health_server
+from publisher.engine.observe import (
+    Health,
+    Metrics,
+    SystemdStatus,
+    health_app,
+    start_health_server,
+    waiting_app,
+)
 from publisher.engine.runtime import LIVE, REHEARSAL, Mode, build_adapters
 from publisher.engine.watch import watch_queue
 from publisher.logs import setup_logging
 from publisher.sdnotify import Notifier, watchdog_task
-from publisher.store import Store
+from publisher.secrets import REDACTOR
+from publisher.store import IO_ERRORS, Store, database_name, io_error
 from publisher.store.db import is_sqlite
 
+if TYPE_CHECKING:
+    from aiohttp import web
+
 log = logging.getLogger("publisher.run")
+
+REFUSED = "new configuration refused; the running one stays"
+# Opening the database at start: tried again after this, doubled up to the maximum.
+STORE_RETRY = timedelta(seconds=2)
+STORE_RETRY_MAX = timedelta(minutes=1)
 
 
 def rehearsal_database(config: Config) -> str:
@@ -77,9 +94,15 @@ async def main(args: argparse.Namespace) -> int:
     if args.time_travel:
         clock = TravelClock(parse_when(args.time_travel, config.timezone), args.speed)
     url = rehearsal_database(config) if args.dry_run else config.database_url
-    store = await open_store(config, url=url)
+    notifier = Notifier()
+    if args.once:
+        store = await open_once(config, url, wipe=args.dry_run)
+    else:
+        waited = await open_when_ready(config, url, clock, notifier, wipe=args.dry_run)
+        if waited is None:
+            return EXIT_OK  # stopped while waiting for the database
+        store = waited
     if args.dry_run:
-        await store.wipe()
         log.info(
             "dry run: recording into %s; nothing is sent",
             url.split(":///")[-1],
@@ -98,9 +121,104 @@ async def main(args: argparse.Namespace) -> int:
         await tick()
         clock = db_clock
     try:
-        return await serve(config, store, clock, mode, once=args.once, policy=policy, tick=tick)
+        return await serve(
+            config,
+            store,
+            clock,
+            mode,
+            once=args.once,
+            policy=policy,
+            notifier=notifier,
+            tick=tick,
+        )
     finally:
         await store.close()
+
+
+async def _open(config: Config, url: str, wipe: bool) -> Store:
+    store = await open_store(config, url=url)
+    if wipe:
+        try:
+            await store.wipe()  # a dry run starts afresh
+        except BaseException:
+            await store.close()
+            raise
+    return store
+
+
+async def open_once(config: Config, url: str, *, wipe: bool) -> Store:
+    """``run --once`` does not wait: a database it cannot open is a one-line error."""
+    try:
+        return await _open(config, url, wipe)
+    except IO_ERRORS as err:
+        raise UserError(f"cannot open the database {database_name(url)}: {io_error(err)}") from None
+
+
+async def open_when_ready(
+    config: Config, url: str, clock: Clock, notifier: Notifier, *, wipe: bool
+) -> Store | None:
+    """The store, once it opens; None if the daemon is stopped before.
+
+    A database that cannot be opened at start (a file system remounted read-only after a
+    crash left its WAL behind, PostgreSQL not up yet) is waited for, not a crash: it comes
+    back by itself, and a daemon that exits would be restarted into the same error, a
+    restart loop that shows only its last attempt. Meanwhile the daemon is READY=1 with
+    STATUS= saying why (systemd would kill a daemon that never gets ready at its start
+    timeout), pings the watchdog, logs each try, and stops on SIGTERM.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    latest = [""]  # the last try's error: what /healthz and STATUS= say meanwhile
+
+    def reload() -> None:
+        """A reload meanwhile must not end the daemon (SIGHUP's default action): the queue
+        is read once the database opens, and the config read at start serves till then."""
+        notifier.reloading()
+        log.info("reload: waiting for the database first", extra={"action": "reload"})
+        notifier.ready(latest[0])
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    watchdog: asyncio.Task[None] | None = None
+    health: web.AppRunner | None = None
+    delay = STORE_RETRY
+    try:
+        while True:
+            try:
+                return await _open(config, url, wipe)
+            except IO_ERRORS as err:
+                why = (
+                    f"cannot open the database {database_name(url)}: {io_error(err)}; "
+                    f"retrying in {delay.total_seconds():.0f}s"
+                )
+            log.error("%s", why, extra={"action": "db"})
+            latest[0] = why
+            if watchdog is None:
+                if config.metrics.listen:
+                    app = waiting_app(lambda: latest[0])
+                    try:
+                        health = await start_health_server(app, config.metrics.listen)
+                    except OSError as err:  # the daemon's own start reports it again
+                        log.warning("no /healthz meanwhile: %s", err, extra={"action": "db"})
+                notifier.ready(why)  # once /healthz answers
+                watchdog = asyncio.create_task(watchdog_task(notifier))
+            else:
+                notifier.status(why)
+            await clock.sleep_until(clock.now() + delay, stop)
+            if stop.is_set():
+                log.info("stopped before the database could be opened", extra={"action": "stop"})
+                return None
+            delay = min(delay * 2, STORE_RETRY_MAX)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        if watchdog is not None:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+        if health is not None:
+            await health.cleanup()  # the daemon's own server takes the address over
 
 
 async def serve(
@@ -141,17 +259,15 @@ async def serve(
         )
 
         def reload() -> None:
-            """SIGHUP: re-read the config where safe, then the queue."""
+            """SIGHUP: re-read the config where safe, then the queue.
+
+            Whatever goes wrong, the running config stays, the error is logged, the queue is
+            synced, and systemd hears READY=1 after RELOADING=1 (else `systemctl reload`
+            waits, and the unit shows "reloading" for good).
+            """
             notifier.reloading()
             try:
                 fresh = load_config(config.path, secrets=policy)
-            except InvalidFileError as err:
-                for d in err.diagnostics:
-                    log.error("%s", d, extra={"action": "reload"})
-                log.error(
-                    "new configuration refused; the running one stays", extra={"action": "reload"}
-                )
-            else:
                 why = unsafe_reload(engine.config, fresh)
                 if why:
                     log.error(
@@ -162,8 +278,24 @@ async def serve(
                 else:
                     engine.replace_config(fresh, build_adapters(fresh, context, mode))
                     log.info("configuration reloaded", extra={"action": "reload"})
-            engine.request_sync()
-            notifier.ready()
+            except InvalidFileError as err:
+                if len(err.diagnostics) == 1:  # (a directory in its place, say): one line
+                    log.error("%s: %s", REFUSED, err.diagnostics[0], extra={"action": "reload"})
+                else:
+                    for d in err.diagnostics:
+                        log.error("%s", d, extra={"action": "reload"})
+                    log.error("%s", REFUSED, extra={"action": "reload"})
+            except Exception as err:  # an error the config's checks did not foresee
+                log.error(
+                    "%s: %s",
+                    REFUSED,
+                    REDACTOR.scrub(f"{type(err).__name__}: {err}".splitlines()[0][:300]),
+                    exc_info=True,  # a bug: where it came from (the log scrubs tracebacks)
+                    extra={"action": "reload"},
+                )
+            finally:
+                engine.request_sync()
+                notifier.ready()
 
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, engine.stop)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from publisher.clock import SystemClock
@@ -19,9 +21,42 @@ from publisher.commands.common import (
 )
 from publisher.config import SecretPolicy
 from publisher.states import DeliveryState
-from publisher.store import Delivery
+from publisher.store import IO_ERRORS, Delivery, io_error
+from publisher.store.db import is_sqlite
 
 SCHEMA_VERSION = 1
+LOW_SPACE = 1024 * 1024  # bytes free below which a SQLite database is reported as full
+
+
+def database_problem(url: str) -> str | None:
+    """Why the daemon cannot write its SQLite database, as seen from here.
+
+    The daemon records a failed sync in the store for this command to show, which it cannot
+    do when the store itself is what fails: a file system mounted read-only (as the kernel
+    does after disk errors), or one with no room left. Permissions are not judged: this
+    command may run as another user than the daemon.
+    """
+    if not is_sqlite(url):
+        return None
+    path = Path(url.split(":///", 1)[1])
+    if str(path) == ":memory:":
+        return None
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return None
+    if st.f_flag & os.ST_RDONLY:
+        return (
+            f"{path.parent} is on a read-only file system: the daemon can record nothing, "
+            "and publishes nothing until it is writable again"
+        )
+    free = st.f_bavail * st.f_frsize
+    if free < LOW_SPACE:
+        return (
+            f"{path.parent}: {free // 1024} KiB free on its file system: the daemon may be "
+            "unable to record its work, and then publishes nothing until there is room"
+        )
+    return None
 
 
 def _iso(when: datetime | None) -> str | None:
@@ -48,7 +83,12 @@ async def main(args: argparse.Namespace) -> int:
     config = load(args.config, SecretPolicy.WARN)
     if not database_exists(config):
         raise UserError(f"no database yet at {config.database_url}: run `publisher run` first")
-    store = await open_store(config, readonly=True)
+    problem = database_problem(config.database_url)
+    try:
+        store = await open_store(config, readonly=True)
+    except IO_ERRORS as err:
+        why = f"cannot read the database: {io_error(err)}"
+        raise UserError(f"{why}; {problem}" if problem else why) from None
     try:
         now = SystemClock().now()
         counts = await store.count_by_state()
@@ -64,6 +104,7 @@ async def main(args: argparse.Namespace) -> int:
     doc: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "generated_at": _iso(now),
+        "database_problem": problem,
         "counts": {s.value: counts.get(s, 0) for s in DeliveryState},
         "next": [_row(d) for d in upcoming],
         "in_flight": [_row(d) for d in sending],
@@ -92,6 +133,8 @@ async def main(args: argparse.Namespace) -> int:
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return EXIT_OK
     z = config.timezone
+    if problem is not None:
+        print(f"DATABASE: {problem}")
     print("deliveries: " + ", ".join(f"{k} {v}" for k, v in doc["counts"].items() if v))
     if load_state is not None:
         verdict = "ok" if load_state.ok else "FAILED (the last good plan stays in force)"

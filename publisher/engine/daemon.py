@@ -52,7 +52,16 @@ from publisher.engine.decide import (
 from publisher.engine.runtime import Mode
 from publisher.secrets import REDACTOR
 from publisher.states import DeliveryState, Outcome
-from publisher.store import Attempt, Delivery, LookupAsk, Store, Transition
+from publisher.store import (
+    IO_ERRORS,
+    Attempt,
+    Delivery,
+    LoadState,
+    LookupAsk,
+    Store,
+    Transition,
+    io_error,
+)
 from publisher.sync import SyncCache, SyncReport, sync_queue
 
 log = logging.getLogger("publisher.engine")
@@ -62,6 +71,11 @@ PREPARE_TIMEOUT = 15.0
 BLOCKED_RECHECK = timedelta(seconds=1)
 DB_RETRY = timedelta(seconds=2)
 SYNC_BUSY_RETRY = timedelta(seconds=1)
+# A sync that met an I/O error (disk full, read-only, the database away) is tried again after
+# this, doubled at each failure up to the maximum: a disk remounted read-write is seen within
+# a minute, and a lasting failure costs a log line a minute.
+SYNC_IO_RETRY = timedelta(seconds=2)
+SYNC_IO_RETRY_MAX = timedelta(minutes=1)
 LOOKUP_BACKOFF = timedelta(minutes=15)
 MAX_LOOKUPS = 6
 # How far ahead of its time `publisher run` claims a delivery (alone on SQLite; see
@@ -166,6 +180,8 @@ class Engine:
         self._held: dict[str, datetime] = {}  # accounts rate-limited (or held) until then
         self._lookups: dict[int, tuple[str, asyncio.Task[None]]] = {}  # lookups in flight
         self.last_sync: SyncReport | None = None
+        self._sync_backoff: timedelta | None = None  # the last I/O retry's delay, while failing
+        self._sync_retry: asyncio.Future[None] | None = None
         self.last_pass: datetime | None = None
         # Parsed posts and the applied plan, kept between syncs: a re-sync after an edit
         # re-parses and re-reads only what the edit changed.
@@ -305,18 +321,32 @@ class Engine:
             )
 
     async def _sync(self) -> None:
+        """Apply the queue file: the boundary nothing a sync meets crosses.
+
+        Whatever the file holds and whatever the disk or the database does, the daemon goes
+        on with the last good plan: a file it cannot apply is a reported error, an I/O error
+        is retried with a backoff, and both show in the log, /healthz and ``status``.
+        """
         now = self.clock.now()
-        report = await sync_queue(self.config, self.store, now, cache=self.sync_cache)
+        try:
+            report = await sync_queue(self.config, self.store, now, cache=self.sync_cache)
+        except Exception as err:
+            report = await self._sync_failed(err, now)
+        else:
+            self._sync_backoff = None
+            if self._sync_retry is not None:
+                self._sync_retry.cancel()  # done without it
+                self._sync_retry = None
+            if not report.skipped:
+                settle_memory(self.sync_cache.churned)
         self.last_sync = report
-        if not report.skipped:
-            settle_memory(self.sync_cache.churned)
         if report.busy:
             # Another daemon is applying the file: sync again shortly, so this one learns
             # of the deliveries it adds instead of sleeping through them.
             self._background(self._resync_after(SYNC_BUSY_RETRY))
         for o in self.observers:
             o.on_sync(report, now)
-        if report.errors:
+        if report.failed:
             for d in report.errors:
                 _event(logging.ERROR, "sync", str(d))
             _event(logging.ERROR, "sync", report.summary())
@@ -326,6 +356,48 @@ class Engine:
             _event(logging.WARNING, "sync", str(w))
         for n in report.notices:
             _event(logging.WARNING, "sync", n)
+
+    async def _sync_failed(self, err: Exception, now: datetime) -> SyncReport:
+        """A sync that raised: nothing of it was applied (the store applies a plan in one
+        transaction). Say why, where ``status`` reads it when the store takes the write, and
+        retry what a retry may fix."""
+        if isinstance(err, IO_ERRORS):
+            # The disk or the database (full, read-only, away): they come back by
+            # themselves, so try again, less and less often. What the sync had parsed and
+            # remembered is still true: nothing was written.
+            delay = SYNC_IO_RETRY if self._sync_backoff is None else self._sync_backoff * 2
+            self._sync_backoff = delay = min(delay, SYNC_IO_RETRY_MAX)
+            why = f"{io_error(err)}; retrying in {delay.total_seconds():.0f}s"
+            if not self.options.once:
+                if self._sync_retry is not None:
+                    self._sync_retry.cancel()  # one retry pending at a time
+                self._sync_retry = self._background(self._resync_after(delay))
+        else:
+            # A bug, or a file the parser does not bound yet (an overflowing date, memory
+            # exhausted): the same file fails the same way, so the next edit tries again.
+            # What the sync cache holds may be half updated: start it afresh.
+            detail = REDACTOR.scrub("".join(traceback.format_exception(err)))
+            log.error("sync failed on an unexpected error:\n%s", detail, extra={"action": "sync"})
+            self.sync_cache = SyncCache()
+            settle_memory(churned=True)  # and hand back what it took (an expansion, say)
+            self._sync_backoff = None
+            text = str(err)
+            message = REDACTOR.scrub(text.splitlines()[0][:200] if text else "")
+            why = (
+                f"{self.config.queue_path}: cannot be applied "
+                f"({type(err).__name__}{': ' + message if message else ''})"
+            )
+        report = SyncReport(applied=False, failure=why)
+        try:
+            await self.store.record_load(LoadState(now, False, None, report.summary(), None))
+        except Exception as again:  # the store fails too: the log and /healthz tell
+            if not isinstance(err, IO_ERRORS):  # (else the error line says it already)
+                log.warning(
+                    "the failed sync is not recorded for `publisher status`: %s",
+                    io_error(again),
+                    extra={"action": "sync"},
+                )
+        return report
 
     async def _resync_after(self, delay: timedelta) -> None:
         await self.clock.sleep_until(self.clock.now() + delay, self._stopping)
@@ -683,10 +755,11 @@ class Engine:
 
         self._background(write())
 
-    def _background(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
+    def _background(self, coro: Any) -> asyncio.Future[None]:
+        task: asyncio.Future[None] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _finish(self, d: Delivery, t: Transition, wait: bool = True) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -83,7 +84,7 @@ class Metrics:
         )
 
     def on_sync(self, report: SyncReport, now: datetime) -> None:
-        self.queue_load_ok.set(0 if report.errors else 1)
+        self.queue_load_ok.set(0 if report.failed else 1)
         self.queue_load_time.set(now.timestamp())
 
     def on_pass(self, now: datetime, next_due: datetime | None) -> None:
@@ -125,7 +126,7 @@ class Health:
         self.load_message = ""
 
     def on_sync(self, report: SyncReport, now: datetime) -> None:
-        self.load_ok = not report.errors
+        self.load_ok = not report.failed
         self.load_message = report.summary()
 
     def on_pass(self, now: datetime, next_due: datetime | None) -> None:
@@ -157,7 +158,13 @@ class Health:
 
 
 class SystemdStatus:
-    """READY=1 after the first sync and pass; STATUS= with a human summary (at most 1/s)."""
+    """READY=1 after the first sync and pass; STATUS= with a human summary (at most 1/s).
+
+    A first sync that fails (a broken file, a read-only database) makes the daemon ready at
+    once, saying why in STATUS=: it runs, on the last good plan, and retries; without READY=1
+    systemd would kill it at its start timeout and restart it, again and again, which hides
+    the cause. While the last queue load failed, every STATUS= line starts with why.
+    """
 
     def __init__(self, notifier: Notifier, store: Store, zone: ZoneInfo, clock: Clock) -> None:
         self.notifier = notifier
@@ -166,13 +173,23 @@ class SystemdStatus:
         self.clock = clock
         self.ready = False
         self.summary = ""
+        self.problem: str | None = None  # the last queue load's failure, while it lasts
         self.in_flight = 0
         self._updated: datetime | None = None
         self._task: asyncio.Task[None] | None = None
 
     def on_sync(self, report: SyncReport, now: datetime) -> None:
-        if report.errors:
-            self.notifier.status(f"queue file invalid, last good plan in force: {report.summary()}")
+        if report.failed:
+            self.problem = report.summary()
+            if not self.ready:
+                self.ready = True
+                self.notifier.ready(self.problem)
+            else:
+                self.notifier.status(self.problem)
+            self.summary = ""  # the next summary is sent again, after the problem
+        elif self.problem is not None and not report.busy:
+            self.problem = None
+            self.summary = ""
 
     def on_pass(self, now: datetime, next_due: datetime | None) -> None:
         if not self.ready:
@@ -201,6 +218,8 @@ class SystemdStatus:
             text += f", {unknown} need a human"
         if nxt:
             text += f", next {nxt[0].account} at {nxt[0].due_at.astimezone(self.zone):%a %H:%M}"
+        if self.problem is not None:
+            text = f"{self.problem}; {text}"
         if text != self.summary:
             self.summary = text
             self.notifier.status(text)
@@ -217,6 +236,24 @@ def health_app(metrics: Metrics, health: Health) -> web.Application:
     async def get_health(_request: web.Request) -> web.Response:
         status, body = health.verdict()
         return web.json_response(body, status=status)
+
+    app = web.Application()
+    app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/healthz", get_health)
+    return app
+
+
+def waiting_app(problem: Callable[[], str]) -> web.Application:
+    """/healthz and /metrics while the daemon waits for its database: both fail, saying why
+    (a refused connection would say only that nothing listens)."""
+    from aiohttp import web
+
+    async def get_health(_request: web.Request) -> web.Response:
+        body = {"ok": False, "problems": [problem()], "last_pass": None, "queue_load_ok": None}
+        return web.json_response(body, status=503)
+
+    async def get_metrics(_request: web.Request) -> web.Response:
+        return web.Response(text=problem() + "\n", status=503)
 
     app = web.Application()
     app.router.add_get("/metrics", get_metrics)

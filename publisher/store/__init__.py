@@ -1,6 +1,6 @@
 """The store: the applied plan and the ledger, in SQLite or PostgreSQL."""
 
-from publisher.store.db import SchemaTooNewError
+from publisher.store.db import IO_ERRORS, SchemaTooNewError, database_name, io_error
 from publisher.store.repo import (
     EXPECT_STATE,
     Attempt,
@@ -16,6 +16,7 @@ from publisher.store.repo import (
 
 __all__ = [
     "EXPECT_STATE",
+    "IO_ERRORS",
     "Attempt",
     "Delivery",
     "LoadState",
@@ -26,4 +27,6 @@ __all__ = [
     "SchemaTooNewError",
     "Store",
     "Transition",
+    "database_name",
+    "io_error",
 ]

@@ -21,16 +21,44 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
+
+from publisher.secrets import REDACTOR
 
 T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
 IDLE_TX_TIMEOUT_MS = 30_000
+
+
+# Errors of the disk or the database (full, read-only, away): they pass, so what met one is
+# tried again, unlike a file's mistakes or a bug.
+IO_ERRORS = (OSError, DBAPIError)
+
+
+def io_error(err: BaseException) -> str:
+    """One line for an error of the disk or the database, secrets scrubbed."""
+    if isinstance(err, DBAPIError):
+        detail = str(err.orig) if err.orig is not None else str(err)
+        text = f"database error: {detail.splitlines()[0] if detail else type(err.orig).__name__}"
+    elif isinstance(err, OSError) and err.strerror:
+        text = f"{err.filename}: {err.strerror}" if err.filename else err.strerror
+    else:
+        text = f"{type(err).__name__}: {err}".splitlines()[0]
+    return REDACTOR.scrub(text)
+
+
+def database_name(url: str) -> str:
+    """The database as a message may name it: never a password in a URL."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "the configured database"
 
 
 class SchemaTooNewError(RuntimeError):
