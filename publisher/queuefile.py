@@ -14,10 +14,13 @@ not pass for a shorter plan: a missing final newline, an absent or empty ``posts
 from __future__ import annotations
 
 import bisect
+import errno
 import functools
 import hashlib
 import json
+import os
 import re
+import stat
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -1619,8 +1622,12 @@ def _parse_chunked(text: str, path: Path, config: Config, cache: ParseCache | No
 
 def read_queue_bytes(path: Path) -> bytes:
     """The file's bytes, at most one past ``MAX_QUEUE_FILE_BYTES``: an oversized file is
-    refused (``queue_text``) without being read whole."""
-    with path.open("rb") as f:
+    refused (``queue_text``) without being read whole. Opened without blocking and read only
+    when it is a regular file: a FIFO or a device in its place must not hang the sync."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise IsADirectoryError(errno.EISDIR, "not a regular file")
         return f.read(MAX_QUEUE_FILE_BYTES + 1)
 
 

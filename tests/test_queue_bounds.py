@@ -10,6 +10,8 @@ own output, the file size).
 
 from __future__ import annotations
 
+import asyncio
+import os
 import resource
 import subprocess
 import sys
@@ -320,6 +322,33 @@ async def test_size_limits_sync_refuses_an_oversized_file(config: Config, tmp_pa
         assert "larger than the limit" in report.errors[0].message
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+async def test_a_queue_that_is_not_a_regular_file_is_refused_without_blocking(
+    config: Config, tmp_path: Path, kind: str
+) -> None:
+    """A FIFO in place of queue.yaml would block a plain open() (and with it the daemon's
+    whole event loop) until a writer came; it is refused at once, like a directory."""
+    queue = tmp_path / "queue.yaml"
+    if kind == "fifo":
+        os.mkfifo(queue)
+    else:
+        queue.mkdir()
+    store = await Store.open(f"sqlite:///{tmp_path / 'queue.db'}")
+    try:
+        report = await asyncio.wait_for(
+            sync_queue(config, store, datetime(2026, 11, 30, 8, 0, tzinfo=UTC)),
+            timeout=60,  # a guard against the hang this test is about, not a speed limit
+        )
+        assert not report.applied
+        assert [(d.line, d.column) for d in report.errors] == [(1, 1)]
+        assert "cannot read the queue file" in report.errors[0].message
+    finally:
+        await store.close()
+    r = validate(tmp_path / "publisher.toml")
+    assert r.returncode == 1
+    assert f"{queue}:1:1: cannot read the queue file" in r.stderr
 
 
 def test_size_limits_a_long_link_is_checked_in_linear_time(config: Config) -> None:
