@@ -64,7 +64,7 @@ from adapters.base import (
     TransientError,
     Unknowable,
 )
-from publisher.secrets import Secret
+from publisher.secrets import REDACTOR, Secret
 
 log = logging.getLogger("publisher.network.mastodon")
 
@@ -610,7 +610,7 @@ def _error_text(answer: _Answer) -> str:
     if isinstance(doc, dict):
         text = doc.get("error")
         if isinstance(text, str):
-            return text[:300]
+            return REDACTOR.clip(text, 300)
     return ""
 
 
