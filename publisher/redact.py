@@ -400,7 +400,8 @@ class Redactor:
         if not spans:
             return text
         spans.sort()
-        out, pos = [], 0
+        out: list[str] = []
+        pos = 0
         for start, end in spans:
             if start <= pos and out:  # touches or overlaps the mark just made: widen it
                 pos = max(pos, end)

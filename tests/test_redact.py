@@ -284,13 +284,13 @@ async def sinks(tmp_path: Path) -> AsyncIterator[Sinks]:
         yield s
 
 
-async def run_once(project: Project, env: dict[str, str]) -> tuple[int, str]:
+async def run_once(project: Project, env: dict[str, str], *args: str) -> tuple[int, str]:
     """``publisher run --once`` as a process, as systemd runs it; its log is its stderr."""
 
     def call() -> tuple[int, str]:
         r = subprocess.run(
             [sys.executable, "-m", "publisher.cli", "run", "--once",
-             "--config", str(project.config_path)],
+             "--config", str(project.config_path), *args],
             capture_output=True, text=True, timeout=120, env={**os.environ, **env},
         )
         return r.returncode, r.stdout + r.stderr
@@ -554,3 +554,56 @@ async def test_item8_a_right_guess_and_a_wrong_one_look_the_same_everywhere(
     mirrored = next(d for d in doc["deliveries"] if d["account"] == "team-log")
     digest = hashlib.sha256(mirrored["parts"][0]["text"].encode()).hexdigest()[:16]
     assert f"sha256:{digest}" in right["the daemon's log"]
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+async def test_item8_a_guess_quoted_by_a_diagnostic_looks_the_same_right_or_wrong(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, log_format: str
+) -> None:
+    """The queue's diagnostics quote what the editor wrote: ``validate``, the daemon's log and
+    ``status`` show the quote as written, a right guess like a wrong one."""
+    monkeypatch.setenv("GUESSED", GUESSED)
+    outputs = {}
+    for label, guess in (("right", GUESSED), ("wrong", _wrong(GUESSED))):
+        root = tmp_path / label
+        root.mkdir()
+        project = Project(root, f"sqlite:///{root / 'queue.db'}")
+        project.accounts = {
+            "team-log": {"network": "log"},
+            "bird": {"network": "x", "api_base": "http://127.0.0.1:9",
+                     "oauth2_token": "${GUESSED}"},
+        }
+        project.write_config()
+        at = (datetime.now(UTC) + timedelta(days=1)).isoformat(timespec="minutes")
+        project.write_queue(
+            f"posts:\n  - id: launch\n    at: {at}\n    accounts: [team-log]\n"
+            f"    text: Soldes\n    language: \"{guess}\"\n"
+        )
+        config = ("--config", str(project.config_path))
+        code, out, err = await cli("validate", *config)
+        assert code == 1 and guess in out + err, out + err
+        seen = {"validate": out + err}
+        _code, seen["the daemon's log"] = await run_once(
+            project, {"GUESSED": GUESSED}, "--log-format", log_format
+        )
+        code, out, err = await cli("status", *config)
+        assert code == 0, err
+        seen["status"] = out
+        outputs[label] = {k: _normalize(v, project, {guess: "<GUESS>"}) for k, v in seen.items()}
+    for where, text in outputs["right"].items():
+        assert text == outputs["wrong"][where], f"{where}:\n{text}\n---\n{outputs['wrong'][where]}"
+    assert "<GUESS>" in outputs["right"]["the daemon's log"], outputs["right"]["the daemon's log"]
+
+
+async def test_a_secret_too_short_to_scrub_is_warned_about(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHORT_TOKEN", "abc1234")
+    project.accounts = {"masto": {"network": "mastodon", "instance": "https://m.example",
+                                  "token": "${SHORT_TOKEN}"}}
+    project.write_config()
+    project.write_queue("posts: []\n")
+    code, out, err = await cli("validate", "--config", str(project.config_path))
+    assert code == 0, err
+    assert "${SHORT_TOKEN} is shorter than 8 characters" in out + err
+    assert "abc1234" not in out + err
