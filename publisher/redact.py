@@ -36,9 +36,15 @@ shows itself. So the rules are:
 * Outside text about a post (a network's error that quotes the post back) is scrubbed inside
   a ``PostScope``: every run of ``MIN_LENGTH`` or more characters it shares with the post's
   content (as written, or escaped for JSON, HTML or a URL) is masked with the same ``***`` as
-  a secret, and touching marks merge into one. Any other mark would be an oracle: a right
-  guess quoted back lies inside an echo, a wrong one too; a network's own copy of the secret
-  (a header it quotes) is masked either way, whether or not the editor's text matches it.
+  a secret, and touching marks merge into one: a right guess quoted back lies inside such a
+  run, and so does a wrong one, so both vanish into one mark. A run is masked whole only if
+  it holds ``MIN_LENGTH`` characters of the post besides its credential-like words (runs of
+  base64, hex or URL characters); otherwise only those words are (the ones with
+  ``MIN_LENGTH`` characters in the run): when the post holds the
+  right value, a network's own copy of it (a header it quotes) matches the post too, and a
+  character or two beside the copy may match what the editor wrote beside the guess; they
+  must not join the mark, for beside a wrong guess they would not. Both rules read the text,
+  never the secrets, so they treat a right guess and a wrong one of the same shape alike.
 * Identifiers an editor chose (the post's id, its media file names) are kept as written in
   the lines the daemon composes about the post, as are values marked ``Verbatim`` (the
   queue's diagnostics) and our words about the editor's text (``PostScope.keep``): the log
@@ -47,8 +53,13 @@ shows itself. So the rules are:
 
 What remains possible, and is not a leak: an editor who already knows a secret can publish it
 (that is what posting is), or name a post after it; the product never tells them whether a
-string is one. Not covered: a network that quotes the post back in an encoding not listed
-above (base64, say) would show a right guess masked where a wrong one shows.
+string is one. The limits of the rules above, all of which need a network that quotes the
+post back or quotes a credential: a quote in an encoding not listed (the post in base64, say)
+is not recognised as the post's; and a network's copy of a secret that is quoted next to
+characters the editor reproduced beside their guess can take those characters into its mark
+for a right guess and not for a wrong one, if the secret is not credential-like (a password
+with spaces) or the characters are letters or digits glued to it. A network's answer is
+still never shown unscrubbed.
 """
 
 from __future__ import annotations
@@ -298,8 +309,8 @@ def _occurrences(text: str, names: Iterable[str]) -> list[tuple[int, int]]:
 
 
 def _without(spans: list[tuple[int, int]], kept: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """``spans`` less the kept ones: a secret's match inside a kept span is left out whole,
-    an echo is trimmed around it."""
+    """``spans`` less the kept ones: a span inside a kept one is dropped, one that overlaps it
+    is cut down to what lies outside."""
     out = []
     for start, end in spans:
         if any(a <= start and end <= b for a, b in kept):
@@ -326,9 +337,10 @@ def _echo_marks(text: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]
     A run is masked whole when, apart from the credential-like words in it, it still has
     ``MIN_LENGTH`` characters of the post: it is the post quoted back. Otherwise it may be a
     network's own copy of a credential that happens to touch a few characters also found next
-    to the same value in the post (an editor who guessed it): then only its credential-like
-    words are masked. Both tests read ``text`` alone, never the secrets, so a right guess and
-    a wrong one (of the same shape) get the same marks.
+    to the same value in the post (an editor who guessed it): then only the credential-like
+    words of which ``MIN_LENGTH`` characters or more lie in the run are masked, never a few
+    touching characters. Both tests read ``text`` alone, never the secrets, so a right guess
+    and a wrong one (of the same shape) get the same marks.
     """
     if not runs:
         return runs
@@ -340,7 +352,7 @@ def _echo_marks(text: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]
         if any(b - a >= MIN_LENGTH for a, b in rest):
             out.append((start, end))
         else:
-            out.extend(inside)
+            out.extend((a, b) for a, b in inside if b - a >= MIN_LENGTH)
     return out
 
 

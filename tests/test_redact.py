@@ -163,29 +163,52 @@ def test_values_too_short_to_scrub_are_not_registered() -> None:
     assert redactor.scrub("hunter2 aGVudGVyMg==") == "hunter2 aGVudGVyMg=="
 
 
-def test_item8_a_network_quoting_the_post_back_confirms_no_guess() -> None:
-    """Outside text about a post: its echo of the post is masked like a secret, and a secret
-    next to it merges into the same mark, so a right guess and a wrong one come out the same,
-    and the network's own copy of the secret is masked whole either way."""
+# (what the editor wrote around a guess, what the network answers given that text)
+ECHO_CASES: dict[str, tuple[Callable[[str], str], Callable[[str], str]]] = {
+    "the post quoted back, beside the header": (
+        lambda g: f"Soldes ! code {g} et {_b64(g.encode())}",
+        lambda t: f'HTTP 400: {{"text": {json.dumps(t)}}} auth=Bearer {quote(TOKEN, safe="")} x',
+    ),
+    "a guess and one character, quoted back": (
+        lambda g: f"{g}!",
+        lambda t: f"refused: {t}",
+    ),
+    "the header beside characters the editor wrote beside the guess": (
+        lambda g: f"Soldes ! Bearer {g}!",
+        lambda t: f"auth=Bearer {TOKEN}!",
+    ),
+    "the post quoted back JSON-escaped": (
+        lambda g: f'Soldes "{g}" é',
+        lambda t: json.dumps({"text": t}),
+    ),
+    "the post quoted back in a URL": (
+        lambda g: f"Soldes {g} !",
+        lambda t: f"see https://x.example/?text={quote(t, safe='')}",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ECHO_CASES)
+def test_item8_a_network_quoting_the_post_back_confirms_no_guess(case: str) -> None:
+    """Outside text about a post: its quote of the post is masked like a secret, a secret next
+    to it merges into the same mark, and the network's own copy of the secret is masked alike
+    whatever the post says: a right guess and a wrong one come out the same."""
     from publisher.redact import PostScope, enter_post
 
     redactor = Redactor()
     redactor.add(TOKEN)
+    write, answer = ECHO_CASES[case]
     outs = []
     for guess in (TOKEN, _wrong(TOKEN)):
-        text = f"Soldes ! code {guess} et {_b64(guess.encode())}"
-        answer = (
-            f'HTTP 400: {{"text": {json.dumps(text)}}} auth=Bearer {quote(TOKEN, safe="")} '
-            f"post launch-{guess[:4]}"
-        )
+        text = write(guess)
 
-        def scrub(text: str = text, answer: str = answer, post: str = f"launch-{guess[:4]}") -> str:
-            enter_post(PostScope([post], lambda: [text]))  # as the daemon does for a delivery
-            return redactor.scrub(answer)
+        def scrub(text: str = text) -> str:
+            enter_post(PostScope(["launch"], lambda: [text]))  # as the daemon does for a post
+            return redactor.scrub(answer(text))
 
-        outs.append(contextvars.copy_context().run(scrub).replace(guess[:4], "<id>"))
+        outs.append(contextvars.copy_context().run(scrub))
     assert outs[0] == outs[1], outs
-    assert outs[0] == 'HTTP 400: {"text": "***"} auth=Bearer *** post launch-<id>', outs[0]
+    assert MASK in outs[0] and leaks(outs[0], TOKEN) == [], outs[0]
 
 
 async def test_dry_run_payloads_carry_no_credential(
