@@ -448,10 +448,10 @@ class Engine:
 
     async def _deliver(self, d: Delivery, claimed: datetime) -> None:
         adapter = self.adapters[d.account]
-        content = d.content()
-        # This task's text from outside is scrubbed knowing what the editor wrote for it.
-        enter_post(post_scope(content))
         try:
+            content = d.content()
+            # This task's text from outside is scrubbed knowing what the editor wrote for it.
+            enter_post(post_scope(content))
             rendered = adapter.render(content)
         except Exception as err:  # a bug in a render: the post cannot go out as it is
             reason = REDACTOR.scrub(f"render failed: {err!r}")
