@@ -493,12 +493,8 @@ class Adapter(ABC):
             raise PermanentError(str(err), attention=Attention.CREDENTIALS) from None
 
     def scrub(self, text: str) -> str:
-        """Text with this account's secrets, and every other registered one, masked."""
-        for secret in self.secrets():
-            if secret.resolved:
-                value = secret.reveal()
-                if value:
-                    text = text.replace(value, "***")
+        """Outside text with every registered secret (this account's are registered when
+        resolved) masked in every form it travels in; see ``publisher.redact``."""
         return REDACTOR.scrub(text)
 
     def secrets(self) -> tuple[Secret, ...]:

@@ -56,7 +56,7 @@ from adapters.base import (
     TransientError,
     Unknowable,
 )
-from publisher.secrets import Secret
+from publisher.secrets import REDACTOR, Secret
 
 log = logging.getLogger("publisher.network.facebook")
 
@@ -377,7 +377,7 @@ class FacebookAdapter(Adapter):
         if isinstance(error, dict) or status >= 400:
             raise self._map_error(status, answer_headers, error, step)
         if status != 200 or not isinstance(doc, dict):
-            snippet = raw[:80].decode("utf-8", "replace")
+            snippet = REDACTOR.clip(raw, 80)
             raise may_have_landed(
                 self._scrub(f"{step.what}: unexpected answer (HTTP {status}): {snippet!r}"),
                 status=status,

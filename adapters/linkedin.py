@@ -65,7 +65,7 @@ from adapters.base import (
     TransientError,
     Unknowable,
 )
-from publisher.secrets import Secret
+from publisher.secrets import REDACTOR, Secret
 from publisher.text import find_entities
 
 log = logging.getLogger("publisher.network.linkedin")
@@ -446,7 +446,7 @@ class LinkedInAdapter(Adapter):
         raw = answer.headers.get("x-restli-id") or answer.headers.get("x-linkedin-id") or ""
         urn = unquote(raw.strip())
         if POST_URN_RE.fullmatch(urn) is None:
-            snippet = self._scrub(repr(urn[:80]))
+            snippet = self._scrub(repr(REDACTOR.clip(urn, 80)))
             raise AmbiguousError(
                 f"{step.what}: LinkedIn answered 201 without a post URN (x-restli-id {snippet})",
                 status=answer.status,
@@ -596,7 +596,7 @@ class LinkedInAdapter(Adapter):
         named_code = code or next(iter(sorted(detail_codes)), "")
         label = f"LinkedIn {named_code}" if named_code else "LinkedIn"
         if not message and not isinstance(doc, dict):
-            snippet = answer.body[:80].decode("utf-8", "replace").strip()
+            snippet = REDACTOR.clip(answer.body, 80).strip()
             message = f"unexpected answer {snippet!r}" if snippet else "empty answer"
         reason = self._scrub(f"{step.what}: {label} (HTTP {status}): {message or 'no message'}")
         if status == 429:

@@ -1,4 +1,11 @@
-"""The ``log`` network: publishes to the daemon's log. For demos, tests and adapter authors."""
+"""The ``log`` network: publishes to the daemon's log. For demos, tests and adapter authors.
+
+Each part's line shows its length and a SHA-256 digest of its text, never the text: the log
+is read by people and systems that never see the queue file, and a secret an editor pasted
+into a post must not reach them through it. Masking it instead would tell the editor their
+guess was right (``***`` where a wrong guess shows itself); a digest of the editor's own text
+depends on nothing else, so it confirms nothing. ``publisher dry-run`` shows the text.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ from adapters.base import (
     RemotePart,
     Rendered,
 )
+from publisher.redact import fingerprint
 
 log = logging.getLogger("publisher.network.log")
 
@@ -77,7 +85,13 @@ class LogAdapter(Adapter):
                 len(rendered.parts),
                 part.length,
                 rendered.limit,
-                part.text.replace("\n", " ⏎ "),
+                fingerprint(part.text),
+                extra={
+                    "action": "publish",
+                    "post": ref.post_id,
+                    "account": self.account,
+                    "network": self.network,
+                },
             )
             parts.append(RemotePart(part.index, remote_id, None))
         return Published(tuple(parts))

@@ -65,7 +65,7 @@ from adapters.base import (
     TransientError,
     Unknowable,
 )
-from publisher.secrets import Secret
+from publisher.secrets import REDACTOR, Secret
 
 log = logging.getLogger("publisher.network.mastodon")
 
@@ -615,7 +615,7 @@ def _error_text(answer: _Answer) -> str:
     if isinstance(doc, dict):
         text = doc.get("error")
         if isinstance(text, str):
-            return text[:300]
+            return REDACTOR.clip(text, 300)
     return ""
 
 

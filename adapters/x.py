@@ -786,7 +786,7 @@ def _problem(err: HTTPException) -> str:
     status = getattr(err.response, "status", "?")
     reason = getattr(err.response, "reason", "") or ""
     text = "; ".join(dict.fromkeys(messages)) or f"{status} {reason}".strip()
-    return text[:500]
+    return REDACTOR.clip(text, 500)
 
 
 _URLISH = re.compile(r"(?:https?://|www\.)\S+|\b(?:[\w-]+\.)+[a-z]{2,}(?:/\S*)?", re.IGNORECASE)
@@ -864,12 +864,7 @@ class XAdapter(Adapter):
     # -- plumbing -----------------------------------------------------------
 
     def _scrub(self, text: str) -> str:
-        for secret in self.secrets():
-            if secret.resolved:
-                value = secret.reveal()
-                if value:
-                    text = text.replace(value, "***")
-        return REDACTOR.scrub(text)
+        return self.scrub(text)  # the token file's tokens were registered when read
 
     def _credentials(self) -> _Credentials:
         s = self._settings

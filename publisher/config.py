@@ -24,7 +24,7 @@ from adapters.base import AccountSettings
 from adapters.registry import UnknownNetworkError, adapter_class
 from publisher.diagnostics import Diagnostic, InvalidFileError, Severity
 from publisher.durations import parse_duration
-from publisher.secrets import Secret, SecretSource, resolve_reference
+from publisher.secrets import MIN_LENGTH, Secret, SecretSource, resolve_reference
 from publisher.slots import Slot, parse_slot
 
 
@@ -302,6 +302,12 @@ def load_config(
                 )
                 severity = Severity.ERROR if secrets is SecretPolicy.REQUIRE else Severity.WARNING
                 diags.append(Diagnostic(filename, kline, kcol, where, msg, severity))
+            elif isinstance(ref, Secret) and len(ref.reveal()) < MIN_LENGTH:
+                msg = (
+                    f"secret ${{{ref.name}}} is shorter than {MIN_LENGTH} characters: too short "
+                    "to tell from ordinary words, so logs and errors are not scrubbed of it"
+                )
+                diags.append(Diagnostic(filename, kline, kcol, where, msg, Severity.WARNING))
             resolved[key] = ref
         try:
             settings = _validate_settings(cls.Settings, resolved)

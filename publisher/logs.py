@@ -4,7 +4,9 @@ Events carry fields (``action``, ``post``, ``account``, ``network``, ...) passed
 ``event(...)`` or ``logger.info(msg, extra={...})``. Every line is scrubbed of registered
 secrets by the formatter, after everything (message, fields, traceback) is in it: the
 formatter sits on the root handler, so third-party loggers (aiohttp, tweepy, urllib3,
-oauthlib) are scrubbed too, not only ours.
+oauthlib) are scrubbed too, not only ours. What an editor wrote is shown as written, so the
+log never confirms a guessed secret (``publisher.redact``): the ``post`` field, values marked
+``Verbatim`` and, in a line about a post, its ``PostScope`` names.
 
 Under systemd the text lines start with an sd-daemon priority (``<6>`` for info) that
 journald turns into the entry's priority, so ``journalctl -p warning`` works; journald adds
@@ -26,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
-from publisher.secrets import REDACTOR
+from publisher.redact import REDACTOR, Verbatim
 
 # The fields the daemon uses, in the order they are printed; any other extra comes after.
 FIELDS = (
@@ -113,8 +115,23 @@ def _level(name: str) -> int:
         raise ValueError(f"unknown log level {name!r} (use {', '.join(LEVELS)})") from None
 
 
-def _scrub(value: object) -> str:
-    return REDACTOR.scrub(value if isinstance(value, str) else str(value))
+def _scrub(value: object, kept: list[str]) -> str:
+    return REDACTOR.scrub(value if isinstance(value, str) else str(value), keep=kept, echoes=False)
+
+
+def _kept(record: logging.LogRecord) -> list[str]:
+    """What the line shows as written (the redactor also keeps it as quoting writes it)."""
+    out: list[str] = []
+    post = getattr(record, "post", None)
+    if isinstance(post, str):
+        out.append(post)
+    if isinstance(record.msg, Verbatim):
+        out.append(record.msg)
+    args = record.args
+    values = args.values() if isinstance(args, Mapping) else args or ()
+    out.extend(a for a in values if isinstance(a, Verbatim))
+    out.extend(v for v in event_fields(record).values() if isinstance(v, Verbatim))
+    return out
 
 
 class _Formatter(logging.Formatter):
@@ -125,14 +142,15 @@ class _Formatter(logging.Formatter):
         self.journal = journal
 
     def format(self, record: logging.LogRecord) -> str:
-        text = REDACTOR.scrub(self.render(record))
+        kept = _kept(record)
+        text = REDACTOR.scrub(self.render(record, kept), keep=kept, echoes=False)
         if not self.journal:
             return text
         prefix = f"<{priority(record.levelno)}>"
         # journald makes one entry per line: each traceback line keeps the event's priority.
         return "\n".join(prefix + line for line in text.split("\n"))
 
-    def render(self, record: logging.LogRecord) -> str:
+    def render(self, record: logging.LogRecord, kept: list[str]) -> str:
         raise NotImplementedError
 
     def details(self, record: logging.LogRecord) -> str:
@@ -155,13 +173,13 @@ class _Formatter(logging.Formatter):
 class TextFormatter(_Formatter):
     """``[time LEVEL ]logger: message key=value ...``, then traceback lines."""
 
-    def render(self, record: logging.LogRecord) -> str:
+    def render(self, record: logging.LogRecord, kept: list[str]) -> str:
         # The whole line is scrubbed in ``format``; only a value about to be quoted is
         # scrubbed first, since quoting could escape a secret's characters out of sight.
         head = f"{record.name}: {record.getMessage()}"
         if not self.journal:  # journald has its own timestamp and priority
             head = f"{self.timestamp(record)} {record.levelname} {head}"
-        pairs = [f"{k}={_quote(v)}" for k, v in event_fields(record).items()]
+        pairs = [f"{k}={_quote(v, kept)}" for k, v in event_fields(record).items()]
         line = " ".join([head, *pairs])
         details = self.details(record)
         return f"{line}\n{details}" if details else line
@@ -170,32 +188,32 @@ class TextFormatter(_Formatter):
 class JsonFormatter(_Formatter):
     """One JSON object per line: time, level, logger, message, the fields, exception."""
 
-    def render(self, record: logging.LogRecord) -> str:
+    def render(self, record: logging.LogRecord, kept: list[str]) -> str:
         obj: dict[str, Any] = {
             "time": self.timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": _scrub(record.getMessage()),
+            "message": _scrub(record.getMessage(), kept),
         }
         for key, value in event_fields(record).items():
-            obj.setdefault(key, _json_value(value))
+            obj.setdefault(key, _json_value(value, kept))
         details = self.details(record)
         if details:
-            obj["exception"] = _scrub(details)
+            obj["exception"] = _scrub(details, kept)
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-def _quote(value: object) -> str:
+def _quote(value: object, kept: list[str]) -> str:
     text = value if isinstance(value, str) else str(value)
     if _BARE.match(text):
         return text
-    return json.dumps(_scrub(text), ensure_ascii=False)
+    return json.dumps(_scrub(text, kept), ensure_ascii=False)
 
 
-def _json_value(value: object) -> Any:
+def _json_value(value: object, kept: list[str]) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
-    return _scrub(value)
+    return _scrub(value, kept)
 
 
 def under_journal(stream: IO[str], environ: Mapping[str, str] | None = None) -> bool:

@@ -1,8 +1,9 @@
 """Secrets: values that must never reach logs, dry-run output, tracebacks or the database.
 
 A ``Secret`` prints as ``***``; its value only comes out through ``reveal()``. Every
-resolved value is also registered with ``Redactor`` so log lines and error messages that
-somehow carry one (an HTTP library echoing a header, say) are scrubbed anyway.
+resolved value is also registered with ``REDACTOR`` (``publisher.redact``, which says how and
+why), so log lines and error messages that somehow carry one, in whatever encoding (an HTTP
+library echoing a header, say), are scrubbed anyway.
 """
 
 from __future__ import annotations
@@ -10,13 +11,24 @@ from __future__ import annotations
 import os
 import re
 import stat
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
+
+from publisher.redact import MIN_LENGTH, REDACTOR, Redactor
+
+__all__ = [
+    "MIN_LENGTH",
+    "REDACTOR",
+    "MissingSecretError",
+    "Redactor",
+    "Secret",
+    "SecretSource",
+    "resolve_reference",
+]
 
 REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -76,36 +88,6 @@ class Secret:
         return core_schema.no_info_plain_validator_function(
             coerce, serialization=core_schema.plain_serializer_function_ser_schema(repr)
         )
-
-
-class Redactor:
-    """Process-wide set of secret values to scrub from any text that leaves the process."""
-
-    def __init__(self) -> None:
-        self._values: set[str] = set()
-        self._lock = threading.Lock()
-        self._pattern: re.Pattern[str] | None = None
-
-    def add(self, value: str) -> None:
-        if len(value) < 4:  # too short to scrub without mangling ordinary text
-            return
-        with self._lock:
-            if value not in self._values:
-                self._values.add(value)
-                self._pattern = None
-
-    def scrub(self, text: str) -> str:
-        pattern = self._pattern
-        if pattern is None:
-            with self._lock:
-                if not self._values:
-                    return text
-                alts = sorted(self._values, key=len, reverse=True)
-                pattern = self._pattern = re.compile("|".join(re.escape(v) for v in alts))
-        return pattern.sub("***", text)
-
-
-REDACTOR = Redactor()
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,7 @@ def test_canary_never_appears(fmt: str, canary: str) -> None:
         raise PermissionError(f"bad credentials {canary}")
     except PermissionError:
         log.exception("failed with %s", canary, extra={"error": canary})
-    log.info("stack", stack_info=True, extra={"post": canary})
+    log.info("stack", stack_info=True, extra={"account": canary})
     text = out.getvalue()
     assert canary not in text
     assert text.count("***") >= 7

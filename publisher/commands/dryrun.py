@@ -1,7 +1,10 @@
 """``publisher dry-run``: exactly what each network would receive. No network, no writes.
 
 It renders through the same adapters the daemon uses (built without an HTTP session, so a
-network call is impossible), so what it prints is what ``run`` sends.
+network call is impossible), so what it prints is what ``run`` sends. Nothing here comes from
+outside, and what the editor wrote is printed as written, never scrubbed: a scrubbed guess
+would confirm a secret (``publisher.redact``). Payloads carry no credentials (adapters send
+those in headers only; ``tests/test_redact.py`` checks every network's payloads).
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from publisher.config import Config, SecretPolicy
 from publisher.diagnostics import InvalidFileError
 from publisher.engine.runtime import LIVE, build_adapters
 from publisher.schedule import PlannedDelivery
-from publisher.secrets import REDACTOR
 
 SCHEMA_VERSION = 1
 
@@ -90,9 +92,9 @@ async def main(args: argparse.Namespace) -> int:
         out.append(delivery_json(p, rendered, config))
     if args.json:
         doc = {"schema": SCHEMA_VERSION, "generated_at": _iso(now), "deliveries": out}
-        print(REDACTOR.scrub(json.dumps(doc, ensure_ascii=False, indent=2, default=str)))
+        print(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
     else:
-        print(REDACTOR.scrub(_text(out, config)))
+        print(_text(out, config))
     problems = sum(1 for d in out if d["errors"])
     if problems:
         print(f"{problems} deliveries cannot be published as written", file=sys.stderr)

@@ -49,8 +49,8 @@ from publisher.engine.decide import (
     after_error,
     triage,
 )
-from publisher.engine.runtime import Mode
-from publisher.secrets import REDACTOR
+from publisher.engine.runtime import Mode, post_scope
+from publisher.redact import REDACTOR, Verbatim, enter_post
 from publisher.states import DeliveryState, Outcome
 from publisher.store import (
     IO_ERRORS,
@@ -346,16 +346,17 @@ class Engine:
             self._background(self._resync_after(SYNC_BUSY_RETRY))
         for o in self.observers:
             o.on_sync(report, now)
+        # Diagnostics quote the queue file: shown as written, never masked (publisher.redact).
         if report.failed:
             for d in report.errors:
-                _event(logging.ERROR, "sync", str(d))
+                _event(logging.ERROR, "sync", Verbatim(d))
             _event(logging.ERROR, "sync", report.summary())
         elif not report.skipped:
             _event(logging.INFO, "sync", report.summary())
         for w in report.warnings:
-            _event(logging.WARNING, "sync", str(w))
+            _event(logging.WARNING, "sync", Verbatim(w))
         for n in report.notices:
-            _event(logging.WARNING, "sync", n)
+            _event(logging.WARNING, "sync", Verbatim(n))
 
     async def _sync_failed(self, err: Exception, now: datetime) -> SyncReport:
         """A sync that raised: nothing of it was applied (the store applies a plan in one
@@ -520,14 +521,19 @@ class Engine:
     async def _deliver(self, d: Delivery, claimed: datetime) -> None:
         adapter = self.adapters[d.account]
         try:
-            rendered = adapter.render(d.content())
+            content = d.content()
+            # This task's text from outside is scrubbed knowing what the editor wrote for it.
+            enter_post(post_scope(content))
+            rendered = adapter.render(content)
         except Exception as err:  # a bug in a render: the post cannot go out as it is
-            await self._finish(
-                d, self._fail(d, claimed, f"render failed: {err!r}", Outcome.INVALID)
-            )
+            reason = REDACTOR.scrub(f"render failed: {err!r}")
+            await self._finish(d, self._fail(d, claimed, reason, Outcome.INVALID))
             return
+        scope = post_scope(content, rendered)
+        enter_post(scope)
         if rendered.errors:
             reason = "; ".join(rendered.errors)
+            scope.keep(reason)  # our words about the editor's own text: shown as written
             await self._finish(d, self._fail(d, claimed, reason, Outcome.INVALID))
             return
         started = claimed
@@ -882,7 +888,9 @@ class Engine:
         mine = await self.store.take_unknown(d, now, self.options.worker, self.options.lease)
         if mine is None:
             return
-        rendered: Rendered = adapter.render(mine.content())
+        content = mine.content()
+        rendered: Rendered = adapter.render(content)
+        enter_post(post_scope(content, rendered))
         window = adapter.idempotency_window
         if window is not None:
             first = await self.store.first_attempt_at(mine.id)

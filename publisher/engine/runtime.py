@@ -2,13 +2,15 @@
 
 A dry run goes through the very same pipeline as a real one; only the ``Mode`` differs:
 its adapters render and record instead of sending, and success is recorded as ``dry-run``.
+Its log shows each part's length and digest, not the payload: the log never carries a
+post's content (``publisher.redact``); ``publisher dry-run`` shows the payloads.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -30,7 +32,7 @@ from adapters.base import (
 from adapters.registry import adapter_class
 from publisher.config import Config
 from publisher.media import MediaRoots
-from publisher.secrets import REDACTOR
+from publisher.redact import PostScope, fingerprint
 from publisher.states import DeliveryState, Outcome
 
 log = logging.getLogger("publisher.dry-run")
@@ -60,16 +62,17 @@ class RehearsalAdapter(Adapter):
     ) -> Published:
         parts = list(done)
         for part in rendered.parts[len(done) :]:
-            payload = REDACTOR.scrub(json.dumps(part.payload, ensure_ascii=False, default=str))
+            payload = json.dumps(part.payload, ensure_ascii=False, default=str)
             log.info(
-                "dry-run %s → %s part %d/%d (%d/%d): %s",
+                "dry-run %s → %s part %d/%d (%d/%d): payload %s, %d bytes",
                 ref.post_id,
                 self.account,
                 part.index + 1,
                 len(rendered.parts),
                 part.length,
                 rendered.limit,
-                payload,
+                fingerprint(payload),
+                len(payload.encode("utf-8")),
                 extra={
                     "action": "dry-run",
                     "post": ref.post_id,
@@ -116,3 +119,38 @@ def build_adapters(config: Config, context: AdapterContext, mode: Mode) -> dict[
         cls = adapter_class(account.network)
         out[name] = mode.wrap(cls(name, account.settings, context))
     return out
+
+
+def post_scope(content: PostContent, rendered: Rendered | None = None) -> PostScope:
+    """What the editor wrote for one delivery, for the redactor (``publisher.redact``): the
+    names it shows as written, and the content it recognises when a network quotes it."""
+    names = [content.post_id, content.account, *(m.name for m in content.media)]
+    if content.link is not None and content.link.thumb is not None:
+        names.append(content.link.thumb.name)
+
+    def texts() -> Iterator[str]:
+        yield content.text
+        yield from content.extra_parts
+        for m in content.media:
+            yield m.alt
+        if content.link is not None:
+            yield from (content.link.url, content.link.title, content.link.description)
+        yield from _strings(content.options)
+        for part in rendered.parts if rendered is not None else ():
+            yield part.text
+            yield from _strings(part.payload)
+
+    return PostScope(names, texts)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON-like value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v)
