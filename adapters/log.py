@@ -1,14 +1,14 @@
 """The ``log`` network: publishes to the daemon's log. For demos, tests and adapter authors.
 
-Each part's line shows its length and a SHA-256 digest of its text, never the text: the log
-is read by people and systems that never see the queue file, and a secret an editor pasted
-into a post must not reach them through it. Masking it instead would tell the editor their
-guess was right (``***`` where a wrong guess shows itself); a digest of the editor's own text
-depends on nothing else, so it confirms nothing. ``publisher dry-run`` shows the text.
+Each part's line shows its text as the editor wrote it, never scrubbed: masking a secret an
+editor pasted into a post would tell them their guess was right (``***`` where a wrong guess
+shows itself). What the editor wrote is content, not one of our secrets: on a real network it
+would be published for everyone to read, and here the log is where it is published.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -29,7 +29,7 @@ from adapters.base import (
     RemotePart,
     Rendered,
 )
-from publisher.redact import fingerprint
+from publisher.redact import Verbatim
 
 log = logging.getLogger("publisher.network.log")
 
@@ -85,7 +85,7 @@ class LogAdapter(Adapter):
                 len(rendered.parts),
                 part.length,
                 rendered.limit,
-                fingerprint(part.text),
+                Verbatim(json.dumps(part.text, ensure_ascii=False)),
                 extra={
                     "action": "publish",
                     "post": ref.post_id,

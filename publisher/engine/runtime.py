@@ -32,7 +32,7 @@ from adapters.base import (
 from adapters.registry import adapter_class
 from publisher.config import Config
 from publisher.media import MediaRoots
-from publisher.redact import PostScope, fingerprint
+from publisher.redact import PostScope, Verbatim
 from publisher.states import DeliveryState, Outcome
 
 log = logging.getLogger("publisher.dry-run")
@@ -64,15 +64,16 @@ class RehearsalAdapter(Adapter):
         for part in rendered.parts[len(done) :]:
             payload = json.dumps(part.payload, ensure_ascii=False, default=str)
             log.info(
-                "dry-run %s → %s part %d/%d (%d/%d): payload %s, %d bytes",
+                "dry-run %s → %s part %d/%d (%d/%d): %s",
                 ref.post_id,
                 self.account,
                 part.index + 1,
                 len(rendered.parts),
                 part.length,
                 rendered.limit,
-                fingerprint(payload),
-                len(payload.encode("utf-8")),
+                # As written: the payload carries the editor's text and no credential, and
+                # masking the text would confirm a guessed secret (publisher.redact).
+                Verbatim(payload),
                 extra={
                     "action": "dry-run",
                     "post": ref.post_id,
