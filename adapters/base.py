@@ -26,6 +26,7 @@ from publisher.clock import Clock
 from publisher.diagnostics import kind_of, quoted
 from publisher.limits import MAX_TEXT_CHARS
 from publisher.media import MediaError, MediaFile, MediaRef, MediaRoots, limit_for, open_media
+from publisher.redact import ours
 from publisher.secrets import REDACTOR, MissingSecretError, Secret
 
 # ---------------------------------------------------------------------------
@@ -473,14 +474,16 @@ class Adapter(ABC):
                 open_media, item.file, self.context.media, limit=limit
             )
         except MediaError as err:
-            raise PermanentError(str(err), attention=Attention.CONTENT) from None
+            raise PermanentError(ours(str(err)), attention=Attention.CONTENT) from None
         expected = item.mime_type
         if (expected and found.mime_type != expected) or (
             not expected and not found.mime_type.startswith("image/")
         ):
             raise PermanentError(
-                f"{item.name} changed since it was checked: it is {found.mime_type} now, "
-                f"not {expected or 'an image'}",
+                ours(
+                    f"{item.name} changed since it was checked: it is {found.mime_type} now, "
+                    f"not {expected or 'an image'}"
+                ),
                 attention=Attention.CONTENT,
             )
         return found

@@ -286,6 +286,15 @@ def enter_post(scope: PostScope | None) -> contextvars.Token[PostScope | None]:
     return _SCOPE.set(scope)
 
 
+def ours(text: str) -> str:
+    """Mark ``text`` as our own words about the post being handled (a media file refused at
+    send time, say): shown as written, never taken for the network quoting the post back."""
+    scope = _SCOPE.get()
+    if scope is not None:
+        scope.keep(text)
+    return text
+
+
 def _occurrences(text: str, names: Iterable[str]) -> list[tuple[int, int]]:
     """Where the kept names are, as written and as a JSON string (a log field) writes them."""
     needles = set()
