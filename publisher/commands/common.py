@@ -16,6 +16,7 @@ from publisher.store.db import is_sqlite
 EXIT_OK = 0
 EXIT_USER = 1
 EXIT_USAGE = 2
+EXIT_TEMPFAIL = 75  # sysexits' EX_TEMPFAIL
 
 # Command-line times: wide enough for any window anyone means, narrow enough that the
 # arithmetic on them (a window's weeks, a time-travelling clock's next day) cannot leave
@@ -26,6 +27,15 @@ TIME_MAX = datetime(9000, 1, 1, tzinfo=UTC)
 
 class UserError(Exception):
     """A problem the user can fix; printed without a traceback, exit 1."""
+
+    exit_code = EXIT_USER
+
+
+class UnavailableError(UserError):
+    """Something we depend on cannot be reached now (the database server): worth trying
+    again, so not exit 1, which the service unit treats as "do not restart"."""
+
+    exit_code = EXIT_TEMPFAIL
 
 
 def print_diagnostics(err: InvalidFileError) -> None:
@@ -53,10 +63,24 @@ def database_exists(config: Config) -> bool:
 
 
 async def open_store(config: Config, *, readonly: bool = False, url: str | None = None) -> Store:
+    """The store, or a one-line reason it cannot be opened (never the driver's traceback)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from publisher.secrets import REDACTOR
+    from publisher.store.db import redact_url
+
+    target = url or config.database_url
     try:
-        return await Store.open(url or config.database_url, readonly=readonly)
+        return await Store.open(target, readonly=readonly)
     except SchemaTooNewError as err:
         raise UserError(str(err)) from None
+    except (DBAPIError, OSError) as err:
+        reason = getattr(err, "orig", None) or err
+        detail = REDACTOR.scrub(" ".join(str(reason).split()))[:300]
+        where = redact_url(target)
+        if isinstance(err, OSError) and not is_sqlite(target):
+            raise UnavailableError(f"cannot reach the database {where}: {detail}") from None
+        raise UserError(f"cannot open the database {where}: {detail}") from None
 
 
 def parse_when(text: str, zone: ZoneInfo) -> datetime:
