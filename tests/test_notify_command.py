@@ -35,7 +35,7 @@ HUNG = """\
 #!/bin/sh
 {trap}
 sleep 300 &
-echo $$ $! > "{pids}"
+echo $$ $! > "{pids}.tmp" && mv "{pids}.tmp" "{pids}"
 sleep 300
 """
 
