@@ -375,3 +375,30 @@ def test_item10_unknown_account_is_an_error_naming_the_known_ones(
         "publisher: unknown account 'alpah' (did you mean 'alpha'?); known accounts: alpha, beta"
     )
     assert r.stdout == ""
+
+
+@pytest.mark.parametrize("network", ["log", "x"])
+def test_item9_max_length_too_small_to_split_is_a_located_error(
+    tmp_path: Path, network: str
+) -> None:
+    """Fuzzing account settings: a `max_length` of a few characters passed validate and
+    made dry-run raise from the splitter ("even one character does not fit")."""
+    config = write_project(tmp_path)
+    config.write_text(
+        config.read_text().replace(
+            '[accounts.alpha]\nnetwork = "log"\n',
+            f'[accounts.alpha]\nnetwork = "{network}"\nmax_length = 5\n'
+            + (
+                'api_key = "k"\napi_secret = "s"\naccess_token = "t"\naccess_secret = "a"\n'
+                if network == "x"
+                else ""
+            ),
+        )
+    )
+    (tmp_path / "queue.yaml").write_text(
+        QUEUE.replace("2026-12-01", "2030-12-01").replace("Bonjour", "Bonjour tout le monde")
+    )
+    for command in ("validate", "dry-run"):
+        r = publisher(command, "--config", str(config))
+        assert_clean(r, 1)
+        assert "publisher.toml:7:1: accounts.alpha.max_length: " in r.stderr, r.stderr
