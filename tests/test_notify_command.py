@@ -157,3 +157,32 @@ def test_item7_timeout_is_a_config_setting(tmp_path: Path) -> None:
     )
     assert load_config(config).notify.timeout == timedelta(seconds=45)
     assert NotifySettings().timeout == timedelta(seconds=30)
+
+
+async def test_item7_hung_webhook_says_it_timed_out(caplog: pytest.LogCaptureFixture) -> None:
+    """The webhook had the same empty reason ("notify webhook failed: ") on a timeout."""
+    from aiohttp import web
+
+    release = asyncio.Event()
+
+    async def hang(_request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/hook", hang)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    caplog.set_level(logging.WARNING, logger="publisher.notify")
+    try:
+        await notify_once(
+            NotifySettings(url=f"http://127.0.0.1:{port}/hook", timeout=timedelta(seconds=1)),
+            hangs=True,
+        )
+    finally:
+        release.set()
+        await runner.cleanup()
+    assert [r.getMessage() for r in caplog.records] == ["notify webhook timed out after 1s"]

@@ -120,18 +120,28 @@ class HumanAlerts:
         if self.settings.url:
             session = self.session
             own = session is None
+            timeout = self.settings.timeout.total_seconds()
             if own:
-                session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+                session = aiohttp.ClientSession()
             assert session is not None
             try:
                 async with session.post(
-                    self.settings.url, data=body, headers={"Content-Type": "application/json"}
+                    self.settings.url,
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                    timeout=aiohttp.ClientTimeout(total=timeout),
                 ) as resp:
                     if resp.status >= 400:
                         log.warning(
                             "notify webhook answered %s", resp.status, extra={"action": "notify"}
                         )
-            except (aiohttp.ClientError, TimeoutError) as exc:
+            except TimeoutError:  # its text is empty: say what happened
+                log.warning(
+                    "notify webhook timed out after %s",
+                    _seconds(timeout),
+                    extra={"action": "notify"},
+                )
+            except aiohttp.ClientError as exc:
                 log.warning(
                     "notify webhook failed: %s",
                     REDACTOR.scrub(str(exc)),
