@@ -1,7 +1,8 @@
 """The ``publisher`` command line. Each command lives in ``publisher.commands``.
 
-Exit codes: 0 ok, 1 a user-fixable problem (invalid queue, bad config), 2 usage, 141 the
-reader of the output went away (``publisher history | head``), 130 interrupted, 70 a bug.
+Exit codes: 0 ok, 1 a user-fixable problem (invalid queue, bad config), 2 usage, 75 the
+database server cannot be reached (try again), 141 the reader of the output went away
+(``publisher history | head``), 130 interrupted, 70 a bug.
 """
 
 from __future__ import annotations
