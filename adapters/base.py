@@ -47,6 +47,12 @@ class LengthRule:
     url_length: int = 23  # used by MASTODON (characters_reserved_per_url)
 
 
+# The smallest ``max_length`` an operator may configure: below about 14 some texts cannot be
+# split at all (a part's numbering alone takes that much); 50 leaves a margin and is far
+# under any network's real limit.
+MIN_LENGTH_LIMIT = 50
+
+
 @dataclass(frozen=True)
 class MediaLimits:
     max_images: int = 0

@@ -13,7 +13,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import Field
+
 from adapters.base import (
+    MIN_LENGTH_LIMIT,
     AccountCheck,
     AccountSettings,
     Adapter,
@@ -37,7 +40,7 @@ IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 
 
 class LogSettings(AccountSettings):
-    max_length: int = 500
+    max_length: int = Field(default=500, ge=MIN_LENGTH_LIMIT)
     label: str = ""
 
 

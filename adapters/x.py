@@ -53,6 +53,7 @@ from tweepy.errors import (
 from yarl import URL
 
 from adapters.base import (
+    MIN_LENGTH_LIMIT,
     Absent,
     AccountCheck,
     AccountSettings,
@@ -122,7 +123,7 @@ class XSettings(AccountSettings):
     client_secret: Secret | None = None  # confidential clients only
     token_file: str | None = None
     api_base: str = "https://api.x.com"
-    max_length: int = Field(default=280, gt=0)  # paid accounts may post more
+    max_length: int = Field(default=280, ge=MIN_LENGTH_LIMIT)  # paid accounts may post more
     user_id: str | None = Field(default=None, pattern=r"^[0-9]{1,19}$")
 
     @model_validator(mode="after")

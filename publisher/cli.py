@@ -1,14 +1,22 @@
 """The ``publisher`` command line. Each command lives in ``publisher.commands``.
 
-Exit codes: 0 ok, 1 a user-fixable problem (invalid queue, bad config), 2 usage, other = bug.
+Exit codes: 0 ok, 1 a user-fixable problem (invalid queue, bad config), 2 usage, 75 the
+database server cannot be reached (try again), 141 the reader of the output went away
+(``publisher history | head``), 130 interrupted, 70 a bug.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import os
+import select
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from publisher import __version__
 from publisher.config import default_config_path
@@ -16,6 +24,24 @@ from publisher.config import default_config_path
 EXIT_OK = 0
 EXIT_USER = 1
 EXIT_USAGE = 2
+EXIT_BUG = 70  # EX_SOFTWARE; not 1, so systemd restarts the daemon (RestartPreventExitStatus=1 2)
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose reader left
+
+MAX_SPEED = 100_000.0
+
+
+def speed(text: str) -> float:
+    """``--speed``: a finite factor above 0; NaN or infinity would stop the daemon's clock."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or not 0 < value <= MAX_SPEED:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the speed is a number above 0 and at most {MAX_SPEED:g}"
+        )
+    return value
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -50,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--speed",
-        type=float,
+        type=speed,
         default=1.0,
         help="(dry run only, with --time-travel) how many times faster than real time",
     )
@@ -78,6 +104,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every way out is an exit code and at most a line on stderr, never a traceback."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe must fail here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        if not _stream_broken(sys.stdout) and not _stream_broken(sys.stderr):
+            return _bug()  # some other pipe: not the reader of our output going away
+        _silence(sys.stdout)
+        _silence(sys.stderr)
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        print("publisher: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception:
+        return _bug()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -88,6 +133,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     from publisher.commands import dispatch
 
     return dispatch(args)
+
+
+def _stream_broken(stream: TextIO) -> bool:
+    """Whether ``stream``'s reader is gone: the pipe's write end then polls as an error."""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        return False  # not a file (captured in a test): no pipe to have lost its reader
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _silence(stream: TextIO) -> None:
+    """Point a broken stream at /dev/null, so the interpreter's last flush has nowhere to
+    fail (Python's own advice for SIGPIPE)."""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        return  # not a real file (tests capture it): nothing is flushed at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _bug() -> int:
+    """One line, scrubbed of secrets: what went wrong and where, and that it is ours."""
+    from publisher.secrets import REDACTOR
+
+    exc = sys.exc_info()[1]
+    where = ""
+    if exc is not None and exc.__traceback__ is not None:
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        where = f" (at {Path(frame.filename).name}:{frame.lineno} in {frame.name})"
+    what = f"{type(exc).__name__}: {exc}" if exc is not None else "unknown error"
+    line = " ".join(what.split())[:300]
+    with contextlib.suppress(OSError):  # stderr itself may be gone
+        print(
+            f"publisher: internal error, this is a bug (please report it): "
+            f"{REDACTOR.scrub(line)}{where}",
+            file=sys.stderr,
+        )
+    return EXIT_BUG
 
 
 if __name__ == "__main__":

@@ -18,12 +18,20 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from adapters.base import AccountSettings
 from adapters.registry import UnknownNetworkError, adapter_class
 from publisher.diagnostics import Diagnostic, InvalidFileError, Severity
-from publisher.durations import parse_duration
+from publisher.durations import MAX_DURATION, format_duration, parse_duration
 from publisher.secrets import MIN_LENGTH, Secret, SecretSource, resolve_reference
 from publisher.slots import Slot, parse_slot
 
@@ -32,7 +40,24 @@ def _duration(value: Any) -> Any:
     return parse_duration(value) if isinstance(value, str) else value
 
 
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
+def _in_range(value: timedelta) -> timedelta:
+    """Numbers (seconds) skip ``parse_duration``; every duration meets the same bounds."""
+    if value < timedelta(0):
+        raise ValueError("a duration cannot be negative")
+    if value > MAX_DURATION:
+        raise ValueError(f"too long (at most {format_duration(MAX_DURATION)})")
+    return value
+
+
+def _not_zero(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than 0s")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_in_range)]
+# Timeouts and periods: zero would mean "fail at once" or a busy loop, never what was meant.
+Period = Annotated[Duration, AfterValidator(_not_zero)]
 
 
 class _Section(BaseModel):
@@ -44,7 +69,7 @@ class EngineSettings(_Section):
     per_account: int = Field(default=4, ge=1, le=1000)
     shutdown_timeout: Duration = timedelta(seconds=30)
     debounce: Duration = timedelta(milliseconds=300)
-    request_timeout: Duration = timedelta(seconds=60)
+    request_timeout: Period = timedelta(seconds=60)
     # How long after an ambiguous answer the network is asked whether the post exists
     # (timelines lag a fresh post).
     resolve_delay: Duration = timedelta(seconds=60)
@@ -60,10 +85,63 @@ class RetrySettings(_Section):
 class NotifySettings(_Section):
     command: list[str] = []
     url: str = ""
+    # How long a notify command may run; then its whole process group is killed.
+    timeout: Period = timedelta(seconds=30)
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: list[str]) -> list[str]:
+        if value and not value[0]:
+            raise ValueError("the first item must be the program to run")
+        if any("\0" in arg for arg in value):
+            raise ValueError("an argument contains a NUL character")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/\s?#]+(?:[/?#]\S*)?$", value):
+            raise ValueError("not an http:// or https:// address")
+        return value
 
 
 class MetricsSettings(_Section):
     listen: str = ""  # "127.0.0.1:9108" turns the health and metrics endpoint on
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        if value:
+            parse_listen(value)
+        return value
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` (localhost) or ``[IPv6]:PORT``; ValueError says what is wrong."""
+    import ipaddress
+
+    example = "e.g. 127.0.0.1:9108, [::1]:9108 or localhost:9108"
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT with a port from 1 to 65535 ({example})")
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ValueError(f"{host} is not an IPv6 address ({example})") from None
+        return host[1:-1], int(port)
+    if not host:
+        return "127.0.0.1", int(port)
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        if not _HOST.match(host) or host.replace(".", "").isdigit():
+            raise ValueError(f"{host!r} is not a host name or address ({example})") from None
+    return host, int(port)
 
 
 class LogSettings(_Section):
@@ -72,8 +150,8 @@ class LogSettings(_Section):
 
 
 class LeaseSettings(_Section):
-    duration: Duration = timedelta(seconds=60)
-    heartbeat: Duration = timedelta(seconds=20)
+    duration: Period = timedelta(seconds=60)
+    heartbeat: Period = timedelta(seconds=20)
 
 
 class MediaSettings(_Section):
@@ -95,6 +173,19 @@ class _TopLevel(_Section):
     lease: LeaseSettings = LeaseSettings()
     media: MediaSettings = MediaSettings()
     accounts: dict[str, dict[str, Any]] = {}
+
+    @field_validator("queue")
+    @classmethod
+    def _queue(cls, value: str) -> str:
+        if not value.strip() or "\0" in value:
+            raise ValueError('expected the path of the queue file, e.g. "queue.yaml"')
+        return value
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        check_database_url(value)
+        return value
 
 
 class _AccountPolicy(_Section):
@@ -202,6 +293,58 @@ def _pydantic_diagnostics(
     return out
 
 
+def _decode(data: bytes, filename: str) -> str:
+    """UTF-8, with or without the byte-order mark some Windows editors write."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line_start = data.rfind(b"\n", 0, err.start) + 1
+        line = data.count(b"\n", 0, err.start) + 1
+        col = len(data[line_start : err.start].decode("utf-8", errors="replace")) + 1
+        raise InvalidFileError(
+            [
+                Diagnostic(
+                    filename,
+                    line,
+                    col,
+                    "",
+                    f"not UTF-8 text (byte 0x{data[err.start]:02x}): save the file as UTF-8",
+                )
+            ]
+        ) from None
+
+
+def check_database_url(url: str) -> None:
+    """Refuse at load what the store could not open, saying why, never echoing a password."""
+    from publisher.store.db import DatabaseURLError, driver_url
+
+    try:
+        durl = driver_url(url)
+    except DatabaseURLError as err:
+        raise ValueError(str(err)) from None
+    if "\0" in url:
+        raise ValueError("the URL contains a NUL character")
+    if durl.startswith("sqlite"):
+        if not re.match(r"^sqlite\+pysqlite:///.+$", durl):
+            raise ValueError(
+                "a SQLite URL is sqlite:///PATH (three slashes), e.g. sqlite:///queue.db"
+            )
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(durl)
+        port = parsed.port
+    except (ArgumentError, ValueError):
+        raise ValueError("not a PostgreSQL URL (postgresql://user@host:5432/db)") from None
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError("the port must be from 1 to 65535")
+    if not parsed.database:
+        raise ValueError("the URL names no database (postgresql://user@host/db)")
+
+
 def _toml_syntax(err: tomllib.TOMLDecodeError, filename: str) -> Diagnostic:
     m = re.search(r"\(at line (\d+), column (\d+)\)", str(err))
     line, col = (int(m.group(1)), int(m.group(2))) if m else (1, 1)
@@ -218,11 +361,12 @@ def load_config(
     """Read and check ``publisher.toml``; raise InvalidFileError with every problem."""
     filename = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as err:
         raise InvalidFileError(
             [Diagnostic(filename, 1, 1, "", f"cannot read: {err.strerror}")]
         ) from None
+    text = _decode(data, filename)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -236,12 +380,24 @@ def load_config(
 
     try:
         zone = ZoneInfo(top.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
         line, col = loc.find(("timezone",))
         diags.append(
             Diagnostic(filename, line, col, "timezone", f"unknown time zone {top.timezone!r}")
         )
         zone = ZoneInfo("UTC")
+    if top.lease.heartbeat >= top.lease.duration:
+        line, col = loc.find(("lease", "heartbeat"))
+        diags.append(
+            Diagnostic(
+                filename,
+                line,
+                col,
+                "lease.heartbeat",
+                f"must be shorter than [lease] duration ({format_duration(top.lease.duration)}), "
+                "or every claim lapses while its request is out",
+            )
+        )
 
     source = source or SecretSource.from_environment()
     accounts: dict[str, AccountConfig] = {}

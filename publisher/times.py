@@ -29,6 +29,10 @@ class TimeFormatError(ValueError):
     """Text that is not a time we accept; the message says what would be."""
 
 
+class TimeOutOfRangeError(TimeFormatError):
+    """A well-formed time whose year lies outside ``MIN_YEAR``..``MAX_YEAR``."""
+
+
 @dataclass(frozen=True)
 class ResolvedTime:
     at: datetime  # aware, UTC
@@ -71,7 +75,7 @@ def _check_year(when: datetime, text: str) -> None:
     """Years 1 and 9999 overflow once an offset or a zone moves them; years far from now are
     mistakes anyway. Checked on the written date, before any conversion."""
     if not MIN_YEAR <= when.year <= MAX_YEAR:
-        raise TimeFormatError(f"{text}: the year must be between {MIN_YEAR} and {MAX_YEAR}")
+        raise TimeOutOfRangeError(f"{text}: the year must be between {MIN_YEAR} and {MAX_YEAR}")
 
 
 def parse_time(value: object, zone: ZoneInfo) -> ResolvedTime:

@@ -33,11 +33,11 @@ def dispatch(args: argparse.Namespace) -> int:
     if handler is None:
         print(f"publisher: unknown command {args.command}", file=sys.stderr)
         return 2
-    from publisher.commands.common import EXIT_USER, UserError
+    from publisher.commands.common import UserError
 
     try:
         code: int = asyncio.run(handler(args))
         return code
     except UserError as err:
         print(f"publisher: {err}", file=sys.stderr)
-        return EXIT_USER
+        return err.exit_code

@@ -9,7 +9,7 @@ from typing import Any
 
 from adapters.base import AccountCheck, AdapterError, CheckStatus
 from publisher.clock import SystemClock
-from publisher.commands.common import EXIT_OK, EXIT_USER, UserError, load
+from publisher.commands.common import EXIT_OK, EXIT_USER, check_accounts, load
 from publisher.commands.run import adapter_context, http_session
 from publisher.config import SecretPolicy
 from publisher.engine.runtime import LIVE, build_adapters
@@ -29,9 +29,7 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> Non
 async def main(args: argparse.Namespace) -> int:
     config = load(args.config, SecretPolicy.REQUIRE)
     names = args.account or sorted(config.accounts)
-    unknown = [n for n in names if n not in config.accounts]
-    if unknown:
-        raise UserError(f"unknown account(s): {', '.join(unknown)}")
+    check_accounts(names, config.accounts)
     clock = SystemClock()
     results: dict[str, AccountCheck] = {}
     async with http_session(config, LIVE) as session:

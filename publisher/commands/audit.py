@@ -35,15 +35,19 @@ from publisher.clock import SystemClock
 from publisher.commands.common import (
     EXIT_OK,
     UserError,
+    check_accounts,
     database_exists,
     fmt_local,
+    in_range,
     load,
     open_store,
+    out_of_range,
     parse_when,
 )
 from publisher.config import Config, SecretPolicy
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MAX_PERIODS = 5000  # rows per account: 96 years of weeks, 13 of days
 
 
 def _chart_path(text: str) -> Path:
@@ -100,9 +104,11 @@ def parse_bound(text: str, zone: ZoneInfo) -> datetime:
     """A window bound: a bare date means local midnight, else what ``parse_when`` takes."""
     if _DATE.match(text.strip()):
         try:
-            return local_midnight(date.fromisoformat(text.strip()), zone)
+            return in_range(local_midnight(date.fromisoformat(text.strip()), zone), text)
         except ValueError as err:
             raise UserError(f"{text!r} is not a date: {err}") from None
+        except OverflowError:  # local midnight of year 1 or 9999 has no UTC instant
+            raise UserError(out_of_range(text)) from None
     return parse_when(text, zone)
 
 
@@ -128,6 +134,17 @@ def window(
     return since, until
 
 
+def check_span(since: datetime, until: datetime, by: By) -> None:
+    """A window of centuries is a typo, not an audit: its table would never end."""
+    step = timedelta(days=1) if by is By.DAY else timedelta(weeks=1)
+    count = (until - since) // step
+    if count > MAX_PERIODS:
+        raise UserError(
+            f"the window holds {count:,} {by.value}s; an audit shows at most {MAX_PERIODS:,}: "
+            "narrow --since/--until" + (" or use --by week" if by is By.DAY else "")
+        )
+
+
 def targets(config: Config) -> dict[str, AccountTarget]:
     return {
         name: AccountTarget(name, acc.network, acc.target_per_week)
@@ -147,6 +164,7 @@ async def main(args: argparse.Namespace) -> int:
             raise UserError(str(err)) from None
     now = SystemClock().now()
     since, until = window(args.since, args.until, zone, now)
+    check_span(since, until, By(args.by))
     if not database_exists(config):
         raise UserError(f"no database yet at {config.database_url}: run `publisher run` first")
     store = await open_store(config, readonly=True)
@@ -155,13 +173,7 @@ async def main(args: argparse.Namespace) -> int:
         attempts = await store.attempts()
     finally:
         await store.close()
-    known = set(config.accounts) | {d.account for d in deliveries}
-    unknown = [a for a in args.account if a not in known]
-    if unknown:
-        raise UserError(
-            f"unknown account(s): {', '.join(unknown)} "
-            f"(known: {', '.join(sorted(known)) or 'none'})"
-        )
+    check_accounts(args.account, set(config.accounts) | {d.account for d in deliveries})
     report = audit(
         deliveries,
         attempts,

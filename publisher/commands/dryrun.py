@@ -20,6 +20,7 @@ from publisher.clock import SystemClock
 from publisher.commands.common import (
     EXIT_OK,
     EXIT_USER,
+    check_accounts,
     fmt_local,
     load,
     parse_when,
@@ -67,6 +68,7 @@ def delivery_json(p: PlannedDelivery, r: Rendered, config: Config) -> dict[str, 
 
 async def main(args: argparse.Namespace) -> int:
     config = load(args.config, SecretPolicy.WARN)
+    check_accounts(args.account or (), config.accounts)
     clock = SystemClock()
     now = clock.now()
     start = parse_when(args.start, config.timezone) if args.start else now

@@ -14,7 +14,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from publisher.commands.audit import parse_bound
-from publisher.commands.common import EXIT_OK, UserError, database_exists, load, open_store
+from publisher.commands.common import (
+    EXIT_OK,
+    UserError,
+    check_accounts,
+    database_exists,
+    load,
+    open_store,
+)
 from publisher.config import SecretPolicy
 from publisher.store.models import AttemptRow
 
@@ -99,6 +106,9 @@ async def main(args: argparse.Namespace) -> int:
         raise UserError(f"no database yet at {config.database_url}: run `publisher run` first")
     store = await open_store(config, readonly=True)
     try:
+        if args.account is not None:
+            in_store = {account for account, _state in await store.count_by_account_state()}
+            check_accounts([args.account], set(config.accounts) | in_store)
         rows = await store.attempts(
             account=args.account, post_id=args.post, since=since, until=until
         )

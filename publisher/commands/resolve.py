@@ -25,12 +25,29 @@ class Decision(StrEnum):
 
 
 RESOLVABLE = frozenset({DeliveryState.UNKNOWN, DeliveryState.FAILED})
+MAX_ID = 2**63 - 1  # the databases' integer keys
+
+
+def delivery_number(text: str) -> int:
+    """A delivery number as ``status`` shows it; anything else is a usage error."""
+    value = text.strip().lstrip("#")
+    # ASCII digits only ("²" is a digit to str.isdigit), and few enough for int() to read.
+    if not (value.isascii() and value.isdigit() and len(value) <= 19) or not (
+        1 <= int(value) <= MAX_ID
+    ):
+        shown = text if len(text) <= 30 else text[:30] + "…"
+        raise argparse.ArgumentTypeError(
+            f"{shown!r} is not a delivery number (the #N that `publisher status` shows)"
+        )
+    return int(value)
 
 
 def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
     p = sub.add_parser("resolve", help="settle an unknown or failed delivery by hand")
     common(p)
-    p.add_argument("delivery", type=int, help="the delivery number shown by `publisher status`")
+    p.add_argument(
+        "delivery", type=delivery_number, help="the delivery number shown by `publisher status`"
+    )
     p.add_argument("decision", choices=[d.value for d in Decision])
     p.add_argument("--url", help="with `published`: the post's address on the network")
     p.add_argument("--remote-id", help="with `published`: the post's id on the network")

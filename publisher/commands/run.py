@@ -310,7 +310,15 @@ async def serve(
             )
         runner = None
         if metrics is not None:
-            runner = await start_health_server(health_app(metrics, health), config.metrics.listen)
+            try:
+                runner = await start_health_server(
+                    health_app(metrics, health), config.metrics.listen
+                )
+            except OSError as err:
+                raise UserError(
+                    f"{config.path}: [metrics] listen = {config.metrics.listen!r}: "
+                    f"cannot listen there: {err.strerror or err}"
+                ) from None
         try:
             await engine.run()
         finally:

@@ -71,8 +71,13 @@ Step = RetryAt | GiveUp | Unresolved | HoldAccount
 
 def backoff(attempt: int, policy: RetryPolicy, rand: float) -> timedelta:
     """Capped exponential backoff with jitter; ``rand`` in [0, 1)."""
-    raw = policy.base_delay * (2 ** max(attempt - 1, 0))
-    capped = min(raw, policy.max_delay)
+    doublings = min(max(attempt - 1, 0), 64)
+    # Rate limits do not count against max_attempts, so ``attempt`` has no bound: past
+    # max_delay stop doubling, or base_delay * 2**n overflows timedelta (about 2**45 * 30s).
+    if policy.base_delay.total_seconds() * 2.0**doublings >= policy.max_delay.total_seconds():
+        capped = policy.max_delay
+    else:
+        capped = policy.base_delay * 2**doublings
     factor = 1 + policy.jitter * (2 * rand - 1)
     delay: timedelta = capped * factor
     return delay

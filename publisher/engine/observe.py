@@ -262,13 +262,19 @@ def waiting_app(problem: Callable[[], str]) -> web.Application:
 
 
 async def start_health_server(app: web.Application, listen: str) -> web.AppRunner:
+    """Raises OSError when the address cannot be listened on (taken, not ours, unknown)."""
     from aiohttp import web
 
-    host, _, port = listen.rpartition(":")
+    from publisher.config import parse_listen
+
+    host, port = parse_listen(listen)  # the config checked it: it parses
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host or "127.0.0.1", int(port))
-    await site.start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError:
+        await runner.cleanup()
+        raise
     log.info(
         "metrics and health on http://%s/metrics and /healthz", listen, extra={"action": "start"}
     )
