@@ -96,8 +96,9 @@ class Change:
     error_class: str | Keep | None = KEEP
     lookups: int | Keep = KEEP
     attempts: int | Keep = KEEP  # a count started afresh
-    published_at: datetime | Keep = KEEP
-    published_hash: str | Keep = KEEP
+    # It is out: published_at is the change's time, published_hash the delivery's content
+    # hash (what was claimed is what went out).
+    publishes: bool = False
     # A sync writes the file's plan anew (time, content, not_after, slot): it starts over.
     afresh: bool = False
 
@@ -215,27 +216,18 @@ def claim(state: DeliveryState) -> Result:
     return _refuse(Event.CLAIM, state) or CLAIMED
 
 
-_PUBLISHED: Final = Change(S.PUBLISHED)
+# Results that depend on the state alone are built once: the burst path allocates none.
+PUBLISHED: Final = Change(S.PUBLISHED, publishes=True)
+REHEARSED: Final = Change(S.DRY_RUN, last_error=None, error_class=None, publishes=True)
 
 
-def published(
-    state: DeliveryState, *, now: datetime, content_hash: str, rehearsal: bool = False
-) -> Result:
-    """The network took it: what was published is the delivery's content as claimed. The
-    last error stays for the record; a rehearsal (``run --dry-run``) clears it, and never
-    counts as published."""
+def published(state: DeliveryState, *, rehearsal: bool = False) -> Result:
+    """The network took it. The last error stays for the record; a rehearsal
+    (``run --dry-run``) clears it, and never counts as published."""
     refused = _refuse(Event.PUBLISH, state)
     if refused is not None:
         return refused
-    if rehearsal:
-        return Change(
-            S.DRY_RUN,
-            last_error=None,
-            error_class=None,
-            published_at=now,
-            published_hash=content_hash,
-        )
-    return Change(S.PUBLISHED, published_at=now, published_hash=content_hash)
+    return REHEARSED if rehearsal else PUBLISHED
 
 
 def retry(
@@ -320,11 +312,12 @@ def taken_for_lookup(state: DeliveryState, *, next_lookup: datetime | None) -> R
     return Change(S.UNKNOWN, due_at=KEEP if next_lookup is None else next_lookup)
 
 
-def found(state: DeliveryState, *, now: datetime, content_hash: str) -> Result:
+_FOUND: Final = Change(S.PUBLISHED, reason=FOUND_REASON, publishes=True)
+
+
+def found(state: DeliveryState) -> Result:
     """The lookup found it, whole: published, never sent again."""
-    return _refuse(Event.FOUND, state) or Change(
-        S.PUBLISHED, reason=FOUND_REASON, published_at=now, published_hash=content_hash
-    )
+    return _refuse(Event.FOUND, state) or _FOUND
 
 
 def found_part(state: DeliveryState, *, now: datetime, found: int, total: int) -> Result:
@@ -471,14 +464,14 @@ def unplanned(state: DeliveryState) -> Result:
 # ------------------------------------------------------------------------ by hand
 
 
-def by_hand(state: DeliveryState, decision: Hand, *, now: datetime, content_hash: str) -> Result:
+def by_hand(state: DeliveryState, decision: Hand, *, now: datetime) -> Result:
     """A human settles an unknown or failed delivery; the reason records whose word it was."""
     refused = _refuse(Event.BY_HAND, state)
     if refused is not None:
         return refused
     note = f"resolved by hand: {decision.value}"
     if decision is Hand.PUBLISHED:
-        return Change(S.PUBLISHED, reason=note, published_at=now, published_hash=content_hash)
+        return Change(S.PUBLISHED, reason=note, publishes=True)
     if decision is Hand.RESEND:
         return Change(S.RETRYING, due_at=now, reason=note, last_error=None, error_class=None)
     return Change(S.CANCELED, reason=note, last_error=None, error_class=None)

@@ -45,8 +45,7 @@ def fire(state: S, event: E, variant: str) -> Result:
     if event is E.CLAIM:
         return lc.claim(state)
     if event is E.PUBLISH:
-        rehearsal = variant == "rehearsal"
-        return lc.published(state, now=NOW, content_hash="h1", rehearsal=rehearsal)
+        return lc.published(state, rehearsal=variant == "rehearsal")
     if event is E.RETRY:
         return lc.retry(
             state,
@@ -71,7 +70,7 @@ def fire(state: S, event: E, variant: str) -> Result:
     if event is E.TAKE_LOOKUP:
         return lc.taken_for_lookup(state, next_lookup=LATER)
     if event is E.FOUND:
-        return lc.found(state, now=NOW, content_hash="h1")
+        return lc.found(state)
     if event is E.FOUND_PART:
         return lc.found_part(state, now=NOW, found=1, total=3)
     if event is E.ABSENT:
@@ -107,11 +106,11 @@ def fire(state: S, event: E, variant: str) -> Result:
     if event is E.UNPLAN:
         return lc.unplanned(state)
     assert event is E.BY_HAND
-    return lc.by_hand(state, Hand(variant), now=NOW, content_hash="h1")
+    return lc.by_hand(state, Hand(variant), now=NOW)
 
 
-PUBLISHED = C(S.PUBLISHED, published_at=NOW, published_hash="h1")
-REHEARSED = C(S.DRY_RUN, last_error=None, error_class=None, published_at=NOW, published_hash="h1")
+PUBLISHED = C(S.PUBLISHED, publishes=True)
+REHEARSED = C(S.DRY_RUN, last_error=None, error_class=None, publishes=True)
 RETRIED = C(
     S.RETRYING,
     due_at=LATER,
@@ -155,7 +154,7 @@ CRASHED = C(
     lookups=0,
 )
 TAKEN = C(S.UNKNOWN, due_at=LATER)
-FOUND = C(S.PUBLISHED, reason="found on the network", published_at=NOW, published_hash="h1")
+FOUND = C(S.PUBLISHED, reason="found on the network", publishes=True)
 FOUND_PART = C(
     S.RETRYING,
     due_at=NOW,
@@ -221,9 +220,7 @@ RESCHEDULED = C(
     afresh=True,
 )
 UNPLANNED = C(S.CANCELED, reason="removed from the queue file")
-HAND_PUBLISHED = C(
-    S.PUBLISHED, reason="resolved by hand: published", published_at=NOW, published_hash="h1"
-)
+HAND_PUBLISHED = C(S.PUBLISHED, reason="resolved by hand: published", publishes=True)
 HAND_RESEND = C(
     S.RETRYING, due_at=NOW, reason="resolved by hand: resend", last_error=None, error_class=None
 )
@@ -625,8 +622,6 @@ FIELDS = (
     "error_class",
     "lookups",
     "attempts",
-    "published_at",
-    "published_hash",
 )
 
 

@@ -39,7 +39,7 @@ async def main(args: argparse.Namespace) -> int:
         if d is None:
             raise UserError(f"no delivery #{args.delivery}")
         now = SystemClock().now()
-        change = lifecycle.by_hand(d.state, decision, now=now, content_hash=d.content_hash)
+        change = lifecycle.by_hand(d.state, decision, now=now)
         if isinstance(change, lifecycle.Refused):
             raise UserError(
                 f"delivery #{d.id} ({d.post_id} → {d.account}) is {d.state.value}; "
@@ -61,7 +61,7 @@ async def main(args: argparse.Namespace) -> int:
             worker="human",
         )
         # Where it is on the network, for a change that records a publication only.
-        where = change.published_at is not lifecycle.KEEP
+        where = change.publishes
         t = Transition.of(
             d,
             change,

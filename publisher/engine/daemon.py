@@ -628,11 +628,7 @@ class Engine:
             self._flagged.discard(d.account)
             self._background(self.store.set_account_state(d.account, now))
         if change is None:
-            change = expect(
-                lifecycle.published(
-                    d.state, now=now, content_hash=d.content_hash, rehearsal=not self.mode.sends
-                )
-            )
+            change = expect(lifecycle.published(d.state, rehearsal=not self.mode.sends))
         if attempt is None:
             attempt = self._attempt(
                 d,
@@ -944,7 +940,7 @@ class Engine:
                 attempt=self._attempt(d, now, Outcome.RESOLVED, error="thread partly out"),
             )
         if isinstance(result, Found):
-            change = expect(lifecycle.found(d.state, now=now, content_hash=d.content_hash))
+            change = expect(lifecycle.found(d.state))
             return self._success(
                 d,
                 now,

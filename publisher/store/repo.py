@@ -284,30 +284,37 @@ class Transition:
         attempt: Attempt | None = None,
         attention: str | None = None,
     ) -> Transition:
-        """A lifecycle ``change`` of ``d`` as the result to write, with what happened on the
-        network (parts, remote ids) and the attempt for the ledger."""
+        """A lifecycle ``change`` of ``d`` at ``now`` as the result to write, with what
+        happened on the network (parts, remote ids) and the attempt for the ledger."""
         # ``values`` writes the error fields of every state but published: kept ones are
         # written back as they are (published: left out).
-        keep = change.state is DeliveryState.PUBLISHED
+        state = change.state
         last_error = change.last_error
+        if last_error is KEEP:
+            last_error = None if state is DeliveryState.PUBLISHED else d.last_error
         error_class = change.error_class
+        if error_class is KEEP:
+            error_class = None if state is DeliveryState.PUBLISHED else d.error_class
+        due_at, reason, lookups = change.due_at, change.reason, change.lookups
+        publishes = change.publishes
         return cls(
             d.id,
             d.fence,
-            change.state,
+            state,
             now,
-            due_at=None if change.due_at is KEEP else change.due_at,
-            parts=parts,
-            published_hash=None if change.published_hash is KEEP else change.published_hash,
-            published_at=None if change.published_at is KEEP else change.published_at,
-            remote_id=remote_id,
-            remote_url=remote_url,
-            last_error=(None if keep else d.last_error) if last_error is KEEP else last_error,
-            error_class=(None if keep else d.error_class) if error_class is KEEP else error_class,
-            reason=None if change.reason is KEEP else change.reason,
-            attempt=attempt,
-            attention=attention,
-            lookups=None if change.lookups is KEEP else change.lookups,
+            None if due_at is KEEP else due_at,
+            parts,
+            d.content_hash if publishes else None,
+            now if publishes else None,
+            remote_id,
+            remote_url,
+            last_error,
+            error_class,
+            None if reason is KEEP else reason,
+            attempt,
+            True,
+            attention,
+            None if lookups is KEEP else lookups,
         )
 
     def values(self) -> dict[str, Any]:
@@ -1312,7 +1319,10 @@ def _recent(conn: Connection, names: list[str], since: datetime) -> dict[str, li
 
 
 def _written(change: Change) -> dict[str, Any]:
-    """The columns a lifecycle change writes (its state, and the fields it does not keep)."""
+    """The columns a lifecycle change writes (its state, and the fields it does not keep),
+    for a statement. No statement publishes: a publication is a result, written with its
+    time and content by ``Transition.of``."""
+    assert not change.publishes
     values: dict[str, Any] = {"state": change.state.value}
     for name in (
         "due_at",
@@ -1321,8 +1331,6 @@ def _written(change: Change) -> dict[str, Any]:
         "error_class",
         "lookups",
         "attempts",
-        "published_at",
-        "published_hash",
     ):
         value = getattr(change, name)
         if value is not KEEP:
