@@ -296,25 +296,27 @@ class Transition:
         if error_class is KEEP:
             error_class = None if state is DeliveryState.PUBLISHED else d.error_class
         due_at, reason, lookups = change.due_at, change.reason, change.lookups
+        # A sync's part (a plan written afresh, a count restarted, a reason emptied) is
+        # written by the sync's own statements, never as a result.
+        assert not change.afresh and change.attempts is KEEP and reason is not None
         publishes = change.publishes
         return cls(
             d.id,
             d.fence,
             state,
             now,
-            None if due_at is KEEP else due_at,
-            parts,
-            d.content_hash if publishes else None,
-            now if publishes else None,
-            remote_id,
-            remote_url,
-            last_error,
-            error_class,
-            None if reason is KEEP else reason,
-            attempt,
-            True,
-            attention,
-            None if lookups is KEEP else lookups,
+            due_at=None if due_at is KEEP else due_at,
+            parts=parts,
+            published_hash=d.content_hash if publishes else None,
+            published_at=now if publishes else None,
+            remote_id=remote_id,
+            remote_url=remote_url,
+            last_error=last_error,
+            error_class=error_class,
+            reason=None if reason is KEEP else reason,
+            attempt=attempt,
+            attention=attention,
+            lookups=None if lookups is KEEP else lookups,
         )
 
     def values(self) -> dict[str, Any]:
@@ -1135,7 +1137,9 @@ def _claim(
             q = q.where(D.c.account.not_in(excluded))
         candidates = [Delivery.from_row(r) for r in conn.execute(q)]
     else:
-        candidates = hot.due_candidates(conn, now, horizon, free * 2, excluded, Delivery.from_tuple)
+        candidates = hot.due_candidates(
+            conn, now, horizon, free * 2, excluded, Delivery.from_tuple
+        )
     if horizon > now:
         # Claimed ahead of their time only where no cap is reckoned from the claim's time.
         candidates = [
@@ -1148,9 +1152,7 @@ def _claim(
     accounts = sorted({d.account for d in candidates})
     if postgres:
         for a in accounts:
-            conn.execute(
-                select(func.pg_advisory_xact_lock(func.hashtext(f"publisher-account:{a}")))
-            )
+            conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"publisher-account:{a}"))))
     granted = max(now, clock()) if clock is not None else now
     # Only accounts with caps need their history; a daemon alone on SQLite knows its own
     # requests in flight, several on PostgreSQL ask the database.
