@@ -5,8 +5,8 @@ The daemon, the store, the sync, ``publisher resolve`` and the plan ``validate``
 a sync revived deliveries the plan view did not count as pending).
 
 Each function takes the delivery's current state and the facts its event needs (``now``, a
-reason, a content hash) and returns a ``Change`` (the new state and the fields to write) or a
-``Refused`` (the event does not apply in that state, and why). Where each event applies is
+reason, the content hashes a sync compares) and returns a ``Change`` (the new state and the
+fields to write) or a ``Refused`` (the event does not apply in that state, and why). Where each event applies is
 data (``APPLIES``): the store's SQL reads its state lists from it, so a claim or a recovery
 decided inside a statement follows the same table as the functions.
 
