@@ -6,9 +6,9 @@ a sync revived deliveries the plan view did not count as pending).
 
 Each function takes the delivery's current state and the facts its event needs (``now``, a
 reason, the content hashes a sync compares) and returns a ``Change`` (the new state and the
-fields to write) or a ``Refused`` (the event does not apply in that state, and why). Where each event applies is
-data (``APPLIES``): the store's SQL reads its state lists from it, so a claim or a recovery
-decided inside a statement follows the same table as the functions.
+fields to write) or a ``Refused`` (the event does not apply in that state, and why). Where
+each event applies is data (``APPLIES``): the store's SQL reads its state lists from it, so a
+claim or a recovery decided inside a statement follows the same table as the functions.
 
 What the store adds to a change is bookkeeping, not a decision: ``updated_at``, the fencing
 token, the lease, and a claim's attempt count. What happened on the network (remote ids,
