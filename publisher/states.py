@@ -21,17 +21,8 @@ class DeliveryState(StrEnum):
 # those come back when the post does. One canceled by hand (`publisher resolve ID drop`) stays.
 CANCELED_BY_SYNC = "removed from the queue file"
 
-PENDING = frozenset({DeliveryState.SCHEDULED, DeliveryState.RETRYING})
-TERMINAL = frozenset(
-    {
-        DeliveryState.PUBLISHED,
-        DeliveryState.FAILED,
-        DeliveryState.CANCELED,
-        DeliveryState.MISSED,
-        DeliveryState.DRY_RUN,
-    }
-)
-NEEDS_HUMAN = frozenset({DeliveryState.FAILED, DeliveryState.UNKNOWN})
+# Which states each change of the lifecycle leads from and to, and the sets of states that
+# matter to it (waiting to be sent, in doubt, final): ``publisher.lifecycle``.
 
 
 class Outcome(StrEnum):

@@ -20,8 +20,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
 
+from publisher import lifecycle
 from publisher.config import Config
 from publisher.diagnostics import Diagnostic, InvalidFileError
+from publisher.lifecycle import KEEP, Change, Refused, Why
 from publisher.queuefile import (
     ParseCache,
     PostSpec,
@@ -31,7 +33,7 @@ from publisher.queuefile import (
     read_queue_bytes,
 )
 from publisher.schedule import PlannedDelivery, plan_deliveries, plan_order
-from publisher.states import CANCELED_BY_SYNC, PENDING, DeliveryState
+from publisher.states import CANCELED_BY_SYNC, DeliveryState
 from publisher.store import EXPECT_STATE, LoadState, PlanChanges, PlanEntry, Store
 from publisher.store.codec import content_to_json
 
@@ -41,14 +43,7 @@ FULL_TRIES = 3  # full diffs a sync tries while deliveries change state under it
 T = TypeVar("T")
 
 # States a delivery out of the plan never leaves: nothing a later sync could do about it.
-_SETTLED = frozenset(
-    {
-        DeliveryState.CANCELED,
-        DeliveryState.PUBLISHED,
-        DeliveryState.MISSED,
-        DeliveryState.DRY_RUN,
-    }
-)
+_SETTLED = lifecycle.FINAL
 
 
 @dataclass
@@ -218,10 +213,11 @@ def diff_plan(
     for key, entry in index.items():
         if key in seen:
             continue
-        if entry.state in PENDING:
-            changes.cancels.append(entry.id)
+        gone = lifecycle.unplanned(entry.state)
+        if isinstance(gone, Change):
+            changes.cancels.append(entry.id)  # written as ``gone`` says, by the store
             report.canceled += 1
-        elif entry.state in (DeliveryState.SENDING, DeliveryState.UNKNOWN):
+        elif gone.why is Why.IN_FLIGHT:
             report.notices.append(
                 f"{entry.post_id} → {entry.account}: removed from the file, but it is "
                 f"{entry.state.value}; check `publisher status` (it may already be out)"
@@ -252,52 +248,66 @@ def _update_for(
 ) -> dict[str, Any]:
     state = entry.state
     content_changed = entry.content_hash != p.content_hash
-    time_changed = entry.scheduled_at != p.due_at
     where = f"{p.post_id} → {p.account}"
-
-    def fresh(reason: str | None) -> dict[str, Any]:
-        return {
+    change = planned_change(entry, p, now)
+    if isinstance(change, Refused):
+        if change.why is Why.DROPPED:
+            report.notices.append(
+                f"{where}: canceled by hand ({entry.reason or 'no reason recorded'}); it stays "
+                "canceled although the post is in the queue file"
+            )
+        elif change.why is Why.PUBLISHED:
+            if p.content_hash != (entry.published_hash or entry.content_hash):
+                report.notices.append(
+                    f"{where}: already published; the edited text is not sent again"
+                )
+        elif change.why is Why.IN_FLIGHT and content_changed:
+            report.notices.append(
+                f"{where}: is {state.value}; the edit is not applied to what may already be out"
+            )
+        return {}
+    if change.afresh:  # it starts over, with the file's plan
+        if state is DeliveryState.FAILED:
+            report.notices.append(f"{where}: failed before; edited, so it is scheduled again")
+        elif state is DeliveryState.MISSED:
+            report.notices.append(f"{where}: missed before; rescheduled by the edit")
+        fresh: dict[str, Any] = {
             **_scheduled(p, post, config),
-            "reason": reason,
-            "last_error": None,
-            "error_class": None,
+            "state": change.state.value,
+            "reason": change.reason,
+            "last_error": change.last_error,
+            "error_class": change.error_class,
         }
+        if change.attempts is not KEEP:
+            fresh["attempts"] = change.attempts
+        return fresh
+    # It follows the file where the plan changed.
+    out: dict[str, Any] = {}
+    if content_changed:
+        out["content_hash"] = p.content_hash
+        out["content"] = content_to_json(post.content_for(config.accounts[p.account]))
+    if entry.scheduled_at != p.due_at:
+        out.update(scheduled_at=p.due_at, due_at=p.due_at)
+    if change.reason is not KEEP:
+        out["reason"] = change.reason
+    if entry.not_after != p.not_after:
+        out["not_after"] = p.not_after
+    if entry.from_slot != p.from_slot:
+        out["from_slot"] = p.from_slot
+    return out
 
-    if state in PENDING:
-        out: dict[str, Any] = {}
-        if content_changed:
-            out["content_hash"] = p.content_hash
-            out["content"] = content_to_json(post.content_for(config.accounts[p.account]))
-        if time_changed:
-            out.update(scheduled_at=p.due_at, due_at=p.due_at, reason=None)
-        if entry.not_after != p.not_after:
-            out["not_after"] = p.not_after
-        if entry.from_slot != p.from_slot:
-            out["from_slot"] = p.from_slot
-        return out
-    if state is DeliveryState.CANCELED:
-        if entry.reason == CANCELED_BY_SYNC:  # its post left the file and is back
-            return fresh("back in the queue file")
-        report.notices.append(
-            f"{where}: canceled by hand ({entry.reason or 'no reason recorded'}); it stays "
-            "canceled although the post is in the queue file"
-        )
-        return {}
-    if state in (DeliveryState.PUBLISHED, DeliveryState.DRY_RUN):
-        if p.content_hash != (entry.published_hash or entry.content_hash):
-            report.notices.append(f"{where}: already published; the edited text is not sent again")
-        return {}
-    if state is DeliveryState.FAILED and (content_changed or time_changed):
-        report.notices.append(f"{where}: failed before; edited, so it is scheduled again")
-        return {**fresh("edited after a failure"), "attempts": 0}
-    if state is DeliveryState.MISSED and time_changed and p.due_at > now:
-        report.notices.append(f"{where}: missed before; rescheduled by the edit")
-        return fresh("rescheduled after being missed")
-    if state in (DeliveryState.SENDING, DeliveryState.UNKNOWN) and content_changed:
-        report.notices.append(
-            f"{where}: is {state.value}; the edit is not applied to what may already be out"
-        )
-    return {}
+
+def planned_change(entry: PlanEntry, p: PlannedDelivery, now: datetime) -> lifecycle.Result:
+    """What a sync does to the stored delivery ``entry`` that the file plans as ``p``."""
+    return lifecycle.planned(
+        entry.state,
+        reason=entry.reason,
+        stored_hash=entry.content_hash,
+        stored_at=entry.scheduled_at,
+        plan_hash=p.content_hash,
+        plan_at=p.due_at,
+        now=now,
+    )
 
 
 @dataclass

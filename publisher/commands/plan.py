@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from publisher import lifecycle
 from publisher.commands.common import database_exists, open_store
 from publisher.config import Config
 from publisher.queuefile import QueueFile, load_queue
 from publisher.schedule import PlannedDelivery, plan_deliveries
-from publisher.states import CANCELED_BY_SYNC, DeliveryState
 from publisher.store import PlanEntry
-from publisher.sync import SyncReport, diff_plan, kept_assignments
+from publisher.sync import SyncReport, diff_plan, kept_assignments, planned_change
 
 
 @dataclass
@@ -23,20 +23,15 @@ class PlanView:
     planned: list[PlannedDelivery]
     index: dict[tuple[str, str], PlanEntry]
     report: SyncReport
+    now: datetime
 
     def pending(self) -> list[PlannedDelivery]:
-        """Planned deliveries that have not gone out (or been given up) yet."""
+        """Planned deliveries that will wait to go out once a sync applies the file: what
+        the daemon's sync leaves claimable (``lifecycle.planned``), new ones included."""
         out = []
         for p in self.planned:
             e = self.index.get((p.post_id, p.account))
-            if (
-                e is None
-                or e.state in (DeliveryState.SCHEDULED, DeliveryState.RETRYING)
-                # Canceled because its post had left the file: back with the post. One
-                # dropped by hand stays canceled.
-                or (e.state is DeliveryState.CANCELED and e.reason == CANCELED_BY_SYNC)
-                or (e.state is DeliveryState.FAILED and e.content_hash != p.content_hash)
-            ):
+            if e is None or lifecycle.waits(planned_change(e, p, self.now)):
                 out.append(p)
         return sorted(out, key=lambda p: (p.due_at, p.post_id, p.account))
 
@@ -55,4 +50,4 @@ async def current_plan(config: Config, now: datetime) -> PlanView:
             await store.close()
     planned = plan_deliveries(queue, config, now, kept_assignments(index))
     _changes, report = diff_plan(queue, planned, config, index, posts, now)
-    return PlanView(queue, planned, index, report)
+    return PlanView(queue, planned, index, report, now)

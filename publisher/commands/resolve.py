@@ -8,23 +8,16 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from enum import StrEnum
 from typing import Any
 
+from publisher import lifecycle
 from publisher.clock import SystemClock
 from publisher.commands.common import EXIT_OK, UserError, load, open_store
 from publisher.config import SecretPolicy
-from publisher.states import DeliveryState, Outcome
+from publisher.states import Outcome
 from publisher.store import Attempt, Transition
 
-
-class Decision(StrEnum):
-    PUBLISHED = "published"  # it is on the network: record it, never send it
-    RESEND = "resend"  # it is not there: send it again now
-    DROP = "drop"  # give it up: canceled
-
-
-RESOLVABLE = frozenset({DeliveryState.UNKNOWN, DeliveryState.FAILED})
+Decision = lifecycle.Hand
 MAX_ID = 2**63 - 1  # the databases' integer keys
 
 
@@ -62,12 +55,13 @@ async def main(args: argparse.Namespace) -> int:
         d = await store.get(args.delivery)
         if d is None:
             raise UserError(f"no delivery #{args.delivery}")
-        if d.state not in RESOLVABLE:
+        now = SystemClock().now()
+        change = lifecycle.by_hand(d.state, decision, now=now)
+        if isinstance(change, lifecycle.Refused):
             raise UserError(
                 f"delivery #{d.id} ({d.post_id} → {d.account}) is {d.state.value}; "
-                "only unknown or failed deliveries are resolved by hand"
+                f"{change.why.value}"
             )
-        now = SystemClock().now()
         note = f"resolved by hand: {decision.value}"
         attempt = Attempt(
             d.id,
@@ -83,25 +77,16 @@ async def main(args: argparse.Namespace) -> int:
             remote_url=args.url,
             worker="human",
         )
-        if decision is Decision.PUBLISHED:
-            t = Transition(
-                d.id,
-                d.fence,
-                DeliveryState.PUBLISHED,
-                now,
-                published_at=now,
-                published_hash=d.content_hash,
-                remote_id=args.remote_id,
-                remote_url=args.url,
-                reason=note,
-                attempt=attempt,
-            )
-        elif decision is Decision.RESEND:
-            t = Transition(
-                d.id, d.fence, DeliveryState.RETRYING, now, due_at=now, reason=note, attempt=attempt
-            )
-        else:
-            t = Transition(d.id, d.fence, DeliveryState.CANCELED, now, reason=note, attempt=attempt)
+        # Where it is on the network, for a change that records a publication only.
+        where = change.publishes
+        t = Transition.of(
+            d,
+            change,
+            now,
+            remote_id=args.remote_id if where else None,
+            remote_url=args.url if where else None,
+            attempt=attempt,
+        )
         if await store.finish([t]):
             raise UserError(f"delivery #{d.id} changed meanwhile; look at `publisher status` again")
     finally:

@@ -18,7 +18,7 @@ import random
 import socket
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -36,6 +36,7 @@ from adapters.base import (
     Rendered,
     Unknowable,
 )
+from publisher import lifecycle
 from publisher.clock import Clock
 from publisher.config import Config
 from publisher.engine.decide import (
@@ -50,6 +51,7 @@ from publisher.engine.decide import (
     triage,
 )
 from publisher.engine.runtime import Mode, post_scope
+from publisher.lifecycle import expect
 from publisher.redact import REDACTOR, Verbatim, enter_post
 from publisher.states import DeliveryState, Outcome
 from publisher.store import (
@@ -76,8 +78,6 @@ SYNC_BUSY_RETRY = timedelta(seconds=1)
 # a minute, and a lasting failure costs a log line a minute.
 SYNC_IO_RETRY = timedelta(seconds=2)
 SYNC_IO_RETRY_MAX = timedelta(minutes=1)
-LOOKUP_BACKOFF = timedelta(minutes=15)
-MAX_LOOKUPS = 6
 # How far ahead of its time `publisher run` claims a delivery (alone on SQLite; see
 # `_dispatch`): the `sending` commit that must precede each request then costs no lateness,
 # even on a disk whose fsync stalls for half a second now and then. A crash in that second
@@ -588,19 +588,17 @@ class Engine:
             return True  # claimed moments ago, and leases are only ever extended
         if await self.store.lease_holds(d, now + margin):
             return True
-        why = "not sent: the lease ran out before the request left (daemon paused or starved)"
-        _event(logging.WARNING, "release", f"{d.post_id} → {d.account}: {why}", d)
-        await self._finish(
-            d, Transition(d.id, d.fence, DeliveryState.RETRYING, now, due_at=now, reason=why)
-        )
+        change = expect(lifecycle.lapsed(d.state, now=now))
+        _event(logging.WARNING, "release", f"{d.post_id} → {d.account}: {change.reason}", d)
+        await self._finish(d, Transition.of(d, change, now))
         return False
 
     def _unsent(self, d: Delivery, why: str, due_at: datetime | None = None) -> Transition:
         """Claimed ahead of its time, and not sent after all: it waits again as it was (no
         attempt was made, so the ledger has none)."""
-        state = DeliveryState.SCHEDULED if d.attempts <= 1 else DeliveryState.RETRYING
         when = due_at or d.due_at
-        return Transition(d.id, d.fence, state, self.clock.now(), due_at=when, reason=why)
+        change = lifecycle.released(d.state, attempts=d.attempts, due_at=when, reason=why)
+        return Transition.of(d, expect(change), self.clock.now())
 
     def _attempt(self, d: Delivery, started: datetime, outcome: Outcome, **kw: Any) -> Attempt:
         return Attempt(
@@ -616,30 +614,37 @@ class Engine:
             **kw,
         )
 
-    def _success(self, d: Delivery, started: datetime, published: Published) -> Transition:
+    def _success(
+        self,
+        d: Delivery,
+        started: datetime,
+        published: Published,
+        change: lifecycle.Change | None = None,
+        attempt: Attempt | None = None,
+    ) -> Transition:
+        """Out: published (a rehearsal's ``dry-run``), or ``change`` (a lookup found it)."""
         now = self.clock.now()
         if d.account in self._flagged and self.mode.sends:
             self._flagged.discard(d.account)
             self._background(self.store.set_account_state(d.account, now))
-        return Transition(
-            d.id,
-            d.fence,
-            self.mode.success_state,
-            now,
-            parts=published.parts,
-            published_hash=d.content_hash,
-            published_at=now,
-            remote_id=published.remote_id,
-            remote_url=published.url,
-            last_error=None,
-            reason=None,
-            attempt=self._attempt(
+        if change is None:
+            change = expect(lifecycle.published(d.state, rehearsal=not self.mode.sends))
+        if attempt is None:
+            attempt = self._attempt(
                 d,
                 started,
                 self.mode.success_outcome,
                 remote_id=published.remote_id,
                 remote_url=published.url,
-            ),
+            )
+        return Transition.of(
+            d,
+            change,
+            now,
+            parts=published.parts,
+            remote_id=published.remote_id,
+            remote_url=published.url,
+            attempt=attempt,
         )
 
     def _fail(
@@ -651,16 +656,9 @@ class Engine:
         status: int | None = None,
         parts: tuple[RemotePart, ...] | None = None,
     ) -> Transition:
-        return Transition(
-            d.id,
-            d.fence,
-            DeliveryState.FAILED,
-            self.clock.now(),
-            parts=parts,
-            last_error=reason,
-            error_class=outcome.value,
-            attempt=self._attempt(d, started, outcome, error=reason, status_code=status),
-        )
+        change = expect(lifecycle.give_up(d.state, error=reason, outcome=outcome))
+        attempt = self._attempt(d, started, outcome, error=reason, status_code=status)
+        return Transition.of(d, change, self.clock.now(), parts=parts, attempt=attempt)
 
     def _unknown(
         self,
@@ -669,19 +667,13 @@ class Engine:
         reason: str,
         parts: tuple[RemotePart, ...] | None,
         status: int | None = None,
+        remote_id: str | None = None,
     ) -> Transition:
-        return Transition(
-            d.id,
-            d.fence,
-            DeliveryState.UNKNOWN,
-            self.clock.now(),
-            parts=parts,
-            last_error=reason,
-            error_class=Outcome.AMBIGUOUS.value,
-            reason=reason,
-            due_at=self.clock.now() + self.config.engine.resolve_delay,
-            attempt=self._attempt(d, started, Outcome.AMBIGUOUS, error=reason, status_code=status),
-        )
+        now = self.clock.now()
+        lookup_at = now + self.config.engine.resolve_delay
+        change = expect(lifecycle.unresolved(d.state, reason=reason, lookup_at=lookup_at))
+        attempt = self._attempt(d, started, Outcome.AMBIGUOUS, error=reason, status_code=status)
+        return Transition.of(d, change, now, parts=parts, remote_id=remote_id, attempt=attempt)
 
     def _after_error(self, d: Delivery, started: datetime, err: AdapterError) -> Transition:
         now = self.clock.now()
@@ -693,21 +685,16 @@ class Engine:
                 d, started, REDACTOR.scrub(step.reason), step.outcome, err.status, parts
             )
         if isinstance(step, Unresolved):
-            t = self._unknown(d, started, reason, parts, err.status)
-            return replace(t, remote_id=step.remote_id) if step.remote_id else t
+            return self._unknown(d, started, reason, parts, err.status, step.remote_id or None)
         if isinstance(step, HoldAccount):
             why = f"account needs attention ({step.attention.value}): {reason}"
             self._hold_account(d.account, step.until, why, step.attention.value)
-            return Transition(
-                d.id,
-                d.fence,
-                DeliveryState.RETRYING,
+            change = lifecycle.hold(d.state, until=step.until, reason=why, error=reason)
+            return Transition.of(
+                d,
+                expect(change),
                 now,
-                due_at=step.until,
                 parts=parts,
-                last_error=reason,
-                error_class=Outcome.PERMANENT.value,
-                reason=why,
                 attention=step.attention.value,
                 attempt=self._attempt(
                     d, started, Outcome.PERMANENT, error=reason, status_code=err.status
@@ -722,16 +709,18 @@ class Engine:
                 f"rate-limited until {step.account_limited_until:%Y-%m-%d %H:%M:%S}Z",
                 attention,
             )
-        return Transition(
-            d.id,
-            d.fence,
-            DeliveryState.RETRYING,
-            now,
-            due_at=step.at,
-            parts=parts,
-            last_error=reason,
-            error_class=step.outcome.value,
+        change = lifecycle.retry(
+            d.state,
+            at=step.at,
             reason=REDACTOR.scrub(step.reason),
+            error=reason,
+            outcome=step.outcome,
+        )
+        return Transition.of(
+            d,
+            expect(change),
+            now,
+            parts=parts,
             attention=attention,
             attempt=self._attempt(d, started, step.outcome, error=reason, status_code=err.status),
         )
@@ -896,20 +885,10 @@ class Engine:
             first = await self.store.first_attempt_at(mine.id)
             if first is not None and now < first + window:
                 # The network ignores a repeat under the same key: sending again settles it.
-                why = "resending under the same idempotency key, which the network deduplicates"
-                stale = await self.store.finish(
-                    [
-                        Transition(
-                            mine.id,
-                            mine.fence,
-                            DeliveryState.RETRYING,
-                            now,
-                            due_at=now,
-                            reason=why,
-                            attempt=self._attempt(mine, now, Outcome.RESOLVED, error=why),
-                        )
-                    ]
-                )
+                why = lifecycle.SAME_KEY_REASON
+                change = expect(lifecycle.same_key(mine.state, now=now))
+                attempt = self._attempt(mine, now, Outcome.RESOLVED, error=why)
+                stale = await self.store.finish([Transition.of(mine, change, now, attempt=attempt)])
                 if stale:
                     why = "another daemon took this delivery over meanwhile; left to it"
                 _event(logging.INFO, "resolve", f"{mine.post_id} → {mine.account}: {why}", mine)
@@ -952,76 +931,47 @@ class Engine:
         if isinstance(result, Found) and len(result.published.parts) < len(rendered.parts):
             # Only the start of a thread is out: resume after it, never repost it.
             n, total = len(result.published.parts), len(rendered.parts)
-            return Transition(
-                d.id,
-                d.fence,
-                DeliveryState.RETRYING,
+            change = expect(lifecycle.found_part(d.state, now=now, found=n, total=total))
+            return Transition.of(
+                d,
+                change,
                 now,
-                due_at=now,
                 parts=result.published.parts,
-                reason=f"{n} of {total} parts found on the network; sending the rest",
                 attempt=self._attempt(d, now, Outcome.RESOLVED, error="thread partly out"),
             )
         if isinstance(result, Found):
-            return replace(
-                self._success(d, now, result.published),
-                reason="found on the network",
-                attempt=self._attempt(
+            change = expect(lifecycle.found(d.state))
+            return self._success(
+                d,
+                now,
+                result.published,
+                change,
+                self._attempt(
                     d,
                     now,
                     Outcome.RESOLVED,
                     remote_id=result.published.remote_id,
                     remote_url=result.published.url,
-                    error="found on the network",
+                    error=lifecycle.FOUND_REASON,
                 ),
             )
         if isinstance(result, Absent) and self._may_still_send(d):
-            when = now + self.options.lease
-            return Transition(
-                d.id,
-                d.fence,
-                DeliveryState.UNKNOWN,
-                now,
-                due_at=when,
-                lookups=d.lookups + 1,
-                reason=(
-                    "not on the network yet, but its daemon may only be paused with the request "
-                    f"about to leave: looking again at {when:%H:%M:%S}Z before sending"
-                ),
-                last_error=d.last_error,
-                error_class=d.error_class,
-            )
+            recheck = now + self.options.lease
+            change = expect(lifecycle.not_yet(d.state, recheck_at=recheck, lookups=d.lookups))
+            return Transition.of(d, change, now)
         if isinstance(result, Absent):
-            return Transition(
-                d.id,
-                d.fence,
-                DeliveryState.RETRYING,
+            return Transition.of(
+                d,
+                expect(lifecycle.absent(d.state, now=now)),
                 now,
-                due_at=now,
-                reason="proven absent from the network: sending again",
                 attempt=self._attempt(d, now, Outcome.RESOLVED, error="proven absent; resending"),
             )
-        lookups = d.lookups + 1
-        if lookups >= MAX_LOOKUPS:
-            when = now + timedelta(days=3650)
-            why = (
-                f"{result.reason}; gave up looking after {lookups} lookups: "
-                f"settle it with `publisher resolve {d.id} published|resend|drop`"
+        change = expect(
+            lifecycle.unknowable(
+                d.state, now=now, lookups=d.lookups, why=result.reason, delivery_id=d.id
             )
-        else:
-            when = now + min(LOOKUP_BACKOFF * 2 ** (lookups - 1), timedelta(hours=6))
-            why = f"{result.reason}; next lookup at {when:%Y-%m-%d %H:%M}Z"
-        return Transition(
-            d.id,
-            d.fence,
-            DeliveryState.UNKNOWN,
-            now,
-            due_at=when,
-            lookups=lookups,
-            reason=why,
-            last_error=d.last_error,
-            error_class=d.error_class,
         )
+        return Transition.of(d, change, now)
 
     async def _drain(self) -> None:
         """Stop taking work; let in-flight requests finish up to the shutdown timeout."""

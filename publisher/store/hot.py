@@ -26,13 +26,17 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
 
-from publisher.states import PENDING, DeliveryState
+from publisher import lifecycle
+from publisher.lifecycle import Event
 
 T = TypeVar("T")
 Row = Callable[[Sequence[Any]], T]
 
-_PENDING = tuple(sorted(s.value for s in PENDING))
-_WAITING = (*_PENDING, DeliveryState.UNKNOWN.value)
+# Where the lifecycle's events apply (``lifecycle.APPLIES``), as the statements bind them.
+_CLAIMABLE = tuple(sorted(s.value for s in lifecycle.APPLIES[Event.CLAIM]))
+_LOOKED_UP = tuple(sorted(s.value for s in lifecycle.APPLIES[Event.TAKE_LOOKUP]))
+_DUE_WORK = tuple(sorted(s.value for s in lifecycle.DUE_WORK))
+_SENDING = lifecycle.CLAIMED.state.value
 
 # The columns a Delivery is built from, in this order (``Delivery.from_tuple``).
 COLUMNS = (
@@ -107,40 +111,44 @@ def due_candidates(
     excluded: Iterable[str],
     make: Row[T],
 ) -> list[T]:
-    """Pending deliveries due by ``horizon``, earliest first, but those of accounts held at
-    ``now``."""
+    """Claimable deliveries due by ``horizon``, earliest first, but those of accounts held
+    at ``now``."""
     skip = list(excluded)
     sql = (
-        f"{_SELECT} WHERE state IN ({_marks(len(_PENDING))}) AND due_at <= ?"
+        f"{_SELECT} WHERE state IN ({_marks(len(_CLAIMABLE))}) AND due_at <= ?"
         " AND account NOT IN (SELECT account FROM account_state WHERE limited_until > ?)"
     )
     if skip:
         sql += f" AND account NOT IN ({_marks(len(skip))})"
     sql += " ORDER BY due_at, id LIMIT ?"
-    return _rows(conn, sql, (*_PENDING, stored(horizon), stored(now), *skip, limit), make)
+    return _rows(conn, sql, (*_CLAIMABLE, stored(horizon), stored(now), *skip, limit), make)
 
 
 def due_unknown(conn: Connection, now: datetime, limit: int, make: Row[T]) -> list[T]:
-    sql = f"{_SELECT} WHERE state = ? AND due_at <= ? ORDER BY due_at, id LIMIT ?"
-    return _rows(conn, sql, (DeliveryState.UNKNOWN.value, stored(now), limit), make)
+    sql = (
+        f"{_SELECT} WHERE state IN ({_marks(len(_LOOKED_UP))}) AND due_at <= ?"
+        " ORDER BY due_at, id LIMIT ?"
+    )
+    return _rows(conn, sql, (*_LOOKED_UP, stored(now), limit), make)
 
 
 def next_due(conn: Connection, excluded: Sequence[str]) -> datetime | None:
-    sql = f"SELECT min(due_at) FROM deliveries WHERE state IN ({_marks(len(_WAITING))})"
+    sql = f"SELECT min(due_at) FROM deliveries WHERE state IN ({_marks(len(_DUE_WORK))})"
     if excluded:
         sql += f" AND account NOT IN ({_marks(len(excluded))})"
-    (value,) = _cursor(conn).execute(sql, (*_WAITING, *excluded)).fetchone()
+    (value,) = _cursor(conn).execute(sql, (*_DUE_WORK, *excluded)).fetchone()
     return loaded(value)
 
 
 def mark_sending(
     conn: Connection, ids: Sequence[int], worker: str, lease_until: datetime, now: datetime
 ) -> None:
-    """Claim rows this transaction already holds (BEGIN IMMEDIATE): one UPDATE for all."""
+    """Claim rows this transaction already holds (BEGIN IMMEDIATE): one UPDATE for all
+    (``lifecycle.claim``: the caller chose them among the claimable)."""
     _cursor(conn).execute(
         "UPDATE deliveries SET state = ?, attempts = attempts + 1, fence = fence + 1,"
         f" lease_owner = ?, lease_until = ?, updated_at = ? WHERE id IN ({_marks(len(ids))})",
-        (DeliveryState.SENDING.value, worker, stored(lease_until), stored(now), *ids),
+        (_SENDING, worker, stored(lease_until), stored(now), *ids),
     )
 
 

@@ -19,8 +19,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.base import PostContent, RemotePart
+from publisher import lifecycle
 from publisher.engine.decide import Triage
-from publisher.states import CANCELED_BY_SYNC, PENDING, DeliveryState, Outcome
+from publisher.lifecycle import KEEP, Change, Event
+from publisher.states import DeliveryState, Outcome
 from publisher.store import hot
 from publisher.store.codec import content_from_json, parts_from_json, parts_to_json
 from publisher.store.db import SQLiteRunner, is_sqlite, make_engine, migrate, migrate_sync
@@ -43,6 +45,22 @@ A = AttemptRow.__table__  # type: ignore[attr-defined]
 P = PostRow.__table__  # type: ignore[attr-defined]
 S = AccountStateRow.__table__  # type: ignore[attr-defined]
 Q = SyncStateRow.__table__  # type: ignore[attr-defined]
+
+
+def _states(event: Event) -> list[str]:
+    """The states ``event`` applies in (``lifecycle.APPLIES``), for a statement's WHERE."""
+    return sorted(s.value for s in lifecycle.APPLIES[event])
+
+
+# Where a statement decides a state change for speed, it reads where the change applies from
+# the lifecycle: ``tests/test_lifecycle.py`` checks, state by state, that each statement and
+# its lifecycle function agree.
+CLAIMABLE = _states(Event.CLAIM)
+DEFERRABLE = _states(Event.DEFER)
+CANCELABLE = _states(Event.UNPLAN)
+INTERRUPTIBLE = _states(Event.CRASH)
+LOOKED_UP = _states(Event.TAKE_LOOKUP)
+DUE_WORK = sorted(s.value for s in lifecycle.DUE_WORK)
 
 
 @dataclass(frozen=True)
@@ -252,6 +270,54 @@ class Transition:
     release: bool = True  # drop the lease (a finished attempt)
     attention: str | None = None  # for observers: the account needs a human (not stored here)
     lookups: int | None = None
+
+    @classmethod
+    def of(
+        cls,
+        d: Delivery,
+        change: Change,
+        now: datetime,
+        *,
+        parts: tuple[RemotePart, ...] | None = None,
+        remote_id: str | None = None,
+        remote_url: str | None = None,
+        attempt: Attempt | None = None,
+        attention: str | None = None,
+    ) -> Transition:
+        """A lifecycle ``change`` of ``d`` at ``now`` as the result to write, with what
+        happened on the network (parts, remote ids) and the attempt for the ledger."""
+        # ``values`` writes the error fields of every state but published: kept ones are
+        # written back as they are (published: left out).
+        state = change.state
+        last_error = change.last_error
+        if last_error is KEEP:
+            last_error = None if state is DeliveryState.PUBLISHED else d.last_error
+        error_class = change.error_class
+        if error_class is KEEP:
+            error_class = None if state is DeliveryState.PUBLISHED else d.error_class
+        due_at, reason, lookups = change.due_at, change.reason, change.lookups
+        # A sync's part (a plan written afresh, a count restarted, a reason emptied) is
+        # written by the sync's own statements, never as a result.
+        assert not change.afresh and change.attempts is KEEP and reason is not None
+        publishes = change.publishes
+        return cls(
+            d.id,
+            d.fence,
+            state,
+            now,
+            due_at=None if due_at is KEEP else due_at,
+            parts=parts,
+            published_hash=d.content_hash if publishes else None,
+            published_at=now if publishes else None,
+            remote_id=remote_id,
+            remote_url=remote_url,
+            last_error=last_error,
+            error_class=error_class,
+            reason=None if reason is KEEP else reason,
+            attempt=attempt,
+            attention=attention,
+            lookups=None if lookups is KEEP else lookups,
+        )
 
     def values(self) -> dict[str, Any]:
         v: dict[str, Any] = {"state": self.state.value, "updated_at": self.now}
@@ -468,7 +534,7 @@ class Store:
         """Pending deliveries whose time has come, earliest first (not claimed yet)."""
         q = (
             select(D)
-            .where(D.c.state.in_([s.value for s in PENDING]), D.c.due_at <= now)
+            .where(D.c.state.in_(CLAIMABLE), D.c.due_at <= now)
             .order_by(D.c.due_at, D.c.id)
             .limit(limit)
         )
@@ -635,14 +701,15 @@ class Store:
         return await self.transaction(_finish, transitions)
 
     async def defer_account(self, account: str, until: datetime, why: str) -> None:
-        """Every pending delivery of a rate-limited account waits until ``until``."""
+        """Every pending delivery of a rate-limited account waits until ``until``: what
+        ``lifecycle.deferred`` writes, for all of them in one statement."""
 
         def body(conn: Connection) -> None:
             conn.execute(
                 update(D)
                 .where(
                     D.c.account == account,
-                    D.c.state.in_([s.value for s in PENDING]),
+                    D.c.state.in_(DEFERRABLE),
                     D.c.due_at < until,
                 )
                 .values(due_at=until, reason=why)
@@ -657,10 +724,11 @@ class Store:
         expired_only: bool = False,
         lookup_at: datetime | None = None,
     ) -> list[Delivery]:
-        """Deliveries left in ``sending`` by a dead process become ``unknown``."""
+        """Deliveries left in ``sending`` by a dead process become ``unknown``
+        (``lifecycle.interrupted``), looked up at ``lookup_at``."""
 
         def body(conn: Connection) -> list[Delivery]:
-            q = select(D).where(D.c.state == DeliveryState.SENDING.value)
+            q = select(D).where(D.c.state.in_(INTERRUPTIBLE))
             if expired_only:
                 q = q.where(or_(D.c.lease_until.is_(None), D.c.lease_until < now))
             if worker is not None:
@@ -668,23 +736,18 @@ class Store:
             rows = [Delivery.from_row(r) for r in conn.execute(q)]
             found = []
             for d in rows:
+                change = lifecycle.interrupted(d.state, lookup_at=lookup_at or now)
+                if isinstance(change, lifecycle.Refused):
+                    continue
                 result = conn.execute(
                     update(D)
-                    .where(
-                        D.c.id == d.id,
-                        D.c.fence == d.fence,
-                        D.c.state == DeliveryState.SENDING.value,
-                    )
+                    .where(D.c.id == d.id, D.c.fence == d.fence, D.c.state == d.state.value)
                     .values(
-                        state=DeliveryState.UNKNOWN.value,
                         fence=D.c.fence + 1,
                         lease_owner=None,
                         lease_until=None,
-                        due_at=lookup_at or now,  # when to look it up (timelines lag)
-                        reason="the daemon stopped while the request was out",
-                        error_class=Outcome.INTERRUPTED.value,  # its daemon may only be paused
-                        lookups=0,  # a new unknown: its lookups count afresh
                         updated_at=now,
+                        **_written(change),
                     )
                 )
                 if result.rowcount != 1:
@@ -700,11 +763,11 @@ class Store:
                             d.updated_at,
                             now,
                             Outcome.INTERRUPTED,
-                            error="the daemon stopped while the request was out",
+                            error=lifecycle.INTERRUPTED,
                         ).row()
                     )
                 )
-                found.append(_replace(d, state=DeliveryState.UNKNOWN, fence=d.fence + 1))
+                found.append(_replace(d, state=change.state, fence=d.fence + 1))
             return found
 
         return await self.transaction(body)
@@ -749,9 +812,17 @@ class Store:
         daemons do not take it over mid-lookup (each would refuse the last one's result);
         if this daemon dies meanwhile, another looks it up once that time has come.
         """
-        values: dict[str, Any] = {"fence": D.c.fence + 1, "lease_owner": worker, "updated_at": now}
-        if lease is not None:
-            values["due_at"] = now + lease
+        change = lifecycle.taken_for_lookup(
+            delivery.state, next_lookup=None if lease is None else now + lease
+        )
+        if isinstance(change, lifecycle.Refused):
+            return None
+        values: dict[str, Any] = {
+            "fence": D.c.fence + 1,
+            "lease_owner": worker,
+            "updated_at": now,
+            **_written(change),
+        }
 
         def body(conn: Connection) -> int:
             result = conn.execute(
@@ -759,7 +830,7 @@ class Store:
                 .where(
                     D.c.id == delivery.id,
                     D.c.fence == delivery.fence,
-                    D.c.state == DeliveryState.UNKNOWN.value,
+                    D.c.state.in_(LOOKED_UP),
                 )
                 .values(**values)
             )
@@ -976,17 +1047,12 @@ def _apply(
             stmt = stmt.where(D.c.state == upd[EXPECT_STATE])
         if conn.execute(stmt.values(**values)).rowcount != 1:
             raise _StalePlan
-    pending = [s.value for s in PENDING]
+    # What ``lifecycle.unplanned`` writes, where it applies.
+    cancel = {**_written(lifecycle.UNPLANNED), "updated_at": load.loaded_at}
     for i in range(0, len(changes.cancels), IN_BATCH):
         batch = changes.cancels[i : i + IN_BATCH]
         result = conn.execute(
-            update(D)
-            .where(D.c.id.in_(ids_param), D.c.state.in_(pending))
-            .values(
-                state=DeliveryState.CANCELED.value,
-                reason=CANCELED_BY_SYNC,
-                updated_at=load.loaded_at,
-            ),
+            update(D).where(D.c.id.in_(ids_param), D.c.state.in_(CANCELABLE)).values(**cancel),
             {"ids": batch},
         )
         if result.rowcount != len(set(batch)):
@@ -1024,9 +1090,10 @@ def _plus(counts: Mapping[str, int], more: Iterable[Delivery]) -> dict[str, int]
 
 
 def _sending(worker: str, now: datetime, lease: timedelta) -> dict[str, Any]:
-    """A claim's values: ``sending`` under a new fence and this worker's lease."""
+    """A claim's values (``lifecycle.claim``): ``sending`` under a new fence and this
+    worker's lease, one more attempt counted."""
     return {
-        "state": DeliveryState.SENDING.value,
+        "state": lifecycle.CLAIMED.state.value,
         "attempts": D.c.attempts + 1,
         "fence": D.c.fence + 1,
         "lease_owner": worker,
@@ -1059,7 +1126,7 @@ def _claim(
     if postgres:
         q = (
             select(D)
-            .where(D.c.state.in_([s.value for s in PENDING]), D.c.due_at <= horizon)
+            .where(D.c.state.in_(CLAIMABLE), D.c.due_at <= horizon)
             .order_by(D.c.due_at, D.c.id)
             .limit(free * 2)
             # Accounts held by any daemon (a rate limit's reset, a revoked token) wait.
@@ -1103,17 +1170,21 @@ def _claim(
         }
     plan = decide(candidates, history, _plus(counts, lookups), granted, free)
     for d, why in plan.missed:
-        conn.execute(
-            update(D)
-            .where(D.c.id == d.id, D.c.fence == d.fence)
-            .values(state=DeliveryState.MISSED.value, reason=why, updated_at=granted)
-        )
+        missed = lifecycle.missed(d.state, why=why)
+        if isinstance(missed, Change):
+            conn.execute(
+                update(D)
+                .where(D.c.id == d.id, D.c.fence == d.fence)
+                .values(**_written(missed), updated_at=granted)
+            )
     for d, until, why in plan.deferred:
-        conn.execute(
-            update(D)
-            .where(D.c.id == d.id, D.c.fence == d.fence)
-            .values(due_at=until, reason=why, updated_at=granted)
-        )
+        later = lifecycle.deferred(d.state, until=until, why=why)
+        if isinstance(later, Change):
+            conn.execute(
+                update(D)
+                .where(D.c.id == d.id, D.c.fence == d.fence)
+                .values(**_written(later), updated_at=granted)
+            )
     # The rows are ours for this transaction (BEGIN IMMEDIATE on SQLite, FOR UPDATE on
     # PostgreSQL): one UPDATE claims them all.
     if plan.chosen and not postgres:
@@ -1127,7 +1198,7 @@ def _claim(
     plan.chosen = [
         _replace(
             d,
-            state=DeliveryState.SENDING,
+            state=lifecycle.CLAIMED.state,
             attempts=d.attempts + 1,
             fence=d.fence + 1,
             updated_at=granted,
@@ -1138,8 +1209,7 @@ def _claim(
 
 
 def _next_due(conn: Connection, excluded: list[str]) -> datetime | None:
-    waiting = [s.value for s in PENDING] + [DeliveryState.UNKNOWN.value]
-    q = select(func.min(D.c.due_at)).where(D.c.state.in_(waiting))
+    q = select(func.min(D.c.due_at)).where(D.c.state.in_(DUE_WORK))
     if excluded:
         q = q.where(D.c.account.not_in(excluded))
     value = conn.execute(q).scalar()
@@ -1149,7 +1219,7 @@ def _next_due(conn: Connection, excluded: list[str]) -> datetime | None:
 def _due_unknown(conn: Connection, now: datetime, limit: int) -> list[Delivery]:
     q = (
         select(D)
-        .where(D.c.state == DeliveryState.UNKNOWN.value, D.c.due_at <= now)
+        .where(D.c.state.in_(LOOKED_UP), D.c.due_at <= now)
         .order_by(D.c.due_at, D.c.id)
         .limit(limit)
     )
@@ -1162,14 +1232,14 @@ def _claim_one(
     """``sending``, under a new fence and lease, if the delivery is still pending as seen."""
     result = conn.execute(
         update(D)
-        .where(D.c.id == d.id, D.c.fence == d.fence, D.c.state.in_([s.value for s in PENDING]))
+        .where(D.c.id == d.id, D.c.fence == d.fence, D.c.state.in_(CLAIMABLE))
         .values(**_sending(worker, now, lease))
     )
     if result.rowcount != 1:
         return None
     return _replace(
         d,
-        state=DeliveryState.SENDING,
+        state=lifecycle.CLAIMED.state,
         attempts=d.attempts + 1,
         fence=d.fence + 1,
         updated_at=now,
@@ -1248,6 +1318,26 @@ def _recent(conn: Connection, names: list[str], since: datetime) -> dict[str, li
     for times in out.values():
         times.sort()
     return out
+
+
+def _written(change: Change) -> dict[str, Any]:
+    """The columns a lifecycle change writes (its state, and the fields it does not keep),
+    for a statement. No statement publishes: a publication is a result, written with its
+    time and content by ``Transition.of``."""
+    assert not change.publishes
+    values: dict[str, Any] = {"state": change.state.value}
+    for name in (
+        "due_at",
+        "reason",
+        "last_error",
+        "error_class",
+        "lookups",
+        "attempts",
+    ):
+        value = getattr(change, name)
+        if value is not KEEP:
+            values[name] = value
+    return values
 
 
 def _late(error: str | None) -> str:
