@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from adapters.base import LengthKind, LengthRule
-from publisher.text.entities import extract_mentions, extract_urls
+from publisher.text.entities import extract_mentions
 from publisher.text.graphemes import grapheme_length
 from publisher.text.twitter import x_weighted_length
+from publisher.text.urls import extract_urls
 
 
 def mastodon_length(text: str, url_length: int = 23) -> int:

@@ -85,6 +85,12 @@ class _Text:
         level.pop(tail, None)
         self.cuts = sorted(level)
         self.levels = [level[c] for c in self.cuts]
+        # Where every rest of the text ends once trailing whitespace is trimmed: found once, so
+        # taking the rest does not walk that whitespace again for every part.
+        end = len(text.rstrip())
+        while end not in self.bounds:
+            end += 1
+        self.end = end
 
     @staticmethod
     def _raise(level: dict[int, int], at: int, rank: int) -> None:
@@ -106,6 +112,10 @@ class _Text:
             e += 1
         return text[s:e]
 
+    def rest(self, start: int) -> str:
+        """``part(start, len(text))``."""
+        return self.part(start, max(start, self.end))
+
     def skip_space(self, start: int) -> int:
         text, bounds = self.text, self.bounds
         s = start
@@ -119,18 +129,21 @@ class _Text:
 def _greedy(
     source: _Text, fits: Callable[[str], bool], limit_fill: Callable[[str], float]
 ) -> list[str]:
-    """Cut ``source`` into parts that each satisfy ``fits``, taking the best cut of each part."""
+    """Cut ``source`` into parts that each satisfy ``fits``, taking the best cut of each part.
+
+    The work for one part is proportional to that part (a few pieces up to twice its length
+    are measured), never to the rest of the text: the rest is measured whole only when it is
+    at most twice the longest piece that fits, or when every cut up to the end fits. So a long
+    text costs O(n log n), not a measure of the whole remaining text per part.
+    """
     text = source.text
     cuts = source.cuts
     parts: list[str] = []
     start = source.skip_space(0)
     first = 0  # index into cuts of the first cut after start
     while start < len(text):
-        rest = source.part(start, len(text))
+        rest = source.rest(start)
         if not rest:
-            break
-        if fits(rest):
-            parts.append(rest)
             break
         while first < len(cuts) and cuts[first] <= start:
             first += 1
@@ -140,10 +153,13 @@ def _greedy(
             return bool(piece) and fits(piece)
 
         hi = _last_fitting(first, len(cuts), ok)
+        longest = cuts[hi] - start if hi >= first else 0
+        if (hi < first or hi == len(cuts) - 1 or len(rest) <= 2 * longest) and fits(rest):
+            parts.append(rest)
+            break
         if hi < first:
             raise ValueError(
-                "the limit is too small: even one character (with the thread numbering) "
-                "does not fit"
+                _too_small(source.part(start, cuts[first]) if first < len(cuts) else rest)
             )
         chosen = _choose(source, start, first, hi, limit_fill)
         if not ok(chosen):
@@ -155,6 +171,15 @@ def _greedy(
         parts.append(source.part(start, cuts[chosen]))
         start = source.skip_space(cuts[chosen])
     return parts
+
+
+def _too_small(piece: str) -> str:
+    if len(piece) > 1:
+        return (
+            f"a single character ({len(piece)} code points that display as one) is longer "
+            "than the limit allows"
+        )
+    return "the limit is too small: even one character (with the thread numbering) does not fit"
 
 
 def _last_fitting(first: int, stop: int, ok: Callable[[int], bool]) -> int:
