@@ -448,7 +448,12 @@ class Engine:
     async def _deliver(self, d: Delivery, claimed: datetime) -> None:
         adapter = self.adapters[d.account]
         try:
-            rendered = adapter.render(d.content())
+            # Off the loop: a long text takes a while to split (bounded, see publisher.text),
+            # and the loop must keep serving other posts, /healthz and the watchdog meanwhile.
+            rendered = await asyncio.to_thread(adapter.render, d.content())
+        except asyncio.CancelledError:
+            await self._finish(d, self._unsent(d, STOPPED_BEFORE), wait=False)
+            raise
         except Exception as err:  # a bug in a render: the post cannot go out as it is
             await self._finish(
                 d, self._fail(d, claimed, f"render failed: {err!r}", Outcome.INVALID)
@@ -809,7 +814,7 @@ class Engine:
         mine = await self.store.take_unknown(d, now, self.options.worker, self.options.lease)
         if mine is None:
             return
-        rendered: Rendered = adapter.render(mine.content())
+        rendered: Rendered = await asyncio.to_thread(adapter.render, mine.content())
         window = adapter.idempotency_window
         if window is not None:
             first = await self.store.first_attempt_at(mine.id)
