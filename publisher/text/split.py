@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import regex
 
-from adapters.base import LengthRule
+from adapters.base import LengthKind, LengthRule
 from publisher.text.entities import find_entities
 from publisher.text.graphemes import grapheme_boundaries
 from publisher.text.lengths import count_length
@@ -51,7 +51,12 @@ class _Text:
         bounds = grapheme_boundaries(text)
         self.bounds = set(bounds)
         level = dict.fromkeys(bounds, GRAPHEME)
+        self.url_starts: list[int] = []
+        self.url_ends: list[int] = []
         for entity in find_entities(text):
+            if entity.kind == "url":
+                self.url_starts.append(entity.start)
+                self.url_ends.append(entity.end)
             i = bisect_right(bounds, entity.start)
             while i < len(bounds) and bounds[i] < entity.end:
                 level[bounds[i]] = FORCED
@@ -112,6 +117,11 @@ class _Text:
             e += 1
         return text[s:e]
 
+    def url_tail(self, at: int) -> int:
+        """How far the URL that ``at`` falls inside goes on after it (0: none)."""
+        i = bisect_right(self.url_starts, at) - 1
+        return max(self.url_ends[i] - at, 0) if i >= 0 else 0
+
     def rest(self, start: int) -> str:
         """``part(start, len(text))``."""
         return self.part(start, max(start, self.end))
@@ -127,14 +137,20 @@ class _Text:
 
 
 def _greedy(
-    source: _Text, fits: Callable[[str], bool], limit_fill: Callable[[str], float]
+    source: _Text,
+    fits: Callable[[str], bool],
+    limit_fill: Callable[[str], float],
+    urls_shrink: bool = False,
 ) -> list[str]:
     """Cut ``source`` into parts that each satisfy ``fits``, taking the best cut of each part.
 
     The work for one part is proportional to that part (a few pieces up to twice its length
-    are measured), never to the rest of the text: the rest is measured whole only when it is
-    at most twice the longest piece that fits, or when every cut up to the end fits. So a long
-    text costs O(n log n), not a measure of the whole remaining text per part.
+    are measured), never to the rest of the text: the rest is measured whole only when every
+    cut up to the end fits, or when it is at most twice the longest piece that fits, plus,
+    where a URL counts less than it is long (``urls_shrink``), the URL that piece stopped in
+    (a URL cut short is no URL, so the rest may fit when a shorter piece does not). A URL is
+    at most 4,096 characters and one part ends in it at most once or twice, so a long text
+    costs O(n log n), not a measure of the whole remaining text per part.
     """
     text = source.text
     cuts = source.cuts
@@ -153,8 +169,10 @@ def _greedy(
             return bool(piece) and fits(piece)
 
         hi = _last_fitting(first, len(cuts), ok)
-        longest = cuts[hi] - start if hi >= first else 0
-        if (hi < first or hi == len(cuts) - 1 or len(rest) <= 2 * longest) and fits(rest):
+        allowance = 2 * (cuts[hi] - start) if hi >= first else 0
+        if urls_shrink and first <= hi + 1 < len(cuts):
+            allowance += source.url_tail(cuts[hi + 1])
+        if (hi < first or hi == len(cuts) - 1 or len(rest) <= allowance) and fits(rest):
             parts.append(rest)
             break
         if hi < first:
@@ -233,8 +251,10 @@ def split_thread(text: str, rule: LengthRule, *, numbered: bool) -> list[str]:
     def fill(piece: str) -> float:
         return count_length(piece, rule) / limit
 
+    shrink = rule.kind in (LengthKind.X_WEIGHTED, LengthKind.MASTODON)
+
     if not numbered:
-        return _greedy(source, lambda piece: count_length(piece, rule) <= limit, fill)
+        return _greedy(source, lambda piece: count_length(piece, rule) <= limit, fill, shrink)
 
     # The suffix's length depends on the number of parts: reserve room for a total of
     # `digits` digits, and widen the reservation until the count of parts agrees with it.
@@ -246,7 +266,7 @@ def split_thread(text: str, rule: LengthRule, *, numbered: bool) -> list[str]:
         def fits(piece: str, widest: str = widest) -> bool:
             return count_length(piece + widest, rule) <= limit
 
-        parts = _greedy(source, fits, fill)
+        parts = _greedy(source, fits, fill, shrink)
         total = len(parts)
         if len(str(total)) > digits:
             digits = len(str(total))
