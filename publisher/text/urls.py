@@ -30,14 +30,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from publisher.text.tlds import COUNTRY_TLDS, GENERIC_TLDS
 
 
-@dataclass(frozen=True, slots=True)
-class UrlMatch:
+class UrlMatch(NamedTuple):
     """A detected URL; ``has_protocol`` matters to Mastodon, which shortens only those."""
 
     start: int
@@ -141,6 +139,7 @@ _ASCII_LABEL_RUN_RE = re.compile(f"[\\-a-z0-9{_LATIN_ACCENTS}]++", _I)
 # twitter-text's validAsciiDomain (labels taken whole, as above).
 _ASCII_DOMAIN_RE = re.compile(f"(?:[\\-a-z0-9{_LATIN_ACCENTS}]++\\.)+(?:{_TLD}|{_PUNYCODE})", _I)
 _NO_PROTOCOL_BAD_BEFORE = re.compile(r"[\-_./]$")
+_ASCII_LABELS_RE = re.compile(r"[^.]{1,63}(?:\.[^.]{1,63})*")  # labels of 1 to 63 characters
 # A space-free run holding a dot followed by a TLD: only these can hold a URL. Tried only
 # from the start of a run (the lookbehind), so each run is read once.
 _DOT_THEN_TLD_RE = re.compile(f"\\.(?:{_TLD}|{_PUNYCODE})", _I)
@@ -352,8 +351,7 @@ def _ascii_domains(domain: str) -> Iterator[tuple[int, int]]:
 def _ascii_domain_length(domain: str) -> int | None:
     """Length of the domain once punycode-encoded, or None if X would reject it."""
     if domain.isascii() and not domain.startswith("xn--"):
-        valid = all(0 < len(label) <= _MAX_DOMAIN_LABEL_LENGTH for label in domain.split("."))
-        return len(domain) if valid else None
+        return len(domain) if _ASCII_LABELS_RE.fullmatch(domain) else None
     if domain.startswith("xn--") and next(_ascii_domains(domain), None) is None:
         return None  # punycode cannot contain non-ASCII characters
     total = 0
