@@ -117,10 +117,13 @@ class _Text:
             e += 1
         return text[s:e]
 
-    def url_tail(self, at: int) -> int:
-        """How far the URL that ``at`` falls inside goes on after it (0: none)."""
+    def url_tail(self, at: int, start: int) -> int:
+        """How far the URL that ``at`` falls inside goes on after it, if the URL is whole after
+        ``start`` (0: none)."""
         i = bisect_right(self.url_starts, at) - 1
-        return max(self.url_ends[i] - at, 0) if i >= 0 else 0
+        if i < 0 or self.url_starts[i] < start:
+            return 0
+        return max(self.url_ends[i] - at, 0)
 
     def rest(self, start: int) -> str:
         """``part(start, len(text))``."""
@@ -149,8 +152,9 @@ def _greedy(
     cut up to the end fits, or when it is at most twice the longest piece that fits, plus,
     where a URL counts less than it is long (``urls_shrink``), the URL that piece stopped in
     (a URL cut short is no URL, so the rest may fit when a shorter piece does not). A URL is
-    at most 4,096 characters and one part ends in it at most once or twice, so a long text
-    costs O(n log n), not a measure of the whole remaining text per part.
+    at most 4,096 characters and counts for at most two parts (the one that stopped in it and
+    the next, which starts before it), so a long text costs O(n log n), not a measure of the
+    whole remaining text per part.
     """
     text = source.text
     cuts = source.cuts
@@ -171,7 +175,7 @@ def _greedy(
         hi = _last_fitting(first, len(cuts), ok)
         allowance = 2 * (cuts[hi] - start) if hi >= first else 0
         if urls_shrink and first <= hi + 1 < len(cuts):
-            allowance += source.url_tail(cuts[hi + 1])
+            allowance += source.url_tail(cuts[hi + 1], start)
         if (hi < first or hi == len(cuts) - 1 or len(rest) <= allowance) and fits(rest):
             parts.append(rest)
             break

@@ -8,22 +8,28 @@ twitter-text runs one backtracking regular expression, ``_PRECEDING url`` with
 ``url = protocol? subdomain* domain-name (tld | punycode) port? path? query?``, over the whole
 text. Run as written it is quadratic or worse: on ``a.a.a.…`` every start re-walks the labels
 to the end of the run and back, and on a run of letters every start re-walks the run (20 KB of
-``a.`` took minutes). Here the same expression's results come from a scan that does bounded
-work per character:
+``a.`` took minutes). Here the same expression's matches come from a scan that does bounded
+work per character, which is why it is linear:
 
-- A label (``x-y_z.``) is a run of domain characters ending with a dot; which labels a match
-  takes is forced, so the only choice the regex explores is *how many* subdomains precede the
+- Only space-free runs holding ``.tld`` are scanned (a URL spans no space and its domain ends
+  in a TLD); the filter reads each run once.
+- A label (``x-y_z.``) is a run of domain characters ending with a dot, so which labels a match
+  takes is forced: the only choice the expression explores is *how many* subdomains precede the
   domain name. Greedy ``subdomain*`` takes the most that still leave a TLD, i.e.
-  ``best(q) = best(next label) or tail(q)``; ``best`` is memoised per position, so a chain of
-  labels is walked once for every start that reaches it.
-- Every start inside one run of label characters reaches the same next label, so one failed
-  start rules out the rest of its run (save the few places a protocol or the last ``_``-free
-  stretch could change the outcome): the scan jumps past the run instead of retrying it.
-- TLDs are bounded (a trie, at most 24 characters); punycode, port, path and query are each
-  matched once per URL found, from where the domain ends, by the same fragments as before.
+  ``best(q) = best(next label) or tail(q)``, memoised per position: a chain of labels is walked
+  once, whatever the number of starts that reach it.
+- Every start inside one run of label characters reaches the same next label, and when no
+  domain starts at a label none starts at the labels after it: one failed start rules out its
+  run and the rest of its chain (save where a protocol or a ``_``-free last label could change
+  the outcome), and the scan jumps past them instead of retrying each start.
+- TLDs are bounded (a trie, at most 24 characters); port, path and query are matched once per
+  URL found, from where its domain ends, by twitter-text's fragments. What they read past the
+  match holds no TLD (a letter there would have extended the path), so no later URL's path
+  reads it again.
 
-``tests/text/test_item2_bounded_text.py`` checks the result against the plain regular
-expression on random texts, and the time against a 4x longer text.
+``tests/text/test_item2_exactness.py`` checks the matches against the plain expression on
+random texts; ``tests/text/test_item2_bounded_text.py`` checks the time against a 4x longer
+text.
 """
 
 from __future__ import annotations
