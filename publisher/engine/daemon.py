@@ -31,6 +31,7 @@ from adapters.base import (
     DeliveryRef,
     Found,
     LookupResult,
+    PostContent,
     Published,
     RemotePart,
     Rendered,
@@ -70,6 +71,10 @@ MAX_LOOKUPS = 6
 # leaves the delivery `unknown`, resolved by a lookup like any other.
 CLAIM_AHEAD = timedelta(seconds=1)
 STOPPED_BEFORE = "not sent: the daemon stopped before its time"
+# Texts up to this long render on the loop: at most ~40 ms on the slowest text found for X
+# (bench/render.py), less than the hop to a worker thread costs in CPU for a usual post.
+# Longer ones, up to MAX_TEXT_CHARS, render in a worker thread, so the loop never stops.
+INLINE_RENDER_CHARS = 1024
 
 
 class Observer(Protocol):
@@ -110,6 +115,13 @@ def default_worker_id() -> str:
 def _ref(d: Delivery) -> DeliveryRef:
     hint = d.remote_id if d.state is DeliveryState.UNKNOWN else None
     return DeliveryRef(d.id, d.post_id, d.account, d.scheduled_at, remote_hint=hint)
+
+
+async def _render(adapter: Adapter, content: PostContent) -> Rendered:
+    """``adapter.render(content)``, off the event loop when the text is long."""
+    if len(content.text) + sum(len(p) for p in content.extra_parts) <= INLINE_RENDER_CHARS:
+        return adapter.render(content)
+    return await asyncio.to_thread(adapter.render, content)
 
 
 def _event(level: int, action: str, msg: str, d: Delivery | None = None, **fields: Any) -> None:
@@ -448,9 +460,9 @@ class Engine:
     async def _deliver(self, d: Delivery, claimed: datetime) -> None:
         adapter = self.adapters[d.account]
         try:
-            # Off the loop: a long text takes a while to split (bounded, see publisher.text),
-            # and the loop must keep serving other posts, /healthz and the watchdog meanwhile.
-            rendered = await asyncio.to_thread(adapter.render, d.content())
+            # A long text takes a while to split (bounded, see publisher.text): meanwhile the
+            # loop keeps serving other posts, /healthz and the watchdog.
+            rendered = await _render(adapter, d.content())
         except asyncio.CancelledError:
             await self._finish(d, self._unsent(d, STOPPED_BEFORE), wait=False)
             raise
@@ -814,7 +826,7 @@ class Engine:
         mine = await self.store.take_unknown(d, now, self.options.worker, self.options.lease)
         if mine is None:
             return
-        rendered: Rendered = await asyncio.to_thread(adapter.render, mine.content())
+        rendered: Rendered = await _render(adapter, mine.content())
         window = adapter.idempotency_window
         if window is not None:
             first = await self.store.first_attempt_at(mine.id)
