@@ -76,7 +76,11 @@ def _split_sources(
         if length <= rule.limit:
             texts.append(source)
         elif may_split:
-            texts.extend(split_thread(source, rule, numbered=False))
+            try:
+                texts.extend(split_thread(source, rule, numbered=False))
+            except ValueError as err:  # a limit no part can meet: the post cannot go out
+                errors.append(f"text is {length} long, the limit is {rule.limit}: {err}")
+                texts.append(source)
         else:
             why = "threads are off" if caps.threads else f"{caps.network} has no threads"
             errors.append(f"text is {length} long, the limit is {rule.limit} ({why})")
@@ -100,7 +104,9 @@ def plan_texts(content: PostContent, caps: Capabilities) -> tuple[list[str], lis
         # Split again with room kept for " (99/99)", the editor's parts staying parts,
         # then number them: every numbered part still fits.
         room = replace(rule, limit=rule.limit - len(NUMBERING_ROOM))
-        texts = _split_sources(sources, room, may_split, caps, [])
+        room_errors: list[str] = []
+        texts = _split_sources(sources, room, may_split, caps, room_errors)
+        errors += [e for e in room_errors if e not in errors]
         n = len(texts)
         texts = [f"{t} ({i}/{n})" for i, t in enumerate(texts, start=1)]
     if len(texts) > 1:

@@ -1,4 +1,4 @@
-"""The benchmarks behind issues 2, 3 and 9, in one command: ``python -m bench.run``.
+"""The benchmarks behind issues 2, 3, 9 and 19, in one command: ``python -m bench.run``.
 
 Each benchmark runs the real thing (the daemon as a subprocess with the real clock, publishing
 through ``adapters/mastodon.py`` to ``bench/sink.py`` in its own process) and prints its
@@ -6,7 +6,7 @@ figures; one table with the targets closes the run. Nothing here asserts: the nu
 the machine, so they are measured and reported, never used as pass/fail in tests.
 
 ``--quick`` shrinks every size tenfold and the timed windows to 15 s, for a smoke run;
-``--only NAME`` runs one benchmark (queue, precision, burst, idle, scale).
+``--only NAME`` runs one benchmark (queue, precision, burst, idle, scale, render).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ ZONE = ZoneInfo(ZONE_NAME)
 # Not a credential: the sink accepts whatever the daemon was given.
 TOKEN = f"bench-{secrets.token_hex(8)}"
 PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "postgres"}
-NAMES = ("queue", "precision", "burst", "idle", "scale")
+NAMES = ("queue", "precision", "burst", "idle", "scale", "render")
 LOADS: list[float] = []  # the machine's load average, sampled around each benchmark
 
 
@@ -1224,6 +1224,26 @@ async def bench_scale(
 # ---------------------------------------------------------------------------
 
 
+def bench_render(quick: bool) -> list[Figure]:
+    """Each network's render of the slowest texts found for issue 19, at the size limit."""
+    from bench.render import render_times
+    from publisher.limits import MAX_TEXT_CHARS
+
+    size = MAX_TEXT_CHARS // 10 if quick else MAX_TEXT_CHARS
+    figures = []
+    for network, text, seconds, parts in render_times(size):
+        say("render", f"{network}: {text}, {seconds:.2f} s, {parts} part(s)")
+        what = "prose" if text == "prose" else "slowest text"
+        figures.append(
+            Figure(
+                "render",
+                f"{network}, {what} of {size:,} characters",
+                f"{seconds:.2f} s ({text}; {parts} part{'s' if parts > 1 else ''})",
+            )
+        )
+    return figures
+
+
 def load_average() -> float:
     return os.getloadavg()[0]
 
@@ -1276,6 +1296,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[Figure]:
                     figures += await bench_idle(sizes, workdir)
                 elif name == "scale":
                     figures += await bench_scale(sizes, workdir, http, nudge=args.nudge)
+                elif name == "render":
+                    figures += bench_render(args.quick)
             except Exception as err:  # one broken benchmark must not hide the others
                 print(f"[{name}] FAILED: {err}", file=sys.stderr)
                 figures.append(Figure(name, "benchmark failed (see above)", "—", "", False))

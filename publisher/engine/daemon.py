@@ -31,6 +31,7 @@ from adapters.base import (
     DeliveryRef,
     Found,
     LookupResult,
+    PostContent,
     Published,
     RemotePart,
     Rendered,
@@ -84,6 +85,10 @@ SYNC_IO_RETRY_MAX = timedelta(minutes=1)
 # leaves the delivery `unknown`, resolved by a lookup like any other.
 CLAIM_AHEAD = timedelta(seconds=1)
 STOPPED_BEFORE = "not sent: the daemon stopped before its time"
+# Texts up to this long render on the loop: at most ~40 ms on the slowest text found for X
+# (bench/render.py), less than the hop to a worker thread costs in CPU for a usual post.
+# Longer ones, up to MAX_TEXT_CHARS, render in a worker thread, so the loop never stops.
+INLINE_RENDER_CHARS = 1024
 
 
 class Observer(Protocol):
@@ -124,6 +129,13 @@ def default_worker_id() -> str:
 def _ref(d: Delivery) -> DeliveryRef:
     hint = d.remote_id if d.state is DeliveryState.UNKNOWN else None
     return DeliveryRef(d.id, d.post_id, d.account, d.scheduled_at, remote_hint=hint)
+
+
+async def _render(adapter: Adapter, content: PostContent) -> Rendered:
+    """``adapter.render(content)``, off the event loop when the text is long."""
+    if len(content.text) + sum(len(p) for p in content.extra_parts) <= INLINE_RENDER_CHARS:
+        return adapter.render(content)
+    return await asyncio.to_thread(adapter.render, content)
 
 
 def _event(level: int, action: str, msg: str, d: Delivery | None = None, **fields: Any) -> None:
@@ -524,7 +536,12 @@ class Engine:
             content = d.content()
             # This task's text from outside is scrubbed knowing what the editor wrote for it.
             enter_post(post_scope(content))
-            rendered = adapter.render(content)
+            # A long text takes a while to split (bounded, see publisher.text): meanwhile the
+            # loop keeps serving other posts, /healthz and the watchdog.
+            rendered = await _render(adapter, content)
+        except asyncio.CancelledError:
+            await self._finish(d, self._unsent(d, STOPPED_BEFORE), wait=False)
+            raise
         except Exception as err:  # a bug in a render: the post cannot go out as it is
             reason = REDACTOR.scrub(f"render failed: {err!r}")
             await self._finish(d, self._fail(d, claimed, reason, Outcome.INVALID))
@@ -878,7 +895,7 @@ class Engine:
         if mine is None:
             return
         content = mine.content()
-        rendered: Rendered = adapter.render(content)
+        rendered: Rendered = await _render(adapter, content)
         enter_post(post_scope(content, rendered))
         window = adapter.idempotency_window
         if window is not None:

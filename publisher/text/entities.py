@@ -1,8 +1,6 @@
 """URLs, hashtags, mentions and cashtags found the way the networks find them.
 
-URL detection is a port of twitter-text's ``extractUrlsWithIndices`` (v3, Apache-2.0): X counts
-every URL it detects as 23, so we must detect exactly what X detects or our length check lies.
-Mastodon and Bluesky detect URLs with close cousins of the same rules, so one detector serves all.
+URL detection (``publisher.text.urls``) is a port of twitter-text's ``extractUrlsWithIndices``.
 
 Mentions are wider than X's ``@name``: a mention is ``@name`` where ``name`` is letters, digits
 and ``_`` optionally continued by ``.``/``-`` separated labels (so a Bluesky handle such as
@@ -15,15 +13,25 @@ All indexes are Python ``str`` indexes (code points).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 import regex
 
-from publisher.text.tlds import COUNTRY_TLDS, GENERIC_TLDS
+from publisher.text.urls import _LATIN_ACCENTS, _PUNCT, _SPACES, UrlMatch, extract_urls
 
 EntityKind = Literal["url", "hashtag", "mention", "cashtag"]
+
+__all__ = [
+    "Entity",
+    "EntityKind",
+    "UrlMatch",
+    "extract_cashtags",
+    "extract_hashtags",
+    "extract_mentions",
+    "extract_urls",
+    "find_entities",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,181 +42,6 @@ class Entity:
     start: int
     end: int
     text: str
-
-
-@dataclass(frozen=True, slots=True)
-class UrlMatch:
-    """A detected URL; ``has_protocol`` matters to Mastodon, which shortens only those."""
-
-    start: int
-    end: int
-    url: str
-    has_protocol: bool
-
-
-# ---------------------------------------------------------------------------
-# twitter-text's building blocks, as regular-expression fragments.
-
-_SPACES = "\x09-\x0d\x20\x85\xa0\u1680\u180e\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-_INVALID_CHARS = "\ufffe\ufeff\uffff"
-_DIRECTIONAL = "\u202a-\u202e\u061c\u200e\u200f\u2066\u2067\u2068\u2069"
-_PUNCT = re.escape("!\"#$%&'()*+,-./:;<=>?@[]^_`{|}~\\")
-_LATIN_ACCENTS = (
-    "\xc0-\xd6\xd8-\xf6\xf8-\xff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259\u025b\u0263"
-    "\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff"
-)
-_CYRILLIC = "\u0400-\u04ff"
-
-
-_Trie = dict[str, "_Trie"]
-
-
-def _trie_pattern(words: list[str]) -> str:
-    """An alternation of ``words`` factored as a trie: the regex engine then tries a handful of
-    branches per position instead of every one of ~1,600 TLDs."""
-    trie: _Trie = {}
-    for word in words:
-        node = trie
-        for ch in word:
-            node = node.setdefault(ch, {})
-        node[""] = {}  # a word ends here
-
-    def build(node: _Trie) -> str:
-        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        if "" in node:
-            return f"(?:{body})?"
-        return body
-
-    return build(trie)
-
-
-_TLD_END = r"(?=[^0-9a-zA-Z@+\-]|$)"
-_ALL_TLDS = sorted(GENERIC_TLDS | COUNTRY_TLDS)
-# Generic or country, a TLD is a TLD: one trie for the ASCII ones, and one for the rest behind
-# a guard so ASCII text never walks the non-ASCII branches (sre tries those one by one).
-_TLD = (
-    f"(?:(?:{_trie_pattern([t for t in _ALL_TLDS if t[0].isascii()])}"
-    f"|(?=[^\\x00-\\x7f]){_trie_pattern([t for t in _ALL_TLDS if not t[0].isascii()])})"
-    f"{_TLD_END})"
-)
-_PUNYCODE = r"(?:xn--[\-0-9a-z]+)"
-
-_DOMAIN_CHAR = f"[^{_PUNCT}{_SPACES}{_INVALID_CHARS}{_DIRECTIONAL}]"
-_SUBDOMAIN = f"(?:(?:{_DOMAIN_CHAR}(?:[_\\-]|{_DOMAIN_CHAR})*)?{_DOMAIN_CHAR}\\.)"
-_DOMAIN_NAME = f"(?:(?:{_DOMAIN_CHAR}(?:-|{_DOMAIN_CHAR})*)?{_DOMAIN_CHAR}\\.)"
-_DOMAIN = f"(?:{_SUBDOMAIN}*{_DOMAIN_NAME}(?:{_TLD}|{_PUNYCODE}))"
-
-_PRECEDING = f"(?:[^A-Za-z0-9@＠$#＃{_INVALID_CHARS}]|[{_DIRECTIONAL}]|^)"
-_PATH_CHAR = f"[a-z{_CYRILLIC}0-9!*';:=+,.$/%#\\[\\]\\-\u2013_~&|@{_LATIN_ACCENTS}]"
-_BALANCED_PARENS = f"\\((?:{_PATH_CHAR}+|(?:{_PATH_CHAR}*\\({_PATH_CHAR}+\\){_PATH_CHAR}*))\\)"
-_PATH_END = f"(?:[+\\-a-z{_CYRILLIC}0-9=_#/{_LATIN_ACCENTS}]|(?:{_BALANCED_PARENS}))"
-_PATH = f"(?:(?:{_PATH_CHAR}*(?:{_BALANCED_PARENS}{_PATH_CHAR}*)*{_PATH_END})|(?:@{_PATH_CHAR}+/))"
-_QUERY_CHAR = r"[a-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
-_QUERY_END = r"[a-z0-9\-_&=#/]"
-
-_URL_RE = re.compile(
-    f"(?P<before>{_PRECEDING})"
-    "(?P<url>"
-    r"(?P<protocol>https?://)?"
-    f"(?P<domain>{_DOMAIN})"
-    r"(?::[0-9]+)?"
-    f"(?P<path>/{_PATH}*)?"
-    f"(?:\\?{_QUERY_CHAR}*{_QUERY_END})?"
-    ")",
-    re.IGNORECASE,
-)
-_TCO_RE = re.compile(f"^https?://t\\.co/([a-z0-9]+)(?:\\?{_QUERY_CHAR}*{_QUERY_END})?", re.I)
-_ASCII_DOMAIN_RE = re.compile(
-    f"(?:(?:[\\-a-z0-9{_LATIN_ACCENTS}]+)\\.)+(?:{_TLD}|{_PUNYCODE})", re.IGNORECASE
-)
-_NO_PROTOCOL_BAD_BEFORE = re.compile(r"[\-_./]$")
-
-_MAX_URL_LENGTH = 4096
-_MAX_TCO_SLUG_LENGTH = 40
-_MAX_DOMAIN_LABEL_LENGTH = 63
-
-
-def _punycode_label_length(label: str) -> int:
-    if label.isascii():
-        return len(label)
-    try:
-        return 4 + len(label.encode("punycode"))
-    except UnicodeError:
-        return 0
-
-
-def _ascii_domain_length(domain: str) -> int | None:
-    """Length of the domain once punycode-encoded, or None if X would reject it."""
-    if domain.startswith("xn--") and not _ASCII_DOMAIN_RE.search(domain):
-        return None  # punycode cannot contain non-ASCII characters
-    total = 0
-    for label in domain.split("."):
-        length = _punycode_label_length(label)
-        if length < 1 or length > _MAX_DOMAIN_LABEL_LENGTH:
-            return None
-        total += length
-    return total + domain.count(".")
-
-
-def _is_valid_url(url: str, protocol: str, domain: str) -> bool:
-    encoded = _ascii_domain_length(domain)
-    if not encoded:
-        return False
-    return len(protocol) + len(url) + encoded - len(domain) <= _MAX_URL_LENGTH
-
-
-# A space-free run holding a dot followed by what could start a TLD: only these can hold a URL.
-_TOKEN_RE = re.compile(f"[^{_SPACES}]*\\.[^{_SPACES}{_PUNCT}][^{_SPACES}]*")
-
-
-def _url_matches(text: str, with_protocol_only: bool) -> Iterator[re.Match[str]]:
-    """``_URL_RE.finditer(text)``, run only over the space-free runs that may hold a URL.
-
-    No URL spans a space (a space may only be its preceding character), so scanning each such
-    run from the space before it gives exactly the matches of one scan of the whole text, at a
-    fraction of the cost on long posts.
-    """
-    for token in _TOKEN_RE.finditer(text):
-        if with_protocol_only and "://" not in token.group():
-            continue
-        start = token.start()
-        yield from _URL_RE.finditer(text, start - 1 if start else 0, token.end())
-
-
-def extract_urls(text: str, *, without_protocol: bool = True) -> list[UrlMatch]:
-    """URLs as twitter-text's ``extractUrlsWithIndices`` finds them (code point indexes)."""
-    if not text or ("." not in text if without_protocol else ":" not in text):
-        return []
-    urls: list[UrlMatch] = []
-    for m in _url_matches(text, not without_protocol):
-        before, url, protocol, domain, path = m.group("before", "url", "protocol", "domain", "path")
-        start, end = m.start("url"), m.end("url")
-        if not _is_valid_url(url, protocol or "https://", domain):
-            continue
-        if not protocol:
-            if not without_protocol or _NO_PROTOCOL_BAD_BEFORE.search(before):
-                continue
-            last: UrlMatch | None = None
-            for am in _ASCII_DOMAIN_RE.finditer(domain):
-                last = UrlMatch(start + am.start(), start + am.end(), am.group(), False)
-                urls.append(last)
-            if last is None:
-                continue
-            if path:
-                # The last ASCII domain carries the path and query.
-                urls[-1] = UrlMatch(last.start, end, text[last.start : end], False)
-        else:
-            tco = _TCO_RE.match(url)
-            if tco:
-                if len(tco.group(1)) > _MAX_TCO_SLUG_LENGTH:
-                    continue
-                url = tco.group()
-                end = start + len(url)
-            urls.append(UrlMatch(start, end, url, True))
-    return urls
 
 
 # ---------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from adapters.base import LengthKind, LengthRule
-from publisher.text.entities import extract_mentions, extract_urls
+from publisher.text.entities import extract_mentions
 from publisher.text.graphemes import grapheme_length
 from publisher.text.twitter import x_weighted_length
+from publisher.text.urls import extract_urls
 
 
 def mastodon_length(text: str, url_length: int = 23) -> int:
@@ -19,12 +20,15 @@ def mastodon_length(text: str, url_length: int = 23) -> int:
         return len(text)
     length = len(text)
     urls = extract_urls(text, without_protocol=False)
-    taken: list[tuple[int, int]] = []
     for url in urls:
         length += url_length - (url.end - url.start)
-        taken.append((url.start, url.end))
+    # URLs and mentions both come in order, none overlapping its own kind: one sweep finds the
+    # mentions inside a URL (a pair-by-pair check is quadratic in a text full of both).
+    j = 0
     for start, end, local_end in extract_mentions(text):
-        if local_end == end or any(s < end and start < e for s, e in taken):
+        while j < len(urls) and urls[j].end <= start:
+            j += 1
+        if local_end == end or (j < len(urls) and urls[j].start < end):
             continue
         length -= end - local_end
     return length

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import regex
 
-from adapters.base import LengthRule
+from adapters.base import LengthKind, LengthRule
 from publisher.text.entities import find_entities
 from publisher.text.graphemes import grapheme_boundaries
 from publisher.text.lengths import count_length
@@ -51,7 +51,12 @@ class _Text:
         bounds = grapheme_boundaries(text)
         self.bounds = set(bounds)
         level = dict.fromkeys(bounds, GRAPHEME)
+        self.url_starts: list[int] = []
+        self.url_ends: list[int] = []
         for entity in find_entities(text):
+            if entity.kind == "url":
+                self.url_starts.append(entity.start)
+                self.url_ends.append(entity.end)
             i = bisect_right(bounds, entity.start)
             while i < len(bounds) and bounds[i] < entity.end:
                 level[bounds[i]] = FORCED
@@ -85,6 +90,12 @@ class _Text:
         level.pop(tail, None)
         self.cuts = sorted(level)
         self.levels = [level[c] for c in self.cuts]
+        # Where every rest of the text ends once trailing whitespace is trimmed: found once, so
+        # taking the rest does not walk that whitespace again for every part.
+        end = len(text.rstrip())
+        while end not in self.bounds:
+            end += 1
+        self.end = end
 
     @staticmethod
     def _raise(level: dict[int, int], at: int, rank: int) -> None:
@@ -106,6 +117,18 @@ class _Text:
             e += 1
         return text[s:e]
 
+    def url_tail(self, at: int, start: int) -> int:
+        """How far the URL that ``at`` falls inside goes on after it, if the URL is whole after
+        ``start`` (0: none)."""
+        i = bisect_right(self.url_starts, at) - 1
+        if i < 0 or self.url_starts[i] < start:
+            return 0
+        return max(self.url_ends[i] - at, 0)
+
+    def rest(self, start: int) -> str:
+        """``part(start, len(text))``."""
+        return self.part(start, max(start, self.end))
+
     def skip_space(self, start: int) -> int:
         text, bounds = self.text, self.bounds
         s = start
@@ -117,20 +140,30 @@ class _Text:
 
 
 def _greedy(
-    source: _Text, fits: Callable[[str], bool], limit_fill: Callable[[str], float]
+    source: _Text,
+    fits: Callable[[str], bool],
+    limit_fill: Callable[[str], float],
+    urls_shrink: bool = False,
 ) -> list[str]:
-    """Cut ``source`` into parts that each satisfy ``fits``, taking the best cut of each part."""
+    """Cut ``source`` into parts that each satisfy ``fits``, taking the best cut of each part.
+
+    The work for one part is proportional to that part (a few pieces up to twice its length
+    are measured), never to the rest of the text: the rest is measured whole only when every
+    cut up to the end fits, or when it is at most twice the longest piece that fits, plus,
+    where a URL counts less than it is long (``urls_shrink``), the URL that piece stopped in
+    (a URL cut short is no URL, so the rest may fit when a shorter piece does not). A URL is
+    at most 4,096 characters and counts for at most two parts (the one that stopped in it and
+    the next, which starts before it), so a long text costs O(n log n), not a measure of the
+    whole remaining text per part.
+    """
     text = source.text
     cuts = source.cuts
     parts: list[str] = []
     start = source.skip_space(0)
     first = 0  # index into cuts of the first cut after start
     while start < len(text):
-        rest = source.part(start, len(text))
+        rest = source.rest(start)
         if not rest:
-            break
-        if fits(rest):
-            parts.append(rest)
             break
         while first < len(cuts) and cuts[first] <= start:
             first += 1
@@ -140,10 +173,15 @@ def _greedy(
             return bool(piece) and fits(piece)
 
         hi = _last_fitting(first, len(cuts), ok)
+        allowance = 2 * (cuts[hi] - start) if hi >= first else 0
+        if urls_shrink and first <= hi + 1 < len(cuts):
+            allowance += source.url_tail(cuts[hi + 1], start)
+        if (hi < first or hi == len(cuts) - 1 or len(rest) <= allowance) and fits(rest):
+            parts.append(rest)
+            break
         if hi < first:
             raise ValueError(
-                "the limit is too small: even one character (with the thread numbering) "
-                "does not fit"
+                _too_small(source.part(start, cuts[first]) if first < len(cuts) else rest)
             )
         chosen = _choose(source, start, first, hi, limit_fill)
         if not ok(chosen):
@@ -155,6 +193,15 @@ def _greedy(
         parts.append(source.part(start, cuts[chosen]))
         start = source.skip_space(cuts[chosen])
     return parts
+
+
+def _too_small(piece: str) -> str:
+    if len(piece) > 1:
+        return (
+            f"a single character ({len(piece)} code points that display as one) is longer "
+            "than the limit allows"
+        )
+    return "the limit is too small: even one character (with the thread numbering) does not fit"
 
 
 def _last_fitting(first: int, stop: int, ok: Callable[[int], bool]) -> int:
@@ -208,8 +255,10 @@ def split_thread(text: str, rule: LengthRule, *, numbered: bool) -> list[str]:
     def fill(piece: str) -> float:
         return count_length(piece, rule) / limit
 
+    shrink = rule.kind in (LengthKind.X_WEIGHTED, LengthKind.MASTODON)
+
     if not numbered:
-        return _greedy(source, lambda piece: count_length(piece, rule) <= limit, fill)
+        return _greedy(source, lambda piece: count_length(piece, rule) <= limit, fill, shrink)
 
     # The suffix's length depends on the number of parts: reserve room for a total of
     # `digits` digits, and widen the reservation until the count of parts agrees with it.
@@ -221,7 +270,7 @@ def split_thread(text: str, rule: LengthRule, *, numbered: bool) -> list[str]:
         def fits(piece: str, widest: str = widest) -> bool:
             return count_length(piece + widest, rule) <= limit
 
-        parts = _greedy(source, fits, fill)
+        parts = _greedy(source, fits, fill, shrink)
         total = len(parts)
         if len(str(total)) > digits:
             digits = len(str(total))

@@ -8,12 +8,12 @@ UTF-16 code units, as twitter-text reports them; the weighted length is what mat
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 import regex
 
-from publisher.text.entities import extract_urls
+from publisher.text.normalize import nfc
+from publisher.text.urls import UrlMatch, extract_urls
 
 # config-v3.json
 MAX_WEIGHTED_LENGTH = 280
@@ -74,9 +74,9 @@ def _char_weight(cp: int) -> int:
     return DEFAULT_WEIGHT
 
 
-def _entities(normalized: str) -> list[tuple[int, int, int]]:
+def _entities(normalized: str, urls: list[UrlMatch]) -> list[tuple[int, int, int]]:
     """(start, end, scaled weight) of each URL and emoji, in order, none overlapping."""
-    spans = [(u.start, u.end, _URL_WEIGHT, 0) for u in extract_urls(normalized)]
+    spans = [(u.start, u.end, _URL_WEIGHT, 0) for u in urls]
     if not normalized.isascii():  # ASCII text has no emoji (keycaps need U+20E3)
         spans += [(m.start(), m.end(), DEFAULT_WEIGHT, 1) for m in _EMOJI_RE.finditer(normalized)]
         spans.sort()
@@ -100,8 +100,17 @@ def _scaled_length(normalized: str, entities: list[tuple[int, int, int]]) -> int
 
 def x_weighted_length(text: str) -> int:
     """X's weighted length: most scripts 1, CJK and emoji 2, any URL 23."""
-    normalized = unicodedata.normalize("NFC", text)
-    scaled = _scaled_length(normalized, _entities(normalized))
+    normalized = nfc(text)
+    urls = extract_urls(normalized)
+    if urls or normalized.isascii():
+        scaled = _scaled_length(normalized, _entities(normalized, urls))
+    else:
+        # No URL, so the emoji never overlap: every emoji weighs 2 in place of its code points,
+        # counted in a few passes over the text rather than one Python step per emoji.
+        emoji = _EMOJI_RE.findall(normalized)
+        scaled = (
+            _plain_weight(normalized) + DEFAULT_WEIGHT * len(emoji) - _plain_weight("".join(emoji))
+        )
     return scaled // SCALE
 
 
@@ -111,8 +120,8 @@ def _utf16_len(s: str) -> int:
 
 def x_parse(text: str) -> XParseResult:
     """twitter-text's ``parseTweet(text)`` with the v3 configuration."""
-    normalized = unicodedata.normalize("NFC", text)
-    entities = _entities(normalized)
+    normalized = nfc(text)
+    entities = _entities(normalized, extract_urls(normalized))
     scaled = _scaled_length(normalized, entities)
     text_units = _utf16_len(text)
     limit = MAX_WEIGHTED_LENGTH * SCALE
