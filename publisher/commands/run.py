@@ -34,7 +34,7 @@ from publisher.engine.watch import watch_queue
 from publisher.logs import setup_logging
 from publisher.sdnotify import Notifier, watchdog_task
 from publisher.secrets import REDACTOR
-from publisher.store import IO_ERRORS, Store, database_name, io_error
+from publisher.store import IO_ERRORS, SchemaTooNewError, Store, database_name, io_error
 from publisher.store.db import is_sqlite
 
 if TYPE_CHECKING:
@@ -135,8 +135,16 @@ async def main(args: argparse.Namespace) -> int:
         await store.close()
 
 
-async def _open(config: Config, url: str, wipe: bool) -> Store:
-    store = await open_store(config, url=url)
+async def _open(config: Config, url: str, wipe: bool, *, waiting: bool = False) -> Store:
+    """The store; ``waiting``: the disk's or database's own errors are raised as they are,
+    for ``open_when_ready`` to retry (``open_store`` would make them a one-line exit)."""
+    if waiting:
+        try:
+            store = await Store.open(url)
+        except SchemaTooNewError as err:
+            raise UserError(str(err)) from None
+    else:
+        store = await open_store(config, url=url)
     if wipe:
         try:
             await store.wipe()  # a dry run starts afresh
@@ -186,7 +194,7 @@ async def open_when_ready(
     try:
         while True:
             try:
-                return await _open(config, url, wipe)
+                return await _open(config, url, wipe, waiting=True)
             except IO_ERRORS as err:
                 why = (
                     f"cannot open the database {database_name(url)}: {io_error(err)}; "

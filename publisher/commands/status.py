@@ -21,7 +21,7 @@ from publisher.commands.common import (
 )
 from publisher.config import SecretPolicy
 from publisher.states import DeliveryState
-from publisher.store import IO_ERRORS, Delivery, io_error
+from publisher.store import Delivery
 from publisher.store.db import is_sqlite
 
 SCHEMA_VERSION = 1
@@ -86,9 +86,8 @@ async def main(args: argparse.Namespace) -> int:
     problem = database_problem(config.database_url)
     try:
         store = await open_store(config, readonly=True)
-    except IO_ERRORS as err:
-        why = f"cannot read the database: {io_error(err)}"
-        raise UserError(f"{why}; {problem}" if problem else why) from None
+    except UserError as err:  # one line already: add what the file system tells
+        raise type(err)(f"{err}; {problem}" if problem else str(err)) from None
     try:
         now = SystemClock().now()
         counts = await store.count_by_state()
