@@ -10,12 +10,19 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from publisher.text import unicode_tables
 from publisher.text.normalize import nfc
-from publisher.text.urls import URL_PATTERN, _url_matches
+from publisher.text.urls import (
+    _LATIN_ACCENTS,
+    _PUNYCODE,
+    _TLD,
+    URL_PATTERN,
+    _ascii_domains,
+    _url_matches,
+)
 
 URL_ALPHABET = [
     "a",
@@ -74,8 +81,17 @@ URL_ALPHABET = [
 REFERENCE = re.compile(URL_PATTERN, re.IGNORECASE)
 
 
-@settings(max_examples=2000, deadline=None)
-@given(st.lists(st.sampled_from(URL_ALPHABET), max_size=40).map("".join))
+short_texts = st.lists(st.sampled_from(URL_ALPHABET), max_size=40).map("".join)
+# Long chains of labels, where the scan's memo and jumps matter.
+long_texts = (
+    st.integers(40, 200)
+    .flatmap(lambda n: st.lists(st.sampled_from(URL_ALPHABET[:20]), min_size=n, max_size=n))
+    .map("".join)
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.one_of(short_texts, short_texts, short_texts, long_texts))
 def test_item2_url_scan_finds_exactly_what_the_plain_expression_finds(text: str) -> None:
     """The linear scan against twitter-text's expression run plainly (quadratic, but these
     texts are short): the same matches, groups and all."""
@@ -88,6 +104,28 @@ def test_item2_url_scan_finds_exactly_what_the_plain_expression_finds(text: str)
         for m in _url_matches(text, False)
     ]
     assert got == expected
+
+
+# twitter-text's validAsciiDomain as written (labels may backtrack), for reference.
+ASCII_DOMAIN = re.compile(
+    f"(?:(?:[\\-a-z0-9{_LATIN_ACCENTS}]+)\\.)+(?:{_TLD}|{_PUNYCODE})", re.IGNORECASE
+)
+LABELS = ["a", "b1", "-", "é", "日", "co", "com", "jp", "xn--p1ai", "рф", "K", "a-b", "x" * 70]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 150)
+    .flatmap(lambda n: st.lists(st.sampled_from(LABELS), min_size=n, max_size=n))
+    .map(".".join)
+)
+@example("a." * 200 + "com")
+@example("a." * 150 + "日.b1." * 30 + "co.jp-")
+def test_item2_ascii_domains_found_as_the_plain_expression_finds_them(domain: str) -> None:
+    """Long domains (over 256 characters) go through the memoised walk, short ones through
+    the expression with its labels taken whole: both as the plain expression."""
+    expected = [m.span() for m in ASCII_DOMAIN.finditer(domain)]
+    assert list(_ascii_domains(domain)) == expected
 
 
 MARKS = ["a", "e", " ", "é", "\u0301", "\u0316", "\u0300", "\u0327", "\u0345", "\u0344"]
