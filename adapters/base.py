@@ -438,7 +438,7 @@ class Adapter(ABC):
 
     def render(self, content: PostContent) -> Rendered:
         """Split, check and build the exact payloads. Pure."""
-        from adapters.shared import render_with
+        from publisher.adapters.shared import render_with
 
         return render_with(self, content)
 

@@ -30,8 +30,8 @@ import aiohttp
 import regex
 from pydantic import field_validator
 
-from adapters.base import Absent as AbsentResult
-from adapters.base import (
+from publisher.adapters.base import Absent as AbsentResult
+from publisher.adapters.base import (
     AccountCheck,
     AccountSettings,
     Adapter,

@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, urlsplit
 import aiohttp
 from multidict import CIMultiDict
 
-from adapters.base import (
+from publisher.adapters.base import (
     Absent,
     AccountCheck,
     AccountSettings,

@@ -39,7 +39,7 @@ from multidict import CIMultiDict
 from pydantic import field_validator, model_validator
 from yarl import URL
 
-from adapters.base import (
+from publisher.adapters.base import (
     Absent,
     AccountCheck,
     AccountSettings,

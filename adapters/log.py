@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import Field
 
-from adapters.base import (
+from publisher.adapters.base import (
     MIN_LENGTH_LIMIT,
     AccountCheck,
     AccountSettings,

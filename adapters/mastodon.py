@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from pydantic import Field, field_validator
 
-from adapters.base import (
+from publisher.adapters.base import (
     Absent,
     AccountCheck,
     AccountSettings,
@@ -234,7 +234,7 @@ class MastodonAdapter(Adapter):
 
     def render(self, content: PostContent) -> Rendered:
         """Mastodon counts the content warning in each status's limit: reserve it, then split."""
-        from adapters.shared import render_with
+        from publisher.adapters.shared import render_with
 
         spoiler = _spoiler(content)
         if not spoiler:

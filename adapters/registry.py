@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 
-from adapters.base import Adapter
+from publisher.adapters.base import Adapter
 
 GROUP = "publisher.adapters"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from adapters.base import (
+from publisher.adapters.base import (
     Capabilities,
     LengthRule,
     MediaItem,
@@ -21,7 +21,7 @@ from adapters.base import (
 from publisher.text import count_length, split_thread
 
 if TYPE_CHECKING:
-    from adapters.base import Adapter
+    from publisher.adapters.base import Adapter
 
 
 def check_media(media: tuple[MediaItem, ...], caps: Capabilities) -> tuple[list[str], list[str]]:

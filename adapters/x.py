@@ -52,7 +52,7 @@ from tweepy.errors import (
 )
 from yarl import URL
 
-from adapters.base import (
+from publisher.adapters.base import (
     MIN_LENGTH_LIMIT,
     Absent,
     AccountCheck,

@@ -905,7 +905,7 @@ async def adapters_alone(
     rendered and sent again, ``concurrency`` at a time, by ``publisher run``'s HTTP session
     and adapters, with no engine, no database and no log. No daemon can go faster than this:
     it is the ceiling of the burst ratio. Returns (seconds, CPU seconds, errors)."""
-    from adapters.base import AdapterError, DeliveryRef
+    from publisher.adapters.base import AdapterError, DeliveryRef
     from publisher.clock import SystemClock
     from publisher.commands.run import adapter_context, http_session
     from publisher.config import SecretPolicy, load_config

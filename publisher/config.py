@@ -28,8 +28,8 @@ from pydantic import (
     field_validator,
 )
 
-from adapters.base import AccountSettings
-from adapters.registry import UnknownNetworkError, adapter_class
+from publisher.adapters.base import AccountSettings
+from publisher.adapters.registry import UnknownNetworkError, adapter_class
 from publisher.diagnostics import Diagnostic, InvalidFileError, Severity
 from publisher.durations import MAX_DURATION, format_duration, parse_duration
 from publisher.secrets import MIN_LENGTH, Secret, SecretSource, resolve_reference

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.base import OptionSpec
-from adapters.registry import adapter_class
+from publisher.adapters.base import OptionSpec
+from publisher.adapters.registry import adapter_class
 from publisher.diagnostics import quoted, suggest
 
 

@@ -34,8 +34,8 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
-from adapters.base import LinkCard, MediaItem, PostContent, ThreadMode
-from adapters.registry import available
+from publisher.adapters.base import LinkCard, MediaItem, PostContent, ThreadMode
+from publisher.adapters.registry import available
 from publisher.config import AccountConfig, Config
 from publisher.diagnostics import (
     Diagnostic,

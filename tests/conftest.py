@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from adapters.base import (
+from publisher.adapters.base import (
     AdapterError,
     DeliveryRef,
     Published,
     RemotePart,
     Rendered,
 )
-from adapters.log import LogAdapter
+from publisher.adapters.log import LogAdapter
 from publisher.clock import FakeClock
 from publisher.config import Config, SecretPolicy, load_config
 
@@ -226,7 +226,7 @@ class RecordingAdapter(LogAdapter):
 
 
 def recording_adapters(config: Config, clock: FakeClock) -> dict[str, RecordingAdapter]:
-    from adapters.base import AdapterContext
+    from publisher.adapters.base import AdapterContext
 
     ctx = AdapterContext(session=None, clock=clock)
     return {

@@ -7,7 +7,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from adapters.base import PermanentError, TransientError
+from publisher.adapters.base import PermanentError, TransientError
 from publisher.clock import FakeClock
 from publisher.config import NotifySettings
 from publisher.engine.daemon import Engine, EngineOptions

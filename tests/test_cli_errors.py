@@ -297,7 +297,7 @@ def test_item9_retry_backoff_after_many_rate_limits_is_capped() -> None:
 
 
 BUGGY_ADAPTER = """\
-from adapters.log import LogAdapter, LogSettings
+from publisher.adapters.log import LogAdapter, LogSettings
 from publisher.secrets import Secret
 
 

@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from adapters.base import (
+from publisher.adapters.base import (
     AdapterContext,
     AdapterError,
     AmbiguousError,
@@ -32,11 +32,11 @@ from adapters.base import (
     RateLimitedError,
     TransientError,
 )
-from adapters.bluesky import BlueskyAdapter, BlueskySettings
-from adapters.facebook import FacebookAdapter, FacebookSettings
-from adapters.linkedin import LinkedInAdapter, LinkedInSettings
-from adapters.mastodon import MastodonAdapter, MastodonSettings
-from adapters.x import XAdapter, XSettings
+from publisher.adapters.bluesky import BlueskyAdapter, BlueskySettings
+from publisher.adapters.facebook import FacebookAdapter, FacebookSettings
+from publisher.adapters.linkedin import LinkedInAdapter, LinkedInSettings
+from publisher.adapters.mastodon import MastodonAdapter, MastodonSettings
+from publisher.adapters.x import XAdapter, XSettings
 from publisher.clock import FakeClock
 from publisher.engine.decide import (
     CREDENTIALS_RECHECK,

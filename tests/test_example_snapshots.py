@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from adapters.base import AdapterContext
+from publisher.adapters.base import AdapterContext
 from publisher.clock import FakeClock
 from publisher.config import SecretPolicy, load_config
 from publisher.engine.runtime import LIVE, build_adapters

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import AdapterContext, PermanentError, PostContent
-from adapters.log import LogAdapter, LogSettings
+from publisher.adapters.base import AdapterContext, PermanentError, PostContent
+from publisher.adapters.log import LogAdapter, LogSettings
 from publisher.clock import FakeClock
 from publisher.config import SecretPolicy, load_config
 from publisher.engine.runtime import LIVE, build_adapters

@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.base import LinkCard, MediaItem, PostContent, ThreadMode
+from publisher.adapters.base import LinkCard, MediaItem, PostContent, ThreadMode
 from publisher.config import Config, SecretPolicy, load_config
 from publisher.diagnostics import InvalidFileError, Severity
 from publisher.media import MediaRef, sniff_media_type

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.log import LogSettings
+from publisher.adapters.log import LogSettings
 from publisher.config import AccountConfig, Config
 from publisher.diagnostics import Severity
 from publisher.queuefile import QueueFile, parse_queue

@@ -188,7 +188,7 @@ def test_example_paths_fit_the_unit_layout(unit: Unit) -> None:
 
 
 def test_example_config_loads(tmp_path: Path) -> None:
-    from adapters.registry import UnknownNetworkError, adapter_class
+    from publisher.adapters.registry import UnknownNetworkError, adapter_class
 
     example = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
     for account in example["accounts"].values():

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from adapters.base import AccountCheck, AdapterError, CheckStatus
+from publisher.adapters.base import AccountCheck, AdapterError, CheckStatus
 from publisher.clock import SystemClock
 from publisher.commands.common import EXIT_OK, EXIT_USER, check_accounts, load
 from publisher.commands.run import adapter_context, http_session

@@ -15,7 +15,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.base import AdapterContext, Rendered
+from publisher.adapters.base import AdapterContext, Rendered
 from publisher.clock import SystemClock
 from publisher.commands.common import (
     EXIT_OK,

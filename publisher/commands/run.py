@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from adapters.base import AdapterContext
+from publisher.adapters.base import AdapterContext
 from publisher.clock import Clock, OffsetClock, SystemClock, TravelClock
 from publisher.commands.common import EXIT_OK, UserError, load, open_store, parse_when
 from publisher.config import Config, SecretPolicy, load_config

@@ -24,7 +24,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import DBAPIError
 
-from adapters.base import (
+from publisher import lifecycle
+from publisher.adapters.base import (
     Absent,
     Adapter,
     AdapterError,
@@ -37,7 +38,6 @@ from adapters.base import (
     Rendered,
     Unknowable,
 )
-from publisher import lifecycle
 from publisher.clock import Clock
 from publisher.config import Config
 from publisher.engine.decide import (

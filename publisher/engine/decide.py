@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from adapters.base import (
+from publisher.adapters.base import (
     AdapterError,
     AmbiguousError,
     Attention,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from adapters.base import (
+from publisher.adapters.base import (
     AccountCheck,
     Adapter,
     AdapterContext,
@@ -29,7 +29,7 @@ from adapters.base import (
     Rendered,
     Unknowable,
 )
-from adapters.registry import adapter_class
+from publisher.adapters.registry import adapter_class
 from publisher.config import Config
 from publisher.media import MediaRoots
 from publisher.redact import PostScope, Verbatim
@@ -111,7 +111,7 @@ REHEARSAL = Mode("dry-run", DeliveryState.DRY_RUN, Outcome.DRY_RUN, sends=False)
 def build_adapters(config: Config, context: AdapterContext, mode: Mode) -> dict[str, Adapter]:
     # Rendering loads the text layer (twitter-text's tables, a quarter of a second): now, not
     # in front of the first post due.
-    import adapters.shared  # noqa: F401
+    import publisher.adapters.shared  # noqa: F401
 
     # Media is read from beneath this config's roots only (a reload brings its own).
     context = replace(context, media=MediaRoots.for_queue(config.queue_path, config))

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from adapters.base import LinkCard, MediaItem, PostContent, RemotePart, ThreadMode
+from publisher.adapters.base import LinkCard, MediaItem, PostContent, RemotePart, ThreadMode
 from publisher.media import MediaRef
 
 

@@ -18,8 +18,8 @@ from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, updat
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.base import PostContent, RemotePart
 from publisher import lifecycle
+from publisher.adapters.base import PostContent, RemotePart
 from publisher.engine.decide import Triage
 from publisher.lifecycle import KEEP, Change, Event
 from publisher.states import DeliveryState, Outcome

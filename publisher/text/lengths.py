@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.base import LengthKind, LengthRule
+from publisher.adapters.base import LengthKind, LengthRule
 from publisher.text.entities import extract_mentions
 from publisher.text.graphemes import grapheme_length
 from publisher.text.twitter import x_weighted_length

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import regex
 
-from adapters.base import LengthKind, LengthRule
+from publisher.adapters.base import LengthKind, LengthRule
 from publisher.text.entities import find_entities
 from publisher.text.graphemes import grapheme_boundaries
 from publisher.text.lengths import count_length

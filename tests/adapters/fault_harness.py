@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from aiohttp import web
 
-from adapters.base import (
+from publisher.adapters.base import (
     Adapter,
     AdapterContext,
     AdapterError,

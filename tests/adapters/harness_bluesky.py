@@ -18,8 +18,8 @@ from datetime import datetime
 
 from aiohttp import web
 
-from adapters.base import AdapterContext, AdapterError, PostContent, TransientError
-from adapters.bluesky import BlueskyAdapter, BlueskySettings
+from publisher.adapters.base import AdapterContext, AdapterError, PostContent, TransientError
+from publisher.adapters.bluesky import BlueskyAdapter, BlueskySettings
 from publisher.secrets import Secret
 from tests.adapters.fault_harness import Fault, HarnessNetwork
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from adapters.base import AdapterContext, PostContent
-from adapters.facebook import FacebookAdapter, FacebookSettings
+from publisher.adapters.base import AdapterContext, PostContent
+from publisher.adapters.facebook import FacebookAdapter, FacebookSettings
 from publisher.secrets import Secret
 from tests.adapters.facebook_server import error_body, usage_headers
 from tests.adapters.fault_harness import HarnessNetwork

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from adapters.base import AdapterContext, AmbiguousError, PostContent
-from adapters.linkedin import LinkedInAdapter, LinkedInSettings
+from publisher.adapters.base import AdapterContext, AmbiguousError, PostContent
+from publisher.adapters.linkedin import LinkedInAdapter, LinkedInSettings
 from publisher.secrets import Secret
 from tests.adapters.fault_harness import Fault, HarnessNetwork
 from tests.adapters.linkedin_server import INVALID_TOKEN, error_body

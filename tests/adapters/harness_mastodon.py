@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from adapters.base import (
+from publisher.adapters.base import (
     AdapterContext,
     AmbiguousError,
     PostContent,
     TransientError,
 )
-from adapters.mastodon import MastodonAdapter, MastodonSettings
+from publisher.adapters.mastodon import MastodonAdapter, MastodonSettings
 from publisher.secrets import Secret
 from tests.adapters.fault_harness import Fault, HarnessNetwork
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from adapters.base import AdapterContext, AmbiguousError, MediaItem, PostContent
-from adapters.x import XAdapter, XSettings
+from publisher.adapters.base import AdapterContext, AmbiguousError, MediaItem, PostContent
+from publisher.adapters.x import XAdapter, XSettings
 from publisher.media import MediaRef
 from publisher.secrets import Secret
 from tests.adapters.fault_harness import Fault, HarnessNetwork

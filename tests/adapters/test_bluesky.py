@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from adapters.base import (
+from publisher.adapters.base import (
     Absent,
     AdapterContext,
     Attention,
@@ -37,7 +37,7 @@ from adapters.base import (
     TransientError,
     Unknowable,
 )
-from adapters.bluesky import (
+from publisher.adapters.bluesky import (
     BlueskyAdapter,
     BlueskySettings,
     created_at,

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.base import (
+from publisher.adapters.base import (
     Absent,
     AdapterContext,
     AdapterError,
@@ -32,7 +32,7 @@ from adapters.base import (
     TransientError,
     Unknowable,
 )
-from adapters.facebook import FacebookAdapter, FacebookSettings, usage_retry_after
+from publisher.adapters.facebook import FacebookAdapter, FacebookSettings, usage_retry_after
 from publisher.clock import FakeClock
 from publisher.media import MediaRef
 from publisher.secrets import Secret

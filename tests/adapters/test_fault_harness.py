@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from adapters.base import AdapterContext, DeliveryRef, RateLimitedError
+from publisher.adapters.base import AdapterContext, DeliveryRef, RateLimitedError
 from publisher.clock import FakeClock
 from tests.adapters.fault_harness import RESET_AT, Fault, FaultServer, HarnessNetwork
 
@@ -29,7 +29,7 @@ NETWORKS = _networks()
 
 
 def test_every_http_network_is_in_the_harness() -> None:
-    from adapters.registry import available
+    from publisher.adapters.registry import available
 
     covered = {n.network for n in NETWORKS}
     missing = set(available()) - covered - {"log"}

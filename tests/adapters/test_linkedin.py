@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-import adapters.linkedin as linkedin_module
-from adapters.base import (
+import publisher.adapters.linkedin as linkedin_module
+from publisher.adapters.base import (
     Absent,
     AdapterContext,
     AmbiguousError,
@@ -32,7 +32,7 @@ from adapters.base import (
     TransientError,
     Unknowable,
 )
-from adapters.linkedin import (
+from publisher.adapters.linkedin import (
     LinkedInAdapter,
     LinkedInSettings,
     escape_little,

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.base import (
+from publisher.adapters.base import (
     Absent,
     AdapterContext,
     AdapterError,
@@ -33,7 +33,7 @@ from adapters.base import (
     TransientError,
     Unknowable,
 )
-from adapters.mastodon import MEDIA_POLLS, MastodonAdapter, MastodonSettings, html_to_text
+from publisher.adapters.mastodon import MEDIA_POLLS, MastodonAdapter, MastodonSettings, html_to_text
 from publisher.clock import FakeClock
 from publisher.media import MediaRef
 from publisher.secrets import Secret

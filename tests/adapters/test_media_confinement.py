@@ -31,7 +31,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from adapters.base import (
+from publisher.adapters.base import (
     Adapter,
     AdapterContext,
     Attention,
@@ -39,11 +39,11 @@ from adapters.base import (
     PermanentError,
     PostContent,
 )
-from adapters.bluesky import BlueskyAdapter, BlueskySettings
-from adapters.facebook import FacebookAdapter, FacebookSettings
-from adapters.linkedin import LinkedInAdapter, LinkedInSettings
-from adapters.mastodon import MastodonAdapter, MastodonSettings
-from adapters.x import XAdapter, XSettings
+from publisher.adapters.bluesky import BlueskyAdapter, BlueskySettings
+from publisher.adapters.facebook import FacebookAdapter, FacebookSettings
+from publisher.adapters.linkedin import LinkedInAdapter, LinkedInSettings
+from publisher.adapters.mastodon import MastodonAdapter, MastodonSettings
+from publisher.adapters.x import XAdapter, XSettings
 from publisher.clock import FakeClock
 from publisher.config import SecretPolicy, load_config
 from publisher.engine.runtime import LIVE, build_adapters

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 from pydantic import ValidationError
 
-import adapters.x as xmod
-from adapters.base import (
+import publisher.adapters.x as xmod
+from publisher.adapters.base import (
     Absent,
     AdapterContext,
     AmbiguousError,
@@ -30,7 +30,7 @@ from adapters.base import (
     TransientError,
     Unknowable,
 )
-from adapters.x import XAdapter, XSettings, normalize_text
+from publisher.adapters.x import XAdapter, XSettings, normalize_text
 from publisher.clock import FakeClock
 from publisher.media import MediaRef
 from publisher.secrets import Secret

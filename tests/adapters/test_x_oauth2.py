@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from pydantic import ValidationError
 
-from adapters.base import (
+from publisher.adapters.base import (
     AdapterContext,
     AdapterError,
     Attention,
@@ -30,7 +30,7 @@ from adapters.base import (
     Rendered,
     TransientError,
 )
-from adapters.x import XAdapter, XSettings
+from publisher.adapters.x import XAdapter, XSettings
 from publisher.clock import FakeClock
 from publisher.logs import setup_logging
 from publisher.media import MediaRef

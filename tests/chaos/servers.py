@@ -856,7 +856,7 @@ def unintended_replays(
     The engine settles an unknown Mastodon delivery within the key's window by sending it
     again under the same key; any other repeat is a second send the key merely hid.
     """
-    from adapters.base import DeliveryRef
+    from publisher.adapters.base import DeliveryRef
 
     resent = {
         int(a["delivery_id"])

@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 
-from adapters.base import Absent
+from publisher.adapters.base import Absent
 from publisher.clock import FakeClock
 from publisher.engine.daemon import Engine, EngineOptions
 from publisher.engine.decide import Triage

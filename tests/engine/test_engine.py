@@ -7,7 +7,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from adapters.base import AmbiguousError, PermanentError, RateLimitedError, TransientError
+from publisher.adapters.base import AmbiguousError, PermanentError, RateLimitedError, TransientError
 from publisher.clock import FakeClock
 from publisher.engine.daemon import Engine, EngineOptions
 from publisher.engine.runtime import LIVE, REHEARSAL

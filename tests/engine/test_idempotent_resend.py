@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import aiohttp
 
-from adapters.base import AdapterContext
-from adapters.mastodon import MastodonAdapter, MastodonSettings
+from publisher.adapters.base import AdapterContext
+from publisher.adapters.mastodon import MastodonAdapter, MastodonSettings
 from publisher.clock import FakeClock
 from publisher.engine.daemon import Engine, EngineOptions
 from publisher.engine.runtime import LIVE

@@ -10,7 +10,7 @@ import asyncio
 import itertools
 import time
 
-from adapters.base import PostContent
+from publisher.adapters.base import PostContent
 from publisher.clock import FakeClock
 from publisher.engine.daemon import Engine, EngineOptions
 from publisher.engine.runtime import LIVE

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import aiohttp
 
-from adapters.base import AdapterContext
-from adapters.linkedin import LinkedInAdapter, LinkedInSettings
+from publisher.adapters.base import AdapterContext
+from publisher.adapters.linkedin import LinkedInAdapter, LinkedInSettings
 from publisher.clock import FakeClock
 from publisher.engine.daemon import Engine, EngineOptions
 from publisher.engine.runtime import LIVE

@@ -19,13 +19,13 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from adapters.base import Adapter, AdapterContext, PostContent
-from adapters.bluesky import BlueskyAdapter, BlueskySettings
-from adapters.facebook import FacebookAdapter, FacebookSettings
-from adapters.linkedin import LinkedInAdapter, LinkedInSettings
-from adapters.log import LogAdapter, LogSettings
-from adapters.mastodon import MastodonAdapter, MastodonSettings
-from adapters.x import XAdapter, XSettings
+from publisher.adapters.base import Adapter, AdapterContext, PostContent
+from publisher.adapters.bluesky import BlueskyAdapter, BlueskySettings
+from publisher.adapters.facebook import FacebookAdapter, FacebookSettings
+from publisher.adapters.linkedin import LinkedInAdapter, LinkedInSettings
+from publisher.adapters.log import LogAdapter, LogSettings
+from publisher.adapters.mastodon import MastodonAdapter, MastodonSettings
+from publisher.adapters.x import XAdapter, XSettings
 from publisher.clock import FakeClock
 from publisher.limits import MAX_TEXT_CHARS
 from publisher.secrets import Secret

@@ -9,7 +9,7 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.base import LengthKind, LengthRule
+from publisher.adapters.base import LengthKind, LengthRule
 from publisher.text import (
     count_length,
     grapheme_length,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.base import LengthKind, LengthRule
+from publisher.adapters.base import LengthKind, LengthRule
 from publisher.text import count_length, find_entities, split_thread
 from publisher.text.graphemes import grapheme_boundaries
 
