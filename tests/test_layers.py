@@ -83,6 +83,30 @@ def test_the_ground_loads_nothing_else_of_the_project(module: str) -> None:
     assert not others, sorted(others)
 
 
+CONTENT_TYPES = [
+    "DeliveryRef",
+    "LinkCard",
+    "MediaItem",
+    "MediaRef",
+    "PostContent",
+    "Published",
+    "RemotePart",
+    "Rendered",
+    "RenderedPart",
+    "ThreadMode",
+]
+
+
+@pytest.mark.parametrize("name", CONTENT_TYPES)
+def test_adapters_find_the_content_types_in_their_base(name: str) -> None:
+    """An adapter (ours or a third party's) written against ``publisher.adapters.base`` gets
+    the very classes the core uses."""
+    import publisher.adapters.base as base
+    import publisher.content as content
+
+    assert getattr(base, name) is getattr(content, name)
+
+
 # Each case: a file, a line added to it, the contracts it must break.
 BREAKS = {
     "the text layer imports the adapters": (
