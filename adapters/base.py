@@ -10,228 +10,40 @@ nothing else may escape it. Adapters never read the wall clock nor sleep: they u
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from publisher.adapters.capabilities import MIN_LENGTH_LIMIT as MIN_LENGTH_LIMIT
+from publisher.adapters.capabilities import Capabilities as Capabilities
+from publisher.adapters.capabilities import MediaLimits as MediaLimits
+from publisher.adapters.capabilities import OptionSpec as OptionSpec
+from publisher.adapters.shared import render_with
 from publisher.clock import Clock
-from publisher.diagnostics import kind_of, quoted
-from publisher.limits import MAX_TEXT_CHARS
-from publisher.media import MediaError, MediaFile, MediaRef, MediaRoots, limit_for, open_media
+
+# The content types live in ``publisher.content`` (the core imports them from there); they are
+# handed on here so that an adapter finds its whole contract in this module.
+from publisher.content import DeliveryRef as DeliveryRef
+from publisher.content import LinkCard as LinkCard
+from publisher.content import MediaItem as MediaItem
+from publisher.content import MediaRef as MediaRef
+from publisher.content import PostContent as PostContent
+from publisher.content import Published as Published
+from publisher.content import RemotePart as RemotePart
+from publisher.content import Rendered as Rendered
+from publisher.content import RenderedPart as RenderedPart
+from publisher.content import ThreadMode as ThreadMode
+from publisher.media import MediaError, MediaFile, MediaRoots, limit_for, open_media
 from publisher.redact import ours
 from publisher.secrets import REDACTOR, MissingSecretError, Secret
-
-# ---------------------------------------------------------------------------
-# Capabilities: declared as data, enforced once in the shared layer.
-
-
-class LengthKind(StrEnum):
-    X_WEIGHTED = "x-weighted"  # twitter-text v3 weights, URLs 23, emoji 2
-    GRAPHEMES = "graphemes"  # extended grapheme clusters (Bluesky)
-    MASTODON = "mastodon"  # code points, URLs at a reserved length, @user@domain as @user
-    CHARACTERS = "characters"  # code points (Facebook, LinkedIn)
-
-
-@dataclass(frozen=True)
-class LengthRule:
-    kind: LengthKind
-    limit: int
-    url_length: int = 23  # used by MASTODON (characters_reserved_per_url)
-
-
-# The smallest ``max_length`` an operator may configure: below about 14 some texts cannot be
-# split at all (a part's numbering alone takes that much); 50 leaves a margin and is far
-# under any network's real limit.
-MIN_LENGTH_LIMIT = 50
-
-
-@dataclass(frozen=True)
-class MediaLimits:
-    max_images: int = 0
-    max_videos: int = 0  # videos and GIFs
-    max_image_bytes: int = 0
-    max_video_bytes: int = 0
-    image_types: frozenset[str] = frozenset()
-    video_types: frozenset[str] = frozenset()
-    alt_text_max: int = 0  # 0: the network takes no alt text
-    mix_images_and_video: bool = False
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    network: str
-    length: LengthRule
-    media: MediaLimits
-    threads: bool  # can a long post become a reply chain?
-    link_cards: bool = False
-
-
-@dataclass(frozen=True)
-class OptionSpec:
-    """One per-post option a network takes (``options:`` in queue.yaml), as data.
-
-    The queue parser reports an unknown key or a value ``problem`` refuses at its line in the
-    file; render refuses a bad value that reached it anyway. Values are scalars: true/false,
-    a whole number, or text (one of ``choices`` when there are any).
-    """
-
-    kind: type[bool] | type[int] | type[str]
-    choices: tuple[str, ...] = ()
-    description: str = ""
-
-    def problem(self, value: object) -> str | None:
-        """Why ``value`` is not one this option takes; None when it is."""
-        if self.kind is bool:
-            if isinstance(value, bool):
-                return None
-            return f"expected true or false, got {kind_of(value)}"
-        if self.kind is int:
-            if isinstance(value, int) and not isinstance(value, bool):
-                return None
-            return f"expected a whole number, got {kind_of(value)}"
-        if not isinstance(value, str):
-            hint = f" (one of: {', '.join(self.choices)})" if self.choices else ""
-            return f"expected text{hint}, got {kind_of(value)}"
-        if self.choices and value not in self.choices:
-            return f"{quoted(value)} is not one of: {', '.join(self.choices)}"
-        if len(value) > MAX_TEXT_CHARS:
-            return f"{len(value):,} characters, more than the limit of {MAX_TEXT_CHARS:,}"
-        return None
-
-
-# ---------------------------------------------------------------------------
-# What the engine hands an adapter.
-
-
-@dataclass(frozen=True)
-class MediaItem:
-    """A media file as the sync checked it: where it is, and its type and size then.
-
-    Adapters never open it by a path: ``Adapter.read_media`` gives the bytes to upload.
-    """
-
-    file: MediaRef
-    alt: str
-    mime_type: str  # "" for a thumb stored before types were recorded: any image will do
-    size: int
-
-    @property
-    def name(self) -> str:
-        """The path as the editor wrote it: the name used in every message."""
-        return self.file.name
-
-    @property
-    def filename(self) -> str:
-        return self.file.filename
-
-    @property
-    def kind(self) -> Literal["image", "video", "gif"]:
-        if self.mime_type == "image/gif":
-            return "gif"
-        return "video" if self.mime_type.startswith("video/") else "image"
-
-
-@dataclass(frozen=True)
-class LinkCard:
-    """An editor-written link preview; no page is fetched."""
-
-    url: str
-    title: str = ""
-    description: str = ""
-    thumb: MediaItem | None = None
-
-
-class ThreadMode(StrEnum):
-    AUTO = "auto"  # split text too long for a network into a thread where it can
-    NUMBERED = "numbered"  # like auto, with " (1/3)" appended to every part
-    OFF = "off"  # too long is an error
-
-
-@dataclass(frozen=True)
-class PostContent:
-    """One post as one account will publish it: overrides already applied."""
-
-    post_id: str
-    account: str
-    network: str
-    text: str
-    media: tuple[MediaItem, ...] = ()
-    thread: ThreadMode = ThreadMode.AUTO
-    extra_parts: tuple[str, ...] = ()  # thread parts written by the editor, after `text`
-    link: LinkCard | None = None
-    language: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)  # network-specific knobs
-
-
-@dataclass(frozen=True)
-class RenderedPart:
-    index: int
-    text: str
-    media: tuple[MediaItem, ...]
-    length: int  # counted by the network's rule
-    payload: Mapping[str, Any]  # the exact body the network receives; uploads as "<media:N>"
-    thumb: MediaItem | None = None  # the link card's thumb, when this part may show the card
-
-
-@dataclass(frozen=True)
-class Rendered:
-    network: str
-    account: str
-    limit: int
-    parts: tuple[RenderedPart, ...]
-    warnings: tuple[str, ...] = ()
-    errors: tuple[str, ...] = ()  # non-empty: this post cannot be published as written
-
-
-@dataclass(frozen=True)
-class DeliveryRef:
-    """Identity of one delivery, stable across retries and restarts."""
-
-    delivery_id: int
-    post_id: str
-    account: str
-    scheduled_at: datetime
-    # What an ambiguous answer named as maybe ours (LinkedIn's DUPLICATE_POST URN): a lookup
-    # may check it first.
-    remote_hint: str | None = None
-
-    @property
-    def idempotency_key(self) -> str:
-        digest = hashlib.sha256(f"{self.post_id}\x00{self.account}".encode()).hexdigest()
-        return f"publisher-{digest[:32]}"
-
-    def part_key(self, index: int) -> str:
-        return self.idempotency_key if index == 0 else f"{self.idempotency_key}-{index}"
-
-
-@dataclass(frozen=True)
-class RemotePart:
-    index: int
-    remote_id: str
-    url: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. a Bluesky record's cid
-
-
-@dataclass(frozen=True)
-class Published:
-    parts: tuple[RemotePart, ...]
-
-    @property
-    def remote_id(self) -> str:
-        return self.parts[0].remote_id
-
-    @property
-    def url(self) -> str | None:
-        return self.parts[0].url
-
+from publisher.text import LengthRule as LengthRule
 
 # ---------------------------------------------------------------------------
 # Our error types. Every network failure becomes exactly one of these.
@@ -438,8 +250,6 @@ class Adapter(ABC):
 
     def render(self, content: PostContent) -> Rendered:
         """Split, check and build the exact payloads. Pure."""
-        from publisher.adapters.shared import render_with
-
         return render_with(self, content)
 
     @abstractmethod

@@ -43,7 +43,6 @@ from publisher.adapters.base import (
     CheckStatus,
     DeliveryRef,
     Found,
-    LengthKind,
     LengthRule,
     LookupResult,
     MediaItem,
@@ -58,7 +57,7 @@ from publisher.adapters.base import (
     Unknowable,
 )
 from publisher.secrets import REDACTOR, MissingSecretError, Secret
-from publisher.text import find_entities
+from publisher.text import find_entities, grapheme_length
 
 log = logging.getLogger("publisher.network.bluesky")
 
@@ -369,7 +368,7 @@ class BlueskyAdapter(Adapter):
         # may carry up to 4 images or a single GIF.
         return Capabilities(
             network="bluesky",
-            length=LengthRule(LengthKind.GRAPHEMES, 300),
+            length=LengthRule(grapheme_length, 300),
             media=MediaLimits(
                 max_images=4,
                 max_videos=1,

@@ -41,7 +41,6 @@ from publisher.adapters.base import (
     CheckStatus,
     DeliveryRef,
     Found,
-    LengthKind,
     LengthRule,
     LookupResult,
     MediaItem,
@@ -57,6 +56,7 @@ from publisher.adapters.base import (
     Unknowable,
 )
 from publisher.secrets import REDACTOR, Secret
+from publisher.text import code_points
 
 log = logging.getLogger("publisher.network.facebook")
 
@@ -177,7 +177,7 @@ class FacebookAdapter(Adapter):
     def capabilities(self) -> Capabilities:
         return Capabilities(
             network="facebook",
-            length=LengthRule(LengthKind.CHARACTERS, MAX_LENGTH),
+            length=LengthRule(code_points, MAX_LENGTH),
             media=MediaLimits(
                 max_images=MAX_PHOTOS,
                 max_videos=0,

@@ -51,7 +51,6 @@ from publisher.adapters.base import (
     CheckStatus,
     DeliveryRef,
     Found,
-    LengthKind,
     LengthRule,
     LookupResult,
     MediaItem,
@@ -66,7 +65,7 @@ from publisher.adapters.base import (
     Unknowable,
 )
 from publisher.secrets import REDACTOR, Secret
-from publisher.text import find_entities
+from publisher.text import code_points, find_entities
 
 log = logging.getLogger("publisher.network.linkedin")
 
@@ -281,7 +280,7 @@ class LinkedInAdapter(Adapter):
     def capabilities(self) -> Capabilities:
         return Capabilities(
             network="linkedin",
-            length=LengthRule(LengthKind.CHARACTERS, MAX_LENGTH),
+            length=LengthRule(code_points, MAX_LENGTH),
             media=MediaLimits(
                 max_images=MAX_IMAGES,
                 max_videos=0,

@@ -23,7 +23,6 @@ from publisher.adapters.base import (
     Capabilities,
     CheckStatus,
     DeliveryRef,
-    LengthKind,
     LengthRule,
     MediaItem,
     MediaLimits,
@@ -33,6 +32,7 @@ from publisher.adapters.base import (
     Rendered,
 )
 from publisher.redact import Verbatim
+from publisher.text import grapheme_length
 
 log = logging.getLogger("publisher.network.log")
 
@@ -52,7 +52,7 @@ class LogAdapter(Adapter):
         assert isinstance(self.settings, LogSettings)
         return Capabilities(
             network="log",
-            length=LengthRule(LengthKind.GRAPHEMES, self.settings.max_length),
+            length=LengthRule(grapheme_length, self.settings.max_length),
             media=MediaLimits(
                 max_images=4,
                 max_videos=1,

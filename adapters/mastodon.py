@@ -23,6 +23,7 @@ Error mapping, and why:
 from __future__ import annotations
 
 import copy
+import functools
 import html
 import json
 import logging
@@ -50,7 +51,6 @@ from publisher.adapters.base import (
     CheckStatus,
     DeliveryRef,
     Found,
-    LengthKind,
     LengthRule,
     LookupResult,
     MediaItem,
@@ -65,7 +65,9 @@ from publisher.adapters.base import (
     TransientError,
     Unknowable,
 )
+from publisher.adapters.shared import render_with
 from publisher.secrets import REDACTOR, Secret
+from publisher.text import extract_mentions, extract_urls
 
 log = logging.getLogger("publisher.network.mastodon")
 
@@ -148,6 +150,31 @@ class InstanceLimits:
     video_types: frozenset[str] = DEFAULT_VIDEO_TYPES
 
 
+def mastodon_length(text: str, url_length: int = 23) -> int:
+    """Mastodon's rule: a URL with a scheme counts ``url_length``, ``@user@domain`` as ``@user``.
+
+    Mastodon reserves the URL length only for links with ``http(s)://``; a bare domain counts
+    as written. Everything else is counted in code points, which is never less than the
+    grapheme clusters Mastodon's server counts, so a post we accept is never refused.
+    """
+    if "." not in text:
+        return len(text)
+    length = len(text)
+    urls = extract_urls(text, without_protocol=False)
+    for url in urls:
+        length += url_length - (url.end - url.start)
+    # URLs and mentions both come in order, none overlapping its own kind: one sweep finds the
+    # mentions inside a URL (a pair-by-pair check is quadratic in a text full of both).
+    j = 0
+    for start, end, local_end in extract_mentions(text):
+        while j < len(urls) and urls[j].end <= start:
+            j += 1
+        if local_end == end or (j < len(urls) and urls[j].start < end):
+            continue
+        length -= end - local_end
+    return length
+
+
 class _Stage(Enum):
     """Which request failed decides what a failure after the body left means."""
 
@@ -215,7 +242,9 @@ class MastodonAdapter(Adapter):
         caps = Capabilities(
             network="mastodon",
             length=LengthRule(
-                LengthKind.MASTODON, max(inst.max_characters - self._reserve, 1), inst.url_length
+                functools.partial(mastodon_length, url_length=inst.url_length),
+                max(inst.max_characters - self._reserve, 1),
+                urls_shrink=True,
             ),
             media=MediaLimits(
                 max_images=inst.max_media,
@@ -234,8 +263,6 @@ class MastodonAdapter(Adapter):
 
     def render(self, content: PostContent) -> Rendered:
         """Mastodon counts the content warning in each status's limit: reserve it, then split."""
-        from publisher.adapters.shared import render_with
-
         spoiler = _spoiler(content)
         if not spoiler:
             return render_with(self, content)

@@ -6,22 +6,27 @@ them (or says why it cannot), and asks the adapter only for the payload of each 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from publisher.adapters.base import (
-    Capabilities,
-    LengthRule,
-    MediaItem,
-    PostContent,
-    Rendered,
-    RenderedPart,
-    ThreadMode,
-)
-from publisher.text import count_length, split_thread
+from publisher.adapters.capabilities import Capabilities, OptionSpec
+from publisher.content import MediaItem, PostContent, Rendered, RenderedPart, ThreadMode
+from publisher.text import LengthRule, split_thread
 
-if TYPE_CHECKING:
-    from publisher.adapters.base import Adapter
+
+class Renders(Protocol):
+    """What rendering asks of an adapter (``publisher.adapters.base.Adapter`` has it all):
+    its rules, its options, and the payload of one part."""
+
+    @property
+    def post_options(self) -> Mapping[str, OptionSpec]: ...
+
+    def capabilities(self) -> Capabilities: ...
+
+    def build_payload(
+        self, text: str, media: Sequence[MediaItem], index: int, total: int, content: PostContent
+    ) -> Mapping[str, Any]: ...
 
 
 def check_media(media: tuple[MediaItem, ...], caps: Capabilities) -> tuple[list[str], list[str]]:
@@ -72,7 +77,7 @@ def _split_sources(
 ) -> list[str]:
     texts: list[str] = []
     for source in sources:
-        length = count_length(source, rule)
+        length = rule.count(source)
         if length <= rule.limit:
             texts.append(source)
         elif may_split:
@@ -114,7 +119,7 @@ def plan_texts(content: PostContent, caps: Capabilities) -> tuple[list[str], lis
     return texts, errors, warnings
 
 
-def check_options(adapter: Adapter, content: PostContent) -> list[str]:
+def check_options(adapter: Renders, content: PostContent) -> list[str]:
     """Errors for the options ``adapter`` takes whose value it does not; the queue parser
     reports them at their line first, so this only stops content that came another way."""
     out = []
@@ -126,7 +131,7 @@ def check_options(adapter: Adapter, content: PostContent) -> list[str]:
     return out
 
 
-def render_with(adapter: Adapter, content: PostContent) -> Rendered:
+def render_with(adapter: Renders, content: PostContent) -> Rendered:
     caps = adapter.capabilities()
     texts, errors, warnings = plan_texts(content, caps)
     errors += check_options(adapter, content)
@@ -138,11 +143,12 @@ def render_with(adapter: Adapter, content: PostContent) -> Rendered:
     parts: list[RenderedPart] = []
     total = len(texts)
     card = content.link
+    count = caps.length.count
     for index, text in enumerate(texts):
         media = content.media if index == 0 else ()
         payload = adapter.build_payload(text, media, index, total, content)
         thumb = card.thumb if index == 0 and card is not None else None
-        length = count_length(text, caps.length)
+        length = count(text)
         parts.append(RenderedPart(index, text, tuple(media), length, payload, thumb))
     return Rendered(
         network=caps.network,

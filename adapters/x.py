@@ -66,7 +66,6 @@ from publisher.adapters.base import (
     CheckStatus,
     DeliveryRef,
     Found,
-    LengthKind,
     LengthRule,
     LookupResult,
     MediaItem,
@@ -837,7 +836,7 @@ class XAdapter(Adapter):
     def capabilities(self) -> Capabilities:
         return Capabilities(
             network="x",
-            length=LengthRule(LengthKind.X_WEIGHTED, self._settings.max_length),
+            length=LengthRule(x_weighted_length, self._settings.max_length, urls_shrink=True),
             media=MediaLimits(
                 max_images=4,
                 max_videos=1,

@@ -21,12 +21,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from publisher.config import Config
+from publisher.content import MediaRef as MediaRef  # where a file is; opened here
 
 # No network takes a bigger file (X's videos, 512 MB, are the largest); a file above it is
 # refused before it is read, so a huge file cannot fill the daemon's memory.
@@ -66,32 +66,20 @@ def sniff_media_type(head: bytes) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class MediaRef:
-    """Where a media file is: ``rel`` beneath the root directory ``root``.
+class _HasRoots(Protocol):
+    @property
+    def roots(self) -> Sequence[str]: ...
 
-    ``name`` is how the editor wrote it (relative to the queue file): the only name shown in
-    messages. ``root`` is None for a delivery stored before media roots existed: ``rel`` is
-    then the absolute path it was stored with, placed under the current roots at send time.
-    """
 
-    root: Path | None
-    rel: str
-    name: str
-
-    @classmethod
-    def beside(cls, path: Path) -> MediaRef:
-        """A file whose own directory is its root (a tool or a test handing one file)."""
-        return cls(path.parent, path.name, path.name)
+class MediaConfig(Protocol):
+    """What ``MediaRoots.around`` reads of a ``publisher.config.Config`` (a layer above this
+    one): the config file's directory and the operator's ``[media] roots``."""
 
     @property
-    def path(self) -> Path:
-        """The lexical absolute path: an identity (content hashes), never something opened."""
-        return Path(self.rel) if self.root is None else self.root / self.rel
+    def base_dir(self) -> Path: ...
 
     @property
-    def filename(self) -> str:
-        return self.rel.rsplit("/", 1)[-1]
+    def media(self) -> _HasRoots: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +96,11 @@ class MediaRoots:
     roots: tuple[MediaRoot, ...]
 
     @classmethod
-    def for_queue(cls, queue_path: Path, config: Config | None = None) -> MediaRoots:
+    def for_queue(cls, queue_path: Path, config: MediaConfig | None = None) -> MediaRoots:
         return cls.around(queue_path.parent, config)
 
     @classmethod
-    def around(cls, queue_dir: Path, config: Config | None = None) -> MediaRoots:
+    def around(cls, queue_dir: Path, config: MediaConfig | None = None) -> MediaRoots:
         """The queue file's directory first, then the operator's ``[media] roots`` (relative
         to the config file's directory)."""
         base = Path(os.path.abspath(queue_dir))

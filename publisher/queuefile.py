@@ -34,9 +34,9 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
-from publisher.adapters.base import LinkCard, MediaItem, PostContent, ThreadMode
 from publisher.adapters.registry import available
 from publisher.config import AccountConfig, Config
+from publisher.content import LinkCard, MediaItem, PostContent, ThreadMode
 from publisher.diagnostics import (
     Diagnostic,
     InvalidFileError,

@@ -15,7 +15,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from publisher.adapters.base import AdapterContext, Rendered
+from publisher.adapters.base import AdapterContext
 from publisher.clock import SystemClock
 from publisher.commands.common import (
     EXIT_OK,
@@ -28,6 +28,7 @@ from publisher.commands.common import (
 )
 from publisher.commands.plan import current_plan
 from publisher.config import Config, SecretPolicy
+from publisher.content import Rendered
 from publisher.diagnostics import InvalidFileError
 from publisher.engine.runtime import LIVE, build_adapters
 from publisher.schedule import PlannedDelivery

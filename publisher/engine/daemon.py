@@ -29,17 +29,13 @@ from publisher.adapters.base import (
     Absent,
     Adapter,
     AdapterError,
-    DeliveryRef,
     Found,
     LookupResult,
-    PostContent,
-    Published,
-    RemotePart,
-    Rendered,
     Unknowable,
 )
 from publisher.clock import Clock
 from publisher.config import Config
+from publisher.content import DeliveryRef, PostContent, Published, RemotePart, Rendered
 from publisher.engine.decide import (
     AccountRules,
     GiveUp,

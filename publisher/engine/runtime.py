@@ -20,17 +20,12 @@ from publisher.adapters.base import (
     Adapter,
     AdapterContext,
     Capabilities,
-    DeliveryRef,
     LookupResult,
-    MediaItem,
-    PostContent,
-    Published,
-    RemotePart,
-    Rendered,
     Unknowable,
 )
 from publisher.adapters.registry import adapter_class
 from publisher.config import Config
+from publisher.content import DeliveryRef, MediaItem, PostContent, Published, RemotePart, Rendered
 from publisher.media import MediaRoots
 from publisher.redact import PostScope, Verbatim
 from publisher.states import DeliveryState, Outcome
@@ -109,10 +104,8 @@ REHEARSAL = Mode("dry-run", DeliveryState.DRY_RUN, Outcome.DRY_RUN, sends=False)
 
 
 def build_adapters(config: Config, context: AdapterContext, mode: Mode) -> dict[str, Adapter]:
-    # Rendering loads the text layer (twitter-text's tables, a quarter of a second): now, not
-    # in front of the first post due.
-    import publisher.adapters.shared  # noqa: F401
-
+    # The text layer render needs (twitter-text's tables, a quarter of a second) came with
+    # ``publisher.adapters.base``: it is loaded now, not in front of the first post due.
     # Media is read from beneath this config's roots only (a reload brings its own).
     context = replace(context, media=MediaRoots.for_queue(config.queue_path, config))
     out: dict[str, Adapter] = {}

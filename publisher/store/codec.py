@@ -12,8 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from publisher.adapters.base import LinkCard, MediaItem, PostContent, RemotePart, ThreadMode
-from publisher.media import MediaRef
+from publisher.content import LinkCard, MediaItem, MediaRef, PostContent, RemotePart, ThreadMode
 
 
 def content_to_json(c: PostContent) -> str:

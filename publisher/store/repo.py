@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from publisher import lifecycle
-from publisher.adapters.base import PostContent, RemotePart
+from publisher.content import PostContent, RemotePart
 from publisher.engine.decide import Triage
 from publisher.lifecycle import KEEP, Change, Event
 from publisher.states import DeliveryState, Outcome

@@ -15,10 +15,9 @@ from collections.abc import Callable
 
 import regex
 
-from publisher.adapters.base import LengthKind, LengthRule
 from publisher.text.entities import find_entities
 from publisher.text.graphemes import grapheme_boundaries
-from publisher.text.lengths import count_length
+from publisher.text.lengths import LengthRule
 
 # Preference of a cut, highest first.
 PARAGRAPH = 5
@@ -247,28 +246,28 @@ def split_thread(text: str, rule: LengthRule, *, numbered: bool) -> list[str]:
     Text already within the limit comes back as ``[text]``, unchanged and unnumbered.
     Raises ValueError only for a limit too small to hold one character and the numbering.
     """
-    limit = rule.limit
-    if count_length(text, rule) <= limit:
+    count, limit = rule.count, rule.limit
+    if count(text) <= limit:
         return [text]
     source = _Text(text)
 
     def fill(piece: str) -> float:
-        return count_length(piece, rule) / limit
+        return count(piece) / limit
 
-    shrink = rule.kind in (LengthKind.X_WEIGHTED, LengthKind.MASTODON)
+    shrink = rule.urls_shrink
 
     if not numbered:
-        return _greedy(source, lambda piece: count_length(piece, rule) <= limit, fill, shrink)
+        return _greedy(source, lambda piece: count(piece) <= limit, fill, shrink)
 
     # The suffix's length depends on the number of parts: reserve room for a total of
     # `digits` digits, and widen the reservation until the count of parts agrees with it.
     # At least ceil(length / limit) parts: start the reservation there, not at one digit.
-    digits = len(str(-(-count_length(text, rule) // limit)))
+    digits = len(str(-(-count(text) // limit)))
     for _ in range(8):
         widest = _suffix(10**digits - 1, 10**digits - 1)
 
         def fits(piece: str, widest: str = widest) -> bool:
-            return count_length(piece + widest, rule) <= limit
+            return count(piece + widest) <= limit
 
         parts = _greedy(source, fits, fill, shrink)
         total = len(parts)
@@ -276,7 +275,7 @@ def split_thread(text: str, rule: LengthRule, *, numbered: bool) -> list[str]:
             digits = len(str(total))
             continue
         numbered_parts = [p + _suffix(i, total) for i, p in enumerate(parts, 1)]
-        if all(count_length(p, rule) <= limit for p in numbered_parts):
+        if all(count(p) <= limit for p in numbered_parts):
             return numbered_parts
         digits += 1
     raise ValueError("could not number the thread within the limit")

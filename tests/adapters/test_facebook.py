@@ -21,7 +21,6 @@ from publisher.adapters.base import (
     CheckStatus,
     DeliveryRef,
     Found,
-    LengthKind,
     LinkCard,
     MediaItem,
     PermanentError,
@@ -36,6 +35,7 @@ from publisher.adapters.facebook import FacebookAdapter, FacebookSettings, usage
 from publisher.clock import FakeClock
 from publisher.media import MediaRef
 from publisher.secrets import Secret
+from publisher.text import code_points
 from tests.adapters.facebook_server import GraphServer, error_body, usage_headers
 
 PAGE_ID = "1234567890"
@@ -130,7 +130,7 @@ def assert_token_only_in_headers(server: GraphServer) -> None:
 def test_capabilities(offline: FacebookAdapter) -> None:
     caps = offline.capabilities()
     assert caps.network == "facebook"
-    assert caps.length.kind is LengthKind.CHARACTERS and caps.length.limit == 63_206
+    assert caps.length.count is code_points and caps.length.limit == 63_206
     assert caps.media.max_images == 10 and caps.media.max_videos == 0
     assert caps.media.max_image_bytes == 4 * 1024 * 1024
     assert caps.media.alt_text_max == 0

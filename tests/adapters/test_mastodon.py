@@ -22,7 +22,6 @@ from publisher.adapters.base import (
     CheckStatus,
     DeliveryRef,
     Found,
-    LengthKind,
     MediaItem,
     PermanentError,
     PostContent,
@@ -33,7 +32,13 @@ from publisher.adapters.base import (
     TransientError,
     Unknowable,
 )
-from publisher.adapters.mastodon import MEDIA_POLLS, MastodonAdapter, MastodonSettings, html_to_text
+from publisher.adapters.mastodon import (
+    MEDIA_POLLS,
+    MastodonAdapter,
+    MastodonSettings,
+    html_to_text,
+    mastodon_length,
+)
 from publisher.clock import FakeClock
 from publisher.media import MediaRef
 from publisher.secrets import Secret
@@ -234,7 +239,9 @@ async def test_length_comes_from_the_instance(
 
     await adapter.prepare()
     caps = adapter.capabilities()
-    assert caps.length.kind is LengthKind.MASTODON and caps.length.limit == 1000
+    assert caps.length.limit == 1000
+    sample = "@alice@mastodon.social, see https://example.com/" + "p" * 100
+    assert caps.length.count(sample) == mastodon_length(sample) == len("@alice, see ") + 23
     after = adapter.render(content)
     assert after.limit == 1000 and len(after.parts) == 1
 
@@ -263,7 +270,7 @@ async def test_urls_and_remote_mentions_count_as_mastodon_counts_them(
     server = await servers(characters_reserved_per_url=50)
     adapter = make(server)
     await adapter.prepare()
-    assert adapter.capabilities().length.url_length == 50
+    assert adapter.capabilities().length.count("https://example.com/" + "p" * 100) == 50
 
     url = "https://example.com/" + "p" * 100  # 120 characters, counted as 50
     with_url = post("c" * 449 + " " + url)  # 570 written, 500 counted

@@ -9,14 +9,15 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.adapters.base import LengthKind, LengthRule
+from publisher.adapters.mastodon import mastodon_length
 from publisher.text import (
-    count_length,
+    code_points,
     grapheme_length,
-    mastodon_length,
     unicode_tables,
     x_weighted_length,
 )
+from tests.text.rules import DECLARED as RULES
+from tests.text.rules import mastodon_adapter
 
 THUMBS_MEDIUM = "\U0001f44d\U0001f3fd"  # thumbs up + skin tone: 2 code points
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # 7 code points
@@ -73,16 +74,19 @@ def test_lengths(text: str, x: int, graphemes: int, mastodon: int, chars: int) -
     assert x_weighted_length(text) == x
     assert grapheme_length(text) == graphemes
     assert mastodon_length(text) == mastodon
-    assert count_length(text, LengthRule(LengthKind.X_WEIGHTED, 280)) == x
-    assert count_length(text, LengthRule(LengthKind.GRAPHEMES, 300)) == graphemes
-    assert count_length(text, LengthRule(LengthKind.MASTODON, 500)) == mastodon
-    assert count_length(text, LengthRule(LengthKind.CHARACTERS, 63206)) == chars
+    assert code_points(text) == chars
+    assert RULES["x"].count(text) == x
+    assert RULES["bluesky"].count(text) == graphemes
+    assert RULES["log"].count(text) == graphemes
+    assert RULES["mastodon"].count(text) == mastodon
+    assert RULES["facebook"].count(text) == chars
+    assert RULES["linkedin"].count(text) == chars
 
 
 def test_mastodon_url_length_is_the_instance_setting() -> None:
     text = f"read {URL}"
     assert mastodon_length(text, url_length=30) == 5 + 30
-    assert count_length(text, LengthRule(LengthKind.MASTODON, 500, url_length=30)) == 35
+    assert mastodon_adapter(url_length=30).capabilities().length.count(text) == 35
     # A bare domain is not shortened by Mastodon; it counts as written.
     assert mastodon_length("read example.com", url_length=30) == 16
 
@@ -107,17 +111,14 @@ def test_counting_ten_thousand_posts_is_fast() -> None:
         f"#release @alice@fosstodon.org {THUMBS_MEDIUM} 日本語 and more words to fill it up."
         for i in range(10_000)
     ]
-    for rule in (
-        LengthRule(LengthKind.X_WEIGHTED, 280),
-        LengthRule(LengthKind.GRAPHEMES, 300),
-        LengthRule(LengthKind.MASTODON, 500),
-    ):
+    for network in ("x", "bluesky", "mastodon"):
+        count = RULES[network].count
         started = time.perf_counter()
         for post in posts:
-            count_length(post, rule)
+            count(post)
         elapsed = time.perf_counter() - started
         # Typically 0.1-0.3 s; the bound leaves room for a busy CI machine.
-        assert elapsed < 2.0, (rule.kind, elapsed)
+        assert elapsed < 2.0, (network, elapsed)
 
 
 @pytest.mark.parametrize("name", list(unicode_tables.PROPERTIES))

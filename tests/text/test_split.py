@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.adapters.base import LengthKind, LengthRule
-from publisher.text import count_length, find_entities, split_thread
+from publisher.text import LengthRule, find_entities, split_thread
 from publisher.text.graphemes import grapheme_boundaries
+from tests.text.rules import EVERY_WAY, chars, graphemes, mastodon, x_weighted
 
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"
 EMOJI = [
@@ -65,11 +65,10 @@ def posts(draw: st.DrawFn) -> str:
     return "".join(out)
 
 
-rules = st.builds(
-    LengthRule,
-    st.sampled_from(list(LengthKind)),
-    st.integers(min_value=50, max_value=240),
-    st.sampled_from([23, 30]),
+limits = st.integers(min_value=50, max_value=240)
+rules = st.one_of(
+    *(st.builds(way, limits) for way in (x_weighted, graphemes, chars)),
+    st.builds(mastodon, limits, st.sampled_from([23, 30])),
 )
 
 
@@ -108,14 +107,14 @@ def test_split_properties(text: str, rule: LengthRule, numbered: bool) -> None:
     # Deterministic.
     assert split_thread(text, rule, numbered=numbered) == parts
 
-    if count_length(text, rule) <= rule.limit:
+    if rule.count(text) <= rule.limit:
         assert parts == [text]
         return
 
     # Every part within the limit, suffix included; none empty, none padded.
     assert len(parts) >= 2
     for part in parts:
-        assert count_length(part, rule) <= rule.limit, (part, rule)
+        assert rule.count(part) <= rule.limit, (part, rule)
     bodies = _bodies(parts, numbered)
     for body in bodies:
         assert body and body == body.strip()
@@ -130,7 +129,7 @@ def test_split_properties(text: str, rule: LengthRule, numbered: bool) -> None:
         assert start in bounds and end in bounds
     reserve = " (99/99)" if numbered else ""
     for entity in find_entities(text):
-        if count_length(entity.text + reserve, rule) > rule.limit:
+        if rule.count(entity.text + reserve) > rule.limit:
             continue  # an entity alone over the limit must be cut; none is generated
         holders = [s for s in spans if s[0] <= entity.start and entity.end <= s[1]]
         assert len(holders) == 1, (entity, parts)
@@ -140,21 +139,18 @@ def test_split_properties(text: str, rule: LengthRule, numbered: bool) -> None:
 @given(text=posts(), limit=st.integers(min_value=30, max_value=120))
 def test_every_rule_fits_its_own_count(text: str, limit: int) -> None:
     """The same text split for each network: each split satisfies its own counter."""
-    for kind in LengthKind:
-        rule = LengthRule(kind, limit)
+    for way in EVERY_WAY:
+        rule = way(limit)
         for part in split_thread(text, rule, numbered=True):
-            assert count_length(part, rule) <= limit
+            assert rule.count(part) <= limit
 
 
 # --- examples ------------------------------------------------------------------------------
 
-CHARS = LengthKind.CHARACTERS
-
-
 def test_text_within_limit_is_returned_unchanged() -> None:
     text = "  short post, with edges  \n"
-    assert split_thread(text, LengthRule(CHARS, 100), numbered=True) == [text]
-    assert split_thread(text, LengthRule(LengthKind.X_WEIGHTED, 280), numbered=False) == [text]
+    assert split_thread(text, chars(100), numbered=True) == [text]
+    assert split_thread(text, x_weighted(280), numbered=False) == [text]
 
 
 def test_prefers_sentence_ends_over_words() -> None:
@@ -163,7 +159,7 @@ def test_prefers_sentence_ends_over_words() -> None:
         "The second sentence follows it closely. "
         "A third one ends the post."
     )
-    parts = split_thread(text, LengthRule(CHARS, 100), numbered=False)
+    parts = split_thread(text, chars(100), numbered=False)
     assert parts == [
         "The first sentence is here and it is fairly long. The second sentence follows it closely.",
         "A third one ends the post.",
@@ -175,7 +171,7 @@ def test_prefers_paragraphs_over_sentences() -> None:
         "Paragraph one has a sentence. And another one here.\n\n"
         "Paragraph two. It goes on for a while with more words."
     )
-    parts = split_thread(text, LengthRule(CHARS, 80), numbered=False)
+    parts = split_thread(text, chars(80), numbered=False)
     assert parts == [
         "Paragraph one has a sentence. And another one here.",
         "Paragraph two. It goes on for a while with more words.",
@@ -184,13 +180,13 @@ def test_prefers_paragraphs_over_sentences() -> None:
 
 def test_a_paragraph_break_too_early_does_not_waste_the_part() -> None:
     text = "Hi.\n\n" + "word " * 30
-    parts = split_thread(text, LengthRule(CHARS, 60), numbered=False)
+    parts = split_thread(text, chars(60), numbered=False)
     assert len(parts[0]) > 30  # not just "Hi."
 
 
 def test_prefers_word_boundaries_over_cutting_words() -> None:
     text = " ".join(["alpha", "beta", "gamma", "delta", "epsilon"] * 12)
-    parts = split_thread(text, LengthRule(CHARS, 50), numbered=False)
+    parts = split_thread(text, chars(50), numbered=False)
     vocabulary = {"alpha", "beta", "gamma", "delta", "epsilon"}
     for part in parts:
         assert set(part.split()) <= vocabulary
@@ -198,7 +194,7 @@ def test_prefers_word_boundaries_over_cutting_words() -> None:
 
 def test_numbering_format() -> None:
     text = "One sentence here. " * 12
-    parts = split_thread(text, LengthRule(CHARS, 100), numbered=True)
+    parts = split_thread(text, chars(100), numbered=True)
     assert len(parts) == 3
     assert [p[p.rindex(" (") :] for p in parts] == [" (1/3)", " (2/3)", " (3/3)"]
     assert all(len(p) <= 100 for p in parts)
@@ -206,7 +202,7 @@ def test_numbering_format() -> None:
 
 def test_numbering_reserves_room_for_two_digit_totals() -> None:
     text = " ".join(f"w{i:02d}" for i in range(100))  # 399 characters
-    parts = split_thread(text, LengthRule(CHARS, 30), numbered=True)
+    parts = split_thread(text, chars(30), numbered=True)
     assert len(parts) >= 10
     assert parts[-1].endswith(f" ({len(parts)}/{len(parts)})")
     assert all(len(p) <= 30 for p in parts)
@@ -216,50 +212,50 @@ def test_numbering_reserves_room_for_two_digit_totals() -> None:
 def test_urls_are_never_cut_and_count_23_on_x() -> None:
     url = "https://example.com/" + "a" * 300
     text = ("Look at this " + url + " ") * 3
-    rule = LengthRule(LengthKind.X_WEIGHTED, 60)
+    rule = x_weighted(60)
     parts = split_thread(text, rule, numbered=False)
     assert all(url in p for p in parts)
-    assert all(count_length(p, rule) <= 60 for p in parts)
+    assert all(rule.count(p) <= 60 for p in parts)
 
 
 def test_a_url_alone_over_the_limit_is_cut_as_a_last_resort() -> None:
     url = "https://example.com/" + "a" * 300
-    rule = LengthRule(LengthKind.GRAPHEMES, 100)
+    rule = graphemes(100)
     parts = split_thread(f"see {url} ok", rule, numbered=False)
-    assert all(count_length(p, rule) <= 100 for p in parts)
+    assert all(rule.count(p) <= 100 for p in parts)
     assert "".join(parts).replace(" ", "") == f"see{url}ok"
 
 
 def test_a_giant_word_is_hard_split_at_grapheme_boundaries() -> None:
     word = "e\u0301" * 250  # 500 code points, 250 clusters
-    rule = LengthRule(LengthKind.GRAPHEMES, 100)
+    rule = graphemes(100)
     parts = split_thread(word, rule, numbered=False)
     assert parts == ["e\u0301" * 100, "e\u0301" * 100, "e\u0301" * 50]
-    chars = split_thread(word, LengthRule(CHARS, 99), numbered=False)
-    assert all(not p.startswith("\u0301") and len(p) <= 99 for p in chars)
+    by_code_points = split_thread(word, chars(99), numbered=False)
+    assert all(not p.startswith("\u0301") and len(p) <= 99 for p in by_code_points)
 
 
 def test_zwj_emoji_are_never_split() -> None:
     text = FAMILY * 200
-    for kind in LengthKind:
-        rule = LengthRule(kind, 50)
+    for way in EVERY_WAY:
+        rule = way(50)
         parts = split_thread(text, rule, numbered=True)
         for part in parts:
             body = SUFFIX_RE.sub("", part)
             assert body == FAMILY * (len(body) // len(FAMILY))
-            assert count_length(part, rule) <= 50
+            assert rule.count(part) <= 50
 
 
 def test_cjk_text_without_spaces_splits_at_punctuation() -> None:
     text = "今日は良い天気です。明日も晴れるでしょう。" * 10
-    parts = split_thread(text, LengthRule(LengthKind.X_WEIGHTED, 100), numbered=False)
+    parts = split_thread(text, x_weighted(100), numbered=False)
     assert all(p.endswith("。") for p in parts)
     assert "".join(parts) == text
 
 
 def test_mentions_and_hashtags_stay_whole() -> None:
     text = " ".join(["@alice@mastodon.social", "#SomeLongHashtag", "@bob.bsky.social"] * 10)
-    rule = LengthRule(LengthKind.MASTODON, 60)
+    rule = mastodon(60)
     parts = split_thread(text, rule, numbered=True)
     for part in parts:
         for token in SUFFIX_RE.sub("", part).split():
@@ -267,15 +263,15 @@ def test_mentions_and_hashtags_stay_whole() -> None:
 
 
 def test_whitespace_only_text_over_the_limit_gives_no_parts() -> None:
-    assert split_thread(" " * 400, LengthRule(CHARS, 100), numbered=False) == []
+    assert split_thread(" " * 400, chars(100), numbered=False) == []
 
 
 def test_a_limit_too_small_for_the_numbering_is_an_error() -> None:
     with pytest.raises(ValueError, match="too small"):
-        split_thread("word " * 20, LengthRule(CHARS, 6), numbered=True)
+        split_thread("word " * 20, chars(6), numbered=True)
 
 
 def test_no_break_spaces_are_not_cut_points() -> None:
     text = "aaaa bbbb cccc 10\u00a0km dddd"
-    parts = split_thread(text, LengthRule(CHARS, 18), numbered=False)
+    parts = split_thread(text, chars(18), numbered=False)
     assert parts == ["aaaa bbbb cccc", "10\u00a0km dddd"]
