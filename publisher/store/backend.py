@@ -67,7 +67,8 @@ class Backend(Protocol):
     ) -> list[Delivery]:
         """Claimable deliveries due by ``horizon``, earliest first, at most ``limit``, but
         those of ``excluded`` accounts and of accounts held at ``now``. The rows are this
-        transaction's until it ends: no other claimer is handed them meanwhile."""
+        transaction's until it ends: no other claimer is handed them meanwhile, and where
+        the database is shared another claimer passes them over without waiting."""
 
     def due_unknown(self, conn: Connection, now: datetime, limit: int) -> list[Delivery]:
         """Deliveries whose next lookup is due by ``now``, earliest first."""
