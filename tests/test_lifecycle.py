@@ -27,7 +27,7 @@ from publisher.lifecycle import Hand, Refused, Result
 from publisher.lifecycle import Why as W
 from publisher.states import CANCELED_BY_SYNC, Outcome
 from publisher.states import DeliveryState as S
-from publisher.store import Delivery, LoadState, PlanChanges, Store, Transition
+from publisher.store import Delivery, LoadState, PlanChanges, Store, TakeDue, Transition
 from publisher.sync import SyncCache, sync_queue
 from tests.conftest import Project
 
@@ -713,7 +713,7 @@ async def test_item4_store_claims_where_the_lifecycle_claims(db_url: str) -> Non
     store, rows = await seeded_store(db_url)
     try:
         assert {d.state for d in await store.due(NOW, 100)} == applies(lc.claim)
-        taken = await store.take_due(NOW, 100, [], "w", timedelta(minutes=5), take("claim"))
+        taken = await store.take_due(TakeDue(NOW, 100, "w", timedelta(minutes=5), take("claim")))
         assert {rows[S(d.post_id.removeprefix("p-"))].state for d in taken.plan.chosen} == (
             applies(lc.claim)
         )
@@ -743,14 +743,14 @@ async def test_item4_store_misses_and_defers_as_the_lifecycle_says(db_url: str) 
     ``lifecycle.deferred`` say, where they apply; so is an account's hold."""
     store, rows = await seeded_store(db_url)
     try:
-        await store.take_due(NOW, 100, [], "w", timedelta(minutes=5), take("miss"))
+        await store.take_due(TakeDue(NOW, 100, "w", timedelta(minutes=5), take("miss")))
         now = await after(store)
         for s in S:
             change = lc.missed(s, why="3h late")
             want = written(rows[s], change) if isinstance(change, C) else fields(rows[s])
             assert fields(now[s]) == want, s
         store, rows = await _reseeded(store, db_url)
-        await store.take_due(NOW, 100, [], "w", timedelta(minutes=5), take("defer"))
+        await store.take_due(TakeDue(NOW, 100, "w", timedelta(minutes=5), take("defer")))
         now = await after(store)
         for s in S:
             change = lc.deferred(s, until=LATER, why="max_per_day 2 reached")

@@ -167,7 +167,7 @@ async def racing(
     config = project.config()
     project.write_queue(queue)
     plain = await Store.open(db_url)
-    store = ClaimsBeforeItsFirstApply(plain.url, sqlite=plain._sqlite, engine=plain._engine)
+    store = ClaimsBeforeItsFirstApply(plain.url, plain.backend)
     await sync_queue(config, store, NOW)
     return config, store
 

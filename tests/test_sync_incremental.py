@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-import publisher.store.repo as repo
+import publisher.store.plans as plans
 from publisher.commands.plan import current_plan
 from publisher.states import CANCELED_BY_SYNC, DeliveryState
 from publisher.store import LoadState, PlanChanges, Store, Transition
@@ -251,8 +251,8 @@ async def play(project: Project, url_a: str, url_b: str, seed: int, steps: int) 
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every batching path taken with a few rows."""
-    monkeypatch.setattr(repo, "IN_BATCH", 3)
-    monkeypatch.setattr(repo, "WRITE_BATCH", 4)
+    monkeypatch.setattr(plans, "IN_BATCH", 3)
+    monkeypatch.setattr(plans, "WRITE_BATCH", 4)
 
 
 def sqlite_pair(project: Project) -> tuple[str, str]:

@@ -42,7 +42,6 @@ from publisher.engine.decide import (
     HoldAccount,
     RetryAt,
     RetryPolicy,
-    Triage,
     Unresolved,
     after_error,
     triage,
@@ -58,10 +57,12 @@ from publisher.store import (
     LoadState,
     LookupAsk,
     Store,
+    TakeDue,
     Transition,
     io_error,
 )
 from publisher.sync import SyncCache, SyncReport, sync_queue
+from publisher.triage import Triage
 
 log = logging.getLogger("publisher.engine")
 
@@ -218,11 +219,11 @@ class Engine:
             if name in self.adapters
         }
         self._served = frozenset(self.adapters)  # accounts whose unknowns this daemon looks up
-        self._capped = [
+        self._capped = frozenset(
             name
             for name, acc in config.accounts.items()
             if acc.max_per_day is not None or acc.min_interval is not None
-        ]
+        )
 
     def request_sync(self) -> None:
         self._resync = True
@@ -245,7 +246,7 @@ class Engine:
     @property
     def shared(self) -> bool:
         """Several daemons may share this database: leases matter."""
-        return self.store.dialect == "postgresql"
+        return self.store.shared
 
     async def run(self) -> None:
         writer = asyncio.create_task(self._write_results(), name="result-writer")
@@ -458,20 +459,23 @@ class Engine:
         if self.mode.sends:
             lookups = LookupAsk(free, self._served, frozenset(self._inflight))
         taken = await self.store.take_due(
-            now,
-            free,
-            saturated,
-            self.options.worker,
-            self.options.lease,
-            decide,
-            # Only alone: another daemon's hold on an account (a rate limit's reset) reaches
-            # this one through the database, at claim time, too late for a claim made ahead.
-            ahead=timedelta(0) if self.shared else self.options.lead,
-            lookups=lookups,
-            per_account=self.config.engine.per_account,
-            capped=self._capped,
-            in_flight=self._per_account,
-            clock=self.clock.now,
+            TakeDue(
+                now,
+                free,
+                self.options.worker,
+                self.options.lease,
+                decide,
+                exclude_accounts=frozenset(saturated),
+                # Only alone: another daemon's hold on an account (a rate limit's reset)
+                # reaches this one through the database, at claim time, too late for a
+                # claim made ahead.
+                ahead=timedelta(0) if self.shared else self.options.lead,
+                lookups=lookups,
+                per_account=self.config.engine.per_account,
+                capped=self._capped,
+                in_flight=self._per_account,
+                clock=self.clock.now,
+            )
         )
         for d in taken.lookups:
             task = self._start(d, self.resolve_unknown(d))

@@ -6,7 +6,7 @@ The worker loop is the only place that reads the clock; these functions only com
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +21,7 @@ from publisher.adapters.base import (
 )
 from publisher.durations import format_duration
 from publisher.states import Outcome
+from publisher.triage import Triage
 
 
 @dataclass(frozen=True)
@@ -169,15 +170,6 @@ def cap_deferral(
         if not moved:
             break
     return None if until == now else (until, reason)
-
-
-@dataclass
-class Triage:
-    """What one scheduling pass does with the deliveries that are due."""
-
-    chosen: list[Any] = field(default_factory=list)
-    missed: list[tuple[Any, str]] = field(default_factory=list)
-    deferred: list[tuple[Any, datetime, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

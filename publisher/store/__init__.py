@@ -10,7 +10,9 @@ from publisher.store.repo import (
     Pass,
     PlanChanges,
     PlanEntry,
+    Planner,
     Store,
+    TakeDue,
     Transition,
 )
 
@@ -24,8 +26,10 @@ __all__ = [
     "Pass",
     "PlanChanges",
     "PlanEntry",
+    "Planner",
     "SchemaTooNewError",
     "Store",
+    "TakeDue",
     "Transition",
     "database_name",
     "io_error",

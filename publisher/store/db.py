@@ -284,8 +284,19 @@ def _current(connection: Connection) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _upgrade(connection: Connection) -> None:
-    if connection.dialect.name != "postgresql" and _current(connection) == HEAD:
+def upgrade(
+    connection: Connection,
+    *,
+    trust_head: bool,
+    serialize: Callable[[Connection], None] | None = None,
+) -> None:
+    """Bring the schema to this publisher's head, in the connection's transaction.
+
+    With ``trust_head``, a database that says it is at ``HEAD`` is left as it is without
+    loading Alembic. ``serialize`` runs just before Alembic does, for a database several
+    daemons may start on at once (one migrates, the others wait). The backends choose.
+    """
+    if trust_head and _current(connection) == HEAD:
         return
     from alembic import command
     from alembic.runtime.migration import MigrationContext
@@ -302,17 +313,6 @@ def _upgrade(connection: Connection) -> None:
                 f"(schema {head_revision()}) does not know: it was written by a newer "
                 "publisher. Upgrade publisher, or point `database` at another file."
             ) from err
-    if connection.dialect.name == "postgresql":
-        # Several daemons may start at once: one migrates, the others wait.
-        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7270451)")
+    if serialize is not None:
+        serialize(connection)
     command.upgrade(_alembic_config(connection), "head")
-
-
-async def migrate(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
-
-
-def migrate_sync(connection: Connection) -> None:
-    """The same upgrade, on a connection already in a transaction (SQLite's runner)."""
-    _upgrade(connection)

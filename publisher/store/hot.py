@@ -4,8 +4,8 @@ A burst (thousands of deliveries due at once) spends its database time in a hand
 statements: claim what is due, write results, ask what is due next. Through SQLAlchemy's
 expression layer each of these costs ten to twenty times what SQLite itself needs (statement
 building, cache keys, bind and result processing), so on SQLite they are written out here,
-with the same meaning as the expression versions in ``repo.py`` that PostgreSQL runs. The
-store's tests run both against the same assertions.
+with the same meaning as the expression versions in ``postgres.py``. The
+store's tests run both against the same assertions, and ``SqliteBackend`` calls these.
 
 They run inside the transaction the store's runner opened (``BEGIN IMMEDIATE`` for writers),
 in its thread. Each call into SQLite lets go of the GIL and must win it back from a busy event
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -171,7 +171,9 @@ def _chunks(rows: Sequence[T], width: int) -> Iterator[Sequence[T]]:
         yield rows[i : i + step]
 
 
-def update_results(conn: Connection, keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+def update_results(
+    conn: Connection, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
     """Results of one shape in one UPDATE ... FROM (VALUES ...), each row fenced by
     ``b_id``/``b_fence``."""
     sets = ", ".join(f"{k} = v.column{i + 3}" for i, k in enumerate(keys))
@@ -207,7 +209,7 @@ ATTEMPT_COLUMNS = (
 )
 
 
-def insert_attempts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+def insert_attempts(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     width = len(ATTEMPT_COLUMNS)
     for chunk in _chunks(rows, width):
         values = ", ".join([f"({_marks(width)})"] * len(chunk))

@@ -48,7 +48,7 @@ from publisher.engine.daemon import Engine, EngineOptions
 from publisher.engine.decide import Triage
 from publisher.engine.runtime import LIVE
 from publisher.states import DeliveryState
-from publisher.store import Delivery, Store
+from publisher.store import Delivery, Store, TakeDue
 from publisher.sync import sync_queue
 from tests.adapters.facebook_server import GraphServer
 from tests.adapters.mastodon_server import MastodonServer
@@ -974,7 +974,7 @@ async def test_a_claim_that_waited_behind_another_is_leased_from_when_it_got_in(
         before = datetime.now(UTC)
         claim = asyncio.create_task(
             store.take_due(
-                before, 10, [], "late", UNIT_LEASE, decide, clock=lambda: datetime.now(UTC)
+                TakeDue(before, 10, "late", UNIT_LEASE, decide, clock=lambda: datetime.now(UTC))
             )
         )
         await asyncio.sleep(1.5)  # the other claim holds the account's lock, frozen

@@ -18,6 +18,7 @@ from publisher.store import (
     PlanChanges,
     SchemaTooNewError,
     Store,
+    TakeDue,
     Transition,
 )
 from publisher.store.db import head_revision
@@ -218,13 +219,14 @@ async def test_a_pass_shares_its_slots_between_lookups_and_claims(db_url: str) -
         [busy] = await store.find("u-delta")
         decide = Decisions()
         ask = LookupAsk(3, frozenset({"alpha", "beta", "delta"}), frozenset({busy.id}))
-        took = await store.take_due(NOW, 3, [], "w1", timedelta(minutes=5), decide, lookups=ask)
+        lease = timedelta(minutes=5)
+        took = await store.take_due(TakeDue(NOW, 3, "w1", lease, decide, lookups=ask))
         assert [d.post_id for d in took.lookups] == ["u-beta"]
         assert decide.seen == [(["a1", "a2", "a3"], {"beta": 1}, 2)]
         assert [d.post_id for d in took.plan.chosen] == ["a1", "a2"]
         assert {d.state for d in took.plan.chosen} == {DeliveryState.SENDING}
         # Committed: a second pass finds a3 only, and the lookup was not claimed by it.
-        again = await store.take_due(NOW, 3, [], "w1", timedelta(minutes=5), Decisions())
+        again = await store.take_due(TakeDue(NOW, 3, "w1", lease, Decisions()))
         assert [d.post_id for d in again.plan.chosen] == ["a3"] and again.lookups == []
         [beta] = await store.find("u-beta")
         assert beta.state is DeliveryState.UNKNOWN  # looking it up is the engine's next step
@@ -245,7 +247,7 @@ async def test_a_pass_says_when_the_next_work_is_due_once_its_claims_are_out(
         store = await plan_of(db_url, rows)
         try:
             took = await store.take_due(
-                NOW, 5, [], "w1", lease, Decisions(2), per_account=per_account
+                TakeDue(NOW, 5, "w1", lease, Decisions(2), per_account=per_account)
             )
             assert [d.post_id for d in took.plan.chosen] == ["a1", "a2"]
             assert took.next_due == expect, per_account
@@ -255,7 +257,9 @@ async def test_a_pass_says_when_the_next_work_is_due_once_its_claims_are_out(
     store = await plan_of(db_url, rows)
     try:
         # No slot free: nothing claimed, and accounts held before the pass are left out.
-        held = await store.take_due(NOW, 0, ["alpha"], "w1", lease, Decisions())
+        held = await store.take_due(
+            TakeDue(NOW, 0, "w1", lease, Decisions(), exclude_accounts=frozenset({"alpha"}))
+        )
         assert held.plan.chosen == [] and held.next_due == later
     finally:
         await store.close()
@@ -275,26 +279,28 @@ async def test_a_pass_claims_ahead_only_where_no_cap_is_reckoned_from_the_claim(
     store = await plan_of(db_url, rows)
     try:
         took = await store.take_due(
-            NOW,
-            10,
-            [],
-            "w1",
-            timedelta(minutes=5),
-            Decisions(),
-            ahead=timedelta(seconds=1),
-            capped=["capped"],
+            TakeDue(
+                NOW,
+                10,
+                "w1",
+                timedelta(minutes=5),
+                Decisions(),
+                ahead=timedelta(seconds=1),
+                capped=frozenset({"capped"}),
+            )
         )
         assert [d.post_id for d in took.plan.chosen] == ["now", "soon"]
         assert took.next_due == soon  # the capped account's, claimed at its time
         # Without a list of the capped accounts, every account may be: nothing goes ahead.
         took = await store.take_due(
-            soon - timedelta(milliseconds=1),
-            10,
-            [],
-            "w1",
-            timedelta(minutes=5),
-            Decisions(),
-            ahead=timedelta(seconds=1),
+            TakeDue(
+                soon - timedelta(milliseconds=1),
+                10,
+                "w1",
+                timedelta(minutes=5),
+                Decisions(),
+                ahead=timedelta(seconds=1),
+            )
         )
         assert took.plan.chosen == []
     finally:

@@ -1,0 +1,328 @@
+"""What the store hands out and takes in: deliveries, plan entries and changes, results.
+
+Plain values, free of any database: the backends build them from rows, the repository
+writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from publisher.content import PostContent, RemotePart
+from publisher.lifecycle import KEEP, Change
+from publisher.states import DeliveryState, Outcome
+from publisher.store import hot
+from publisher.store.codec import content_from_json, parts_from_json, parts_to_json
+
+# In a ``PlanChanges.updates`` row: the state the diff read; the update holds only in it.
+EXPECT_STATE = "expect_state"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    post_id: str
+    account: str
+    network: str
+    state: DeliveryState
+    scheduled_at: datetime
+    due_at: datetime
+    not_after: datetime | None
+    from_slot: bool
+    content_hash: str
+    content_json: str
+    attempts: int
+    parts: tuple[RemotePart, ...]
+    published_hash: str | None
+    published_at: datetime | None
+    remote_id: str | None
+    remote_url: str | None
+    last_error: str | None
+    error_class: str | None
+    reason: str | None
+    fence: int
+    updated_at: datetime
+    lookups: int = 0
+
+    def content(self) -> PostContent:
+        return content_from_json(self.content_json)
+
+    @classmethod
+    def from_tuple(cls, row: Sequence[Any]) -> Delivery:
+        """From a plain SQLite row of ``hot.COLUMNS`` (times as stored text)."""
+        (
+            id_,
+            post_id,
+            account,
+            network,
+            state,
+            scheduled_at,
+            due_at,
+            not_after,
+            from_slot,
+            content_hash,
+            content,
+            attempts,
+            parts,
+            published_hash,
+            published_at,
+            remote_id,
+            remote_url,
+            last_error,
+            error_class,
+            reason,
+            fence,
+            updated_at,
+            lookups,
+        ) = row
+        return cls(
+            id=id_,
+            post_id=post_id,
+            account=account,
+            network=network,
+            state=DeliveryState(state),
+            scheduled_at=hot.loaded(scheduled_at),  # type: ignore[arg-type]
+            due_at=hot.loaded(due_at),  # type: ignore[arg-type]
+            not_after=hot.loaded(not_after),
+            from_slot=bool(from_slot),
+            content_hash=content_hash,
+            content_json=content,
+            attempts=attempts,
+            parts=parts_from_json(parts),
+            published_hash=published_hash,
+            published_at=hot.loaded(published_at),
+            remote_id=remote_id,
+            remote_url=remote_url,
+            last_error=last_error,
+            error_class=error_class,
+            reason=reason,
+            fence=fence,
+            updated_at=hot.loaded(updated_at),  # type: ignore[arg-type]
+            lookups=lookups or 0,
+        )
+
+    @classmethod
+    def from_row(cls, r: Any) -> Delivery:
+        return cls(
+            id=r.id,
+            post_id=r.post_id,
+            account=r.account,
+            network=r.network,
+            state=DeliveryState(r.state),
+            scheduled_at=r.scheduled_at,
+            due_at=r.due_at,
+            not_after=r.not_after,
+            from_slot=bool(r.from_slot),
+            content_hash=r.content_hash,
+            content_json=r.content,
+            attempts=r.attempts,
+            parts=parts_from_json(r.parts),
+            published_hash=r.published_hash,
+            published_at=r.published_at,
+            remote_id=r.remote_id,
+            remote_url=r.remote_url,
+            last_error=r.last_error,
+            error_class=r.error_class,
+            reason=r.reason,
+            fence=r.fence,
+            updated_at=r.updated_at,
+            lookups=r.lookups,
+        )
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """What sync needs to know of an existing delivery."""
+
+    id: int
+    post_id: str
+    account: str
+    state: DeliveryState
+    scheduled_at: datetime
+    due_at: datetime
+    not_after: datetime | None
+    from_slot: bool
+    content_hash: str
+    published_hash: str | None
+    reason: str | None = None
+
+
+@dataclass
+class PlanChanges:
+    """A whole sync, applied in one transaction.
+
+    ``posts_upsert`` and ``inserts`` may be lazy sequences whose rows are built as they are
+    read: apply writes them a batch at a time, so a first sync of a big file never holds
+    every row (and its content JSON) at once.
+    """
+
+    posts_upsert: Sequence[Mapping[str, Any]] = field(default_factory=list)
+    posts_removed: list[str] = field(default_factory=list)
+    inserts: Sequence[Mapping[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)  # must hold "id"
+    cancels: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.posts_upsert or self.posts_removed or self.inserts or self.updates or self.cancels
+        )
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A ledger row to append."""
+
+    delivery_id: int
+    post_id: str
+    account: str
+    network: str
+    number: int
+    started_at: datetime
+    finished_at: datetime
+    outcome: Outcome
+    status_code: int | None = None
+    error: str | None = None
+    remote_id: str | None = None
+    remote_url: str | None = None
+    worker: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "delivery_id": self.delivery_id,
+            "post_id": self.post_id,
+            "account": self.account,
+            "network": self.network,
+            "number": self.number,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "outcome": self.outcome.value,
+            "status_code": self.status_code,
+            "error": self.error,
+            "remote_id": self.remote_id,
+            "remote_url": self.remote_url,
+            "worker": self.worker,
+        }
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A claimed delivery's result: its new state and fields, and the attempt to log."""
+
+    delivery_id: int
+    fence: int
+    state: DeliveryState
+    now: datetime
+    due_at: datetime | None = None
+    parts: tuple[RemotePart, ...] | None = None
+    published_hash: str | None = None
+    published_at: datetime | None = None
+    remote_id: str | None = None
+    remote_url: str | None = None
+    last_error: str | None = None
+    error_class: str | None = None
+    reason: str | None = None
+    attempt: Attempt | None = None
+    release: bool = True  # drop the lease (a finished attempt)
+    attention: str | None = None  # for observers: the account needs a human (not stored here)
+    lookups: int | None = None
+
+    @classmethod
+    def of(
+        cls,
+        d: Delivery,
+        change: Change,
+        now: datetime,
+        *,
+        parts: tuple[RemotePart, ...] | None = None,
+        remote_id: str | None = None,
+        remote_url: str | None = None,
+        attempt: Attempt | None = None,
+        attention: str | None = None,
+    ) -> Transition:
+        """A lifecycle ``change`` of ``d`` at ``now`` as the result to write, with what
+        happened on the network (parts, remote ids) and the attempt for the ledger."""
+        # ``values`` writes the error fields of every state but published: kept ones are
+        # written back as they are (published: left out).
+        state = change.state
+        last_error = change.last_error
+        if last_error is KEEP:
+            last_error = None if state is DeliveryState.PUBLISHED else d.last_error
+        error_class = change.error_class
+        if error_class is KEEP:
+            error_class = None if state is DeliveryState.PUBLISHED else d.error_class
+        due_at, reason, lookups = change.due_at, change.reason, change.lookups
+        # A sync's part (a plan written afresh, a count restarted, a reason emptied) is
+        # written by the sync's own statements, never as a result.
+        assert not change.afresh and change.attempts is KEEP and reason is not None
+        publishes = change.publishes
+        return cls(
+            d.id,
+            d.fence,
+            state,
+            now,
+            due_at=None if due_at is KEEP else due_at,
+            parts=parts,
+            published_hash=d.content_hash if publishes else None,
+            published_at=now if publishes else None,
+            remote_id=remote_id,
+            remote_url=remote_url,
+            last_error=last_error,
+            error_class=error_class,
+            reason=None if reason is KEEP else reason,
+            attempt=attempt,
+            attention=attention,
+            lookups=None if lookups is KEEP else lookups,
+        )
+
+    def values(self) -> dict[str, Any]:
+        v: dict[str, Any] = {"state": self.state.value, "updated_at": self.now}
+        for name in (
+            "lookups",
+            "due_at",
+            "published_hash",
+            "published_at",
+            "remote_id",
+            "remote_url",
+            "reason",
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                v[name] = value
+        if self.parts is not None:
+            v["parts"] = parts_to_json(self.parts)
+        if self.state is not DeliveryState.PUBLISHED or self.last_error is not None:
+            v["last_error"] = self.last_error
+            v["error_class"] = self.error_class
+        if self.release:
+            v["lease_owner"] = None
+            v["lease_until"] = None
+        return v
+
+
+@dataclass(frozen=True)
+class AccountState:
+    account: str
+    limited_until: datetime | None
+    attention: str | None
+    attention_reason: str | None
+
+
+@dataclass(frozen=True)
+class LookupAsk:
+    """Which unknown deliveries a pass may start looking up."""
+
+    limit: int
+    accounts: frozenset[str]  # accounts with an adapter here, not held
+    busy: frozenset[int]  # deliveries this daemon already has in flight
+
+
+@dataclass(frozen=True)
+class LoadState:
+    loaded_at: datetime | None
+    ok: bool
+    file_hash: str | None
+    message: str | None
+    applied_at: datetime | None
