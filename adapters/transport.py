@@ -198,9 +198,7 @@ class HttpAdapter(Adapter):
     # The wait of a 429 that names none; None: the engine backs off as for a transient error.
     default_rate_wait: ClassVar[timedelta | None] = None
 
-    async def send(
-        self, request: Request, *, expect: Collection[int] | None = SUCCESS
-    ) -> Answer:
+    async def send(self, request: Request, *, expect: Collection[int] | None = SUCCESS) -> Answer:
         """Send ``request``; an answer whose status is not in ``expect`` is raised as
         ``classify(answer, kind)`` (``expect=None``: every answer is returned)."""
         if request.kind is Kind.CREATE:
