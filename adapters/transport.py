@@ -19,7 +19,7 @@ the request                                           becomes
 ====================================================  ===============================
 never connected (``ClientConnectorError``, connect    ``TransientError``: nothing left
 timeout)
-an invalid URL                                        ``PermanentError`` (credentials:
+an invalid URL (or not http/https)                    ``PermanentError`` (credentials:
                                                       the account's address needs a human)
 failed after connecting (timeout, reset, a broken     ``AmbiguousError`` for ``CREATE``,
 answer): its body may have left                       ``TransientError`` otherwise
@@ -181,7 +181,7 @@ async def exchange(context: AdapterContext, request: Request, *, scrub: Scrub) -
         # The connection never opened: nothing was sent.
         reason = scrub(f"{what}: cannot connect ({type(err).__name__}: {err})")
         raise TransientError(reason) from safe_cause(err, scrub)
-    except aiohttp.InvalidURL as err:
+    except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as err:
         reason = scrub(f"{what}: the URL is not valid ({err}); check the account's address")
         raise PermanentError(reason, attention=Attention.CREDENTIALS) from safe_cause(err, scrub)
     except (aiohttp.ClientError, TimeoutError) as err:
