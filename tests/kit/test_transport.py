@@ -45,6 +45,7 @@ from publisher.adapters.base import (
     create_leaving,
 )
 from publisher.adapters.facebook import usage_retry_after
+from publisher.adapters.linkedin import retry_after as linkedin_retry_after
 from publisher.adapters.mastodon import MastodonAdapter, MastodonSettings
 from publisher.adapters.transport import Answer, HttpAdapter, Kind, Request
 from publisher.adapters.waits import (
@@ -504,11 +505,14 @@ def test_waits_are_read_in_every_form_and_bounded() -> None:
     assert NOW + MAX_WAIT > NOW
 
 
-def test_facebook_usage_waits_are_bounded() -> None:
-    """Graph's minutes and Retry-After overflowed timedelta before the kit."""
+def test_facebook_and_linkedin_waits_are_bounded() -> None:
+    """Graph's minutes and both networks' Retry-After overflowed timedelta before the kit."""
     usage = {"X-App-Usage": json.dumps({"estimated_time_to_regain_access": 10**300})}
     assert usage_retry_after(usage) == MAX_WAIT
     assert usage_retry_after({"Retry-After": ABSURD}) == MAX_WAIT
+    assert linkedin_retry_after({"Retry-After": ABSURD}, NOW) == (None, MAX_WAIT)
+    far = "Fri, 31 Dec 9999 23:59:59 GMT"
+    assert linkedin_retry_after({"Retry-After": far}, NOW) == (NOW + MAX_WAIT, None)
 
 
 # ---------------------------------------------------------------------------- placeholders
