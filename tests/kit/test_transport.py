@@ -242,8 +242,9 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 @pytest.fixture
 def make(session: aiohttp.ClientSession, clock: FakeClock) -> Callable[..., Probe]:
-    def build(base: str, **settings: Any) -> Probe:
-        timeout = aiohttp.ClientTimeout(total=5, sock_connect=0.3, sock_read=0.5)
+    def build(base: str, connect: float = 5.0, **settings: Any) -> Probe:
+        # Generous but for the read (the hanging server) and what a test needs to time out.
+        timeout = aiohttp.ClientTimeout(total=10, sock_connect=connect, sock_read=1.0)
         context = AdapterContext(session=session, clock=clock, timeout=timeout)
         return Probe(
             "probe-account", ProbeSettings(base=base, token=Secret("T", TOKEN), **settings), context
@@ -290,7 +291,7 @@ async def test_connect_timeout_is_transient_for_every_kind(
     make: Callable[..., Probe], kind: Kind
 ) -> None:
     with black_hole() as url:
-        probe = make(url)
+        probe = make(url, connect=0.3)
         with pytest.raises(TransientError) as info:
             await probe.send(probe.request("POST", "/x", kind, json={}))
     assert isinstance(info.value.__cause__, aiohttp.ConnectionTimeoutError)
