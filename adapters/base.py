@@ -5,11 +5,20 @@ An adapter is constructed once per account. ``render`` is pure (no I/O, no clock
 third-party failure to one of the error classes below at the boundary (``raise ... from err``);
 nothing else may escape it. Adapters never read the wall clock nor sleep: they use the
 ``AdapterContext`` the engine hands them.
+
+``publish`` is a template: it refuses a post render found errors in, walks the parts, skips
+the ones already out, and asks the network's ``publish_part`` for each of the others, carrying
+the parts out so far on any error (``AdapterError.partial``). An exception that is not one of
+ours (a bug of the adapter's) meets one policy there; see ``Adapter.publish``. HTTP networks
+build on ``publisher.adapters.transport.HttpAdapter``, which adds the one HTTP boundary.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import logging
+import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -129,6 +138,20 @@ class AmbiguousError(AdapterError):
         self.remote_id = remote_id
 
 
+class ScrubbedCause(Exception):
+    """Stands in, as the cause of one of our errors, for an exception whose text carried a
+    secret: its type's name and its text, scrubbed."""
+
+
+def safe_cause(err: BaseException, scrub: Callable[[str], str]) -> BaseException:
+    """What to raise our error ``from``: ``err`` itself, unless its text carries a secret
+    (an aiohttp error quoting a URL with a token in its query), then a scrubbed stand-in."""
+    text = f"{err!s} {err!r}"
+    if scrub(text) == text:
+        return err
+    return ScrubbedCause(f"{type(err).__name__}: {scrub(str(err))}")
+
+
 # ---------------------------------------------------------------------------
 # Reconciliation and account checks.
 
@@ -170,6 +193,49 @@ class AccountCheck:
     identity: str = ""
     expires_at: datetime | None = None
     detail: str = ""
+
+
+# ---------------------------------------------------------------------------
+# Publishing, part by part.
+
+
+@dataclass
+class Progress:
+    """One publish under way, as ``publish`` hands it to ``publish_part``: the delivery, the
+    rendered post, and the parts out so far (those in ``done``, then each one this publish
+    sent), by index."""
+
+    ref: DeliveryRef
+    rendered: Rendered
+    out: dict[int, RemotePart] = field(default_factory=dict)
+
+    def parts(self) -> tuple[RemotePart, ...]:
+        return tuple(self.out[i] for i in sorted(self.out))
+
+    def remote_ids(self) -> dict[int, str]:
+        """Each part's id by index: what ``payload.fill(parts=...)`` takes for replies."""
+        return {i: p.remote_id for i, p in self.out.items()}
+
+
+@dataclass
+class _Attempt:
+    """One part's attempt: has a request that creates what the public sees left for it?"""
+
+    create_left: bool = False
+
+
+_ATTEMPT: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar(
+    "publisher_adapter_attempt", default=None
+)
+
+
+def create_leaving() -> None:
+    """Note that a request creating what the public sees is about to leave for the part being
+    published. ``HttpAdapter.send`` calls it for every ``Kind.CREATE`` request; a network
+    whose requests go through a library (tweepy) calls it just before that call."""
+    attempt = _ATTEMPT.get()
+    if attempt is not None:
+        attempt.create_left = True
 
 
 # ---------------------------------------------------------------------------
@@ -258,11 +324,88 @@ class Adapter(ABC):
     ) -> Mapping[str, Any]:
         """The exact body of one part; media uploads appear as "<media:N>" placeholders."""
 
-    @abstractmethod
     async def publish(
         self, rendered: Rendered, ref: DeliveryRef, done: Sequence[RemotePart] = ()
     ) -> Published:
-        """Send the parts not in ``done`` (a thread resumed after a partial failure)."""
+        """Send the parts not in ``done`` (a thread resumed after a partial failure).
+
+        The template every network shares: parts already out are never sent again (all of
+        them out: nothing is sent, nothing refused); a post with render errors is refused
+        (``PermanentError``, ``Attention.CONTENT``), as is more than one part on a network
+        without threads; each other part goes through ``publish_part``, in order, and any
+        ``AdapterError`` leaves carrying the parts out so far.
+
+        **An unexpected exception** (not an ``AdapterError``: a bug of the adapter's, since
+        every failure of the network's is mapped at the boundary) meets one policy. Its
+        traceback is logged, scrubbed. Then, if a request creating the current part had left
+        (``create_leaving``), the part may exist: ``AmbiguousError``, which a lookup settles,
+        for a resend could post it twice. Otherwise nothing of this part can be out and the
+        bug will very likely recur on every retry, so ``PermanentError`` naming it an adapter
+        bug: the delivery stops at once with a reason a human can act on, instead of spending
+        its retries (as a transient error would) or sending the engine looking up a post that
+        was never sent (as ambiguous would). The parts out before it are carried either way.
+        """
+        progress = Progress(ref, rendered, {p.index: p for p in done})
+        todo = [part for part in rendered.parts if part.index not in progress.out]
+        if not todo and progress.out:
+            return Published(progress.parts())
+        if rendered.errors:
+            raise PermanentError(
+                "cannot publish as written: " + "; ".join(rendered.errors),
+                attention=Attention.CONTENT,
+            )
+        if len(rendered.parts) > 1 and not self.capabilities().threads:
+            raise PermanentError(
+                f"a {self.network} post is one part, this one has {len(rendered.parts)}",
+                attention=Attention.CONTENT,
+            )
+        for part in todo:
+            attempt = _Attempt()
+            token = _ATTEMPT.set(attempt)
+            try:
+                remote = await self.publish_part(part, progress)
+            except AdapterError as err:
+                raise err.with_partial(progress.parts()) from err.__cause__
+            except Exception as err:
+                raise self._adapter_bug(err, part, attempt, progress) from safe_cause(
+                    err, self.scrub
+                )
+            finally:
+                _ATTEMPT.reset(token)
+            progress.out[part.index] = remote
+        return Published(progress.parts())
+
+    async def publish_part(self, part: RenderedPart, progress: Progress) -> RemotePart:
+        """Publish one part (media, then the post) and say what it became on the network.
+
+        ``progress`` holds the parts already out (a reply's parent among them). Every failure
+        of the network's is raised as one of our errors; see ``publish`` for anything else.
+        """
+        raise NotImplementedError(
+            f"the {self.network} adapter defines neither publish_part nor publish"
+        )
+
+    def _adapter_bug(
+        self, err: Exception, part: RenderedPart, attempt: _Attempt, progress: Progress
+    ) -> AdapterError:
+        """The one policy for an unexpected exception; see ``publish``."""
+        which = f"part {part.index + 1}/{len(progress.rendered.parts)}"
+        logging.getLogger(f"publisher.network.{self.network}").error(
+            "%s: adapter bug while publishing %s:\n%s",
+            self.account,
+            which,
+            self.scrub("".join(traceback.format_exception(err))),
+        )
+        what = self.scrub(f"{type(err).__name__}: {err}")
+        if attempt.create_left:
+            return AmbiguousError(
+                f"adapter bug after {which} was sent ({what}): it may be out; a lookup settles it",
+                partial=progress.parts(),
+            )
+        return PermanentError(
+            f"adapter bug while publishing {which}, nothing of it sent ({what})",
+            partial=progress.parts(),
+        )
 
     async def prepare(self) -> None:  # noqa: B027 - optional hook
         """Learn what render needs from the network (e.g. an instance's limits). Optional."""

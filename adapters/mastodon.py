@@ -5,17 +5,19 @@ uses the answer (before that, the account's settings). Statuses carry an ``Idemp
 (``ref.part_key(i)``): Mastodon keeps it for an hour per account, so the engine's resend of an
 ``unknown`` delivery with the same key cannot create a second status inside that hour.
 
-Error mapping, and why:
+Error mapping (the shared boundary, ``publisher.adapters.transport``, plus ``classify``), and
+why:
 
 * media uploads and reads (instance, media polls, timelines) create nothing anyone sees: an
-  orphan upload is never attached and Mastodon deletes it, so every failure there is transient;
-* the ``POST /api/v1/statuses`` request: a failure before the body left (connect) is transient;
-  after it left (timeout, reset, 5xx other than 503, garbage 200) it is **ambiguous**, although
-  the idempotency key makes a resend safe *within the hour*. The adapter cannot know when the
-  engine will resend (backoff reaches an hour, the daemon may be stopped), and a transient
-  error would tell the engine "nothing was created", which is false. Ambiguous keeps that
-  fact; the engine, which knows when the first attempt left, resends with the same key inside
-  the window and looks the post up after it;
+  orphan upload is never attached and Mastodon deletes it, so every failure there is transient
+  (``Kind.READ``, ``Kind.UPLOAD``);
+* the ``POST /api/v1/statuses`` request (``Kind.CREATE``): a failure before the body left
+  (connect) is transient; after it left (timeout, reset, 5xx other than 503, garbage 200) it
+  is **ambiguous**, although the idempotency key makes a resend safe *within the hour*. The
+  adapter cannot know when the engine will resend (backoff reaches an hour, the daemon may be
+  stopped), and a transient error would tell the engine "nothing was created", which is
+  false. Ambiguous keeps that fact; the engine, which knows when the first attempt left,
+  resends with the same key inside the window and looks the post up after it;
 * 503 stays transient: Mastodon answers it when it could not take its idempotency lock or its
   transaction was rolled back (nothing saved), or when no backend answered at all.
 """
@@ -25,13 +27,11 @@ from __future__ import annotations
 import copy
 import functools
 import html
-import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from enum import Enum
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -39,11 +39,11 @@ from urllib.parse import urlsplit
 import aiohttp
 from pydantic import Field, field_validator
 
+from publisher.adapters import payload
 from publisher.adapters.base import (
     Absent,
     AccountCheck,
     AccountSettings,
-    Adapter,
     AdapterError,
     AmbiguousError,
     Attention,
@@ -58,15 +58,18 @@ from publisher.adapters.base import (
     OptionSpec,
     PermanentError,
     PostContent,
+    Progress,
     Published,
-    RateLimitedError,
     RemotePart,
     Rendered,
+    RenderedPart,
     TransientError,
     Unknowable,
 )
 from publisher.adapters.shared import render_with
-from publisher.secrets import REDACTOR, Secret
+from publisher.adapters.transport import Answer, HttpAdapter, Kind, Request
+from publisher.adapters.waits import instant
+from publisher.secrets import Secret
 from publisher.text import extract_mentions, extract_urls
 
 log = logging.getLogger("publisher.network.mastodon")
@@ -80,6 +83,7 @@ VERIFY = "/api/v1/accounts/verify_credentials"
 ACCOUNT_STATUSES = "/api/v1/accounts/{id}/statuses"
 
 VISIBILITIES = ("public", "unlisted", "private", "direct")
+TEXT_KEYS = frozenset({"status", "spoiler_text"})  # the editor's words: no placeholders
 
 # Mastodon 4.x defaults, used until the instance is asked.
 DEFAULT_IMAGE_TYPES = frozenset(
@@ -97,16 +101,11 @@ MEDIA_POLL_FIRST = timedelta(seconds=1)
 MEDIA_POLL_MAX = timedelta(seconds=10)
 MEDIA_POLLS = 32
 
-# A 429 without a usable reset: Mastodon's general window is five minutes.
-DEFAULT_RATE_WAIT = timedelta(minutes=5)
-
 # Lookup: pages of 40 statuses, at most this many, and this much clock skew tolerated.
 LOOKUP_PAGE = 40
 LOOKUP_MAX_PAGES = 10
 LOOKUP_SKEW = timedelta(minutes=5)
 
-_MEDIA_PLACEHOLDER = re.compile(r"<media:(\d+)>")
-_PART_PLACEHOLDER = re.compile(r"<part:(\d+)>")
 # "@user@domain" shows (and counts) as "@user" on Mastodon.
 _REMOTE_MENTION = re.compile(r"(?<![=/\w])@(\w+(?:[.-]+\w+)*)@[\w.-]+\w")
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -150,6 +149,18 @@ class InstanceLimits:
     video_types: frozenset[str] = DEFAULT_VIDEO_TYPES
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """One status of the account's timeline, reduced to what matching needs."""
+
+    id: str
+    url: str | None
+    created_at: datetime | None
+    text: str  # comparable form
+    in_reply_to_id: str | None
+    alts: tuple[str, ...]
+
+
 def mastodon_length(text: str, url_length: int = 23) -> int:
     """Mastodon's rule: a URL with a scheme counts ``url_length``, ``@user@domain`` as ``@user``.
 
@@ -175,37 +186,7 @@ def mastodon_length(text: str, url_length: int = 23) -> int:
     return length
 
 
-class _Stage(Enum):
-    """Which request failed decides what a failure after the body left means."""
-
-    READ = "read"  # GETs: nothing is created
-    UPLOAD = "upload"  # media: an orphan upload is harmless
-    CREATE = "create"  # a status: may exist after a failure
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body.decode("utf-8"))
-
-
-@dataclass(frozen=True)
-class _Seen:
-    """One status of the account's timeline, reduced to what matching needs."""
-
-    id: str
-    url: str | None
-    created_at: datetime | None
-    text: str  # comparable form
-    in_reply_to_id: str | None
-    alts: tuple[str, ...]
-
-
-class MastodonAdapter(Adapter):
+class MastodonAdapter(HttpAdapter):
     network = "mastodon"
     # Mastodon keeps an Idempotency-Key for an hour from the status's creation; keep a margin.
     idempotency_window = timedelta(minutes=50)
@@ -219,6 +200,9 @@ class MastodonAdapter(Adapter):
             "sensitive": OptionSpec(bool, description="mark the statuses and media sensitive"),
         }
     )
+    # Rack::Attack's reset is an ISO 8601 time; a 429 without one: the general five minutes.
+    reset_headers = ("X-RateLimit-Reset",)
+    default_rate_wait = timedelta(minutes=5)
 
     _instance_limits: InstanceLimits | None = None
     _account_id: str | None = None
@@ -231,7 +215,7 @@ class MastodonAdapter(Adapter):
         assert isinstance(self.settings, MastodonSettings)
         return self.settings
 
-    # ------------------------------------------------------------------ rules and render
+    # ------------------------------------------------------------------ capabilities
 
     def capabilities(self) -> Capabilities:
         known = self._caps
@@ -261,6 +245,22 @@ class MastodonAdapter(Adapter):
         self._caps = (self._instance_limits, self._reserve, caps)
         return caps
 
+    async def prepare(self) -> None:
+        """Ask the instance for its limits; raises our errors, and until it succeeds the
+        account's settings (max_characters, url_length) stay in force."""
+        what = "reading the instance's limits"
+        answer = await self.send(
+            self._request("GET", INSTANCE_V2, Kind.READ, what, auth=False), expect=(200, 404)
+        )
+        if answer.status == 404:  # Mastodon before 4.0 and some compatible servers
+            answer = await self.send(
+                self._request("GET", INSTANCE_V1, Kind.READ, what, auth=False), expect=(200,)
+            )
+        self._instance_limits = _limits_from(answer.object(), self._settings)
+        log.debug("%s: instance limits %s", self.account, self._instance_limits)
+
+    # ------------------------------------------------------------------ render and payloads
+
     def render(self, content: PostContent) -> Rendered:
         """Mastodon counts the content warning in each status's limit: reserve it, then split."""
         spoiler = _spoiler(content)
@@ -279,9 +279,9 @@ class MastodonAdapter(Adapter):
         if text or not media:
             body["status"] = text
         if media:
-            body["media_ids"] = [f"<media:{i}>" for i in range(len(media))]
+            body["media_ids"] = [payload.media(i) for i in range(len(media))]
         if index:
-            body["in_reply_to_id"] = f"<part:{index - 1}>"
+            body["in_reply_to_id"] = payload.part(index - 1)
         visibility = content.options.get("visibility")
         body["visibility"] = visibility if visibility in VISIBILITIES else self._settings.visibility
         language = content.language or self._settings.language
@@ -295,68 +295,30 @@ class MastodonAdapter(Adapter):
             body["sensitive"] = sensitive
         return body
 
-    # ------------------------------------------------------------------ prepare
+    # ------------------------------------------------------------------ publish_part
 
-    async def prepare(self) -> None:
-        """Ask the instance for its limits; raises our errors, and until it succeeds the
-        account's settings (max_characters, url_length) stay in force."""
-        answer = await self._send("GET", INSTANCE_V2, stage=_Stage.READ, auth=False)
-        if answer.status == 404:  # Mastodon before 4.0 and some compatible servers
-            answer = await self._send("GET", INSTANCE_V1, stage=_Stage.READ, auth=False)
-        if answer.status != 200:
-            raise self._error_for(answer, _Stage.READ, "reading the instance's limits")
-        try:
-            doc = answer.json()
-        except ValueError as err:
-            raise TransientError("the instance's limits are not JSON", status=200) from err
-        if not isinstance(doc, dict):
-            raise TransientError("the instance's limits have an unexpected shape", status=200)
-        self._instance_limits = _limits_from(doc, self._settings)
-        log.debug("%s: instance limits %s", self.account, self._instance_limits)
-
-    # ------------------------------------------------------------------ publish
-
-    async def publish(
-        self, rendered: Rendered, ref: DeliveryRef, done: Sequence[RemotePart] = ()
-    ) -> Published:
-        if rendered.errors:
-            raise PermanentError(
-                "cannot publish as written: " + "; ".join(rendered.errors),
-                attention=Attention.CONTENT,
-            )
-        out: dict[int, RemotePart] = {p.index: p for p in done}
-        for part in rendered.parts:
-            if part.index in out:
-                continue
-            try:
-                media_ids = [await self._upload(m) for m in part.media]
-                payload = _resolve(part.payload, media_ids, out)
-                out[part.index] = await self._create_status(part.index, payload, ref)
-            except AdapterError as err:
-                raise err.with_partial(_ordered(out)) from err.__cause__
-        return Published(_ordered(out))
-
-    async def _create_status(
-        self, index: int, payload: Mapping[str, Any], ref: DeliveryRef
-    ) -> RemotePart:
-        answer = await self._send(
+    async def publish_part(self, part: RenderedPart, progress: Progress) -> RemotePart:
+        media_ids = [await self._upload(m) for m in part.media]
+        body = payload.fill(
+            part.payload, media=media_ids, parts=progress.remote_ids(), text=TEXT_KEYS
+        )
+        request = self._request(
             "POST",
             STATUSES,
-            stage=_Stage.CREATE,
-            json_body=payload,
-            headers={"Idempotency-Key": ref.part_key(index)},
+            Kind.CREATE,
+            f"posting part {part.index + 1}",
+            json=body,
+            headers={"Idempotency-Key": progress.ref.part_key(part.index)},
         )
-        if answer.status != 200:
-            raise self._error_for(answer, _Stage.CREATE, f"posting part {index + 1}")
-        doc = _json_or(answer, _Stage.CREATE, "the new status")
-        status_id = doc.get("id") if isinstance(doc, dict) else None
+        doc = (await self.send(request, expect=(200,))).object()
+        status_id = doc.get("id")
         if not isinstance(status_id, str) or not status_id:
             raise AmbiguousError(
                 "Mastodon answered 200 without a status id: the status may exist", status=200
             )
         url = doc.get("url") if isinstance(doc.get("url"), str) else None
-        log.debug("%s: part %d is status %s", self.account, index + 1, status_id)
-        return RemotePart(index, status_id, url)
+        log.debug("%s: part %d is status %s", self.account, part.index + 1, status_id)
+        return RemotePart(part.index, status_id, url)
 
     async def _upload(self, item: MediaItem) -> str:
         found = await self.read_media(item)
@@ -364,11 +326,11 @@ class MastodonAdapter(Adapter):
         form.add_field("file", found.data, filename=item.filename, content_type=found.mime_type)
         if item.alt:
             form.add_field("description", item.alt)
-        answer = await self._send("POST", MEDIA_UPLOAD, stage=_Stage.UPLOAD, form=form)
-        if answer.status not in (200, 202):
-            raise self._error_for(answer, _Stage.UPLOAD, f"uploading {item.filename}")
-        doc = _json_or(answer, _Stage.UPLOAD, f"the upload of {item.filename}")
-        media_id = doc.get("id") if isinstance(doc, dict) else None
+        what = f"uploading {item.filename}"
+        request = self._request("POST", MEDIA_UPLOAD, Kind.UPLOAD, what, data=form)
+        answer = await self.send(request, expect=(200, 202))
+        doc = answer.object()
+        media_id = doc.get("id")
         if not isinstance(media_id, str) or not media_id:
             raise TransientError(f"uploading {item.filename}: no media id in the answer")
         if answer.status == 202 or doc.get("url") is None:
@@ -378,21 +340,37 @@ class MastodonAdapter(Adapter):
     async def _wait_processed(self, media_id: str, name: str) -> None:
         """Mastodon attaches only processed media; poll (through the clock seam) until it is."""
         delay = MEDIA_POLL_FIRST
+        path = MEDIA_GET.format(id=media_id)
         for _ in range(MEDIA_POLLS):
             await self.context.pause(delay)
             delay = min(delay * 2, MEDIA_POLL_MAX)
-            answer = await self._send("GET", MEDIA_GET.format(id=media_id), stage=_Stage.UPLOAD)
+            request = self._request("GET", path, Kind.UPLOAD, f"processing {name}")
+            answer = await self.send(request, expect=(200, 206))
             if answer.status == 206:
                 continue
-            if answer.status != 200:
-                raise self._error_for(answer, _Stage.UPLOAD, f"processing {name}")
-            doc = _json_or(answer, _Stage.UPLOAD, f"the processing of {name}")
-            if isinstance(doc, dict) and doc.get("url"):
+            if answer.object().get("url"):
                 return
         raise TransientError(f"{name}: Mastodon is still processing it after {MEDIA_POLLS} checks")
 
-    # ------------------------------------------------------------------ lookup and check
+    # ------------------------------------------------------------------ classify
 
+    def classify(self, answer: Answer, kind: Kind) -> AdapterError:
+        """Mastodon's quirks; the shared default for the rest. Its own ``error`` text is kept
+        in the reason (scrubbed)."""
+        status = answer.status
+        if status == 422 and "finished processing" in self.error_detail(answer):
+            return TransientError(self.describe(answer), status=status)  # media not ready yet
+        if status == 404 and kind is Kind.UPLOAD:
+            return TransientError(self.describe(answer), status=status)  # gone: upload again
+        if status == 410:
+            return PermanentError(
+                self.describe(answer), attention=Attention.CREDENTIALS, status=status
+            )
+        if 400 <= status < 500 and status not in (401, 403, 408, 429):
+            return PermanentError(self.describe(answer), attention=Attention.CONTENT, status=status)
+        return super().classify(answer, kind)
+
+    # ------------------------------------------------------------------ lookup
     async def lookup(self, ref: DeliveryRef, rendered: Rendered, since: datetime) -> LookupResult:
         """Find the delivery on the account's timeline by its text (Mastodon returns HTML)."""
         if not rendered.parts:
@@ -428,36 +406,12 @@ class MastodonAdapter(Adapter):
             parts.append(RemotePart(part.index, reply.id, reply.url))
         return Found(Published(tuple(parts)))
 
-    async def check(self) -> AccountCheck:
-        try:
-            answer = await self._send("GET", VERIFY, stage=_Stage.READ)
-        except AdapterError as err:
-            return AccountCheck(CheckStatus.ATTENTION, detail=err.reason)
-        if answer.status != 200:
-            refused = self._error_for(answer, _Stage.READ, "verifying the token")
-            return AccountCheck(CheckStatus.ATTENTION, detail=refused.reason)
-        try:
-            doc = answer.json()
-        except ValueError:
-            doc = None
-        acct = doc.get("acct") if isinstance(doc, dict) else None
-        if not isinstance(acct, str) or not acct:
-            return AccountCheck(
-                CheckStatus.ATTENTION, detail="verify_credentials answered without an account"
-            )
-        if isinstance(doc, dict) and isinstance(doc.get("id"), str):
-            self._account_id = doc["id"]
-        host = urlsplit(self._settings.instance).hostname or self._settings.instance
-        return AccountCheck(CheckStatus.OK, identity=f"@{acct}", detail=f"on {host}")
-
     async def _own_account_id(self) -> str:
         if self._account_id is not None:
             return self._account_id
-        answer = await self._send("GET", VERIFY, stage=_Stage.READ)
-        if answer.status != 200:
-            raise self._error_for(answer, _Stage.READ, "verifying the token")
-        doc = _json_or(answer, _Stage.READ, "verify_credentials")
-        account_id = doc.get("id") if isinstance(doc, dict) else None
+        request = self._request("GET", VERIFY, Kind.READ, "verifying the token")
+        answer = await self.send(request, expect=(200,))
+        account_id = answer.object().get("id")
         if not isinstance(account_id, str) or not account_id:
             raise TransientError("verify_credentials answered without an account id")
         self._account_id = account_id
@@ -472,10 +426,8 @@ class MastodonAdapter(Adapter):
             params = {"limit": str(LOOKUP_PAGE), "exclude_reblogs": "true"}
             if max_id is not None:
                 params["max_id"] = max_id
-            answer = await self._send("GET", path, stage=_Stage.READ, params=params)
-            if answer.status != 200:
-                raise self._error_for(answer, _Stage.READ, "reading the timeline")
-            page = _json_or(answer, _Stage.READ, "the timeline")
+            request = self._request("GET", path, Kind.READ, "reading the timeline", params=params)
+            page = (await self.send(request, expect=(200,))).document()
             if not isinstance(page, list):
                 raise TransientError("the timeline has an unexpected shape")
             if not page:
@@ -492,103 +444,46 @@ class MastodonAdapter(Adapter):
                 return seen, True
         return seen, False
 
-    # ------------------------------------------------------------------ HTTP
+    # ------------------------------------------------------------------ check
 
-    def _token(self) -> str:
-        return self.reveal(self._settings.token)
+    async def check(self) -> AccountCheck:
+        request = self._request("GET", VERIFY, Kind.READ, "verifying the token")
+        try:
+            answer = await self.send(request, expect=(200,))
+        except AdapterError as err:
+            return AccountCheck(CheckStatus.ATTENTION, detail=err.reason)
+        doc = answer.maybe_json()
+        acct = doc.get("acct") if isinstance(doc, dict) else None
+        if not isinstance(doc, dict) or not isinstance(acct, str) or not acct:
+            return AccountCheck(
+                CheckStatus.ATTENTION, detail="verify_credentials answered without an account"
+            )
+        if isinstance(doc.get("id"), str):
+            self._account_id = doc["id"]
+        host = urlsplit(self._settings.instance).hostname or self._settings.instance
+        return AccountCheck(CheckStatus.OK, identity=f"@{acct}", detail=f"on {host}")
 
-    def _scrub(self, text: str) -> str:
-        return self.scrub(text)
+    # ------------------------------------------------------------------ requests
 
-    async def _send(
+    def _request(
         self,
         method: str,
         path: str,
+        kind: Kind,
+        what: str,
         *,
-        stage: _Stage,
         auth: bool = True,
-        json_body: Mapping[str, Any] | None = None,
-        form: aiohttp.FormData | None = None,
+        json: Any = None,
+        data: aiohttp.FormData | None = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> _Answer:
-        """One request; every aiohttp failure becomes one of our errors, by stage."""
-        send_headers = {"Accept": "application/json", **(headers or {})}
+    ) -> Request:
+        """A request to the instance; the token goes in the Authorization header only."""
+        sent = {"Accept": "application/json", **(headers or {})}
         if auth:
-            send_headers["Authorization"] = f"Bearer {self._token()}"
+            sent["Authorization"] = f"Bearer {self.reveal(self._settings.token)}"
         url = self._settings.instance + path
-        what = f"{method} {path}"
-        try:
-            async with self.context.http().request(
-                method,
-                url,
-                json=json_body,
-                data=form,
-                params=params,
-                headers=send_headers,
-                timeout=self.context.timeout,
-                allow_redirects=False,
-            ) as resp:
-                body = await resp.read()
-                return _Answer(resp.status, resp.headers, body)
-        except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as err:
-            # The connection never opened: nothing was sent.
-            raise TransientError(self._scrub(f"{what}: cannot connect ({err})")) from err
-        except aiohttp.InvalidURL as err:
-            raise PermanentError(
-                self._scrub(f"{what}: the instance URL is not valid ({err})"),
-                attention=Attention.CREDENTIALS,
-            ) from err
-        except (aiohttp.ClientError, TimeoutError) as err:
-            reason = self._scrub(f"{what}: no complete answer ({type(err).__name__}: {err})")
-            if stage is _Stage.CREATE:
-                raise AmbiguousError(
-                    reason + "; the status may exist (same Idempotency-Key on resend)"
-                ) from err
-            raise TransientError(reason) from err
-
-    def _error_for(self, answer: _Answer, stage: _Stage, doing: str) -> AdapterError:
-        """An HTTP error status as our error; Mastodon's own ``error`` text is kept (scrubbed)."""
-        status = answer.status
-        detail = self._scrub(_error_text(answer))
-        reason = f"{doing}: HTTP {status}" + (f": {detail}" if detail else "")
-        if status == 401:
-            return PermanentError(reason, attention=Attention.CREDENTIALS, status=status)
-        if status == 403:
-            return PermanentError(reason, attention=Attention.PERMISSION, status=status)
-        if status == 429:
-            return self._rate_limited(answer, reason)
-        if status == 422 and "finished processing" in detail:
-            return TransientError(reason, status=status)  # media not ready yet
-        if status == 404 and stage is _Stage.UPLOAD:
-            return TransientError(reason, status=status)  # the upload vanished: upload again
-        if status == 404:
-            return PermanentError(reason, attention=Attention.CONTENT, status=status)
-        if status == 410:
-            return PermanentError(reason, attention=Attention.CREDENTIALS, status=status)
-        if status == 408:
-            return TransientError(reason, status=status)
-        if 300 <= status < 400:
-            where = self._scrub(answer.headers.get("Location", "elsewhere"))
-            return PermanentError(
-                f"{doing}: the instance redirects to {where}; set `instance` to the final address",
-                status=status,
-            )
-        if 400 <= status < 500:
-            return PermanentError(reason, attention=Attention.CONTENT, status=status)
-        if status == 503 or stage is not _Stage.CREATE:
-            return TransientError(reason, status=status)
-        return AmbiguousError(reason + "; the status may exist", status=status)
-
-    def _rate_limited(self, answer: _Answer, reason: str) -> RateLimitedError:
-        now = self.context.clock.now()
-        reset = _parse_time(answer.headers.get("X-RateLimit-Reset"))
-        if reset is not None and reset > now:
-            return RateLimitedError(reason, reset_at=reset, status=answer.status)
-        retry_after = _parse_seconds(answer.headers.get("Retry-After"))
-        return RateLimitedError(
-            reason, retry_after=retry_after or DEFAULT_RATE_WAIT, status=answer.status
-        )
+        return Request(method, url, kind, what, params=params, json=json, data=data, headers=sent)
 
 
 # ---------------------------------------------------------------------- pure helpers
@@ -597,73 +492,6 @@ class MastodonAdapter(Adapter):
 def _spoiler(content: PostContent) -> str:
     value = content.options.get("spoiler_text")
     return value.strip() if isinstance(value, str) else ""
-
-
-def _ordered(parts: Mapping[int, RemotePart]) -> tuple[RemotePart, ...]:
-    return tuple(parts[i] for i in sorted(parts))
-
-
-def _resolve(value: Any, media_ids: Sequence[str], parts: Mapping[int, RemotePart]) -> Any:
-    """The payload with "<media:N>" and "<part:N>" replaced by the ids learnt while publishing."""
-    if isinstance(value, Mapping):
-        return {k: _resolve(v, media_ids, parts) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_resolve(v, media_ids, parts) for v in value]
-    if isinstance(value, str):
-        if m := _MEDIA_PLACEHOLDER.fullmatch(value):
-            n = int(m.group(1))
-            if n >= len(media_ids):
-                raise PermanentError(f"the payload names media {n}, only {len(media_ids)} uploaded")
-            return media_ids[n]
-        if m := _PART_PLACEHOLDER.fullmatch(value):
-            n = int(m.group(1))
-            if n not in parts:
-                raise PermanentError(f"the payload replies to part {n + 1}, which is not out")
-            return parts[n].remote_id
-    return value
-
-
-def _json_or(answer: _Answer, stage: _Stage, what: str) -> Any:
-    """A 2xx body as JSON; garbage means "it may exist" only when creating a status."""
-    try:
-        return answer.json()
-    except ValueError as err:
-        reason = f"{what}: HTTP {answer.status} with a body that is not JSON"
-        if stage is _Stage.CREATE:
-            raise AmbiguousError(reason + "; the status may exist", status=answer.status) from err
-        raise TransientError(reason, status=answer.status) from err
-
-
-def _error_text(answer: _Answer) -> str:
-    try:
-        doc = answer.json()
-    except ValueError:
-        return ""
-    if isinstance(doc, dict):
-        text = doc.get("error")
-        if isinstance(text, str):
-            return REDACTOR.clip(text, 300)
-    return ""
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    """ISO 8601 as Mastodon sends it (``X-RateLimit-Reset``, ``created_at``); epoch too."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        if value.replace(".", "", 1).isdigit():
-            return datetime.fromtimestamp(float(value), UTC)
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (ValueError, OverflowError, OSError):
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _parse_seconds(value: str | None) -> timedelta | None:
-    if value and value.strip().isdigit():
-        return timedelta(seconds=int(value.strip()))
-    return None
 
 
 def _limits_from(doc: Mapping[str, Any], settings: MastodonSettings) -> InstanceLimits:
@@ -718,7 +546,7 @@ def _seen(raw: Any) -> _Seen | None:
         return None
     created: datetime | None = None
     if isinstance(raw.get("created_at"), str):
-        created = _parse_time(raw["created_at"])
+        created = instant(raw["created_at"])
     attachments = raw.get("media_attachments")
     alts = tuple(
         a.get("description") or ""
