@@ -288,9 +288,7 @@ class XAdapter(HttpAdapter):
             _id_of(await self._media("POST", "/2/media/metadata", alt, json=body), Kind.UPLOAD, alt)
         return media_id
 
-    async def _upload_chunked(
-        self, item: MediaItem, found: MediaFile, what: str
-    ) -> dict[str, Any]:
+    async def _upload_chunked(self, item: MediaItem, found: MediaFile, what: str) -> dict[str, Any]:
         """initialize / append (segments) / finalize, for videos and GIFs: segments of the
         bytes read once (``read_media``), never of the file read again."""
         data = memoryview(found.data)
@@ -305,8 +303,9 @@ class XAdapter(HttpAdapter):
                 {"segment_index": str(segment)}, chunk, "blob", "application/octet-stream"
             )
             route = f"/2/media/upload/{media_id}/append"
-            request = self._request("POST", route, Kind.UPLOAD, f"{what}, segment {segment}",
-                                    data=form)
+            request = self._request(
+                "POST", route, Kind.UPLOAD, f"{what}, segment {segment}", data=form
+            )
             answer = await self.send(request)
             if answer.body.strip():  # X answers an empty 2xx; a body must be readable
                 answer.object()
@@ -382,10 +381,8 @@ class XAdapter(HttpAdapter):
         doc = answer.maybe_json()
         if not isinstance(doc, dict):
             return ""
-        errors = doc.get("errors")
-        found = [e.get("message") if isinstance(e, dict) else e for e in errors] if isinstance(
-            errors, list
-        ) else []
+        errors = doc["errors"] if isinstance(doc.get("errors"), list) else []
+        found = [e.get("message") if isinstance(e, dict) else e for e in errors]
         found.append(doc.get("error"))
         texts = [t.strip() for t in found if isinstance(t, str) and t.strip()]
         if not texts and isinstance(doc.get("detail"), str):
