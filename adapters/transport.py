@@ -40,6 +40,14 @@ a network that must read the body first (Graph's error codes).
 A 2xx body that is not what it should be is read with ``answer.document()`` or
 ``answer.object()``: unreadable, it means "it may exist" only for ``CREATE`` (``doubtful``).
 
+**Credentials per attempt.** ``send`` passes each request through ``authorize`` just before
+it leaves (the default sends it as built): the place for a signature that covers the attempt
+(OAuth 1.0a's timestamp and nonce) or a token that may have been renewed meanwhile. After a
+401, ``reauthorize`` may give the request once more with renewed credentials (an expired
+OAuth 2 token refreshed): a 401 created nothing, so it goes again even for ``CREATE``, once.
+A body that can go twice is ``bytes`` or a ``Request.data`` callable that builds a
+``FormData`` afresh: aiohttp spends a ``FormData`` on sending it.
+
 Placeholders in payloads are filled with ``publisher.adapters.payload.fill``; media is read
 with ``Adapter.read_media``; the ``publish`` template (parts, partial progress, the policy for
 an adapter's bug) is ``Adapter.publish`` in ``publisher.adapters.base``.
@@ -110,7 +118,7 @@ from publisher.adapters.waits import wait_from
 Scrub = Callable[[str], str]
 
 SUCCESS = range(200, 300)
-DETAIL_LIMIT = 300  # characters of a network's own error text kept in a reason
+DETAIL_LIMIT = 300  # characters of a network's own error text kept in a reason, by default
 CONTENT_STATUSES = frozenset({400, 413, 415, 422})  # the request itself was refused
 _SCRUB_MARGIN = 16_384  # scrubbed beyond a cut: more than any encoded secret is long
 
@@ -126,7 +134,8 @@ class Kind(StrEnum):
 @dataclass(frozen=True)
 class Request:
     """One HTTP request. ``what`` names it in every message ("posting part 2"): our words,
-    never a secret. ``json`` is sent as a JSON body, ``data`` as is (bytes, a form)."""
+    never a secret. ``json`` is sent as a JSON body, ``data`` as is (bytes, a form, or a
+    callable building the form for each attempt: see ``HttpAdapter.reauthorize``)."""
 
     method: str
     url: str | URL
@@ -134,7 +143,7 @@ class Request:
     what: str
     params: Mapping[str, str] | None = None
     json: Any = None
-    data: bytes | aiohttp.FormData | None = None
+    data: bytes | aiohttp.FormData | Callable[[], aiohttp.FormData] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -205,7 +214,7 @@ async def exchange(context: AdapterContext, request: Request, *, scrub: Scrub) -
             request.url,
             params=request.params,
             json=request.json,
-            data=request.data,
+            data=request.data() if callable(request.data) else request.data,
             headers=dict(request.headers),
             timeout=context.timeout,
             allow_redirects=False,
@@ -232,16 +241,40 @@ class HttpAdapter(Adapter):
     reset_headers: ClassVar[tuple[str, ...]] = ()
     # The wait of a 429 that names none; None: the engine backs off as for a transient error.
     default_rate_wait: ClassVar[timedelta | None] = None
+    # Characters of the network's own error text kept in a reason (``describe``).
+    detail_limit: ClassVar[int] = DETAIL_LIMIT
 
     async def send(self, request: Request, *, expect: Collection[int] | None = SUCCESS) -> Answer:
-        """Send ``request``; an answer whose status is not in ``expect`` is raised as
+        """Send ``request`` (through ``authorize``; once more after a 401 if ``reauthorize``
+        says so); an answer whose status is not in ``expect`` is raised as
         ``classify(answer, kind)`` (``expect=None``: every answer is returned)."""
-        if request.kind is Kind.CREATE:
-            create_leaving()
-        answer = await exchange(self.context, request, scrub=self.scrub)
+        answer = await self._attempt(await self.authorize(request))
+        if answer.status == 401:
+            again = await self.reauthorize(request, answer)
+            if again is not None:
+                answer = await self._attempt(again)
         if expect is not None and answer.status not in expect:
             raise self.classify(answer, request.kind)
         return answer
+
+    async def _attempt(self, request: Request) -> Answer:
+        if request.kind is Kind.CREATE:
+            create_leaving()
+        return await exchange(self.context, request, scrub=self.scrub)
+
+    async def authorize(self, request: Request) -> Request:
+        """``request`` as it leaves on one attempt, credentials added; called before each
+        attempt, so a signature covering a timestamp and a nonce (OAuth 1.0a) is made anew.
+        It may raise our errors (a missing secret: ``PermanentError``). The default sends the
+        request as built (credentials already in its headers)."""
+        return request
+
+    async def reauthorize(self, request: Request, refused: Answer) -> Request | None:
+        """After ``refused`` (a 401 to ``request``; ``refused.request`` is what was sent): the
+        request to send once more with renewed credentials, usually ``authorize(request)``
+        after a token refresh, or None when a 401 is final (the default). A 401 created
+        nothing, so this is safe for ``CREATE`` too; a second 401 is classified as usual."""
+        return None
 
     def classify(self, answer: Answer, kind: Kind) -> AdapterError:
         """Our error for an answer that is not a success; networks extend it with their
@@ -279,7 +312,7 @@ class HttpAdapter(Adapter):
         head = f"{answer.request.what}: HTTP {answer.status}"
         if not detail:
             return self.scrub(head)
-        return clipped(self.scrub, f"{head}: {detail}", len(head) + 2 + DETAIL_LIMIT)
+        return clipped(self.scrub, f"{head}: {detail}", len(head) + 2 + self.detail_limit)
 
     def error_detail(self, answer: Answer) -> str:
         """The network's own error text in the body (unscrubbed: ``describe`` scrubs it).

@@ -31,6 +31,7 @@ from publisher.adapters.base import (
     Unknowable,
 )
 from publisher.adapters.x import XAdapter, XSettings, normalize_text
+from publisher.adapters.x_auth import OAuth1
 from publisher.clock import FakeClock
 from publisher.media import MediaRef
 from publisher.secrets import Secret
@@ -734,7 +735,7 @@ async def signed(
     headers: dict[str, str] | None = None,
     **kwargs: Any,
 ) -> tuple[int, Any]:
-    creds = xmod._OAuth1(
+    creds = OAuth1(
         server.consumer_key, server.consumer_secret, server.access_token, server.access_secret
     )
     url, auth = creds.authorize(method, server.url + route, query or [], NOW)
@@ -793,7 +794,7 @@ async def test_server_refuses_missing_stale_and_replayed_signatures(
         assert await r.json() == {
             "title": "Unauthorized", "detail": "Unauthorized", "type": "about:blank", "status": 401
         }
-    creds = xmod._OAuth1(
+    creds = OAuth1(
         server.consumer_key, server.consumer_secret, server.access_token, server.access_secret
     )
     url, auth = creds.authorize("GET", server.url + "/2/users/me", [], NOW)
