@@ -1,5 +1,9 @@
 """The ``publisher`` command line. Each command lives in ``publisher.commands``.
 
+Arguments are parsed with light imports only: a command's heavy modules (pydantic, aiohttp,
+SQLAlchemy, the adapters) load when that command runs, so ``--help`` and ``validate`` start
+fast (``tests/test_fast_start.py``, ``bench/startup.py``).
+
 Exit codes: 0 ok, 1 a user-fixable problem (invalid queue, bad config), 2 usage, 75 the
 database server cannot be reached (try again), 141 the reader of the output went away
 (``publisher history | head``), 130 interrupted, 70 a bug.
@@ -19,7 +23,6 @@ from pathlib import Path
 from typing import TextIO
 
 from publisher import __version__
-from publisher.config import default_config_path
 
 EXIT_OK = 0
 EXIT_USER = 1
@@ -129,6 +132,8 @@ def _main(argv: Sequence[str] | None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
     if args.config is None:
+        from publisher.config import default_config_path
+
         args.config = default_config_path()
     from publisher.commands import dispatch
 

@@ -10,7 +10,7 @@ import contextlib
 import functools
 import itertools
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -33,12 +33,12 @@ from publisher.store.models import (
     PostRow,
     SyncStateRow,
 )
+from publisher.store.plan import EXPECT_STATE as EXPECT_STATE
+from publisher.store.plan import LoadState, PlanChanges, PlanEntry
 
 T = TypeVar("T")
 
 SYNC_LOCK = 7270452  # the advisory lock held while one daemon applies the queue file
-# In a ``PlanChanges.updates`` row: the state the diff read; the update holds only in it.
-EXPECT_STATE = "expect_state"
 
 D = DeliveryRow.__table__  # type: ignore[attr-defined]
 A = AttemptRow.__table__  # type: ignore[attr-defined]
@@ -172,44 +172,6 @@ class Delivery:
             fence=r.fence,
             updated_at=r.updated_at,
             lookups=r.lookups,
-        )
-
-
-@dataclass(frozen=True)
-class PlanEntry:
-    """What sync needs to know of an existing delivery."""
-
-    id: int
-    post_id: str
-    account: str
-    state: DeliveryState
-    scheduled_at: datetime
-    due_at: datetime
-    not_after: datetime | None
-    from_slot: bool
-    content_hash: str
-    published_hash: str | None
-    reason: str | None = None
-
-
-@dataclass
-class PlanChanges:
-    """A whole sync, applied in one transaction.
-
-    ``posts_upsert`` and ``inserts`` may be lazy sequences whose rows are built as they are
-    read: apply writes them a batch at a time, so a first sync of a big file never holds
-    every row (and its content JSON) at once.
-    """
-
-    posts_upsert: Sequence[Mapping[str, Any]] = field(default_factory=list)
-    posts_removed: list[str] = field(default_factory=list)
-    inserts: Sequence[Mapping[str, Any]] = field(default_factory=list)
-    updates: list[dict[str, Any]] = field(default_factory=list)  # must hold "id"
-    cancels: list[int] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(
-            self.posts_upsert or self.posts_removed or self.inserts or self.updates or self.cancels
         )
 
 
@@ -368,15 +330,6 @@ class Pass:
     lookups: list[Delivery]
     plan: Triage
     next_due: datetime | None
-
-
-@dataclass(frozen=True)
-class LoadState:
-    loaded_at: datetime | None
-    ok: bool
-    file_hash: str | None
-    message: str | None
-    applied_at: datetime | None
 
 
 class Store:
