@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import aiohttp
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from publisher.clock import Clock
@@ -28,6 +27,9 @@ from publisher.limits import MAX_TEXT_CHARS
 from publisher.media import MediaError, MediaFile, MediaRef, MediaRoots, limit_for, open_media
 from publisher.redact import ours
 from publisher.secrets import REDACTOR, MissingSecretError, Secret
+
+if TYPE_CHECKING:  # aiohttp loads with the session: rendering (validate, dry-run) needs none
+    import aiohttp
 
 # ---------------------------------------------------------------------------
 # Capabilities: declared as data, enforced once in the shared layer.
@@ -366,18 +368,26 @@ class AccountCheck:
 
 @dataclass
 class AdapterContext:
-    """What the engine lends an adapter: one shared HTTP session and the clock seam."""
+    """What the engine lends an adapter: one shared HTTP session and the clock seam.
+
+    ``timeout`` defaults to 60 s in all (10 s to connect, 30 s per read) when there is a
+    session; without one (rendering only) it stays None and aiohttp is never imported.
+    """
 
     session: aiohttp.ClientSession | None
     clock: Clock
-    timeout: aiohttp.ClientTimeout = field(
-        default_factory=lambda: aiohttp.ClientTimeout(total=60, sock_connect=10, sock_read=30)
-    )
+    timeout: aiohttp.ClientTimeout | None = None
     # Waiting (media processing polls) goes through the clock seam, never asyncio.sleep.
     wait: Callable[[timedelta], Any] | None = None
     # The media roots in force (``build_adapters`` sets them from the config): a file is
     # read only from beneath one of them. None: each item's own root (a standalone adapter).
     media: MediaRoots | None = None
+
+    def __post_init__(self) -> None:
+        if self.timeout is None and self.session is not None:
+            import aiohttp
+
+            self.timeout = aiohttp.ClientTimeout(total=60, sock_connect=10, sock_read=30)
 
     async def pause(self, delay: timedelta) -> None:
         if self.wait is not None:

@@ -23,10 +23,9 @@ import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-import aiohttp
 from multidict import CIMultiDict
 
 from publisher.adapters.base import (
@@ -57,6 +56,9 @@ from publisher.adapters.base import (
     Unknowable,
 )
 from publisher.secrets import REDACTOR, Secret
+
+if TYPE_CHECKING:  # aiohttp loads where a request is made: rendering needs none
+    import aiohttp
 
 log = logging.getLogger("publisher.network.facebook")
 
@@ -301,6 +303,8 @@ class FacebookAdapter(Adapter):
         self, payload: Mapping[str, Any], media: Sequence[MediaItem]
     ) -> aiohttp.FormData:
         """A multipart body; a "<media:N>" value becomes that file's bytes."""
+        import aiohttp
+
         form = aiohttp.FormData()
         for key, value in payload.items():
             match = _PLACEHOLDER.fullmatch(value) if isinstance(value, str) else None
@@ -340,6 +344,8 @@ class FacebookAdapter(Adapter):
         form: aiohttp.FormData | None = None,
     ) -> dict[str, Any]:
         """One Graph call; every failure leaves as exactly one of our error types."""
+        import aiohttp
+
         headers = {"Authorization": f"Bearer {self._token()}"}
         may_have_landed = AmbiguousError if step.visible else TransientError
         try:

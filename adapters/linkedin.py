@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-import aiohttp
 from multidict import CIMultiDict
 from pydantic import field_validator, model_validator
 from yarl import URL
@@ -545,6 +544,8 @@ class LinkedInAdapter(Adapter):
         expect: tuple[int, ...] = (200,),
     ) -> _Answer:
         """One request; any status not in ``expect`` leaves as exactly one of our errors."""
+        import aiohttp
+
         headers: dict[str, str] = {}
         if auth:
             headers["Authorization"] = f"Bearer {self._token()}"

@@ -32,10 +32,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-import aiohttp
 from pydantic import Field, field_validator
 
 from publisher.adapters.base import (
@@ -66,6 +65,9 @@ from publisher.adapters.base import (
     Unknowable,
 )
 from publisher.secrets import REDACTOR, Secret
+
+if TYPE_CHECKING:  # aiohttp loads where a request is made: rendering needs none
+    import aiohttp
 
 log = logging.getLogger("publisher.network.mastodon")
 
@@ -332,6 +334,8 @@ class MastodonAdapter(Adapter):
         return RemotePart(index, status_id, url)
 
     async def _upload(self, item: MediaItem) -> str:
+        import aiohttp
+
         found = await self.read_media(item)
         form = aiohttp.FormData()
         form.add_field("file", found.data, filename=item.filename, content_type=found.mime_type)
@@ -486,6 +490,8 @@ class MastodonAdapter(Adapter):
         headers: Mapping[str, str] | None = None,
     ) -> _Answer:
         """One request; every aiohttp failure becomes one of our errors, by stage."""
+        import aiohttp
+
         send_headers = {"Accept": "application/json", **(headers or {})}
         if auth:
             send_headers["Authorization"] = f"Bearer {self._token()}"

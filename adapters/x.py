@@ -35,21 +35,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import aiohttp
-from oauthlib.oauth1 import Client as OAuth1Signer
 from pydantic import Field, model_validator
-from tweepy.asynchronous import AsyncClient
-from tweepy.errors import (
-    BadRequest,
-    Forbidden,
-    HTTPException,
-    NotFound,
-    TooManyRequests,
-    TwitterServerError,
-    Unauthorized,
-)
 from yarl import URL
 
 from publisher.adapters.base import (
@@ -83,6 +71,12 @@ from publisher.adapters.base import (
 from publisher.media import MediaFile
 from publisher.secrets import REDACTOR, MissingSecretError, Secret, SecretSource
 from publisher.text import x_weighted_length
+
+if TYPE_CHECKING:  # aiohttp, oauthlib and tweepy load where a request is made: not to render
+    import aiohttp
+    from tweepy.errors import HTTPException
+
+    from publisher.adapters.x_client import XClient
 
 log = logging.getLogger("publisher.network.x")
 
@@ -204,6 +198,8 @@ class _OAuth1:
     def authorize(
         self, method: str, url: str, query: Sequence[tuple[str, str]], now: datetime
     ) -> tuple[URL, dict[str, str]]:
+        from oauthlib.oauth1 import Client as OAuth1Signer
+
         signer = OAuth1Signer(
             self.consumer_key,
             client_secret=self.consumer_secret,
@@ -263,7 +259,7 @@ class _Fixed:
         return None
 
 
-FormFactory = Callable[[], aiohttp.FormData]  # a multipart body, built afresh per attempt
+FormFactory = Callable[[], "aiohttp.FormData"]  # a multipart body, built afresh per attempt
 
 
 def _multipart(
@@ -273,6 +269,8 @@ def _multipart(
     sends it, so a request sent again after a token refresh needs a new one."""
 
     def build() -> aiohttp.FormData:
+        import aiohttp
+
         form = aiohttp.FormData()
         for name, value in fields.items():
             form.add_field(name, value)
@@ -291,7 +289,7 @@ class _Transport:
         base: str,
         session: aiohttp.ClientSession,
         auth: _Auth,
-        timeout: aiohttp.ClientTimeout,
+        timeout: aiohttp.ClientTimeout | None,
         now: Callable[[], datetime],
     ) -> None:
         self.base = base.rstrip("/")
@@ -322,7 +320,9 @@ class _Transport:
                 response, body = await self._once(renewed, method, route, query, json_body, form)
         if 200 <= response.status < 300:
             return response, body
-        raise _http_error(response, body)
+        from publisher.adapters.x_client import http_error
+
+        raise http_error(response, body)
 
     async def _once(
         self,
@@ -346,61 +346,6 @@ class _Transport:
         ) as response:
             body = await response.read()
         return response, body
-
-
-def _http_error(response: aiohttp.ClientResponse, body: bytes) -> HTTPException:
-    """tweepy's exception for a status; tolerant of HTML and empty error bodies."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        doc = None
-    document: dict[str, Any] = doc if isinstance(doc, dict) else {}
-    status = response.status
-    if status == 429:
-        reset = response.headers.get("x-rate-limit-reset", "")
-        return TooManyRequests(
-            response,
-            response_json=document,
-            reset_time=int(reset) if reset.isdigit() else None,
-        )
-    by_status: dict[int, type[HTTPException]] = {
-        400: BadRequest,
-        401: Unauthorized,
-        403: Forbidden,
-        404: NotFound,
-    }
-    cls = by_status.get(status, TwitterServerError if status >= 500 else HTTPException)
-    return cls(response, response_json=document)
-
-
-class XClient(AsyncClient):  # type: ignore[misc]
-    """tweepy's v2 client on our transport.
-
-    ``AsyncBaseClient.request`` is the only method that touches the network; it is replaced so
-    that requests go to ``api_base`` (the host is hard-coded in tweepy), are signed for that
-    host, run on the engine's shared session (tweepy would otherwise open and close a session
-    per call), honour the engine's timeouts and never log credentials. ``return_type=dict``
-    keeps X's JSON as it came, so shapes are checked here rather than inside tweepy's models.
-    ``wait_on_rate_limit`` stays off: tweepy would spin on a 429 that has no reset header.
-    """
-
-    def __init__(self, transport: _Transport) -> None:
-        super().__init__(return_type=dict, wait_on_rate_limit=False)
-        self.session = transport.session
-        self._transport = transport
-
-    async def request(
-        self,
-        method: str,
-        route: str,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        user_auth: bool = False,
-    ) -> aiohttp.ClientResponse:
-        # user_auth is moot: every call is made in the account's user context.
-        query = sorted((k, str(v)) for k, v in (params or {}).items())
-        response, _ = await self._transport.send(method, route, query=query, json_body=json)
-        return response  # its body is cached: tweepy's response.json() reads it
 
 
 # ---------------------------------------------------------------------------
@@ -627,6 +572,8 @@ class _Refresher:
         return kept
 
     async def _refresh(self, pair: _TokenPair) -> _TokenPair:
+        import aiohttp
+
         what = "refreshing the OAuth 2 token"
         form = {
             "grant_type": "refresh_token",
@@ -906,6 +853,9 @@ class XAdapter(Adapter):
         """Our error for anything a request raised; ``creates``: the request makes a post."""
         if isinstance(err, AdapterError):
             return err
+        import aiohttp
+        from tweepy.errors import HTTPException, TooManyRequests
+
         now = self.context.clock.now()
         if isinstance(err, HTTPException):
             status = int(getattr(err.response, "status", 0) or 0)
@@ -968,6 +918,8 @@ class XAdapter(Adapter):
     ) -> Published:
         if rendered.errors:
             raise PermanentError("; ".join(rendered.errors), attention=Attention.CONTENT)
+        from publisher.adapters.x_client import XClient
+
         transport = self._transport()
         client = XClient(transport)
         out = list(done)
@@ -1161,6 +1113,8 @@ class XAdapter(Adapter):
         """
         if not rendered.parts:
             return Unknowable("nothing was rendered")
+        from publisher.adapters.x_client import XClient
+
         try:
             client = XClient(self._transport())
             user_id = await self._user_id(client)
@@ -1209,6 +1163,8 @@ class XAdapter(Adapter):
         return Unknowable(f"more than {LOOKUP_PAGES * 100} posts since {since.isoformat()}")
 
     async def check(self) -> AccountCheck:
+        from publisher.adapters.x_client import XClient
+
         try:
             client = XClient(self._transport())
             doc = await client.get_me(user_auth=True)
