@@ -11,7 +11,9 @@ from the kernel's accounting of each finished child), and of the ratios pair by 
 
 Bytecode is cached as an installed package has it: the children write and read their ``.pyc``
 files under a temporary ``PYTHONPYCACHEPREFIX`` (the warm-up fills it; the tree stays clean),
-whatever ``PYTHONDONTWRITEBYTECODE`` says in this environment.
+whatever ``PYTHONDONTWRITEBYTECODE`` says in this environment. ``--as-is`` runs them in the
+environment as it is instead: with ``PYTHONDONTWRITEBYTECODE=1`` and no ``__pycache__`` in the
+checkout, every run compiles the project's modules from source.
 """
 
 from __future__ import annotations
@@ -58,10 +60,11 @@ def publisher_command() -> list[str]:
     return [sys.executable, "-m", "publisher.cli"]
 
 
-def child_env(pycache: Path) -> dict[str, str]:
+def child_env(pycache: Path | None) -> dict[str, str]:
     env = dict(os.environ)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
     # The repository's code, whether or not it is installed (the console script honours it).
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     return env
@@ -115,14 +118,15 @@ def measure(name: str, argv: Sequence[str], runs: int, env: dict[str, str], cwd:
     )
 
 
-def startup_times(runs: int) -> list[Timing]:
-    """``--help``, ``validate`` and ``dry-run`` on a copy of the example (no database)."""
+def startup_times(runs: int, *, cached: bool = True) -> list[Timing]:
+    """``--help``, ``validate`` and ``dry-run`` on a copy of the example (no database);
+    ``cached``: with a bytecode cache of their own, else in this environment as it is."""
     with tempfile.TemporaryDirectory(prefix="publisher-startup-") as tmp:
         work = Path(tmp)
         site = work / "example"
         shutil.copytree(ROOT / "examples", site, ignore=shutil.ignore_patterns("*.db", "*.db-*"))
         config = str(site / "publisher.toml")
-        env = child_env(work / "pycache")
+        env = child_env(work / "pycache" if cached else None)
         cli = publisher_command()
         commands = {
             "help": [*cli, "--help"],
@@ -143,12 +147,16 @@ def describe(t: Timing) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.startup", description=__doc__)
     parser.add_argument("-n", "--runs", type=int, default=11, help="counted runs of each")
+    parser.add_argument(
+        "--as-is", action="store_true", help="no bytecode cache of its own: the environment as is"
+    )
     args = parser.parse_args(argv)
     load = os.getloadavg()[0]
-    timings = startup_times(max(1, args.runs))
+    timings = startup_times(max(1, args.runs), cached=not args.as_is)
     after = os.getloadavg()[0]
+    cache = "environment as is" if args.as_is else "bytecode cached"
     print(
-        f"start-up, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; "
+        f"start-up ({cache}), {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; "
         f"1-min load average {min(load, after):.1f}–{max(load, after):.1f}"
     )
     for t in timings:
