@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import aiohttp
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from publisher.adapters.capabilities import MIN_LENGTH_LIMIT as MIN_LENGTH_LIMIT
@@ -56,6 +55,9 @@ from publisher.text import LengthRule as LengthRule
 
 # ---------------------------------------------------------------------------
 # Our error types. Every network failure becomes exactly one of these.
+
+if TYPE_CHECKING:  # aiohttp loads with the session: rendering (validate, dry-run) needs none
+    import aiohttp
 
 
 class Attention(StrEnum):
@@ -244,18 +246,26 @@ def create_leaving() -> None:
 
 @dataclass
 class AdapterContext:
-    """What the engine lends an adapter: one shared HTTP session and the clock seam."""
+    """What the engine lends an adapter: one shared HTTP session and the clock seam.
+
+    ``timeout`` defaults to 60 s in all (10 s to connect, 30 s per read) when there is a
+    session; without one (rendering only) it stays None and aiohttp is never imported.
+    """
 
     session: aiohttp.ClientSession | None
     clock: Clock
-    timeout: aiohttp.ClientTimeout = field(
-        default_factory=lambda: aiohttp.ClientTimeout(total=60, sock_connect=10, sock_read=30)
-    )
+    timeout: aiohttp.ClientTimeout | None = None
     # Waiting (media processing polls) goes through the clock seam, never asyncio.sleep.
     wait: Callable[[timedelta], Any] | None = None
     # The media roots in force (``build_adapters`` sets them from the config): a file is
     # read only from beneath one of them. None: each item's own root (a standalone adapter).
     media: MediaRoots | None = None
+
+    def __post_init__(self) -> None:
+        if self.timeout is None and self.session is not None:
+            import aiohttp
+
+            self.timeout = aiohttp.ClientTimeout(total=60, sock_connect=10, sock_read=30)
 
     async def pause(self, delay: timedelta) -> None:
         if self.wait is not None:

@@ -26,7 +26,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import aiohttp
 import regex
 from pydantic import field_validator
 
@@ -429,6 +428,8 @@ class BlueskyAdapter(Adapter):
         token: str | None = None,
     ) -> _Reply:
         """One XRPC request; transport failures become ``_Unsent`` or ``_Lost``."""
+        import aiohttp
+
         url = f"{self._settings.pds}/xrpc/{nsid}"
         headers: dict[str, str] = {}
         if token:

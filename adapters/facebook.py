@@ -26,10 +26,9 @@ import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-import aiohttp
 from multidict import CIMultiDict
 
 from publisher.adapters import payload
@@ -70,6 +69,9 @@ from publisher.adapters.transport import (
 from publisher.adapters.waits import delay, seconds
 from publisher.secrets import Secret
 from publisher.text import code_points
+
+if TYPE_CHECKING:  # aiohttp loads with the first request: rendering needs none
+    import aiohttp
 
 log = logging.getLogger("publisher.network.facebook")
 
@@ -244,6 +246,8 @@ class FacebookAdapter(HttpAdapter):
         self, fields: Mapping[str, Any], media: Sequence[MediaItem]
     ) -> aiohttp.FormData:
         """A multipart body; a "<media:N>" value becomes that file's bytes."""
+        import aiohttp
+
         form = aiohttp.FormData()
         for key, value in fields.items():
             index = None if key in TEXT_KEYS else payload.media_index(value)

@@ -33,10 +33,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-import aiohttp
 from pydantic import Field, field_validator
 
 from publisher.adapters import payload
@@ -71,6 +70,9 @@ from publisher.adapters.transport import Answer, HttpAdapter, Kind, Request
 from publisher.adapters.waits import instant
 from publisher.secrets import Secret
 from publisher.text import extract_mentions, extract_urls
+
+if TYPE_CHECKING:  # aiohttp loads with the first request: rendering needs none
+    import aiohttp
 
 log = logging.getLogger("publisher.network.mastodon")
 
@@ -322,6 +324,8 @@ class MastodonAdapter(HttpAdapter):
 
     async def _upload(self, item: MediaItem) -> str:
         found = await self.read_media(item)
+        import aiohttp
+
         form = aiohttp.FormData()
         form.add_field("file", found.data, filename=item.filename, content_type=found.mime_type)
         if item.alt:

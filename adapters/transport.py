@@ -95,9 +95,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -114,6 +113,9 @@ from publisher.adapters.base import (
     safe_cause,
 )
 from publisher.adapters.waits import wait_from
+
+if TYPE_CHECKING:  # aiohttp loads with the first request: rendering needs none
+    import aiohttp
 
 Scrub = Callable[[str], str]
 
@@ -206,6 +208,8 @@ async def exchange(context: AdapterContext, request: Request, *, scrub: Scrub) -
     """Send ``request`` once on the context's session, within its timeout; the answer,
     whatever its status, or our error (see the module's table). ``scrub(text) -> text`` masks
     secrets in every message."""
+    import aiohttp
+
     what = f"{request.what} ({request.method})"
     session = context.http()
     try:

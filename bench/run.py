@@ -6,7 +6,7 @@ figures; one table with the targets closes the run. Nothing here asserts: the nu
 the machine, so they are measured and reported, never used as pass/fail in tests.
 
 ``--quick`` shrinks every size tenfold and the timed windows to 15 s, for a smoke run;
-``--only NAME`` runs one benchmark (queue, precision, burst, idle, scale, render).
+``--only NAME`` runs one benchmark (queue, precision, burst, idle, scale, render, startup).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ ZONE = ZoneInfo(ZONE_NAME)
 # Not a credential: the sink accepts whatever the daemon was given.
 TOKEN = f"bench-{secrets.token_hex(8)}"
 PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "postgres"}
-NAMES = ("queue", "precision", "burst", "idle", "scale", "render")
+NAMES = ("queue", "precision", "burst", "idle", "scale", "render", "startup")
 LOADS: list[float] = []  # the machine's load average, sampled around each benchmark
 
 
@@ -1244,6 +1244,27 @@ def bench_render(quick: bool) -> list[Figure]:
     return figures
 
 
+def bench_startup(quick: bool) -> list[Figure]:
+    """``--help``, ``validate`` and ``dry-run`` on the example, each against ``python -c pass``
+    (issue 15, item 5): medians of whole processes, bytecode cached."""
+    from bench.startup import startup_times
+
+    figures = []
+    for t in startup_times(5 if quick else 11):
+        say("startup", f"{t.command}: {t.wall:.3f} s ({t.ratio:.1f}× python -c pass)")
+        figures.append(
+            Figure(
+                "startup",
+                t.command,
+                f"{t.wall:.3f} s, {t.cpu:.3f} s CPU; python -c pass {t.bare_wall:.3f} s; "
+                f"{t.ratio:.1f}×" + (f" (exit {t.exit_code})" if t.exit_code else ""),
+                f"≤ {t.target} s" if t.target is not None else "",
+                None if t.target is None else t.wall <= t.target and t.exit_code == 0,
+            )
+        )
+    return figures
+
+
 def load_average() -> float:
     return os.getloadavg()[0]
 
@@ -1298,6 +1319,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[Figure]:
                     figures += await bench_scale(sizes, workdir, http, nudge=args.nudge)
                 elif name == "render":
                     figures += bench_render(args.quick)
+                elif name == "startup":
+                    figures += bench_startup(args.quick)
             except Exception as err:  # one broken benchmark must not hide the others
                 print(f"[{name}] FAILED: {err}", file=sys.stderr)
                 figures.append(Figure(name, "benchmark failed (see above)", "—", "", False))

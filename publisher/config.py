@@ -317,7 +317,7 @@ def _decode(data: bytes, filename: str) -> str:
 
 def check_database_url(url: str) -> None:
     """Refuse at load what the store could not open, saying why, never echoing a password."""
-    from publisher.store.db import DatabaseURLError, driver_url
+    from publisher.store.dburl import DatabaseURLError, driver_url
 
     try:
         durl = driver_url(url)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from publisher import lifecycle
 from publisher.config import Config
@@ -34,8 +34,11 @@ from publisher.queuefile import (
 )
 from publisher.schedule import PlannedDelivery, plan_deliveries, plan_order
 from publisher.states import CANCELED_BY_SYNC, DeliveryState
-from publisher.store import EXPECT_STATE, LoadState, PlanChanges, PlanEntry, Store
 from publisher.store.codec import content_to_json
+from publisher.store.plan import EXPECT_STATE, LoadState, PlanChanges, PlanEntry
+
+if TYPE_CHECKING:
+    from publisher.store import Store
 
 Key = tuple[str, str]  # (post id, account)
 CHURN = 1_000  # posts parsed afresh from which a sync's freed memory is worth handing back

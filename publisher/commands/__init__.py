@@ -3,33 +3,41 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 EXTRA: tuple[str, ...] = ("accounts", "resolve", "audit", "history")
+# The commands ``publisher.cli`` defines itself, and the module that runs each: only the
+# chosen one is imported.
+BUILT_IN: dict[str, str] = {
+    "run": "run",
+    "validate": "validate",
+    "dry-run": "dryrun",
+    "status": "status",
+}
 
 Register = Callable[[Any, Callable[[argparse.ArgumentParser], None]], None]
 
 
 def extra_commands() -> list[Register]:
-    """Commands that register their own sub-parsers (audit, history, resolve, accounts)."""
-    import importlib
+    """Commands that register their own sub-parsers (audit, history, resolve, accounts).
 
+    Each of these modules is imported for ``--help`` too, so it keeps its heavy imports
+    inside its handler."""
     return [importlib.import_module(f"publisher.commands.{name}").register for name in EXTRA]
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    from publisher.commands import dryrun, run, status, validate
+    import asyncio
 
-    table: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
-        "run": run.main,
-        "validate": validate.main,
-        "dry-run": dryrun.main,
-        "status": status.main,
-    }
-    handler = table.get(args.command) or getattr(args, "handler", None)
+    handler: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] | None
+    module = BUILT_IN.get(args.command)
+    if module is not None:
+        handler = importlib.import_module(f"publisher.commands.{module}").main
+    else:
+        handler = getattr(args, "handler", None)
     if handler is None:
         print(f"publisher: unknown command {args.command}", file=sys.stderr)
         return 2

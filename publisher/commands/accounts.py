@@ -5,15 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from publisher.adapters.base import AccountCheck, AdapterError, CheckStatus
-from publisher.clock import SystemClock
 from publisher.commands.common import EXIT_OK, EXIT_USER, check_accounts, load
-from publisher.commands.run import adapter_context, http_session
-from publisher.config import SecretPolicy
-from publisher.engine.runtime import LIVE, build_adapters
-from publisher.secrets import REDACTOR
+
+if TYPE_CHECKING:
+    from publisher.adapters.base import AccountCheck
 
 
 def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -27,6 +24,14 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> Non
 
 
 async def main(args: argparse.Namespace) -> int:
+    # Loaded here, not at the top: ``--help`` imports this module.
+    from publisher.adapters.base import AccountCheck, AdapterError, CheckStatus
+    from publisher.clock import SystemClock
+    from publisher.commands.run import adapter_context, http_session
+    from publisher.config import SecretPolicy
+    from publisher.engine.runtime import LIVE, build_adapters
+    from publisher.secrets import REDACTOR
+
     config = load(args.config, SecretPolicy.REQUIRE)
     names = args.account or sorted(config.accounts)
     check_accounts(names, config.accounts)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from publisher.audit import (
@@ -31,7 +31,6 @@ from publisher.audit import (
     local_midnight,
     report_json,
 )
-from publisher.clock import SystemClock
 from publisher.commands.common import (
     EXIT_OK,
     UserError,
@@ -44,7 +43,9 @@ from publisher.commands.common import (
     out_of_range,
     parse_when,
 )
-from publisher.config import Config, SecretPolicy
+
+if TYPE_CHECKING:  # the config loads in main: ``--help`` imports this module
+    from publisher.config import Config
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_PERIODS = 5000  # rows per account: 96 years of weeks, 13 of days
@@ -153,6 +154,9 @@ def targets(config: Config) -> dict[str, AccountTarget]:
 
 
 async def main(args: argparse.Namespace) -> int:
+    from publisher.clock import SystemClock
+    from publisher.config import SecretPolicy
+
     config = load(args.config, SecretPolicy.WARN)
     zone = config.timezone
     if args.chart is not None:

@@ -1,4 +1,9 @@
-"""What several commands share: loading the files and reporting their problems."""
+"""What several commands share: loading the files and reporting their problems.
+
+Every command module imports this one, and ``publisher --help`` imports every command
+module: the config (pydantic, the adapters) and the store (SQLAlchemy) load inside the
+functions that use them (``tests/test_fast_start.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,14 @@ import sys
 from collections.abc import Collection, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from publisher.config import Config, SecretPolicy, load_config
 from publisher.diagnostics import InvalidFileError, Severity
-from publisher.store import SchemaTooNewError, Store
-from publisher.store.db import is_sqlite
+
+if TYPE_CHECKING:
+    from publisher.config import Config, SecretPolicy
+    from publisher.store import Store
 
 EXIT_OK = 0
 EXIT_USER = 1
@@ -44,6 +51,8 @@ def print_diagnostics(err: InvalidFileError) -> None:
 
 
 def load(path: Path, policy: SecretPolicy) -> Config:
+    from publisher.config import load_config
+
     try:
         config = load_config(path, secrets=policy)
     except InvalidFileError as err:
@@ -56,6 +65,8 @@ def load(path: Path, policy: SecretPolicy) -> Config:
 
 
 def database_exists(config: Config) -> bool:
+    from publisher.store.dburl import is_sqlite
+
     if not is_sqlite(config.database_url):
         return True
     path = config.database_url.split(":///", 1)[1]
@@ -67,7 +78,8 @@ async def open_store(config: Config, *, readonly: bool = False, url: str | None 
     from sqlalchemy.exc import DBAPIError
 
     from publisher.secrets import REDACTOR
-    from publisher.store.db import redact_url
+    from publisher.store import SchemaTooNewError, Store
+    from publisher.store.dburl import is_sqlite, redact_url
 
     target = url or config.database_url
     try:

@@ -10,7 +10,7 @@ import argparse
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from publisher.commands.audit import parse_bound
@@ -22,8 +22,9 @@ from publisher.commands.common import (
     load,
     open_store,
 )
-from publisher.config import SecretPolicy
-from publisher.store.models import AttemptRow
+
+if TYPE_CHECKING:  # the config and the store load in main: ``--help`` imports this module
+    from publisher.store.models import AttemptRow
 
 SCHEMA_VERSION = 1
 
@@ -96,6 +97,8 @@ def format_table(rows: list[AttemptRow], zone: ZoneInfo) -> str:
 
 
 async def main(args: argparse.Namespace) -> int:
+    from publisher.config import SecretPolicy
+
     config = load(args.config, SecretPolicy.WARN)
     zone = config.timezone
     since = parse_bound(args.since, zone) if args.since else None

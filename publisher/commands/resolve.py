@@ -11,11 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from publisher import lifecycle
-from publisher.clock import SystemClock
 from publisher.commands.common import EXIT_OK, UserError, load, open_store
-from publisher.config import SecretPolicy
-from publisher.states import Outcome
-from publisher.store import Attempt, Transition
 
 Decision = lifecycle.Hand
 MAX_ID = 2**63 - 1  # the databases' integer keys
@@ -48,6 +44,12 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> Non
 
 
 async def main(args: argparse.Namespace) -> int:
+    # Loaded here, not at the top: ``--help`` imports this module.
+    from publisher.clock import SystemClock
+    from publisher.config import SecretPolicy
+    from publisher.states import Outcome
+    from publisher.store import Attempt, Transition
+
     config = load(args.config, SecretPolicy.WARN)
     decision = Decision(args.decision)
     store = await open_store(config)

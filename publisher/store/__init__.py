@@ -1,20 +1,40 @@
-"""The store: the applied plan and the ledger, in SQLite or PostgreSQL."""
+"""The store: the applied plan and the ledger, in SQLite or PostgreSQL.
 
-from publisher.store.db import IO_ERRORS, SchemaTooNewError, database_name, io_error
-from publisher.store.repo import (
-    EXPECT_STATE,
-    Attempt,
-    Delivery,
-    LoadState,
-    LookupAsk,
-    Pass,
-    PlanChanges,
-    PlanEntry,
-    Planner,
-    Store,
-    TakeDue,
-    Transition,
-)
+Its names are loaded when first asked for (PEP 562): ``publisher.store.plan`` and
+``publisher.store.dburl`` need no SQLAlchemy, so ``validate`` and ``dry-run`` on a queue with
+no database yet never load the database layer (``tests/test_fast_start.py``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from publisher.store.claims import Pass, Planner, TakeDue
+    from publisher.store.db import IO_ERRORS, SchemaTooNewError, database_name, io_error
+    from publisher.store.plan import EXPECT_STATE, LoadState, PlanChanges, PlanEntry
+    from publisher.store.records import Attempt, Delivery, LookupAsk, Transition
+    from publisher.store.repo import Store
+
+_HOME = {
+    "IO_ERRORS": "db",
+    "SchemaTooNewError": "db",
+    "database_name": "db",
+    "io_error": "db",
+    "EXPECT_STATE": "plan",
+    "LoadState": "plan",
+    "PlanChanges": "plan",
+    "PlanEntry": "plan",
+    "Attempt": "records",
+    "Delivery": "records",
+    "LookupAsk": "records",
+    "Transition": "records",
+    "Pass": "claims",
+    "Planner": "claims",
+    "TakeDue": "claims",
+    "Store": "repo",
+}
 
 __all__ = [
     "EXPECT_STATE",
@@ -34,3 +54,13 @@ __all__ = [
     "database_name",
     "io_error",
 ]
+
+if not TYPE_CHECKING:  # mypy reads the imports above; an unknown name stays an error for it
+
+    def __getattr__(name: str) -> Any:
+        home = _HOME.get(name)
+        if home is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+        globals()[name] = value
+        return value

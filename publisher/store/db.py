@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from publisher.secrets import REDACTOR
+from publisher.store.dburl import DatabaseURLError as DatabaseURLError
+from publisher.store.dburl import driver_url
+from publisher.store.dburl import is_sqlite as is_sqlite
+from publisher.store.dburl import redact_url as redact_url
 
 T = TypeVar("T")
 
@@ -63,32 +66,6 @@ def database_name(url: str) -> str:
 
 class SchemaTooNewError(RuntimeError):
     """The database was migrated by a newer publisher than this one."""
-
-
-class DatabaseURLError(ValueError):
-    pass
-
-
-def driver_url(url: str) -> str:
-    """Map the config's URL to the driver SQLAlchemy uses: pysqlite, or asyncpg."""
-    if url.startswith(("sqlite+pysqlite:", "postgresql+asyncpg:")):
-        return url
-    if m := re.match(r"^sqlite(?:\+aiosqlite)?:(//.*)$", url):
-        return f"sqlite+pysqlite:{m.group(1)}"
-    if m := re.match(r"^postgres(?:ql)?:(//.*)$", url):
-        return f"postgresql+asyncpg:{m.group(1)}"
-    raise DatabaseURLError(
-        f"unsupported database URL {redact_url(url)!r} "
-        "(use sqlite:///path/queue.db or postgresql://user@host/db)"
-    )
-
-
-def redact_url(url: str) -> str:
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
-
-
-def is_sqlite(url: str) -> bool:
-    return driver_url(url).startswith("sqlite")
 
 
 def make_engine(url: str) -> AsyncEngine:

@@ -15,10 +15,12 @@ from publisher.content import PostContent, RemotePart
 from publisher.lifecycle import KEEP, Change
 from publisher.states import DeliveryState, Outcome
 from publisher.store import hot
+from publisher.store.plan import EXPECT_STATE as EXPECT_STATE
+from publisher.store.plan import LoadState as LoadState
+from publisher.store.plan import PlanChanges as PlanChanges
+from publisher.store.plan import PlanEntry as PlanEntry
 from publisher.store.codec import content_from_json, parts_from_json, parts_to_json
 
-# In a ``PlanChanges.updates`` row: the state the diff read; the update holds only in it.
-EXPECT_STATE = "expect_state"
 
 
 @dataclass(frozen=True)
@@ -130,44 +132,6 @@ class Delivery:
             fence=r.fence,
             updated_at=r.updated_at,
             lookups=r.lookups,
-        )
-
-
-@dataclass(frozen=True)
-class PlanEntry:
-    """What sync needs to know of an existing delivery."""
-
-    id: int
-    post_id: str
-    account: str
-    state: DeliveryState
-    scheduled_at: datetime
-    due_at: datetime
-    not_after: datetime | None
-    from_slot: bool
-    content_hash: str
-    published_hash: str | None
-    reason: str | None = None
-
-
-@dataclass
-class PlanChanges:
-    """A whole sync, applied in one transaction.
-
-    ``posts_upsert`` and ``inserts`` may be lazy sequences whose rows are built as they are
-    read: apply writes them a batch at a time, so a first sync of a big file never holds
-    every row (and its content JSON) at once.
-    """
-
-    posts_upsert: Sequence[Mapping[str, Any]] = field(default_factory=list)
-    posts_removed: list[str] = field(default_factory=list)
-    inserts: Sequence[Mapping[str, Any]] = field(default_factory=list)
-    updates: list[dict[str, Any]] = field(default_factory=list)  # must hold "id"
-    cancels: list[int] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(
-            self.posts_upsert or self.posts_removed or self.inserts or self.updates or self.cancels
         )
 
 
@@ -317,12 +281,3 @@ class LookupAsk:
     limit: int
     accounts: frozenset[str]  # accounts with an adapter here, not held
     busy: frozenset[int]  # deliveries this daemon already has in flight
-
-
-@dataclass(frozen=True)
-class LoadState:
-    loaded_at: datetime | None
-    ok: bool
-    file_hash: str | None
-    message: str | None
-    applied_at: datetime | None

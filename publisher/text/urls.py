@@ -34,6 +34,7 @@ text.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -129,10 +130,7 @@ _I = re.IGNORECASE
 # no dot is inside a run, so the label can only end where its run does, and taking the run
 # whole finds the same matches without backtracking through it.
 _SUBDOMAIN_RE = re.compile(f"{_DOMAIN_CHAR}(?:[_\\-]|{_DOMAIN_CHAR})*+(?<![_\\-])\\.", _I)
-_DOMAIN_NAME_TLD_RE = re.compile(
-    f"{_DOMAIN_CHAR}(?:-|{_DOMAIN_CHAR})*+(?<!-)\\.(?:{_TLD}|{_PUNYCODE})", _I
-)
-_TLD_OR_PUNYCODE_RE = re.compile(f"{_TLD}|{_PUNYCODE}", _I)
+_DOMAIN_NAME_RE = re.compile(f"{_DOMAIN_CHAR}(?:-|{_DOMAIN_CHAR})*+(?<!-)\\.", _I)
 _DOMAIN_CHAR_RE = re.compile(_DOMAIN_CHAR, _I)
 _LABEL_RUN_RE = re.compile(f"(?:[_\\-]|{_DOMAIN_CHAR})++", _I)
 _PRECEDING_CHAR_RE = re.compile(_PRECEDING_CHAR, _I)
@@ -142,15 +140,16 @@ _PROTOCOL_RE = re.compile(_PROTOCOL, _I)
 _AFTER_DOMAIN_RE = re.compile(_AFTER_DOMAIN, _I)
 _TCO_RE = re.compile(f"^https?://t\\.co/([a-z0-9]+)(?:\\?{_QUERY_CHAR}*{_QUERY_END})?", _I)
 _ASCII_LABEL_RUN_RE = re.compile(f"[\\-a-z0-9{_LATIN_ACCENTS}]++", _I)
-# twitter-text's validAsciiDomain (labels taken whole, as above).
-_ASCII_DOMAIN_RE = re.compile(f"(?:[\\-a-z0-9{_LATIN_ACCENTS}]++\\.)+(?:{_TLD}|{_PUNYCODE})", _I)
 _NO_PROTOCOL_BAD_BEFORE = re.compile(r"[\-_./]$")
 _ASCII_LABELS_RE = re.compile(r"[^.]{1,63}(?:\.[^.]{1,63})*")  # labels of 1 to 63 characters
-# A space-free run holding a dot followed by a TLD: only these can hold a URL. Tried only
-# from the start of a run (the lookbehind), so each run is read once.
-_DOT_THEN_TLD_RE = re.compile(f"\\.(?:{_TLD}|{_PUNYCODE})", _I)
+# Where a TLD may follow a dot: every TLD (and punycode) is at least two characters, none a
+# dot or a space. A cheap first look, so runs of short labels (``a.a.a.…``) cost no Python.
+_DOT_THEN_TWO_RE = re.compile(f"\\.(?=[^.{_SPACES}]{{2}})")
+# A space-free run holding such a dot: only these can hold a URL (``_has_dot_tld`` then says
+# whether one does). Tried only from the start of a run (the lookbehind), so each run is read
+# once.
 _CANDIDATE_RUN_RE = re.compile(
-    f"(?<![^{_SPACES}])[^{_SPACES}]*?\\.(?:{_TLD}|{_PUNYCODE})[^{_SPACES}]*", _I
+    f"(?<![^{_SPACES}])[^{_SPACES}]*?\\.[^.{_SPACES}]{{2}}[^{_SPACES}]*", _I
 )
 
 _MAX_URL_LENGTH = 4096
@@ -163,6 +162,39 @@ _SHORT_DOMAIN = 256
 
 # ---------------------------------------------------------------------------
 # The scan.
+
+
+@functools.cache
+def _tld_or_punycode() -> re.Pattern[str]:
+    """The expression holding the ~1,600 TLDs that every scan uses. Compiling one takes tens
+    of milliseconds, and five of them compiled at import were a third of what ``validate``
+    spent starting; so this one is compiled at the first text with a dot before two
+    characters, and the scans match it where a TLD must start instead of holding the TLDs in
+    expressions of their own."""
+    return re.compile(f"{_TLD}|{_PUNYCODE}", _I)
+
+
+@functools.cache
+def _ascii_domain_re() -> re.Pattern[str]:
+    """twitter-text's validAsciiDomain (labels taken whole, as above). It holds the TLDs too:
+    compiled at the first domain written without a protocol, never to start up."""
+    return re.compile(f"(?:[\\-a-z0-9{_LATIN_ACCENTS}]++\\.)+(?:{_TLD}|{_PUNYCODE})", _I)
+
+
+def _tld_end(text: str, pos: int) -> int | None:
+    """End of ``(?:tld|punycode)`` matched at ``pos``, as inside twitter-text's expression."""
+    m = _tld_or_punycode().match(text, pos)
+    return m.end() if m else None
+
+
+def _has_dot_tld(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` holds a dot followed by a TLD (which may read past ``end``
+    for its own end, as ``\\.(?:tld|punycode)`` searched in the whole text would)."""
+    tld = _tld_or_punycode()
+    for dot in _DOT_THEN_TWO_RE.finditer(text, start, end):
+        if tld.match(text, dot.end()) is not None:
+            return True
+    return False
 
 
 class _Labels:
@@ -179,7 +211,7 @@ class _Labels:
         ``best(q) = best(next label) or tail(q)``, resolved iteratively (a text may hold tens
         of thousands of labels) and memoised, so each label is visited once per text.
         """
-        text, memo = self.text, self._best
+        text, memo, tld = self.text, self._best, _tld_or_punycode()
         chain: list[int] = []
         at: int | None = q
         while at is not None and at not in memo:
@@ -190,7 +222,8 @@ class _Labels:
         following = at
         for p in reversed(chain):
             if found is None:
-                tail = _DOMAIN_NAME_TLD_RE.match(text, p)
+                name = _DOMAIN_NAME_RE.match(text, p)
+                tail = tld.match(text, name.end()) if name else None
                 found = tail.end() if tail else None
                 if found is None:
                     self._next[p] = following
@@ -221,7 +254,7 @@ class _Labels:
         return (
             dot >= 1
             and _DOMAIN_CHAR_RE.match(text, dot - 1) is not None
-            and _TLD_OR_PUNYCODE_RE.match(text, dot + 1) is not None
+            and _tld_end(text, dot + 1) is not None
         )
 
 
@@ -320,7 +353,7 @@ def _ascii_domains(domain: str) -> Iterator[tuple[int, int]]:
     memoised per label, and a failed start rules out its whole run.
     """
     if len(domain) <= _SHORT_DOMAIN:
-        yield from (m.span() for m in _ASCII_DOMAIN_RE.finditer(domain))
+        yield from (m.span() for m in _ascii_domain_re().finditer(domain))
         return
     memo: dict[int, int | None] = {}
 
@@ -338,8 +371,7 @@ def _ascii_domains(domain: str) -> Iterator[tuple[int, int]]:
         found = memo[at] if at is not None else None
         for p in reversed(chain):
             if found is None:
-                m = _TLD_OR_PUNYCODE_RE.match(domain, p)
-                found = m.end() if m else None
+                found = _tld_end(domain, p)
             memo[p] = found
         return found
 
@@ -388,6 +420,8 @@ def _url_matches(text: str, with_protocol_only: bool) -> Iterator[_Match]:
         start, end = run.span()
         if with_protocol_only and text.find("://", start, end) < 0:
             continue
+        if not _has_dot_tld(text, start, end):
+            continue
         yield from _scan(labels, start - 1 if start else 0, end)
 
 
@@ -395,7 +429,7 @@ def extract_urls(text: str, *, without_protocol: bool = True) -> list[UrlMatch]:
     """URLs as twitter-text's ``extractUrlsWithIndices`` finds them (code point indexes)."""
     if not text or ("." not in text if without_protocol else ":" not in text):
         return []
-    if _DOT_THEN_TLD_RE.search(text) is None:
+    if _DOT_THEN_TWO_RE.search(text) is None:  # what _url_matches looks for, but in C
         return []
     urls: list[UrlMatch] = []
     for m in _url_matches(text, not without_protocol):
