@@ -28,7 +28,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from types import MappingProxyType
@@ -58,10 +58,12 @@ from publisher.adapters.base import (
     OptionSpec,
     PermanentError,
     PostContent,
+    Problem,
     Published,
     RateLimitedError,
     RemotePart,
     Rendered,
+    Subject,
     TransientError,
     Unknowable,
 )
@@ -243,7 +245,7 @@ class MastodonAdapter(Adapter):
         view._reserve = len(spoiler)
         rendered = render_with(view, content)
         note = f"the content warning takes {len(spoiler)} characters of every part"
-        return replace(rendered, warnings=(*rendered.warnings, note))
+        return rendered.with_problems(warnings=[Problem(note, Subject.OPTION, key="spoiler_text")])
 
     def build_payload(
         self, text: str, media: Sequence[MediaItem], index: int, total: int, content: PostContent
