@@ -49,7 +49,12 @@ def check_media(
                 images[limits.max_images],
             )
         )
-    if len(videos) > limits.max_videos:
+    if videos and limits.max_videos == 0:
+        errors += [
+            Problem(f"{media[i].filename}: {caps.network} takes no video or GIF", Subject.MEDIA, i)
+            for i in videos
+        ]
+    elif len(videos) > limits.max_videos:
         errors.append(
             Problem(
                 f"{len(videos)} videos/GIFs, {caps.network} takes at most {limits.max_videos}",
@@ -57,7 +62,7 @@ def check_media(
                 videos[limits.max_videos],
             )
         )
-    if images and videos and not limits.mix_images_and_video:
+    if images and videos and limits.max_videos and not limits.mix_images_and_video:
         errors.append(
             Problem(
                 f"{caps.network} cannot mix images and video/GIF in one post",
