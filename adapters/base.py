@@ -231,14 +231,6 @@ class Rendered:
             problems=(*self.problems, *more_errors, *more_warnings),
         )
 
-    def problem(self, message: str) -> Problem:
-        """Where ``message`` (one of the errors or warnings) is; the post as a whole for a
-        message added without its field."""
-        for p in self.problems:
-            if p.message == message:
-                return p
-        return Problem(message)
-
 
 @dataclass(frozen=True)
 class DeliveryRef:

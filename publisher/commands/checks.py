@@ -98,8 +98,16 @@ class Placer:
 
     def findings(self, checked: Checked) -> list[Finding]:
         r = checked.rendered
-        out = [self._finding(checked, r.problem(m), Severity.ERROR) for m in r.errors]
-        out += [self._finding(checked, r.problem(m), Severity.WARNING) for m in r.warnings]
+        pool = list(r.problems)  # two items may share a message: each is placed once
+
+        def located(message: str) -> Problem:
+            for i, p in enumerate(pool):
+                if p.message == message:
+                    return pool.pop(i)
+            return Problem(message)  # added without its field: the post as a whole
+
+        out = [self._finding(checked, located(m), Severity.ERROR) for m in r.errors]
+        out += [self._finding(checked, located(m), Severity.WARNING) for m in r.warnings]
         return out
 
     def _finding(self, checked: Checked, problem: Problem, severity: Severity) -> Finding:

@@ -58,7 +58,7 @@ class Outcome:
 
 async def main(args: argparse.Namespace) -> int:
     outcome = await check(args.config)
-    show = {"json": _json, "github": _github}.get(getattr(args, "format", "text"), _text)
+    show = {"json": _json, "github": _github}.get(args.format, _text)
     show(outcome)
     return EXIT_USER if outcome.errors else EXIT_OK
 

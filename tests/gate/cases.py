@@ -514,6 +514,24 @@ CASES: tuple[Case, ...] = (
         (At(7, 9, "pixel.webp: image/webp is not accepted by facebook", "page", "facebook"),),
     ),
     Case(
+        "facebook-two-webp-files-each-at-its-item",
+        """
+        posts:
+          - id: p
+            at: 2099-12-01 09:00
+            accounts: [page]
+            text: WebP
+            media:
+              - file: media/pixel.webp
+              - file: media/pixel.jpg
+              - file: media/pixel.webp
+        """,
+        (
+            At(7, 9, "pixel.webp: image/webp is not accepted by facebook", "page", "facebook"),
+            At(9, 9, "pixel.webp: image/webp is not accepted by facebook", "page", "facebook"),
+        ),
+    ),
+    Case(
         "facebook-photo-over-4-mb",
         """
         posts:
