@@ -1718,9 +1718,7 @@ class Positions:
         for step in path:
             if isinstance(node, yaml.MappingNode) and isinstance(step, str):
                 found = [
-                    v
-                    for k, v in node.value
-                    if isinstance(k, yaml.ScalarNode) and k.value == step
+                    v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == step
                 ]
                 if not found:
                     return False
