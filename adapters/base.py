@@ -43,10 +43,12 @@ from publisher.content import LinkCard as LinkCard
 from publisher.content import MediaItem as MediaItem
 from publisher.content import MediaRef as MediaRef
 from publisher.content import PostContent as PostContent
+from publisher.content import Problem as Problem
 from publisher.content import Published as Published
 from publisher.content import RemotePart as RemotePart
 from publisher.content import Rendered as Rendered
 from publisher.content import RenderedPart as RenderedPart
+from publisher.content import Subject as Subject
 from publisher.content import ThreadMode as ThreadMode
 from publisher.media import MediaError, MediaFile, MediaRoots, limit_for, open_media
 from publisher.redact import ours

@@ -24,7 +24,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -49,12 +49,14 @@ from publisher.adapters.base import (
     MediaLimits,
     PermanentError,
     PostContent,
+    Problem,
     Progress,
     Published,
     RateLimitedError,
     RemotePart,
     Rendered,
     RenderedPart,
+    Subject,
     TransientError,
     Unknowable,
 )
@@ -169,19 +171,25 @@ class FacebookAdapter(HttpAdapter):
         link = content.link
         if link is None:
             return rendered
-        notes: list[str] = []
+        notes: list[Problem] = []
         if content.media:
             missing = "" if link.url in content.text else f"; {link.url} is not in the text"
             notes.append(
-                "link card dropped: a Facebook post with photos shows the photos, "
-                f"not a link preview{missing}"
+                Problem(
+                    "link card dropped: a Facebook post with photos shows the photos, "
+                    f"not a link preview{missing}",
+                    Subject.LINK,
+                )
             )
         elif link.title or link.description or link.thumb is not None:
             notes.append(
-                "Facebook builds the link preview from the page itself; the card's "
-                "title, description and thumbnail are not sent"
+                Problem(
+                    "Facebook builds the link preview from the page itself; the card's "
+                    "title, description and thumbnail are not sent",
+                    Subject.LINK,
+                )
             )
-        return replace(rendered, warnings=(*rendered.warnings, *notes)) if notes else rendered
+        return rendered.with_problems(warnings=notes)
 
     def build_payload(
         self, text: str, media: Sequence[MediaItem], index: int, total: int, content: PostContent

@@ -30,7 +30,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,11 +57,13 @@ from publisher.adapters.base import (
     MediaLimits,
     PermanentError,
     PostContent,
+    Problem,
     Progress,
     Published,
     RemotePart,
     Rendered,
     RenderedPart,
+    Subject,
     TransientError,
     Unknowable,
 )
@@ -264,39 +266,46 @@ class LinkedInAdapter(HttpAdapter):
     def render(self, content: PostContent) -> Rendered:
         """The shared render, plus what LinkedIn does with link cards and escapes."""
         rendered = super().render(content)
-        warnings: list[str] = []
-        errors: list[str] = []
+        warnings: list[Problem] = []
+        errors: list[Problem] = []
         link = content.link
         if link is not None and content.media:
             missing = "" if link.url in content.text else f"; {link.url} is not in the text"
             warnings.append(
-                f"link card dropped: a LinkedIn post shows either images or a link card{missing}"
+                Problem(
+                    "link card dropped: a LinkedIn post shows either images or a link "
+                    f"card{missing}",
+                    Subject.LINK,
+                )
             )
         elif link is not None:
             if not link.title:
                 warnings.append(
-                    "LinkedIn does not read the page for an API post's card: "
-                    "the card has no title, so its URL is shown as the title"
+                    Problem(
+                        "LinkedIn does not read the page for an API post's card: "
+                        "the card has no title, so its URL is shown as the title",
+                        Subject.LINK,
+                    )
                 )
             if link.thumb is not None and _thumb_type(link.thumb) is None:
                 errors.append(
-                    f"{link.thumb.filename}: a LinkedIn card thumbnail must be JPEG or PNG"
+                    Problem(
+                        f"{link.thumb.filename}: a LinkedIn card thumbnail must be JPEG or PNG",
+                        Subject.THUMB,
+                    )
                 )
         for part in rendered.parts:
             sent = part.payload.get("commentary")
             if isinstance(sent, str) and len(sent) > MAX_LENGTH >= part.length:
                 warnings.append(
-                    f"the escaped commentary is {len(sent)} characters ({part.length} shown): "
-                    f"should LinkedIn count the escapes against its {MAX_LENGTH:,}, it will "
-                    "refuse the post"
+                    Problem(
+                        f"the escaped commentary is {len(sent)} characters ({part.length} "
+                        f"shown): should LinkedIn count the escapes against its "
+                        f"{MAX_LENGTH:,}, it will refuse the post",
+                        Subject.TEXT,
+                    )
                 )
-        if not warnings and not errors:
-            return rendered
-        return replace(
-            rendered,
-            warnings=(*rendered.warnings, *warnings),
-            errors=(*rendered.errors, *errors),
-        )
+        return rendered.with_problems(errors, warnings)
 
     def build_payload(
         self, text: str, media: Sequence[MediaItem], index: int, total: int, content: PostContent

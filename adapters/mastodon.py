@@ -30,7 +30,7 @@ import html
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -57,11 +57,13 @@ from publisher.adapters.base import (
     OptionSpec,
     PermanentError,
     PostContent,
+    Problem,
     Progress,
     Published,
     RemotePart,
     Rendered,
     RenderedPart,
+    Subject,
     TransientError,
     Unknowable,
 )
@@ -272,7 +274,7 @@ class MastodonAdapter(HttpAdapter):
         view._reserve = len(spoiler)
         rendered = render_with(view, content)
         note = f"the content warning takes {len(spoiler)} characters of every part"
-        return replace(rendered, warnings=(*rendered.warnings, note))
+        return rendered.with_problems(warnings=[Problem(note, Subject.OPTION, key="spoiler_text")])
 
     def build_payload(
         self, text: str, media: Sequence[MediaItem], index: int, total: int, content: PostContent

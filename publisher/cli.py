@@ -87,8 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--log-format", choices=["text", "json"], help="overrides [log] format")
 
-    val = sub.add_parser("validate", help="check config and queue; exit 1 with file:line:col lines")
+    val = sub.add_parser(
+        "validate",
+        help="check config and queue, render every delivery still to publish; exit 1 with "
+        "file:line:col lines",
+    )
     _common(val)
+    val.add_argument(
+        "--format",
+        choices=["text", "json", "github"],
+        default="text",
+        help="text (default), json (docs/json.md) or github (GitHub Actions annotations)",
+    )
 
     dry = sub.add_parser("dry-run", help="show exactly what each network would receive")
     _common(dry)

@@ -9,8 +9,8 @@ hands them on for adapters written against it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -116,6 +116,32 @@ class RenderedPart:
     thumb: MediaItem | None = None  # the link card's thumb, when this part may show the card
 
 
+class Subject(StrEnum):
+    """The field of a post a render problem is about, so ``validate`` can point at it."""
+
+    POST = "post"  # the post as a whole: nothing more precise to point at
+    TEXT = "text"
+    PARTS = "parts"  # the list of the editor's thread parts
+    PART = "part"  # the editor's thread part ``index`` (0: the first after the text)
+    MEDIA = "media"  # the media item ``index``
+    ALT = "alt"  # the alt text of media item ``index``
+    LINK = "link"
+    THUMB = "thumb"  # the link card's thumb
+    OPTION = "option"  # the option ``key``
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A render error or warning with the field it is about. ``Rendered.errors`` and
+    ``.warnings`` keep the messages (what the daemon and ``dry-run`` show);
+    ``Rendered.problems`` says where each one is."""
+
+    message: str
+    subject: Subject = Subject.POST
+    index: int = 0
+    key: str = ""
+
+
 @dataclass(frozen=True)
 class Rendered:
     network: str
@@ -124,6 +150,21 @@ class Rendered:
     parts: tuple[RenderedPart, ...]
     warnings: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()  # non-empty: this post cannot be published as written
+    problems: tuple[Problem, ...] = ()  # where each error and warning is, by message
+
+    def with_problems(
+        self, errors: Iterable[Problem] = (), warnings: Iterable[Problem] = ()
+    ) -> Rendered:
+        """This render with more errors and warnings, each with the field it is about."""
+        more_errors, more_warnings = tuple(errors), tuple(warnings)
+        if not more_errors and not more_warnings:
+            return self
+        return replace(
+            self,
+            errors=(*self.errors, *(p.message for p in more_errors)),
+            warnings=(*self.warnings, *(p.message for p in more_warnings)),
+            problems=(*self.problems, *more_errors, *more_warnings),
+        )
 
 
 @dataclass(frozen=True)

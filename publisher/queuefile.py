@@ -396,11 +396,24 @@ Options = Annotated[
         },
     ),
 ]
+
+
+def _thread_word(value: Any) -> Any:
+    """``thread: false`` is how editors write "off", and ``thread: true`` "on": auto."""
+    if value is True:
+        return ThreadMode.AUTO.value
+    if value is False:
+        return ThreadMode.OFF.value
+    return value
+
+
 Thread = Annotated[
     ThreadMode,
+    BeforeValidator(_thread_word, json_schema_input_type=ThreadMode | bool),
     Field(
         description="auto: split text too long for a network into a thread where it can; "
-        "numbered: the same with (1/3) markers; off: too long is an error."
+        "numbered: the same with (1/3) markers; off: too long is an error. true means auto, "
+        "false off."
     ),
 ]
 
@@ -691,7 +704,7 @@ def _explain(e: ErrorDetails, loc: Path_) -> str:
         return f"expected a mapping (key: value), got {kind_of(value)}"
     if kind == "enum":
         choices = ", ".join(m.value for m in ThreadMode)
-        return f"{value!r} is not one of: {choices}"
+        return f"{quoted(value)} is not one of: {choices} (true means auto, false off)"
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "string_too_long" and isinstance(value, str):
@@ -1680,6 +1693,55 @@ def queue_text(path: Path, data: bytes) -> str:
                 )
             ]
         ) from None
+
+
+class Positions:
+    """Where each field of a queue file is written, for problems found after a valid parse
+    (a render's, by ``validate``): the node tree is composed again, only when one is found."""
+
+    def __init__(self, text: str) -> None:
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        loader = _Loader(text)
+        try:
+            self.root = loader.get_single_node()
+        finally:
+            loader.dispose()
+        self._locator = _Locator(self.root)
+        self._posts = {_mark(n): i for i, n in enumerate(_posts_nodes(self.root))}
+
+    def post_index(self, post: PostSpec) -> int | None:
+        """The index of ``post`` in `posts:`, by where it starts."""
+        return self._posts.get((post.line, post.column))
+
+    def written(self, path: Path_) -> bool:
+        """Whether the file gives ``path`` a value (a null is no value: the level below's
+        value stands, as in ``PostSpec.content_for``)."""
+        node = self.root
+        for step in path:
+            if isinstance(node, yaml.MappingNode) and isinstance(step, str):
+                found = [
+                    v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == step
+                ]
+                if not found:
+                    return False
+                node = found[-1]
+            elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+                if not 0 <= step < len(node.value):
+                    return False
+                node = node.value[step]
+            else:
+                return False
+        return not (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"))
+
+    def find(self, path: Path_) -> tuple[int, int]:
+        """The line and column of ``path``'s value (of what holds it, when it is not written)."""
+        return self._locator.find(path)
+
+    @staticmethod
+    def field(path: Path_) -> str:
+        """``path`` as messages name it: ``posts[0].overrides.x.text``."""
+        return _field(path)
 
 
 def write_schema(target: Path = SCHEMA_PATH) -> None:

@@ -9,10 +9,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import re
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -37,17 +36,14 @@ from publisher.commands.common import (
     check_accounts,
     database_exists,
     fmt_local,
-    in_range,
     load,
     open_store,
-    out_of_range,
     parse_when,
 )
 
 if TYPE_CHECKING:  # the config loads in main: ``--help`` imports this module
     from publisher.config import Config
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_PERIODS = 5000  # rows per account: 96 years of weeks, 13 of days
 
 
@@ -101,25 +97,13 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> Non
     p.set_defaults(handler=main)
 
 
-def parse_bound(text: str, zone: ZoneInfo) -> datetime:
-    """A window bound: a bare date means local midnight, else what ``parse_when`` takes."""
-    if _DATE.match(text.strip()):
-        try:
-            return in_range(local_midnight(date.fromisoformat(text.strip()), zone), text)
-        except ValueError as err:
-            raise UserError(f"{text!r} is not a date: {err}") from None
-        except OverflowError:  # local midnight of year 1 or 9999 has no UTC instant
-            raise UserError(out_of_range(text)) from None
-    return parse_when(text, zone)
-
-
 def window(
     since_text: str | None, until_text: str | None, zone: ZoneInfo, now: datetime
 ) -> tuple[datetime, datetime]:
     """Neither bound: the last 4 complete weeks. Only ``--since``: up to now. Only
     ``--until``: the 4 weeks before it."""
-    since = parse_bound(since_text, zone) if since_text else None
-    until = parse_bound(until_text, zone) if until_text else None
+    since = parse_when(since_text, zone) if since_text else None
+    until = parse_when(until_text, zone) if until_text else None
     if since is None and until is None:
         return default_window(now, zone)
     if until is None:

@@ -96,11 +96,12 @@ async def open_store(config: Config, *, readonly: bool = False, url: str | None 
 
 
 def parse_when(text: str, zone: ZoneInfo) -> datetime:
-    """A command-line time: ISO 8601 with offset, or a local time in the configured zone."""
-    from publisher.times import TimeOutOfRangeError, parse_time
+    """A command-line time, the same for every command: ISO 8601 with offset, a local time in
+    the configured zone, or a date alone (local midnight)."""
+    from publisher.times import TimeOutOfRangeError, parse_command_time
 
     try:
-        at = parse_time(text, zone).at
+        at = parse_command_time(text, zone).at
     except TimeOutOfRangeError:  # one message for every time the command line refuses
         raise UserError(out_of_range(text)) from None
     except ValueError as err:

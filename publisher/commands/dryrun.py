@@ -15,8 +15,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from publisher.adapters.base import AdapterContext
 from publisher.clock import SystemClock
+from publisher.commands.checks import render_adapters, render_deliveries
 from publisher.commands.common import (
     EXIT_OK,
     EXIT_USER,
@@ -30,7 +30,6 @@ from publisher.commands.plan import current_plan
 from publisher.config import Config, SecretPolicy
 from publisher.content import Rendered
 from publisher.diagnostics import InvalidFileError
-from publisher.engine.runtime import LIVE, build_adapters
 from publisher.schedule import PlannedDelivery
 
 SCHEMA_VERSION = 1
@@ -79,8 +78,6 @@ async def main(args: argparse.Namespace) -> int:
     except InvalidFileError as err:
         print_diagnostics(err)
         return EXIT_USER
-    adapters = build_adapters(config, AdapterContext(session=None, clock=clock), LIVE)
-    posts = {p.id: p for p in view.queue.posts}
     selected = [
         p
         for p in view.pending()
@@ -88,11 +85,8 @@ async def main(args: argparse.Namespace) -> int:
         and (until is None or p.due_at < until)
         and (not args.account or p.account in args.account)
     ]
-    out: list[dict[str, Any]] = []
-    for p in selected:
-        content = posts[p.post_id].content_for(config.accounts[p.account])
-        rendered = adapters[p.account].render(content)
-        out.append(delivery_json(p, rendered, config))
+    checked = render_deliveries(selected, view.queue.posts, config, render_adapters(config))
+    out = [delivery_json(c.planned, c.rendered, config) for c in checked]
     if args.json:
         doc = {"schema": SCHEMA_VERSION, "generated_at": _iso(now), "deliveries": out}
         print(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
@@ -100,7 +94,12 @@ async def main(args: argparse.Namespace) -> int:
         print(_text(out, config))
     problems = sum(1 for d in out if d["errors"])
     if problems:
-        print(f"{problems} deliveries cannot be published as written", file=sys.stderr)
+        print(
+            f"{problems} deliveries cannot be published as written "
+            "(`publisher validate` shows where)",
+            file=sys.stderr,
+        )
+        return EXIT_USER
     return EXIT_OK
 
 

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from publisher.commands.audit import parse_bound
 from publisher.commands.common import (
     EXIT_OK,
     UserError,
@@ -21,6 +20,7 @@ from publisher.commands.common import (
     database_exists,
     load,
     open_store,
+    parse_when,
 )
 
 if TYPE_CHECKING:  # the config and the store load in main: ``--help`` imports this module
@@ -101,8 +101,8 @@ async def main(args: argparse.Namespace) -> int:
 
     config = load(args.config, SecretPolicy.WARN)
     zone = config.timezone
-    since = parse_bound(args.since, zone) if args.since else None
-    until = parse_bound(args.until, zone) if args.until else None
+    since = parse_when(args.since, zone) if args.since else None
+    until = parse_when(args.until, zone) if args.until else None
     if since is not None and until is not None and since >= until:
         raise UserError("the window is empty: --since is not before --until")
     if not database_exists(config):

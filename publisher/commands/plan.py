@@ -11,7 +11,7 @@ from datetime import datetime
 from publisher import lifecycle
 from publisher.commands.common import database_exists, open_store
 from publisher.config import Config
-from publisher.queuefile import QueueFile, load_queue
+from publisher.queuefile import QueueFile, load_queue, queue_text, read_queue_bytes
 from publisher.schedule import PlannedDelivery, plan_deliveries
 from publisher.store import PlanEntry
 from publisher.sync import SyncReport, diff_plan, kept_assignments, planned_change
@@ -24,6 +24,7 @@ class PlanView:
     index: dict[tuple[str, str], PlanEntry]
     report: SyncReport
     now: datetime
+    text: str | None = None  # the queue file's text as parsed, to place problems found later
 
     def pending(self) -> list[PlannedDelivery]:
         """Planned deliveries that will wait to go out once a sync applies the file: what
@@ -38,7 +39,12 @@ class PlanView:
 
 async def current_plan(config: Config, now: datetime) -> PlanView:
     """Raises InvalidFileError for a broken queue file."""
-    queue = load_queue(config.queue_path, config)
+    try:
+        data: bytes | None = read_queue_bytes(config.queue_path)
+    except OSError:
+        data = None  # load_queue reads it again and says why it cannot
+    queue = load_queue(config.queue_path, config, data=data)
+    text = queue_text(config.queue_path, data) if data is not None else None
     index: dict[tuple[str, str], PlanEntry] = {}
     posts: dict[str, tuple[str, int, datetime | None]] = {}
     if database_exists(config):
@@ -50,4 +56,4 @@ async def current_plan(config: Config, now: datetime) -> PlanView:
             await store.close()
     planned = plan_deliveries(queue, config, now, kept_assignments(index))
     _changes, report = diff_plan(queue, planned, config, index, posts, now)
-    return PlanView(queue, planned, index, report, now)
+    return PlanView(queue, planned, index, report, now, text)

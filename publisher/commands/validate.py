@@ -1,50 +1,224 @@
-"""``publisher validate``: check config and queue; exit 1 with ``file:line:col`` lines."""
+"""``publisher validate``: the whole gate before a merge. Checks the config and the queue,
+then renders every delivery still to publish as its network will receive it (no network, no
+writes, no credentials) and reports each problem at the ``file:line:col`` of the field that
+causes it. Exit 1 on any error; warnings do not fail.
+
+Output: text (problems on stderr, the summary on stdout), ``--format json`` (one document,
+docs/json.md) or ``--format github`` (GitHub Actions annotations).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from publisher.clock import SystemClock
-from publisher.commands.common import EXIT_OK, EXIT_USER, fmt_local, load, print_diagnostics
-from publisher.commands.plan import current_plan
-from publisher.config import SecretPolicy
-from publisher.diagnostics import InvalidFileError
+from publisher.commands.checks import (
+    Finding,
+    Placer,
+    render_adapters,
+    render_deliveries,
+)
+from publisher.commands.common import EXIT_OK, EXIT_USER, fmt_local
+from publisher.commands.plan import PlanView, current_plan
+from publisher.config import Config, SecretPolicy, load_config
+from publisher.diagnostics import InvalidFileError, Severity
 from publisher.schedule import policy_violations
+
+SCHEMA_VERSION = 1
+FORMATS = ("text", "json", "github")
+
+
+@dataclass
+class Outcome:
+    """What one run of ``validate`` found, whatever the format it is shown in."""
+
+    config_path: Path
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    config: Config | None = None
+    view: PlanView | None = None
+    checked: int = 0  # deliveries rendered
+    failing: int = 0  # of which cannot be published as written
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.is_error)
+
+    @property
+    def warnings(self) -> int:
+        return len(self.findings) - self.errors
 
 
 async def main(args: argparse.Namespace) -> int:
-    config = load(args.config, SecretPolicy.WARN)
+    outcome = await check(args.config)
+    show = {"json": _json, "github": _github}.get(args.format, _text)
+    show(outcome)
+    return EXIT_USER if outcome.errors else EXIT_OK
+
+
+async def check(config_path: Path) -> Outcome:
+    """Everything ``validate`` reports, in file order."""
+    outcome = Outcome(config_path)
+    try:
+        config = load_config(config_path, secrets=SecretPolicy.WARN)
+    except InvalidFileError as err:
+        outcome.findings = [Finding(d) for d in err.diagnostics]
+        return outcome
+    outcome.config = config
+    found = [Finding(w) for w in config.warnings if w.severity is Severity.WARNING]
     now = SystemClock().now()
     try:
         view = await current_plan(config, now)
     except InvalidFileError as err:
-        print_diagnostics(err)
+        outcome.findings = found + [Finding(d) for d in err.diagnostics]
+        return outcome
+    outcome.view = view
+    found += [Finding(w) for w in view.queue.warnings]
+    found += [Finding(v) for v in policy_violations(view.planned, config, view.queue)]
+    outcome.notes = list(view.report.notices)
+    checked = render_deliveries(view.pending(), view.queue.posts, config, render_adapters(config))
+    placer = Placer(str(view.queue.path), view.text, view.queue.posts)
+    for c in checked:
+        found += placer.findings(c)
+    outcome.checked = len(checked)
+    outcome.failing = sum(1 for c in checked if c.rendered.errors)
+    config_file = str(config.path)
+    outcome.findings = sorted(
+        found, key=lambda f: (f.diagnostic.file != config_file, f.diagnostic, f.account or "")
+    )
+    return outcome
+
+
+# ---------------------------------------------------------------------------- text
+
+
+def _text(o: Outcome) -> None:
+    for f in o.findings:
+        print(str(f), file=sys.stderr)
+    for n in o.notes:
+        print(f"note: {n}", file=sys.stderr)
+    if o.config is None:
+        print(f"publisher: {o.config_path}: configuration not valid", file=sys.stderr)
+        return
+    if o.view is None:
         print(
-            f"{len(err.errors)} error(s): the queue is not valid; nothing would be applied",
+            f"{o.errors} error(s): the queue is not valid; nothing would be applied",
             file=sys.stderr,
         )
-        return EXIT_USER
-    for w in view.queue.warnings:
-        print(str(w), file=sys.stderr)
-    for v in policy_violations(view.planned, config, view.queue):
-        print(str(v), file=sys.stderr)
-    for n in view.report.notices:
-        print(f"note: {n}", file=sys.stderr)
+        return
+    if o.errors:
+        print(
+            f"{o.errors} error(s): {o.failing} of {o.checked} deliveries cannot be published "
+            "as written",
+            file=sys.stderr,
+        )
+        return
+    config, view = o.config, o.view
     per_account = Counter(p.account for p in view.planned)
     pending = view.pending()
     print(
         f"{config.queue_path.name}: valid — {len(view.queue.posts)} posts, "
         f"{len(view.planned)} deliveries, {len(pending)} still to publish"
+        + (f", {o.warnings} warning(s)" if o.warnings else "")
     )
     for account in sorted(per_account):
         net = config.accounts[account].network
         print(f"  {account:<24} {net:<10} {per_account[account]:>5} deliveries")
-    upcoming = [p for p in pending if p.due_at >= now][:5]
+    upcoming = [p for p in pending if p.due_at >= view.now][:5]
     if upcoming:
         print("next:")
         for p in upcoming:
             slot = " (slot)" if p.from_slot else ""
             print(f"  {fmt_local(p.due_at, config.timezone)}  {p.post_id} → {p.account}{slot}")
-    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- json
+
+
+def finding_json(f: Finding) -> dict[str, Any]:
+    d = f.diagnostic
+    return {
+        "file": d.file,
+        "line": d.line,
+        "column": d.column,
+        "severity": d.severity.value,
+        "field": d.field,
+        "message": d.message,
+        "post": f.post,
+        "account": f.account,
+        "network": f.network,
+    }
+
+
+def _json(o: Outcome) -> None:
+    view = o.view
+    doc = {
+        "schema": SCHEMA_VERSION,
+        "valid": o.errors == 0,
+        "config": str(o.config_path),
+        "queue": str(o.config.queue_path) if o.config is not None else None,
+        "counts": {
+            "errors": o.errors,
+            "warnings": o.warnings,
+            "posts": len(view.queue.posts) if view is not None else None,
+            "deliveries": len(view.planned) if view is not None else None,
+            "pending": o.checked if view is not None else None,
+            "failing": o.failing if view is not None else None,
+        },
+        "diagnostics": [finding_json(f) for f in o.findings],
+        "notes": o.notes,
+    }
+    print(json.dumps(doc, ensure_ascii=False, indent=2))
+
+
+# ---------------------------------------------------------------------------- github
+
+
+def _escape_data(text: str) -> str:
+    """A workflow command's message: ``%``, CR and LF escaped, as the runner decodes them."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _relative(file: str) -> str:
+    """The path from the working directory (the repository's root in a workflow), which is
+    what GitHub places annotations by; an absolute path outside it as it is."""
+    try:
+        rel = os.path.relpath(file)
+    except ValueError:
+        return file
+    return file if rel.startswith("..") else rel
+
+
+def github_line(f: Finding) -> str:
+    d = f.diagnostic
+    level = "error" if f.is_error else "warning"
+    message = f"{d.field}: {d.message}" if d.field else d.message
+    if f.account:
+        message += f" ({f.account}, {f.network})"
+    props = (
+        f"file={_escape_property(_relative(d.file))},line={d.line},col={d.column},"
+        f"title={_escape_property('publisher validate')}"
+    )
+    return f"::{level} {props}::{_escape_data(message)}"
+
+
+def _github(o: Outcome) -> None:
+    for f in o.findings:
+        print(github_line(f))
+    for n in o.notes:
+        print(f"::notice title=publisher validate::{_escape_data(n)}")
+    if o.errors:
+        print(f"publisher validate: {o.errors} error(s), {o.warnings} warning(s)")
+    else:
+        print(f"publisher validate: valid, {o.warnings} warning(s)")

@@ -6,8 +6,8 @@ writes them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,12 +15,11 @@ from publisher.content import PostContent, RemotePart
 from publisher.lifecycle import KEEP, Change
 from publisher.states import DeliveryState, Outcome
 from publisher.store import hot
+from publisher.store.codec import content_from_json, parts_from_json, parts_to_json
 from publisher.store.plan import EXPECT_STATE as EXPECT_STATE
 from publisher.store.plan import LoadState as LoadState
 from publisher.store.plan import PlanChanges as PlanChanges
 from publisher.store.plan import PlanEntry as PlanEntry
-from publisher.store.codec import content_from_json, parts_from_json, parts_to_json
-
 
 
 @dataclass(frozen=True)
