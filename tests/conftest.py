@@ -27,7 +27,7 @@ from publisher.clock import FakeClock
 from publisher.config import Config, SecretPolicy, load_config
 
 # The Bluesky PDS is one process for the whole session, shared by every module that uses it.
-from tests.adapters.pds import pds, pds_account  # noqa: F401
+from tests.networks.bluesky.pds import pds, pds_account  # noqa: F401
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)  # 09:00 in Europe/Paris

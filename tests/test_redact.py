@@ -2,7 +2,7 @@
 
 The table checks each form a secret travels in against a fresh ``Redactor``. The two
 end-to-end tests run ``publisher run --once`` as a process against local X servers that refuse
-every post with an error quoting the request back (``tests/adapters/x_echo.py``), with a
+every post with an error quoting the request back (``tests/networks/x/echo.py``), with a
 webhook and a notify command listening, then read every place a human or a machine can see:
 the log, the SQLite file's bytes, ``status``, ``history``, the webhook, the command's input.
 The second one does it twice, for an editor who guessed a secret right and one who guessed
@@ -34,8 +34,8 @@ from oauthlib.oauth1 import Client as OAuth1Client
 from oauthlib.oauth1.rfc5849.utils import escape as oauth_escape
 
 from publisher.secrets import Redactor
-from tests.adapters.x_echo import ECHOES, EchoingX
 from tests.conftest import Project
+from tests.networks.x.echo import ECHOES, EchoingX
 from tests.test_cli import cli
 
 FIXTURES = Path(__file__).parent / "fixtures"

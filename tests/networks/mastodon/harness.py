@@ -13,7 +13,7 @@ from publisher.adapters.base import (
 )
 from publisher.adapters.mastodon import MastodonAdapter, MastodonSettings
 from publisher.secrets import Secret
-from tests.adapters.fault_harness import Fault, HarnessNetwork
+from publisher.testing.faults import Fault, HarnessNetwork
 
 
 def _make(base_url: str, context: AdapterContext, secrets: Mapping[str, str]) -> MastodonAdapter:

@@ -12,11 +12,11 @@ from publisher.adapters.base import AdapterContext, AmbiguousError, MediaItem, P
 from publisher.adapters.x import XAdapter, XSettings
 from publisher.media import MediaRef
 from publisher.secrets import Secret
-from tests.adapters.fault_harness import Fault, HarnessNetwork
+from publisher.testing.faults import Fault, HarnessNetwork
 
 MEDIA_ID = "1880000000000000001"
 # A real PNG: the adapter checks what it reads is the type the sync recorded.
-IMAGE = Path(__file__).parents[1] / "fixtures" / "pixel.png"
+IMAGE = Path(__file__).parents[2] / "fixtures" / "pixel.png"
 IMAGE_SIZE = IMAGE.stat().st_size
 
 

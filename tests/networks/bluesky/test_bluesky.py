@@ -49,7 +49,7 @@ from publisher.adapters.bluesky import (
 from publisher.clock import FakeClock
 from publisher.media import MediaRef
 from publisher.secrets import Secret
-from tests.adapters.pds import Account, Pds, unique_handle
+from tests.networks.bluesky.pds import Account, Pds, unique_handle
 
 NOW = datetime(2026, 12, 1, 9, 0, 0, 123456, tzinfo=UTC)
 TID_RE = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")

@@ -35,7 +35,7 @@ from publisher.clock import FakeClock
 from publisher.logs import setup_logging
 from publisher.media import MediaRef
 from publisher.secrets import REDACTOR, Secret
-from tests.adapters.x_server import XServer
+from tests.networks.x.server import XServer
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4

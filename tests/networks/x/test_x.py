@@ -34,7 +34,7 @@ from publisher.adapters.x import XAdapter, XSettings, normalize_text
 from publisher.clock import FakeClock
 from publisher.media import MediaRef
 from publisher.secrets import Secret
-from tests.adapters.x_server import XServer, invalid_request, problem
+from tests.networks.x.server import XServer, invalid_request, problem
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4

@@ -36,7 +36,7 @@ from publisher.adapters.facebook import FacebookAdapter, FacebookSettings, usage
 from publisher.clock import FakeClock
 from publisher.media import MediaRef
 from publisher.secrets import Secret
-from tests.adapters.facebook_server import GraphServer, error_body, usage_headers
+from tests.networks.facebook.server import GraphServer, error_body, usage_headers
 
 PAGE_ID = "1234567890"
 TOKEN = "EAAG-SECRET-page-token-9b7e21"

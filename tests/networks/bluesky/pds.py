@@ -7,7 +7,7 @@ directory outside the repository (``$PUBLISHER_PDS_DIR``, default
 starts the PDS and an in-memory did:plc directory on free ports. Without node and npm the tests
 fail loudly: CI must run them, a silent skip would hide a broken adapter.
 
-Import the fixtures into a test module: ``from tests.adapters.pds import pds, pds_account``.
+Import the fixtures into a test module: ``from tests.networks.bluesky.pds import pds, pds_account``.
 """
 
 from __future__ import annotations

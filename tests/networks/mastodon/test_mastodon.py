@@ -37,7 +37,7 @@ from publisher.adapters.mastodon import MEDIA_POLLS, MastodonAdapter, MastodonSe
 from publisher.clock import FakeClock
 from publisher.media import MediaRef
 from publisher.secrets import Secret
-from tests.adapters.mastodon_server import (
+from tests.networks.mastodon.server import (
     INVALID_TOKEN,
     NOT_PROCESSED,
     MastodonServer,

@@ -20,7 +20,7 @@ from urllib.parse import quote, quote_plus, unquote
 
 from aiohttp import web
 
-from tests.adapters.x_server import INVALID_REQUEST, Recorded, Reject, XServer
+from tests.networks.x.server import INVALID_REQUEST, Recorded, Reject, XServer
 
 _REQUEST: contextvars.ContextVar[web.Request] = contextvars.ContextVar("echo_request")
 

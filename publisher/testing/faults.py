@@ -1,6 +1,6 @@
 """One table-driven fault harness that every HTTP adapter passes.
 
-A network joins by defining, in ``tests/adapters/harness_<network>.py``, a module-level
+A network joins by defining, in ``tests/networks/<network>/harness.py``, a module-level
 ``HARNESS = HarnessNetwork(...)``. ``test_fault_harness.py`` finds every such module and runs
 each fault mode against each network: a real aiohttp server on 127.0.0.1 answers the
 network's *publish* request with the fault, while its setup requests (sessions, instance

@@ -21,7 +21,7 @@ from aiohttp import web
 from publisher.adapters.base import AdapterContext, AdapterError, PostContent, TransientError
 from publisher.adapters.bluesky import BlueskyAdapter, BlueskySettings
 from publisher.secrets import Secret
-from tests.adapters.fault_harness import Fault, HarnessNetwork
+from publisher.testing.faults import Fault, HarnessNetwork
 
 HANDLE = "brand.bsky.social"
 DID = "did:plc:harnessbrand00000000000"

@@ -50,13 +50,13 @@ from publisher.engine.runtime import LIVE, build_adapters
 from publisher.queuefile import load_queue
 from publisher.secrets import Secret
 from publisher.store.codec import content_from_json
-from tests.adapters import harness_bluesky
-from tests.adapters.facebook_server import GraphServer
-from tests.adapters.linkedin_server import LinkedInServer
-from tests.adapters.mastodon_server import MastodonServer
-from tests.adapters.x_server import XServer
 from tests.broken_cases import FIXTURES
 from tests.media_site import Site, make_site
+from tests.networks.bluesky import harness as harness_bluesky
+from tests.networks.facebook.server import GraphServer
+from tests.networks.linkedin.server import LinkedInServer
+from tests.networks.mastodon.server import MastodonServer
+from tests.networks.x.server import XServer
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 MARK = b"SECRET-credential-4be0c1d7-never-uploaded"

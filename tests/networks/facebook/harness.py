@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from publisher.adapters.base import AdapterContext, PostContent
 from publisher.adapters.facebook import FacebookAdapter, FacebookSettings
 from publisher.secrets import Secret
-from tests.adapters.facebook_server import error_body, usage_headers
-from tests.adapters.fault_harness import HarnessNetwork
+from publisher.testing.faults import HarnessNetwork
+from tests.networks.facebook.server import error_body, usage_headers
 
 PAGE_ID = "1234567890"
 # test_fault_harness.py starts its FakeClock here; Graph only says "minutes from now".

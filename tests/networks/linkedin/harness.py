@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from publisher.adapters.base import AdapterContext, AmbiguousError, PostContent
 from publisher.adapters.linkedin import LinkedInAdapter, LinkedInSettings
 from publisher.secrets import Secret
-from tests.adapters.fault_harness import Fault, HarnessNetwork
-from tests.adapters.linkedin_server import INVALID_TOKEN, error_body
+from publisher.testing.faults import Fault, HarnessNetwork
+from tests.networks.linkedin.server import INVALID_TOKEN, error_body
 
 AUTHOR = "urn:li:organization:5515715"
 # test_fault_harness.py starts its FakeClock here; Retry-After is relative to it.

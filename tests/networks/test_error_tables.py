@@ -49,12 +49,12 @@ from publisher.engine.decide import (
 )
 from publisher.secrets import Secret
 from publisher.states import Outcome
-from tests.adapters import harness_x
-from tests.adapters.facebook_server import GraphServer, usage_headers
-from tests.adapters.fault_harness import Fault, FaultServer
-from tests.adapters.linkedin_server import LinkedInServer, duplicate_body
-from tests.adapters.mastodon_server import NOT_PROCESSED, MastodonServer
-from tests.adapters.x_server import XServer, invalid_request, problem
+from publisher.testing.faults import Fault, FaultServer
+from tests.networks.facebook.server import GraphServer, usage_headers
+from tests.networks.linkedin.server import LinkedInServer, duplicate_body
+from tests.networks.mastodon.server import NOT_PROCESSED, MastodonServer
+from tests.networks.x import harness as harness_x
+from tests.networks.x.server import XServer, invalid_request, problem
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 POLICY = RetryPolicy(

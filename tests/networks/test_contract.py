@@ -12,15 +12,15 @@ import pytest
 
 from publisher.adapters.base import AdapterContext, DeliveryRef, RateLimitedError
 from publisher.clock import FakeClock
-from tests.adapters.fault_harness import RESET_AT, Fault, FaultServer, HarnessNetwork
+from publisher.testing.faults import RESET_AT, Fault, FaultServer, HarnessNetwork
 
 HERE = Path(__file__).parent
 
 
 def _networks() -> list[HarnessNetwork]:
     nets = []
-    for path in sorted(HERE.glob("harness_*.py")):
-        module = importlib.import_module(f"tests.adapters.{path.stem}")
+    for path in sorted(HERE.glob("*/harness.py")):
+        module = importlib.import_module(f"tests.networks.{path.parent.name}.harness")
         nets.append(module.HARNESS)
     return nets
 

@@ -42,7 +42,7 @@ from publisher.adapters.linkedin import (
 from publisher.clock import FakeClock
 from publisher.media import MediaRef
 from publisher.secrets import Secret
-from tests.adapters.linkedin_server import INVALID_TOKEN, LinkedInServer, error_body, parse_little
+from tests.networks.linkedin.server import INVALID_TOKEN, LinkedInServer, error_body, parse_little
 
 ORG = "urn:li:organization:5515715"
 MEMBER_ID = "yrZCpj2Z12"
