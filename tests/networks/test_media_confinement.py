@@ -8,8 +8,7 @@ adapter sends goes through a recording TCP relay in front of the server: the sec
 be among them, nor in what the server stored, and the delivery fails permanently, naming
 only the editor's path.
 
-Bluesky's reference PDS needs Node (``pds`` tests); its upload path is driven here against a
-small XRPC server of our own, which records every blob it is given.
+Each network folder lists its entries in its ``confinement.py``, found by glob.
 """
 
 from __future__ import annotations
@@ -19,9 +18,8 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,6 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from publisher.adapters.base import (
     Adapter,
@@ -39,24 +36,15 @@ from publisher.adapters.base import (
     PermanentError,
     PostContent,
 )
-from publisher.adapters.bluesky import BlueskyAdapter, BlueskySettings
-from publisher.adapters.facebook import FacebookAdapter, FacebookSettings
-from publisher.adapters.linkedin import LinkedInAdapter, LinkedInSettings
-from publisher.adapters.mastodon import MastodonAdapter, MastodonSettings
-from publisher.adapters.x import XAdapter, XSettings
 from publisher.clock import FakeClock
 from publisher.config import SecretPolicy, load_config
 from publisher.engine.runtime import LIVE, build_adapters
 from publisher.queuefile import load_queue
-from publisher.secrets import Secret
 from publisher.store.codec import content_from_json
 from tests.broken_cases import FIXTURES
 from tests.media_site import Site, make_site
-from tests.networks.bluesky import harness as harness_bluesky
-from tests.networks.facebook.server import GraphServer
-from tests.networks.linkedin.server import LinkedInServer
-from tests.networks.mastodon.server import MastodonServer
-from tests.networks.x.server import XServer
+from tests.networks.confinement import Network, networks
+from tests.networks.mastodon.confinement import MASTODON_TOKEN
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 MARK = b"SECRET-credential-4be0c1d7-never-uploaded"
@@ -113,157 +101,10 @@ class Relay:
 
 
 # ---------------------------------------------------------------------------
-# A PDS that takes blobs: what the Bluesky adapter needs to get as far as an upload.
-
-
-class BlobPds:
-    def __init__(self) -> None:
-        self.blobs: list[bytes] = []
-        self.records: list[dict[str, Any]] = []
-        self.url = ""
-        self._runner: web.AppRunner | None = None
-
-    async def _upload_blob(self, request: web.Request) -> web.StreamResponse:
-        data = await request.read()
-        self.blobs.append(data)
-        ref = {"$link": f"bafkreiblob{len(self.blobs):04d}"}
-        return web.json_response(
-            {"blob": {"$type": "blob", "ref": ref, "mimeType": request.content_type,
-                      "size": len(data)}}
-        )
-
-    async def _create_record(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        self.records.append(body)
-        uri = f"at://{harness_bluesky.DID}/app.bsky.feed.post/{body['rkey']}"
-        return web.json_response({"uri": uri, "cid": "bafyreirecord0001"})
-
-    async def __aenter__(self) -> BlobPds:
-        app = web.Application()
-        xrpc = "/xrpc/com.atproto."
-        app.router.add_post(xrpc + "server.createSession", harness_bluesky._create_session)
-        app.router.add_post(xrpc + "server.refreshSession", harness_bluesky._refresh_session)
-        app.router.add_get(xrpc + "repo.getRecord", harness_bluesky._get_record)
-        app.router.add_post(xrpc + "repo.uploadBlob", self._upload_blob)
-        app.router.add_post(xrpc + "repo.createRecord", self._create_record)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-
-# ---------------------------------------------------------------------------
 # The networks.
 
 
-@dataclass(frozen=True)
-class Network:
-    name: str
-    account: str
-    ext: str  # the media file's type
-    thumb: bool  # the file is a link card's thumb rather than an attached image
-    server: Callable[[FakeClock], AbstractAsyncContextManager[Any]]
-    make: Callable[[Any, str, AdapterContext], Adapter]
-    stored: Callable[[Any], list[bytes]]  # every file the server kept
-    posts: Callable[[Any], int]  # how many posts the server holds
-
-    def __str__(self) -> str:
-        return f"{self.name}-{'thumb' if self.thumb else self.ext}"
-
-
-def _x(server: XServer, url: str, context: AdapterContext) -> Adapter:
-    creds = {
-        "api_key": server.consumer_key,
-        "api_secret": server.consumer_secret,
-        "access_token": server.access_token,
-        "access_secret": server.access_secret,
-    }
-    secrets = {k: Secret(f"X_{k.upper()}", v) for k, v in creds.items()}
-    return XAdapter("brand-x", XSettings(**secrets, api_base=url), context)
-
-
-def _x_media(server: XServer) -> list[bytes]:
-    return [m.content for m in server.media.values()] + [
-        s for m in server.media.values() for s in m.segments.values()
-    ]
-
-
-MASTODON_TOKEN = "masto-SECRET-token-5c1e0b7d"
-FB_TOKEN = "EAAG-SECRET-page-token-9b7e21"
-LI_TOKEN = "AQV-SECRET-linkedin-token-51c0de"
-LI_ORG = "urn:li:organization:5515715"
-
-
-def _linkedin(server: LinkedInServer, url: str, context: AdapterContext) -> Adapter:
-    settings = LinkedInSettings(author=LI_ORG, token=Secret("LI_TOKEN", LI_TOKEN), api_base=url)
-    return LinkedInAdapter("brand-li", settings, context)
-
-
-def _bluesky(server: BlobPds, url: str, context: AdapterContext) -> Adapter:
-    settings = BlueskySettings(
-        pds=url, handle=harness_bluesky.HANDLE, app_password=Secret("BSKY", "app-pw-1234")
-    )
-    return BlueskyAdapter("brand-bsky", settings, context)
-
-
-NETWORKS = [
-    Network(
-        "x", "brand-x", "png", False,
-        lambda clock: XServer(now=clock.now),
-        _x, _x_media, lambda s: len(s.created),
-    ),
-    Network(  # GIFs go up in segments (INIT/APPEND/FINALIZE): another read path
-        "x", "brand-x", "gif", False,
-        lambda clock: XServer(now=clock.now, processing_polls=0),
-        _x, _x_media, lambda s: len(s.created),
-    ),
-    Network(
-        "mastodon", "brand-masto", "png", False,
-        lambda clock: MastodonServer(clock=clock, token=MASTODON_TOKEN),
-        lambda s, url, ctx: MastodonAdapter(
-            "brand-masto",
-            MastodonSettings(instance=url, token=Secret("MASTODON_TOKEN", MASTODON_TOKEN)),
-            ctx,
-        ),
-        lambda s: [m.data for m in s.media.values()], lambda s: len(s.statuses),
-    ),
-    Network(
-        "facebook", "brand-fb", "jpg", False,
-        lambda clock: GraphServer(page_id="1234567890", token=FB_TOKEN, now=clock.now),
-        lambda s, url, ctx: FacebookAdapter(
-            "brand-fb",
-            FacebookSettings(
-                page_id="1234567890", page_token=Secret("FB_TOKEN", FB_TOKEN), api_base=url
-            ),
-            ctx,
-        ),
-        lambda s: [p.data for p in s.photos.values()], lambda s: len(s.posts),
-    ),
-    Network(
-        "linkedin", "brand-li", "jpg", False,
-        lambda clock: LinkedInServer(author=LI_ORG, token=LI_TOKEN, now=clock.now),
-        _linkedin, lambda s: [i.data or b"" for i in s.images.values()], lambda s: len(s.posts),
-    ),
-    Network(
-        "linkedin", "brand-li", "png", True,
-        lambda clock: LinkedInServer(author=LI_ORG, token=LI_TOKEN, now=clock.now),
-        _linkedin, lambda s: [i.data or b"" for i in s.images.values()], lambda s: len(s.posts),
-    ),
-    Network(
-        "bluesky", "brand-bsky", "png", False,
-        lambda clock: BlobPds(), _bluesky, lambda s: s.blobs, lambda s: len(s.records),
-    ),
-    Network(
-        "bluesky", "brand-bsky", "png", True,
-        lambda clock: BlobPds(), _bluesky, lambda s: s.blobs, lambda s: len(s.records),
-    ),
-]
+NETWORKS = networks()
 
 
 @pytest.fixture

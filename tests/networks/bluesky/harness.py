@@ -5,23 +5,28 @@ The fault server plays the PDS: its setup handlers answer ``createSession`` and
 
 Overrides, and why they are right: every post is created under a deterministic record key
 (a TID derived from the delivery), and a PDS never holds two records under one key. So when
-the answer to a create is lost (timeout, reset), garbled (HTML, truncated or unexpected JSON)
-or a 5xx, the adapter asks ``getRecord`` for that key: there, the post is published; proved
-absent or not checkable, sending again is safe because a resend either creates the post or
-collides with the one already there. That is ``TransientError``, not ``AmbiguousError``.
+the answer to a create is lost (timeout, reset, cut mid-answer), garbled (HTML, empty,
+truncated or unexpected JSON) or a 5xx, the adapter asks ``getRecord`` for that key: there,
+the post is published; proved absent or not checkable, sending again is safe because a
+resend either creates the post or collides with the one already there. That is
+``TransientError``, not ``AmbiguousError``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 
 from aiohttp import web
 
 from publisher.adapters.base import AdapterContext, AdapterError, PostContent, TransientError
 from publisher.adapters.bluesky import BlueskyAdapter, BlueskySettings
+from publisher.clock import FakeClock
 from publisher.secrets import Secret
-from publisher.testing.faults import Fault, HarnessNetwork
+from publisher.testing import Fault, HarnessNetwork
+from tests.networks.bluesky.errors import ERRORS
+from tests.networks.bluesky.xrpc import Xrpc
 
 HANDLE = "brand.bsky.social"
 DID = "did:plc:harnessbrand00000000000"
@@ -70,6 +75,13 @@ def _make(base_url: str, context: AdapterContext, secrets: Mapping[str, str]) ->
     return BlueskyAdapter("brand-bsky", settings, context)
 
 
+@contextlib.asynccontextmanager
+async def _serve(clock: FakeClock, secrets: Mapping[str, str]) -> AsyncIterator[str]:
+    """The XRPC stand-in, its access tokens made from the harness's token secret."""
+    async with Xrpc(access=secrets["token"]) as pds:
+        yield pds.url
+
+
 def _rate_limit_headers(reset_at: datetime) -> Mapping[str, str]:
     """The headers of the PDS's rate limiter (xrpc-server): reset in epoch seconds."""
     return {
@@ -97,7 +109,9 @@ _RESEND_IS_SAFE: dict[Fault, type[AdapterError]] = {
         Fault.HTTP_500,
         Fault.TIMEOUT_AFTER_BODY,
         Fault.RESET_AFTER_BODY,
+        Fault.RESET_MID_ANSWER,
         Fault.HTML_ERROR,
+        Fault.EMPTY_ANSWER,
         Fault.TRUNCATED_JSON,
         Fault.INVALID_JSON,
         Fault.UNEXPECTED_SHAPE,
@@ -125,4 +139,11 @@ HARNESS = HarnessNetwork(
     },
     expected=_RESEND_IS_SAFE,
     secrets={"token": ACCESS, "secret": "SECRET-harness-secret-b41d2e"},
+    serve=_serve,
+    errors=ERRORS,
+    known_failures={
+        Fault.UNAUTHORIZED_ECHO: "the XRPC error name goes into the reason unscrubbed "
+        "(_Reply.describe scrubs only the message): issue 14 item 3 scrubs once, at the "
+        "HTTP boundary",
+    },
 )

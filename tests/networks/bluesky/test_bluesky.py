@@ -49,6 +49,7 @@ from publisher.adapters.bluesky import (
 from publisher.clock import FakeClock
 from publisher.media import MediaRef
 from publisher.secrets import Secret
+from publisher.testing.servers import LocalServer
 from tests.networks.bluesky.pds import Account, Pds, unique_handle
 
 NOW = datetime(2026, 12, 1, 9, 0, 0, 123456, tzinfo=UTC)
@@ -165,17 +166,13 @@ async def env(pds: Pds, pds_account: Account) -> AsyncIterator[Env]:
         proxy = Proxy(pds.url, http)
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", proxy.handle)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        proxy.url = f"http://127.0.0.1:{port}"
+        server = LocalServer(app)
+        proxy.url = await server.start()
         try:
             yield Env(pds, pds_account, http, proxy, FakeClock(NOW))
         finally:
             proxy._hang.set()
-            await runner.cleanup()
+            await server.stop()
 
 
 def posts_with_text(account: Account, text: str) -> list[Any]:

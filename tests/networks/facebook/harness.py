@@ -7,18 +7,20 @@ the adapter's rules, and its 503 is Graph's "service temporarily unavailable" (t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
 
 from publisher.adapters.base import AdapterContext, PostContent
 from publisher.adapters.facebook import FacebookAdapter, FacebookSettings
+from publisher.clock import FakeClock
 from publisher.secrets import Secret
-from publisher.testing.faults import HarnessNetwork
-from tests.networks.facebook.server import error_body, usage_headers
+from publisher.testing import HARNESS_NOW, HarnessNetwork
+from tests.networks.facebook.errors import ERRORS
+from tests.networks.facebook.server import GraphServer, error_body, usage_headers
 
 PAGE_ID = "1234567890"
-# test_fault_harness.py starts its FakeClock here; Graph only says "minutes from now".
-HARNESS_NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+# The harness's FakeClock starts at HARNESS_NOW; Graph only says "minutes from now".
 
 
 def _make(base_url: str, context: AdapterContext, secrets: Mapping[str, str]) -> FacebookAdapter:
@@ -28,6 +30,13 @@ def _make(base_url: str, context: AdapterContext, secrets: Mapping[str, str]) ->
         api_base=base_url,
     )
     return FacebookAdapter("brand-fb", settings, context)
+
+
+@contextlib.asynccontextmanager
+async def _serve(clock: FakeClock, secrets: Mapping[str, str]) -> AsyncIterator[str]:
+    """The Graph server, for the page ``_make`` builds."""
+    async with GraphServer(page_id=PAGE_ID, token=secrets["token"], now=clock.now) as server:
+        yield server.url
 
 
 def _rate_limit_headers(reset_at: datetime) -> Mapping[str, str]:
@@ -62,4 +71,6 @@ HARNESS = HarnessNetwork(
     publish_path=f"/v23.0/{PAGE_ID}/feed",
     rate_limit_headers=_rate_limit_headers,
     error_body=_error_body,
+    serve=_serve,
+    errors=ERRORS,
 )

@@ -22,6 +22,8 @@ from urllib.parse import urlencode
 
 from aiohttp import BodyPartReader, web
 
+from publisher.testing.servers import LocalServer
+
 Endpoint = Literal["feed", "photos", "photos-unpublished", "posts", "page", "debug_token"]
 
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/bmp", "image/tiff"})
@@ -147,7 +149,7 @@ class GraphServer:
     url: str = ""
 
     def __post_init__(self) -> None:
-        self._runner: web.AppRunner | None = None
+        self._server: LocalServer | None = None
         self._injections: dict[str, list[_Injection]] = {}
         self._next_id = 100_000_000_000_001
         self._trace = 0
@@ -158,18 +160,14 @@ class GraphServer:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # No access log: Graph-style paging URLs carry tokens.
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._server = LocalServer(app, access_log=False)
+        self.url = await self._server.start()
         return self.url
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
 
     async def __aenter__(self) -> GraphServer:
         await self.start()

@@ -11,18 +11,20 @@ LinkedIn has no idempotency key and no reset header. So:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
 
 from publisher.adapters.base import AdapterContext, AmbiguousError, PostContent
 from publisher.adapters.linkedin import LinkedInAdapter, LinkedInSettings
+from publisher.clock import FakeClock
 from publisher.secrets import Secret
-from publisher.testing.faults import Fault, HarnessNetwork
-from tests.networks.linkedin.server import INVALID_TOKEN, error_body
+from publisher.testing import HARNESS_NOW, Fault, HarnessNetwork
+from tests.networks.linkedin.errors import ERRORS
+from tests.networks.linkedin.server import INVALID_TOKEN, LinkedInServer, error_body
 
 AUTHOR = "urn:li:organization:5515715"
-# test_fault_harness.py starts its FakeClock here; Retry-After is relative to it.
-HARNESS_NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+# The harness's FakeClock starts at HARNESS_NOW; Retry-After is relative to it.
 
 
 def _make(base_url: str, context: AdapterContext, secrets: Mapping[str, str]) -> LinkedInAdapter:
@@ -32,6 +34,13 @@ def _make(base_url: str, context: AdapterContext, secrets: Mapping[str, str]) ->
         api_base=base_url,
     )
     return LinkedInAdapter("brand-li", settings, context)
+
+
+@contextlib.asynccontextmanager
+async def _serve(clock: FakeClock, secrets: Mapping[str, str]) -> AsyncIterator[str]:
+    """The LinkedIn server, for the author ``_make`` builds."""
+    async with LinkedInServer(author=AUTHOR, token=secrets["token"], now=clock.now) as server:
+        yield server.url
 
 
 def _rate_limit_headers(reset_at: datetime) -> Mapping[str, str]:
@@ -67,4 +76,6 @@ HARNESS = HarnessNetwork(
     rate_limit_headers=_rate_limit_headers,
     error_body=_error_body,
     expected={Fault.HTTP_503: AmbiguousError},
+    serve=_serve,
+    errors=ERRORS,
 )

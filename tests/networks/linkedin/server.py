@@ -28,6 +28,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from aiohttp import web
 
+from publisher.testing.servers import LocalServer
+
 Endpoint = Literal[
     "images", "upload", "posts", "get_post", "find_posts", "organization", "userinfo"
 ]
@@ -259,7 +261,7 @@ class LinkedInServer:
     url: str = ""
 
     def __post_init__(self) -> None:
-        self._runner: web.AppRunner | None = None
+        self._server: LocalServer | None = None
         self._injections: dict[str, list[_Injection]] = {}
         self._post_ids = itertools.count(7_300_000_000_000_000_001)
         self._image_ids = itertools.count(1)
@@ -269,18 +271,14 @@ class LinkedInServer:
     async def start(self) -> str:
         app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._server = LocalServer(app, access_log=False)
+        self.url = await self._server.start()
         return self.url
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
 
     async def __aenter__(self) -> LinkedInServer:
         await self.start()

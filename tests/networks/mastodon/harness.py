@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 
 from publisher.adapters.base import (
@@ -12,8 +13,11 @@ from publisher.adapters.base import (
     TransientError,
 )
 from publisher.adapters.mastodon import MastodonAdapter, MastodonSettings
+from publisher.clock import FakeClock
 from publisher.secrets import Secret
-from publisher.testing.faults import Fault, HarnessNetwork
+from publisher.testing import Fault, HarnessNetwork
+from tests.networks.mastodon.errors import ERRORS
+from tests.networks.mastodon.server import MastodonServer
 
 
 def _make(base_url: str, context: AdapterContext, secrets: Mapping[str, str]) -> MastodonAdapter:
@@ -21,6 +25,14 @@ def _make(base_url: str, context: AdapterContext, secrets: Mapping[str, str]) ->
         instance=base_url, token=Secret("MASTODON_TOKEN", secrets["token"])
     )
     return MastodonAdapter("brand-masto", settings, context)
+
+
+@contextlib.asynccontextmanager
+async def _serve(clock: FakeClock, secrets: Mapping[str, str]) -> AsyncIterator[str]:
+    """The strict Mastodon server, for the account ``_make`` builds."""
+    async with MastodonServer(token=secrets["token"], clock=clock) as server:
+        yield server.url
+        assert server.problems == [], "the server answered outside the Mastodon document"
 
 
 def _rate_limit_headers(reset_at: datetime) -> Mapping[str, str]:
@@ -69,4 +81,6 @@ HARNESS = HarnessNetwork(
         Fault.HTTP_503: TransientError,
         Fault.TIMEOUT_BEFORE_BODY: TransientError,
     },
+    serve=_serve,
+    errors=ERRORS,
 )

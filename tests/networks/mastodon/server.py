@@ -40,6 +40,7 @@ from openapi_schema_validator import OAS31Validator, oas31_format_checker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from publisher.testing.servers import LocalServer
 from tests.paths import CONFORMANCE
 
 SPEC_PATH = Path(
@@ -304,7 +305,7 @@ class MastodonServer:
         self._used = 0
         self._window_start: datetime | None = None
         self._hang = asyncio.Event()
-        self._runner: web.AppRunner | None = None
+        self._server: LocalServer | None = None
         self.url = ""
 
     # -------------------------------------------------------------- lifecycle
@@ -312,18 +313,14 @@ class MastodonServer:
     async def __aenter__(self) -> MastodonServer:
         app = web.Application(client_max_size=512 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._server = LocalServer(app)
+        self.url = await self._server.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self._hang.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.stop()
 
     # -------------------------------------------------------------- test controls
 

@@ -65,6 +65,7 @@ from aiohttp import BodyPartReader, web
 from oauthlib.oauth1.rfc5849 import signature, utils
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
+from publisher.testing.servers import LocalServer
 from tests.paths import CONFORMANCE
 
 SPEC_PATH = Path(
@@ -349,7 +350,7 @@ class XServer:
         self._post_ids = itertools.count(1_870_000_000_000_000_001, 1000)
         self._media_ids = itertools.count(1_880_000_000_000_000_001, 7)
         self._hang = asyncio.Event()
-        self._runner: web.AppRunner | None = None
+        self._server: LocalServer | None = None
         self.url = ""
 
     # -- lifecycle ----------------------------------------------------------
@@ -357,19 +358,15 @@ class XServer:
     async def start(self) -> str:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._server = LocalServer(app)
+        self.url = await self._server.start()
         return self.url
 
     async def stop(self) -> None:
         self._hang.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
 
     async def __aenter__(self) -> XServer:
         await self.start()
