@@ -29,7 +29,7 @@ from publisher.adapters.base import (
 )
 from publisher.adapters.registry import adapter_class
 from publisher.clock import FakeClock
-from publisher.testing.errors import ErrorCase, check_error_case, check_listed
+from publisher.testing.errors import ErrorCase, check_error_case, check_listed, require
 from publisher.testing.faults import HARNESS_NOW, RESET_AT, Fault, FaultServer
 from publisher.testing.harness import HarnessNetwork, LookupCase
 from publisher.testing.leaks import captured_logs, leaks
@@ -44,14 +44,9 @@ class NotApplicable(Exception):
     """The harness row does not give what this check needs (a skipped test)."""
 
 
-def _check(ok: bool, message: object) -> None:
-    if not ok:
-        raise AssertionError(message)
-
-
 def _no_secret(net: HarnessNetwork, what: str, text: str) -> None:
     found = leaks(text, *net.secrets.values())
-    _check(not found, f"{what}: a secret leaked ({found}) in {text!r}")
+    require(not found, f"{what}: a secret leaked ({found}) in {text!r}")
 
 
 def _error_text(err: BaseException) -> str:
@@ -91,7 +86,7 @@ async def check_fault(net: HarnessNetwork, fault: Fault) -> None:
         async with FaultServer(net, fault) as server, _adapter_context() as ctx:
             adapter = net.make(server.url, ctx.context, net.secrets)
             rendered = adapter.render(net.content)
-            _check(not rendered.errors, rendered.errors)
+            require(not rendered.errors, rendered.errors)
             try:
                 await adapter.publish(rendered, _ref(net.content, ctx.clock))
             except AdapterError as caught:
@@ -99,7 +94,7 @@ async def check_fault(net: HarnessNetwork, fault: Fault) -> None:
             else:
                 raise AssertionError(f"{fault}: published, expected {net.expect(fault).__name__}")
     want = net.expect(fault)
-    _check(
+    require(
         isinstance(err, want),
         f"{fault}: {type(err).__name__} ({err.reason!r}), expected {want.__name__}",
     )
@@ -112,9 +107,9 @@ async def check_fault(net: HarnessNetwork, fault: Fault) -> None:
     reads = fault in (Fault.RATE_LIMIT_WITH_RESET, Fault.RATE_LIMIT_RETRY_AFTER)
     if reads and fault not in net.unread_resets:
         read = f"{err.reset_at} / {err.retry_after}"
-        _check(when == RESET_AT, f"{fault}: reset time not read: {read}")
+        require(when == RESET_AT, f"{fault}: reset time not read: {read}")
     else:
-        _check(err.reset_at is None or err.reset_at > now, f"{fault}: reset in the past")
+        require(err.reset_at is None or err.reset_at > now, f"{fault}: reset in the past")
 
 
 def _unknowable(result: LookupResult | AdapterError) -> str | None:
@@ -128,7 +123,7 @@ def _unknowable(result: LookupResult | AdapterError) -> str | None:
 
 async def _lookup(adapter: Adapter, post: PostContent, clock: FakeClock) -> LookupResult:
     rendered = adapter.render(post)
-    _check(not rendered.errors, rendered.errors)
+    require(not rendered.errors, rendered.errors)
     ref = _ref(post, clock)
     return await adapter.lookup(ref, rendered, ref.scheduled_at - LOOKUP_FROM)
 
@@ -158,7 +153,7 @@ async def check_lookup(net: HarnessNetwork, case: LookupCase) -> None:
                     adapter = net.make(server.url, ctx.context, net.secrets)
                     result = await _answer(adapter, net.content, ctx.clock)
     reason = _unknowable(result)
-    _check(reason is not None, f"{case}: {result!r}, expected Unknowable")
+    require(reason is not None, f"{case}: {result!r}, expected Unknowable")
     assert reason is not None
     _no_secret(net, f"{case}: the reason", reason)
     _no_secret(net, f"{case}: the log", logs.text())
@@ -183,16 +178,16 @@ async def _lookup_on_own_server(net: HarnessNetwork, case: LookupCase) -> None:
                 other = _other(net.content)
                 await adapter.publish(adapter.render(other), _ref(other, ctx.clock))
                 result = await _lookup(adapter, net.content, ctx.clock)
-                _check(isinstance(result, Absent), f"{case}: {result!r}, expected Absent")
+                require(isinstance(result, Absent), f"{case}: {result!r}, expected Absent")
             else:
                 rendered = adapter.render(net.content)
                 published = await adapter.publish(rendered, _ref(net.content, ctx.clock))
                 result = await _lookup(adapter, net.content, ctx.clock)
-                _check(isinstance(result, Found), f"{case}: {result!r}, expected Found")
+                require(isinstance(result, Found), f"{case}: {result!r}, expected Found")
                 assert isinstance(result, Found)
                 got = [(p.index, p.remote_id) for p in result.published.parts]
                 sent = [(p.index, p.remote_id) for p in published.parts]
-                _check(got == sent, f"{case}: found {got}, published {sent}")
+                require(got == sent, f"{case}: found {got}, published {sent}")
     _no_secret(net, f"{case}: the log", logs.text())
 
 
@@ -202,11 +197,11 @@ def check_registered(net: HarnessNetwork) -> None:
     cls = adapter_class(net.network)
     context = AdapterContext(session=None, clock=FakeClock(HARNESS_NOW))
     adapter = net.make("http://127.0.0.1:9", context, net.secrets)
-    _check(
+    require(
         type(adapter) is cls,
         f"entry point {net.network} is {cls}, the harness builds {type(adapter)}",
     )
-    _check(cls.network == net.network, f"{cls.__name__}.network is {cls.network!r}")
+    require(cls.network == net.network, f"{cls.__name__}.network is {cls.network!r}")
 
 
 async def check_error(net: HarnessNetwork, case: ErrorCase) -> None:

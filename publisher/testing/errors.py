@@ -140,7 +140,8 @@ async def attempt(adapter: Adapter, post: PostContent, clock: FakeClock) -> Adap
     return None
 
 
-def _check(ok: bool, message: object) -> None:
+def require(ok: bool, message: object) -> None:
+    """An assertion that holds under ``python -O`` too, and outside pytest."""
     if not ok:
         raise AssertionError(message)
 
@@ -153,12 +154,12 @@ async def check_error_case(table: ErrorTable, case: ErrorCase) -> None:
         err = await table.drive(case, clock, session)
     want = case.expect
     if want.error is None:
-        _check(err is None, f"expected the post to go out, got {err!r}")
+        require(err is None, f"expected the post to go out, got {err!r}")
         return
-    _check(isinstance(err, want.error), f"{type(err).__name__}: {err}")
+    require(isinstance(err, want.error), f"{type(err).__name__}: {err}")
     assert err is not None
     # The most specific of our classes: a RateLimitedError is no TransientError, etc.
-    _check(
+    require(
         not any(
             isinstance(err, other)
             for other in (TransientError, RateLimitedError, PermanentError, AmbiguousError)
@@ -167,35 +168,35 @@ async def check_error_case(table: ErrorTable, case: ErrorCase) -> None:
         type(err).__mro__,
     )
     step = after_error(err, want.attempt, NOW, POLICY, RAND)
-    _check(type(step) is want.action, step)
+    require(type(step) is want.action, step)
     if isinstance(step, RetryAt):
-        _check(step.at == want.at, (step.at, want.at))
-        _check(step.outcome is want.outcome, step)
-        _check(step.attention is want.attention, step)
+        require(step.at == want.at, (step.at, want.at))
+        require(step.outcome is want.outcome, step)
+        require(step.attention is want.attention, step)
         if want.limited:
-            _check(step.account_limited_until == step.at, step)
-            _check(isinstance(err, RateLimitedError), err)
+            require(step.account_limited_until == step.at, step)
+            require(isinstance(err, RateLimitedError), err)
             assert isinstance(err, RateLimitedError)
             given = err.reset_at or (NOW + err.retry_after if err.retry_after else None)
             if given is not None:
-                _check(step.at >= given, "the engine would come back before the reset")
+                require(step.at >= given, "the engine would come back before the reset")
         else:
-            _check(step.account_limited_until is None, step)
+            require(step.account_limited_until is None, step)
     elif isinstance(step, GiveUp):
-        _check(step.outcome is want.outcome, step)
-        _check(step.attention is want.attention, step)
-        _check(bool(step.reason), step)
+        require(step.outcome is want.outcome, step)
+        require(step.attention is want.attention, step)
+        require(bool(step.reason), step)
     elif isinstance(step, HoldAccount):
-        _check(step.until == want.at, step)
-        _check(step.attention is want.attention, step)
+        require(step.until == want.at, step)
+        require(step.attention is want.attention, step)
     else:
-        _check(isinstance(step, Unresolved), step)
+        require(isinstance(step, Unresolved), step)
         assert isinstance(step, Unresolved)
-        _check(step.remote_id == want.remote_id, step)
+        require(step.remote_id == want.remote_id, step)
 
 
 def check_listed(table: ErrorTable) -> None:
     """Every code the table must cover has a case."""
     cases = [c.case for c in table.cases]
     missing = [needle for needle in table.listed if not any(needle in c for c in cases)]
-    _check(not missing, f"no case for: {missing}")
+    require(not missing, f"no case for: {missing}")
