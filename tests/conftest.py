@@ -7,7 +7,7 @@ import os
 import socket
 import textwrap
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,19 +15,14 @@ from typing import Any
 
 import pytest
 
-from publisher.adapters.base import (
-    AdapterError,
-    DeliveryRef,
-    Published,
-    RemotePart,
-    Rendered,
-)
-from publisher.adapters.log import LogAdapter
 from publisher.clock import FakeClock
 from publisher.config import Config, SecretPolicy, load_config
 
+# The recording adapter lives in the test kit; engine tests import it from here too.
+from publisher.testing.recording import Call, RecordingAdapter, recording_adapters  # noqa: F401
+
 # The Bluesky PDS is one process for the whole session, shared by every module that uses it.
-from tests.adapters.pds import pds, pds_account  # noqa: F401
+from tests.networks.bluesky.pds import pds, pds_account  # noqa: F401
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)  # 09:00 in Europe/Paris
@@ -175,63 +170,6 @@ def project(tmp_path: Path) -> Project:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(T0 - timedelta(minutes=5))
-
-
-@dataclass
-class Call:
-    account: str
-    post_id: str
-    at: datetime
-    texts: list[str]
-    done: int
-
-
-class RecordingAdapter(LogAdapter):
-    """A log-network adapter that records what it publishes and can be told to fail."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.calls: list[Call] = []
-        self.script: list[AdapterError | None] = []  # consumed one per publish
-        self.gate: asyncio.Event | None = None  # when set, publish waits for it
-
-    async def publish(
-        self, rendered: Rendered, ref: DeliveryRef, done: Sequence[RemotePart] = ()
-    ) -> Published:
-        self.calls.append(
-            Call(
-                self.account,
-                ref.post_id,
-                self.context.clock.now(),
-                [p.text for p in rendered.parts],
-                len(done),
-            )
-        )
-        if self.gate is not None:
-            await self.gate.wait()
-        if self.script:
-            err = self.script.pop(0)
-            if err is not None:
-                raise err
-        return Published(
-            tuple(
-                RemotePart(
-                    p.index,
-                    f"{ref.part_key(p.index)}",
-                    f"https://log.example/{ref.post_id}/{p.index}",
-                )
-                for p in rendered.parts
-            )
-        )
-
-
-def recording_adapters(config: Config, clock: FakeClock) -> dict[str, RecordingAdapter]:
-    from publisher.adapters.base import AdapterContext
-
-    ctx = AdapterContext(session=None, clock=clock)
-    return {
-        name: RecordingAdapter(name, acc.settings, ctx) for name, acc in config.accounts.items()
-    }
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> None:

@@ -14,9 +14,9 @@ from publisher.engine.daemon import Engine, EngineOptions
 from publisher.engine.notify import HumanAlerts
 from publisher.engine.runtime import LIVE
 from publisher.store import Store
-from tests.adapters.mastodon_server import MastodonServer
-from tests.adapters.x_server import XServer
 from tests.conftest import T0, Project, eventually, recording_adapters
+from tests.networks.mastodon.server import MastodonServer
+from tests.networks.x.server import XServer
 from tests.test_cli import cli
 
 

@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import io
 import json
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +15,9 @@ from aiohttp import web
 from publisher.cli import main
 from publisher.states import DeliveryState
 from publisher.store import Store
+from publisher.testing.servers import LocalServer
 from tests.conftest import Project
+from tests.processes import run_publisher
 
 
 async def cli(*args: str) -> tuple[int, str, str]:
@@ -26,12 +26,7 @@ async def cli(*args: str) -> tuple[int, str, str]:
 
     def call() -> tuple[int, str, str]:
         if args and args[0] == "run":
-            r = subprocess.run(
-                [sys.executable, "-m", "publisher.cli", *args],
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
+            r = run_publisher(*args)
             return r.returncode, r.stdout, r.stderr
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -47,7 +42,7 @@ class Tripwire:
     def __init__(self) -> None:
         self.hits: list[str] = []
         self.url = ""
-        self._runner: web.AppRunner | None = None
+        self._server: LocalServer | None = None
 
     async def _any(self, request: web.Request) -> web.Response:
         self.hits.append(f"{request.method} {request.path}")
@@ -56,16 +51,13 @@ class Tripwire:
     async def __aenter__(self) -> Tripwire:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._any)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        self._server = LocalServer(app)
+        self.url = await self._server.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.stop()
 
 
 @pytest.fixture

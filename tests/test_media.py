@@ -1,7 +1,7 @@
 """Item 1 of issue 19: media confined to its roots, and errors that say nothing outside them.
 
 ``publisher validate`` runs as a real process on real files. The opener alone is tested in
-test_media_open.py, what each network receives in tests/adapters/test_media_confinement.py.
+test_media_open.py, what each network receives in tests/networks/test_media_confinement.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The media opener (item 1 of issue 19) on its own: the roots in force, the store, a race.
 
 What each network receives, and the item's before/after tests, are in
-tests/adapters/test_media_confinement.py and tests/test_media.py.
+tests/networks/test_media_confinement.py and tests/test_media.py.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import pytest
 from publisher.config import NotifySettings
 from publisher.engine.notify import HumanAlerts
 from publisher.secrets import Secret
+from publisher.testing.servers import LocalServer
 from tests.daemon.test_process import (  # noqa: F401 - fixtures
     SlowMastodon,
     masto,
@@ -171,18 +172,13 @@ async def test_item7_hung_webhook_says_it_timed_out(caplog: pytest.LogCaptureFix
 
     app = web.Application()
     app.router.add_post("/hook", hang)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     caplog.set_level(logging.WARNING, logger="publisher.notify")
-    try:
-        await notify_once(
-            NotifySettings(url=f"http://127.0.0.1:{port}/hook", timeout=timedelta(seconds=1)),
-            hangs=True,
-        )
-    finally:
-        release.set()
-        await runner.cleanup()
+    async with LocalServer(app) as server:
+        try:
+            await notify_once(
+                NotifySettings(url=f"{server.url}/hook", timeout=timedelta(seconds=1)),
+                hangs=True,
+            )
+        finally:
+            release.set()
     assert [r.getMessage() for r in caplog.records] == ["notify webhook timed out after 1s"]

@@ -2,7 +2,7 @@
 
 The table checks each form a secret travels in against a fresh ``Redactor``. The two
 end-to-end tests run ``publisher run --once`` as a process against local X servers that refuse
-every post with an error quoting the request back (``tests/adapters/x_echo.py``), with a
+every post with an error quoting the request back (``tests/networks/x/echo.py``), with a
 webhook and a notify command listening, then read every place a human or a machine can see:
 the log, the SQLite file's bytes, ``status``, ``history``, the webhook, the command's input.
 The second one does it twice, for an editor who guessed a secret right and one who guessed
@@ -20,7 +20,6 @@ import html
 import json
 import os
 import re
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -34,8 +33,11 @@ from oauthlib.oauth1 import Client as OAuth1Client
 from oauthlib.oauth1.rfc5849.utils import escape as oauth_escape
 
 from publisher.secrets import Redactor
-from tests.adapters.x_echo import ECHOES, EchoingX
+from publisher.testing.leaks import leaks
+from publisher.testing.servers import LocalServer
 from tests.conftest import Project
+from tests.networks.x.echo import ECHOES, EchoingX
+from tests.processes import run_publisher
 from tests.test_cli import cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -103,33 +105,6 @@ ROWS = [
     for label, secret in (("token", TOKEN), ("password", PASSWORD))
     if secret not in encode(secret)  # the literal would be scrubbed anyway: not a new form
 ]
-
-
-def traces(value: str) -> set[str]:
-    """Every 8-character piece of text that only the secret could have made: of the value,
-    its percent-encodings, JSON strings, base64 at each of the three byte offsets (the
-    characters that depend on its bytes alone, both alphabets) and hex. Computed here,
-    independently of ``publisher.redact``."""
-    texts = {value, quote(value, safe=""), quote(quote(value, safe=""), safe=""),
-             json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
-    out: set[str] = set()
-    for text in texts | {t.replace("/", "\\/") for t in texts}:
-        data = text.encode()
-        for pad in range(3):
-            encoded = _b64(bytes(pad) + data)
-            first, end = -(-8 * pad // 6), 8 * (pad + len(data)) // 6
-            core = encoded[first:end]
-            texts_b64 = {core, core.replace("+", "-").replace("/", "_")}
-            for c in texts_b64:
-                out.update(c[i : i + 8] for i in range(len(c) - 7))
-        out.update(text[i : i + 8] for i in range(len(text) - 7))
-    for h in (value.encode().hex(), value.encode().hex().upper()):
-        out.update(h[i : i + 8] for i in range(len(h) - 7))
-    return out
-
-
-def leaks(text: str, *secrets: str) -> list[str]:
-    return sorted({t for s in secrets for t in traces(s) if t in text})
 
 
 @pytest.mark.parametrize(("form", "secret"), ROWS)
@@ -278,7 +253,7 @@ class Sinks:
     root: Path
     hooks: list[str] = field(default_factory=list)
     url: str = ""
-    _runner: web.AppRunner | None = None
+    _server: LocalServer | None = None
 
     @property
     def command_log(self) -> Path:
@@ -303,16 +278,13 @@ class Sinks:
     async def __aenter__(self) -> Sinks:
         app = web.Application()
         app.router.add_post("/hook", self._hook)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        self._server = LocalServer(app)
+        self.url = await self._server.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.stop()
 
     def notified(self) -> str:
         return self.command_log.read_text(encoding="utf-8") if self.command_log.exists() else ""
@@ -328,10 +300,9 @@ async def run_once(project: Project, env: dict[str, str], *args: str) -> tuple[i
     """``publisher run --once`` as a process, as systemd runs it; its log is its stderr."""
 
     def call() -> tuple[int, str]:
-        r = subprocess.run(
-            [sys.executable, "-m", "publisher.cli", "run", "--once",
-             "--config", str(project.config_path), *args],
-            capture_output=True, text=True, timeout=120, env={**os.environ, **env},
+        r = run_publisher(
+            "run", "--once", "--config", str(project.config_path), *args,
+            env={**os.environ, **env},
         )
         return r.returncode, r.stdout + r.stderr
 

@@ -4,7 +4,7 @@ The chaos and fault tests run the real daemon as a subprocess and judge it by wh
 servers received, not by what the daemon says it did. So the strict local servers (X, Graph,
 Mastodon) run here, in a background thread with its own event loop, so that a test may block
 (``time.sleep``, ``subprocess.run``) without stalling them. Bluesky is the real reference PDS
-(``tests.adapters.pds``), read back over XRPC.
+(``tests.networks.bluesky.pds``), read back over XRPC.
 
 Each server is the adapters' own test server, subclassed only at its request handler to:
 
@@ -44,10 +44,10 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from tests.adapters.facebook_server import GraphServer, usage_headers
-from tests.adapters.mastodon_server import MastodonServer
-from tests.adapters.pds import Account as BskyAccount
-from tests.adapters.x_server import XServer, invalid_request, status_body
+from tests.networks.bluesky.pds import Account as BskyAccount
+from tests.networks.facebook.server import GraphServer, usage_headers
+from tests.networks.mastodon.server import MastodonServer
+from tests.networks.x.server import XServer, invalid_request, status_body
 
 T = TypeVar("T")
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.adapters.pds import Pds, unique_handle
 from tests.chaos.servers import (
     ACCOUNT_NETWORK,
     Daemon,
@@ -34,6 +33,7 @@ from tests.chaos.servers import (
     write_config,
     write_queue,
 )
+from tests.networks.bluesky.pds import Pds, unique_handle
 
 SEED = 20261123
 KILLS = 12

@@ -50,9 +50,6 @@ from publisher.engine.runtime import LIVE
 from publisher.states import DeliveryState
 from publisher.store import Delivery, Store, TakeDue
 from publisher.sync import sync_queue
-from tests.adapters.facebook_server import GraphServer
-from tests.adapters.mastodon_server import MastodonServer
-from tests.adapters.x_server import XServer
 from tests.conftest import (
     PG_HOST,
     PG_PORT,
@@ -64,6 +61,9 @@ from tests.conftest import (
     recording_adapters,
     skip_or_fail_without_postgres,
 )
+from tests.networks.facebook.server import GraphServer
+from tests.networks.mastodon.server import MastodonServer
+from tests.networks.x.server import XServer
 
 pytestmark = [pytest.mark.postgres]
 

@@ -9,11 +9,8 @@ Mastodon keeps every byte it is sent.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -23,7 +20,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from publisher.testing.servers import LocalServer
 from tests.broken_cases import FIXTURES
+from tests.processes import start_daemon, status_json
 
 TOKEN = "media-canary-token-Hq41VbR9"  # in $CREDENTIALS_DIRECTORY only
 ENV_MARK = "env-canary-Pz70QwK3"  # in the daemon's environment only
@@ -37,7 +36,7 @@ class RecordingMastodon:
         self.uploads = 0
         self.statuses = 0
         self.url = ""
-        self._runner: web.AppRunner | None = None
+        self._server: LocalServer | None = None
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -81,16 +80,13 @@ class RecordingMastodon:
         app.router.add_post("/api/v2/media", self._media)
         app.router.add_post("/api/v1/statuses", self._status)
         app.router.add_get("/api/v2/instance", self._instance)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        self._server = LocalServer(app)
+        self.url = await self._server.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.stop()
 
 
 @pytest.fixture
@@ -110,15 +106,7 @@ async def wait_for(check: Any, timeout: float = 60.0) -> None:
 
 
 def status(config: Path, env: dict[str, str]) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "publisher.cli", "status", "--json", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        timeout=120,
-    )
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
+    return status_json(config, env=env)
 
 
 def repoint(link: Path, target: Path | str) -> None:
@@ -162,14 +150,8 @@ async def test_item1_daemon_sends_nothing_from_outside_when_media_links_are_repo
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "MASTO_TOKEN")}
     env.update(CREDENTIALS_DIRECTORY=str(creds), PUBLISHER_CANARY=ENV_MARK)
     log = tmp_path / "daemon.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "publisher.cli", "run", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=editors,
-        )
+    daemon = start_daemon(config, log=log, env=env, cwd=editors)
+    proc = daemon.proc
     try:
         await wait_for(lambda: "queue applied" in log.read_text(errors="replace"))
         # After the sync, before the posts are due; queue.yaml itself is left untouched.
@@ -185,9 +167,7 @@ async def test_item1_daemon_sends_nothing_from_outside_when_media_links_are_repo
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 60) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        daemon.kill()
     doc = status(config, env)
     failed = {row["post"]: row["error"] for row in doc["needs_human"]["failed"]}
     assert failed == {

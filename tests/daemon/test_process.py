@@ -7,8 +7,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +15,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+
+from publisher.testing.servers import LocalServer
+from tests import processes
+from tests.processes import Daemon, start_daemon
 
 TOKEN = "canary-token-Zq81XyT0"
 
@@ -28,7 +30,7 @@ class SlowMastodon:
     delay: float = 0.0
     arrivals: list[tuple[float, str, str | None]] = field(default_factory=list)  # (time, text, key)
     url: str = ""
-    _runner: web.AppRunner | None = None
+    _server: LocalServer | None = None
 
     async def _status(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
@@ -64,16 +66,13 @@ class SlowMastodon:
         app = web.Application()
         app.router.add_post("/api/v1/statuses", self._status)
         app.router.add_get("/api/v2/instance", self._instance)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        self._server = LocalServer(app)
+        self.url = await self._server.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.stop()
 
 
 @pytest.fixture
@@ -113,38 +112,21 @@ def write_queue(path: Path, posts: list[tuple[str, datetime, str]]) -> None:
     path.write_text(queue_text(posts), encoding="utf-8")
 
 
-@dataclass
-class Daemon:
-    proc: subprocess.Popen[str]
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-
 @pytest.fixture
 def spawn(tmp_path: Path) -> Iterator[object]:
-    procs: list[subprocess.Popen[str]] = []
+    daemons: list[Daemon] = []
 
     def start(config: Path, *args: str, env: dict[str, str] | None = None) -> Daemon:
-        log = tmp_path / f"daemon-{len(procs)}.log"
+        log = tmp_path / f"daemon-{len(daemons)}.log"
         full_env = {**os.environ, "MASTO_TOKEN": TOKEN, **(env or {})}
         full_env.pop("NOTIFY_SOCKET", None) if env is None or "NOTIFY_SOCKET" not in env else None
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "publisher.cli", "run", "--config", str(config), *args],
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-            env=full_env,
-            text=True,
-        )
-        procs.append(proc)
-        return Daemon(proc, log)
+        daemon = start_daemon(config, *args, log=log, env=full_env)
+        daemons.append(daemon)
+        return daemon
 
     yield start
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+    for d in daemons:
+        d.kill()
 
 
 async def wait_for(check: object, timeout: float = 20.0) -> None:
@@ -157,14 +139,7 @@ async def wait_for(check: object, timeout: float = 20.0) -> None:
 
 
 def status_json(config: Path) -> dict[str, object]:
-    out = subprocess.run(
-        [sys.executable, "-m", "publisher.cli", "status", "--json", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MASTO_TOKEN": TOKEN},
-        check=True,
-    )
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
+    return processes.status_json(config, env={**os.environ, "MASTO_TOKEN": TOKEN})
 
 
 async def test_notify_ready_watchdog_status_stopping_and_sigterm_drain(

@@ -14,8 +14,8 @@ from publisher.engine.runtime import LIVE
 from publisher.secrets import Secret
 from publisher.states import DeliveryState, Outcome
 from publisher.store import Store
-from tests.adapters.mastodon_server import MastodonServer
 from tests.conftest import T0, Project
+from tests.networks.mastodon.server import MastodonServer
 
 
 async def passes(

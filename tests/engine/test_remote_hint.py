@@ -14,8 +14,8 @@ from publisher.engine.runtime import LIVE
 from publisher.secrets import Secret
 from publisher.states import DeliveryState
 from publisher.store import Store
-from tests.adapters.linkedin_server import LinkedInServer
 from tests.conftest import T0, Project
+from tests.networks.linkedin.server import LinkedInServer
 
 
 async def run_once(project: Project, clock: FakeClock, server: LinkedInServer) -> Store:

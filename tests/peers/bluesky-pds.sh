@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start the reference Bluesky PDS (@atproto/pds, from the npm registry) and an in-memory did:plc
-# directory, both on 127.0.0.1, for the adapter tests (tests/adapters/pds.py runs this).
+# directory, both on 127.0.0.1, for the adapter tests (tests/networks/bluesky/pds.py runs this).
 #
 #   bluesky-pds.sh [DIR]
 #

@@ -1,0 +1,121 @@
+"""A small XRPC stand-in for a PDS: sessions as the reference PDS hands them out, records
+kept by key, and createRecord answering as an error-table case wants.
+
+The reference PDS (``pds.py``) needs Node; this one answers the error table and the
+contract's lookups without it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from aiohttp import web
+
+from publisher.testing import NOW, LocalServer
+
+DID = "did:plc:errortables0000000000000"
+B_RESET = NOW + timedelta(minutes=5)
+
+
+def epoch(when: datetime) -> str:
+    return str(int(when.timestamp()))
+
+
+@dataclass
+class Xrpc:
+    """Just enough of a PDS: sessions, records, and createRecord answering as told.
+
+    ``create``: "expired-once", "auth-required", "rate-limit", "retry-after", or "ok" (the
+    record is created and kept; getRecord finds it). ``access`` starts every access token
+    it hands out.
+    """
+
+    create: str = "ok"
+    refresh_ok: bool = True
+    login_ok_after_first: bool = True
+    access: str = "access"
+    calls: list[str] = field(default_factory=list)
+    records: dict[str, dict[str, object]] = field(default_factory=dict)  # by rkey
+    url: str = ""
+    _logins: int = 0
+    _server: LocalServer | None = None
+
+    def _session(self, n: int) -> dict[str, object]:
+        return {
+            "did": DID,
+            "handle": "brand.test",
+            "accessJwt": f"{self.access}-{n}",
+            "refreshJwt": f"refresh-{n}",
+            "active": True,
+        }
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        nsid = request.path.removeprefix("/xrpc/")
+        self.calls.append(nsid)
+        await request.read()
+        auth = request.headers.get("Authorization", "")
+        if nsid == "com.atproto.server.createSession":
+            self._logins += 1
+            if self._logins > 1 and not self.login_ok_after_first:
+                refusal = {"error": "AuthenticationRequired", "message": "Invalid password"}
+                return web.json_response(refusal, status=401)
+            return web.json_response(self._session(1))
+        if nsid == "com.atproto.server.refreshSession":
+            if not self.refresh_ok or auth != "Bearer refresh-1":
+                return web.json_response(
+                    {"error": "ExpiredToken", "message": "Token has been revoked"}, status=400
+                )
+            return web.json_response(self._session(2))
+        if nsid == "com.atproto.repo.getRecord":
+            record = self.records.get(request.query.get("rkey", ""))
+            if record is None:
+                return web.json_response(
+                    {"error": "RecordNotFound", "message": "Could not locate record"}, status=400
+                )
+            return web.json_response(record)
+        if nsid != "com.atproto.repo.createRecord":
+            return web.json_response({"error": "MethodNotImplemented"}, status=501)
+        if self.create == "expired-once" and auth == f"Bearer {self.access}-1":
+            return web.json_response(
+                {"error": "ExpiredToken", "message": "Token has expired"}, status=400
+            )
+        if self.create == "auth-required":
+            return web.json_response(
+                {"error": "AuthenticationRequired", "message": "Authentication Required"},
+                status=401,
+            )
+        if self.create == "rate-limit":
+            return web.json_response(
+                {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+                status=429,
+                headers={
+                    "RateLimit-Limit": "5000",
+                    "RateLimit-Remaining": "0",
+                    "RateLimit-Reset": epoch(B_RESET),
+                    "RateLimit-Policy": "5000;w=3600",
+                },
+            )
+        if self.create == "retry-after":
+            return web.json_response(
+                {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+                status=429,
+                headers={"Retry-After": "45"},
+            )
+        body = json.loads(await request.read())
+        rkey = body["rkey"]
+        uri = f"at://{DID}/app.bsky.feed.post/{rkey}"
+        self.records[rkey] = {"uri": uri, "cid": "bafyreiexample", "value": body["record"]}
+        return web.json_response({"uri": uri, "cid": "bafyreiexample"})
+
+    async def __aenter__(self) -> Xrpc:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._server = LocalServer(app)
+        self.url = await self._server.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._server is not None:
+            await self._server.stop()
