@@ -15,7 +15,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import quote, quote_plus
 
 from aiohttp import web
@@ -29,8 +29,21 @@ from publisher.adapters.base import (
 )
 from publisher.testing.servers import Blackhole, LocalServer, Refusing
 
-if TYPE_CHECKING:
-    from publisher.testing.harness import HarnessNetwork
+
+class FaultTarget(Protocol):
+    """What the fault server needs of a network's harness row (``HarnessNetwork``): where
+    its post request goes, and how its errors and rate-limit headers look."""
+
+    @property
+    def publish_method(self) -> str: ...
+    @property
+    def publish_path(self) -> str: ...
+    @property
+    def setup(self) -> Mapping[tuple[str, str], Handler]: ...
+    @property
+    def rate_limit_headers(self) -> Callable[[datetime], Mapping[str, str]]: ...
+    @property
+    def error_body(self) -> Callable[[int], Mapping[str, object]]: ...
 
 
 class Fault(StrEnum):
@@ -122,7 +135,7 @@ class FaultServer:
     check against a network that fails).
     """
 
-    def __init__(self, net: HarnessNetwork, fault: Fault, *, everywhere: bool = False) -> None:
+    def __init__(self, net: FaultTarget, fault: Fault, *, everywhere: bool = False) -> None:
         self.net = net
         self.fault = fault
         self.everywhere = everywhere
