@@ -571,8 +571,9 @@ class Adapter(ABC):
         ``progress`` holds the parts already out (a reply's parent among them). Every failure
         of the network's is raised as one of our errors; see ``publish`` for anything else.
         """
-        raise NotImplementedError(f"the {self.network} adapter defines neither publish_part "
-                                  "nor publish")
+        raise NotImplementedError(
+            f"the {self.network} adapter defines neither publish_part nor publish"
+        )
 
     def _adapter_bug(
         self, err: Exception, part: RenderedPart, attempt: _Attempt, progress: Progress

@@ -13,6 +13,10 @@ names the existing one: that too is ambiguous (it may be ours), carrying the URN
 Image uploads create nothing visible until a post references them, so their failures are
 plain transient errors.
 
+Uploads are ``Kind.UPLOAD`` requests and the post ``Kind.CREATE`` (the shared boundary,
+``publisher.adapters.transport``); ``classify`` adds LinkedIn's rules to the shared default: no
+idempotency key, so a 5xx (503 included) or an odd answer to the post is ambiguous too.
+
 Access tokens last 60 days and LinkedIn offers no way to ask when one expires, so the
 operator writes ``token_expires`` in the config: a token past it is refused before any
 request, and ``check()`` warns seven days ahead. The token travels only in the
@@ -24,26 +28,22 @@ from __future__ import annotations
 import json
 import logging
 import re
-import traceback
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-import aiohttp
-from multidict import CIMultiDict
 from pydantic import field_validator, model_validator
 from yarl import URL
 
+from publisher.adapters import payload
 from publisher.adapters.base import (
     Absent,
     AccountCheck,
     AccountSettings,
-    Adapter,
     AdapterError,
     AmbiguousError,
     Attention,
@@ -58,13 +58,16 @@ from publisher.adapters.base import (
     MediaLimits,
     PermanentError,
     PostContent,
+    Progress,
     Published,
-    RateLimitedError,
     RemotePart,
     Rendered,
+    RenderedPart,
     TransientError,
     Unknowable,
 )
+from publisher.adapters.transport import Answer, HttpAdapter, Kind, Request, clipped, doubtful
+from publisher.adapters.waits import wait_from
 from publisher.secrets import REDACTOR, Secret
 from publisher.text import find_entities
 
@@ -88,15 +91,13 @@ LOOKUP_SLACK = timedelta(minutes=10)  # clock skew between us and LinkedIn's cre
 
 RESERVED = frozenset("\\|{}@[]()<>#*_~")
 HASHTAG_SIGNS = {"#": "\\#", "＃": "＃"}  # the template's sign: '#' is reserved, '＃' is not
-# The link card's thumbnail, uploaded like a post's images; the placeholder shows the editor's
-# path (publish takes the file from the rendered part).
-THUMB_RE = re.compile(r"<thumb:(.+)>", re.DOTALL)
+# The editor's words in a post's body: never taken for a placeholder.
+TEXT_KEYS = frozenset({"commentary", "altText", "source", "title", "description"})
 
 AUTHOR_RE = re.compile(r"urn:li:(?:organization:(?P<org>\d+)|person:(?P<person>[A-Za-z0-9_-]+))")
 POST_URN_RE = re.compile(r"urn:li:(?:share|ugcPost):\d+")
 IMAGE_URN_RE = re.compile(r"urn:li:image:[A-Za-z0-9_-]+")
 VERSION_RE = re.compile(r"(?P<year>\d{4})(?P<month>\d{2})(?:\.\d{2})?")
-PLACEHOLDER_RE = re.compile(r"<media:(\d+)>")
 _UNRESOLVED_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 _LITTLE_TOKEN = re.compile(
     r"\{hashtag\|(?P<sign>\\#|#|＃)\|(?P<tag>[^{}|\\]*)\}"
@@ -225,51 +226,16 @@ class LinkedInSettings(AccountSettings):
         return datetime.combine(value, time(0, 0), tzinfo=UTC)
 
 
-# ---------------------------------------------------------------------------
-# The HTTP boundary's small types.
-
-
-@dataclass(frozen=True)
-class _Step:
-    """One request; ``visible`` when its success would be public (no blind resend)."""
-
-    what: str
-    visible: bool
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    headers: CIMultiDict[str]
-    body: bytes
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
-
-
 def retry_after(
     headers: Mapping[str, str], now: datetime
 ) -> tuple[datetime | None, timedelta | None]:
-    """A ``Retry-After`` header (seconds, or an HTTP date) as (reset_at, retry_after)."""
-    raw = CIMultiDict(headers).get("Retry-After", "").strip()
-    if not raw:
-        return None, None
-    if raw.isdigit():
-        seconds = int(raw)
-        return (None, timedelta(seconds=seconds)) if seconds > 0 else (None, None)
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None, None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return (when, None) if when > now else (None, None)
+    """A ``Retry-After`` header (seconds, or an HTTP date) as (reset_at, retry_after), bounded
+    (``publisher.adapters.waits``): LinkedIn sends no reset header."""
+    wait = wait_from(headers, now)
+    return wait.reset_at, wait.retry_after
 
 
-class LinkedInAdapter(Adapter):
+class LinkedInAdapter(HttpAdapter):
     network = "linkedin"
     Settings = LinkedInSettings
 
@@ -277,6 +243,8 @@ class LinkedInAdapter(Adapter):
     def _settings(self) -> LinkedInSettings:
         assert isinstance(self.settings, LinkedInSettings)
         return self.settings
+
+    # ------------------------------------------------------------------ capabilities
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -292,7 +260,7 @@ class LinkedInAdapter(Adapter):
             link_cards=True,
         )
 
-    # ------------------------------------------------------------------ render (pure)
+    # ------------------------------------------------------------------ render and payloads
 
     def render(self, content: PostContent) -> Rendered:
         """The shared render, plus what LinkedIn does with link cards and escapes."""
@@ -360,9 +328,283 @@ class LinkedInAdapter(Adapter):
             if link.description:
                 article["description"] = link.description
             if link.thumb is not None:
-                article["thumbnail"] = f"<thumb:{link.thumb.name}>"
+                article["thumbnail"] = payload.thumb(link.thumb.name)
             body["content"] = {"article": article}
         return body
+
+    # ------------------------------------------------------------------ publish_part
+
+    async def publish_part(self, part: RenderedPart, progress: Progress) -> RemotePart:
+        """The images (and the card's thumbnail), then the post."""
+        self._refuse_expired()
+        self.reveal(self._settings.token)  # a missing secret fails here, before any upload
+        # Every file is read before the first request: a missing one uploads nothing.
+        files = [await self.read_media(item) for item in part.media]
+        urns = [
+            await self._upload_bytes(f.data, f.mime_type, f"image {i + 1}/{len(files)}")
+            for i, f in enumerate(files)
+        ]
+        thumb_urn = await self._upload_thumb(part.payload, part.thumb)
+        body = payload.fill(part.payload, media=urns, thumb=thumb_urn, text=TEXT_KEYS)
+        remote = await self._create_post(part.index, body)
+        log.debug("%s: published %s", self.account, remote.url)
+        return remote
+
+    async def _create_post(self, index: int, body: Mapping[str, Any]) -> RemotePart:
+        request = self._request("POST", self._rest("posts"), Kind.CREATE, "post", json_body=body)
+        answer = await self.send(request, expect=(201,))
+        raw = answer.headers.get("x-restli-id") or answer.headers.get("x-linkedin-id") or ""
+        urn = unquote(raw.strip())
+        if POST_URN_RE.fullmatch(urn) is None:
+            snippet = self.scrub(repr(REDACTOR.clip(urn, 80)))
+            raise AmbiguousError(
+                f"post: LinkedIn answered 201 without a post URN (x-restli-id {snippet})",
+                status=answer.status,
+            )
+        return RemotePart(index, urn, post_url(urn))
+
+    async def _upload_thumb(self, body: Mapping[str, Any], item: MediaItem | None) -> str | None:
+        content = body.get("content")
+        article = content.get("article") if isinstance(content, Mapping) else None
+        thumb = article.get("thumbnail") if isinstance(article, Mapping) else None
+        if not payload.is_thumb(thumb):
+            return None
+        if item is None:
+            raise PermanentError("the payload names a card thumbnail the post does not have")
+        found = await self.read_media(item)
+        if _thumb_type(item, found.mime_type) is None:
+            raise PermanentError(
+                f"{item.name}: a LinkedIn card thumbnail must be JPEG or PNG",
+                attention=Attention.CONTENT,
+            )
+        return await self._upload_bytes(found.data, found.mime_type, "card thumbnail")
+
+    async def _upload_bytes(self, data: bytes, mime: str, what: str) -> str:
+        """initializeUpload, then PUT the bytes: nothing is visible yet, failures are transient."""
+        init = f"{what}: initializeUpload"
+        request = self._request(
+            "POST",
+            self._rest("images", query="action=initializeUpload"),
+            Kind.UPLOAD,
+            init,
+            json_body={"initializeUploadRequest": {"owner": self._settings.author}},
+        )
+        doc = (await self.send(request, expect=(200,))).maybe_json()
+        value = doc.get("value") if isinstance(doc, dict) else None
+        upload_url = value.get("uploadUrl") if isinstance(value, dict) else None
+        image = value.get("image") if isinstance(value, dict) else None
+        if not isinstance(upload_url, str) or not isinstance(image, str):
+            raise TransientError(f"{init}: LinkedIn answered without uploadUrl and image")
+        if IMAGE_URN_RE.fullmatch(image) is None or urlsplit(upload_url).scheme not in (
+            "http",
+            "https",
+        ):
+            raise TransientError(f"{init}: LinkedIn answered an unusable upload target")
+        put = self._request(
+            "PUT",
+            URL(upload_url, encoded=True),
+            Kind.UPLOAD,
+            f"{what}: upload",
+            data=data,
+            content_type=mime,
+            auth=self._may_carry_token(upload_url),
+            versioned=False,
+        )
+        await self.send(put, expect=(200, 201))
+        return image
+
+    def _may_carry_token(self, url: str) -> bool:
+        """The token goes to the API's own host or linkedin.com, never to any other host."""
+        host = (urlsplit(url).hostname or "").lower()
+        api_host = (urlsplit(self._settings.api_base).hostname or "").lower()
+        return host == api_host or host == "linkedin.com" or host.endswith(".linkedin.com")
+
+    # ------------------------------------------------------------------ classify
+
+    def classify(self, answer: Answer, kind: Kind) -> AdapterError:
+        """LinkedIn's status decides, its ``code`` and ``message`` explain; the shared default
+        for the statuses LinkedIn means as every network does."""
+        status = answer.status
+        reason = self.describe(answer)
+        if status == 401:
+            return PermanentError(
+                f"{reason} (token expired or revoked)",
+                attention=Attention.CREDENTIALS,
+                status=status,
+            )
+        refusal = _Refusal.of(answer)
+        if status == 422 and refusal.duplicate:
+            text = answer.body.decode("utf-8", "replace")
+            m = POST_URN_RE.search(refusal.message) or POST_URN_RE.search(text)
+            urn = m.group(0) if m else None
+            named = f" {urn}" if urn else ""
+            return AmbiguousError(
+                f"{reason}; LinkedIn already has this post{named} (ours, or an identical one)",
+                remote_id=urn,
+                status=status,
+            )
+        if status >= 500 or status < 400:
+            # No idempotency key on LinkedIn: a 5xx (503 too) or an odd answer after the body
+            # left may hide a post, while an upload that failed left nothing visible.
+            return doubtful(kind, reason, status=status)
+        if status == 426:
+            return PermanentError(
+                f"{reason} (LinkedIn-Version {self._settings.version} is not served: "
+                "update `version`)",
+                status=status,
+            )
+        return super().classify(answer, kind)
+
+    def describe(self, answer: Answer) -> str:
+        refusal = _Refusal.of(answer)
+        named = refusal.code or next(iter(sorted(refusal.input_codes)), "")
+        label = f"LinkedIn {named}" if named else "LinkedIn"
+        message = refusal.message
+        if not message and not isinstance(answer.maybe_json(), dict):
+            snippet = clipped(self.scrub, answer.body.decode("utf-8", "replace"), 80).strip()
+            message = f"unexpected answer {snippet!r}" if snippet else "empty answer"
+        what = answer.request.what
+        return self.scrub(f"{what}: {label} (HTTP {answer.status}): {message or 'no message'}")
+
+    # ------------------------------------------------------------------ lookup
+
+    async def lookup(self, ref: DeliveryRef, rendered: Rendered, since: datetime) -> LookupResult:
+        """The author's recent posts, matched by commentary: LinkedIn keeps no request keys."""
+        if not rendered.parts:
+            return Unknowable("nothing was rendered")
+        if ref.remote_hint and ref.remote_hint.startswith("urn:li:"):
+            # A DUPLICATE_POST answer named this post: check it first.
+            named = await self.lookup_urn(ref.remote_hint, since)
+            if isinstance(named, Found):
+                return named
+        sent = rendered.parts[0].payload.get("commentary")
+        wanted = _normalize(unescape_little(sent if isinstance(sent, str) else ""))
+        if not wanted:
+            return Unknowable("a post without text cannot be told apart among the author's posts")
+        oldest = since - LOOKUP_SLACK
+        older_twin: str | None = None
+        try:
+            for page in range(LOOKUP_PAGES):
+                query = (
+                    f"author={quote(self._settings.author, safe='')}&q=author"
+                    f"&count={LOOKUP_COUNT}&start={page * LOOKUP_COUNT}&sortBy=LAST_MODIFIED"
+                )
+                request = self._request(
+                    "GET", self._rest("posts", query=query), Kind.READ, "lookup"
+                )
+                answer = await self.send(request, expect=(200,))
+                doc = answer.maybe_json()
+                elements = doc.get("elements") if isinstance(doc, dict) else None
+                if not isinstance(elements, list):
+                    return Unknowable("lookup: LinkedIn answered without an elements list")
+                reached_older = False
+                for post in elements:
+                    if not isinstance(post, dict) or not isinstance(post.get("id"), str):
+                        continue
+                    created = _millis(post.get("createdAt"))
+                    modified = _millis(post.get("lastModifiedAt")) or created
+                    if modified is not None and modified < oldest:
+                        reached_older = True
+                    commentary = post.get("commentary")
+                    if not isinstance(commentary, str):
+                        continue
+                    if _normalize(unescape_little(commentary)) != wanted:
+                        continue
+                    if created is not None and created < oldest:
+                        older_twin = older_twin or post["id"]
+                        continue
+                    urn = post["id"]
+                    return Found(Published((RemotePart(0, urn, post_url(urn)),)))
+                if reached_older or len(elements) < LOOKUP_COUNT:
+                    break
+            else:
+                return Unknowable(
+                    f"lookup: more than {LOOKUP_PAGES * LOOKUP_COUNT} recent posts to read"
+                )
+        except AdapterError as err:
+            return Unknowable(f"lookup failed: {err.reason}")
+        if older_twin is not None:
+            # Sending again would only meet DUPLICATE_POST: a human must decide.
+            return Unknowable(
+                f"an identical post {older_twin} older than this delivery exists; "
+                "LinkedIn refuses duplicates"
+            )
+        return Absent()
+
+    async def lookup_urn(self, urn: str, since: datetime | None = None) -> LookupResult:
+        """Is the post ``urn`` (say, the one a DUPLICATE_POST named) there? With ``since``,
+        a post created before it is an older twin, not ours: Unknowable."""
+        if POST_URN_RE.fullmatch(urn) is None:
+            return Unknowable(f"{urn!r} is not a LinkedIn post URN")
+        try:
+            url = self._rest(f"posts/{quote(urn, safe='')}")
+            answer = await self.send(
+                self._request("GET", url, Kind.READ, "lookup"), expect=(200, 404, 410)
+            )
+        except AdapterError as err:
+            return Unknowable(f"lookup failed: {err.reason}")
+        if answer.status != 200:
+            return Absent()
+        doc = answer.maybe_json()
+        if not isinstance(doc, dict) or doc.get("id") not in (urn, None):
+            return Unknowable(f"lookup: LinkedIn answered another post for {urn}")
+        created = doc.get("createdAt")
+        older = isinstance(created, int) and since is not None and (
+            datetime.fromtimestamp(created / 1000, UTC) < since - LOOKUP_SLACK
+        )
+        if older:
+            return Unknowable(f"{urn} is an older post with the same text")
+        return Found(Published((RemotePart(0, urn, post_url(urn)),)))
+
+    # ------------------------------------------------------------------ check
+
+    async def check(self) -> AccountCheck:
+        s = self._settings
+        now = self.context.clock.now()
+        warning = self.expiry_warning(now)
+        m = AUTHOR_RE.fullmatch(s.author)
+        if m is None:
+            return AccountCheck(CheckStatus.ATTENTION, detail=f"author {s.author!r} is not a URN")
+        try:
+            if m.group("org"):
+                identity, problem = await self._check_organization(m.group("org"))
+            else:
+                identity, problem = await self._check_member(m.group("person"))
+        except AdapterError as err:
+            identity, problem = "", err.reason
+        details = [d for d in (problem, warning) if d]
+        status = CheckStatus.ATTENTION if details else CheckStatus.OK
+        if not details and s.expires_at is not None:
+            details.append(f"token expires {s.expires_at:%Y-%m-%d %H:%M}Z")
+        return AccountCheck(
+            status, identity=identity, expires_at=s.expires_at, detail="; ".join(details)
+        )
+
+    async def _check_organization(self, org_id: str) -> tuple[str, str | None]:
+        url = self._rest(f"organizations/{org_id}")
+        answer = await self.send(self._request("GET", url, Kind.READ, "check"), expect=(200,))
+        doc = answer.maybe_json()
+        name = doc.get("localizedName") if isinstance(doc, dict) else None
+        if not isinstance(name, str):
+            return "", "check: LinkedIn answered without the organization's name"
+        return f"{name} (urn:li:organization:{org_id})", None
+
+    async def _check_member(self, person_id: str) -> tuple[str, str | None]:
+        url = URL(f"{self._settings.api_base}/v2/userinfo", encoded=True)
+        request = self._request("GET", url, Kind.READ, "check", versioned=False)
+        answer = await self.send(request, expect=(200,))
+        doc = answer.maybe_json()
+        sub = doc.get("sub") if isinstance(doc, dict) else None
+        if not isinstance(sub, str):
+            return "", "check: LinkedIn's userinfo answered without the member's id"
+        name = doc.get("name") if isinstance(doc.get("name"), str) else sub
+        identity = f"{name} (urn:li:person:{sub})"
+        if sub != person_id:
+            return identity, (
+                f"the token belongs to urn:li:person:{sub}, not the author "
+                f"urn:li:person:{person_id}"
+            )
+        return identity, None
 
     # ------------------------------------------------------------------ token expiry (pure)
 
@@ -394,160 +636,30 @@ class LinkedInAdapter(Adapter):
             message = self.expiry_warning(now) or "the LinkedIn access token expired"
             raise PermanentError(message, attention=Attention.CREDENTIALS)
 
-    # ------------------------------------------------------------------ publish
 
-    async def publish(
-        self, rendered: Rendered, ref: DeliveryRef, done: Sequence[RemotePart] = ()
-    ) -> Published:
-        if done:  # one part only: it is out already
-            return Published(tuple(done))
-        if rendered.errors:
-            raise PermanentError(
-                "cannot publish: " + "; ".join(rendered.errors), attention=Attention.CONTENT
-            )
-        if len(rendered.parts) != 1:
-            raise PermanentError(
-                f"a LinkedIn post is one part, this one has {len(rendered.parts)}",
-                attention=Attention.CONTENT,
-            )
-        self._refuse_expired()
-        self._token()  # a missing secret fails here, before any upload
-        part = rendered.parts[0]
-        sent: list[_Step] = []
-        # Every file is read before the first request: a missing one uploads nothing.
-        files = [await self.read_media(item) for item in part.media]
-        try:
-            urns = [
-                await self._upload_bytes(f.data, f.mime_type, f"image {i + 1}/{len(files)}", sent)
-                for i, f in enumerate(files)
-            ]
-            thumb_urn = await self._upload_thumb(part.payload, part.thumb, sent)
-            body = _substitute(part.payload, urns, thumb_urn)
-            remote = await self._create_post(part.index, body, sent)
-        except AdapterError:
-            raise
-        except Exception as err:  # a bug of ours: still exactly one of our types
-            reason = self._scrub(f"unexpected {type(err).__name__} while publishing: {err}")
-            log.error("%s", self._scrub("".join(traceback.format_exception(err))))
-            if any(step.visible for step in sent):
-                raise AmbiguousError(reason) from None
-            raise PermanentError(reason) from None
-        log.debug("%s: published %s", self.account, remote.url)
-        return Published((remote,))
-
-    async def _create_post(
-        self, index: int, body: Mapping[str, Any], sent: list[_Step]
-    ) -> RemotePart:
-        step = _Step("post", visible=True)
-        sent.append(step)
-        answer = await self._call(
-            "POST", self._rest("posts"), step, json_body=body, expect=(201,)
-        )
-        raw = answer.headers.get("x-restli-id") or answer.headers.get("x-linkedin-id") or ""
-        urn = unquote(raw.strip())
-        if POST_URN_RE.fullmatch(urn) is None:
-            snippet = self._scrub(repr(REDACTOR.clip(urn, 80)))
-            raise AmbiguousError(
-                f"{step.what}: LinkedIn answered 201 without a post URN (x-restli-id {snippet})",
-                status=answer.status,
-            )
-        return RemotePart(index, urn, post_url(urn))
-
-    async def _upload_thumb(
-        self, payload: Mapping[str, Any], item: MediaItem | None, sent: list[_Step]
-    ) -> str | None:
-        content = payload.get("content")
-        article = content.get("article") if isinstance(content, Mapping) else None
-        thumb = article.get("thumbnail") if isinstance(article, Mapping) else None
-        match = THUMB_RE.fullmatch(thumb) if isinstance(thumb, str) else None
-        if match is None:
-            return None
-        if item is None:
-            raise PermanentError("the payload names a card thumbnail the post does not have")
-        found = await self.read_media(item)
-        if _thumb_type(item, found.mime_type) is None:
-            raise PermanentError(
-                f"{item.name}: a LinkedIn card thumbnail must be JPEG or PNG",
-                attention=Attention.CONTENT,
-            )
-        return await self._upload_bytes(found.data, found.mime_type, "card thumbnail", sent)
-
-    async def _upload_bytes(self, data: bytes, mime: str, what: str, sent: list[_Step]) -> str:
-        """initializeUpload, then PUT the bytes: nothing is visible yet, failures are transient."""
-        init = _Step(f"{what}: initializeUpload", visible=False)
-        sent.append(init)
-        answer = await self._call(
-            "POST",
-            self._rest("images", query="action=initializeUpload"),
-            init,
-            json_body={"initializeUploadRequest": {"owner": self._settings.author}},
-            expect=(200,),
-        )
-        doc = answer.json()
-        value = doc.get("value") if isinstance(doc, dict) else None
-        upload_url = value.get("uploadUrl") if isinstance(value, dict) else None
-        image = value.get("image") if isinstance(value, dict) else None
-        if not isinstance(upload_url, str) or not isinstance(image, str):
-            raise TransientError(f"{init.what}: LinkedIn answered without uploadUrl and image")
-        if IMAGE_URN_RE.fullmatch(image) is None or urlsplit(upload_url).scheme not in (
-            "http",
-            "https",
-        ):
-            raise TransientError(f"{init.what}: LinkedIn answered an unusable upload target")
-        put = _Step(f"{what}: upload", visible=False)
-        sent.append(put)
-        await self._call(
-            "PUT",
-            URL(upload_url, encoded=True),
-            put,
-            data=data,
-            content_type=mime,
-            auth=self._may_carry_token(upload_url),
-            versioned=False,
-            expect=(200, 201),
-        )
-        return image
-
-    def _may_carry_token(self, url: str) -> bool:
-        """The token goes to the API's own host or linkedin.com, never to any other host."""
-        host = (urlsplit(url).hostname or "").lower()
-        api_host = (urlsplit(self._settings.api_base).hostname or "").lower()
-        return host == api_host or host == "linkedin.com" or host.endswith(".linkedin.com")
-
-    # ------------------------------------------------------------------ HTTP boundary
-
-    def _token(self) -> str:
-        return self.reveal(self._settings.token)
-
-    def _scrub(self, text: str) -> str:
-        return self.scrub(text)
-
-    def _cause(self, err: BaseException) -> BaseException | None:
-        """Chain the library's exception unless its text carries a secret."""
-        text = f"{err!s} {err!r}"
-        return err if self._scrub(text) == text else None
+    # ------------------------------------------------------------------ requests
 
     def _rest(self, path: str, *, query: str = "") -> URL:
         url = f"{self._settings.api_base}/rest/{path}"
         return URL(f"{url}?{query}" if query else url, encoded=True)
 
-    async def _call(
+    def _request(
         self,
         method: str,
         url: URL,
-        step: _Step,
+        kind: Kind,
+        what: str,
         *,
         json_body: Mapping[str, Any] | None = None,
         data: bytes | None = None,
         content_type: str | None = None,
         auth: bool = True,
         versioned: bool = True,
-        expect: tuple[int, ...] = (200,),
-    ) -> _Answer:
-        """One request; any status not in ``expect`` leaves as exactly one of our errors."""
+    ) -> Request:
+        """A request to LinkedIn; the token goes in the Authorization header only."""
         headers: dict[str, str] = {}
         if auth:
-            headers["Authorization"] = f"Bearer {self._token()}"
+            headers["Authorization"] = f"Bearer {self.reveal(self._settings.token)}"
         if versioned:
             headers["LinkedIn-Version"] = self._settings.version
             headers["X-Restli-Protocol-Version"] = RESTLI_PROTOCOL
@@ -557,225 +669,38 @@ class LinkedInAdapter(Adapter):
             headers["Content-Type"] = "application/json"
         elif content_type is not None:
             headers["Content-Type"] = content_type
-        may_have_landed = AmbiguousError if step.visible else TransientError
-        try:
-            async with self.context.http().request(
-                method,
-                url,
-                data=body,
-                headers=headers,
-                timeout=self.context.timeout,
-                allow_redirects=False,
-            ) as resp:
-                answer = _Answer(resp.status, CIMultiDict(resp.headers), await resp.read())
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as err:
-            # The connection never opened: nothing was sent.
-            raise TransientError(
-                self._scrub(f"{step.what}: cannot connect to LinkedIn ({type(err).__name__})")
-            ) from self._cause(err)
-        except aiohttp.InvalidURL as err:
-            raise PermanentError(
-                self._scrub(f"{step.what}: invalid LinkedIn URL (check api_base)")
-            ) from self._cause(err)
-        except (TimeoutError, aiohttp.ClientError) as err:
-            raise may_have_landed(
-                self._scrub(f"{step.what}: no answer from LinkedIn ({type(err).__name__}: {err})")
-            ) from self._cause(err)
-        if answer.status in expect:
-            return answer
-        raise self._map_error(answer, step)
+        return Request(method, url, kind, what, data=body, headers=headers)
 
-    def _map_error(self, answer: _Answer, step: _Step) -> AdapterError:
-        """LinkedIn's status decides; its ``code`` and ``message`` explain."""
-        status = answer.status
-        doc = answer.json()
+
+@dataclass(frozen=True)
+class _Refusal:
+    """LinkedIn's error document, as far as it is there."""
+
+    message: str
+    code: str
+    input_codes: frozenset[str]
+
+    @classmethod
+    def of(cls, answer: Answer) -> _Refusal:
+        doc = answer.maybe_json()
         err: Mapping[str, Any] = doc if isinstance(doc, dict) else {}
-        message = str(err.get("message") or "").strip()
-        code = str(err.get("code") or "").strip()
-        detail_codes = _input_error_codes(err)
-        named_code = code or next(iter(sorted(detail_codes)), "")
-        label = f"LinkedIn {named_code}" if named_code else "LinkedIn"
-        if not message and not isinstance(doc, dict):
-            snippet = REDACTOR.clip(answer.body, 80).strip()
-            message = f"unexpected answer {snippet!r}" if snippet else "empty answer"
-        reason = self._scrub(f"{step.what}: {label} (HTTP {status}): {message or 'no message'}")
-        if status == 429:
-            reset_at, after = retry_after(answer.headers, self.context.clock.now())
-            return RateLimitedError(reason, reset_at=reset_at, retry_after=after, status=status)
-        if status == 401:
-            return PermanentError(
-                f"{reason} (token expired or revoked)",
-                attention=Attention.CREDENTIALS,
-                status=status,
-            )
-        if status == 403:
-            return PermanentError(reason, attention=Attention.PERMISSION, status=status)
-        duplicate = "DUPLICATE_POST" in detail_codes or "DUPLICATE_POST" in code
-        if status == 422 and (duplicate or "duplicate" in message.lower()):
-            text = answer.body.decode("utf-8", "replace")
-            m = POST_URN_RE.search(message) or POST_URN_RE.search(text)
-            urn = m.group(0) if m else None
-            named = f" {urn}" if urn else ""
-            return AmbiguousError(
-                f"{reason}; LinkedIn already has this post{named} (ours, or an identical one)",
-                remote_id=urn,
-                status=status,
-            )
-        if status >= 500 or status < 400:
-            # No idempotency key on LinkedIn: a 5xx or an odd answer after the body left may
-            # hide a post, while an upload that failed left nothing visible.
-            kind = AmbiguousError if step.visible else TransientError
-            return kind(reason, status=status)
-        if status in (400, 422):
-            return PermanentError(reason, attention=Attention.CONTENT, status=status)
-        if status == 426:
-            return PermanentError(
-                f"{reason} (LinkedIn-Version {self._settings.version} is not served: "
-                "update `version`)",
-                status=status,
-            )
-        return PermanentError(reason, status=status)
-
-    # ------------------------------------------------------------------ lookup
-
-    async def lookup(self, ref: DeliveryRef, rendered: Rendered, since: datetime) -> LookupResult:
-        """The author's recent posts, matched by commentary: LinkedIn keeps no request keys."""
-        if not rendered.parts:
-            return Unknowable("nothing was rendered")
-        if ref.remote_hint and ref.remote_hint.startswith("urn:li:"):
-            # A DUPLICATE_POST answer named this post: check it first.
-            named = await self.lookup_urn(ref.remote_hint, since)
-            if isinstance(named, Found):
-                return named
-        sent = rendered.parts[0].payload.get("commentary")
-        wanted = _normalize(unescape_little(sent if isinstance(sent, str) else ""))
-        if not wanted:
-            return Unknowable("a post without text cannot be told apart among the author's posts")
-        step = _Step("lookup", visible=False)
-        oldest = since - LOOKUP_SLACK
-        older_twin: str | None = None
-        try:
-            for page in range(LOOKUP_PAGES):
-                query = (
-                    f"author={quote(self._settings.author, safe='')}&q=author"
-                    f"&count={LOOKUP_COUNT}&start={page * LOOKUP_COUNT}&sortBy=LAST_MODIFIED"
-                )
-                answer = await self._call("GET", self._rest("posts", query=query), step)
-                doc = answer.json()
-                elements = doc.get("elements") if isinstance(doc, dict) else None
-                if not isinstance(elements, list):
-                    return Unknowable("lookup: LinkedIn answered without an elements list")
-                reached_older = False
-                for post in elements:
-                    if not isinstance(post, dict) or not isinstance(post.get("id"), str):
-                        continue
-                    created = _millis(post.get("createdAt"))
-                    modified = _millis(post.get("lastModifiedAt")) or created
-                    if modified is not None and modified < oldest:
-                        reached_older = True
-                    commentary = post.get("commentary")
-                    if not isinstance(commentary, str):
-                        continue
-                    if _normalize(unescape_little(commentary)) != wanted:
-                        continue
-                    if created is not None and created < oldest:
-                        older_twin = older_twin or post["id"]
-                        continue
-                    urn = post["id"]
-                    return Found(Published((RemotePart(0, urn, post_url(urn)),)))
-                if reached_older or len(elements) < LOOKUP_COUNT:
-                    break
-            else:
-                return Unknowable(
-                    f"lookup: more than {LOOKUP_PAGES * LOOKUP_COUNT} recent posts to read"
-                )
-        except AdapterError as err:
-            return Unknowable(self._scrub(f"lookup failed: {err.reason}"))
-        if older_twin is not None:
-            # Sending again would only meet DUPLICATE_POST: a human must decide.
-            return Unknowable(
-                f"an identical post {older_twin} older than this delivery exists; "
-                "LinkedIn refuses duplicates"
-            )
-        return Absent()
-
-    async def lookup_urn(self, urn: str, since: datetime | None = None) -> LookupResult:
-        """Is the post ``urn`` (say, the one a DUPLICATE_POST named) there? With ``since``,
-        a post created before it is an older twin, not ours: Unknowable."""
-        if POST_URN_RE.fullmatch(urn) is None:
-            return Unknowable(f"{urn!r} is not a LinkedIn post URN")
-        step = _Step("lookup", visible=False)
-        try:
-            answer = await self._call(
-                "GET", self._rest(f"posts/{quote(urn, safe='')}"), step, expect=(200, 404, 410)
-            )
-        except AdapterError as err:
-            return Unknowable(self._scrub(f"lookup failed: {err.reason}"))
-        if answer.status != 200:
-            return Absent()
-        doc = answer.json()
-        if not isinstance(doc, dict) or doc.get("id") not in (urn, None):
-            return Unknowable(f"lookup: LinkedIn answered another post for {urn}")
-        created = doc.get("createdAt")
-        older = isinstance(created, int) and since is not None and (
-            datetime.fromtimestamp(created / 1000, UTC) < since - LOOKUP_SLACK
-        )
-        if older:
-            return Unknowable(f"{urn} is an older post with the same text")
-        return Found(Published((RemotePart(0, urn, post_url(urn)),)))
-
-    # ------------------------------------------------------------------ check
-
-    async def check(self) -> AccountCheck:
-        s = self._settings
-        now = self.context.clock.now()
-        warning = self.expiry_warning(now)
-        m = AUTHOR_RE.fullmatch(s.author)
-        if m is None:
-            return AccountCheck(CheckStatus.ATTENTION, detail=f"author {s.author!r} is not a URN")
-        step = _Step("check", visible=False)
-        try:
-            if m.group("org"):
-                identity, problem = await self._check_organization(m.group("org"), step)
-            else:
-                identity, problem = await self._check_member(m.group("person"), step)
-        except AdapterError as err:
-            identity, problem = "", err.reason
-        details = [d for d in (problem, warning) if d]
-        status = CheckStatus.ATTENTION if details else CheckStatus.OK
-        if not details and s.expires_at is not None:
-            details.append(f"token expires {s.expires_at:%Y-%m-%d %H:%M}Z")
-        return AccountCheck(
-            status, identity=identity, expires_at=s.expires_at, detail="; ".join(details)
+        return cls(
+            message=str(err.get("message") or "").strip(),
+            code=str(err.get("code") or "").strip(),
+            input_codes=frozenset(_input_error_codes(err)),
         )
 
-    async def _check_organization(self, org_id: str, step: _Step) -> tuple[str, str | None]:
-        answer = await self._call("GET", self._rest(f"organizations/{org_id}"), step)
-        doc = answer.json()
-        name = doc.get("localizedName") if isinstance(doc, dict) else None
-        if not isinstance(name, str):
-            return "", "check: LinkedIn answered without the organization's name"
-        return f"{name} (urn:li:organization:{org_id})", None
-
-    async def _check_member(self, person_id: str, step: _Step) -> tuple[str, str | None]:
-        url = URL(f"{self._settings.api_base}/v2/userinfo", encoded=True)
-        answer = await self._call("GET", url, step, versioned=False)
-        doc = answer.json()
-        sub = doc.get("sub") if isinstance(doc, dict) else None
-        if not isinstance(sub, str):
-            return "", "check: LinkedIn's userinfo answered without the member's id"
-        name = doc.get("name") if isinstance(doc.get("name"), str) else sub
-        identity = f"{name} (urn:li:person:{sub})"
-        if sub != person_id:
-            return identity, (
-                f"the token belongs to urn:li:person:{sub}, not the author "
-                f"urn:li:person:{person_id}"
-            )
-        return identity, None
+    @property
+    def duplicate(self) -> bool:
+        return (
+            "DUPLICATE_POST" in self.input_codes
+            or "DUPLICATE_POST" in self.code
+            or "duplicate" in self.message.lower()
+        )
 
 
 def _image_ref(index: int, item: MediaItem) -> dict[str, Any]:
-    ref: dict[str, Any] = {"id": f"<media:{index}>"}
+    ref: dict[str, Any] = {"id": payload.media(index)}
     if item.alt:
         ref["altText"] = item.alt
     return ref
@@ -801,24 +726,3 @@ def _thumb_type(thumb: MediaItem, found: str = "") -> str | None:
     stored before types were recorded) its name's."""
     mime = found or thumb.mime_type or THUMB_TYPES.get(Path(thumb.filename).suffix.lower(), "")
     return mime if mime in THUMB_TYPES.values() else None
-
-
-def _substitute(payload: Any, urns: Sequence[str], thumb: str | None) -> Any:
-    """The payload with "<media:N>" as the N-th image URN and "<thumb:PATH>" as the thumbnail's."""
-    if isinstance(payload, str):
-        if THUMB_RE.fullmatch(payload):
-            if thumb is None:
-                raise PermanentError("the payload names a card thumbnail that was not uploaded")
-            return thumb
-        match = PLACEHOLDER_RE.fullmatch(payload)
-        if match is None:
-            return payload
-        index = int(match.group(1))
-        if index >= len(urns):
-            raise PermanentError(f"payload names media {index}, only {len(urns)} uploaded")
-        return urns[index]
-    if isinstance(payload, Mapping):
-        return {k: _substitute(v, urns, thumb) for k, v in payload.items()}
-    if isinstance(payload, list | tuple):
-        return [_substitute(v, urns, thumb) for v in payload]
-    return payload

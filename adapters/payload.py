@@ -57,6 +57,11 @@ def media_index(value: Any) -> int | None:
     return int(match.group(1)) if match is not None else None
 
 
+def is_thumb(value: Any) -> bool:
+    """Whether ``value`` is a thumbnail placeholder (the card's thumbnail is to be uploaded)."""
+    return isinstance(value, str) and _THUMB.fullmatch(value) is not None
+
+
 def fill(
     payload: Any,
     *,

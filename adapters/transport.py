@@ -19,7 +19,7 @@ the request                                           becomes
 ====================================================  ===============================
 never connected (``ClientConnectorError``, connect    ``TransientError``: nothing left
 timeout)
-an invalid URL                                        ``PermanentError`` (credentials:
+an invalid URL (or not http/https)                    ``PermanentError`` (credentials:
                                                       the account's address needs a human)
 failed after connecting (timeout, reset, a broken     ``AmbiguousError`` for ``CREATE``,
 answer): its body may have left                       ``TransientError`` otherwise
@@ -51,6 +51,41 @@ A body that can go twice is ``bytes`` or a ``Request.data`` callable that builds
 Placeholders in payloads are filled with ``publisher.adapters.payload.fill``; media is read
 with ``Adapter.read_media``; the ``publish`` template (parts, partial progress, the policy for
 an adapter's bug) is ``Adapter.publish`` in ``publisher.adapters.base``.
+
+A network on the kit, in outline (``adapters/mastodon.py`` and ``adapters/facebook.py`` are
+whole ones)::
+
+    class ExampleAdapter(HttpAdapter):
+        network = "example"
+        Settings = ExampleSettings
+        reset_headers = ("X-RateLimit-Reset",)
+
+        def capabilities(self) -> Capabilities: ...
+
+        def build_payload(self, text, media, index, total, content):
+            body = {"text": text, "media_ids": [payload.media(i) for i in range(len(media))]}
+            if index:
+                body["reply_to"] = payload.part(index - 1)
+            return body
+
+        async def publish_part(self, part, progress):
+            ids = [await self._upload(m) for m in part.media]  # Kind.UPLOAD requests
+            body = payload.fill(part.payload, media=ids, parts=progress.remote_ids(),
+                                text={"text"})
+            request = Request("POST", self.base + "/posts", Kind.CREATE,
+                              f"posting part {part.index + 1}", json=body, headers=self.auth())
+            doc = (await self.send(request, expect=(200,))).object()
+            return RemotePart(part.index, doc["id"])  # KeyError here: the template's policy
+
+        def classify(self, answer, kind):
+            if answer.status == 409:  # a quirk of this network's
+                return AmbiguousError(self.describe(answer), status=409)
+            return super().classify(answer, kind)
+
+A network that confirms a doubtful create itself (Bluesky's record keys) catches the
+``AmbiguousError`` a ``CREATE`` send raises and looks; one whose requests go through a library
+(tweepy) calls ``base.create_leaving()`` before its create call and maps the library's errors
+with ``doubtful`` and ``waits``.
 """
 
 from __future__ import annotations
@@ -190,7 +225,7 @@ async def exchange(context: AdapterContext, request: Request, *, scrub: Scrub) -
         # The connection never opened: nothing was sent.
         reason = scrub(f"{what}: cannot connect ({type(err).__name__}: {err})")
         raise TransientError(reason) from safe_cause(err, scrub)
-    except aiohttp.InvalidURL as err:
+    except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as err:
         reason = scrub(f"{what}: the URL is not valid ({err}); check the account's address")
         raise PermanentError(reason, attention=Attention.CREDENTIALS) from safe_cause(err, scrub)
     except (aiohttp.ClientError, TimeoutError) as err:
