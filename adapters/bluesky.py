@@ -7,8 +7,14 @@ with the one already there (the reference PDS answers the collision with a 500),
 ``com.atproto.repo.getRecord`` then confirms. That is why failures after the body left are
 ``TransientError`` here rather than ``AmbiguousError``: sending again cannot post twice.
 
+On the network kit (``publisher.adapters.transport``): the ``AmbiguousError`` a lost
+``createRecord`` raises is settled here by reading the key back, and a 5xx or a collision
+likewise, before the shared ``classify`` sees the answer.
+
 The session (``createSession``, limited to 30 per 5 minutes by bsky.social) is made once per
-adapter and refreshed with ``refreshSession`` when the PDS says the access token expired.
+adapter (``authorize`` adds its access token to calls made as the account) and refreshed
+with ``refreshSession`` when the PDS says the access token expired: a 400 ``ExpiredToken``
+(``credentials_refused``), after which ``reauthorize`` sends the call once more.
 """
 
 from __future__ import annotations
