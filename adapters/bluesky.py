@@ -7,33 +7,36 @@ with the one already there (the reference PDS answers the collision with a 500),
 ``com.atproto.repo.getRecord`` then confirms. That is why failures after the body left are
 ``TransientError`` here rather than ``AmbiguousError``: sending again cannot post twice.
 
+On the network kit (``publisher.adapters.transport``): the ``AmbiguousError`` a lost
+``createRecord`` raises is settled here by reading the key back, and a 5xx or a collision
+likewise, before the shared ``classify`` sees the answer.
+
 The session (``createSession``, limited to 30 per 5 minutes by bsky.social) is made once per
-adapter and refreshed with ``refreshSession`` when the PDS says the access token expired.
+adapter (``authorize`` adds its access token to calls made as the account) and refreshed
+with ``refreshSession`` when the PDS says the access token expired: a 400 ``ExpiredToken``
+(``credentials_refused``), after which ``reauthorize`` sends the call once more.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import hashlib
-import json
 import logging
 import re
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import regex
 from pydantic import field_validator
 
+from publisher.adapters import payload
 from publisher.adapters.base import Absent as AbsentResult
 from publisher.adapters.base import (
     AccountCheck,
     AccountSettings,
-    Adapter,
     AdapterContext,
     AdapterError,
     AmbiguousError,
@@ -48,14 +51,16 @@ from publisher.adapters.base import (
     MediaLimits,
     PermanentError,
     PostContent,
+    Progress,
     Published,
-    RateLimitedError,
     RemotePart,
     Rendered,
+    RenderedPart,
     TransientError,
     Unknowable,
 )
-from publisher.secrets import REDACTOR, MissingSecretError, Secret
+from publisher.adapters.transport import SUCCESS, Answer, HttpAdapter, Kind, Request
+from publisher.secrets import REDACTOR, Secret
 from publisher.text import find_entities, grapheme_length
 
 log = logging.getLogger("publisher.network.bluesky")
@@ -73,11 +78,19 @@ TAG_MAX_BYTES = 640
 NOW = "<now>"  # createdAt: render may not read the clock
 RKEY = "<rkey>"  # the delivery part's deterministic TID
 DID = "<did>"  # the account's DID, learnt from the session
-_MEDIA = re.compile(r"<media:(\d+)>")
-_ASPECT = re.compile(r"<aspect:(\d+)>")
-_PART = re.compile(r"<part:(\d+)>")
-_DID = re.compile(r"<did:([^>]+)>")
-_THUMB = re.compile(r"<thumb:(.+)>", re.DOTALL)
+_ASPECT = re.compile(r"<aspect:(\d+)>")  # an image's aspect ratio, read from its bytes
+_DID = re.compile(r"<did:([^>]+)>")  # a mentioned handle's DID, resolved
+# Keys holding the editor's words, never placeholders (see ``payload.fill``).
+_WORDS = frozenset({"text", "alt", "title", "description", "uri", "tag", "langs"})
+
+CREATE_SESSION = "com.atproto.server.createSession"
+REFRESH_SESSION = "com.atproto.server.refreshSession"
+GET_SESSION = "com.atproto.server.getSession"
+CREATE_RECORD = "com.atproto.repo.createRecord"
+GET_RECORD = "com.atproto.repo.getRecord"
+UPLOAD_BLOB = "com.atproto.repo.uploadBlob"
+RESOLVE_HANDLE = "com.atproto.identity.resolveHandle"
+_AS_ACCOUNT = frozenset({CREATE_RECORD, UPLOAD_BLOB, GET_SESSION})  # with the access token
 
 # TIDs: https://atproto.com/specs/tid
 _B32 = "234567abcdefghijklmnopqrstuvwxyz"
@@ -245,49 +258,7 @@ def _exif_orientation(tiff: bytes) -> int:
 
 
 # ---------------------------------------------------------------------------
-# HTTP plumbing.
-
-
-class _Unsent(TransientError):
-    """The request never reached the PDS."""
-
-
-class _Lost(TransientError):
-    """The request may have reached the PDS; its answer did not come back."""
-
-
-@dataclass(frozen=True)
-class _Reply:
-    status: int
-    headers: Mapping[str, str]
-    doc: Any  # parsed JSON, or None
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    @property
-    def error(self) -> str:
-        if isinstance(self.doc, dict) and isinstance(self.doc.get("error"), str):
-            return str(self.doc["error"])
-        return ""
-
-    @property
-    def message(self) -> str:
-        if isinstance(self.doc, dict) and isinstance(self.doc.get("message"), str):
-            return REDACTOR.scrub(str(self.doc["message"]))[:300]
-        return ""
-
-    @property
-    def token_rejected(self) -> bool:
-        """The session's token is no good (expired, revoked): a refresh may fix it."""
-        if self.error in _FLAGGED_ERRORS or self.error in _INACTIVE_ERRORS:
-            return False
-        return self.status == 401 or (self.status == 400 and self.error in _AUTH_ERRORS)
-
-    def describe(self, what: str) -> str:
-        detail = f"{self.error}: {self.message}" if self.error else self.message
-        return f"{what}: HTTP {self.status}" + (f" ({detail})" if detail else "")
+# The adapter.
 
 
 @dataclass
@@ -305,50 +276,27 @@ class _Record:
     value: Any
 
 
-def _reset_time(headers: Mapping[str, str]) -> datetime | None:
-    raw = headers.get("RateLimit-Reset") or headers.get("ratelimit-reset")
-    try:
-        return datetime.fromtimestamp(int(float(raw)), UTC) if raw else None
-    except (ValueError, OverflowError, OSError):
-        return None
+class _Unknown(Exception):
+    """The PDS could not say whether a record is there."""
 
 
-def _retry_after(headers: Mapping[str, str]) -> timedelta | None:
-    raw = headers.get("Retry-After")
-    try:
-        return timedelta(seconds=int(raw)) if raw else None
-    except ValueError:
-        return None
+def _nsid(request: Request) -> str:
+    return str(request.url).rsplit("/xrpc/", 1)[-1]
 
 
-def _error_for(reply: _Reply, what: str) -> AdapterError:
-    """Our error for a PDS refusal (anything but a 2xx)."""
-    reason = reply.describe(what)
-    status = reply.status
-    if status == 429 or reply.error == "RateLimitExceeded":
-        reset_at = _reset_time(reply.headers)
-        retry_after = None if reset_at else _retry_after(reply.headers)
-        return RateLimitedError(reason, reset_at=reset_at, retry_after=retry_after, status=status)
-    if reply.error in _FLAGGED_ERRORS:
-        return PermanentError(reason, attention=Attention.FLAGGED, status=status)
-    if reply.error in _INACTIVE_ERRORS or reply.token_rejected:
-        return PermanentError(reason, attention=Attention.CREDENTIALS, status=status)
-    if status == 403:
-        return PermanentError(reason, attention=Attention.PERMISSION, status=status)
-    if status >= 500:
-        return TransientError(reason, status=status)
-    if status in (400, 413, 415):
-        return PermanentError(reason, attention=Attention.CONTENT, status=status)
-    return PermanentError(reason, status=status)
+def _xrpc_error(answer: Answer) -> tuple[str, str]:
+    """The XRPC error name and message of an answer (empty when it has none)."""
+    doc = answer.maybe_json()
+    if not isinstance(doc, dict):
+        return "", ""
+    error, message = doc.get("error"), doc.get("message")
+    return (error if isinstance(error, str) else ""), (message if isinstance(message, str) else "")
 
 
-# ---------------------------------------------------------------------------
-# The adapter.
-
-
-class BlueskyAdapter(Adapter):
+class BlueskyAdapter(HttpAdapter):
     network: ClassVar[str] = "bluesky"
     Settings = BlueskySettings
+    reset_headers = ("RateLimit-Reset",)  # epoch seconds, as the PDS's rate limiter sends it
 
     def __init__(
         self, account: str, settings: AccountSettings, context: AdapterContext
@@ -397,7 +345,7 @@ class BlueskyAdapter(Adapter):
             record["embed"] = {
                 "$type": "app.bsky.embed.images",
                 "images": [
-                    {"image": f"<media:{i}>", "alt": m.alt, "aspectRatio": f"<aspect:{i}>"}
+                    {"image": payload.media(i), "alt": m.alt, "aspectRatio": f"<aspect:{i}>"}
                     for i, m in enumerate(media)
                 ],
             }
@@ -408,257 +356,90 @@ class BlueskyAdapter(Adapter):
                 "description": content.link.description,
             }
             if content.link.thumb is not None:
-                external["thumb"] = f"<thumb:{content.link.thumb.name}>"
+                external["thumb"] = payload.thumb(content.link.thumb.name)
             record["embed"] = {"$type": "app.bsky.embed.external", "external": external}
         if index > 0:
-            record["reply"] = {"root": "<part:0>", "parent": f"<part:{index - 1}>"}
+            record["reply"] = {"root": payload.part(0), "parent": payload.part(index - 1)}
         return {"repo": DID, "collection": POST, "rkey": RKEY, "record": record}
 
-    # -- HTTP ------------------------------------------------------------------
-
-    async def _send(
-        self,
-        method: str,
-        nsid: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        body: Any = None,
-        data: bytes | None = None,
-        mime: str | None = None,
-        token: str | None = None,
-    ) -> _Reply:
-        """One XRPC request; transport failures become ``_Unsent`` or ``_Lost``."""
-        import aiohttp
-
-        url = f"{self._settings.pds}/xrpc/{nsid}"
-        headers: dict[str, str] = {}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        if data is not None:
-            headers["Content-Type"] = mime or "application/octet-stream"
-        host = urlsplit(self._settings.pds).netloc
-        try:
-            async with self.context.http().request(
-                method,
-                url,
-                params=params,
-                json=body,
-                data=data,
-                headers=headers,
-                timeout=self.context.timeout,
-            ) as resp:
-                raw = await resp.read()
-                status, resp_headers = resp.status, resp.headers
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as err:
-            raise _Unsent(f"{nsid}: could not connect to {host} ({type(err).__name__})") from err
-        except (aiohttp.ClientError, TimeoutError) as err:
-            raise _Lost(f"{nsid}: no answer from {host} ({type(err).__name__})") from err
-        try:
-            doc = json.loads(raw) if raw else None
-        except (ValueError, UnicodeDecodeError):
-            doc = None
-        return _Reply(status, resp_headers, doc)
-
-    async def _call(
-        self,
-        method: str,
-        nsid: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        body: Any = None,
-        data: bytes | None = None,
-        mime: str | None = None,
-    ) -> _Reply:
-        """An authenticated call; a rejected token is refreshed once and the call sent again."""
-        session = await self._ensure_session()
-        reply = await self._send(
-            method, nsid, params=params, body=body, data=data, mime=mime, token=session.access
-        )
-        if reply.token_rejected:
-            session = await self._renew(session)
-            reply = await self._send(
-                method, nsid, params=params, body=body, data=data, mime=mime, token=session.access
-            )
-        return reply
-
-    # -- session ---------------------------------------------------------------
-
-    def _adopt(self, reply: _Reply, what: str) -> _Session:
-        doc = reply.doc
-        try:
-            session = _Session(
-                did=str(doc["did"]),
-                handle=str(doc.get("handle") or self._settings.handle),
-                access=str(doc["accessJwt"]),
-                refresh=str(doc["refreshJwt"]),
-            )
-        except (TypeError, KeyError) as err:
-            raise TransientError(f"{what}: unexpected answer from the PDS") from err
-        REDACTOR.add(session.access)
-        REDACTOR.add(session.refresh)
-        self._session = session
-        return session
-
-    async def _create_session(self) -> _Session:
-        """A new session from the app password (rate-limited by the PDS: never per post)."""
-        try:
-            password = self._settings.app_password.reveal()
-        except MissingSecretError as missing:
-            raise PermanentError(str(missing), attention=Attention.CREDENTIALS) from missing
-        body = {"identifier": self._settings.handle, "password": password}
-        reply = await self._send("POST", "com.atproto.server.createSession", body=body)
-        if not reply.ok:
-            err = _error_for(reply, "createSession")
-            if isinstance(err, PermanentError) and err.attention in (None, Attention.CONTENT):
-                err.attention = Attention.CREDENTIALS  # a refused login is the account's
-            raise err
-        log.info("%s: new Bluesky session for %s", self.account, self._settings.handle)
-        return self._adopt(reply, "createSession")
-
-    async def _ensure_session(self) -> _Session:
-        """The kept session; the first caller logs in, concurrent ones wait for it."""
-        if self._session is not None:
-            return self._session
-        async with self._session_lock:
-            if self._session is None:
-                await self._create_session()
-            assert self._session is not None
-            return self._session
-
-    async def _renew(self, stale: _Session) -> _Session:
-        """Refresh the session once for every caller that saw ``stale`` rejected."""
-        async with self._session_lock:
-            if self._session is not None and self._session is not stale:
-                return self._session  # another call already refreshed it
-            reply = await self._send(
-                "POST", "com.atproto.server.refreshSession", token=stale.refresh
-            )
-            if reply.ok:
-                log.info("%s: Bluesky session refreshed", self.account)
-                return self._adopt(reply, "refreshSession")
-            if reply.status >= 500 or reply.status == 429 or reply.error in _FLAGGED_ERRORS:
-                raise _error_for(reply, "refreshSession")
-            # The refresh token is dead too (e.g. after 90 days): log in again.
-            self._session = None
-            return await self._create_session()
-
-    # -- records -----------------------------------------------------------------
-
-    def _repo(self) -> str:
-        return self._session.did if self._session is not None else self._settings.handle
-
-    def _url(self, rkey: str) -> str:
-        handle = self._session.handle if self._session is not None else self._settings.handle
-        return f"{APP_URL}/profile/{handle}/post/{rkey}"
-
-    def _remote(self, index: int, rkey: str, uri: str, cid: str) -> RemotePart:
-        return RemotePart(index, uri, self._url(rkey), {"uri": uri, "cid": cid, "rkey": rkey})
-
-    async def _get_record(self, rkey: str) -> _Record | None:
-        """The post under ``rkey``; None when the PDS says there is none; else ``_Unknown``."""
-        params = {"repo": self._repo(), "collection": POST, "rkey": rkey}
-        try:
-            reply = await self._send("GET", "com.atproto.repo.getRecord", params=params)
-        except TransientError as err:
-            raise _Unknown(err.reason) from err
-        if reply.status == 400 and reply.error == "RecordNotFound":
-            return None
-        if not reply.ok:
-            raise _Unknown(reply.describe("getRecord"))
-        doc = reply.doc
-        if not (
-            isinstance(doc, dict)
-            and isinstance(doc.get("uri"), str)
-            and isinstance(doc.get("cid"), str)
-        ):
-            raise _Unknown("getRecord: unexpected answer from the PDS")
-        return _Record(doc["uri"], doc["cid"], doc.get("value"))
-
-    async def _find(self, ref: DeliveryRef, index: int) -> RemotePart | None:
-        """The delivery part's record under any of its candidate keys, or None if none."""
-        for attempt in range(RKEY_CANDIDATES):
-            rkey = record_key(ref, index, attempt)
-            record = await self._get_record(rkey)
-            if record is not None:
-                return self._remote(index, rkey, record.uri, record.cid)
-        return None
-
-    async def _confirm(self, ref: DeliveryRef, index: int, rkey: str, why: str) -> RemotePart:
-        """After a doubtful create: the record if it is there, else a safe-to-resend error."""
-        try:
-            record = await self._get_record(rkey)
-        except _Unknown as err:
-            raise TransientError(
-                f"{why}; could not check ({err}); a resend reuses record key {rkey}, "
-                "so it cannot post twice"
-            ) from err
-        if record is None:
-            raise TransientError(f"{why}; the post is not there, a resend is safe")
-        log.info("%s: part %d already on the PDS as %s", self.account, index, record.uri)
-        return self._remote(index, rkey, record.uri, record.cid)
-
-    async def _create(self, body: Mapping[str, Any], ref: DeliveryRef, index: int) -> RemotePart:
-        """createRecord under the part's deterministic key; a collision means it is already out."""
-        session = await self._ensure_session()
-        for attempt in range(RKEY_CANDIDATES):
-            rkey = record_key(ref, index, attempt)
-            payload = {**body, "repo": session.did, "rkey": rkey}
-            try:
-                reply = await self._call("POST", "com.atproto.repo.createRecord", body=payload)
-            except _Lost as err:
-                return await self._confirm(ref, index, rkey, err.reason)
-            if reply.ok:
-                doc = reply.doc
-                if (
-                    isinstance(doc, dict)
-                    and isinstance(doc.get("uri"), str)
-                    and isinstance(doc.get("cid"), str)
-                ):
-                    return self._remote(index, rkey, doc["uri"], doc["cid"])
-                return await self._confirm(
-                    ref, index, rkey, "createRecord: unexpected answer from the PDS"
-                )
-            message = reply.message.lower()
-            if reply.status == 400 and "record key" in message:
-                log.warning("%s: record key %s refused (%s)", self.account, rkey, reply.message)
-                continue
-            if reply.status >= 500 or "already exist" in message:
-                return await self._confirm(ref, index, rkey, reply.describe("createRecord"))
-            raise _error_for(reply, "createRecord")
-        raise PermanentError(
-            "createRecord: the PDS refused every record key for this post",
-            attention=Attention.CONTENT,
-        )
-
     # -- publish -------------------------------------------------------------------
+
+    async def publish_part(self, part: RenderedPart, progress: Progress) -> RemotePart:
+        """Upload the part's media, fill its placeholders, create it under its record key."""
+        body = await self._prepare(part, progress)
+        return await self._create(body, progress.ref, part.index)
+
+    async def _prepare(self, part: RenderedPart, progress: Progress) -> dict[str, Any]:
+        """The part's body with every placeholder filled but the record key and the repo.
+
+        Placeholders are only looked for where ``build_payload`` puts them, so a post whose
+        text happens to read ``<now>`` or ``<media:0>`` stays as written.
+        """
+        uploads = [await self._upload(item) for item in part.media]
+        external = ((part.payload["record"].get("embed") or {}).get("external")) or {}
+        thumb = None
+        if payload.is_thumb(external.get("thumb")) and part.thumb is not None:
+            thumb = (await self._upload(part.thumb))[0]
+        replied = {0, part.index - 1} if part.index else set()
+        refs = {n: await self._strong_ref(progress.out[n]) for n in replied if n in progress.out}
+        body: dict[str, Any] = payload.fill(
+            part.payload, media=[blob for blob, _ in uploads], parts=refs, thumb=thumb, text=_WORDS
+        )
+        record = body["record"]
+        if record.get("createdAt") == NOW:
+            record["createdAt"] = created_at(self.context.clock.now())
+        for image in (record.get("embed") or {}).get("images") or ():
+            if m := _ASPECT.fullmatch(str(image.get("aspectRatio"))):
+                size = image_size(uploads[int(m.group(1))][1])
+                if size is None:
+                    del image["aspectRatio"]
+                else:
+                    image["aspectRatio"] = {"width": size[0], "height": size[1]}
+        if "facets" in record:
+            handles: dict[str, str | None] = {}
+            kept = []
+            for facet in record["facets"]:
+                feature = facet["features"][0]
+                if m := _DID.fullmatch(str(feature.get("did"))):
+                    did = await self._resolve(m.group(1), handles)
+                    if did is None:
+                        continue  # the handle stays in the text, unlinked
+                    feature["did"] = did
+                kept.append(facet)
+            if kept:
+                record["facets"] = kept
+            else:
+                del record["facets"]
+        return body
 
     async def _upload(self, item: MediaItem) -> tuple[dict[str, Any], bytes]:
         """The blob ref (and the bytes, for the aspect ratio); re-uploading is harmless."""
         found = await self.read_media(item)
-        reply = await self._call(
-            "POST", "com.atproto.repo.uploadBlob", data=found.data, mime=found.mime_type
+        what = f"uploadBlob {item.filename}"
+        headers = {"Content-Type": found.mime_type or "application/octet-stream"}
+        request = self._xrpc(
+            "POST", UPLOAD_BLOB, Kind.UPLOAD, what, data=found.data, headers=headers
         )
-        if not reply.ok:
-            raise _error_for(reply, f"uploadBlob {item.filename}")
-        blob = reply.doc.get("blob") if isinstance(reply.doc, dict) else None
+        blob = (await self.send(request)).object().get("blob")
         if not isinstance(blob, dict) or blob.get("$type") != "blob":
-            raise TransientError(f"uploadBlob {item.filename}: unexpected answer from the PDS")
+            raise TransientError(f"{what}: unexpected answer from the PDS")
         return blob, found.data
 
     async def _resolve(self, handle: str, cache: dict[str, str | None]) -> str | None:
         """A mentioned handle's DID; None (drop the facet, keep the text) if it has none."""
         if handle in cache:
             return cache[handle]
-        reply = await self._send(
-            "GET", "com.atproto.identity.resolveHandle", params={"handle": handle}
-        )
+        what = f"resolveHandle {handle}"
+        request = self._xrpc("GET", RESOLVE_HANDLE, Kind.READ, what, params={"handle": handle})
+        answer = await self.send(request, expect=None)
+        doc = answer.maybe_json()
         did: str | None = None
-        if reply.ok and isinstance(reply.doc, dict) and isinstance(reply.doc.get("did"), str):
-            did = reply.doc["did"]
-        elif reply.status == 400:
+        if answer.status in SUCCESS and isinstance(doc, dict) and isinstance(doc.get("did"), str):
+            did = doc["did"]
+        elif answer.status == 400:
             log.warning("%s: @%s does not resolve; mention left as text", self.account, handle)
         else:
-            raise _error_for(reply, f"resolveHandle {handle}")
+            raise self.classify(answer, Kind.READ)
         cache[handle] = did
         return did
 
@@ -679,83 +460,182 @@ class BlueskyAdapter(Adapter):
             )
         return {"uri": record.uri, "cid": record.cid}
 
-    async def _prepare(
-        self,
-        payload: Mapping[str, Any],
-        media: Sequence[MediaItem],
-        thumb: MediaItem | None,
-        refs: Mapping[int, dict[str, str]],
-        handles: dict[str, str | None],
-    ) -> dict[str, Any]:
-        """Upload the part's media and fill every placeholder but the record key.
-
-        Placeholders are only looked for where ``build_payload`` puts them, so a post whose
-        text happens to read ``<now>`` stays as written.
-        """
-        body = copy.deepcopy(dict(payload))
+    async def _create(self, body: Mapping[str, Any], ref: DeliveryRef, index: int) -> RemotePart:
+        """createRecord under the part's deterministic key; a collision means it is already
+        out, and a doubtful create is settled by reading that key back."""
         session = await self._ensure_session()
-        if body.get("repo") == DID:
-            body["repo"] = session.did
-        record = body["record"]
-        if record.get("createdAt") == NOW:
-            record["createdAt"] = created_at(self.context.clock.now())
-        embed = record.get("embed") or {}
-        if embed.get("$type") == "app.bsky.embed.images":
-            for image in embed["images"]:
-                if m := _MEDIA.fullmatch(str(image.get("image"))):
-                    item = media[int(m.group(1))]
-                    image["image"], data = await self._upload(item)
-                    if _ASPECT.fullmatch(str(image.get("aspectRatio"))):
-                        size = image_size(data)
-                        if size is None:
-                            del image["aspectRatio"]
-                        else:
-                            image["aspectRatio"] = {"width": size[0], "height": size[1]}
-        external = embed.get("external") or {}
-        if _THUMB.fullmatch(str(external.get("thumb"))):
-            if thumb is None:
-                raise PermanentError("the payload names a card thumbnail the post does not have")
-            external["thumb"] = (await self._upload(thumb))[0]
-        reply = record.get("reply") or {}
-        for key in ("root", "parent"):
-            if m := _PART.fullmatch(str(reply.get(key))):
-                reply[key] = refs[int(m.group(1))]
-        if "facets" in record:
-            kept = []
-            for facet in record["facets"]:
-                feature = facet["features"][0]
-                if m := _DID.fullmatch(str(feature.get("did"))):
-                    did = await self._resolve(m.group(1), handles)
-                    if did is None:
-                        continue  # the handle stays in the text, unlinked
-                    feature["did"] = did
-                kept.append(facet)
-            if kept:
-                record["facets"] = kept
-            else:
-                del record["facets"]
-        return body
+        for attempt in range(RKEY_CANDIDATES):
+            rkey = record_key(ref, index, attempt)
+            sent = {**body, "repo": session.did, "rkey": rkey}
+            request = self._xrpc("POST", CREATE_RECORD, Kind.CREATE, "createRecord", json=sent)
+            try:
+                answer = await self.send(request, expect=None)
+            except AmbiguousError as err:  # the answer was lost: the key says whether it is out
+                return await self._confirm(index, rkey, err.reason)
+            if answer.status in SUCCESS:
+                doc = answer.maybe_json()
+                if (
+                    isinstance(doc, dict)
+                    and isinstance(doc.get("uri"), str)
+                    and isinstance(doc.get("cid"), str)
+                ):
+                    return self._remote(index, rkey, doc["uri"], doc["cid"])
+                return await self._confirm(
+                    index, rkey, "createRecord: unexpected answer from the PDS"
+                )
+            message = _xrpc_error(answer)[1]
+            if answer.status == 400 and "record key" in message.lower():
+                log.warning(
+                    "%s: record key %s refused (%s)", self.account, rkey, self.scrub(message)
+                )
+                continue
+            if answer.status >= 500 or "already exist" in message.lower():
+                return await self._confirm(index, rkey, self.describe(answer))
+            raise self.classify(answer, Kind.CREATE)
+        raise PermanentError(
+            "createRecord: the PDS refused every record key for this post",
+            attention=Attention.CONTENT,
+        )
 
-    async def publish(
-        self, rendered: Rendered, ref: DeliveryRef, done: Sequence[RemotePart] = ()
-    ) -> Published:
-        out = list(done)
+    async def _confirm(self, index: int, rkey: str, why: str) -> RemotePart:
+        """After a doubtful create: the record if it is there, else a safe-to-resend error."""
         try:
-            refs = {p.index: await self._strong_ref(p) for p in done}
-            handles: dict[str, str | None] = {}
-            for part in rendered.parts[len(done) :]:
-                body = await self._prepare(part.payload, part.media, part.thumb, refs, handles)
-                remote = await self._create(body, ref, part.index)
-                out.append(remote)
-                refs[part.index] = {"uri": remote.extra["uri"], "cid": remote.extra["cid"]}
-        except AdapterError as err:
-            err.with_partial(out)
-            raise
-        except Exception as err:  # a bug here must still surface as one of our errors
-            raise AmbiguousError(
-                f"unexpected failure ({type(err).__name__}); the post may be out", partial=out
+            record = await self._get_record(rkey)
+        except _Unknown as err:
+            raise TransientError(
+                f"{why}; could not check ({err}); a resend reuses record key {rkey}, "
+                "so it cannot post twice"
             ) from err
-        return Published(tuple(out))
+        if record is None:
+            raise TransientError(f"{why}; the post is not there, a resend is safe")
+        log.info("%s: part %d already on the PDS as %s", self.account, index, record.uri)
+        return self._remote(index, rkey, record.uri, record.cid)
+
+    def _remote(self, index: int, rkey: str, uri: str, cid: str) -> RemotePart:
+        handle = self._session.handle if self._session is not None else self._settings.handle
+        url = f"{APP_URL}/profile/{handle}/post/{rkey}"
+        return RemotePart(index, uri, url, {"uri": uri, "cid": cid, "rkey": rkey})
+
+    # -- errors and the session ------------------------------------------------------
+
+    def classify(self, answer: Answer, kind: Kind) -> AdapterError:
+        """XRPC error names first (a rate limit, a flagged or inactive account, a refused
+        token may come with any status), then the shared rules."""
+        error = _xrpc_error(answer)[0]
+        if answer.status == 429 or error == "RateLimitExceeded":
+            return self.rate_limited(answer, self.describe(answer))
+        if error in _FLAGGED_ERRORS:
+            reason = self.describe(answer)
+            return PermanentError(reason, attention=Attention.FLAGGED, status=answer.status)
+        if error in _INACTIVE_ERRORS or self.credentials_refused(answer):
+            reason = self.describe(answer)
+            return PermanentError(reason, attention=Attention.CREDENTIALS, status=answer.status)
+        return super().classify(answer, kind)
+
+    def credentials_refused(self, answer: Answer) -> bool:
+        """The session's token is no good (expired, revoked): a refresh may fix it. An expired
+        token is a 400 ``ExpiredToken``; a flagged or inactive account is not a token's fault."""
+        error = _xrpc_error(answer)[0]
+        if error in _FLAGGED_ERRORS or error in _INACTIVE_ERRORS:
+            return False
+        return answer.status == 401 or (answer.status == 400 and error in _AUTH_ERRORS)
+
+    async def authorize(self, request: Request) -> Request:
+        """Calls made as the account carry the session's access token (logging in first)."""
+        if _nsid(request) not in _AS_ACCOUNT:
+            return request
+        session = await self._ensure_session()
+        auth = {"Authorization": f"Bearer {session.access}"}
+        return replace(request, headers={**request.headers, **auth})
+
+    async def reauthorize(self, request: Request, refused: Answer) -> Request | None:
+        """A refused access token is refreshed once (or the account logs in again)."""
+        if _nsid(request) not in _AS_ACCOUNT:
+            return None
+        await self._renew(refused.request.headers.get("Authorization", ""))
+        return await self.authorize(request)
+
+    def _xrpc(
+        self,
+        method: str,
+        nsid: str,
+        kind: Kind,
+        what: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Request:
+        """One XRPC request; ``authorize`` adds the session's token to calls as the account."""
+        url = f"{self._settings.pds}/xrpc/{nsid}"
+        return Request(
+            method, url, kind, what, params=params, json=json, data=data, headers=headers or {}
+        )
+
+    def _adopt(self, answer: Answer, what: str) -> _Session:
+        doc = answer.maybe_json()
+        try:
+            session = _Session(
+                did=str(doc["did"]),
+                handle=str(doc.get("handle") or self._settings.handle),
+                access=str(doc["accessJwt"]),
+                refresh=str(doc["refreshJwt"]),
+            )
+        except (TypeError, KeyError, AttributeError) as err:
+            raise TransientError(f"{what}: unexpected answer from the PDS") from err
+        REDACTOR.add(session.access)
+        REDACTOR.add(session.refresh)
+        self._session = session
+        return session
+
+    async def _create_session(self) -> _Session:
+        """A new session from the app password (rate-limited by the PDS: never per post)."""
+        password = self.reveal(self._settings.app_password)
+        body = {"identifier": self._settings.handle, "password": password}
+        # A session is nothing anybody sees: UPLOAD, as resending it is harmless.
+        request = self._xrpc("POST", CREATE_SESSION, Kind.UPLOAD, "createSession", json=body)
+        try:
+            answer = await self.send(request)
+        except PermanentError as err:
+            if err.attention in (None, Attention.CONTENT):
+                err.attention = Attention.CREDENTIALS  # a refused login is the account's
+            raise
+        log.info("%s: new Bluesky session for %s", self.account, self._settings.handle)
+        return self._adopt(answer, "createSession")
+
+    async def _ensure_session(self) -> _Session:
+        """The kept session; the first caller logs in, concurrent ones wait for it."""
+        if self._session is not None:
+            return self._session
+        async with self._session_lock:
+            if self._session is None:
+                await self._create_session()
+            assert self._session is not None
+            return self._session
+
+    async def _renew(self, sent: str) -> _Session:
+        """Refresh the session once for every caller whose ``sent`` Authorization was refused."""
+        async with self._session_lock:
+            stale = self._session
+            if stale is None:
+                return await self._create_session()
+            if sent != f"Bearer {stale.access}":
+                return stale  # another call already refreshed it
+            headers = {"Authorization": f"Bearer {stale.refresh}"}
+            request = self._xrpc(
+                "POST", REFRESH_SESSION, Kind.UPLOAD, "refreshSession", headers=headers
+            )
+            answer = await self.send(request, expect=None)
+            if answer.status in SUCCESS:
+                log.info("%s: Bluesky session refreshed", self.account)
+                return self._adopt(answer, "refreshSession")
+            error = _xrpc_error(answer)[0]
+            if answer.status >= 500 or answer.status == 429 or error in _FLAGGED_ERRORS:
+                raise self.classify(answer, Kind.UPLOAD)
+            # The refresh token is dead too (e.g. after 90 days): log in again.
+            self._session = None
+            return await self._create_session()
 
     # -- reconciliation and checks ---------------------------------------------
 
@@ -776,15 +656,45 @@ class BlueskyAdapter(Adapter):
             return Unknowable(str(err))
         return Found(Published(tuple(parts)))
 
+    async def _find(self, ref: DeliveryRef, index: int) -> RemotePart | None:
+        """The delivery part's record under any of its candidate keys, or None if none."""
+        for attempt in range(RKEY_CANDIDATES):
+            rkey = record_key(ref, index, attempt)
+            record = await self._get_record(rkey)
+            if record is not None:
+                return self._remote(index, rkey, record.uri, record.cid)
+        return None
+
+    async def _get_record(self, rkey: str) -> _Record | None:
+        """The post under ``rkey``; None when the PDS says there is none; else ``_Unknown``."""
+        repo = self._session.did if self._session is not None else self._settings.handle
+        params = {"repo": repo, "collection": POST, "rkey": rkey}
+        request = self._xrpc("GET", GET_RECORD, Kind.READ, "getRecord", params=params)
+        try:
+            answer = await self.send(request, expect=None)
+        except AdapterError as err:
+            raise _Unknown(err.reason) from err
+        if answer.status == 400 and _xrpc_error(answer)[0] == "RecordNotFound":
+            return None
+        if answer.status not in SUCCESS:
+            raise _Unknown(self.describe(answer))
+        doc = answer.maybe_json()
+        if not (
+            isinstance(doc, dict)
+            and isinstance(doc.get("uri"), str)
+            and isinstance(doc.get("cid"), str)
+        ):
+            raise _Unknown("getRecord: unexpected answer from the PDS")
+        return _Record(doc["uri"], doc["cid"], doc.get("value"))
+
     async def check(self) -> AccountCheck:
         try:
-            if self._session is None:
+            session = self._session
+            if session is None:
                 session = await self._ensure_session()
             else:
-                reply = await self._call("GET", "com.atproto.server.getSession")
-                if not reply.ok:
-                    raise _error_for(reply, "getSession")
-                session = self._session
+                await self.send(self._xrpc("GET", GET_SESSION, Kind.READ, "getSession"))
+                session = self._session or session
         except AdapterError as err:
             return AccountCheck(
                 CheckStatus.ATTENTION, identity=self._settings.handle, detail=err.reason
@@ -794,7 +704,3 @@ class BlueskyAdapter(Adapter):
             identity=f"@{session.handle}",
             detail=f"{session.did} on {self._settings.pds}",
         )
-
-
-class _Unknown(Exception):
-    """The PDS could not say whether a record is there."""

@@ -43,8 +43,10 @@ A 2xx body that is not what it should be is read with ``answer.document()`` or
 **Credentials per attempt.** ``send`` passes each request through ``authorize`` just before
 it leaves (the default sends it as built): the place for a signature that covers the attempt
 (OAuth 1.0a's timestamp and nonce) or a token that may have been renewed meanwhile. After a
-401, ``reauthorize`` may give the request once more with renewed credentials (an expired
-OAuth 2 token refreshed): a 401 created nothing, so it goes again even for ``CREATE``, once.
+401 (or what ``credentials_refused`` says refuses the credentials: Bluesky's 400
+``ExpiredToken``), ``reauthorize`` may give the request once more with renewed credentials
+(an expired token refreshed): a refusal created nothing, so it goes again even for
+``CREATE``, once.
 A body that can go twice is ``bytes`` or a ``Request.data`` callable that builds a
 ``FormData`` afresh: aiohttp spends a ``FormData`` on sending it.
 
@@ -249,11 +251,12 @@ class HttpAdapter(Adapter):
     detail_limit: ClassVar[int] = DETAIL_LIMIT
 
     async def send(self, request: Request, *, expect: Collection[int] | None = SUCCESS) -> Answer:
-        """Send ``request`` (through ``authorize``; once more after a 401 if ``reauthorize``
-        says so); an answer whose status is not in ``expect`` is raised as
-        ``classify(answer, kind)`` (``expect=None``: every answer is returned)."""
+        """Send ``request`` (through ``authorize``; once more after a refusal of its
+        credentials, a 401 by default, if ``reauthorize`` says so); an answer whose status
+        is not in ``expect`` is raised as ``classify(answer, kind)`` (``expect=None``: every
+        answer is returned)."""
         answer = await self._attempt(await self.authorize(request))
-        if answer.status == 401:
+        if self.credentials_refused(answer):
             again = await self.reauthorize(request, answer)
             if again is not None:
                 answer = await self._attempt(again)
@@ -274,11 +277,18 @@ class HttpAdapter(Adapter):
         return request
 
     async def reauthorize(self, request: Request, refused: Answer) -> Request | None:
-        """After ``refused`` (a 401 to ``request``; ``refused.request`` is what was sent): the
-        request to send once more with renewed credentials, usually ``authorize(request)``
-        after a token refresh, or None when a 401 is final (the default). A 401 created
-        nothing, so this is safe for ``CREATE`` too; a second 401 is classified as usual."""
+        """After ``refused`` (a 401 to ``request``, or whatever ``credentials_refused`` says;
+        ``refused.request`` is what was sent): the request to send once more with renewed
+        credentials, usually ``authorize(request)`` after a token refresh, or None when the
+        refusal is final (the default). A refusal of credentials created nothing, so this is
+        safe for ``CREATE`` too; a second refusal is classified as usual."""
         return None
+
+    def credentials_refused(self, answer: Answer) -> bool:
+        """Whether ``answer`` refuses the credentials sent (``reauthorize`` may renew them): a
+        401, by default; a network that says so otherwise (Bluesky's 400 ``ExpiredToken``)
+        extends it."""
+        return answer.status == 401
 
     def classify(self, answer: Answer, kind: Kind) -> AdapterError:
         """Our error for an answer that is not a success; networks extend it with their

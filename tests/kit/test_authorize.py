@@ -51,6 +51,7 @@ class AuthServer:
     """Accepts ``Bearer <live>`` only; ``/words`` refuses with a long error text."""
 
     live: str = "token-1"
+    refusal: int = 401  # the status a stale token meets (Bluesky's is a 400 ExpiredToken)
     seen: list[Seen] = field(default_factory=list)
     url: str = ""
     _runner: web.AppRunner | None = None
@@ -62,7 +63,7 @@ class AuthServer:
         if request.path == "/words":
             return web.json_response({"error": "w" * 450 + " END"}, status=400)
         if auth != f"Bearer {self.live}":
-            return web.json_response({"error": "expired token"}, status=401)
+            return web.json_response({"error": "ExpiredToken"}, status=self.refusal)
         return web.json_response({"id": str(len(self.seen))})
 
     async def __aenter__(self) -> AuthServer:
@@ -237,3 +238,26 @@ async def test_a_network_may_keep_more_of_its_own_words(
         with pytest.raises(PermanentError) as info:
             await net.send(net.request("/words", Kind.READ, json={}))
         assert info.value.reason.endswith("END") is kept
+
+
+async def test_a_network_says_which_refusals_are_of_its_credentials(
+    server: AuthServer, make: Callable[..., Signing]
+) -> None:
+    """A 400 is the post's fault by default; a network whose stale token meets one (Bluesky's
+    ``ExpiredToken``) says so in ``credentials_refused``, and the token is renewed."""
+
+    class Expiring(Signing):
+        def credentials_refused(self, answer: Answer) -> bool:
+            expired = answer.status == 400 and answer.json().get("error") == "ExpiredToken"
+            return expired or super().credentials_refused(answer)
+
+    server.live, server.refusal = "token-2", 400
+    plain = make(server.url)
+    with pytest.raises(PermanentError) as info:
+        await plain.send(plain.request("/posts", Kind.CREATE, json={}))
+    assert info.value.attention is Attention.CONTENT and plain.renewals == []
+
+    net = make(server.url, Expiring)
+    answer = await net.send(net.request("/posts", Kind.CREATE, json={"text": "hi"}))
+    assert answer.status == 200 and net.renewals == ["Bearer token-1"]
+    assert [s.authorization for s in server.seen[1:]] == ["Bearer token-1", "Bearer token-2"]
