@@ -141,9 +141,4 @@ HARNESS = HarnessNetwork(
     secrets={"token": ACCESS, "secret": "SECRET-harness-secret-b41d2e"},
     serve=_serve,
     errors=ERRORS,
-    known_failures={
-        Fault.UNAUTHORIZED_ECHO: "the XRPC error name goes into the reason unscrubbed "
-        "(_Reply.describe scrubs only the message): issue 14 item 3 scrubs once, at the "
-        "HTTP boundary",
-    },
 )

@@ -115,9 +115,4 @@ HARNESS = HarnessNetwork(
     unread_resets=frozenset({Fault.RATE_LIMIT_RETRY_AFTER}),
     serve=serve,
     errors=ERRORS,
-    known_failures={
-        Fault.UNAUTHORIZED_ECHO: "the reason is scrubbed, but the error's cause (tweepy's "
-        "exception, raise ... from) keeps X's answer as it came, quoted credentials and all: "
-        "issue 14 item 3 scrubs once, at the HTTP boundary",
-    },
 )
