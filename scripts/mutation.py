@@ -232,9 +232,7 @@ def readable(mangled_function: str) -> str:
     return mangled_function.removeprefix("x_")
 
 
-def collect(
-    group: Group, equivalents: list[Equivalent], globs: list[str]
-) -> dict[str, Score]:
+def collect(group: Group, equivalents: list[Equivalent], globs: list[str]) -> dict[str, Score]:
     where = WORK / group.name / "mutants"
     scores: dict[str, Score] = {}
     for path in group.paths:
@@ -283,9 +281,11 @@ def report(scores: list[Score], equivalents: list[Equivalent], verbose: bool) ->
     total = sum(len(s.counted) for s in scores)
     caught = sum(s.caught for s in scores)
     if total:
-        print(f"{'all':<34} {sum(len(s.mutants) for s in scores):>7} "
-              f"{sum(len(s.mutants) - len(s.counted) for s in scores):>6} {caught:>6} "
-              f"{100.0 * caught / total:>6.1f}%")
+        print(
+            f"{'all':<34} {sum(len(s.mutants) for s in scores):>7} "
+            f"{sum(len(s.mutants) - len(s.counted) for s in scores):>6} {caught:>6} "
+            f"{100.0 * caught / total:>6.1f}%"
+        )
     for s in scores:
         if s.survivors:
             print(f"\nsurvivors in {s.path}:")
@@ -312,11 +312,17 @@ def report(scores: list[Score], equivalents: list[Equivalent], verbose: bool) ->
 def main(argv: Sequence[str] | None = None) -> int:
     groups, equivalents, data = load_config()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("groups", nargs="*", help=f"groups to run (default all: "
-                        f"{', '.join(g.name for g in groups)})")
+    parser.add_argument(
+        "groups",
+        nargs="*",
+        help=f"groups to run (default all: {', '.join(g.name for g in groups)})",
+    )
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--report-only", action="store_true",
-                        help="report the last run's results without running mutmut")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="report the last run's results without running mutmut",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="list equivalents too")
     args = parser.parse_args(argv)
     unknown = set(args.groups) - {g.name for g in groups}

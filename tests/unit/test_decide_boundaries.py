@@ -81,7 +81,11 @@ def test_backoff(attempt: int, rand: float, delay: timedelta) -> None:
 def test_backoff_reaches_max_delay_exactly_at_the_doubling_that_meets_it() -> None:
     policy = RetryPolicy(base_delay=30 * S, max_delay=120 * S, jitter=0.0)
     assert [backoff(a, policy, 0.5) for a in range(1, 6)] == [
-        30 * S, 60 * S, 120 * S, 120 * S, 120 * S,
+        30 * S,
+        60 * S,
+        120 * S,
+        120 * S,
+        120 * S,
     ]
 
 
@@ -330,7 +334,10 @@ def test_max_per_day_across_the_autumn_dst_change() -> None:
     """The 25-hour day of Paris's fall back: the next day still starts at local midnight."""
     oct25 = datetime(2026, 10, 25, 12, 0, tzinfo=PARIS).astimezone(UTC)
     got = cap_deferral([oct25 - H], oct25, PARIS, 1, None)
-    assert got == (datetime(2026, 10, 26, 0, 0, tzinfo=PARIS).astimezone(UTC), "max_per_day 1 reached")
+    assert got == (
+        datetime(2026, 10, 26, 0, 0, tzinfo=PARIS).astimezone(UTC),
+        "max_per_day 1 reached",
+    )
 
 
 # --- triage --------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def test_parse_duration_refuses_what_is_not_a_duration(text: str) -> None:
 
 
 def test_parse_duration_refuses_more_than_the_maximum() -> None:
-    assert MAX_DURATION == timedelta(days=3650)
+    assert timedelta(days=3650) == MAX_DURATION
     with pytest.raises(ValueError) as err:
         parse_duration("3650d1s")
     assert str(err.value) == "'3650d1s' is too long (at most 3650d)"

@@ -58,13 +58,13 @@ def test_not_a_time_of_day(text: str) -> None:
     assert str(err.value) == f"{text!r}: {hour:02d}:{minute:02d} is not a time of day"
 
 
-@pytest.mark.parametrize("text", ["", "9", "9:5", "123:00", "mon09:00", "mon 09:00 x", "mon/tue 9:00"])
+@pytest.mark.parametrize(
+    "text", ["", "9", "9:5", "123:00", "mon09:00", "mon 09:00 x", "mon/tue 9:00"]
+)
 def test_not_a_slot(text: str) -> None:
     with pytest.raises(ValueError) as err:
         parse_slot(text)
-    assert str(err.value) == (
-        f'{text!r} is not a slot (examples: "mon-fri 09:00", "daily 12:30")'
-    )
+    assert str(err.value) == (f'{text!r} is not a slot (examples: "mon-fri 09:00", "daily 12:30")')
 
 
 @pytest.mark.parametrize(
