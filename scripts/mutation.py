@@ -207,7 +207,9 @@ def function_sources(mutated_file: Path) -> dict[str, list[str]]:
                 if prefix and not name.startswith("x"):
                     name = prefix + name
                 seg = ast.get_source_segment(source, node) or ""
-                lines = [ln.replace(GENERATED, "").rstrip() for ln in seg.splitlines()[1:]]
+                lines = [ln.replace(GENERATED, "").rstrip() for ln in seg.splitlines()]
+                # The signature too (a default value is mutated there), without the name.
+                lines[0] = lines[0].replace(f"def {node.name}(", "def (", 1)
                 out[name] = lines
 
     visit(tree.body, "")
