@@ -443,3 +443,95 @@ def test_triage_history_is_read_per_account() -> None:
     assert chosen == ["2"]
     assert deferred == [("1", NOW + 6 * M, "min_interval 10m since the last post")]
     assert history == {"capped": [NOW - 4 * M], "a": [NOW - M]}  # the caller's lists untouched
+
+
+# --- the edges mutation testing found after the tables above
+
+
+def test_the_day_starts_at_midnight_to_the_microsecond() -> None:
+    """``now`` with seconds: the day still starts at 00:00:00.000000 local."""
+    now = datetime(2026, 12, 2, 10, 0, 30, 500000, tzinfo=PARIS).astimezone(UTC)
+    first = datetime(2026, 12, 2, 0, 0, 0, 1, tzinfo=PARIS).astimezone(UTC)
+    assert cap_deferral([first], now, PARIS, 1, None) == (
+        PARIS_MIDNIGHT_NEXT,
+        "max_per_day 1 reached",
+    )
+
+
+def test_a_post_at_the_next_midnight_counts_for_the_next_day() -> None:
+    planned_tomorrow = PARIS_MIDNIGHT_NEXT  # in flight, at 00:00 tomorrow
+    assert cap_deferral([NOW - H, planned_tomorrow], NOW, PARIS, 2, None) is None
+
+
+def test_two_full_days_in_a_row_take_two_rounds() -> None:
+    """Today is full, and so is tomorrow (a post already planned there): the day after."""
+    tomorrow_noon = datetime(2026, 12, 3, 12, 0, tzinfo=PARIS).astimezone(UTC)
+    got = cap_deferral([NOW - H, tomorrow_noon], NOW, PARIS, 1, None)
+    assert got == (
+        datetime(2026, 12, 4, 0, 0, tzinfo=PARIS).astimezone(UTC),
+        "max_per_day 1 reached",
+    )
+
+
+def test_the_time_given_is_in_the_zone_of_now() -> None:
+    import os
+    import time
+
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Tokyo"  # the machine's own zone must not leak into the result
+    time.tzset()
+    try:
+        got = cap_deferral([NOW - M], NOW, PARIS, 1, None)
+        assert got is not None and got[0].tzinfo is UTC
+        got = cap_deferral([NOW - M], NOW, PARIS, None, 30 * M)
+        assert got is not None and got[0].tzinfo is UTC
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+def test_triage_an_unknown_account_does_not_stop_the_pass() -> None:
+    chosen, _, deferred = run([Due("who", "nobody"), Due("1", "a")])
+    assert chosen == ["1"]
+    assert [d[0] for d in deferred] == ["who"]
+
+
+def test_triage_counts_days_in_the_configured_zone() -> None:
+    """A post at 00:30 in Paris is yesterday in UTC: in Paris the day is already full."""
+    rules = {"daily": AccountRules(max_per_day=1, min_interval=None)}
+    early = datetime(2026, 12, 2, 0, 30, tzinfo=PARIS).astimezone(UTC)
+    out = triage(
+        [Due("1", "daily")],
+        NOW,
+        5,
+        zone=PARIS,
+        max_lateness=LATE,
+        per_account=5,
+        rules=rules,
+        history={"daily": [early]},
+        in_flight={},
+    )
+    assert out.chosen == []
+    assert [(d.id, at, why) for d, at, why in out.deferred] == [
+        ("1", PARIS_MIDNIGHT_NEXT, "max_per_day 1 reached")
+    ]
+
+
+def test_triage_an_account_with_a_cap_and_no_history() -> None:
+    rules = {"daily": AccountRules(max_per_day=1, min_interval=10 * M)}
+    out = triage(
+        [Due("1", "daily"), Due("2", "daily")],
+        NOW,
+        5,
+        zone=PARIS,
+        max_lateness=LATE,
+        per_account=5,
+        rules=rules,
+        history={},
+        in_flight={},
+    )
+    assert [d.id for d in out.chosen] == ["1"]
+    assert [(d.id, why) for d, _, why in out.deferred] == [("2", "max_per_day 1 reached")]
