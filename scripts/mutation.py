@@ -196,6 +196,7 @@ def function_sources(mutated_file: Path) -> dict[str, list[str]]:
     """Each function of mutmut's mutated file (mangled name: its body's lines)."""
     source = mutated_file.read_text("utf-8")
     tree = ast.parse(source)
+    all_lines = source.splitlines()
     out: dict[str, list[str]] = {}
 
     def visit(nodes: Iterable[ast.stmt], prefix: str) -> None:
@@ -206,8 +207,8 @@ def function_sources(mutated_file: Path) -> dict[str, list[str]]:
                 name = node.name
                 if prefix and not name.startswith("x"):
                     name = prefix + name
-                seg = ast.get_source_segment(source, node) or ""
-                lines = [ln.replace(GENERATED, "").rstrip() for ln in seg.splitlines()]
+                seg = all_lines[node.lineno - 1 : node.end_lineno]
+                lines = [ln.replace(GENERATED, "").rstrip() for ln in seg]
                 # The signature too (a default value is mutated there), without the name.
                 lines[0] = lines[0].replace(f"def {node.name}(", "def (", 1)
                 out[name] = lines
@@ -219,11 +220,11 @@ def function_sources(mutated_file: Path) -> dict[str, list[str]]:
 def describe(orig: Sequence[str], mutant: Sequence[str]) -> str:
     """The mutant as "<line before> => <line after>", whitespace collapsed."""
     before, after = [], []
-    for line in difflib.ndiff(list(orig), list(mutant)):
-        if line.startswith("- "):
-            before.append(" ".join(line[2:].split()))
-        elif line.startswith("+ "):
-            after.append(" ".join(line[2:].split()))
+    matcher = difflib.SequenceMatcher(None, orig, mutant, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            before += [" ".join(line.split()) for line in orig[i1:i2]]
+            after += [" ".join(line.split()) for line in mutant[j1:j2]]
     return f"{' / '.join(before)} => {' / '.join(after)}"
 
 

@@ -273,7 +273,12 @@ class Numbering(LogAdapter):
     def build_payload(
         self, text: str, media: Sequence[MediaItem], index: int, total: int, content: PostContent
     ) -> Mapping[str, Any]:
-        return {"text": text, "at": f"{index}/{total}", "media": [m.filename for m in media]}
+        return {
+            "text": text,
+            "at": f"{index}/{total}",
+            "media": [m.filename for m in media],
+            "post": content.post_id,
+        }
 
 
 def test_render_parts_carry_their_index_text_media_length_and_thumb() -> None:
@@ -291,9 +296,9 @@ def test_render_parts_carry_their_index_text_media_length_and_thumb() -> None:
         (2, "three", (), 5, None),
     ]
     assert [p.payload for p in r.parts] == [
-        {"text": "one", "at": "0/3", "media": ["a.png"]},
-        {"text": "two", "at": "1/3", "media": []},
-        {"text": "three", "at": "2/3", "media": []},
+        {"text": "one", "at": "0/3", "media": ["a.png"], "post": "p"},
+        {"text": "two", "at": "1/3", "media": [], "post": "p"},
+        {"text": "three", "at": "2/3", "media": [], "post": "p"},
     ]
 
 
