@@ -138,8 +138,16 @@ def test_an_entity_longer_than_a_part_is_cut_last() -> None:
         # when the part is half full
         ("中文中文。中文中文中文中文", 10, ["中文中文。", "中文中文中文中文"]),
         ("中文中文中，中文中文中文中文", 10, ["中文中文中，", "中文中文中文中文"]),
-        ("日本語です！」テストかなひらがなカタカナ", 10, ["日本語です！」", "テストかなひらがなカ", "タカナ"]),
-        ("日本語で、テストかなひらがなカタカナ", 10, ["日本語で、", "テストかなひらがなカ", "タカナ"]),
+        (
+            "日本語です！」テストかなひらがなカタカナ",
+            10,
+            ["日本語です！」", "テストかなひらがなカ", "タカナ"],
+        ),
+        (
+            "日本語で、テストかなひらがなカタカナ",
+            10,
+            ["日本語で、", "テストかなひらがなカ", "タカナ"],
+        ),
     ],
 )
 def test_cjk_cut_points(text: str, limit: int, parts: list[str]) -> None:
@@ -216,3 +224,57 @@ def test_grapheme_helpers() -> None:
     assert grapheme_length(f"a{FAMILY}e\u0301") == 3
     assert grapheme_boundaries(f"a{FAMILY}e\u0301") == [0, 1, 8, 10]
     assert grapheme_boundaries("") == [0]
+
+
+# --- X's rule: a URL counts 23 however long it is
+
+
+def x_rule(limit: int) -> LengthRule:
+    from publisher.adapters.x import XAdapter, XSettings
+    from publisher.secrets import Secret
+
+    adapter = XAdapter("brand-x", XSettings(oauth2_token=Secret("T", "t")), _CONTEXT)
+    return replace(adapter.capabilities().length, limit=limit)
+
+
+LONG_URL = "https://" + "a" * 30 + ".com"  # 42 characters, 23 on X
+
+
+def test_a_long_url_that_fits_whole_is_not_cut() -> None:
+    """Its first 30 characters, no URL yet, do not fit; the whole URL does (23)."""
+    text = "word " * 6 + LONG_URL
+    assert split_thread(text, x_rule(30), numbered=False) == ["word " * 5 + "word", LONG_URL]
+    whole = f"go {LONG_URL}/{'b' * 20} end"
+    assert split_thread(whole, x_rule(30), numbered=False) == [whole]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug (issue 22): a URL longer than the limit in characters is cut when the "
+    "part before the text's end stops inside it, although the whole URL (23) fits",
+)
+def test_a_long_url_followed_by_more_text_is_not_cut() -> None:
+    whole = f"go {LONG_URL}/{'b' * 20} end"
+    assert split_thread(whole + " and more", x_rule(30), numbered=False) == [whole, "and more"]
+
+
+def test_a_long_url_numbered() -> None:
+    text = "word " * 6 + LONG_URL
+    parts = split_thread(text, x_rule(30), numbered=True)
+    # " (9/9)" leaves 24: "word https://…" (28) does not fit, the URL alone (23) does
+    assert parts == ["word word word word word (1/3)", "word (2/3)", f"{LONG_URL} (3/3)"]
+
+
+# --- combining marks after spaces: a cut never lands inside a cluster
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "parts"),
+    [
+        ("aaaa bbbb \u0301cccc dddd eeee", 10, ["aaaa bbbb", " \u0301cccc dddd", "eeee"]),
+        ("aaaa  \u0301 bbbb cccc dddd", 10, ["aaaa  \u0301", "bbbb cccc", "dddd"]),
+        ("a\u0301" * 6 + " bb", 5, ["a\u0301" * 5, "a\u0301 bb"]),
+    ],
+)
+def test_clusters_that_start_with_a_space(text: str, limit: int, parts: list[str]) -> None:
+    assert split(text, limit) == parts
