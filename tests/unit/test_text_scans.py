@@ -27,7 +27,7 @@ URL_TEXTS = [
     "see https://example.com/a?b=c#d now",
     "http://a.b.c.d.e.f.g.com:80/x_(y) and t.co/abc",
     "xn--p1ai.рф and example.中国 and пример.рф/путь",
-    "www.example.co.jp/?q=1&r=2 (http://example.org/!) 'https://x.io'",
+    "www.com.co.jp/?q=1&r=2 (http://example.org/!) 'https://x.io'",
     "a." * 140 + "com",
     "a." * 140 + "日.b1." * 10 + "co.jp-",
     "https://" + "x" * 70 + ".com and https://" + "a-b." * 80 + "com/",
@@ -97,3 +97,93 @@ def test_char_class_joins_ranges() -> None:
     assert unicode_tables.char_class(((0x5D, 0x5D),), ((0x30, 0x31),)) == (
         "\\U0000005d\\U00000030-\\U00000031"
     )
+
+
+# --- the TLD trie (built once, at import: its own test)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [["com"], ["co", "com", "org"], ["a", "ab", "abc", "b"], ["x-y", "x.y", "日本"]],
+)
+def test_trie_pattern_matches_exactly_its_words(words: list[str]) -> None:
+    import re
+
+    from publisher.text.urls import _trie_pattern
+
+    pattern = re.compile(f"(?:{_trie_pattern(words)})$")
+    for w in words:
+        assert pattern.match(w), w
+    for other in ["", "c", "cm", "comm", "or", "ac", "abcd", "x", "xy", "日"]:
+        if other not in words:
+            assert pattern.match(other) is None, other
+
+
+# --- long domains: a label followed by a TLD, at the edges of the walk
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a.com",
+        ".com",
+        "-.com",
+        "a-.com",
+        "é.com",
+        "日.com",
+        "a.comx.com",
+        "a.co.jp",
+        "a.xn--p1ai",
+        ("a." * 130) + "com",
+        ("ab." * 90) + "-.com",
+        ("ab." * 90) + "c-m",
+        ("x" * 63 + ".") * 5 + "org",
+        ("a." * 130) + "日.com",
+    ],
+)
+def test_long_domain_walk_edges(text: str) -> None:
+    assert list(_ascii_domains(text)) == [m.span() for m in ASCII_DOMAIN.finditer(text)]
+    padded = "see " + text + " now"
+    expected = [
+        (m.start(), m.start("url"), m.start("domain"), m.end("domain"), m.start("path"), m.end())
+        for m in REFERENCE.finditer(padded)
+    ]
+    got = [
+        (m.start, m.url_start, m.domain_start, m.domain_end, m.path_start, m.end)
+        for m in _url_matches(padded, False)
+    ]
+    assert got == expected
+
+
+# --- entities
+
+
+def test_entities_found_and_their_text() -> None:
+    from publisher.text import find_entities
+
+    text = "#123 #ok $ACME ＠alice and https://example.com/#frag @bob"
+    got = [(e.kind, e.text) for e in find_entities(text)]
+    assert got == [
+        ("hashtag", "#ok"),
+        ("cashtag", "$ACME"),
+        ("mention", "＠alice"),
+        ("url", "https://example.com/#frag"),
+        ("mention", "@bob"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [
+        # mentions inside URLs count as written (they are the URL's), the others as @user
+        ("https://a.com/@x@y.com @bob@c.com", 23 + 1 + 4),
+        ("@bob@c.com https://a.com/@x@y.com @eve@d.com", 4 + 1 + 23 + 1 + 4),
+        ("https://a.com/x https://b.com/@x@y.com @z@w.com", 23 + 1 + 23 + 1 + 2),
+        ("@a@b.com@c.com", 14),  # no mention: counted as written
+        ("x.y @bob@c.com", 3 + 1 + 4),
+    ],
+)
+def test_mastodon_mentions_and_urls_in_one_sweep(text: str, length: int) -> None:
+    from publisher.text import mastodon_length
+
+    assert mastodon_length(text) == length
