@@ -171,3 +171,52 @@ def test_a_waiting_delivery_follows_the_file(cfg: Config) -> None:
     changes, _ = diff_plan(q, planned, cfg, {("b", "alpha"): moved}, posts_of(q, cfg), NOW)
     [update] = changes.updates
     assert update["reason"] is None and update["due_at"] == b.due_at
+
+
+def test_kept_assignments_are_the_slots_given_out_and_not_canceled(cfg: Config) -> None:
+    from publisher.sync import kept_assignments
+
+    _, planned = plan(cfg)
+    a, b, c = planned
+    index = {
+        ("a", "alpha"): stored(a, from_slot=True),
+        ("b", "alpha"): stored(b, from_slot=False),
+        ("c", "alpha"): stored(c, S.CANCELED, from_slot=True),
+    }
+    assert kept_assignments(index) == {("a", "alpha"): a.due_at}
+
+
+def test_an_unchanged_plan_is_counted_and_applied(cfg: Config) -> None:
+    q, planned = plan(cfg)
+    index = {(p.post_id, p.account): stored(p, n=i) for i, p in enumerate(planned)}
+    changes, report = diff_plan(q, planned, cfg, index, posts_of(q, cfg), NOW)
+    assert report.applied is True
+    assert (report.unchanged, report.updated, report.added) == (3, 0, 0)
+    assert not changes
+
+
+def test_states_an_edit_leaves_alone_write_nothing(cfg: Config) -> None:
+    _, planned = plan(cfg)
+    a, b, _ = planned
+    # in flight and unedited: no notice; failed and unedited: settled, no revival
+    assert notices(cfg, {"a": stored(a, S.SENDING), "b": stored(b, S.FAILED)}) == []
+    q, planned = plan(cfg)
+    index = {("a", "alpha"): stored(a, S.SENDING), ("b", "alpha"): stored(b, S.FAILED)}
+    changes, _ = diff_plan(q, planned, cfg, index, posts_of(q, cfg), NOW)
+    assert changes.updates == []
+
+
+def test_a_revived_delivery_starts_its_attempts_afresh(cfg: Config) -> None:
+    q, planned = plan(cfg)
+    entry = stored(planned[0], S.FAILED, n=4, content_hash="old")
+    changes, _ = diff_plan(q, planned, cfg, {("a", "alpha"): entry}, posts_of(q, cfg), NOW)
+    [update] = changes.updates
+    assert (update["id"], update["state"], update["attempts"]) == (4, "scheduled", 0)
+
+
+def test_a_delivery_that_now_takes_a_slot_says_so(cfg: Config) -> None:
+    q, planned = plan(cfg)
+    entry = stored(planned[0], n=5, from_slot=True)
+    changes, _ = diff_plan(q, planned, cfg, {("a", "alpha"): entry}, posts_of(q, cfg), NOW)
+    [update] = changes.updates
+    assert update["from_slot"] is False
