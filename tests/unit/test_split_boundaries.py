@@ -278,3 +278,9 @@ def test_a_long_url_numbered() -> None:
 )
 def test_clusters_that_start_with_a_space(text: str, limit: int, parts: list[str]) -> None:
     assert split(text, limit) == parts
+
+
+def test_a_last_part_of_one_character() -> None:
+    """The rest after the last cut is a single cluster: no cut left to look at."""
+    assert split("aaaa b", 4) == ["aaaa", "b"]
+    assert split(f"aaaa {FAMILY}", 4) == ["aaaa", FAMILY]
