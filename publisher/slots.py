@@ -22,11 +22,17 @@ class Slot:
         return f"{days} {self.at:%H:%M}"
 
 
+FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
 def _day(name: str, text: str) -> int:
-    try:
-        return DAYS.index(name[:3])
-    except ValueError:
-        raise ValueError(f"{text!r}: unknown day {name!r} (use mon..sun)") from None
+    """A day's index from its three letters or its full name; anything else is refused (a
+    prefix match took "monkey" for Monday and "mon-wed-fri" for "mon-wed")."""
+    if name in DAYS:
+        return DAYS.index(name)
+    if name in FULL_DAYS:
+        return FULL_DAYS.index(name)
+    raise ValueError(f"{text!r}: unknown day {name!r} (use mon..sun)")
 
 
 def parse_slot(text: str) -> Slot:

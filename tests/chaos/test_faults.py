@@ -214,5 +214,13 @@ def test_no_request_at_all_before_an_announced_reset(run: FaultRun) -> None:
     endpoint a lookup pages through), so X is held to the publish-only rule above.
     """
     account_wide = [r for r in run.recorders.values() if r.network in ("facebook", "mastodon")]
+    # The rule is judged only where it was put to the test: each of these networks answered
+    # at least one 429 announcing its reset (else an empty list of violations proves nothing).
+    assert sorted(r.network for r in account_wide) == ["facebook", "mastodon"]
+    for rec in account_wide:
+        assert rec.announced, f"{rec.network} announced no reset: the check would be empty"
+        limited = [i for i in rec.injected if i.kind is FaultKind.RATE_LIMITED]
+        assert len(limited) == len(rec.announced), (rec.network, limited, rec.announced)
+        assert all(ann.reset > ann.at for ann in rec.announced), rec.announced
     violations = [v for rec in account_wide for v in reset_violations(rec, publish_only=False)]
     assert violations == [], "\n".join(violations[:20])
