@@ -27,10 +27,12 @@ from publisher.adapters.base import (
     ThreadMode,
 )
 from publisher.adapters.log import LogAdapter, LogSettings
-from publisher.adapters.shared import NUMBERING_ROOM, check_media, plan_texts, render_with
+from publisher.adapters.shared import NUMBERING_ROOM, render_with
+from publisher.adapters.shared import check_media as _check_media
+from publisher.adapters.shared import plan_texts as _plan_texts
 from publisher.clock import FakeClock
 from publisher.media import MediaRef
-from publisher.text import count_length
+from publisher.text import LengthRule
 
 CONTEXT = AdapterContext(None, FakeClock(datetime(2026, 12, 2, 9, 0, tzinfo=UTC)))
 LIMIT = 60
@@ -46,6 +48,27 @@ LIMITS = MediaLimits(
     mix_images_and_video=False,
 )
 CAPS = replace(BASE, network="net", media=LIMITS, threads=True)
+
+
+def plan_texts(
+    post: PostContent, caps: Capabilities
+) -> tuple[list[str], list[str], list[str]]:
+    """The shared planner with its problems read as their messages (the field each is about
+    is validate's business, tested in tests/gate)."""
+    texts, errors, warnings = _plan_texts(post, caps)
+    return texts, [p.message for p in errors], [p.message for p in warnings]
+
+
+def check_media(
+    media: tuple[MediaItem, ...], caps: Capabilities
+) -> tuple[list[str], list[str]]:
+    errors, warnings = _check_media(media, caps)
+    return [p.message for p in errors], [p.message for p in warnings]
+
+
+def count_length(text: str, rule: LengthRule) -> int:
+    """A rule's count: the rule is a counting function and a limit."""
+    return rule.count(text)
 
 
 def item(name: str, mime: str = "image/png", size: int = 100, alt: str = "alt") -> MediaItem:
@@ -289,7 +312,11 @@ def test_render_parts_carry_their_index_text_media_length_and_thumb() -> None:
     )
     r = render_with(adapter, post)
     assert (r.network, r.account, r.limit, r.errors) == ("log", "brand", LIMIT, ())
-    assert r.warnings == ("split into a thread of 3 parts",)
+    assert r.warnings == (
+        "split into a thread of 3 parts",
+        "log shows no link card and https://a.example is not in the text: the link is not "
+        "sent at all; put it in the text",
+    )
     assert [(p.index, p.text, p.media, p.length, p.thumb) for p in r.parts] == [
         (0, "one", (PNG,), 3, thumb),
         (1, "two", (), 3, None),

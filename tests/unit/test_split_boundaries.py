@@ -15,15 +15,20 @@ from datetime import UTC, datetime
 
 import pytest
 
-from publisher.adapters.base import AdapterContext, LengthRule
+from publisher.adapters.base import AdapterContext
 from publisher.adapters.log import LogAdapter, LogSettings
 from publisher.clock import FakeClock
-from publisher.text import count_length, split_thread
+from publisher.text import LengthRule, split_thread
 from publisher.text.graphemes import grapheme_boundaries, grapheme_length
 
 _CONTEXT = AdapterContext(None, FakeClock(datetime(2026, 12, 2, 9, 0, tzinfo=UTC)))
 _BASE = LogAdapter("brand", LogSettings(), _CONTEXT).capabilities().length
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # one cluster, 7 points
+
+
+def count_length(text: str, rule: LengthRule) -> int:
+    """A rule's count: the rule is a counting function and a limit."""
+    return rule.count(text)
 
 
 def rule(limit: int) -> LengthRule:

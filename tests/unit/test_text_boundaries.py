@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from publisher.text import mastodon_length, x_parse, x_weighted_length
+from publisher.adapters.mastodon import mastodon_length
+from publisher.text import x_parse, x_weighted_length
 
 
 # X weighs a code point 1 inside these ranges (config-v3), 2 outside: each edge, both sides.

@@ -184,6 +184,6 @@ def test_entities_found_and_their_text() -> None:
     ],
 )
 def test_mastodon_mentions_and_urls_in_one_sweep(text: str, length: int) -> None:
-    from publisher.text import mastodon_length
+    from publisher.adapters.mastodon import mastodon_length
 
     assert mastodon_length(text) == length
