@@ -79,3 +79,18 @@ def test_x_valid_range(text: str, valid_end: int, valid: bool) -> None:
 )
 def test_mastodon_length(text: str, url_length: int, length: int) -> None:
     assert mastodon_length(text, url_length) == length
+
+
+@pytest.mark.parametrize(
+    ("text", "weighted", "valid", "display_end"),
+    [
+        ("", 0, False, 0),  # nothing: no display range below 0
+        ("a", 1, True, 0),  # one light character is a valid post
+        ("中", 2, True, 0),
+        ("ab", 2, True, 1),
+    ],
+)
+def test_x_parse_small_texts(text: str, weighted: int, valid: bool, display_end: int) -> None:
+    got = x_parse(text)
+    assert (got.weighted_length, got.valid, got.display_range_end) == (weighted, valid, display_end)
+    assert type(got.weighted_length) is int
