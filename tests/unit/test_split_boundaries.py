@@ -284,3 +284,10 @@ def test_a_last_part_of_one_character() -> None:
     """The rest after the last cut is a single cluster: no cut left to look at."""
     assert split("aaaa b", 4) == ["aaaa", "b"]
     assert split(f"aaaa {FAMILY}", 4) == ["aaaa", FAMILY]
+
+
+@pytest.mark.parametrize("text", ["a\r\nb", "\r\n\r\n", "é\r\nb", "a\r\n\u0301x", "x\u0301\u0301y"])
+def test_grapheme_length_counts_a_crlf_once(text: str) -> None:
+    import regex
+
+    assert grapheme_length(text) == len(regex.findall(r"\X", text))
