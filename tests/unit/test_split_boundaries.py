@@ -327,3 +327,13 @@ def test_a_url_far_longer_than_the_limit_stays_whole(
         assert split_thread(text, x_rule(30), numbered=False) == parts
     if numbered is not None:
         assert split_thread(text, x_rule(30), numbered=True) == numbered
+
+
+LONG_DOMAIN_URL = "https://" + "a" * 40 + ".com/" + "b" * 90  # its first 30 are no URL
+
+
+def test_a_url_whose_start_is_no_url_stays_whole() -> None:
+    """Cut inside its domain, the URL is plain text longer than the part: only measuring the
+    rest with the URL's whole tail finds that the URL itself (23) fits."""
+    text = "word " * 6 + LONG_DOMAIN_URL
+    assert split_thread(text, x_rule(30), numbered=False) == ["word " * 5 + "word", LONG_DOMAIN_URL]
