@@ -75,6 +75,8 @@ def test_x_valid_range(text: str, valid_end: int, valid: bool) -> None:
         ("@alice@example.social", 23, 6),
         ("https://example.social/@alice@other.social", 23, 23),  # a mention inside a URL
         ("a.b", 23, 3),
+        # a mention without a domain does not stop the sweep: the next one still counts short
+        ("@bob and @eve@d.social", 23, len("@bob and @eve")),
     ],
 )
 def test_mastodon_length(text: str, url_length: int, length: int) -> None:
