@@ -289,3 +289,56 @@ def test_a_last_part_of_one_character() -> None:
     """The rest after the last cut is a single cluster: no cut left to look at."""
     assert split("aaaa b", 4) == ["aaaa", "b"]
     assert split(f"aaaa {FAMILY}", 4) == ["aaaa", FAMILY]
+
+
+@pytest.mark.parametrize("text", ["a\r\nb", "\r\n\r\n", "é\r\nb", "a\r\n\u0301x", "x\u0301\u0301y"])
+def test_grapheme_length_counts_a_crlf_once(text: str) -> None:
+    import regex
+
+    assert grapheme_length(text) == len(regex.findall(r"\X", text))
+
+
+PATH_URL = "https://example.com/" + "a" * 90  # 110 characters, 23 on X
+
+
+@pytest.mark.parametrize(
+    ("text", "parts", "numbered"),
+    [
+        ("word " * 6 + PATH_URL, ["word " * 5 + "word", PATH_URL], None),
+        ("word " * 6 + PATH_URL + " end", ["word " * 5 + "word", PATH_URL + " end"], None),
+        (
+            "word " * 6 + PATH_URL + "/" + "b" * 40,
+            ["word " * 5 + "word", PATH_URL + "/" + "b" * 40],
+            None,
+        ),
+        (
+            "word " * 6 + PATH_URL,
+            None,
+            ["word word word word word (1/3)", "word (2/3)", f"{PATH_URL} (3/3)"],
+        ),
+        (
+            "word " * 6 + PATH_URL + " end",
+            None,
+            ["word word word word word (1/4)", "word (2/4)", f"{PATH_URL} (3/4)", "end (4/4)"],
+        ),
+    ],
+)
+def test_a_url_far_longer_than_the_limit_stays_whole(
+    text: str, parts: list[str] | None, numbered: list[str] | None
+) -> None:
+    """The rest is measured whole when the piece that fits stopped inside a URL: however long
+    the URL is in characters, it counts 23, and is never cut."""
+    if parts is not None:
+        assert split_thread(text, x_rule(30), numbered=False) == parts
+    if numbered is not None:
+        assert split_thread(text, x_rule(30), numbered=True) == numbered
+
+
+LONG_DOMAIN_URL = "https://" + "a" * 40 + ".com/" + "b" * 90  # its first 30 are no URL
+
+
+def test_a_url_whose_start_is_no_url_stays_whole() -> None:
+    """Cut inside its domain, the URL is plain text longer than the part: only measuring the
+    rest with the URL's whole tail finds that the URL itself (23) fits."""
+    text = "word " * 6 + LONG_DOMAIN_URL
+    assert split_thread(text, x_rule(30), numbered=False) == ["word " * 5 + "word", LONG_DOMAIN_URL]

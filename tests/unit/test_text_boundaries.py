@@ -76,7 +76,24 @@ def test_x_valid_range(text: str, valid_end: int, valid: bool) -> None:
         ("@alice@example.social", 23, 6),
         ("https://example.social/@alice@other.social", 23, 23),  # a mention inside a URL
         ("a.b", 23, 3),
+        # a mention without a domain does not stop the sweep: the next one still counts short
+        ("@bob and @eve@d.social", 23, len("@bob and @eve")),
     ],
 )
 def test_mastodon_length(text: str, url_length: int, length: int) -> None:
     assert mastodon_length(text, url_length) == length
+
+
+@pytest.mark.parametrize(
+    ("text", "weighted", "valid", "display_end"),
+    [
+        ("", 0, False, 0),  # nothing: no display range below 0
+        ("a", 1, True, 0),  # one light character is a valid post
+        ("中", 2, True, 0),
+        ("ab", 2, True, 1),
+    ],
+)
+def test_x_parse_small_texts(text: str, weighted: int, valid: bool, display_end: int) -> None:
+    got = x_parse(text)
+    assert (got.weighted_length, got.valid, got.display_range_end) == (weighted, valid, display_end)
+    assert type(got.weighted_length) is int

@@ -31,6 +31,12 @@ URL_TEXTS = [
     "a." * 140 + "com",
     "a." * 140 + "日.b1." * 10 + "co.jp-",
     "https://" + "x" * 70 + ".com and https://" + "a-b." * 80 + "com/",
+    # underscores: a domain name may not hold one, a subdomain may; the scan skips ahead
+    "a_b.com x_y_z.example.com foo_bar.co.jp _a.com a_.com ab_cd_ef.gh.com/x",
+    "http://a_b.com https://x_y.b.com zzz_abc.com a_b_c.d_e.com",
+    "xhttps://a.com ahttp://b.com ab:https://c.com abc_http://d.com",
+    "a_b" * 30 + ".com and " + "ab_" * 30 + "cd.co.jp",
+    "t_.co/x _.com __a.com a__b.com",
     *corpus(22, URL_ALPHABET, 150, 0, 40),
     *corpus(23, URL_ALPHABET[:20], 12, 40, 200),
 ]
