@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +88,18 @@ def start_daemon(
             text=True,
         )
     return Daemon(proc, log)
+
+
+def mastodon_status(base_url: str, n: int, text: str) -> dict[str, Any]:
+    """The status a stand-in Mastodon instance answers for its ``n``-th post: what the daemon
+    process tests' small servers share."""
+    return {
+        "id": str(1000 + n),
+        "uri": f"{base_url}/statuses/{1000 + n}",
+        "url": f"{base_url}/@brand/{1000 + n}",
+        "content": f"<p>{text}</p>",
+        "created_at": datetime.now(UTC).isoformat(),
+        "visibility": "public",
+        "account": {"id": "1", "acct": "brand", "username": "brand"},
+        "media_attachments": [],
+    }

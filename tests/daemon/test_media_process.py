@@ -22,7 +22,7 @@ from aiohttp import web
 
 from publisher.testing.servers import LocalServer
 from tests.broken_cases import FIXTURES
-from tests.processes import start_daemon, status_json
+from tests.processes import mastodon_status, start_daemon, status_json
 
 TOKEN = "media-canary-token-Hq41VbR9"  # in $CREDENTIALS_DIRECTORY only
 ENV_MARK = "env-canary-Pz70QwK3"  # in the daemon's environment only
@@ -57,18 +57,7 @@ class RecordingMastodon:
         self.statuses += 1
         body = await request.json()
         n = self.statuses
-        return web.json_response(
-            {
-                "id": str(1000 + n),
-                "uri": f"{self.url}/statuses/{1000 + n}",
-                "url": f"{self.url}/@brand/{1000 + n}",
-                "content": f"<p>{body['status']}</p>",
-                "created_at": datetime.now(UTC).isoformat(),
-                "visibility": "public",
-                "account": {"id": "1", "acct": "brand", "username": "brand"},
-                "media_attachments": [],
-            }
-        )
+        return web.json_response(mastodon_status(self.url, n, body["status"]))
 
     async def _instance(self, _request: web.Request) -> web.Response:
         return web.json_response(

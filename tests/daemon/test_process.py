@@ -18,7 +18,7 @@ from aiohttp import web
 
 from publisher.testing.servers import LocalServer
 from tests import processes
-from tests.processes import Daemon, start_daemon
+from tests.processes import Daemon, mastodon_status, start_daemon
 
 TOKEN = "canary-token-Zq81XyT0"
 
@@ -40,18 +40,7 @@ class SlowMastodon:
         self.arrivals.append((time.time(), body["status"], key))
         n = len(self.arrivals)
         await asyncio.sleep(self.delay)
-        return web.json_response(
-            {
-                "id": str(1000 + n),
-                "uri": f"{self.url}/statuses/{1000 + n}",
-                "url": f"{self.url}/@brand/{1000 + n}",
-                "content": f"<p>{body['status']}</p>",
-                "created_at": datetime.now(UTC).isoformat(),
-                "visibility": "public",
-                "account": {"id": "1", "acct": "brand", "username": "brand"},
-                "media_attachments": [],
-            }
-        )
+        return web.json_response(mastodon_status(self.url, n, body["status"]))
 
     async def _instance(self, _request: web.Request) -> web.Response:
         return web.json_response(
