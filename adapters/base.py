@@ -33,6 +33,10 @@ from publisher.adapters.capabilities import MIN_LENGTH_LIMIT as MIN_LENGTH_LIMIT
 from publisher.adapters.capabilities import Capabilities as Capabilities
 from publisher.adapters.capabilities import MediaLimits as MediaLimits
 from publisher.adapters.capabilities import OptionSpec as OptionSpec
+from publisher.adapters.engagement import Engagement as Engagement
+from publisher.adapters.engagement import PostGone as PostGone
+from publisher.adapters.engagement import PostNumbers as PostNumbers
+from publisher.adapters.engagement import PostReading as PostReading
 from publisher.adapters.shared import render_with
 from publisher.clock import Clock
 
@@ -60,6 +64,8 @@ from publisher.text import LengthRule as LengthRule
 
 if TYPE_CHECKING:  # aiohttp loads with the session: rendering (validate, dry-run) needs none
     import aiohttp
+
+    from publisher.adapters.hosting import MediaHost
 
 
 class Attention(StrEnum):
@@ -262,6 +268,9 @@ class AdapterContext:
     # The media roots in force (``build_adapters`` sets them from the config): a file is
     # read only from beneath one of them. None: each item's own root (a standalone adapter).
     media: MediaRoots | None = None
+    # Where media is put for networks that fetch it from a public URL (``[media]`` in the
+    # config); None: no host configured, and such networks refuse posts with media.
+    host: MediaHost | None = None
 
     def __post_init__(self) -> None:
         if self.timeout is None and self.session is not None:
@@ -316,6 +325,8 @@ class Adapter(ABC):
     # The per-post options it takes, by name; any other key is for another network (or an
     # error the queue parser reports). See OptionSpec.
     post_options: ClassVar[Mapping[str, OptionSpec]] = MappingProxyType({})
+    # What it can read of its posts' engagement (``read_engagement``); None: nothing.
+    engagement: ClassVar[Engagement | None] = None
 
     def __init__(self, account: str, settings: AccountSettings, context: AdapterContext) -> None:
         self.account = account
@@ -425,6 +436,17 @@ class Adapter(ABC):
     async def lookup(self, ref: DeliveryRef, rendered: Rendered, since: datetime) -> LookupResult:
         """Is this delivery already on the network? Used to resolve ``unknown`` deliveries."""
         return Unknowable(f"{self.network} has no lookup")
+
+    async def read_engagement(self, remote_ids: Sequence[str]) -> Sequence[PostReading]:
+        """The figures of these published posts (at most ``engagement.batch`` ids, each a
+        delivery's first part), one reading per id asked, in any order. Failures are raised as
+        ``TransientError``, ``RateLimitedError`` or ``PermanentError``; a read creates nothing,
+        so never ``AmbiguousError``."""
+        raise PermanentError(f"{self.network} reads no engagement")
+
+    async def read_followers(self) -> int:
+        """The account's follower count now; raised as ``read_engagement``."""
+        raise PermanentError(f"{self.network} reads no follower count")
 
     async def check(self) -> AccountCheck:
         """Verify the account's credentials against the network."""
