@@ -124,6 +124,14 @@ class _Text:
             return 0
         return max(self.url_ends[i] - at, 0)
 
+    def url_end(self, at: int, start: int) -> int | None:
+        """The end of the URL that ``at`` falls strictly inside, if that URL starts at or
+        after ``start`` (None: no such URL)."""
+        i = bisect_right(self.url_starts, at) - 1
+        if i < 0 or self.url_starts[i] < start or not self.url_starts[i] < at < self.url_ends[i]:
+            return None
+        return self.url_ends[i]
+
     def rest(self, start: int) -> str:
         """``part(start, len(text))``."""
         return self.part(start, max(start, self.end))
@@ -171,7 +179,18 @@ def _greedy(
             piece = source.part(start, cuts[i])
             return bool(piece) and fits(piece)
 
-        hi = _last_fitting(first, len(cuts), ok)
+        def reach(i: int, start: int = start) -> bool:
+            # A cut inside a URL that fits whole counts as fitting, so the search goes on
+            # past it: a URL's prefix may count more than the URL (no domain yet, so no
+            # shortened length), and stopping there would cut a URL that fits.
+            end = source.url_end(cuts[i], start)
+            if end is not None:
+                whole = source.part(start, end)
+                if whole and fits(whole):
+                    return True
+            return ok(i)
+
+        hi = _last_fitting(first, len(cuts), reach)
         allowance = 2 * (cuts[hi] - start) if hi >= first else 0
         if urls_shrink and first <= hi + 1 < len(cuts):
             allowance += source.url_tail(cuts[hi + 1], start)

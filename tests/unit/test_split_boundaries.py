@@ -253,11 +253,6 @@ def test_a_long_url_that_fits_whole_is_not_cut() -> None:
     assert split_thread(whole, x_rule(30), numbered=False) == [whole]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug (issue 22): a URL longer than the limit in characters is cut when the "
-    "part before the text's end stops inside it, although the whole URL (23) fits",
-)
 def test_a_long_url_followed_by_more_text_is_not_cut() -> None:
     whole = f"go {LONG_URL}/{'b' * 20} end"
     assert split_thread(whole + " and more", x_rule(30), numbered=False) == [whole, "and more"]
