@@ -91,3 +91,22 @@ def render_times(size: int) -> list[tuple[str, str, float, int]]:
         rows.append((network, slowest[1], slowest[0], slowest[2]))
         rows.append((network, "prose", timed[-1][0], timed[-1][2]))
     return rows
+
+
+def counting_times(posts: int = 10_000) -> list[tuple[str, float]]:
+    """(network, seconds) to count ``posts`` ordinary posts with each network's length rule:
+    the count ``validate`` and render run on every post (it was a 2 s bound in a test)."""
+    texts = [
+        f"Post {i}: our release ships today with faster sync, see "
+        "https://example.com/a/rather/long/path/that/goes/on?and=on&and=on "
+        "#release @alice@fosstodon.org \U0001f44d\U0001f3fd \u65e5\u672c\u8a9e and more words."
+        for i in range(posts)
+    ]
+    rows = []
+    for network, adapter in adapters().items():
+        count = adapter.capabilities().length.count
+        started = time.perf_counter()
+        for text in texts:
+            count(text)
+        rows.append((network, time.perf_counter() - started))
+    return rows

@@ -1226,7 +1226,7 @@ async def bench_scale(
 
 def bench_render(quick: bool) -> list[Figure]:
     """Each network's render of the slowest texts found for issue 19, at the size limit."""
-    from bench.render import render_times
+    from bench.render import counting_times, render_times
     from publisher.limits import MAX_TEXT_CHARS
 
     size = MAX_TEXT_CHARS // 10 if quick else MAX_TEXT_CHARS
@@ -1241,6 +1241,10 @@ def bench_render(quick: bool) -> list[Figure]:
                 f"{seconds:.2f} s ({text}; {parts} part{'s' if parts > 1 else ''})",
             )
         )
+    posts = 1_000 if quick else 10_000
+    for network, seconds in counting_times(posts):
+        say("render", f"{network}: counting {posts:,} posts, {seconds:.2f} s")
+        figures.append(Figure("render", f"{network}, counting {posts:,} posts", f"{seconds:.2f} s"))
     return figures
 
 
