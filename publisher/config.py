@@ -160,6 +160,31 @@ class MediaSettings(_Section):
     roots: list[Annotated[str, Field(min_length=1)]] = []
 
 
+class FeedSource(_Section):
+    """One feed the daemon imports on its own (``[[feeds.source]]``)."""
+
+    url: str = Field(min_length=1)
+    accounts: list[str] = Field(min_length=1)
+    text: str = "{title}\n{link}"
+    max: int = Field(default=10, ge=0, le=1000)
+
+    @field_validator("text")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        from publisher.feeds import check_template
+
+        check_template(value)
+        return value
+
+
+class FeedsSettings(_Section):
+    # The file the daemon appends feed items to, for the team to review and move into the
+    # queue: never the queue itself (nothing is published that a person did not let in).
+    into: str = ""
+    every: Period = timedelta(hours=1)
+    source: list[FeedSource] = []
+
+
 class _TopLevel(_Section):
     queue: str = "queue.yaml"
     database: str = "sqlite:///queue.db"
@@ -172,6 +197,7 @@ class _TopLevel(_Section):
     log: LogSettings = LogSettings()
     lease: LeaseSettings = LeaseSettings()
     media: MediaSettings = MediaSettings()
+    feeds: FeedsSettings = FeedsSettings()
     accounts: dict[str, dict[str, Any]] = {}
 
     @field_validator("queue")
@@ -234,6 +260,8 @@ class Config:
     log: LogSettings = field(default_factory=LogSettings)
     lease: LeaseSettings = field(default_factory=LeaseSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
+    feeds: FeedsSettings = field(default_factory=FeedsSettings)
+    feeds_path: Path | None = None  # [feeds] into, resolved
     warnings: tuple[Diagnostic, ...] = field(default=())
 
     @property
@@ -485,14 +513,17 @@ def load_config(
         diags.append(
             Diagnostic(filename, 1, 1, "accounts", "no accounts: add an [accounts.NAME] table")
         )
+    base = path.parent
+    queue_path = (base / top.queue).resolve() if not Path(top.queue).is_absolute() else Path(
+        top.queue
+    )
+    feeds_path = (base / top.feeds.into).resolve() if top.feeds.into else None
+    diags += _feeds_problems(top.feeds, feeds_path, queue_path, top.accounts, loc, filename)
     if any(d.severity is Severity.ERROR for d in diags):
         raise InvalidFileError(diags)
-    base = path.parent
     return Config(
         path=path,
-        queue_path=(base / top.queue).resolve()
-        if not Path(top.queue).is_absolute()
-        else Path(top.queue),
+        queue_path=queue_path,
         database_url=_database_url(top.database, base),
         timezone=zone,
         max_lateness=top.max_lateness,
@@ -504,8 +535,48 @@ def load_config(
         log=top.log,
         lease=top.lease,
         media=top.media,
+        feeds=top.feeds,
+        feeds_path=feeds_path,
         warnings=tuple(diags),
     )
+
+
+def _feeds_problems(
+    feeds: FeedsSettings,
+    into: Path | None,
+    queue: Path,
+    accounts: Mapping[str, Any],
+    loc: _Locator,
+    filename: str,
+) -> list[Diagnostic]:
+    out = []
+    if feeds.source and into is None:
+        line, col = loc.find(("feeds",))
+        out.append(
+            Diagnostic(
+                filename, line, col, "feeds.into",
+                "[[feeds.source]] needs [feeds] into = \"FILE\": the file the team reviews",
+            )
+        )
+    if into is not None and into == queue:
+        line, col = loc.find(("feeds", "into"))
+        out.append(
+            Diagnostic(
+                filename, line, col, "feeds.into",
+                "must not be the queue file: feed items go to a file the team reviews first",
+            )
+        )
+    for i, source in enumerate(feeds.source):
+        for name in source.accounts:
+            if name not in accounts:
+                line, col = loc.find(("feeds", "source"))
+                out.append(
+                    Diagnostic(
+                        filename, line, col, f"feeds.source[{i}].accounts",
+                        f"unknown account {name!r}",
+                    )
+                )
+    return out
 
 
 def _validate_settings(model: type[AccountSettings], values: dict[str, Any]) -> AccountSettings:

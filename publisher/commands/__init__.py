@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-EXTRA: tuple[str, ...] = ("accounts", "resolve", "audit", "history", "calendar")
+EXTRA: tuple[str, ...] = ("accounts", "resolve", "audit", "history", "calendar", "feed")
 # The commands ``publisher.cli`` defines itself, and the module that runs each: only the
 # chosen one is imported.
 BUILT_IN: dict[str, str] = {

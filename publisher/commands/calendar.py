@@ -11,16 +11,20 @@ moved to another time is another event (the old one disappears with the reload).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from publisher.commands.common import EXIT_OK, EXIT_USER, UserError, check_accounts
+from publisher.commands.common import (
+    EXIT_OK,
+    EXIT_USER,
+    UserError,
+    check_accounts,
+)
+from publisher.files import write_atomically
 
 if TYPE_CHECKING:  # loaded in main: ``--help`` imports this module
     from publisher.config import Config
@@ -144,19 +148,6 @@ def to_ics(found: Sequence[Event], *, zone: str, now: datetime) -> bytes:
     return data
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` whole: a subscriber never reads half a calendar."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 async def main(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from publisher.commands.common import EXIT_OK, UserError, load, open_store, pars
 from publisher.config import Config, SecretPolicy, load_config
 from publisher.diagnostics import InvalidFileError
 from publisher.engine.daemon import CLAIM_AHEAD, Engine, EngineOptions
+from publisher.engine.feeds import feed_loop
 from publisher.engine.notify import HumanAlerts
 from publisher.engine.observe import (
     Health,
@@ -310,12 +311,17 @@ async def serve(
         loop.add_signal_handler(signal.SIGINT, engine.stop)
         loop.add_signal_handler(signal.SIGHUP, reload)
         background: list[asyncio.Task[None]] = [asyncio.create_task(watchdog_task(notifier))]
+        feeds_stop = asyncio.Event()
         if not once:
             background.append(
                 asyncio.create_task(
                     watch_queue(config.queue_path, engine.request_sync, config.engine.debounce)
                 )
             )
+            if mode.sends and config.feeds.source:  # a dry run writes no file
+                background.append(
+                    asyncio.create_task(feed_loop(config, clock, session, feeds_stop))
+                )
         runner = None
         if metrics is not None:
             try:
@@ -331,6 +337,7 @@ async def serve(
             await engine.run()
         finally:
             notifier.stopping("stopping")
+            feeds_stop.set()
             await alerts.drain()
             for task in background:
                 task.cancel()
