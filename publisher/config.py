@@ -198,6 +198,7 @@ class _TopLevel(_Section):
     lease: LeaseSettings = LeaseSettings()
     media: MediaSettings = MediaSettings()
     feeds: FeedsSettings = FeedsSettings()
+    utm: dict[str, dict[str, str]] = {}  # [utm.<network>]: link tracking per network
     accounts: dict[str, dict[str, Any]] = {}
 
     @field_validator("queue")
@@ -221,6 +222,8 @@ class _AccountPolicy(_Section):
     target_per_week: float | None = Field(default=None, ge=0)
     slots: list[str] = []
     enabled: bool = True
+    # UTM parameters for this account's links, key by key over [utm.<network>]; see utm.py.
+    utm: dict[str, str] | None = None
 
 
 POLICY_KEYS = frozenset(_AccountPolicy.model_fields)
@@ -243,6 +246,7 @@ class AccountConfig:
     slots: tuple[Slot, ...] = ()
     enabled: bool = True
     line: int = 0
+    utm: Mapping[str, str] = field(default_factory=dict)  # merged: network's, then account's
 
 
 @dataclass(frozen=True)
@@ -498,9 +502,16 @@ def load_config(
         except ValidationError as err:
             diags += _pydantic_diagnostics(err, prefix, loc, filename)
             continue
+        utm = {**top.utm.get(policy.network, {}), **(policy.utm or {})}
+        utm_problem = check_utm(utm)
+        if utm_problem:
+            where_utm = (*prefix, "utm") if policy.utm else ("utm", policy.network)
+            kline, kcol = loc.find(where_utm)
+            diags.append(Diagnostic(filename, kline, kcol, ".".join(where_utm), utm_problem))
         accounts[name] = AccountConfig(
             name=name,
             network=policy.network,
+            utm={k: v for k, v in utm.items() if v},
             settings=settings,
             max_per_day=policy.max_per_day,
             min_interval=policy.min_interval,
@@ -539,6 +550,12 @@ def load_config(
         feeds_path=feeds_path,
         warnings=tuple(diags),
     )
+
+
+def check_utm(params: Mapping[str, str]) -> str | None:
+    from publisher.utm import check_values
+
+    return check_values(params)
 
 
 def _feeds_problems(

@@ -113,6 +113,7 @@ class PostSpec:
     language: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     overrides: Mapping[str, OverrideSpec] = field(default_factory=dict)
+    keep_links: tuple[str, ...] = ()  # left as written: no UTM parameters (publisher.utm)
     # (size, mtime_ns) of every file the post refers to: content identity without hashing bytes.
     file_ids: Mapping[str, tuple[int, int]] = field(default_factory=dict, repr=False)
     # Content hashes by (account, network), and the post's own under None with the accounts
@@ -146,6 +147,8 @@ class PostSpec:
                     options.pop(k, None)
                 else:
                     options[k] = v
+        if account.utm:
+            text, parts, link = _tracked(self, account, text, parts, link)
         content = PostContent(
             post_id=self.id,
             account=account.name,
@@ -166,7 +169,7 @@ class PostSpec:
 
     def content_hash(self, account: AccountConfig) -> str:
         """Stable digest of what ``account`` would publish, media identified by path+size+mtime."""
-        key = _hash_key(account.name, account.network)
+        key = _hash_key(account.name, account.network, _utm_key(account.utm))
         known: str | None = self._hashes.get(key)
         if known is None:
             known = self._hashes[key] = self._content_hash(account)
@@ -241,9 +244,14 @@ _NOTHING: Mapping[Any, Any] = MappingProxyType({})
 
 
 @functools.cache
-def _hash_key(account: str, network: str) -> tuple[str, str]:
-    """One key tuple per account for every post's memo."""
-    return (account, network)
+def _hash_key(account: str, network: str, utm: tuple[tuple[str, str], ...]) -> tuple[Any, ...]:
+    """One key tuple per account for every post's memo (its UTM parameters in it: a reload
+    that changes them changes what the account publishes)."""
+    return (account, network, utm)
+
+
+def _utm_key(utm: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(utm.items())) if utm else ()
 
 
 def _json_default(value: object) -> Any:
@@ -252,6 +260,27 @@ def _json_default(value: object) -> Any:
     if isinstance(value, bytes):
         return value.hex()
     return repr(value)
+
+
+def _tracked(
+    post: PostSpec,
+    account: AccountConfig,
+    text: str,
+    parts: tuple[str, ...],
+    link: LinkCard | None,
+) -> tuple[str, tuple[str, ...], LinkCard | None]:
+    """The post's links with the account's UTM parameters (``publisher.utm``)."""
+    from publisher import utm
+
+    params = utm.parameters(
+        account.utm, post_id=post.id, account=account.name, network=account.network
+    )
+    keep = post.keep_links
+    text = utm.tag_text(text, params, keep)
+    parts = tuple(utm.tag_text(p, params, keep) for p in parts)
+    if link is not None and not utm.kept(link.url, keep):
+        link = replace(link, url=utm.tag_url(link.url, params))
+    return text, parts, link
 
 
 @dataclass(frozen=True)
@@ -495,6 +524,11 @@ class PostModel(_Model):
     )
     media: list[MediaModel] | None = Field(None, description="Images or a video to attach.")
     link: LinkModel | None = None
+    keep_links: list[Text] | None = Field(
+        None,
+        description="Links (or beginnings of links) left exactly as written: no UTM "
+        "parameters are added to them.",
+    )
     thread: Thread | None = None
     language: Language | None = None
     options: Options | None = None
@@ -987,6 +1021,7 @@ class _Checker:
             language=language,
             options=self.options(self.defaults.options, m.options) or _NOTHING,
             overrides=overrides or _NOTHING,
+            keep_links=tuple(m.keep_links or ()),
             file_ids=ids or _NOTHING,
         )
         if not partial:
