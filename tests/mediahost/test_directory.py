@@ -33,12 +33,6 @@ def media(data: bytes = JPEG) -> MediaFile:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as s:
-        yield s
-
-
-@pytest.fixture
 async def served(tmp_path: Path, session: aiohttp.ClientSession) -> AsyncIterator[ServedDirectory]:
     async with ServedDirectory(tmp_path / "public", session) as s:
         yield s

@@ -1,0 +1,246 @@
+"""The S3 host against a real S3-compatible server (moto in server mode, ``LocalS3``).
+
+The real client (aiobotocore) uploads, the URLs it hands out are fetched back over HTTP, and
+what the server holds is read from it: one PUT for the same bytes however often asked
+(counted as the versions of a versioned bucket), the content type set, presigned and public
+URLs served, credentials refused and a missing bucket as the operator's to fix, an endpoint
+down as transient; and the secret key nowhere in an error, a traceback or a log line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import traceback
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from publisher.adapters.base import (
+    AdapterError,
+    Attention,
+    CheckStatus,
+    PermanentError,
+    TransientError,
+)
+from publisher.config import load_config
+from publisher.media import MediaFile
+from publisher.mediahost.build import open_host
+from publisher.mediahost.s3 import S3Host
+from publisher.secrets import SecretSource
+from publisher.testing.s3server import LocalS3, S3Account
+from publisher.testing.servers import LocalServer, Refusing
+from tests.paths import ROOT
+
+JPEG = (ROOT / "tests/fixtures/pixel.jpg").read_bytes()
+MP4 = (ROOT / "tests/fixtures/clip.mp4").read_bytes()
+DIGEST = hashlib.sha256(JPEG).hexdigest()
+
+
+def media(data: bytes = JPEG, mime: str = "image/jpeg") -> MediaFile:
+    return MediaFile(mime, len(data), (len(data), 0, 0, 0), data)
+
+
+async def started(
+    account: S3Account, session: aiohttp.ClientSession, **overrides: object
+) -> S3Host:
+    host = S3Host(account.settings(**overrides), session)
+    await host.start()
+    return host
+
+
+async def test_uploads_once_with_its_type_and_serves_a_presigned_url(
+    local_s3: LocalS3, s3_account: S3Account, session: aiohttp.ClientSession
+) -> None:
+    host = await started(s3_account, session)
+    try:
+        url = await host.public_url(media(), suffix=".jpg")
+        again = await host.public_url(media(), suffix=".jpg")
+        video = await host.public_url(media(MP4, "video/mp4"), suffix=".mp4")
+    finally:
+        await host.close()
+    key = f"{DIGEST}.jpg"
+    assert url.startswith(f"{s3_account.public_base_url}{key}?")
+    assert "X-Amz-Signature=" in url and "X-Amz-Expires=3600" in url
+    assert again.split("?")[0] == url.split("?")[0]
+    assert await local_s3.puts(s3_account, key) == 1  # the second call only HEADed
+    assert await local_s3.get(s3_account, key) == (JPEG, "image/jpeg")
+    mp4_key = hashlib.sha256(MP4).hexdigest() + ".mp4"
+    assert await local_s3.get(s3_account, mp4_key) == (MP4, "video/mp4")
+    async with session.get(video) as resp:
+        assert resp.status == 200
+        assert await resp.read() == MP4
+
+
+async def test_a_public_base_url_and_a_prefix(
+    local_s3: LocalS3, session: aiohttp.ClientSession
+) -> None:
+    s3_account = await local_s3.provision(public=True)
+    host = await started(
+        s3_account,
+        session,
+        presign=None,
+        public_base_url=s3_account.public_base_url,
+        prefix="social/media/",
+    )
+    try:
+        url = await host.public_url(media(), suffix=".jpg")
+    finally:
+        await host.close()
+    assert url == f"{s3_account.public_base_url}social/media/{DIGEST}.jpg"
+    assert await local_s3.puts(s3_account, f"social/media/{DIGEST}.jpg") == 1
+
+
+async def test_a_bucket_that_is_not_public_is_refused(
+    s3_account: S3Account, session: aiohttp.ClientSession
+) -> None:
+    host = await started(
+        s3_account, session, presign=None, public_base_url=s3_account.public_base_url
+    )
+    try:
+        with pytest.raises(PermanentError) as info:
+            await host.public_url(media(), suffix=".jpg")
+    finally:
+        await host.close()
+    assert info.value.status == 403
+    assert info.value.attention is Attention.PERMISSION
+    assert "publicly readable" in info.value.reason
+
+
+async def test_a_public_base_url_serving_other_bytes_is_refused(
+    s3_account: S3Account, session: aiohttp.ClientSession
+) -> None:
+    async def stale(_: web.Request) -> web.Response:
+        return web.Response(body=b"\xff\xd8\xff an old copy", content_type="image/jpeg")
+
+    app = web.Application()
+    app.router.add_get("/{key:.*}", stale)
+    async with LocalServer(app) as cdn:
+        host = await started(s3_account, session, presign=None, public_base_url=cdn.url + "/")
+        try:
+            with pytest.raises(PermanentError) as info:
+                await host.public_url(media(), suffix=".jpg")
+        finally:
+            await host.close()
+    assert info.value.attention is Attention.PERMISSION
+    assert "does not serve the bytes stored" in info.value.reason
+
+
+async def test_wrong_credentials_are_the_operators_to_fix(
+    local_s3: LocalS3,
+    s3_account: S3Account,
+    session: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)  # botocore's own debug logging included
+    wrong = "wrong-secret-canary-" + s3_account.secret_access_key[:12]
+    errors: list[AdapterError] = []
+    async with local_s3.authenticated():
+        for secret in (wrong, s3_account.secret_access_key):
+            from publisher.secrets import Secret
+
+            host = await started(s3_account, session, secret_access_key=Secret("S3_SECRET", secret))
+            try:
+                if secret == wrong:
+                    with pytest.raises(PermanentError) as info:
+                        await host.public_url(media(), suffix=".jpg")
+                    errors.append(info.value)
+                    check = await host.check()
+                    assert check.status is CheckStatus.ATTENTION
+                else:  # the right key passes moto's check: the refusal was the key's
+                    await host.check()
+            finally:
+                await host.close()
+    (err,) = errors
+    assert err.attention is Attention.PERMISSION
+    assert err.status == 403
+    assert "SignatureDoesNotMatch" in err.reason and "secret_access_key" in err.reason
+    assert await local_s3.puts(s3_account, f"{DIGEST}.jpg") == 0
+    # The canary: no key, right or wrong, in the error, its causes' traceback or any log.
+    shown = "".join(traceback.format_exception(err)) + repr(err) + caplog.text
+    for secret in (wrong, s3_account.secret_access_key):
+        assert secret not in shown
+
+
+async def test_an_unknown_key_id_is_refused(
+    local_s3: LocalS3, s3_account: S3Account, session: aiohttp.ClientSession
+) -> None:
+    from publisher.secrets import Secret
+
+    async with local_s3.authenticated():
+        host = await started(
+            s3_account, session, access_key_id=Secret("S3_KEY_ID", "AKIAUNKNOWNKEYID0001")
+        )
+        try:
+            with pytest.raises(PermanentError) as info:
+                await host.public_url(media(), suffix=".jpg")
+        finally:
+            await host.close()
+    assert "InvalidAccessKeyId" in info.value.reason
+    assert "AKIAUNKNOWNKEYID0001" not in "".join(traceback.format_exception(info.value))
+
+
+async def test_a_missing_bucket_says_so(
+    s3_account: S3Account, session: aiohttp.ClientSession
+) -> None:
+    host = await started(s3_account, session, bucket="no-such-bucket-here")
+    try:
+        with pytest.raises(PermanentError) as info:
+            await host.public_url(media(), suffix=".jpg")
+        check = await host.check()
+    finally:
+        await host.close()
+    assert info.value.attention is Attention.PERMISSION
+    assert "bucket no-such-bucket-here" in info.value.reason
+    assert "does not exist" in info.value.reason
+    assert check.status is CheckStatus.ATTENTION and "does not exist" in check.detail
+
+
+async def test_an_endpoint_down_is_transient(
+    s3_account: S3Account, session: aiohttp.ClientSession
+) -> None:
+    with Refusing() as down:
+        host = await started(s3_account, session, endpoint_url=down.url)
+        try:
+            with pytest.raises(TransientError) as info:
+                await host.public_url(media(), suffix=".jpg")
+        finally:
+            await host.close()
+    assert "cannot reach the bucket" in info.value.reason
+
+
+async def test_check_heads_the_bucket_only(
+    local_s3: LocalS3, s3_account: S3Account, session: aiohttp.ClientSession
+) -> None:
+    host = await started(s3_account, session)
+    try:
+        result = await host.check()
+    finally:
+        await host.close()
+    assert result.status is CheckStatus.OK
+    assert s3_account.bucket in result.identity
+    assert await local_s3.puts(s3_account, "") == 0
+
+
+async def test_the_config_builds_the_host_and_its_client_is_closed(
+    tmp_path: Path, s3_account: S3Account, session: aiohttp.ClientSession
+) -> None:
+    path = tmp_path / "publisher.toml"
+    path.write_text(
+        f'[media.s3]\nbucket = "{s3_account.bucket}"\n'
+        f'endpoint_url = "{s3_account.endpoint_url}"\n'
+        'access_key_id = "${K}"\nsecret_access_key = "${S}"\npresign = "10m"\n\n'
+        '[accounts.a]\nnetwork = "log"\n',
+        encoding="utf-8",
+    )
+    source = SecretSource({"K": s3_account.access_key_id, "S": s3_account.secret_access_key}, None)
+    config = load_config(path, source=source)
+    async with open_host(config, session) as host:
+        assert isinstance(host, S3Host)
+        url = await host.public_url(media(), suffix=".jpg")
+        assert "X-Amz-Expires=600" in url
+    assert host._client is None
+    async with open_host(config, None) as nothing:  # rendering only: no host, no client
+        assert nothing is None
