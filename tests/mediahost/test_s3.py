@@ -10,7 +10,6 @@ down as transient; and the secret key nowhere in an error, a traceback or a log 
 from __future__ import annotations
 
 import hashlib
-import logging
 import traceback
 from pathlib import Path
 
@@ -29,7 +28,8 @@ from publisher.config import load_config
 from publisher.media import MediaFile
 from publisher.mediahost.build import open_host
 from publisher.mediahost.s3 import S3Host
-from publisher.secrets import SecretSource
+from publisher.secrets import Secret, SecretSource
+from publisher.testing.leaks import captured_logs, leaks
 from publisher.testing.s3server import LocalS3, S3Account
 from publisher.testing.servers import LocalServer, Refusing
 from tests.paths import ROOT
@@ -129,46 +129,41 @@ async def test_a_public_base_url_serving_other_bytes_is_refused(
 
 
 async def test_wrong_credentials_are_the_operators_to_fix(
-    local_s3: LocalS3,
-    s3_account: S3Account,
-    session: aiohttp.ClientSession,
-    caplog: pytest.LogCaptureFixture,
+    local_s3: LocalS3, s3_account: S3Account, session: aiohttp.ClientSession
 ) -> None:
-    caplog.set_level(logging.DEBUG)  # botocore's own debug logging included
     wrong = "wrong-secret-canary-" + s3_account.secret_access_key[:12]
     errors: list[AdapterError] = []
-    async with local_s3.authenticated():
-        for secret in (wrong, s3_account.secret_access_key):
-            from publisher.secrets import Secret
-
-            host = await started(s3_account, session, secret_access_key=Secret("S3_SECRET", secret))
-            try:
-                if secret == wrong:
-                    with pytest.raises(PermanentError) as info:
-                        await host.public_url(media(), suffix=".jpg")
-                    errors.append(info.value)
-                    check = await host.check()
-                    assert check.status is CheckStatus.ATTENTION
-                else:  # the right key passes moto's check: the refusal was the key's
-                    await host.check()
-            finally:
-                await host.close()
+    with captured_logs() as logs:  # every logger at DEBUG, botocore's own included
+        async with local_s3.authenticated():
+            for secret in (wrong, s3_account.secret_access_key):
+                host = await started(
+                    s3_account, session, secret_access_key=Secret("S3_SECRET", secret)
+                )
+                try:
+                    if secret == wrong:
+                        with pytest.raises(PermanentError) as info:
+                            await host.public_url(media(), suffix=".jpg")
+                        errors.append(info.value)
+                        assert (await host.check()).status is CheckStatus.ATTENTION
+                    else:  # the right key passes moto's check: the refusal was the key's
+                        assert (await host.check()).status is CheckStatus.OK
+                finally:
+                    await host.close()
     (err,) = errors
     assert err.attention is Attention.PERMISSION
     assert err.status == 403
     assert "SignatureDoesNotMatch" in err.reason and "secret_access_key" in err.reason
     assert await local_s3.puts(s3_account, f"{DIGEST}.jpg") == 0
-    # The canary: no key, right or wrong, in the error, its causes' traceback or any log.
-    shown = "".join(traceback.format_exception(err)) + repr(err) + caplog.text
-    for secret in (wrong, s3_account.secret_access_key):
-        assert secret not in shown
+    # The canary: no key, right or wrong, in any form, in the error, its causes' traceback
+    # or what reached the log.
+    shown = "".join(traceback.format_exception(err)) + repr(err) + logs.text()
+    assert logs.records  # botocore did log
+    assert leaks(shown, wrong, s3_account.secret_access_key) == []
 
 
 async def test_an_unknown_key_id_is_refused(
     local_s3: LocalS3, s3_account: S3Account, session: aiohttp.ClientSession
 ) -> None:
-    from publisher.secrets import Secret
-
     async with local_s3.authenticated():
         host = await started(
             s3_account, session, access_key_id=Secret("S3_KEY_ID", "AKIAUNKNOWNKEYID0001")
