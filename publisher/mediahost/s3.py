@@ -14,6 +14,7 @@ error whose text carried one is raised from a scrubbed stand-in.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -55,6 +56,9 @@ class S3Host:
         self.session = session  # the engine's: the URL is fetched back through it
         self._client: S3Client | None = None
         self._stack = contextlib.AsyncExitStack()
+        # One HEAD-then-PUT at a time per key: two accounts publishing the same picture at
+        # once (Instagram and Threads) upload it once.
+        self._uploading: dict[str, asyncio.Lock] = {}
 
     @property
     def where(self) -> str:
@@ -114,12 +118,16 @@ class S3Host:
         s3 = self._s3()
         bucket = self.settings.bucket
         action = "HeadObject"
+        lock = self._uploading.setdefault(key, asyncio.Lock())
         try:
-            if not await self._present(key):
-                action = "PutObject"
-                await s3.put_object(
-                    Bucket=bucket, Key=key, Body=media.data, ContentType=media.mime_type
-                )
+            async with lock:
+                if not await self._present(key):
+                    action = "PutObject"
+                    await s3.put_object(
+                        Bucket=bucket, Key=key, Body=media.data, ContentType=media.mime_type
+                    )
+            if not lock.locked():  # waiters hold it and will find the object present
+                self._uploading.pop(key, None)
             if self.settings.presign is not None:
                 action = "presign"
                 url = await s3.generate_presigned_url(

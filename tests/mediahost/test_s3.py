@@ -9,6 +9,7 @@ down as transient; and the secret key nowhere in an error, a traceback or a log 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import traceback
 from pathlib import Path
@@ -72,6 +73,19 @@ async def test_uploads_once_with_its_type_and_serves_a_presigned_url(
     async with session.get(video) as resp:
         assert resp.status == 200
         assert await resp.read() == MP4
+
+
+async def test_the_same_bytes_asked_at_once_are_uploaded_once(
+    local_s3: LocalS3, s3_account: S3Account, session: aiohttp.ClientSession
+) -> None:
+    host = await started(s3_account, session)
+    try:
+        urls = await asyncio.gather(*(host.public_url(media(), suffix=".jpg") for _ in range(4)))
+    finally:
+        await host.close()
+    assert len({u.split("?")[0] for u in urls}) == 1
+    assert await local_s3.puts(s3_account, f"{DIGEST}.jpg") == 1
+    assert host._uploading == {}
 
 
 async def test_a_public_base_url_and_a_prefix(
