@@ -28,11 +28,13 @@ from publisher.secrets import Secret
 from publisher.testing.servers import HOST
 
 if TYPE_CHECKING:
+    import aiohttp
     from aiobotocore.session import AioSession, ClientCreatorContext
     from types_aiobotocore_iam import IAMClient
     from types_aiobotocore_s3 import S3Client
 
     from publisher.config import S3Settings
+    from publisher.mediahost.s3 import S3Host
 
 READY_WITHIN = 60.0  # seconds: moto imports every AWS service's models at its start
 REGION = "us-east-1"
@@ -63,6 +65,19 @@ class S3Account:
         }
         values.update(overrides)
         return S3Settings.model_validate(values)
+
+    @contextlib.asynccontextmanager
+    async def host(self, session: aiohttp.ClientSession, **overrides: Any) -> AsyncIterator[S3Host]:
+        """An ``S3Host`` on this bucket (``settings(**overrides)``), its client open for the
+        block: ``AdapterContext(session=session, clock=clock, host=host)``."""
+        from publisher.mediahost.s3 import S3Host
+
+        host = S3Host(self.settings(**overrides), session)
+        await host.start()
+        try:
+            yield host
+        finally:
+            await host.close()
 
     @property
     def public_base_url(self) -> str:

@@ -44,24 +44,13 @@ def media(data: bytes = JPEG, mime: str = "image/jpeg") -> MediaFile:
     return MediaFile(mime, len(data), (len(data), 0, 0, 0), data)
 
 
-async def started(
-    account: S3Account, session: aiohttp.ClientSession, **overrides: object
-) -> S3Host:
-    host = S3Host(account.settings(**overrides), session)
-    await host.start()
-    return host
-
-
 async def test_uploads_once_with_its_type_and_serves_a_presigned_url(
     local_s3: LocalS3, s3_account: S3Account, session: aiohttp.ClientSession
 ) -> None:
-    host = await started(s3_account, session)
-    try:
+    async with s3_account.host(session) as host:
         url = await host.public_url(media(), suffix=".jpg")
         again = await host.public_url(media(), suffix=".jpg")
         video = await host.public_url(media(MP4, "video/mp4"), suffix=".mp4")
-    finally:
-        await host.close()
     key = f"{DIGEST}.jpg"
     assert url.startswith(f"{s3_account.public_base_url}{key}?")
     assert "X-Amz-Signature=" in url and "X-Amz-Expires=3600" in url
@@ -78,11 +67,8 @@ async def test_uploads_once_with_its_type_and_serves_a_presigned_url(
 async def test_the_same_bytes_asked_at_once_are_uploaded_once(
     local_s3: LocalS3, s3_account: S3Account, session: aiohttp.ClientSession
 ) -> None:
-    host = await started(s3_account, session)
-    try:
+    async with s3_account.host(session) as host:
         urls = await asyncio.gather(*(host.public_url(media(), suffix=".jpg") for _ in range(4)))
-    finally:
-        await host.close()
     assert len({u.split("?")[0] for u in urls}) == 1
     assert await local_s3.puts(s3_account, f"{DIGEST}.jpg") == 1
     assert host._uploading == {}
@@ -92,17 +78,13 @@ async def test_a_public_base_url_and_a_prefix(
     local_s3: LocalS3, session: aiohttp.ClientSession
 ) -> None:
     s3_account = await local_s3.provision(public=True)
-    host = await started(
-        s3_account,
+    async with s3_account.host(
         session,
         presign=None,
         public_base_url=s3_account.public_base_url,
         prefix="social/media/",
-    )
-    try:
+    ) as host:
         url = await host.public_url(media(), suffix=".jpg")
-    finally:
-        await host.close()
     assert url == f"{s3_account.public_base_url}social/media/{DIGEST}.jpg"
     assert await local_s3.puts(s3_account, f"social/media/{DIGEST}.jpg") == 1
 
@@ -110,14 +92,11 @@ async def test_a_public_base_url_and_a_prefix(
 async def test_a_bucket_that_is_not_public_is_refused(
     s3_account: S3Account, session: aiohttp.ClientSession
 ) -> None:
-    host = await started(
-        s3_account, session, presign=None, public_base_url=s3_account.public_base_url
-    )
-    try:
+    async with s3_account.host(
+        session, presign=None, public_base_url=s3_account.public_base_url
+    ) as host:
         with pytest.raises(PermanentError) as info:
             await host.public_url(media(), suffix=".jpg")
-    finally:
-        await host.close()
     assert info.value.status == 403
     assert info.value.attention is Attention.PERMISSION
     assert "publicly readable" in info.value.reason
@@ -131,13 +110,12 @@ async def test_a_public_base_url_serving_other_bytes_is_refused(
 
     app = web.Application()
     app.router.add_get("/{key:.*}", stale)
-    async with LocalServer(app) as cdn:
-        host = await started(s3_account, session, presign=None, public_base_url=cdn.url + "/")
-        try:
-            with pytest.raises(PermanentError) as info:
-                await host.public_url(media(), suffix=".jpg")
-        finally:
-            await host.close()
+    async with (
+        LocalServer(app) as cdn,
+        s3_account.host(session, presign=None, public_base_url=cdn.url + "/") as host,
+    ):
+        with pytest.raises(PermanentError) as info:
+            await host.public_url(media(), suffix=".jpg")
     assert info.value.attention is Attention.PERMISSION
     assert "does not serve the bytes stored" in info.value.reason
 
@@ -150,10 +128,9 @@ async def test_wrong_credentials_are_the_operators_to_fix(
     with captured_logs() as logs:  # every logger at DEBUG, botocore's own included
         async with local_s3.authenticated():
             for secret in (wrong, s3_account.secret_access_key):
-                host = await started(
-                    s3_account, session, secret_access_key=Secret("S3_SECRET", secret)
-                )
-                try:
+                async with s3_account.host(
+                    session, secret_access_key=Secret("S3_SECRET", secret)
+                ) as host:
                     if secret == wrong:
                         with pytest.raises(PermanentError) as info:
                             await host.public_url(media(), suffix=".jpg")
@@ -161,8 +138,6 @@ async def test_wrong_credentials_are_the_operators_to_fix(
                         assert (await host.check()).status is CheckStatus.ATTENTION
                     else:  # the right key passes moto's check: the refusal was the key's
                         assert (await host.check()).status is CheckStatus.OK
-                finally:
-                    await host.close()
     (err,) = errors
     assert err.attention is Attention.PERMISSION
     assert err.status == 403
@@ -178,15 +153,12 @@ async def test_wrong_credentials_are_the_operators_to_fix(
 async def test_an_unknown_key_id_is_refused(
     local_s3: LocalS3, s3_account: S3Account, session: aiohttp.ClientSession
 ) -> None:
-    async with local_s3.authenticated():
-        host = await started(
-            s3_account, session, access_key_id=Secret("S3_KEY_ID", "AKIAUNKNOWNKEYID0001")
-        )
-        try:
-            with pytest.raises(PermanentError) as info:
-                await host.public_url(media(), suffix=".jpg")
-        finally:
-            await host.close()
+    async with (
+        local_s3.authenticated(),
+        s3_account.host(session, access_key_id=Secret("S3_KEY_ID", "AKIAUNKNOWNKEYID0001")) as host,
+    ):
+        with pytest.raises(PermanentError) as info:
+            await host.public_url(media(), suffix=".jpg")
     assert "InvalidAccessKeyId" in info.value.reason
     assert "AKIAUNKNOWNKEYID0001" not in "".join(traceback.format_exception(info.value))
 
@@ -194,13 +166,10 @@ async def test_an_unknown_key_id_is_refused(
 async def test_a_missing_bucket_says_so(
     s3_account: S3Account, session: aiohttp.ClientSession
 ) -> None:
-    host = await started(s3_account, session, bucket="no-such-bucket-here")
-    try:
+    async with s3_account.host(session, bucket="no-such-bucket-here") as host:
         with pytest.raises(PermanentError) as info:
             await host.public_url(media(), suffix=".jpg")
         check = await host.check()
-    finally:
-        await host.close()
     assert info.value.attention is Attention.PERMISSION
     assert "bucket no-such-bucket-here" in info.value.reason
     assert "does not exist" in info.value.reason
@@ -211,23 +180,17 @@ async def test_an_endpoint_down_is_transient(
     s3_account: S3Account, session: aiohttp.ClientSession
 ) -> None:
     with Refusing() as down:
-        host = await started(s3_account, session, endpoint_url=down.url)
-        try:
+        async with s3_account.host(session, endpoint_url=down.url) as host:
             with pytest.raises(TransientError) as info:
                 await host.public_url(media(), suffix=".jpg")
-        finally:
-            await host.close()
     assert "cannot reach the bucket" in info.value.reason
 
 
 async def test_check_heads_the_bucket_only(
     local_s3: LocalS3, s3_account: S3Account, session: aiohttp.ClientSession
 ) -> None:
-    host = await started(s3_account, session)
-    try:
+    async with s3_account.host(session) as host:
         result = await host.check()
-    finally:
-        await host.close()
     assert result.status is CheckStatus.OK
     assert s3_account.bucket in result.identity
     assert await local_s3.puts(s3_account, "") == 0
