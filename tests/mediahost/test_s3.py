@@ -32,12 +32,16 @@ from publisher.mediahost.s3 import S3Host
 from publisher.secrets import Secret, SecretSource
 from publisher.testing.leaks import captured_logs, leaks
 from publisher.testing.s3server import LocalS3, S3Account
-from publisher.testing.servers import LocalServer, Refusing
+from publisher.testing.servers import Blackhole, LocalServer, Refusing
 from tests.paths import ROOT
 
 JPEG = (ROOT / "tests/fixtures/pixel.jpg").read_bytes()
 MP4 = (ROOT / "tests/fixtures/clip.mp4").read_bytes()
 DIGEST = hashlib.sha256(JPEG).hexdigest()
+SLOW_DOWN = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>"
+)
 
 
 def media(data: bytes = JPEG, mime: str = "image/jpeg") -> MediaFile:
@@ -184,6 +188,32 @@ async def test_an_endpoint_down_is_transient(
             with pytest.raises(TransientError) as info:
                 await host.public_url(media(), suffix=".jpg")
     assert "cannot reach the bucket" in info.value.reason
+
+
+async def test_an_endpoint_that_says_slow_down_or_never_answers_is_transient(
+    s3_account: S3Account,
+) -> None:
+    async def slow_down(request: web.Request) -> web.Response:
+        if request.method == "HEAD":  # not there: the PUT that follows is asked to slow down
+            return web.Response(status=404)
+        return web.Response(status=503, body=SLOW_DOWN, content_type="application/xml")
+
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", slow_down)
+    short = aiohttp.ClientTimeout(total=5, sock_connect=0.5, sock_read=2)
+    async with aiohttp.ClientSession(timeout=short) as session:
+        async with (
+            LocalServer(app) as busy,
+            s3_account.host(session, endpoint_url=busy.url) as host,
+        ):
+            with pytest.raises(TransientError) as info:
+                await host.public_url(media(), suffix=".jpg")
+        assert info.value.status == 503
+        assert "failed PutObject (SlowDown: Please reduce your request rate.)" in info.value.reason
+        with Blackhole() as hole, pytest.raises(TransientError) as timed_out:
+            async with s3_account.host(session, endpoint_url=hole.url) as host:
+                await host.public_url(media(), suffix=".jpg")
+    assert "cannot reach the bucket" in timed_out.value.reason
 
 
 async def test_check_heads_the_bucket_only(
