@@ -120,14 +120,17 @@ class S3Host:
         action = "HeadObject"
         lock = self._uploading.setdefault(key, asyncio.Lock())
         try:
-            async with lock:
-                if not await self._present(key):
-                    action = "PutObject"
-                    await s3.put_object(
-                        Bucket=bucket, Key=key, Body=media.data, ContentType=media.mime_type
-                    )
-            if not lock.locked():  # waiters hold it and will find the object present
-                self._uploading.pop(key, None)
+            try:
+                async with lock:
+                    if not await self._present(key):
+                        action = "PutObject"
+                        await s3.put_object(
+                            Bucket=bucket, Key=key, Body=media.data, ContentType=media.mime_type
+                        )
+            finally:
+                # Callers still waiting keep this lock; any later one HEADs first anyway.
+                if not lock.locked() and self._uploading.get(key) is lock:
+                    del self._uploading[key]
             if self.settings.presign is not None:
                 action = "presign"
                 url = await s3.generate_presigned_url(
