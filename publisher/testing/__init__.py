@@ -6,6 +6,9 @@
   ``Refusing`` and ``Blackhole`` (``servers``) for a refused or a never-completed connect.
 - ``LocalServer`` (``servers``): an aiohttp app on a free port of 127.0.0.1, for a network's
   own test server.
+- ``ServedDirectory`` (``hosting``): a public media host for networks that fetch media from
+  a URL: a real ``DirectoryHost`` whose directory a ``LocalServer`` serves. ``LocalS3``
+  (``s3server``): moto's S3 server (the ``test`` extra) on 127.0.0.1, for the S3 host.
 - ``RecordingAdapter`` (``recording``): publishes nowhere, records what it was asked.
 - ``HarnessNetwork`` (``harness``): a network's harness row, what the contract needs;
   ``ErrorTable`` (``errors``): its error codes, our class and the engine's action for each.
