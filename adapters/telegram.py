@@ -70,13 +70,11 @@ from publisher.adapters.base import (
     OptionSpec,
     PermanentError,
     PostContent,
-    Problem,
     Progress,
     RateLimitedError,
     RemotePart,
     Rendered,
     RenderedPart,
-    Subject,
     Unknowable,
 )
 from publisher.adapters.shared import render_with
@@ -193,6 +191,7 @@ class TelegramAdapter(HttpAdapter):
                 video_types=VIDEO_TYPES,
                 alt_text_max=0,  # the Bot API has no alt text
                 mix_images_and_video=True,
+                max_items=MAX_GROUP,
             ),
             threads=True,
         )
@@ -200,16 +199,12 @@ class TelegramAdapter(HttpAdapter):
     # ------------------------------------------------------------------ render and payloads
 
     def render(self, content: PostContent) -> Rendered:
-        """With media the text is a caption: 1,024 for every part; at most 10 items."""
+        """With media the text is a caption: 1,024 for every part."""
         if not content.media:
             return render_with(self, content)
         view = copy.copy(self)
         view._caption = True
-        rendered = render_with(view, content)
-        if len(content.media) <= MAX_GROUP:
-            return rendered
-        message = f"{len(content.media)} photos and videos, Telegram takes at most {MAX_GROUP}"
-        return rendered.with_problems(errors=[Problem(message, Subject.MEDIA, MAX_GROUP)])
+        return render_with(view, content)
 
     def build_payload(
         self, text: str, media: Sequence[MediaItem], index: int, total: int, content: PostContent
@@ -336,8 +331,8 @@ class TelegramAdapter(HttpAdapter):
         where = f" (topic {topic})" if topic is not None else ""
         first = rendered.parts[0].text[:60] if rendered.parts else ""
         return Unknowable(
-            f"{LOOKUP_LIMIT.replace('ID', str(ref.delivery_id))}; look in chat {chat}{where} "
-            f"for a message from {ref.scheduled_at:%Y-%m-%d %H:%M}Z on that begins {first!r}"
+            f"{LOOKUP_LIMIT} (ID {ref.delivery_id}): look in chat {chat}{where} for a message "
+            f"sent from {ref.scheduled_at:%Y-%m-%d %H:%M}Z on that begins {first!r}"
         )
 
     # ------------------------------------------------------------------ check
