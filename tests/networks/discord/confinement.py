@@ -14,14 +14,15 @@ HOOK = "1187654321098765432"
 
 def _adapter(server: DiscordServer, url: str, ctx: AdapterContext) -> DiscordAdapter:
     hook = f"{url}/api/webhooks/{HOOK}/{DC_TOKEN}"
-    return DiscordAdapter(
-        "brand-dc", DiscordSettings(webhook_url=Secret("DC_WEBHOOK", hook)), ctx
-    )
+    return DiscordAdapter("brand-dc", DiscordSettings(webhook_url=Secret("DC_WEBHOOK", hook)), ctx)
 
 
 NETWORKS = [
     Network(
-        "discord", "brand-dc", ext, thumb,
+        "discord",
+        "brand-dc",
+        ext,
+        thumb,
         lambda clock: DiscordServer(webhook_id=HOOK, token=DC_TOKEN, now=clock.now),
         _adapter,
         lambda s: [f[2] for m in s.messages for f in m.files.values()],

@@ -28,19 +28,49 @@ from publisher.testing.servers import LocalServer
 
 CONTENT_LIMIT = 2000
 BODY_KEYS = frozenset(
-    {"content", "username", "avatar_url", "tts", "embeds", "allowed_mentions", "components",
-     "attachments", "flags", "thread_name", "applied_tags", "poll"}
+    {
+        "content",
+        "username",
+        "avatar_url",
+        "tts",
+        "embeds",
+        "allowed_mentions",
+        "components",
+        "attachments",
+        "flags",
+        "thread_name",
+        "applied_tags",
+        "poll",
+    }
 )
 EMBED_KEYS = frozenset(
-    {"title", "type", "description", "url", "timestamp", "color", "footer", "image",
-     "thumbnail", "author", "fields"}
+    {
+        "title",
+        "type",
+        "description",
+        "url",
+        "timestamp",
+        "color",
+        "footer",
+        "image",
+        "thumbnail",
+        "author",
+        "fields",
+    }
 )
 ATTACHMENT_KEYS = frozenset({"id", "filename", "description"})
 MENTION_KEYS = frozenset({"parse", "roles", "users", "replied_user"})
 MENTION_TYPES = frozenset({"users", "roles", "everyone"})
 FILE_TYPES = frozenset(
-    {"image/jpeg", "image/png", "image/webp", "image/gif", "video/mp4", "video/webm",
-     "video/quicktime"}
+    {
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/gif",
+        "video/mp4",
+        "video/webm",
+        "video/quicktime",
+    }
 )
 MAX_FILE_BYTES = 10 * 1024 * 1024
 _FILE_FIELD = re.compile(r"files\[(\d+)\]")
@@ -53,7 +83,9 @@ def error_body(code: int, message: str, errors: Any = None) -> dict[str, Any]:
     return body
 
 
-def rate_headers(reset_at: datetime, now: datetime, *, bucket: str = "d8e1f6a1c2b3") -> dict[str, str]:
+def rate_headers(
+    reset_at: datetime, now: datetime, *, bucket: str = "d8e1f6a1c2b3"
+) -> dict[str, str]:
     """The bucket headers of an exhausted bucket, resetting at ``reset_at``."""
     after = max((reset_at - now).total_seconds(), 0.0)
     return {
@@ -268,7 +300,9 @@ class DiscordServer:
             raise _Refuse(400, 50035, "strict server: a form without payload_json")
         return body, files
 
-    def _validate(self, body: Mapping[str, Any], files: Mapping[int, tuple[str, str, bytes]]) -> None:
+    def _validate(
+        self, body: Mapping[str, Any], files: Mapping[int, tuple[str, str, bytes]]
+    ) -> None:
         unknown = set(body) - BODY_KEYS
         if unknown:
             raise _invalid(sorted(unknown)[0], "strict server: not a documented field")
@@ -300,9 +334,7 @@ class DiscordServer:
         if not content.strip() and not embeds and not files:
             raise _Refuse(400, 50006, "Cannot send an empty message")
 
-    def _attachments(
-        self, value: Any, files: Mapping[int, tuple[str, str, bytes]]
-    ) -> set[str]:
+    def _attachments(self, value: Any, files: Mapping[int, tuple[str, str, bytes]]) -> set[str]:
         if value is None:
             if files:
                 raise _Refuse(400, 50035, "strict server: files without attachments entries")
@@ -319,16 +351,22 @@ class DiscordServer:
                 raise _invalid(f"attachments.{i}.id", "Unknown attachment file")
             ids.add(n)
             description = entry.get("description")
-            if description is not None and (not isinstance(description, str) or len(description) > 1024):
+            if description is not None and (
+                not isinstance(description, str) or len(description) > 1024
+            ):
                 raise _invalid(f"attachments.{i}.description", "Must be 1024 or fewer in length.")
             filename, ctype, data = files[n]
             if ctype not in FILE_TYPES or not data:
-                raise _invalid(f"files.{n}", f"strict server: {ctype} is not a file this test takes")
+                raise _invalid(
+                    f"files.{n}", f"strict server: {ctype} is not a file this test takes"
+                )
             if len(data) > MAX_FILE_BYTES:
                 raise _Refuse(413, 40005, "Request entity too large")
             names.add(entry.get("filename", filename))
         if ids != set(files):
-            raise _Refuse(400, 50035, f"strict server: files[n] no entry lists: {sorted(set(files) - ids)}")
+            raise _Refuse(
+                400, 50035, f"strict server: files[n] no entry lists: {sorted(set(files) - ids)}"
+            )
         return names
 
     @staticmethod
@@ -393,15 +431,17 @@ class DiscordServer:
         for n, (filename, ctype, data) in sorted(m.files.items()):
             entry = described.get(n, {})
             name = entry.get("filename", filename)
-            attachments.append({
-                "id": str(int(m.id) + n + 1),
-                "filename": name,
-                "size": len(data),
-                "url": f"https://cdn.discordapp.com/attachments/{m.channel_id}/{m.id}/{name}",
-                "proxy_url": f"https://media.discordapp.net/attachments/{m.channel_id}/{m.id}/{name}",
-                "content_type": ctype,
-                **({"description": entry["description"]} if "description" in entry else {}),
-            })
+            attachments.append(
+                {
+                    "id": str(int(m.id) + n + 1),
+                    "filename": name,
+                    "size": len(data),
+                    "url": f"https://cdn.discordapp.com/attachments/{m.channel_id}/{m.id}/{name}",
+                    "proxy_url": f"https://media.discordapp.net/attachments/{m.channel_id}/{m.id}/{name}",
+                    "content_type": ctype,
+                    **({"description": entry["description"]} if "description" in entry else {}),
+                }
+            )
         return {
             "type": 0,
             "channel_id": m.channel_id,

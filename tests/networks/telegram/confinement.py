@@ -11,7 +11,10 @@ TG_TOKEN = "5550001234:AAG-SECRET-confinement-bot-token"
 
 NETWORKS = [
     Network(
-        "telegram", "brand-tg", "jpg", False,
+        "telegram",
+        "brand-tg",
+        "jpg",
+        False,
         lambda clock: TelegramServer(token=TG_TOKEN, now=clock.now),
         lambda s, url, ctx: TelegramAdapter(
             "brand-tg",

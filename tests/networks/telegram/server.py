@@ -51,30 +51,76 @@ PARAMETERS: Mapping[str, frozenset[str]] = {
     "getChat": frozenset({"chat_id"}),
     "sendMessage": COMMON | {"text", "parse_mode", "entities", "link_preview_options"},
     "sendPhoto": COMMON
-    | {"photo", "caption", "parse_mode", "caption_entities", "show_caption_above_media",
-       "has_spoiler"},
+    | {
+        "photo",
+        "caption",
+        "parse_mode",
+        "caption_entities",
+        "show_caption_above_media",
+        "has_spoiler",
+    },
     "sendVideo": COMMON
-    | {"video", "duration", "width", "height", "thumbnail", "cover", "start_timestamp",
-       "caption", "parse_mode", "caption_entities", "show_caption_above_media", "has_spoiler",
-       "supports_streaming"},
+    | {
+        "video",
+        "duration",
+        "width",
+        "height",
+        "thumbnail",
+        "cover",
+        "start_timestamp",
+        "caption",
+        "parse_mode",
+        "caption_entities",
+        "show_caption_above_media",
+        "has_spoiler",
+        "supports_streaming",
+    },
     "sendMediaGroup": (COMMON - {"reply_markup"}) | {"media"},
 }
 REPLY_PARAMETERS = frozenset(
-    {"message_id", "chat_id", "allow_sending_without_reply", "quote", "quote_parse_mode",
-     "quote_entities", "quote_position", "checklist_task_id"}
+    {
+        "message_id",
+        "chat_id",
+        "allow_sending_without_reply",
+        "quote",
+        "quote_parse_mode",
+        "quote_entities",
+        "quote_position",
+        "checklist_task_id",
+    }
 )
 LINK_PREVIEW = frozenset(
     {"is_disabled", "url", "prefer_small_media", "prefer_large_media", "show_above_text"}
 )
 INPUT_MEDIA = {
     "photo": frozenset(
-        {"type", "media", "caption", "parse_mode", "caption_entities",
-         "show_caption_above_media", "has_spoiler"}
+        {
+            "type",
+            "media",
+            "caption",
+            "parse_mode",
+            "caption_entities",
+            "show_caption_above_media",
+            "has_spoiler",
+        }
     ),
     "video": frozenset(
-        {"type", "media", "thumbnail", "cover", "start_timestamp", "caption", "parse_mode",
-         "caption_entities", "show_caption_above_media", "width", "height", "duration",
-         "supports_streaming", "has_spoiler"}
+        {
+            "type",
+            "media",
+            "thumbnail",
+            "cover",
+            "start_timestamp",
+            "caption",
+            "parse_mode",
+            "caption_entities",
+            "show_caption_above_media",
+            "width",
+            "height",
+            "duration",
+            "supports_streaming",
+            "has_spoiler",
+        }
     ),
 }
 
@@ -247,10 +293,10 @@ class TelegramServer:
     ) -> tuple[dict[str, Any], dict[str, tuple[str, str, bytes]]]:
         files: dict[str, tuple[str, str, bytes]] = {}
         ctype = request.content_type
-        raw = await request.read()
-        if not raw:
+        if not request.body_exists:
             return {}, files
         if ctype == "application/json":
+            raw = await request.read()
             try:
                 doc = json.loads(raw)
             except ValueError:
@@ -309,8 +355,18 @@ class TelegramServer:
             ):
                 raise _Refuse(400, "strict server: link_preview_options is not one")
             disabled = isinstance(preview, dict) and preview.get("is_disabled") is True
-            return [Message(self._new_id(), now, "text", text=text.strip(), reply_to=reply_to,
-                            thread_id=thread, silent=silent, preview_disabled=disabled)]
+            return [
+                Message(
+                    self._new_id(),
+                    now,
+                    "text",
+                    text=text.strip(),
+                    reply_to=reply_to,
+                    thread_id=thread,
+                    silent=silent,
+                    preview_disabled=disabled,
+                )
+            ]
         caption = self._caption(params.get("caption"))
         if method in ("sendPhoto", "sendVideo"):
             kind = "photo" if method == "sendPhoto" else "video"
@@ -320,8 +376,18 @@ class TelegramServer:
             if set(files) != {kind}:
                 raise _Refuse(400, f"strict server: files no parameter names: {sorted(files)}")
             data = self._file(kind, files[kind])
-            return [Message(self._new_id(), now, kind, caption=caption, file=data,
-                            reply_to=reply_to, thread_id=thread, silent=silent)]
+            return [
+                Message(
+                    self._new_id(),
+                    now,
+                    kind,
+                    caption=caption,
+                    file=data,
+                    reply_to=reply_to,
+                    thread_id=thread,
+                    silent=silent,
+                )
+            ]
         return self._group(params.get("media"), files, reply_to, thread, silent)
 
     def _group(
@@ -353,11 +419,23 @@ class TelegramServer:
             named.append(name)
             data = self._file(kind, files[name])
             caption = self._caption(item.get("caption"))
-            out.append(Message(self._new_id(), self.now(), kind, caption=caption, file=data,
-                               reply_to=reply_to, thread_id=thread, silent=silent,
-                               media_group_id=group_id))
+            out.append(
+                Message(
+                    self._new_id(),
+                    self.now(),
+                    kind,
+                    caption=caption,
+                    file=data,
+                    reply_to=reply_to,
+                    thread_id=thread,
+                    silent=silent,
+                    media_group_id=group_id,
+                )
+            )
         if set(files) != set(named):
-            raise _Refuse(400, f"strict server: files no item names: {sorted(set(files) - set(named))}")
+            raise _Refuse(
+                400, f"strict server: files no item names: {sorted(set(files) - set(named))}"
+            )
         return out
 
     def _reply_to(self, value: Any) -> int | None:
@@ -418,7 +496,11 @@ class TelegramServer:
         }
 
     def _chat(self, *, full: bool = False) -> dict[str, Any]:
-        chat: dict[str, Any] = {"id": self.chat_id, "type": self.chat_type, "title": self.chat_title}
+        chat: dict[str, Any] = {
+            "id": self.chat_id,
+            "type": self.chat_type,
+            "title": self.chat_title,
+        }
         if self.chat_username:
             chat["username"] = self.chat_username
         if full:
@@ -453,18 +535,36 @@ class TelegramServer:
         if m.caption is not None:
             doc["caption"] = m.caption
         if m.kind == "photo":
-            doc["photo"] = [{"file_id": f"AgAC{m.message_id}", "file_unique_id": f"AQAD{m.message_id}",
-                             "width": 90, "height": 90, "file_size": len(m.file[2]) if m.file else 0}]
+            doc["photo"] = [
+                {
+                    "file_id": f"AgAC{m.message_id}",
+                    "file_unique_id": f"AQAD{m.message_id}",
+                    "width": 90,
+                    "height": 90,
+                    "file_size": len(m.file[2]) if m.file else 0,
+                }
+            ]
         if m.kind == "video":
-            doc["video"] = {"file_id": f"BAAC{m.message_id}", "file_unique_id": f"AgAD{m.message_id}",
-                            "width": 640, "height": 360, "duration": 1}
+            doc["video"] = {
+                "file_id": f"BAAC{m.message_id}",
+                "file_unique_id": f"AgAD{m.message_id}",
+                "width": 640,
+                "height": 360,
+                "duration": 1,
+            }
         return doc
 
 
 def _form_value(name: str, text: str) -> Any:
     """A form field as the Bot API reads it: objects and numbers are JSON-serialized."""
-    if name in ("reply_parameters", "media", "link_preview_options", "caption_entities",
-                "reply_markup", "entities"):
+    if name in (
+        "reply_parameters",
+        "media",
+        "link_preview_options",
+        "caption_entities",
+        "reply_markup",
+        "entities",
+    ):
         try:
             return json.loads(text)
         except ValueError:
@@ -474,8 +574,13 @@ def _form_value(name: str, text: str) -> Any:
             return int(text)
         except ValueError:
             raise _Refuse(400, f"Bad Request: {name} is not a number") from None
-    if name in ("disable_notification", "protect_content", "has_spoiler",
-                "supports_streaming", "show_caption_above_media"):
+    if name in (
+        "disable_notification",
+        "protect_content",
+        "has_spoiler",
+        "supports_streaming",
+        "show_caption_above_media",
+    ):
         if text not in ("true", "false"):
             raise _Refuse(400, f"strict server: {name} must be true or false")
         return text == "true"
