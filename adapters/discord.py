@@ -45,7 +45,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from publisher.adapters import payload
 from publisher.adapters.base import (
@@ -118,6 +118,12 @@ class DiscordSettings(AccountSettings):
     thread_id: str | None = Field(default=None, pattern=r"^\d{1,20}$")
     username: str | None = Field(default=None, min_length=1, max_length=80)
     avatar_url: str | None = None
+
+    @field_validator("thread_id", mode="before")
+    @classmethod
+    def _snowflake(cls, value: Any) -> Any:
+        """A thread id written as a TOML number is the same id."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ requests"): the bot token is in the URL path. It is a ``Secret`` (registered wit
 redactor when resolved), every ``Request.what`` is our own words and never the URL, and every
 error text is scrubbed, so the token reaches no log, error or traceback.
 
-What is sent (the documented shapes, Bot API 9.x):
+What is sent (the shapes documented at core.telegram.org/bots/api):
 
 * text only: ``sendMessage`` (JSON) with ``text``; no ``parse_mode``, so the text is sent as
   written and "after entities parsing" is the text itself;
