@@ -28,7 +28,8 @@ what the operator should check (``lookup_limit``, which ``publisher status`` sho
 parts of a long post already out are known by their ids and never sent again.
 
 **Errors** (``{"code", "message"}``): an invalid token (401, 50027), a deleted webhook (404,
-10015) or thread (10003), an archived or locked thread stop the account (``Attention.
+10015) or thread (10003), an archived or locked thread, a forum channel's webhook without a
+``thread_id`` (220001) stop the account (``Attention.
 CREDENTIALS``: held, nothing failed) until a human fixes its settings; other 4xx refuse the
 post; 5xx but 503 after the body left are ambiguous.
 """
@@ -99,8 +100,16 @@ UNKNOWN_WEBHOOK = 10015
 INVALID_WEBHOOK_TOKEN = 50027
 THREAD_ARCHIVED = 50083
 THREAD_LOCKED = 160005
+FORUM_NEEDS_THREAD = 220001  # a webhook of a forum channel posts only into a thread
 ACCOUNT_CODES = frozenset(
-    {UNKNOWN_CHANNEL, UNKNOWN_WEBHOOK, INVALID_WEBHOOK_TOKEN, THREAD_ARCHIVED, THREAD_LOCKED}
+    {
+        UNKNOWN_CHANNEL,
+        UNKNOWN_WEBHOOK,
+        INVALID_WEBHOOK_TOKEN,
+        THREAD_ARCHIVED,
+        THREAD_LOCKED,
+        FORUM_NEEDS_THREAD,
+    }
 )
 
 _WEBHOOK_PATH = re.compile(r"(?P<base>/(?:.*/)?webhooks)/(?P<id>\d{1,20})/(?P<token>[\w.-]{8,})")

@@ -314,7 +314,8 @@ class TelegramAdapter(HttpAdapter):
         lowered = err.description.lower()
         if status in (401, 404) or any(p in lowered for p in ACCOUNT_PROBLEMS):
             return PermanentError(reason, attention=Attention.CREDENTIALS, status=status)
-        if status == 403:
+        if status == 403 or "not enough rights" in lowered:
+            # a group that forbids this kind of message (photos, say): this post, not all
             return PermanentError(reason, attention=Attention.PERMISSION, status=status)
         if 400 <= status < 500:
             return PermanentError(reason, attention=Attention.CONTENT, status=status)

@@ -78,6 +78,11 @@ CASES = [
         "403 160005 thread locked", CREDENTIALS, answer(403, error_body(160005, "Thread is locked"))
     ),
     ErrorCase(
+        "400 220001 a forum channel's webhook without thread_id",
+        CREDENTIALS,
+        answer(400, error_body(220001, "Webhooks posted to forum channels need a thread")),
+    ),
+    ErrorCase(
         "403 50013 Missing Permissions",
         refused(Attention.PERMISSION),
         answer(403, error_body(50013, "Missing Permissions")),
@@ -129,6 +134,7 @@ ERRORS = ErrorTable(
         "10003",
         "50083",
         "160005",
+        "220001",
         "50013",
         "50035",
         "40005",

@@ -73,6 +73,11 @@ CASES = [
     ),
     ErrorCase("400 message thread not found", CREDENTIALS, settings={"message_thread_id": 99}),
     ErrorCase(
+        "400 not enough rights to send photos (this post only)",
+        refused(Attention.PERMISSION),
+        answer(400, "Bad Request: not enough rights to send photos to the chat"),
+    ),
+    ErrorCase(
         "400 message is too long",
         refused(Attention.CONTENT),
         answer(400, "Bad Request: message is too long"),
@@ -121,6 +126,7 @@ ERRORS = ErrorTable(
         "kicked",
         "not a member",
         "administrator",
+        "send photos",
         "migrate_to_chat_id",
         "thread not found",
         "too long",
