@@ -116,9 +116,10 @@ _WEBHOOK_PATH = re.compile(r"(?P<base>/(?:.*/)?webhooks)/(?P<id>\d{1,20})/(?P<to
 
 LOOKUP_LIMIT = (
     "a Discord webhook can read back a message only by the id its answer gave, and takes no "
-    "nonce, so a message whose answer was lost is never found by a lookup: look in the "
-    "channel for it, then run `publisher resolve ID published` if it is there or "
-    "`publisher resolve ID resend` if it is not"
+    "nonce, so a message whose answer was lost is never found by a lookup (the parts of a "
+    "long post already out are known and never sent again; only the message in doubt is "
+    "unknown): look in the channel for it, then run `publisher resolve ID published` if it "
+    "is there or `publisher resolve ID resend` if not"
 )
 
 

@@ -117,8 +117,9 @@ _CHAT_ID = re.compile(r"-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}")
 
 LOOKUP_LIMIT = (
     "Telegram gives a bot no way to read a chat's history, so an unknown delivery is never "
-    "settled by a lookup: look in the chat for the message, then run `publisher resolve ID "
-    "published` if it is there or `publisher resolve ID resend` if it is not"
+    "settled by a lookup (the parts of a long post already out are known and never sent "
+    "again; only the message in doubt is unknown): look in the chat for it, then run "
+    "`publisher resolve ID published` if it is there or `publisher resolve ID resend` if not"
 )
 
 
