@@ -9,7 +9,8 @@ What is sent (discord.com/developers/docs/resources/webhook, "Execute Webhook"):
 answers with the message it saved. A text-only message is JSON; with files it is
 ``multipart/form-data`` with ``payload_json`` and ``files[n]``, each file listed in
 ``attachments`` with its alt text as ``description`` ("Uploading Files"). ``content`` takes
-2,000 characters, counted here in code points. A link card becomes one ``rich`` embed (url,
+2,000 characters, counted in code points as Discord's API counts them (it measures Python
+strings: discord/discord-api-docs#1315, answered by Discord's staff). A link card becomes one ``rich`` embed (url,
 title, description, the thumb uploaded and named ``attachment://``). Mentions in the text ping
 nobody unless the post's ``ping`` option says so (``allowed_mentions``). A long text becomes
 consecutive messages: a webhook cannot reply to a message.
