@@ -10,10 +10,11 @@ answers with the message it saved. A text-only message is JSON; with files it is
 ``multipart/form-data`` with ``payload_json`` and ``files[n]``, each file listed in
 ``attachments`` with its alt text as ``description`` ("Uploading Files"). ``content`` takes
 2,000 characters, counted in code points as Discord's API counts them (it measures Python
-strings: discord/discord-api-docs#1315, answered by Discord's staff). A link card becomes one ``rich`` embed (url,
-title, description, the thumb uploaded and named ``attachment://``). Mentions in the text ping
-nobody unless the post's ``ping`` option says so (``allowed_mentions``). A long text becomes
-consecutive messages: a webhook cannot reply to a message.
+strings: discord/discord-api-docs#1315, answered by Discord's staff). A link card becomes
+one ``rich`` embed (url, title, description, the thumb uploaded and named
+``attachment://``). Mentions in the text ping nobody unless the post's ``ping`` option says
+so (``allowed_mentions``). A long text becomes consecutive messages: a webhook cannot reply
+to a message.
 
 **Rate limits.** A 429 carries ``retry_after`` (seconds, a float) in its body and the bucket
 headers (``X-RateLimit-Reset-After``, ``X-RateLimit-Reset``, ``X-RateLimit-Bucket``,

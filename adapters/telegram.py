@@ -14,10 +14,14 @@ What is sent (the shapes documented at core.telegram.org/bots/api):
 * 2-10 photos and videos: ``sendMediaGroup`` (multipart: ``media`` a JSON array of
   ``InputMediaPhoto``/``InputMediaVideo`` naming ``attach://fileN``, the caption on the first).
 
-**Length.** Telegram limits ``text`` to 4,096 and ``caption`` to 1,024 characters, counted in
-UTF-16 code units (as its entity offsets are; an emoji beyond the BMP counts two): the rule
-implemented is ``publisher.text.utf16_units``. A post with media has the caption's 1,024 on
-every part, so the whole thread splits alike.
+**Length.** Telegram limits ``text`` to 4,096 and ``caption`` to 1,024 "characters after
+entities parsing". Which characters it does not say: its entity offsets are UTF-16 code units,
+and many clients count the limit so, while a published measurement against the live API
+(FerroxLabs/wayland#934, 2026-08) found 4,096 emoji beyond the BMP accepted, i.e. a limit in
+code points. The rule implemented is UTF-16 code units (``publisher.text.utf16_units``): never
+fewer than the code points, so a post accepted here is accepted whichever way Telegram
+counts; the cost is that a text rich in such emoji splits earlier than it might. A post with
+media has the caption's 1,024 on every part, so the whole thread splits alike.
 
 **Threads.** A long post becomes a reply chain: each part after the first answers the one
 before it (``reply_parameters.message_id``; a media group is answered through its first

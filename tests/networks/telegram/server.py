@@ -8,10 +8,11 @@ uploaded, an ``attach://`` naming no file or a file no item names is a 400 whose
 starts with "strict server:".
 
 Methods: ``getMe``, ``getChat``, ``sendMessage`` (JSON or form), ``sendPhoto``,
-``sendVideo``, ``sendMediaGroup`` (multipart). Lengths are checked as Telegram counts them,
-in UTF-16 code units, independently of the adapter's rule. Tests inject answers per method
-(``inject``), after the message is kept if ``commit`` (the request landed), or a dropped
-connection (``drop``).
+``sendVideo``, ``sendMediaGroup`` (multipart). Lengths are checked in code points, as a
+measurement against the live API found Telegram counts them (FerroxLabs/wayland#934): the
+adapter's UTF-16 rule is the stricter one, and ``utf16`` lets tests check it apart. Tests
+inject answers per method (``inject``), after the message is kept if ``commit`` (the request
+landed), or a dropped connection (``drop``).
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ INPUT_MEDIA = {
 
 
 def utf16(text: str) -> int:
-    """Telegram's count, computed here apart from the adapter's."""
+    """UTF-16 code units, computed here apart from the adapter's rule."""
     return sum(2 if ord(c) > 0xFFFF else 1 for c in text)
 
 
@@ -347,7 +348,7 @@ class TelegramServer:
             text = params.get("text")
             if not isinstance(text, str) or not text.strip():
                 raise _Refuse(400, "Bad Request: message text is empty")
-            if utf16(text.strip()) > TEXT_LIMIT:
+            if len(text.strip()) > TEXT_LIMIT:
                 raise _Refuse(400, "Bad Request: message is too long")
             preview = params.get("link_preview_options")
             if preview is not None and (
@@ -454,7 +455,7 @@ class TelegramServer:
             return None
         if not isinstance(value, str):
             raise _Refuse(400, "strict server: caption is not a string")
-        if utf16(value.strip()) > CAPTION_LIMIT:
+        if len(value.strip()) > CAPTION_LIMIT:
             raise _Refuse(400, "Bad Request: message caption is too long")
         return value.strip()
 

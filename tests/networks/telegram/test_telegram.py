@@ -162,8 +162,9 @@ def test_topic_thread_id_is_in_every_payload(clock: FakeClock) -> None:
 
 
 def test_length_is_counted_in_utf16_code_units(offline: TelegramAdapter) -> None:
-    """An emoji beyond the BMP counts two, as Telegram counts it: 4,096 code points of them
-    are 8,192 units, so the text is split, and every part fits Telegram's own count."""
+    """An emoji beyond the BMP counts two: 4,096 of them are 8,192 units, so the text is
+    split, every part within 4,096 units, which Telegram takes whether it counts code points
+    (as measured) or UTF-16 units (as its entities do)."""
     text = "🎉" * TEXT_LIMIT
     rendered = offline.render(post(text))
     assert not rendered.errors
@@ -438,9 +439,9 @@ async def test_the_server_is_strict(server: TelegramServer, session: aiohttp.Cli
     assert status == 400 and "strict server: unknown parameters" in doc["description"]
     status, doc = await call("sendPhoto", json={"chat_id": CHAT, "photo": "https://x/y.jpg"})
     assert status == 400 and "uploaded as a file part" in doc["description"]
-    status, doc = await call("sendMessage", json={"chat_id": CHAT, "text": "🎉" * 2049})
+    status, doc = await call("sendMessage", json={"chat_id": CHAT, "text": "🎉" * 4097})
     assert status == 400 and doc["description"] == "Bad Request: message is too long"
-    status, doc = await call("sendMessage", json={"chat_id": CHAT, "text": "🎉" * 2048})
+    status, doc = await call("sendMessage", json={"chat_id": CHAT, "text": "🎉" * 4096})
     assert status == 200 and doc["ok"] is True
     status, doc = await call("getMe")
     assert status == 200 and doc["result"]["is_bot"] is True
