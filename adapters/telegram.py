@@ -344,23 +344,35 @@ class TelegramAdapter(HttpAdapter):
     # ------------------------------------------------------------------ check
 
     async def check(self) -> AccountCheck:
-        """``getMe`` (the token works) and ``getChat`` (the bot sees the chat)."""
+        """``getMe`` (the token works), ``getChat`` (the bot sees the chat) and
+        ``getChatMember`` of the bot itself (it may post there)."""
+        chat_id = self._settings.chat_id
         try:
             bot = await self._call("getMe", Kind.READ, "checking the bot token")
             chat = await self._call(
-                "getChat",
+                "getChat", Kind.READ, "checking the chat", json={"chat_id": chat_id}
+            )
+            bot_id = bot.get("id") if isinstance(bot, dict) else None
+            member = await self._call(
+                "getChatMember",
                 Kind.READ,
-                "checking the chat",
-                json={"chat_id": self._settings.chat_id},
+                "checking the bot's rights",
+                json={"chat_id": chat_id, "user_id": bot_id},
             )
         except AdapterError as err:
             return AccountCheck(CheckStatus.ATTENTION, detail=err.reason)
-        if not isinstance(bot, dict) or not isinstance(chat, dict):
+        if not isinstance(bot, dict) or not isinstance(chat, dict) or not isinstance(member, dict):
             return AccountCheck(CheckStatus.ATTENTION, detail="Telegram answered an odd shape")
         name = bot.get("username")
-        identity = f"@{name}" if isinstance(name, str) else str(bot.get("id", "a bot"))
-        title = chat.get("title") or chat.get("username") or self._settings.chat_id
-        detail = f"posts to {chat.get('type', 'chat')} {title!s} (bot tokens do not expire)"
+        identity = f"@{name}" if isinstance(name, str) else str(bot_id or "a bot")
+        title = chat.get("title") or chat.get("username") or chat_id
+        kind = chat.get("type", "chat")
+        problem = _posting_problem(str(kind), member)
+        if problem:
+            return AccountCheck(
+                CheckStatus.ATTENTION, identity=identity, detail=f"{kind} {title!s}: {problem}"
+            )
+        detail = f"posts to {kind} {title!s} (bot tokens do not expire)"
         return AccountCheck(CheckStatus.OK, identity=identity, detail=detail)
 
     # ------------------------------------------------------------------ requests
@@ -383,6 +395,24 @@ class TelegramAdapter(HttpAdapter):
         if doc.get("ok") is not True or "result" not in doc:
             raise doubtful(kind, f"{what}: HTTP 200 without ok and a result", status=200)
         return doc["result"]
+
+
+def _posting_problem(chat_type: str, member: Mapping[str, Any]) -> str:
+    """Why the bot, a member of the chat as ``getChatMember`` describes it, cannot post
+    there; empty when it can. A channel takes posts from administrators with the right to
+    post; a group from any member not restricted from sending."""
+    status = member.get("status")
+    if status in ("left", "kicked"):
+        return "the bot is not in the chat: add it"
+    if chat_type == "channel":
+        if status == "creator":
+            return ""
+        if status != "administrator" or member.get("can_post_messages") is not True:
+            return "the bot cannot post: make it an administrator with the right to post"
+        return ""
+    if status == "restricted" and member.get("can_send_messages") is not True:
+        return "the bot is restricted from sending messages in the group"
+    return ""
 
 
 def _message_id(message: Any) -> int | None:

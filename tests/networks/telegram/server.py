@@ -50,6 +50,7 @@ COMMON = frozenset(
 PARAMETERS: Mapping[str, frozenset[str]] = {
     "getMe": frozenset(),
     "getChat": frozenset({"chat_id"}),
+    "getChatMember": frozenset({"chat_id", "user_id"}),
     "sendMessage": COMMON | {"text", "parse_mode", "entities", "link_preview_options"},
     "sendPhoto": COMMON
     | {
@@ -181,6 +182,10 @@ class TelegramServer:
     chat_type: str = "channel"
     chat_title: str = "Brand"
     bot_username: str = "brand_publisher_bot"
+    # The bot's membership as getChatMember gives it (ChatMemberAdministrator by default).
+    bot_member: dict[str, Any] = field(
+        default_factory=lambda: {"status": "administrator", "can_post_messages": True}
+    )
     topics: frozenset[int] = frozenset()
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
@@ -278,6 +283,8 @@ class TelegramServer:
         self._check_chat(params)
         if method == "getChat":
             return self._ok(self._chat(full=True))
+        if method == "getChatMember":
+            return self._ok(self._member(params.get("user_id")))
         messages = self._validate_send(method, params, files)
         injection = self._take(method)
         if injection is not None and not injection.commit:
@@ -495,6 +502,28 @@ class TelegramServer:
             "can_read_all_group_messages": False,
             "supports_inline_queries": False,
         }
+
+    def _member(self, user_id: Any) -> dict[str, Any]:
+        if user_id != self._bot()["id"]:
+            raise _Refuse(400, "Bad Request: PARTICIPANT_ID_INVALID")
+        member = {"user": self._bot(), **self.bot_member}
+        if member["status"] == "administrator":
+            rights = (
+                "can_be_edited",
+                "is_anonymous",
+                "can_manage_chat",
+                "can_delete_messages",
+                "can_manage_video_chats",
+                "can_restrict_members",
+                "can_promote_members",
+                "can_change_info",
+                "can_invite_users",
+                "can_post_stories",
+                "can_edit_stories",
+                "can_delete_stories",
+            )
+            member = {**dict.fromkeys(rights, False), **member}
+        return member
 
     def _chat(self, *, full: bool = False) -> dict[str, Any]:
         chat: dict[str, Any] = {

@@ -412,7 +412,36 @@ async def test_check(adapter: TelegramAdapter, server: TelegramServer) -> None:
     assert result.status is CheckStatus.OK
     assert result.identity == "@brand_publisher_bot"
     assert "channel Brand" in result.detail
-    assert [c[0] for c in server.calls] == ["getMe", "getChat"]
+    assert [c[0] for c in server.calls] == ["getMe", "getChat", "getChatMember"]
+
+
+@pytest.mark.parametrize(
+    ("chat_type", "member", "problem"),
+    [
+        ("channel", {"status": "member"}, "make it an administrator with the right to post"),
+        ("channel", {"status": "administrator", "can_post_messages": False}, "right to post"),
+        ("channel", {"status": "left"}, "not in the chat"),
+        ("supergroup", {"status": "kicked", "until_date": 0}, "not in the chat"),
+        ("supergroup", {"status": "restricted", "can_send_messages": False}, "restricted"),
+        ("supergroup", {"status": "member"}, ""),
+        ("channel", {"status": "creator", "is_anonymous": False}, ""),
+    ],
+)
+async def test_check_says_when_the_bot_cannot_post(
+    session: aiohttp.ClientSession,
+    clock: FakeClock,
+    chat_type: str,
+    member: dict[str, Any],
+    problem: str,
+) -> None:
+    async with TelegramServer(
+        token=TOKEN, chat_type=chat_type, bot_member=member, now=clock.now
+    ) as server:
+        result = await make(server.url, session, clock).check()
+    if problem:
+        assert result.status is CheckStatus.ATTENTION and problem in result.detail
+    else:
+        assert result.status is CheckStatus.OK, result.detail
 
 
 async def test_check_a_chat_the_bot_cannot_see(
