@@ -299,6 +299,17 @@ async def test_a_thread_resumes_after_its_parts_out(
     assert published.parts[0] == first.parts[0]
 
 
+async def test_an_album_in_a_topic_silently(
+    server: TelegramServer, session: aiohttp.ClientSession, clock: FakeClock, tmp_path: Path
+) -> None:
+    """Form fields as the Bot API reads them: the topic a number, the flag true/false."""
+    adapter = make(server.url, session, clock, message_thread_id=7)
+    media = (item(tmp_path, "a.jpg", JPEG, "image/jpeg"), item(tmp_path, "b.mp4", MP4, "video/mp4"))
+    options = {"silent": True}
+    await adapter.publish(adapter.render(post("Album", media=media, options=options)), ref(clock))
+    assert [(m.thread_id, m.silent) for m in server.messages] == [(7, True), (7, True)]
+
+
 async def test_a_reply_to_a_media_group_answers_its_first_message(
     adapter: TelegramAdapter, server: TelegramServer, clock: FakeClock, tmp_path: Path
 ) -> None:
