@@ -90,6 +90,8 @@ CONTENT_LIMIT = 2000
 MAX_FILES = 10
 MAX_FILE_BYTES = 10 * 1024 * 1024  # the upload limit of a server without boosts
 ALT_LIMIT = 1024  # an attachment's description
+USERNAME_LIMIT = 80
+BANNED_NAMES = ("discord", "clyde")  # Discord refuses a webhook username containing them
 EMBED_TITLE_LIMIT = 256
 EMBED_DESCRIPTION_LIMIT = 4096
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
@@ -190,12 +192,18 @@ class DiscordAdapter(HttpAdapter):
     # ------------------------------------------------------------------ render and payloads
 
     def render(self, content: PostContent) -> Rendered:
-        """The shared render, and the embed's own limits for a link card."""
+        """The shared render, and Discord's own limits: the username, a link card's embed."""
         rendered = super().render(content)
+        errors = []
+        username = content.options.get("username") or self._settings.username
+        if isinstance(username, str) and (
+            len(username) > USERNAME_LIMIT or any(w in username.lower() for w in BANNED_NAMES)
+        ):
+            message = "username: at most 80 characters, without “discord” or “clyde”"
+            errors.append(Problem(message, Subject.OPTION, key="username"))
         card = content.link
         if card is None:
-            return rendered
-        errors = []
+            return rendered.with_problems(errors=errors)
         if len(card.title) > EMBED_TITLE_LIMIT:
             message = f"link card title: {len(card.title)} characters, at most 256"
             errors.append(Problem(message, Subject.LINK))

@@ -144,6 +144,9 @@ def test_render_limits(offline: DiscordAdapter, tmp_path: Path) -> None:
     assert any("at most 10 in all" in e for e in offline.render(post(media=files)).errors)
     long_alt = item(tmp_path, "x.jpg", JPEG, "image/jpeg", alt="a" * 1025)
     assert offline.render(post(media=(long_alt,))).errors
+    for name in ("Discord news", "x" * 81):
+        rendered = offline.render(post(options={"username": name}))
+        assert any("username" in e for e in rendered.errors), name
     card = LinkCard("https://example.com", "t" * 257)
     assert any("title" in e for e in offline.render(post(link=card)).errors)
 
