@@ -54,6 +54,7 @@ from publisher.adapters import payload
 from publisher.adapters.base import (
     AccountCheck,
     AccountSettings,
+    AdapterContext,
     AdapterError,
     AmbiguousError,
     Attention,
@@ -162,6 +163,14 @@ class DiscordAdapter(HttpAdapter):
     )
 
     _guild_id: str | None = None  # learnt from the webhook object (``prepare``, ``check``)
+
+    def __init__(self, account: str, settings: AccountSettings, context: AdapterContext) -> None:
+        super().__init__(account, settings, context)
+        secret = self._settings.webhook_url
+        if secret.resolved:  # the token alone is a secret from the start, not at first use
+            match = _WEBHOOK_PATH.fullmatch(urlsplit(secret.reveal().strip()).path.rstrip("/"))
+            if match is not None:
+                REDACTOR.add(match["token"])
 
     @property
     def _settings(self) -> DiscordSettings:
