@@ -327,6 +327,11 @@ class Adapter(ABC):
     post_options: ClassVar[Mapping[str, OptionSpec]] = MappingProxyType({})
     # What it can read of its posts' engagement (``read_engagement``); None: nothing.
     engagement: ClassVar[Engagement | None] = None
+    # For a network whose lookup cannot settle an unknown delivery (a Telegram bot reads no
+    # chat history): what can and cannot be resolved, and what the operator should check.
+    # ``lookup`` answers ``Unknowable`` saying it, and ``publisher status`` shows it beside
+    # each unknown delivery of the account from the start. Empty: its lookup can settle one.
+    lookup_limit: ClassVar[str] = ""
 
     def __init__(self, account: str, settings: AccountSettings, context: AdapterContext) -> None:
         self.account = account

@@ -28,6 +28,7 @@ class MediaLimits:
     video_types: frozenset[str] = frozenset()
     alt_text_max: int = 0  # 0: the network takes no alt text
     mix_images_and_video: bool = False
+    max_items: int = 0  # images and videos together (Telegram's album, Discord's files); 0: no cap
 
 
 @dataclass(frozen=True)

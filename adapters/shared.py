@@ -73,6 +73,15 @@ def check_media(
                 videos[limits.max_videos],
             )
         )
+    if limits.max_items and len(media) > limits.max_items:
+        errors.append(
+            Problem(
+                f"{len(media)} images and videos, {caps.network} takes at most "
+                f"{limits.max_items} in all",
+                Subject.MEDIA,
+                limits.max_items,
+            )
+        )
     if images and videos and limits.max_videos and not limits.mix_images_and_video:
         errors.append(
             Problem(

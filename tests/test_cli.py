@@ -91,6 +91,8 @@ def networks_at(project: Project, url: str) -> None:
             "author": "urn:li:organization:1",
             "token": "${NO_LI}",
         },
+        "chan": {"network": "telegram", "api_base": url, "chat_id": "-1", "bot_token": "${NO_TG}"},
+        "hook": {"network": "discord", "webhook_url": "${NO_DC}"},
     }
     project.write_config()
 
@@ -99,7 +101,7 @@ QUEUE = """\
 posts:
   - id: launch
     at: {at}
-    accounts: [bird, page, masto, sky, pro]
+    accounts: [bird, page, masto, sky, pro, chan, hook]
     text: |
       Les soldes commencent ! https://example.com/soldes #soldes
 """
@@ -116,7 +118,7 @@ async def test_dry_run_command_never_touches_the_network(
     doc = json.loads(out)
     assert doc["schema"] == 1
     by_account = {d["account"]: d for d in doc["deliveries"]}
-    assert set(by_account) == {"bird", "page", "masto", "sky", "pro"}
+    assert set(by_account) == {"bird", "page", "masto", "sky", "pro", "chan", "hook"}
     bird = by_account["bird"]
     assert bird["network"] == "x" and bird["limit"] == 280
     assert bird["parts"][0]["payload"]["text"].startswith("Les soldes commencent !")
@@ -142,7 +144,8 @@ async def test_run_dry_run_goes_through_the_pipeline_without_network(
         states = {d.account: d.state for d in await rehearsal.all_deliveries()}
     finally:
         await rehearsal.close()
-    assert states == dict.fromkeys(("bird", "page", "masto", "sky", "pro"), DeliveryState.DRY_RUN)
+    accounts = ("bird", "page", "masto", "sky", "pro", "chan", "hook")
+    assert states == dict.fromkeys(accounts, DeliveryState.DRY_RUN)
     assert not (project.root / "queue.db").exists()  # the real ledger is untouched
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from publisher.adapters.registry import UnknownNetworkError, adapter_class
 from publisher.clock import SystemClock
 from publisher.commands.common import (
     EXIT_OK,
@@ -63,6 +64,15 @@ def _iso(when: datetime | None) -> str | None:
     return None if when is None else when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def lookup_limit(network: str) -> str:
+    """What the network's lookup cannot settle (``Adapter.lookup_limit``), for an unknown
+    delivery: said from the moment it is unknown, before any lookup has run."""
+    try:
+        return adapter_class(network).lookup_limit
+    except (UnknownNetworkError, ImportError, TypeError):
+        return ""
+
+
 def _row(d: Delivery) -> dict[str, Any]:
     return {
         "id": d.id,
@@ -108,7 +118,12 @@ async def main(args: argparse.Namespace) -> int:
         "next": [_row(d) for d in upcoming],
         "in_flight": [_row(d) for d in sending],
         "retrying": [_row(d) for d in retrying],
-        "needs_human": {"failed": [_row(d) for d in failed], "unknown": [_row(d) for d in unknown]},
+        "needs_human": {
+            "failed": [_row(d) for d in failed],
+            "unknown": [
+                {**_row(d), "lookup_limit": lookup_limit(d.network) or None} for d in unknown
+            ],
+        },
         "accounts": [
             {
                 "account": a.account,
@@ -162,6 +177,9 @@ async def main(args: argparse.Namespace) -> int:
         print(f"{title}:")
         for d in rows:
             print(f"  #{d.id:<6} {d.post_id} → {d.account}  {detail(d)}")
+            limit = lookup_limit(d.network) if d.state is DeliveryState.UNKNOWN else ""
+            if limit and limit not in (d.reason or ""):
+                print(f"          {d.network}: {limit.replace('resolve ID', f'resolve {d.id}')}")
     for a in doc["accounts"]:
         print(
             f"account {a['account']}: {a['attention'] or 'rate-limited'} {a['reason'] or ''} "

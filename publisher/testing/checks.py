@@ -137,7 +137,8 @@ def _other(post: PostContent) -> PostContent:
 
 async def check_lookup(net: HarnessNetwork, case: LookupCase) -> None:
     """A published post is found as published; one never sent is proved absent; a network
-    that cannot answer leaves the question open (never absent). No secret leaks."""
+    that cannot answer leaves the question open (never absent), as does, always, a network
+    whose lookup cannot settle anything (``Adapter.lookup_limit``). No secret leaks."""
     if case in (LookupCase.FOUND, LookupCase.ABSENT):
         await _lookup_on_own_server(net, case)
         return
@@ -174,7 +175,9 @@ async def _lookup_on_own_server(net: HarnessNetwork, case: LookupCase) -> None:
     with captured_logs() as logs:
         async with _adapter_context() as ctx, net.serve(ctx.clock, net.secrets) as url:
             adapter = net.make(url, ctx.context, net.secrets)
-            if case is LookupCase.ABSENT:
+            if adapter.lookup_limit:
+                await _blind_lookup(adapter, net, case, ctx.clock)
+            elif case is LookupCase.ABSENT:
                 other = _other(net.content)
                 await adapter.publish(adapter.render(other), _ref(other, ctx.clock))
                 result = await _lookup(adapter, net.content, ctx.clock)
@@ -189,6 +192,23 @@ async def _lookup_on_own_server(net: HarnessNetwork, case: LookupCase) -> None:
                 sent = [(p.index, p.remote_id) for p in published.parts]
                 require(got == sent, f"{case}: found {got}, published {sent}")
     _no_secret(net, f"{case}: the log", logs.text())
+
+
+async def _blind_lookup(
+    adapter: Adapter, net: HarnessNetwork, case: LookupCase, clock: FakeClock
+) -> None:
+    """A network whose lookup cannot settle anything (``Adapter.lookup_limit``): published or
+    not, the answer is ``Unknowable`` saying what to check; never ``Absent``, which would
+    send the post again, nor a guess."""
+    if case is LookupCase.FOUND:
+        await adapter.publish(adapter.render(net.content), _ref(net.content, clock))
+    result = await _lookup(adapter, net.content, clock)
+    require(isinstance(result, Unknowable), f"{case}: {result!r}, expected Unknowable")
+    assert isinstance(result, Unknowable)
+    require(
+        adapter.lookup_limit in result.reason,
+        f"{case}: the reason {result.reason!r} does not say the network's lookup limit",
+    )
 
 
 def check_registered(net: HarnessNetwork) -> None:

@@ -13,7 +13,7 @@ from publisher.text.entities import (
     find_entities,
 )
 from publisher.text.graphemes import grapheme_length
-from publisher.text.lengths import LengthRule, code_points
+from publisher.text.lengths import LengthRule, code_points, utf16_units
 from publisher.text.split import split_thread
 from publisher.text.twitter import XParseResult, x_parse, x_weighted_length
 
@@ -28,6 +28,7 @@ __all__ = [
     "find_entities",
     "grapheme_length",
     "split_thread",
+    "utf16_units",
     "x_parse",
     "x_weighted_length",
 ]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import regex
 
+from publisher.text.lengths import utf16_units
 from publisher.text.normalize import nfc
 from publisher.text.urls import UrlMatch, extract_urls
 
@@ -114,23 +115,19 @@ def x_weighted_length(text: str) -> int:
     return scaled // SCALE
 
 
-def _utf16_len(s: str) -> int:
-    return len(s) if s.isascii() else len(s.encode("utf-16-le", "surrogatepass")) // 2
-
-
 def x_parse(text: str) -> XParseResult:
     """twitter-text's ``parseTweet(text)`` with the v3 configuration."""
     normalized = nfc(text)
     entities = _entities(normalized, extract_urls(normalized))
     scaled = _scaled_length(normalized, entities)
-    text_units = _utf16_len(text)
+    text_units = utf16_units(text)
     limit = MAX_WEIGHTED_LENGTH * SCALE
     if scaled <= limit and not _INVALID_RE.search(normalized):
         # Every prefix fits and every character is valid: the whole text is the valid range.
         valid_end = max(text_units - 1, 0)
     else:
         valid_end = _valid_display_index(normalized, entities, limit)
-        valid_end += text_units - _utf16_len(normalized)
+        valid_end += text_units - utf16_units(normalized)
     weighted = scaled // SCALE
     return XParseResult(
         weighted_length=weighted,
@@ -160,7 +157,7 @@ def _valid_display_index(normalized: str, entities: list[tuple[int, int, int]], 
             end = i + 1
             scaled += _char_weight(ord(normalized[i]))
         segment = normalized[i:end]
-        last_unit = unit + _utf16_len(segment) - 1
+        last_unit = unit + utf16_units(segment) - 1
         if valid:
             valid = normalized[end - 1] not in "\ufffe\ufeff\uffff"
         if valid and scaled <= limit:
