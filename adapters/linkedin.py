@@ -172,6 +172,8 @@ class LinkedInSettings(AccountSettings):
     version: str = "202511"  # the LinkedIn-Version header, YYYYMM
     token_expires: datetime | date | None = None  # the operator's note of the 60-day expiry
     visibility: str = "PUBLIC"
+    client_id: str | None = None  # the app's Client ID and secret: `accounts connect` only
+    client_secret: Secret | None = None
 
     @field_validator("author")
     @classmethod

@@ -1,40 +1,44 @@
-"""``publisher accounts check``: verify each account's credentials against its network."""
+"""``publisher accounts check``: verify each account's credentials against its network;
+``publisher accounts connect``: obtain them (``publisher.commands.connect``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from publisher.commands import connect
 from publisher.commands.common import EXIT_OK, EXIT_USER, check_accounts, load
 
 if TYPE_CHECKING:
     from publisher.adapters.base import AccountCheck
+    from publisher.config import Config
 
 
 def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    p = sub.add_parser("accounts", help="account tools: `accounts check` verifies credentials")
+    p = sub.add_parser(
+        "accounts",
+        help="account tools: `accounts check` verifies credentials, `accounts connect` gets them",
+    )
     inner = p.add_subparsers(dest="accounts_command", required=True, metavar="ACTION")
     check = inner.add_parser("check", help="verify each account's credentials against its network")
     common(check)
     check.add_argument("--account", action="append", help="only this account (repeatable)")
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.set_defaults(handler=main)
+    connect.register(inner, common, checked)
 
 
-async def main(args: argparse.Namespace) -> int:
+async def checked(config: Config, names: Sequence[str]) -> dict[str, AccountCheck]:
+    """Each named account's check, through its network's adapter (any installed one)."""
     # Loaded here, not at the top: ``--help`` imports this module.
     from publisher.adapters.base import AccountCheck, AdapterError, CheckStatus
     from publisher.clock import SystemClock
     from publisher.commands.run import adapter_context, http_session
-    from publisher.config import SecretPolicy
     from publisher.engine.runtime import LIVE, build_adapters
     from publisher.secrets import REDACTOR
 
-    config = load(args.config, SecretPolicy.REQUIRE)
-    names = args.account or sorted(config.accounts)
-    check_accounts(names, config.accounts)
     clock = SystemClock()
     results: dict[str, AccountCheck] = {}
     async with http_session(config, LIVE) as session:
@@ -46,6 +50,13 @@ async def main(args: argparse.Namespace) -> int:
                 results[name] = AccountCheck(
                     CheckStatus.ATTENTION, detail=REDACTOR.scrub(err.reason)
                 )
+    return results
+
+
+def report(config: Config, results: dict[str, AccountCheck], as_json: bool) -> int:
+    from publisher.adapters.base import CheckStatus
+    from publisher.secrets import REDACTOR
+
     rows = [
         {
             "account": name,
@@ -57,7 +68,7 @@ async def main(args: argparse.Namespace) -> int:
         }
         for name, r in results.items()
     ]
-    if args.json:
+    if as_json:
         print(json.dumps({"schema": 1, "accounts": rows}, ensure_ascii=False, indent=2))
     else:
         for row in rows:
@@ -68,3 +79,12 @@ async def main(args: argparse.Namespace) -> int:
                 f"{'  ' + row['detail'] if row['detail'] else ''}"
             )
     return EXIT_OK if all(r.status is CheckStatus.OK for r in results.values()) else EXIT_USER
+
+
+async def main(args: argparse.Namespace) -> int:
+    from publisher.config import SecretPolicy
+
+    config = load(args.config, SecretPolicy.REQUIRE)
+    names = args.account or sorted(config.accounts)
+    check_accounts(names, config.accounts)
+    return report(config, await checked(config, names), args.json)
