@@ -188,6 +188,12 @@ class LinkedInSettings(AccountSettings):
             )
         return value
 
+    @field_validator("token_expires", mode="before")
+    @classmethod
+    def _expiry_not_stored_yet(cls, value: object) -> object:
+        # ``${NAME}`` that `accounts connect` fills: unknown until then (a dry run, validate).
+        return None if isinstance(value, str) and _UNRESOLVED_REF.fullmatch(value) else value
+
     @field_validator("version")
     @classmethod
     def _version(cls, value: str) -> str:

@@ -18,6 +18,7 @@ import base64
 import contextlib
 import hashlib
 import json as jsonlib
+import re
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ LOOPBACK = "127.0.0.1"
 # redirect URL allowed); ``--port`` chooses another.
 REGISTERED_PORT = 8750
 CALLBACK = "/callback"
+BARE_CODE = re.compile(r"[A-Za-z0-9._~+/=%#!-]{8,}")  # a code as networks write them
 DONE_PAGE = "<!doctype html><title>publisher</title><p>Connected: you can close this tab.</p>"
 
 
@@ -105,7 +107,7 @@ def pasted_answer(text: str) -> dict[str, str]:
     if "?" in text or "://" in text:
         query = urlsplit(text).query or text.partition("?")[2]
         return {k: v[0] for k, v in parse_qs(query).items() if v}
-    return {"code": text}
+    return {"code": text} if BARE_CODE.fullmatch(text) else {}
 
 
 class Loopback:
@@ -227,10 +229,11 @@ async def call(
     basic: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """One request answered with a JSON object; anything else is a ``ConnectError``."""
-    auth = None
-    if basic is not None:
-        auth = aiohttp.BasicAuth(*basic)
-        REDACTOR.add(auth.encode().removeprefix("Basic "))
+    sent = dict(headers or {})
+    if basic is not None:  # RFC 6749 2.3.1: the client's credentials, HTTP Basic
+        pair = base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode("ascii")
+        REDACTOR.add(pair)
+        sent["Authorization"] = f"Basic {pair}"
     try:
         async with ctx.session.request(
             method,
@@ -238,8 +241,7 @@ async def call(
             params=params,
             data=form,
             json=json,
-            headers=headers,
-            auth=auth,
+            headers=sent,
             allow_redirects=False,
         ) as response:
             status = response.status
@@ -266,6 +268,9 @@ def _why(doc: Any) -> str:
     """The network's own reason, from the usual places, short."""
     if not isinstance(doc, dict):
         return ""
+    error, description = doc.get("error"), doc.get("error_description")
+    if isinstance(error, str) and isinstance(description, str):  # RFC 6749 5.2
+        return f": {error}: {description[:200]}"
     for key in ("error_description", "message", "error", "description", "detail"):
         value = doc.get(key)
         if isinstance(value, dict):
