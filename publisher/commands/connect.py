@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,7 +131,13 @@ async def main(args: argparse.Namespace, checked: Checked) -> int:
         except VaultError as err:
             raise UserError(f"accounts connect {args.account}: {err}; nothing stored") from None
         for keep in obtained.keep:
-            keep.write(keep.path)
+            try:
+                keep.write(keep.path)
+            except OSError as err:
+                raise UserError(
+                    f"accounts connect {args.account}: the secrets are stored, but not "
+                    f"{keep.path} ({err.strerror}): create its directory and connect again"
+                ) from None
             print(f"stored the token pair in {keep.path}")
     for note in (*obtained.notes, *placement.notes):
         print(f"note: {note}")
@@ -154,7 +161,8 @@ async def main(args: argparse.Namespace, checked: Checked) -> int:
         return EXIT_USER
     from publisher.adapters.base import CheckStatus
 
-    result = (await checked(config, [account.name]))[account.name]
+    only = replace(config, accounts={account.name: config.accounts[account.name]})
+    result = (await checked(only, [account.name]))[account.name]
     mark = "ok" if result.status is CheckStatus.OK else "ATTENTION"
     expiry = f" (expires {result.expires_at.isoformat()})" if result.expires_at else ""
     detail = f"  {REDACTOR.scrub(result.detail)}" if result.detail else ""

@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 import webbrowser
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from publisher.connect.flow import ConnectError
 
@@ -27,6 +27,37 @@ def has_browser() -> bool:
     if sys.platform in ("darwin", "win32"):
         return True
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+async def _in_daemon_thread(read: Callable[[], str]) -> str:
+    """``read()`` off the loop, in a thread that does not hold the exit up (Ctrl-C while a
+    prompt waits must end the command, not wait for Enter)."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+
+    def run() -> None:
+        try:
+            value = read()
+        except BaseException as err:  # EOF, Ctrl-C at the prompt: handed to the flow
+            failure = ConnectError(f"no answer ({type(err).__name__}): abandoned, nothing stored")
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, answer, None, failure)
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, answer, value, None)
+
+    threading.Thread(target=run, name="connect-prompt", daemon=True).start()
+    return await answer
+
+
+def _settle(future: asyncio.Future[str], value: str | None, error: Exception | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        assert value is not None
+        future.set_result(value)
 
 
 class Console:
@@ -81,7 +112,7 @@ class Console:
 
     async def ask(self, question: str, *, hidden: bool) -> str:
         if hidden and sys.stdin.isatty():
-            return await asyncio.to_thread(getpass.getpass, question, sys.stderr)
+            return await _in_daemon_thread(lambda: getpass.getpass(question, sys.stderr))
         print(question, end="", file=sys.stderr, flush=True)
         line = await self._line()
         if line is None:

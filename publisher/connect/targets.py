@@ -44,7 +44,7 @@ def plan(account: Account, flow: Flow) -> list[Target]:
     for output in flow.outputs:
         key = next((k for k in output.fields if k in account.table), None)
         if key is None:
-            if output.required:
+            if output.required and output.secret:  # a plain value is reported, to be added
                 name = suggested_name(account.name, output.fields[0])
                 problems.append(
                     f'add {output.fields[0]} = "${{{name}}}" to [{prefix}] (the connect '

@@ -76,6 +76,10 @@ def store(directory: Path, values: Mapping[str, str]) -> list[Stored]:
         if NAME.fullmatch(name) is None:
             raise VaultError(f"{name!r} is not a ${{NAME}} reference name")
     ensure_directory(directory)
+    for name in values:
+        target = directory / name
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            raise VaultError(f"{target} is not a regular file: not replaced")
     prepared: list[tuple[str, str]] = []
     try:
         for name, value in values.items():

@@ -124,7 +124,7 @@ class MastodonOAuth:
     def __init__(self, *, pkce: bool = True, token: str | None = None) -> None:
         self.pkce = pkce
         self.issuer = CodeIssuer([], MASTODON_SCOPES, Pkce.OPTIONAL if pkce else Pkce.UNSUPPORTED)
-        self.apps: list[dict[str, str]] = []
+        self.apps: list[dict[str, Any]] = []
         self.next_token = token
         self.api: MastodonServer | None = None
 

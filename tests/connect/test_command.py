@@ -1,0 +1,177 @@
+"""``publisher accounts connect`` as an operator runs it: a real process whose browser (the
+$BROWSER command ``webbrowser`` runs) follows the redirect; the credentials land where the
+``${NAME}`` references find them, and the account then publishes with them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import stat
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.conftest import Project
+from tests.connect.servers import MastodonOAuth
+from tests.processes import PUBLISHER, run_publisher
+
+BROWSER = f"""#!{sys.executable}
+import asyncio, sys
+import aiohttp
+
+async def main() -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(sys.argv[1]) as response:
+            await response.text()
+
+asyncio.run(main())
+"""
+
+
+def environment(tmp_path: Path) -> dict[str, str]:
+    browser = tmp_path / "browser"
+    browser.write_text(BROWSER)
+    browser.chmod(0o700)
+    env = {k: v for k, v in os.environ.items() if k not in ("CREDENTIALS_DIRECTORY", "DISPLAY")}
+    env["BROWSER"] = str(browser)
+    return env
+
+
+async def connect(project: Project, *args: str, env: Mapping[str, str]) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *PUBLISHER,
+        "accounts",
+        "connect",
+        "masto",
+        "--config",
+        str(project.config_path),
+        *args,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def masto_project(project: Project, url: str, token: str = "${MASTO_TOKEN}") -> None:
+    project.accounts = {"masto": {"network": "mastodon", "instance": url, "token": token}}
+    project.write_config()
+
+
+async def test_connect_then_the_account_publishes_with_the_new_token(
+    project: Project, tmp_path: Path
+) -> None:
+    canary = "canary-" + secrets.token_urlsafe(24)
+    oauth = MastodonOAuth(token=canary)
+    async with oauth.server() as api:
+        masto_project(project, api.url)
+        config_before = project.config_path.read_bytes()
+        creds = tmp_path / "creds"
+        env = environment(tmp_path)
+        code, out, err = await connect(project, "--credentials-dir", str(creds), env=env)
+        assert code == 0, out + err
+        assert f"stored ${{MASTO_TOKEN}} in {creds / 'MASTO_TOKEN'}" in out
+        assert "accounts check: ok @brand" in out
+        assert "scopes needed: read:accounts read:statuses write:media write:statuses" in out
+        assert canary not in out + err  # the canary: no value in any output without --print
+        token_file = creds / "MASTO_TOKEN"
+        assert token_file.read_text() == canary + "\n"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert project.config_path.read_bytes() == config_before  # never written
+        # Now the daemon's run finds the token where the reference points, and posts with it.
+        at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+        project.write_queue(f"""\
+            posts:
+              - {{id: hello, at: "{at}", accounts: [masto], text: Connected in one command}}
+            """)
+        run_env = {**env, "CREDENTIALS_DIRECTORY": str(creds)}
+        done = await asyncio.to_thread(
+            run_publisher, "run", "--once", "--config", str(project.config_path), env=run_env
+        )
+        assert done.returncode == 0, done.stderr
+        assert canary not in done.stdout + done.stderr
+        assert [s.text for s in api.statuses] == ["Connected in one command"]
+        [posted] = api.accepted_for("POST", "/api/v1/statuses")
+        assert posted.headers["Authorization"] == f"Bearer {canary}"
+
+
+async def test_print_writes_no_file_and_shows_the_value_on_stdout_only(
+    project: Project, tmp_path: Path
+) -> None:
+    canary = "canary-" + secrets.token_urlsafe(24)
+    oauth = MastodonOAuth(token=canary)
+    async with oauth.server() as api:
+        masto_project(project, api.url)
+        env = {**environment(tmp_path), "CREDENTIALS_DIRECTORY": str(tmp_path / "creds")}
+        code, out, err = await connect(project, "--print", env=env)
+        assert code == 0, out + err
+        assert f"MASTO_TOKEN='{canary}'" in out.splitlines()
+        assert canary not in err
+        assert not (tmp_path / "creds").exists()
+
+
+async def test_a_refused_or_abandoned_flow_changes_no_file(
+    project: Project, tmp_path: Path
+) -> None:
+    oauth = MastodonOAuth()
+    async with oauth.server() as api:
+        masto_project(project, api.url)
+        creds = tmp_path / "creds"
+        creds.mkdir(mode=0o700)
+        (creds / "MASTO_TOKEN").write_text("old-token-0123456789\n")
+        (creds / "MASTO_TOKEN").chmod(0o600)
+        before = (creds / "MASTO_TOKEN").stat()
+        env = environment(tmp_path)
+        oauth.issuer.deny = True
+        code, _, err = await connect(project, "--credentials-dir", str(creds), env=env)
+        assert code == 1
+        assert "access_denied" in err and "nothing stored" in err
+        code, _, err = await connect(
+            project,
+            "--credentials-dir",
+            str(creds),
+            "--no-browser",
+            "--timeout",
+            "1",
+            env=env,
+        )
+        assert code == 1 and "abandoned" in err
+        assert [p.name for p in creds.iterdir()] == ["MASTO_TOKEN"]
+        after = (creds / "MASTO_TOKEN").stat()
+        assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+        assert (creds / "MASTO_TOKEN").read_text() == "old-token-0123456789\n"
+
+
+async def test_a_secret_written_in_the_config_is_refused_before_any_request(
+    project: Project, tmp_path: Path
+) -> None:
+    oauth = MastodonOAuth()
+    async with oauth.server() as api:
+        masto_project(project, api.url, token="literal-secret-0123456789")
+        code, _, err = await connect(
+            project, "--credentials-dir", str(tmp_path / "creds"), env=environment(tmp_path)
+        )
+        assert code == 1
+        assert 'token = "${MASTO_TOKEN}"' in err and "literal-secret" not in err
+        assert oauth.apps == [] and api.hits == []
+        assert not (tmp_path / "creds").exists()
+
+
+async def test_a_scope_not_granted_is_a_warning_and_an_exit_code(
+    project: Project, tmp_path: Path
+) -> None:
+    oauth = MastodonOAuth()
+    oauth.issuer.grant_only = frozenset({"read:accounts", "read:statuses", "write:statuses"})
+    async with oauth.server() as api:
+        masto_project(project, api.url)
+        code, out, _ = await connect(
+            project, "--credentials-dir", str(tmp_path / "creds"), env=environment(tmp_path)
+        )
+        assert code == 1
+        assert "WARNING: not granted: write:media" in out
+        assert (tmp_path / "creds" / "MASTO_TOKEN").exists()  # stored: the rest works
