@@ -13,7 +13,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
+
+from publisher.testing.oauth import Browser
 from tests.conftest import Project
+from tests.connect.bot_servers import DiscordServer
 from tests.connect.servers import MastodonOAuth
 from tests.processes import PUBLISHER, run_publisher
 
@@ -175,3 +179,74 @@ async def test_a_scope_not_granted_is_a_warning_and_an_exit_code(
         assert code == 1
         assert "WARNING: not granted: write:media" in out
         assert (tmp_path / "creds" / "MASTO_TOKEN").exists()  # stored: the rest works
+
+
+async def test_headless_paste_of_the_address_the_browser_ended_on(
+    project: Project, tmp_path: Path
+) -> None:
+    """No browser on the server: the address is printed, opened elsewhere, and the address
+    the browser ended on is pasted back on stdin."""
+    oauth = MastodonOAuth()
+    async with oauth.server() as api, aiohttp.ClientSession() as browsing:
+        masto_project(project, api.url)
+        creds = tmp_path / "creds"
+        env = {k: v for k, v in environment(tmp_path).items() if k != "BROWSER"}
+        proc = await asyncio.create_subprocess_exec(
+            *PUBLISHER,
+            "accounts",
+            "connect",
+            "masto",
+            "--config",
+            str(project.config_path),
+            "--credentials-dir",
+            str(creds),
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdin is not None and proc.stderr is not None
+        shown = ""
+        while "/oauth/authorize?" not in shown:
+            line = await asyncio.wait_for(proc.stderr.readline(), 60)
+            assert line, "the address was never shown"
+            shown = line.decode().strip()
+        landed = await Browser(browsing).address_bar(shown)
+        proc.stdin.write(landed.encode() + b"\n")
+        await proc.stdin.drain()
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, (out + err).decode()
+        assert (creds / "MASTO_TOKEN").read_text() == api.token + "\n"
+
+
+async def test_a_network_whose_adapter_is_not_installed_is_stored_then_not_checked(
+    project: Project, tmp_path: Path
+) -> None:
+    """Discord's flow needs no adapter; the check is the adapter's, by network name."""
+    async with DiscordServer() as discord:
+        project.accounts = {"masto": {"network": "discord", "webhook_url": "${DC_WEBHOOK}"}}
+        project.write_config()
+        creds = tmp_path / "creds"
+        proc = await asyncio.create_subprocess_exec(
+            *PUBLISHER,
+            "accounts",
+            "connect",
+            "masto",
+            "--config",
+            str(project.config_path),
+            "--credentials-dir",
+            str(creds),
+            env=environment(tmp_path),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(
+            proc.communicate(discord.webhook_url().encode() + b"\n"), 60
+        )
+        text = (out + err).decode()
+        assert (creds / "DC_WEBHOOK").read_text() == discord.webhook_url() + "\n"
+        assert discord.token not in text
+        assert discord.hits == ["webhook"] or "accounts check:" in text
+        if "not checked" in text:  # until the discord adapter is installed
+            assert proc.returncode == 1 and "unknown network 'discord'" in text

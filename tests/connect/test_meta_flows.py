@@ -3,10 +3,13 @@ does not expire), Instagram's ids from the same chain, and Threads' own long-liv
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from publisher.connect.flow import ConnectError, Purpose
 from publisher.connect.meta import connect_facebook, connect_instagram, connect_threads
+from publisher.testing.oauth import BrowserTerminal
 from tests.connect.kit import account, query_of, running
 from tests.connect.meta_servers import GraphServer, Page, ThreadsServer
 
@@ -135,3 +138,31 @@ async def test_threads_exchanges_for_the_long_lived_token() -> None:
         assert got.identity == f"@brand ({server.user_id})"
         assert any("expires" in n for n in got.notes)
         assert got.granted.granted is None  # Threads does not say which it granted
+
+
+async def test_threads_with_a_registered_https_redirect_is_pasted_back() -> None:
+    """Threads wants an https redirect: no listener; the operator pastes where it landed."""
+    async with ThreadsServer() as server, running() as run:
+        registered = "https://brand.example/threads-callback"
+        server.client.redirect_uris = (registered,)
+        table = {
+            "api_base": server.url,
+            "client_id": server.client.client_id,
+            "client_secret": "${META_SECRET}",
+            "token": "${THREADS_TOKEN}",
+            "threads_user_id": "${THREADS_USER}",
+        }
+        terminal = BrowserTerminal(None)
+        task = asyncio.create_task(
+            connect_threads(
+                account("threads", table, env(server)),
+                run.context(terminal, redirect_uri=registered),
+            )
+        )
+        await terminal.shown.wait()
+        landed = await run.browser.address_bar(terminal.urls[0])
+        assert landed.startswith(registered + "?")
+        terminal.pastes.put_nowait(landed)
+        got = await task
+        assert got.values["token"] in server.long
+        assert got.values["threads_user_id"] == str(server.user_id)

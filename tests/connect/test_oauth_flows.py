@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 from datetime import timedelta
 from pathlib import Path
 
@@ -252,3 +253,31 @@ async def test_linkedin_wrong_client_secret_is_refused() -> None:
                 account("linkedin", table, env), run.context(run.terminal(), port=0)
             )
         assert "not-the-secret" not in "".join(server.issuer.refused)
+
+
+async def test_a_taken_loopback_port_is_said_with_the_way_out() -> None:
+    async with XServer() as server, running() as run:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            with pytest.raises(ConnectError, match=f"127.0.0.1:{port}.*--port"):
+                await connect_x(
+                    account("x", x_account(server), x_env(server)),
+                    run.context(run.terminal(), port=port),
+                )
+        assert server.issuer.authorizations == []
+
+
+async def test_the_registered_port_is_used_when_the_app_names_it() -> None:
+    async with XServer() as server, running() as run:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server.client.redirect_uris = (f"http://127.0.0.1:{port}/callback",)
+        terminal = run.terminal()
+        got = await connect_x(
+            account("x", x_account(server), x_env(server)), run.context(terminal, port=port)
+        )
+        assert query_of(terminal.urls[0])["redirect_uri"] == f"http://127.0.0.1:{port}/callback"
+        assert got.values["oauth2_token"] in server.tokens
