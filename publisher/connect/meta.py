@@ -213,8 +213,8 @@ FACEBOOK_FLOW = Flow(
     REGISTERED_PORT,
 )
 
-INSTAGRAM_TOKEN = ("access_token", "token", "page_token")
-INSTAGRAM_USER = ("ig_user_id", "user_id", "instagram_id")
+INSTAGRAM_TOKEN = ("token", "access_token", "page_token")
+INSTAGRAM_USER = ("user_id", "ig_user_id", "instagram_id")
 
 
 async def connect_instagram(account: Account, ctx: Context) -> Obtained:
@@ -260,7 +260,8 @@ INSTAGRAM_FLOW = Flow(
 
 THREADS_GRAPH = "https://graph.threads.net"
 THREADS_AUTHORIZE = "https://threads.net/oauth/authorize"
-THREADS_TOKEN = ("access_token", "token")
+THREADS_VERSION = "v1.0"
+THREADS_TOKEN = ("token", "access_token")
 THREADS_USER = ("user_id", "threads_user_id")
 
 
@@ -307,7 +308,7 @@ async def connect_threads(account: Account, ctx: Context) -> Obtained:
     me = await call(
         ctx,
         "GET",
-        f"{graph}/v1.0/me",
+        f"{graph}/{account.text('api_version') or THREADS_VERSION}/me",
         "reading the account",
         params={"fields": "id,username", "access_token": token},
     )

@@ -92,16 +92,16 @@ async def test_instagram_ids_and_token_come_from_the_same_chain() -> None:
             "api_base": server.url,
             "app_id": server.client.client_id,
             "app_secret": "${META_SECRET}",
-            "access_token": "${IG_TOKEN}",
-            "ig_user_id": "${IG_USER}",
+            "token": "${IG_TOKEN}",
+            "user_id": "${IG_USER}",
         }
         terminal = run.terminal()
         got = await connect_instagram(
             account("instagram", table, env(server)), run.context(terminal, port=0)
         )
         assert "instagram_content_publish" in query_of(terminal.urls[0])["scope"].split(",")
-        assert got.values["ig_user_id"] == "17841400000000001"
-        assert server.pages[0].tokens[got.values["access_token"]] is True
+        assert got.values["user_id"] == "17841400000000001"
+        assert server.pages[0].tokens[got.values["token"]] is True
 
 
 async def test_instagram_without_a_linked_account_says_so() -> None:
@@ -125,7 +125,7 @@ async def test_threads_exchanges_for_the_long_lived_token() -> None:
             "api_base": server.url,
             "client_id": server.client.client_id,
             "client_secret": "${META_SECRET}",
-            "access_token": "${THREADS_TOKEN}",
+            "token": "${THREADS_TOKEN}",
             "user_id": "${THREADS_USER}",
         }
         terminal = run.terminal()
@@ -133,7 +133,7 @@ async def test_threads_exchanges_for_the_long_lived_token() -> None:
             account("threads", table, env(server)), run.context(terminal, port=0)
         )
         assert query_of(terminal.urls[0])["scope"] == "threads_basic,threads_content_publish"
-        assert got.values["access_token"] in server.long
+        assert got.values["token"] in server.long
         assert got.values["user_id"] == str(server.user_id)
         assert got.identity == f"@brand ({server.user_id})"
         assert any("expires" in n for n in got.notes)
