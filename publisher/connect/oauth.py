@@ -199,21 +199,23 @@ async def authorize(ctx: Context, auth: Authorization, loopback: Loopback | None
                 return answer if "state" in answer else {**answer, "state": auth.state}
             ctx.terminal.say("That is neither the redirect address nor a code; paste again.")
 
-    waiters = [asyncio.ensure_future(from_paste())]
+    answers: list[asyncio.Future[dict[str, str]]] = [asyncio.ensure_future(from_paste())]
     if loopback is not None:
-        waiters.append(asyncio.ensure_future(loopback.answers.get()))
+        answers.append(asyncio.ensure_future(loopback.answers.get()))
+    deadline = ctx.clock.now() + timedelta(seconds=ctx.options.timeout)
+    give_up: asyncio.Future[None] = asyncio.ensure_future(ctx.clock.sleep_until(deadline))
+    waiters: list[asyncio.Future[Any]] = [*answers, give_up]  # the deadline: the clock seam
     try:
-        done, _ = await asyncio.wait(
-            waiters, timeout=ctx.options.timeout, return_when=asyncio.FIRST_COMPLETED
-        )
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for w in waiters:
-            w.cancel()
-    if not done:
+        for waiter in waiters:
+            waiter.cancel()
+    answered = [a for a in answers if a in done]
+    if not answered:
         raise ConnectError(
             f"no authorization within {ctx.options.timeout:.0f} s: abandoned, nothing stored"
         )
-    return code_from(done.pop().result(), auth.state)
+    return code_from(answered[0].result(), auth.state)
 
 
 async def call(

@@ -174,11 +174,18 @@ async def test_a_denied_authorization_and_an_abandoned_one() -> None:
                 run.context(run.terminal(), port=0),
             )
         nobody = BrowserTerminal(None)
-        with pytest.raises(ConnectError, match="abandoned"):
-            await connect_x(
+        waiting = asyncio.create_task(
+            connect_x(
                 account("x", x_account(server), x_env(server)),
-                run.context(nobody, port=0, timeout=0.3),
+                run.context(nobody, port=0, timeout=600),
             )
+        )
+        await nobody.shown.wait()
+        await run.clock.advance(timedelta(seconds=599))
+        assert not waiting.done()
+        await run.clock.advance(timedelta(seconds=1))
+        with pytest.raises(ConnectError, match="no authorization within 600 s: abandoned"):
+            await waiting
         assert server.tokens == {}
 
 
