@@ -56,6 +56,7 @@ class XServer:
         self.tokens: dict[str, tuple[str, ...]] = {}  # access token: scopes
         self.refresh_tokens: list[str] = []
         self.next_token: str | None = None  # a canary to hand out
+        self.next_refresh: str | None = None
         self._server: LocalServer | None = None
         self.url = ""
 
@@ -79,7 +80,7 @@ class XServer:
             "scope": " ".join(issued.scopes),
         }
         if "offline.access" in issued.scopes:
-            doc["refresh_token"] = secrets.token_urlsafe(32)
+            doc["refresh_token"] = self.next_refresh or secrets.token_urlsafe(32)
             self.refresh_tokens.append(doc["refresh_token"])
         return web.json_response(doc)
 
