@@ -123,6 +123,8 @@ async def main(args: argparse.Namespace, checked: Checked) -> int:
     if args.print:
         for line in shell_lines(placement.values):
             print(line)
+        for keep in obtained.keep:
+            print(f"note: {keep.path} is not written with --print: the adapter seeds it")
     else:
         assert creds is not None
         try:
