@@ -288,3 +288,22 @@ async def test_the_registered_port_is_used_when_the_app_names_it() -> None:
         )
         assert query_of(terminal.urls[0])["redirect_uri"] == f"http://127.0.0.1:{port}/callback"
         assert got.values["oauth2_token"] in server.tokens
+
+
+async def test_mastodon_out_of_band_code_is_pasted() -> None:
+    oauth = MastodonOAuth()
+    async with oauth.server() as api, running() as run:
+        terminal = BrowserTerminal(None)
+        oob = "urn:ietf:wg:oauth:2.0:oob"
+        task = asyncio.create_task(
+            connect_mastodon(
+                account("mastodon", {"instance": api.url, "token": "${MASTO}"}),
+                run.context(terminal, redirect_uri=oob),
+            )
+        )
+        await terminal.shown.wait()
+        shown_page = await run.browser.address_bar(terminal.urls[0])  # the code, on a page
+        assert shown_page.startswith(oob + "?")
+        terminal.pastes.put_nowait(query_of(shown_page)["code"])  # the code alone
+        got = await task
+        assert got.values == {"token": api.token} and oauth.apps[0]["redirect_uri"] == oob
