@@ -122,19 +122,46 @@ class GraphServer:
             data.append({"id": page.id, "name": page.name, "access_token": page_token})
         return web.json_response({"data": data, "paging": {"cursors": {}}})
 
+    @staticmethod
+    def _token(request: web.Request) -> str | None:
+        """The token of a Graph call: ``access_token`` in the query, or a bearer header."""
+        header = request.headers.get("Authorization", "")
+        return header.removeprefix("Bearer ") if header else request.query.get("access_token")
+
+    def _page_of(self, token: str | None) -> Page | None:
+        return next((p for p in self.pages if token in p.tokens), None)
+
     async def _node(self, request: web.Request) -> web.Response:
         node = request.match_info["node"]
         page = next((p for p in self.pages if p.id == node), None)
         if page is None:
             return graph_error(f"Unsupported get request. Object {node} does not exist", 100)
-        if request.query.get("access_token") not in page.tokens:
+        if self._token(request) not in page.tokens:
             return graph_error("Invalid OAuth access token.")
-        if request.query.get("fields") != "instagram_business_account":
-            return graph_error("unexpected fields", 100)
+        fields = request.query.get("fields")
         doc: dict[str, Any] = {"id": page.id}
-        if page.instagram:
-            doc["instagram_business_account"] = {"id": page.instagram}
+        if fields == "id,name":  # the adapter's check
+            doc["name"] = page.name
+        elif fields == "instagram_business_account":
+            if page.instagram:
+                doc["instagram_business_account"] = {"id": page.instagram}
+        else:
+            return graph_error("unexpected fields", 100)
         return web.json_response(doc)
+
+    async def _debug_token(self, request: web.Request) -> web.Response:
+        page = self._page_of(self._token(request))
+        if page is None:
+            return graph_error("Invalid OAuth access token.")
+        inspected = request.query.get("input_token")
+        permanent = page.tokens.get(inspected or "")
+        if permanent is None:
+            return web.json_response({"data": {"is_valid": False}})
+        # A Page token from a long-lived user token: expires_at 0 (never).
+        expires = 0 if permanent else 1_764_600_000
+        return web.json_response(
+            {"data": {"is_valid": True, "type": "PAGE", "expires_at": expires}}
+        )
 
     async def __aenter__(self) -> GraphServer:
         app = web.Application()
@@ -142,6 +169,7 @@ class GraphServer:
         app.router.add_get(f"/{VERSION}/oauth/access_token", self._access_token)
         app.router.add_get(f"/{VERSION}/me/permissions", self._permissions)
         app.router.add_get(f"/{VERSION}/me/accounts", self._accounts)
+        app.router.add_get(f"/{VERSION}/debug_token", self._debug_token)
         app.router.add_get(f"/{VERSION}/{{node}}", self._node)
         self._server = LocalServer(app, access_log=False)
         self.url = await self._server.start()

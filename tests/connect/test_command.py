@@ -15,9 +15,11 @@ from pathlib import Path
 
 import aiohttp
 
+from publisher.connect.vault import store
 from publisher.testing.oauth import Browser
 from tests.conftest import Project
 from tests.connect.bot_servers import DiscordServer
+from tests.connect.meta_servers import GraphServer, Page
 from tests.connect.servers import MastodonOAuth
 from tests.processes import PUBLISHER, run_publisher
 
@@ -250,3 +252,44 @@ async def test_a_network_whose_adapter_is_not_installed_is_stored_then_not_check
         assert discord.hits == ["webhook"] or "accounts check:" in text
         if "not checked" in text:  # until the discord adapter is installed
             assert proc.returncode == 1 and "unknown network 'discord'" in text
+
+
+async def test_facebook_chain_through_the_command_ends_with_a_page_token_that_does_not_expire(
+    project: Project, tmp_path: Path
+) -> None:
+    async with GraphServer([Page("101", "Brand Page"), Page("202", "Other Page")]) as graph:
+        project.accounts = {
+            "page": {
+                "network": "facebook",
+                "api_base": graph.url,
+                "page_id": "202",
+                "page_token": "${FB_PAGE_TOKEN}",
+                "client_id": graph.client.client_id,
+                "client_secret": "${META_SECRET}",
+            }
+        }
+        project.write_config()
+        creds = tmp_path / "creds"
+        store(creds, {"META_SECRET": graph.client.client_secret or ""})
+        proc = await asyncio.create_subprocess_exec(
+            *PUBLISHER,
+            "accounts",
+            "connect",
+            "page",
+            "--config",
+            str(project.config_path),
+            "--port",
+            "0",
+            env={**environment(tmp_path), "CREDENTIALS_DIRECTORY": str(creds)},
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out_b, err_b = await asyncio.wait_for(proc.communicate(), 120)
+        out, err = out_b.decode(), err_b.decode()
+        assert proc.returncode == 0, out + err
+        token = (creds / "FB_PAGE_TOKEN").read_text().strip()
+        assert graph.pages[1].tokens[token] is True  # from the long-lived user token
+        assert token not in out + err and graph.client.client_secret not in out + err
+        assert "accounts check: ok Other Page (202)" in out
+        assert "the page token does not expire" in out
