@@ -82,6 +82,8 @@ class CodeIssuer:
     issued: dict[str, Issued] = field(default_factory=dict)
     authorizations: list[dict[str, str]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    # What each successful redemption presented, so a test can present it again (a replay).
+    redemptions: list[tuple[dict[str, str], tuple[str, str] | None]] = field(default_factory=list)
 
     def client(self, client_id: str | None) -> Client:
         for c in self.clients:
@@ -188,6 +190,7 @@ class CodeIssuer:
                 raise Refusal("invalid_grant", "code_verifier does not match")
             if issued.challenge is None and verifier is not None:
                 raise Refusal("invalid_request", "code_verifier without a challenge")
+            self.redemptions.append((dict(params), basic))
             return issued
         except Refusal as err:
             self.refused.append(err.error)
