@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from publisher.commands.common import EXIT_OK, EXIT_USER, UserError
 if TYPE_CHECKING:
     from publisher.adapters.base import AccountCheck
     from publisher.config import Config
+    from publisher.connect.flow import Obtained
 
 Checked = Callable[["Config", Sequence[str]], Awaitable[dict[str, "AccountCheck"]]]
 
@@ -71,6 +72,39 @@ def register(
     p.set_defaults(handler=handler)
 
 
+def _store(name: str, creds: Path, values: Mapping[str, str], obtained: Obtained) -> None:
+    """The values into their files, then the files the adapter keeps; names said, not values."""
+    from publisher.connect.vault import VaultError, store
+
+    try:
+        for s in store(creds, values):
+            print(f"stored ${{{s.name}}} in {s.path}")
+    except VaultError as err:
+        raise UserError(f"accounts connect {name}: {err}; nothing stored") from None
+    for keep in obtained.keep:
+        try:
+            keep.write(keep.path)
+        except OSError as err:
+            raise UserError(
+                f"accounts connect {name}: the secrets are stored, but not {keep.path} "
+                f"({err.strerror}): create its directory and connect again"
+            ) from None
+        print(f"stored the token pair in {keep.path}")
+
+
+def _scopes(obtained: Obtained) -> int:
+    """The scopes asked against those granted; a missing one is a warning and exit 1."""
+    granted = obtained.granted
+    if granted.needed:
+        said = "not reported" if granted.granted is None else " ".join(sorted(granted.granted))
+        print(f"scopes needed: {' '.join(granted.needed)}")
+        print(f"scopes granted: {said}")
+    if granted.missing:
+        print(f"WARNING: not granted: {' '.join(granted.missing)}: publishing may be refused")
+        return EXIT_USER
+    return EXIT_OK
+
+
 def _purposes(text: str) -> tuple[Any, ...]:
     from publisher.connect.flow import Purpose
 
@@ -93,7 +127,7 @@ async def main(args: argparse.Namespace, checked: Checked) -> int:
     from publisher.connect.console import Console
     from publisher.connect.flow import ConnectError, Context, Options, read_account
     from publisher.connect.targets import place, plan
-    from publisher.connect.vault import VaultError, shell_lines, store
+    from publisher.connect.vault import shell_lines
     from publisher.diagnostics import InvalidFileError
     from publisher.secrets import REDACTOR, SecretSource
 
@@ -127,31 +161,17 @@ async def main(args: argparse.Namespace, checked: Checked) -> int:
             print(f"note: {keep.path} is not written with --print: the adapter seeds it")
     else:
         assert creds is not None
-        try:
-            for s in store(creds, placement.values):
-                print(f"stored ${{{s.name}}} in {s.path}")
-        except VaultError as err:
-            raise UserError(f"accounts connect {args.account}: {err}; nothing stored") from None
-        for keep in obtained.keep:
-            try:
-                keep.write(keep.path)
-            except OSError as err:
-                raise UserError(
-                    f"accounts connect {args.account}: the secrets are stored, but not "
-                    f"{keep.path} ({err.strerror}): create its directory and connect again"
-                ) from None
-            print(f"stored the token pair in {keep.path}")
-    for note in (*obtained.notes, *placement.notes):
+        _store(args.account, creds, placement.values, obtained)
+    stored = () if args.print else placement.values
+    shadowed = sorted(name for name in stored if name in os.environ)
+    notes = [
+        *obtained.notes,
+        *placement.notes,
+        *(f"${name} is set in the environment, which wins over the file" for name in shadowed),
+    ]
+    for note in notes:
         print(f"note: {note}")
-    granted = obtained.granted
-    code = EXIT_OK
-    if granted.needed:
-        said = "not reported" if granted.granted is None else " ".join(sorted(granted.granted))
-        print(f"scopes needed: {' '.join(granted.needed)}")
-        print(f"scopes granted: {said}")
-    if granted.missing:
-        print(f"WARNING: not granted: {' '.join(granted.missing)}: publishing may be refused")
-        code = EXIT_USER
+    code = _scopes(obtained)
     # The check reads the new values from where they were put (or, printed, from memory).
     overlay = SecretSource({**os.environ, **placement.values}, creds)
     try:

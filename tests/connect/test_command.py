@@ -175,11 +175,11 @@ async def test_a_scope_not_granted_is_a_warning_and_an_exit_code(
     oauth.issuer.grant_only = frozenset({"read:accounts", "read:statuses", "write:statuses"})
     async with oauth.server() as api:
         masto_project(project, api.url)
-        code, out, _ = await connect(
-            project, "--credentials-dir", str(tmp_path / "creds"), env=environment(tmp_path)
-        )
+        env = {**environment(tmp_path), "MASTO_TOKEN": "old-env-token-0123456789"}
+        code, out, _ = await connect(project, "--credentials-dir", str(tmp_path / "creds"), env=env)
         assert code == 1
         assert "WARNING: not granted: write:media" in out
+        assert "note: $MASTO_TOKEN is set in the environment, which wins over the file" in out
         assert (tmp_path / "creds" / "MASTO_TOKEN").exists()  # stored: the rest works
 
 
