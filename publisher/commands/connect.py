@@ -74,7 +74,7 @@ def register(
 
 def _store(name: str, creds: Path, values: Mapping[str, str], obtained: Obtained) -> None:
     """The values into their files, then the files the adapter keeps; names said, not values."""
-    from publisher.connect.vault import VaultError, store
+    from publisher.connect.vault import VaultError, adopt_owner, store
 
     try:
         for s in store(creds, values):
@@ -84,6 +84,7 @@ def _store(name: str, creds: Path, values: Mapping[str, str], obtained: Obtained
     for keep in obtained.keep:
         try:
             keep.write(keep.path)
+            adopt_owner(keep.path)
         except OSError as err:
             raise UserError(
                 f"accounts connect {name}: the secrets are stored, but not {keep.path} "

@@ -91,10 +91,24 @@ def store(directory: Path, values: Mapping[str, str]) -> list[Stored]:
         raise VaultError(f"cannot write into {directory}: {err.strerror}") from None
     stored = []
     for name, tmp in prepared:
+        adopt_owner(Path(tmp))
         os.replace(tmp, directory / name)
         stored.append(Stored(name, directory / name))
     _fsync_dir(directory)
     return stored
+
+
+def adopt_owner(path: Path) -> None:
+    """Give a file its directory's owner when root writes it into someone else's directory:
+    the service's own state directory (systemd's DynamicUser owns it, and does not hand files
+    inside over again once the directory is its own), so the service can read what root wrote
+    there. Anyone else writes files that are theirs already."""
+    if os.geteuid() != 0:
+        return
+    parent = path.parent.stat()
+    mine = path.stat()
+    if (mine.st_uid, mine.st_gid) != (parent.st_uid, parent.st_gid):
+        os.chown(path, parent.st_uid, parent.st_gid)
 
 
 def shell_lines(values: Mapping[str, str]) -> list[str]:

@@ -49,3 +49,16 @@ def test_a_write_that_cannot_finish_changes_no_file(tmp_path: Path) -> None:
 
 def test_print_lines_quote_for_a_shell() -> None:
     assert shell_lines({"T": "it's-0123456789"}) == ["T='it'\\''s-0123456789'"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root writes into another user's directory")
+def test_root_writing_into_the_services_directory_gives_it_the_directorys_owner(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    os.chown(state, 61234, 61234)  # a DynamicUser's
+    [stored] = store(state, {"TOKEN": "value-0123456789"})
+    st = stored.path.stat()
+    assert (st.st_uid, st.st_gid) == (61234, 61234)
+    assert stat.S_IMODE(st.st_mode) == 0o600
