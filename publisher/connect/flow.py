@@ -129,7 +129,14 @@ class Account:
         name = self.reference(key)
         if name is None:
             return value
-        found = self.source.lookup(name, f"accounts.{self.name}.{key}")
+        try:
+            found = self.source.lookup(name, f"accounts.{self.name}.{key}")
+        except PermissionError as err:  # a secret file others may read: refused, as the daemon does
+            raise ConnectError(str(err)) from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConnectError(
+                f"accounts.{self.name}.{key}: cannot read ${{{name}}} ({err})"
+            ) from None
         if found is not None:
             REDACTOR.add(found)
         return found if found is not None else default

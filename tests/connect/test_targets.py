@@ -14,7 +14,7 @@ from publisher.adapters.linkedin import LinkedInAdapter
 from publisher.clock import FakeClock
 from publisher.config import SecretPolicy, load_config
 from publisher.connect import FLOWS
-from publisher.connect.flow import ConnectError, Granted, Obtained
+from publisher.connect.flow import Account, ConnectError, Granted, Obtained
 from publisher.connect.targets import place, plan
 from publisher.connect.vault import store
 from publisher.secrets import SecretSource
@@ -98,3 +98,17 @@ def test_the_stored_linkedin_expiry_reaches_the_warning(project: Project, tmp_pa
     assert adapter.expiry_warning(T0) is not None and "expires" in (
         adapter.expiry_warning(T0) or ""
     )
+
+
+def test_a_loose_secret_file_is_refused_as_the_daemon_refuses_it(tmp_path: Path) -> None:
+    store(tmp_path, {"LI_SECRET": "li-secret-0123456789"})
+    (tmp_path / "LI_SECRET").chmod(0o644)
+    acct = Account(
+        "brand",
+        "linkedin",
+        {"network": "linkedin", "client_secret": "${LI_SECRET}"},
+        SecretSource({}, tmp_path),
+        Path("publisher.toml"),
+    )
+    with pytest.raises(ConnectError, match="readable by group or others"):
+        acct.needs("client_secret", "to authorize")
