@@ -293,3 +293,51 @@ async def test_facebook_chain_through_the_command_ends_with_a_page_token_that_do
         assert token not in out + err and graph.client.client_secret not in out + err
         assert "accounts check: ok Other Page (202)" in out
         assert "the page token does not expire" in out
+
+
+async def test_the_page_is_chosen_at_the_terminal_and_its_id_stored(
+    project: Project, tmp_path: Path
+) -> None:
+    async with GraphServer([Page("101", "Brand Page"), Page("202", "Other Page")]) as graph:
+        project.accounts = {
+            "page": {
+                "network": "facebook",
+                "api_base": graph.url,
+                "page_id": "${FB_PAGE_ID}",
+                "page_token": "${FB_PAGE_TOKEN}",
+                "client_id": graph.client.client_id,
+                "client_secret": "${META_SECRET}",
+            }
+        }
+        project.write_config()
+        creds = tmp_path / "creds"
+        store(creds, {"META_SECRET": graph.client.client_secret or ""})
+        proc = await asyncio.create_subprocess_exec(
+            *PUBLISHER,
+            "accounts",
+            "connect",
+            "page",
+            "--config",
+            str(project.config_path),
+            "--credentials-dir",
+            str(creds),
+            "--port",
+            "0",
+            env=environment(tmp_path),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdin is not None and proc.stderr is not None
+        said = b""
+        while b"Number (1-2): " not in said:  # asked only once the login is done
+            chunk = await asyncio.wait_for(proc.stderr.read(256), 60)
+            assert chunk, said.decode()
+            said += chunk
+        assert b"2. Other Page (202)" in said
+        proc.stdin.write(b"2\n")
+        await proc.stdin.drain()
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, (out + err).decode()
+        assert (creds / "FB_PAGE_ID").read_text() == "202\n"
+        assert "accounts check: ok Other Page (202)" in out.decode()
