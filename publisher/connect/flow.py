@@ -216,10 +216,9 @@ Run = Callable[[Account, Context], Awaitable[Obtained]]
 
 @dataclass(frozen=True)
 class Flow:
-    """One network's connect flow: its outputs and scopes as data, and the function."""
+    """One network's connect flow: where its outputs go, as data, and the function (which
+    holds the network's scopes, as data too: ``Scopes`` beside it)."""
 
     network: str
     outputs: tuple[Output, ...]
-    scopes: Scopes
     run: Run
-    default_port: int = 0  # the loopback port an app registration must name; 0: any

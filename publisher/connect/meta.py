@@ -208,9 +208,7 @@ async def connect_facebook(account: Account, ctx: Context) -> Obtained:
 FACEBOOK_FLOW = Flow(
     "facebook",
     (Output(("page_token",)), Output(("page_id",), secret=False)),
-    FACEBOOK_SCOPES,
     connect_facebook,
-    REGISTERED_PORT,
 )
 
 INSTAGRAM_TOKEN = ("token", "access_token", "page_token")
@@ -253,9 +251,7 @@ INSTAGRAM_FLOW = Flow(
         Output(INSTAGRAM_USER, secret=False),
         Output(("page_id",), secret=False, required=False),
     ),
-    INSTAGRAM_SCOPES,
     connect_instagram,
-    REGISTERED_PORT,
 )
 
 THREADS_GRAPH = "https://graph.threads.net"
@@ -330,7 +326,5 @@ async def connect_threads(account: Account, ctx: Context) -> Obtained:
 THREADS_FLOW = Flow(
     "threads",
     (Output(THREADS_TOKEN), Output(THREADS_USER, secret=False)),
-    THREADS_SCOPES,
     connect_threads,
-    REGISTERED_PORT,
 )

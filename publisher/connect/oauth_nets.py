@@ -134,9 +134,7 @@ X_FLOW = Flow(
         Output(("oauth2_token",)),
         Output(("oauth2_refresh_token",), required=False),
     ),
-    X_SCOPES,
     connect_x,
-    REGISTERED_PORT,
 )
 
 # ---------------------------------------------------------------------------- Mastodon
@@ -215,7 +213,7 @@ async def connect_mastodon(account: Account, ctx: Context) -> Obtained:
     return Obtained({"token": token}, Granted(needed, scope_set(doc.get("scope"))), identity, notes)
 
 
-MASTODON_FLOW = Flow("mastodon", (Output(("token",)),), MASTODON_SCOPES, connect_mastodon)
+MASTODON_FLOW = Flow("mastodon", (Output(("token",)),), connect_mastodon)
 
 # ---------------------------------------------------------------------------- LinkedIn
 
@@ -279,7 +277,5 @@ async def connect_linkedin(account: Account, ctx: Context) -> Obtained:
 LINKEDIN_FLOW = Flow(
     "linkedin",
     (Output(("token",)), Output(("token_expires",), secret=False, required=False)),
-    LINKEDIN_SCOPES,
     connect_linkedin,
-    REGISTERED_PORT,
 )

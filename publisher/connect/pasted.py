@@ -23,7 +23,6 @@ from publisher.connect.flow import (
     Granted,
     Obtained,
     Output,
-    Scopes,
 )
 from publisher.connect.meta import first_key
 from publisher.connect.oauth import call, token_string
@@ -66,7 +65,7 @@ async def connect_bluesky(account: Account, ctx: Context) -> Obtained:
     )
 
 
-BLUESKY_FLOW = Flow("bluesky", (Output(("app_password",)),), Scopes({}), connect_bluesky)
+BLUESKY_FLOW = Flow("bluesky", (Output(("app_password",)),), connect_bluesky)
 
 TELEGRAM_API = "https://api.telegram.org"
 BOT_TOKEN = re.compile(r"^[0-9]{5,}:[A-Za-z0-9_-]{30,}$")
@@ -128,7 +127,6 @@ async def connect_telegram(account: Account, ctx: Context) -> Obtained:
 TELEGRAM_FLOW = Flow(
     "telegram",
     (Output(TELEGRAM_TOKEN), Output(TELEGRAM_CHAT, secret=False)),
-    Scopes({}),
     connect_telegram,
 )
 
@@ -162,4 +160,4 @@ async def connect_discord(account: Account, ctx: Context) -> Obtained:
     return Obtained(values, Granted((), None), identity, tuple(notes))
 
 
-DISCORD_FLOW = Flow("discord", (Output(DISCORD_WEBHOOK),), Scopes({}), connect_discord)
+DISCORD_FLOW = Flow("discord", (Output(DISCORD_WEBHOOK),), connect_discord)
