@@ -172,6 +172,8 @@ class LinkedInSettings(AccountSettings):
     version: str = "202511"  # the LinkedIn-Version header, YYYYMM
     token_expires: datetime | date | None = None  # the operator's note of the 60-day expiry
     visibility: str = "PUBLIC"
+    client_id: str | None = None  # the app's Client ID and secret: `accounts connect` only
+    client_secret: Secret | None = None
 
     @field_validator("author")
     @classmethod
@@ -185,6 +187,12 @@ class LinkedInSettings(AccountSettings):
                 "or urn:li:person:AbC-123"
             )
         return value
+
+    @field_validator("token_expires", mode="before")
+    @classmethod
+    def _expiry_not_stored_yet(cls, value: object) -> object:
+        # ``${NAME}`` that `accounts connect` fills: unknown until then (a dry run, validate).
+        return None if isinstance(value, str) and _UNRESOLVED_REF.fullmatch(value) else value
 
     @field_validator("version")
     @classmethod

@@ -57,6 +57,7 @@ def test_every_contract_is_kept() -> None:
     assert _verdicts(result.stdout) == {
         "layers": "KEPT",
         "ground": "KEPT",
+        "connect": "KEPT",
         "acyclic": "KEPT",
     }, result.stdout
 

@@ -12,6 +12,9 @@
 - ``RecordingAdapter`` (``recording``): publishes nowhere, records what it was asked.
 - ``HarnessNetwork`` (``harness``): a network's harness row, what the contract needs;
   ``ErrorTable`` (``errors``): its error codes, our class and the engine's action for each.
+- ``CodeIssuer``, ``Browser``, ``BrowserTerminal`` (``oauth``, imported from there): a strict
+  OAuth 2 authorization server's checks and a browser that follows its redirect, for a
+  network's ``accounts connect`` flow.
 - The contract: plain async checks in ``checks``, and as a pytest base class in
   ``publisher.testing.contract`` (the one module here that imports pytest; import it
   from tests only).

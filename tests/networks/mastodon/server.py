@@ -274,6 +274,7 @@ class MastodonServer:
         rate_limit: int = 300,
         rate_period: timedelta = timedelta(minutes=5),
         instance_v2: bool = True,
+        mount: Callable[[web.Application], None] | None = None,
     ) -> None:
         self.token = token
         self.scopes = scopes
@@ -292,6 +293,7 @@ class MastodonServer:
         self.rate_limit = rate_limit
         self.rate_period = rate_period
         self.instance_v2 = instance_v2
+        self.mount = mount  # routes served before the API's (accounts connect's OAuth pages)
 
         self.statuses: list[Status] = []
         self.media: dict[str, Media] = {}
@@ -312,6 +314,8 @@ class MastodonServer:
 
     async def __aenter__(self) -> MastodonServer:
         app = web.Application(client_max_size=512 * 1024 * 1024)
+        if self.mount is not None:
+            self.mount(app)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._server = LocalServer(app)
         self.url = await self._server.start()
