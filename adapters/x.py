@@ -16,6 +16,12 @@ Why the pieces look the way they do:
 * A 429 waits for the window's reset, or for the 24-hour post cap's when that is spent.
 * Lookups read the account's timeline and compare texts as X rewrites them (t.co links,
   HTML escapes, long posts cut short).
+* Engagement reads (``GET /2/tweets?ids=…&tweet.fields=public_metrics``, 100 ids a call, and
+  ``GET /2/users/me?user.fields=public_metrics`` for followers) are off unless the account
+  asks: X bills every post read (pay-per-use), so ``Engagement.on_by_default`` is False.
+  A post X names in the answer's ``errors`` as ``resource-not-found`` is gone (deleted);
+  one it names otherwise (suspended author, withheld) or not at all is read as unavailable.
+  ``non_public_metrics`` (link clicks, own posts under 30 days old) are not asked for.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ from publisher.adapters.base import (
     MediaLimits,
     PermanentError,
     PostContent,
+    PostReading,
     Progress,
     Published,
     RateLimitedError,
@@ -60,6 +67,19 @@ from publisher.adapters.base import (
     RenderedPart,
     TransientError,
     Unknowable,
+)
+from publisher.adapters.engagement import (
+    IMPRESSIONS,
+    LIKES,
+    QUOTES,
+    REPLIES,
+    REPOSTS,
+    Engagement,
+    PostGone,
+    chunked,
+    count_of,
+    nothing_read,
+    post_numbers,
 )
 from publisher.adapters.transport import Answer, HttpAdapter, Kind, Request, doubtful
 from publisher.adapters.waits import reset_time
@@ -100,6 +120,18 @@ MAX_PROCESSING_WAIT = timedelta(minutes=15)  # beyond it, retry later (a fresh u
 MAX_CHECK_AFTER = timedelta(minutes=5)
 LOOKUP_PAGES = 5  # 500 posts since `since`: a publishing account never gets near it
 LOOKUP_MARGIN = timedelta(minutes=5)  # our clock and X's may disagree a little
+
+# public_metrics by our names (docs.x.com/x-api/fundamentals/metrics): X's live answers say
+# retweet_count, its OpenAPI document (PostPublicMetrics) repost_count; either is read.
+PUBLIC_METRICS: Mapping[str, tuple[str, ...]] = {
+    LIKES: ("like_count",),
+    REPOSTS: ("retweet_count", "repost_count"),
+    REPLIES: ("reply_count",),
+    QUOTES: ("quote_count",),
+    IMPRESSIONS: ("impression_count",),
+}
+READ_BATCH = 100  # GET /2/tweets takes up to 100 ids
+NOT_FOUND_PROBLEM = "https://api.x.com/2/problems/resource-not-found"
 
 _OAUTH1_FIELDS = ("api_key", "api_secret", "access_token", "access_secret")
 _REFRESH_FIELDS = ("oauth2_refresh_token", "client_id", "client_secret", "token_file")
@@ -199,6 +231,15 @@ class XSettings(AccountSettings):
 class XAdapter(HttpAdapter):
     network = "x"
     Settings = XSettings
+    engagement = Engagement(
+        metrics=tuple(PUBLIC_METRICS),
+        batch=READ_BATCH,
+        on_by_default=False,
+        limits=(
+            "X bills every post read (pay-per-use API): collection is off for X unless the "
+            "account sets engagement = [...]; link clicks (non-public metrics) are not read"
+        ),
+    )
     # X's own words run long (a message per refused parameter): keep more of them.
     detail_limit = 500
 
@@ -471,6 +512,60 @@ class XAdapter(HttpAdapter):
             self._me = _id_of(doc, Kind.READ, what)
         return self._me
 
+    # ------------------------------------------------------------------ engagement
+
+    async def read_engagement(self, remote_ids: Sequence[str]) -> Sequence[PostReading]:
+        """``public_metrics`` of these posts, 100 a call; see the module's docstring."""
+        readings: list[PostReading] = []
+        for ids in chunked(list(remote_ids), READ_BATCH):
+            readings.extend(await self._read_posts(ids))
+        return readings
+
+    async def _read_posts(self, ids: Sequence[str]) -> list[PostReading]:
+        what = f"reading the figures of {len(ids)} post(s)"
+        valid = [i for i in ids if _DIGITS.fullmatch(i)]
+        doc: Any = {}
+        if valid:
+            doc = await self._tweepy(Kind.READ, what).get_tweets(
+                valid, tweet_fields=["public_metrics"], user_auth=True
+            )
+        if valid and not (isinstance(doc, dict) and ("data" in doc or "errors" in doc)):
+            raise TransientError(f"{what}: the answer has neither data nor errors")
+        found = {
+            item["id"]: item
+            for item in _list(doc.get("data"))
+            if isinstance(item.get("id"), str)
+        }
+        gone = {
+            str(err.get("resource_id") or err.get("value")): str(err.get("detail") or "not found")
+            for err in _list(doc.get("errors"))
+            if err.get("type") == NOT_FOUND_PROBLEM
+        }
+        metrics = tuple(PUBLIC_METRICS)
+        readings: list[PostReading] = []
+        for remote_id in ids:
+            if remote_id in found:
+                given = _public_metrics(found[remote_id].get("public_metrics"))
+                readings.append(post_numbers(remote_id, given, metrics))
+            elif remote_id in gone:
+                readings.append(PostGone(remote_id, f"X: {gone[remote_id]}"))
+            elif remote_id not in valid:
+                readings.append(PostGone(remote_id, "not an X post id"))
+            else:
+                readings.append(nothing_read(remote_id, metrics))
+        return readings
+
+    async def read_followers(self) -> int:
+        what = "reading the follower count"
+        doc = await self._tweepy(Kind.READ, what).get_me(
+            user_fields=["public_metrics"], user_auth=True
+        )
+        public = _data(doc, Kind.READ, what).get("public_metrics")
+        followers = count_of(public.get("followers_count") if isinstance(public, dict) else None)
+        if followers is None:
+            raise TransientError(f"{what}: the answer has no public_metrics.followers_count")
+        return followers
+
     # ------------------------------------------------------------------ check
 
     async def check(self) -> AccountCheck:
@@ -603,6 +698,20 @@ def _data(doc: Any, kind: Kind, what: str) -> dict[str, Any]:
         raise doubtful(kind, f"{what}: the answer has no data object")
     data: dict[str, Any] = doc["data"]
     return data
+
+
+def _list(value: Any) -> list[dict[str, Any]]:
+    """The objects of a JSON array (``data``, ``errors``); anything else: none."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _public_metrics(value: Any) -> dict[str, object]:
+    """A post's ``public_metrics`` by our names (``PUBLIC_METRICS``)."""
+    metrics = value if isinstance(value, dict) else {}
+    given: dict[str, object] = {}
+    for ours, names in PUBLIC_METRICS.items():
+        given[ours] = next((metrics[n] for n in names if n in metrics), None)
+    return given
 
 
 def _id_of(doc: Any, kind: Kind, what: str) -> str:

@@ -30,7 +30,7 @@ from publisher.adapters.base import (
 from publisher.adapters.registry import adapter_class
 from publisher.clock import FakeClock
 from publisher.testing.errors import ErrorCase, check_error_case, check_listed, require
-from publisher.testing.faults import HARNESS_NOW, RESET_AT, Fault, FaultServer
+from publisher.testing.faults import HARNESS_NOW, READ_EXPECTED, RESET_AT, Fault, FaultServer
 from publisher.testing.harness import HarnessNetwork, LookupCase
 from publisher.testing.leaks import captured_logs, leaks
 from publisher.testing.servers import Refusing
@@ -110,6 +110,44 @@ async def check_fault(net: HarnessNetwork, fault: Fault) -> None:
         require(when == RESET_AT, f"{fault}: reset time not read: {read}")
     else:
         require(err.reset_at is None or err.reset_at > now, f"{fault}: reset in the past")
+
+
+async def check_read_fault(net: HarnessNetwork, fault: Fault) -> None:
+    """``fault`` on every request of an engagement read (a post's figures, then the follower
+    count) becomes our error for a read (``READ_EXPECTED``: never ambiguous, a read creates
+    nothing), with the reset the network gave, and no secret reaches it or the log."""
+    if net.read_id is None:
+        raise NotApplicable(f"{net.network}'s harness row has no read_id")
+    read_id = net.read_id
+    for what in ("figures", "followers"):
+        with captured_logs() as logs:
+            async with (
+                FaultServer(net, fault, everywhere=True) as server,
+                _adapter_context() as ctx,
+            ):
+                adapter = net.make(server.url, ctx.context, net.secrets)
+                require(adapter.engagement is not None, f"{net.network} declares no engagement")
+                try:
+                    if what == "figures":
+                        await adapter.read_engagement([read_id])
+                    else:
+                        await adapter.read_followers()
+                except AdapterError as caught:
+                    err = caught
+                else:
+                    raise AssertionError(f"{fault}: the {what} read gave an answer")
+        want = READ_EXPECTED[fault]
+        require(
+            isinstance(err, want),
+            f"{fault} on the {what} read: {type(err).__name__} ({err.reason!r}), "
+            f"expected {want.__name__}",
+        )
+        _no_secret(net, f"{fault}: the {what} error", _error_text(err))
+        _no_secret(net, f"{fault}: the log of the {what} read", logs.text())
+        if isinstance(err, RateLimitedError) and fault is Fault.RATE_LIMIT_WITH_RESET:
+            now = ctx.clock.now()
+            when = err.reset_at or (now + err.retry_after if err.retry_after else None)
+            require(when == RESET_AT, f"{fault}: reset of the {what} read not read: {when}")
 
 
 def _unknowable(result: LookupResult | AdapterError) -> str | None:
@@ -222,5 +260,6 @@ __all__ = [
     "check_error_listing",
     "check_fault",
     "check_lookup",
+    "check_read_fault",
     "check_registered",
 ]

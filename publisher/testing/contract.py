@@ -24,6 +24,7 @@ from publisher.testing.checks import (
     check_error_listing,
     check_fault,
     check_lookup,
+    check_read_fault,
     check_registered,
 )
 from publisher.testing.errors import ErrorCase
@@ -50,6 +51,8 @@ class AdapterContract:
         """Parametrize from ``harness`` (a class attribute, unknown to a decorator)."""
         if "fault" in metafunc.fixturenames:
             metafunc.parametrize("fault", self._params(list(Fault)), ids=str)
+        if "read_fault" in metafunc.fixturenames:
+            metafunc.parametrize("read_fault", list(Fault), ids=str)
         if "lookup_case" in metafunc.fixturenames:
             metafunc.parametrize("lookup_case", self._params(list(LookupCase)), ids=str)
         if "error_case" in metafunc.fixturenames:
@@ -70,6 +73,10 @@ class AdapterContract:
     @pytest.mark.asyncio
     async def test_fault_maps_to_our_error(self, fault: Fault) -> None:
         await check_fault(self.harness, fault)
+
+    @pytest.mark.asyncio
+    async def test_read_fault_maps_to_our_error(self, read_fault: Fault) -> None:
+        await _run(lambda: check_read_fault(self.harness, read_fault))
 
     @pytest.mark.asyncio
     async def test_lookup(self, lookup_case: LookupCase) -> None:
