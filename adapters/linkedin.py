@@ -17,6 +17,10 @@ Uploads are ``Kind.UPLOAD`` requests and the post ``Kind.CREATE`` (the shared bo
 ``publisher.adapters.transport``); ``classify`` adds LinkedIn's rules to the shared default: no
 idempotency key, so a 5xx (503 included) or an odd answer to the post is ambiguous too.
 
+Engagement reads (``publisher.adapters.linkedin_stats``): an organization's posts' lifetime
+statistics, 20 a call, and its follower count; a post the statistics leave out is looked up
+(404/410: gone). A member's posts cannot be read (see there): unavailable, never zero.
+
 Access tokens last 60 days and LinkedIn offers no way to ask when one expires, so the
 operator writes ``token_expires`` in the config: a token past it is refused before any
 request, and ``check()`` warns seven days ahead. The token travels only in the
@@ -66,6 +70,23 @@ from publisher.adapters.base import (
     Subject,
     TransientError,
     Unknowable,
+)
+from publisher.adapters.engagement import (
+    PostGone,
+    PostReading,
+    chunked,
+    count_of,
+    nothing_read,
+    post_numbers,
+)
+from publisher.adapters.linkedin_stats import (
+    ENGAGEMENT,
+    FOLLOWERS_EDGE,
+    READ_BATCH,
+    organization_of,
+    readable,
+    statistics_by_post,
+    statistics_query,
 )
 from publisher.adapters.transport import Answer, HttpAdapter, Kind, Request, clipped, doubtful
 from publisher.adapters.waits import wait_from
@@ -239,6 +260,7 @@ def retry_after(
 class LinkedInAdapter(HttpAdapter):
     network = "linkedin"
     Settings = LinkedInSettings
+    engagement = ENGAGEMENT
 
     @property
     def _settings(self) -> LinkedInSettings:
@@ -563,6 +585,71 @@ class LinkedInAdapter(HttpAdapter):
         if older:
             return Unknowable(f"{urn} is an older post with the same text")
         return Found(Published((RemotePart(0, urn, post_url(urn)),)))
+
+    # ------------------------------------------------------------------ engagement
+
+    async def read_engagement(self, remote_ids: Sequence[str]) -> Sequence[PostReading]:
+        """An organization's posts' statistics, 20 a call; a member's: unavailable."""
+        metrics = ENGAGEMENT.metrics
+        org = organization_of(self._settings.author)
+        if org is None:
+            return [nothing_read(urn, metrics) for urn in remote_ids]
+        self._refuse_expired()
+        readings: list[PostReading] = []
+        for urns in chunked(list(remote_ids), READ_BATCH):
+            wanted = [u for u in urns if readable(u)]
+            found = await self._statistics(org, wanted) if wanted else {}
+            for urn in urns:
+                if urn in found:
+                    figures, extra = found[urn]
+                    readings.append(post_numbers(urn, figures, metrics, extra=extra))
+                elif not readable(urn):
+                    readings.append(PostGone(urn, "not a LinkedIn post URN"))
+                else:
+                    readings.append(await self._absent_statistics(urn))
+        return readings
+
+    async def _statistics(
+        self, org: str, urns: Sequence[str]
+    ) -> dict[str, tuple[dict[str, object], dict[str, object]]]:
+        what = f"reading the statistics of {len(urns)} post(s)"
+        url = self._rest(
+            "organizationalEntityShareStatistics", query=statistics_query(org, urns)
+        )
+        answer = await self.send(self._request("GET", url, Kind.READ, what), expect=(200,))
+        doc = answer.document()
+        if not isinstance(doc, dict) or not isinstance(doc.get("elements"), list):
+            raise TransientError(f"{what}: LinkedIn answered without an elements list")
+        return statistics_by_post(doc)
+
+    async def _absent_statistics(self, urn: str) -> PostReading:
+        """Left out of the statistics: gone (404, 410), or unavailable this time."""
+        url = self._rest(f"posts/{quote(urn, safe='')}")
+        request = self._request("GET", url, Kind.READ, "looking for a post without statistics")
+        answer = await self.send(request, expect=(200, 404, 410))
+        if answer.status != 200:
+            return PostGone(urn, self.describe(answer))
+        return nothing_read(urn, ENGAGEMENT.metrics)
+
+    async def read_followers(self) -> int:
+        """An organization's followers (``networkSizes``); a member's are not given."""
+        org = organization_of(self._settings.author)
+        if org is None:
+            raise PermanentError(
+                "LinkedIn gives a member's follower count only to apps approved for it: "
+                "not read for a member account"
+            )
+        self._refuse_expired()
+        what = "reading the follower count"
+        url = self._rest(
+            f"networkSizes/{quote(org, safe='')}", query=f"edgeType={FOLLOWERS_EDGE}"
+        )
+        answer = await self.send(self._request("GET", url, Kind.READ, what), expect=(200,))
+        doc = answer.document()
+        followers = count_of(doc.get("firstDegreeSize") if isinstance(doc, dict) else None)
+        if followers is None:
+            raise TransientError(f"{what}: LinkedIn answered without firstDegreeSize")
+        return followers
 
     # ------------------------------------------------------------------ check
 
