@@ -16,12 +16,10 @@ Why the pieces look the way they do:
 * A 429 waits for the window's reset, or for the 24-hour post cap's when that is spent.
 * Lookups read the account's timeline and compare texts as X rewrites them (t.co links,
   HTML escapes, long posts cut short).
-* Engagement reads (``GET /2/tweets?ids=…&tweet.fields=public_metrics``, 100 ids a call, and
-  ``GET /2/users/me?user.fields=public_metrics`` for followers) are off unless the account
-  asks: X bills every post read (pay-per-use), so ``Engagement.on_by_default`` is False.
-  A post X names in the answer's ``errors`` as ``resource-not-found`` is gone (deleted);
-  one it names otherwise (suspended author, withheld) or not at all is read as unavailable.
-  ``non_public_metrics`` (link clicks, own posts under 30 days old) are not asked for.
+* Engagement reads (``GET /2/tweets?ids=…``, 100 ids a call; ``GET /2/users/me`` for the
+  follower count) are off unless the account asks: X bills every post read (pay-per-use).
+  What is asked and how the answer reads is in ``publisher.adapters.x_metrics``: a post X
+  answers ``resource-not-found`` for is gone (deleted); one it will not show is unavailable.
 """
 
 from __future__ import annotations
@@ -68,19 +66,7 @@ from publisher.adapters.base import (
     TransientError,
     Unknowable,
 )
-from publisher.adapters.engagement import (
-    IMPRESSIONS,
-    LIKES,
-    QUOTES,
-    REPLIES,
-    REPOSTS,
-    Engagement,
-    PostGone,
-    chunked,
-    count_of,
-    nothing_read,
-    post_numbers,
-)
+from publisher.adapters.engagement import PostGone, chunked, count_of
 from publisher.adapters.transport import Answer, HttpAdapter, Kind, Request, doubtful
 from publisher.adapters.waits import reset_time
 from publisher.adapters.x_auth import (
@@ -94,6 +80,7 @@ from publisher.adapters.x_auth import (
     Refresher,
     RefreshSettings,
 )
+from publisher.adapters.x_metrics import ENGAGEMENT, READ_BATCH, by_fields, readings
 from publisher.media import MediaFile
 from publisher.secrets import Secret
 from publisher.text import x_weighted_length
@@ -120,18 +107,6 @@ MAX_PROCESSING_WAIT = timedelta(minutes=15)  # beyond it, retry later (a fresh u
 MAX_CHECK_AFTER = timedelta(minutes=5)
 LOOKUP_PAGES = 5  # 500 posts since `since`: a publishing account never gets near it
 LOOKUP_MARGIN = timedelta(minutes=5)  # our clock and X's may disagree a little
-
-# public_metrics by our names (docs.x.com/x-api/fundamentals/metrics): X's live answers say
-# retweet_count, its OpenAPI document (PostPublicMetrics) repost_count; either is read.
-PUBLIC_METRICS: Mapping[str, tuple[str, ...]] = {
-    LIKES: ("like_count",),
-    REPOSTS: ("retweet_count", "repost_count"),
-    REPLIES: ("reply_count",),
-    QUOTES: ("quote_count",),
-    IMPRESSIONS: ("impression_count",),
-}
-READ_BATCH = 100  # GET /2/tweets takes up to 100 ids
-NOT_FOUND_PROBLEM = "https://api.x.com/2/problems/resource-not-found"
 
 _OAUTH1_FIELDS = ("api_key", "api_secret", "access_token", "access_secret")
 _REFRESH_FIELDS = ("oauth2_refresh_token", "client_id", "client_secret", "token_file")
@@ -231,15 +206,7 @@ class XSettings(AccountSettings):
 class XAdapter(HttpAdapter):
     network = "x"
     Settings = XSettings
-    engagement = Engagement(
-        metrics=tuple(PUBLIC_METRICS),
-        batch=READ_BATCH,
-        on_by_default=False,
-        limits=(
-            "X bills every post read (pay-per-use API): collection is off for X unless the "
-            "account sets engagement = [...]; link clicks (non-public metrics) are not read"
-        ),
-    )
+    engagement = ENGAGEMENT
     # X's own words run long (a message per refused parameter): keep more of them.
     detail_limit = 500
 
@@ -515,45 +482,27 @@ class XAdapter(HttpAdapter):
     # ------------------------------------------------------------------ engagement
 
     async def read_engagement(self, remote_ids: Sequence[str]) -> Sequence[PostReading]:
-        """``public_metrics`` of these posts, 100 a call; see the module's docstring."""
-        readings: list[PostReading] = []
+        """The figures of these posts, 100 a call (``publisher.adapters.x_metrics``)."""
+        out: list[PostReading] = []
         for ids in chunked(list(remote_ids), READ_BATCH):
-            readings.extend(await self._read_posts(ids))
-        return readings
+            out.extend(await self._read_posts(ids))
+        return out
 
     async def _read_posts(self, ids: Sequence[str]) -> list[PostReading]:
-        what = f"reading the figures of {len(ids)} post(s)"
+        """One read per set of fields (see ``x_metrics.by_fields``); an id that is no X id
+        is gone without a request."""
+        found: dict[str, PostReading] = {}
         valid = [i for i in ids if _DIGITS.fullmatch(i)]
-        doc: Any = {}
-        if valid:
+        for fields, group in by_fields(valid, self.context.clock.now()).items():
+            what = f"reading the figures of {len(group)} post(s)"
             doc = await self._tweepy(Kind.READ, what).get_tweets(
-                valid, tweet_fields=["public_metrics"], user_auth=True
+                group, tweet_fields=list(fields), user_auth=True
             )
-        if valid and not (isinstance(doc, dict) and ("data" in doc or "errors" in doc)):
-            raise TransientError(f"{what}: the answer has neither data nor errors")
-        found = {
-            item["id"]: item
-            for item in _list(doc.get("data"))
-            if isinstance(item.get("id"), str)
-        }
-        gone = {
-            str(err.get("resource_id") or err.get("value")): str(err.get("detail") or "not found")
-            for err in _list(doc.get("errors"))
-            if err.get("type") == NOT_FOUND_PROBLEM
-        }
-        metrics = tuple(PUBLIC_METRICS)
-        readings: list[PostReading] = []
-        for remote_id in ids:
-            if remote_id in found:
-                given = _public_metrics(found[remote_id].get("public_metrics"))
-                readings.append(post_numbers(remote_id, given, metrics))
-            elif remote_id in gone:
-                readings.append(PostGone(remote_id, f"X: {gone[remote_id]}"))
-            elif remote_id not in valid:
-                readings.append(PostGone(remote_id, "not an X post id"))
-            else:
-                readings.append(nothing_read(remote_id, metrics))
-        return readings
+            if not (isinstance(doc, dict) and ("data" in doc or "errors" in doc)):
+                raise TransientError(f"{what}: the answer has neither data nor errors")
+            non_public = "non_public_metrics" in fields
+            found.update((r.remote_id, r) for r in readings(doc, group, non_public))
+        return [found.get(i) or PostGone(i, "not an X post id") for i in ids]
 
     async def read_followers(self) -> int:
         what = "reading the follower count"
@@ -698,20 +647,6 @@ def _data(doc: Any, kind: Kind, what: str) -> dict[str, Any]:
         raise doubtful(kind, f"{what}: the answer has no data object")
     data: dict[str, Any] = doc["data"]
     return data
-
-
-def _list(value: Any) -> list[dict[str, Any]]:
-    """The objects of a JSON array (``data``, ``errors``); anything else: none."""
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def _public_metrics(value: Any) -> dict[str, object]:
-    """A post's ``public_metrics`` by our names (``PUBLIC_METRICS``)."""
-    metrics = value if isinstance(value, dict) else {}
-    given: dict[str, object] = {}
-    for ours, names in PUBLIC_METRICS.items():
-        given[ours] = next((metrics[n] for n in names if n in metrics), None)
-    return given
 
 
 def _id_of(doc: Any, kind: Kind, what: str) -> str:

@@ -403,11 +403,16 @@ class XServer:
         )
 
     def add_post(
-        self, text: str, *, created_at: datetime | None = None, has_media: bool = False
+        self,
+        text: str,
+        *,
+        created_at: datetime | None = None,
+        has_media: bool = False,
+        post_id: str | None = None,
     ) -> Post:
         """Seed the account's timeline with a post made elsewhere."""
         post = Post(
-            str(next(self._post_ids)),
+            post_id or str(next(self._post_ids)),
             x_text(text, has_media),
             created_at or self.now(),
         )
@@ -821,9 +826,12 @@ class XServer:
         self, route: str, path_id: str | None, record: Recorded
     ) -> tuple[int, dict[str, Any]]:
         if route == "/2/tweets" and record.method == "GET":
-            held = {p.id: p.text for p in self.posts}
+            held = {p.id: (p.text, p.created_at) for p in self.posts}
             ids = record.query["ids"].split(",")
-            return 200, posts_by_ids(self.reads, held, ids, _fields(record.query, "tweet"))
+            fields = _fields(record.query, "tweet")
+            doc, faults = posts_by_ids(self.reads, held, ids, fields, self.now())
+            self.problems.extend(f"GET /2/tweets: {fault}" for fault in faults)
+            return 200, doc
         if route == "/2/tweets":
             return self._create_post(record)
         if route == "/2/media/upload" and record.method == "POST":

@@ -1,6 +1,7 @@
 """X's engagement reads against the strict local X server (answers checked against the
-vendored OpenAPI document): the mapping of public_metrics, batches of 100, partial answers,
-deleted posts, rate limits, the follower count, and no secret in any error."""
+vendored OpenAPI document): the mapping of public_metrics, non-public metrics asked only of
+posts under 30 days old, batches of 100, partial answers, deleted posts, rate limits, the
+follower count, and no secret in any error."""
 
 from __future__ import annotations
 
@@ -13,14 +14,21 @@ import pytest
 
 from publisher.adapters.base import AdapterContext, PermanentError, RateLimitedError
 from publisher.adapters.engagement import PostGone, PostNumbers
-from publisher.adapters.x import XAdapter, XSettings, _public_metrics
+from publisher.adapters.x import XAdapter, XSettings
+from publisher.adapters.x_metrics import SNOWFLAKE_EPOCH_MS, created_at, figures
 from publisher.clock import FakeClock
 from publisher.secrets import Secret
 from publisher.testing import leaks
 from tests.networks.x.server import XServer
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-FIGURES = ("likes", "reposts", "replies", "quotes", "impressions")
+FIGURES = ("likes", "reposts", "replies", "quotes", "impressions", "clicks")
+
+
+def snowflake(when: datetime, sequence: int = 0) -> str:
+    """An X id created at ``when``."""
+    millis = int(when.timestamp() * 1000) - SNOWFLAKE_EPOCH_MS
+    return str((millis << 22) + sequence)
 
 
 @pytest.fixture
@@ -76,17 +84,59 @@ async def test_each_public_metric_maps_to_our_figure(
     assert reading == PostNumbers(
         post.id,
         {"likes": 12, "reposts": 3, "replies": 4, "quotes": 1, "impressions": 950},
+        ("clicks",),  # a post over 30 days old: X gives no clicks
     )
     [query] = reads_of(server)
     assert query["ids"] == post.id
-    assert query["tweet.fields"] == "public_metrics"  # nothing else: X bills by the field
+    assert query["tweet.fields"] == "public_metrics"
 
 
 def test_the_live_name_of_reposts_is_read_too() -> None:
     """X's answers say retweet_count where its OpenAPI document says repost_count."""
-    given = _public_metrics({"like_count": 1, "retweet_count": 5, "reply_count": 0})
+    post = {"public_metrics": {"like_count": 1, "retweet_count": 5, "reply_count": 0}}
+    given, _ = figures(post, non_public=False)
     assert given["reposts"] == 5 and given["likes"] == 1 and given["replies"] == 0
     assert given["quotes"] is None  # absent: unavailable, never zero
+
+
+def test_an_ids_creation_time_is_in_its_snowflake() -> None:
+    assert created_at("1346889436626259968") == datetime(2021, 1, 6, 18, 40, 40, 344000, UTC)
+    assert created_at(snowflake(NOW, 4095)) == NOW
+    assert created_at("12345678901234567890") is None  # 20 digits: no X id
+    assert created_at("abc") is None
+
+
+async def test_link_clicks_are_asked_only_of_posts_under_thirty_days_old(
+    adapter: XAdapter, server: XServer
+) -> None:
+    """X refuses non-public metrics of older posts and bills the read all the same; the
+    server records asking them as a problem (the fixture asserts there is none)."""
+    recent = server.add_post(
+        "récent https://example.com", created_at=NOW - timedelta(days=29),
+        post_id=snowflake(NOW - timedelta(days=29)),
+    )
+    bare = server.add_post(
+        "récent, sans lien", created_at=NOW - timedelta(days=2),
+        post_id=snowflake(NOW - timedelta(days=2)),
+    )
+    old = server.add_post(
+        "ancien", created_at=NOW - timedelta(days=31), post_id=snowflake(NOW - timedelta(days=31))
+    )
+    server.reads.set(recent.id, like_count=8, impression_count=400)
+    server.reads.private[recent.id] = {"url_link_clicks": 23, "user_profile_clicks": 5}
+    readings = {r.remote_id: r for r in await adapter.read_engagement([old.id, recent.id, bare.id])}
+    got = readings[recent.id]
+    assert isinstance(got, PostNumbers)
+    assert got.counts["clicks"] == 23 and got.counts["likes"] == 8
+    assert got.extra == {"profile_clicks": 5}
+    for without in (bare.id, old.id):  # no link; too old: not counted, not zero
+        reading = readings[without]
+        assert isinstance(reading, PostNumbers) and reading.unavailable == ("clicks",)
+    asked = sorted((q["tweet.fields"], q["ids"]) for q in reads_of(server))
+    assert asked == [
+        ("public_metrics", old.id),
+        ("public_metrics,non_public_metrics", f"{recent.id},{bare.id}"),
+    ]
 
 
 async def test_a_deleted_post_is_gone_and_the_others_are_read(
@@ -96,7 +146,8 @@ async def test_a_deleted_post_is_gone_and_the_others_are_read(
     server.reads.set(kept.id, like_count=2)
     server.reads.deleted.add(deleted.id)
     never = "1870000000000099999"
-    readings = {r.remote_id: r for r in await adapter.read_engagement([kept.id, deleted.id, never])}
+    asked = [kept.id, deleted.id, never]
+    readings = {r.remote_id: r for r in await adapter.read_engagement(asked)}
     assert isinstance(readings[kept.id], PostNumbers)
     assert readings[kept.id].counts["likes"] == 2  # type: ignore[union-attr]
     for gone in (deleted.id, never):
