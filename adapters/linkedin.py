@@ -79,6 +79,8 @@ from publisher.adapters.engagement import (
     nothing_read,
     post_numbers,
 )
+from publisher.adapters.linkedin_little import escape_little as escape_little
+from publisher.adapters.linkedin_little import unescape_little as unescape_little
 from publisher.adapters.linkedin_stats import (
     ENGAGEMENT,
     FOLLOWERS_EDGE,
@@ -91,7 +93,7 @@ from publisher.adapters.linkedin_stats import (
 from publisher.adapters.transport import Answer, HttpAdapter, Kind, Request, clipped, doubtful
 from publisher.adapters.waits import wait_from
 from publisher.secrets import REDACTOR, Secret
-from publisher.text import code_points, find_entities
+from publisher.text import code_points
 
 log = logging.getLogger("publisher.network.linkedin")
 
@@ -111,8 +113,6 @@ LOOKUP_COUNT = 50
 LOOKUP_PAGES = 4  # pages of the author's posts read before giving up with Unknowable
 LOOKUP_SLACK = timedelta(minutes=10)  # clock skew between us and LinkedIn's createdAt
 
-RESERVED = frozenset("\\|{}@[]()<>#*_~")
-HASHTAG_SIGNS = {"#": "\\#", "＃": "＃"}  # the template's sign: '#' is reserved, '＃' is not
 # The editor's words in a post's body: never taken for a placeholder.
 TEXT_KEYS = frozenset({"commentary", "altText", "source", "title", "description"})
 
@@ -121,57 +121,6 @@ POST_URN_RE = re.compile(r"urn:li:(?:share|ugcPost):\d+")
 IMAGE_URN_RE = re.compile(r"urn:li:image:[A-Za-z0-9_-]+")
 VERSION_RE = re.compile(r"(?P<year>\d{4})(?P<month>\d{2})(?:\.\d{2})?")
 _UNRESOLVED_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
-_LITTLE_TOKEN = re.compile(
-    r"\{hashtag\|(?P<sign>\\#|#|＃)\|(?P<tag>[^{}|\\]*)\}"
-    r"|@\[(?P<name>(?:\\.|[^\]\\])*)\]\((?P<urn>urn:li:[^)]*)\)"
-    r"|\\(?P<escaped>.)",
-    re.DOTALL,
-)
-
-
-# ---------------------------------------------------------------------------
-# The little text format (pure).
-
-
-def escape_little(text: str) -> str:
-    """``text`` as little commentary: every reserved character escaped, hashtags as templates.
-
-    A hashtag (found by the shared entity rules, so a ``#`` inside a URL is no hashtag) becomes
-    ``{hashtag|\\#|tag}``. A tag holding ``_`` stays escaped plain text: the template's grammar
-    for a value with a reserved character is undocumented, and a cut post is worse than an
-    unlinked tag.
-    """
-    out: list[str] = []
-    pos = 0
-    for entity in find_entities(text):
-        if entity.kind != "hashtag":
-            continue
-        sign, tag = entity.text[0], entity.text[1:]
-        if not tag or any(ch in RESERVED for ch in tag) or sign not in HASHTAG_SIGNS:
-            continue
-        out.append(_escape_plain(text[pos:entity.start]))
-        out.append(f"{{hashtag|{HASHTAG_SIGNS[sign]}|{tag}}}")
-        pos = entity.end
-    out.append(_escape_plain(text[pos:]))
-    return "".join(out)
-
-
-def _escape_plain(text: str) -> str:
-    return "".join("\\" + ch if ch in RESERVED else ch for ch in text)
-
-
-def unescape_little(commentary: str) -> str:
-    """The plain text a little commentary shows: templates as ``#tag``, mentions as names."""
-
-    def plain(m: re.Match[str]) -> str:
-        if m.group("tag") is not None:
-            sign = "＃" if m.group("sign") == "＃" else "#"
-            return sign + m.group("tag")
-        if m.group("name") is not None:
-            return re.sub(r"\\(.)", r"\1", m.group("name"), flags=re.DOTALL)
-        return m.group("escaped")
-
-    return _LITTLE_TOKEN.sub(plain, commentary)
 
 
 def post_url(urn: str) -> str:
