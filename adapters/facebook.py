@@ -485,7 +485,9 @@ class FacebookAdapter(HttpAdapter):
         params = {"metric": ",".join(table)}
         answer = await self._call("GET", f"{post_id}/insights", Kind.READ, what, params=params)
         err = _graph_error(answer)
-        if err.code in INSIGHT_REFUSED and not (err.code == 100 and err.subcode == 33):
+        if err.code == 100 and err.subcode == 33:  # the post went since it was read
+            return {}
+        if err.code in INSIGHT_REFUSED:
             log.info("%s: insights unavailable: %s", self.account, self.describe(answer))
             return None
         data = self._object(answer, Kind.READ, what).get("data")

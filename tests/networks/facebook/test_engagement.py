@@ -199,3 +199,17 @@ async def test_a_refused_token_fails_the_reads_without_the_token(
         with pytest.raises(PermanentError) as caught:
             await read
         assert not leaks(f"{caught.value} {caught.value!r}", wrong)
+
+
+async def test_a_post_gone_between_its_counts_and_its_insights_keeps_its_counts(
+    adapter: FacebookAdapter, server: GraphServer
+) -> None:
+    first, second = server.add_post("first", NOW), server.add_post("second", NOW)
+    server.reads.of(first).reactions = 3
+    server.reads.of(second).insights = {"post_media_view": 70, "post_clicks": 1}
+    server.inject_error("insights", 100, "Unsupported get request.", subcode=33)
+    one, two = await adapter.read_engagement([first, second])
+    assert one == PostNumbers(
+        first, {"likes": 3, "reposts": 0, "replies": 0}, ("impressions", "clicks")
+    )
+    assert isinstance(two, PostNumbers) and two.counts["impressions"] == 70  # still asked
