@@ -453,7 +453,7 @@ class FacebookAdapter(HttpAdapter):
         what = f"reading the figures of {len(ids)} post(s)"
         params = {"ids": ",".join(ids), "fields": POST_FIELDS}
         answer = await self._call("GET", "", Kind.READ, what, params=params)
-        if _graph_error(answer).code != ALIASES_MISSING:
+        if not _names_a_missing_post(answer):
             doc = self._object(answer, Kind.READ, what)
             found: dict[str, dict[str, Any] | PostGone] = {}
             for post_id in ids:
@@ -468,10 +468,7 @@ class FacebookAdapter(HttpAdapter):
         what = "reading a post's figures"
         params = {"fields": POST_FIELDS}
         answer = await self._call("GET", post_id, Kind.READ, what, params=params)
-        err = _graph_error(answer)
-        if answer.status in (404, 410) or err.code == ALIASES_MISSING or (
-            err.code == 100 and err.subcode == 33
-        ):
+        if answer.status in (404, 410) or _names_a_missing_post(answer):
             return PostGone(post_id, self.describe(answer))
         return self._object(answer, Kind.READ, what)
 
@@ -484,9 +481,9 @@ class FacebookAdapter(HttpAdapter):
         what = "reading a post's insights"
         params = {"metric": ",".join(table)}
         answer = await self._call("GET", f"{post_id}/insights", Kind.READ, what, params=params)
-        err = _graph_error(answer)
-        if err.code == 100 and err.subcode == 33:  # the post went since it was read
+        if _names_a_missing_post(answer):  # the post went since it was read
             return {}
+        err = _graph_error(answer)
         if err.code in INSIGHT_REFUSED:
             log.info("%s: insights unavailable: %s", self.account, self.describe(answer))
             return None
@@ -613,6 +610,13 @@ def _graph_error(answer: Answer) -> _GraphError:
         transient=fields.get("is_transient") is True,
         message=str(fields.get("error_user_msg") or fields.get("message") or "").strip(),
     )
+
+
+def _names_a_missing_post(answer: Answer) -> bool:
+    """Graph's word for an id it has not (any more): 803 from a multi-id read, 100/33 from
+    a read of the object itself."""
+    err = _graph_error(answer)
+    return err.code == ALIASES_MISSING or (err.code == 100 and err.subcode == 33)
 
 
 def _post_counts(post: Mapping[str, Any]) -> dict[str, object]:

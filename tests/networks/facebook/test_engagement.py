@@ -213,3 +213,14 @@ async def test_a_post_gone_between_its_counts_and_its_insights_keeps_its_counts(
         first, {"likes": 3, "reposts": 0, "replies": 0}, ("impressions", "clicks")
     )
     assert isinstance(two, PostNumbers) and two.counts["impressions"] == 70  # still asked
+
+
+async def test_a_multi_id_read_refused_with_100_33_is_read_post_by_post(
+    adapter: FacebookAdapter, server: GraphServer
+) -> None:
+    """Should Graph name the missing post with 100/33 instead of 803, the same holds."""
+    kept, deleted = server.add_post("kept", NOW), server.add_post("deleted", NOW)
+    server.reads.deleted.add(deleted)
+    server.inject_error("objects", 100, "Unsupported get request.", subcode=33)
+    readings = await adapter.read_engagement([kept, deleted])
+    assert isinstance(readings[0], PostNumbers) and isinstance(readings[1], PostGone)
