@@ -144,7 +144,8 @@ async def check_read_fault(net: HarnessNetwork, fault: Fault) -> None:
         )
         _no_secret(net, f"{fault}: the {what} error", _error_text(err))
         _no_secret(net, f"{fault}: the log of the {what} read", logs.text())
-        if isinstance(err, RateLimitedError) and fault is Fault.RATE_LIMIT_WITH_RESET:
+        resets = fault in (Fault.RATE_LIMIT_WITH_RESET, Fault.RATE_LIMIT_RETRY_AFTER)
+        if isinstance(err, RateLimitedError) and resets and fault not in net.unread_resets:
             now = ctx.clock.now()
             when = err.reset_at or (now + err.retry_after if err.retry_after else None)
             require(when == RESET_AT, f"{fault}: reset of the {what} read not read: {when}")
