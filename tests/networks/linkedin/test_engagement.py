@@ -12,7 +12,7 @@ from urllib.parse import unquote
 import aiohttp
 import pytest
 
-from publisher.adapters.base import AdapterContext, PermanentError, RateLimitedError
+from publisher.adapters.base import AdapterContext, Attention, PermanentError, RateLimitedError
 from publisher.adapters.engagement import PostGone, PostNumbers
 from publisher.adapters.linkedin import LinkedInAdapter, LinkedInSettings
 from publisher.clock import FakeClock
@@ -191,3 +191,18 @@ async def test_a_refused_token_fails_the_reads_without_the_token(
         with pytest.raises(PermanentError) as caught:
             await read
         assert not leaks(f"{caught.value} {caught.value!r}", wrong)
+
+
+async def test_an_expired_token_is_refused_before_any_read(
+    server: LinkedInServer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    settings = LinkedInSettings(
+        author=ORG, token=Secret("LINKEDIN_TOKEN", TOKEN), api_base=server.url,
+        token_expires=NOW - timedelta(days=1),
+    )
+    adapter = LinkedInAdapter("brand-li", settings, AdapterContext(session=session, clock=clock))
+    for read in (adapter.read_engagement(["urn:li:share:1"]), adapter.read_followers()):
+        with pytest.raises(PermanentError) as caught:
+            await read
+        assert caught.value.attention is Attention.CREDENTIALS
+    assert server.requests == []

@@ -31,6 +31,9 @@ Two deliberate departures from the document: ``GET /2/users/{id}/tweets`` takes
 ``total_bytes`` and ``media_category``, which X needs even though the schema marks none
 required.
 
+Engagement reads (``GET /2/tweets?ids=…``, ``public_metrics`` of ``GET /2/users/me``) answer
+from ``reads`` (``tests.networks.x.reads``: figures, deleted and hidden posts, followers).
+
 Knobs for tests: ``duplicate_texts`` (403 duplicate for those texts; a text already posted
 is a duplicate too unless ``reject_repeats`` is off), ``fail(method, path, nth=...)`` to fail
 the Nth matching request (a status, a connection reset or a hang, after the body was read),
