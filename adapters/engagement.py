@@ -15,7 +15,7 @@ A figure the network did not give for a post is absent from ``counts`` and named
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 LIKES = "likes"
@@ -68,47 +68,33 @@ class PostGone:
 PostReading = PostNumbers | PostGone
 
 
-def count_of(value: object) -> int | None:
-    """A figure as a network gave it: a whole number of zero or more, or None (absent,
-    null, negative, a string, a boolean: not a count)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return None
-    return value
+def counted(value: object) -> int | None:
+    """A count as a network sends it: a non-negative integer (not a bool), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
 
 
-def post_numbers(
+def numbers_from(
     remote_id: str,
-    given: Mapping[str, object],
-    asked: Sequence[str],
-    *,
-    extra: Mapping[str, object] | None = None,
+    doc: Mapping[str, object],
+    names: Mapping[str, str],
+    extra: Mapping[str, str] | None = None,
 ) -> PostNumbers:
-    """A post's reading from what the network gave, by our names: each figure ``asked`` for
-    whose value in ``given`` is a count (``count_of``) is in ``counts``; every other one is
-    named in ``unavailable``, never reported as zero. ``extra`` keeps the network's own
-    figures that are counts."""
+    """A post's figures from a network's JSON object: ``names`` maps each of our names to
+    the network's key. A key absent (an older server: Mastodon's ``quotes_count`` came in
+    4.5) or not a count is named in ``unavailable``, never read as zero."""
     counts: dict[str, int] = {}
-    missing: list[str] = []
-    for name in asked:
-        value = count_of(given.get(name))
+    unavailable: list[str] = []
+    for ours, theirs in names.items():
+        value = counted(doc.get(theirs))
         if value is None:
-            missing.append(name)
+            unavailable.append(ours)
         else:
-            counts[name] = value
-    kept: dict[str, int] = {}
-    for name, raw in (extra or {}).items():
-        value = count_of(raw)
+            counts[ours] = value
+    more = {}
+    for ours, theirs in (extra or {}).items():
+        value = counted(doc.get(theirs))
         if value is not None:
-            kept[name] = value
-    return PostNumbers(remote_id, counts, tuple(missing), kept)
-
-
-def nothing_read(remote_id: str, asked: Sequence[str]) -> PostNumbers:
-    """A post whose figures the network did not give at all (not gone, not counted)."""
-    return PostNumbers(remote_id, {}, tuple(asked))
-
-
-def chunked(ids: Sequence[str], size: int) -> list[Sequence[str]]:
-    """``ids`` in reads of at most ``size`` (at least one per read), in order."""
-    step = max(size, 1)
-    return [ids[i : i + step] for i in range(0, len(ids), step)]
+            more[ours] = value
+    return PostNumbers(remote_id, counts, tuple(unavailable), more)

@@ -74,13 +74,11 @@ from publisher.adapters.engagement import (
     LIKES,
     REPLIES,
     REPOSTS,
-    STANDARD_METRICS,
     Engagement,
     PostGone,
     PostReading,
-    chunked,
-    count_of,
-    post_numbers,
+    counted,
+    numbers_from,
 )
 from publisher.adapters.transport import (
     Answer,
@@ -126,6 +124,10 @@ READ_BATCH = 50  # Graph reads up to 50 ids in one ``?ids=`` call
 POST_FIELDS = (
     "reactions.summary(total_count).limit(0),comments.summary(total_count).limit(0),shares"
 )
+# Our name: the post's own count (``_post_counts``); reactions of every kind are likes.
+POST_COUNTS: Mapping[str, str] = {LIKES: "reactions", REPOSTS: "shares", REPLIES: "comments"}
+FIGURES = (LIKES, REPOSTS, REPLIES, IMPRESSIONS, CLICKS)
+INSIGHT_FIGURES = (IMPRESSIONS, CLICKS)  # what insights may give (the rest: the post's own)
 ALIASES_MISSING = 803  # "(#803) Some of the aliases you requested do not exist"
 # Page post insights, Graph's metric name: our figure. Meta retires names for every Graph
 # version at once (post_impressions gave way to post_media_view, "views", on 15 November
@@ -148,10 +150,10 @@ class FacebookSettings(AccountSettings):
     @field_validator("insights")
     @classmethod
     def _our_figures(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(value.values()) - set(STANDARD_METRICS))
+        unknown = sorted(set(value.values()) - set(INSIGHT_FIGURES))
         if unknown:
             raise ValueError(
-                f"insights map Graph metrics to {', '.join(STANDARD_METRICS)}; not {unknown}"
+                f"insights map Graph metrics to {', '.join(INSIGHT_FIGURES)}; not {unknown}"
             )
         return value
 
@@ -188,7 +190,7 @@ class FacebookAdapter(HttpAdapter):
     network = "facebook"
     Settings = FacebookSettings
     engagement = Engagement(
-        metrics=(LIKES, REPOSTS, REPLIES, IMPRESSIONS, CLICKS),
+        metrics=FIGURES,
         batch=READ_BATCH,
         limits=(
             "likes are reactions of every kind; impressions (Meta's views) and clicks come "
@@ -431,7 +433,8 @@ class FacebookAdapter(HttpAdapter):
     async def read_engagement(self, remote_ids: Sequence[str]) -> Sequence[PostReading]:
         """Reactions, comments and shares, 50 posts a call, then each post's insights."""
         readings: list[PostReading] = []
-        for ids in chunked(list(remote_ids), READ_BATCH):
+        for start in range(0, len(remote_ids), READ_BATCH):
+            ids = remote_ids[start : start + READ_BATCH]
             objects = await self._read_objects(ids)
             insights_allowed = True
             for post_id in ids:
@@ -439,14 +442,22 @@ class FacebookAdapter(HttpAdapter):
                 if isinstance(found, PostGone):
                     readings.append(found)
                     continue
-                given = _post_counts(found)
+                flat = _post_counts(found)
                 if insights_allowed:
                     insights = await self._read_insights(post_id)
                     insights_allowed = insights is not None
-                    given.update(insights or {})
-                assert self.engagement is not None
-                readings.append(post_numbers(post_id, given, self.engagement.metrics))
+                    flat.update(insights or {})
+                readings.append(numbers_from(post_id, flat, self._figures()))
         return readings
+
+    def _figures(self) -> dict[str, str]:
+        """Our name: the key giving it, a post's own count (``POST_COUNTS``) or the insights
+        metric the account reads for it; a figure no metric gives is unavailable."""
+        by_figure = {ours: metric for metric, ours in self._settings.insights.items()}
+        return {
+            ours: POST_COUNTS.get(ours) or by_figure.get(ours, f"no insights metric: {ours}")
+            for ours in FIGURES
+        }
 
     async def _read_objects(self, ids: Sequence[str]) -> dict[str, dict[str, Any] | PostGone]:
         """The posts' fields in one call; each alone when Graph says one of them is gone."""
@@ -473,8 +484,8 @@ class FacebookAdapter(HttpAdapter):
         return self._object(answer, Kind.READ, what)
 
     async def _read_insights(self, post_id: str) -> dict[str, object] | None:
-        """The post's insights by our names; None when the token may not read them (or a
-        metric name was retired): those figures are then unavailable, not a failure."""
+        """The post's insights by Graph's metric names; None when the token may not read them
+        (or a metric name was retired): those figures are then unavailable, not a failure."""
         table = self._settings.insights
         if not table:
             return {}
@@ -494,7 +505,7 @@ class FacebookAdapter(HttpAdapter):
             values = metric.get("values") if isinstance(metric, dict) else None
             if name in table and isinstance(values, list) and values:
                 last = values[-1]
-                given[table[name]] = last.get("value") if isinstance(last, dict) else None
+                given[name] = last.get("value") if isinstance(last, dict) else None
         return given
 
     async def read_followers(self) -> int:
@@ -502,7 +513,7 @@ class FacebookAdapter(HttpAdapter):
         page_id = self._settings.page_id
         params = {"fields": "followers_count"}
         doc = await self._graph("GET", page_id, Kind.READ, what, params=params)
-        followers = count_of(doc.get("followers_count"))
+        followers = counted(doc.get("followers_count"))
         if followers is None:
             raise TransientError(f"{what}: Graph answered without followers_count")
         return followers
@@ -620,13 +631,13 @@ def _names_a_missing_post(answer: Answer) -> bool:
 
 
 def _post_counts(post: Mapping[str, Any]) -> dict[str, object]:
-    """A post's reactions, comments and shares by our names. Graph leaves ``shares`` out of
-    a post nobody shared: absent, it is zero (the field was asked for)."""
+    """A post's reactions, comments and shares, flat (``POST_COUNTS``). Graph leaves
+    ``shares`` out of a post nobody shared: absent, it is zero (the field was asked for)."""
     shares = post.get("shares", {"count": 0})
     return {
-        LIKES: _total(post.get("reactions")),
-        REPLIES: _total(post.get("comments")),
-        REPOSTS: shares.get("count") if isinstance(shares, dict) else None,
+        "reactions": _total(post.get("reactions")),
+        "comments": _total(post.get("comments")),
+        "shares": shares.get("count") if isinstance(shares, dict) else None,
     }
 
 

@@ -71,14 +71,7 @@ from publisher.adapters.base import (
     TransientError,
     Unknowable,
 )
-from publisher.adapters.engagement import (
-    PostGone,
-    PostReading,
-    chunked,
-    count_of,
-    nothing_read,
-    post_numbers,
-)
+from publisher.adapters.engagement import PostGone, PostNumbers, PostReading, counted
 from publisher.adapters.linkedin_little import escape_little as escape_little
 from publisher.adapters.linkedin_little import unescape_little as unescape_little
 from publisher.adapters.linkedin_stats import (
@@ -542,25 +535,23 @@ class LinkedInAdapter(HttpAdapter):
         metrics = ENGAGEMENT.metrics
         org = organization_of(self._settings.author)
         if org is None:
-            return [nothing_read(urn, metrics) for urn in remote_ids]
+            return [PostNumbers(urn, {}, metrics) for urn in remote_ids]
         self._refuse_expired()
         readings: list[PostReading] = []
-        for urns in chunked(list(remote_ids), READ_BATCH):
+        for start in range(0, len(remote_ids), READ_BATCH):
+            urns = remote_ids[start : start + READ_BATCH]
             wanted = [u for u in urns if readable(u)]
             found = await self._statistics(org, wanted) if wanted else {}
             for urn in urns:
                 if urn in found:
-                    figures, extra = found[urn]
-                    readings.append(post_numbers(urn, figures, metrics, extra=extra))
+                    readings.append(found[urn])
                 elif not readable(urn):
                     readings.append(PostGone(urn, "not a LinkedIn post URN"))
                 else:
                     readings.append(await self._absent_statistics(urn))
         return readings
 
-    async def _statistics(
-        self, org: str, urns: Sequence[str]
-    ) -> dict[str, tuple[dict[str, object], dict[str, object]]]:
+    async def _statistics(self, org: str, urns: Sequence[str]) -> dict[str, PostNumbers]:
         what = f"reading the statistics of {len(urns)} post(s)"
         url = self._rest(
             "organizationalEntityShareStatistics", query=statistics_query(org, urns)
@@ -578,7 +569,7 @@ class LinkedInAdapter(HttpAdapter):
         answer = await self.send(request, expect=(200, 404, 410))
         if answer.status != 200:
             return PostGone(urn, self.describe(answer))
-        return nothing_read(urn, ENGAGEMENT.metrics)
+        return PostNumbers(urn, {}, ENGAGEMENT.metrics)
 
     async def read_followers(self) -> int:
         """An organization's followers (``networkSizes``); a member's are not given."""
@@ -595,7 +586,7 @@ class LinkedInAdapter(HttpAdapter):
         )
         answer = await self.send(self._request("GET", url, Kind.READ, what), expect=(200,))
         doc = answer.document()
-        followers = count_of(doc.get("firstDegreeSize") if isinstance(doc, dict) else None)
+        followers = counted(doc.get("firstDegreeSize") if isinstance(doc, dict) else None)
         if followers is None:
             raise TransientError(f"{what}: LinkedIn answered without firstDegreeSize")
         return followers

@@ -25,17 +25,19 @@ from publisher.adapters.engagement import (
     REPLIES,
     REPOSTS,
     Engagement,
+    PostNumbers,
+    numbers_from,
 )
 
-# totalShareStatistics, LinkedIn's name: ours.
+# Our name: LinkedIn's, in totalShareStatistics.
 SHARE_STATISTICS: Mapping[str, str] = {
-    "likeCount": LIKES,
-    "shareCount": REPOSTS,
-    "commentCount": REPLIES,
-    "impressionCount": IMPRESSIONS,
-    "clickCount": CLICKS,
+    LIKES: "likeCount",
+    REPOSTS: "shareCount",
+    REPLIES: "commentCount",
+    IMPRESSIONS: "impressionCount",
+    CLICKS: "clickCount",
 }
-EXTRA_STATISTICS: Mapping[str, str] = {"uniqueImpressionsCount": "unique_impressions"}
+EXTRA_STATISTICS: Mapping[str, str] = {"unique_impressions": "uniqueImpressionsCount"}
 # LinkedIn documents no limit on the lists; 20 URNs keep the URL well under any proxy's.
 READ_BATCH = 20
 FOLLOWERS_EDGE = "COMPANY_FOLLOWED_BY_MEMBER"
@@ -45,7 +47,7 @@ POST_LISTS: Mapping[str, str] = {"urn:li:share:": "shares", "urn:li:ugcPost:": "
 LIST_KEYS: Mapping[str, str] = {"shares": "share", "ugcPosts": "ugcPost"}
 
 ENGAGEMENT = Engagement(
-    metrics=tuple(SHARE_STATISTICS.values()),
+    metrics=tuple(SHARE_STATISTICS),
     batch=READ_BATCH,
     limits=(
         "organization pages only: a member's posts and follower count are given only to apps "
@@ -78,18 +80,15 @@ def readable(urn: str) -> bool:
     return urn.startswith(tuple(POST_LISTS)) and urn.rsplit(":", 1)[-1].isdigit()
 
 
-def statistics_by_post(doc: Any) -> dict[str, tuple[dict[str, object], dict[str, object]]]:
-    """Each post's (figures, extra figures) by our names, from the answer's elements."""
+def statistics_by_post(doc: Any) -> dict[str, PostNumbers]:
+    """Each post's figures, from the answer's elements, by the post's URN."""
     elements = doc.get("elements") if isinstance(doc, dict) else None
-    found: dict[str, tuple[dict[str, object], dict[str, object]]] = {}
+    found: dict[str, PostNumbers] = {}
     for element in elements if isinstance(elements, list) else []:
         if not isinstance(element, dict):
             continue
         urn = next((element[k] for k in LIST_KEYS.values() if isinstance(element.get(k), str)), "")
         stats = element.get("totalShareStatistics")
-        if not urn or not isinstance(stats, dict):
-            continue
-        figures = {ours: stats.get(theirs) for theirs, ours in SHARE_STATISTICS.items()}
-        extra = {ours: stats.get(theirs) for theirs, ours in EXTRA_STATISTICS.items()}
-        found[urn] = (figures, extra)
+        if urn and isinstance(stats, dict):
+            found[urn] = numbers_from(urn, stats, SHARE_STATISTICS, EXTRA_STATISTICS)
     return found

@@ -66,7 +66,7 @@ from publisher.adapters.base import (
     TransientError,
     Unknowable,
 )
-from publisher.adapters.engagement import PostGone, chunked, count_of
+from publisher.adapters.engagement import PostGone, counted
 from publisher.adapters.transport import Answer, HttpAdapter, Kind, Request, doubtful
 from publisher.adapters.waits import reset_time
 from publisher.adapters.x_auth import (
@@ -484,8 +484,8 @@ class XAdapter(HttpAdapter):
     async def read_engagement(self, remote_ids: Sequence[str]) -> Sequence[PostReading]:
         """The figures of these posts, 100 a call (``publisher.adapters.x_metrics``)."""
         out: list[PostReading] = []
-        for ids in chunked(list(remote_ids), READ_BATCH):
-            out.extend(await self._read_posts(ids))
+        for start in range(0, len(remote_ids), READ_BATCH):
+            out.extend(await self._read_posts(remote_ids[start : start + READ_BATCH]))
         return out
 
     async def _read_posts(self, ids: Sequence[str]) -> list[PostReading]:
@@ -510,7 +510,7 @@ class XAdapter(HttpAdapter):
             user_fields=["public_metrics"], user_auth=True
         )
         public = _data(doc, Kind.READ, what).get("public_metrics")
-        followers = count_of(public.get("followers_count") if isinstance(public, dict) else None)
+        followers = counted(public.get("followers_count") if isinstance(public, dict) else None)
         if followers is None:
             raise TransientError(f"{what}: the answer has no public_metrics.followers_count")
         return followers

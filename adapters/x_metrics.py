@@ -25,24 +25,26 @@ from publisher.adapters.engagement import (
     REPOSTS,
     Engagement,
     PostGone,
+    PostNumbers,
     PostReading,
-    nothing_read,
-    post_numbers,
+    numbers_from,
 )
 
-# public_metrics by our names: X's live answers say retweet_count, its OpenAPI document
-# (PostPublicMetrics) repost_count; either is read.
-PUBLIC_METRICS: Mapping[str, tuple[str, ...]] = {
-    LIKES: ("like_count",),
-    REPOSTS: ("retweet_count", "repost_count"),
-    REPLIES: ("reply_count",),
-    QUOTES: ("quote_count",),
-    IMPRESSIONS: ("impression_count",),
+# Our name: X's, in public_metrics (docs.x.com/x-api/fundamentals/metrics). X's live answers
+# say retweet_count where its OpenAPI document (PostPublicMetrics) says repost_count: either is
+# read (``figures``).
+PUBLIC_METRICS: Mapping[str, str] = {
+    LIKES: "like_count",
+    REPOSTS: "retweet_count",
+    REPLIES: "reply_count",
+    QUOTES: "quote_count",
+    IMPRESSIONS: "impression_count",
 }
+REPOST_ALIAS = "repost_count"
 # non_public_metrics: url_link_clicks is our clicks (absent on a post without a link: then
 # unavailable); user_profile_clicks is kept beside the figures.
-NON_PUBLIC_CLICKS = "url_link_clicks"
-NON_PUBLIC_EXTRA: Mapping[str, str] = {"user_profile_clicks": "profile_clicks"}
+NON_PUBLIC_METRICS: Mapping[str, str] = {CLICKS: "url_link_clicks"}
+NON_PUBLIC_EXTRA: Mapping[str, str] = {"profile_clicks": "user_profile_clicks"}
 READ_BATCH = 100
 NOT_FOUND_PROBLEM = "https://api.x.com/2/problems/resource-not-found"
 NON_PUBLIC_AGE = timedelta(days=30) - timedelta(hours=1)  # a margin for clocks and the read
@@ -89,34 +91,26 @@ def readings(doc: Mapping[str, Any], ids: Sequence[str], non_public: bool) -> li
         for err in _objects(doc.get("errors"))
         if err.get("type") == NOT_FOUND_PROBLEM
     }
-    metrics = ENGAGEMENT.metrics
     out: list[PostReading] = []
     for post_id in ids:
         if post_id in found:
-            given, extra = figures(found[post_id], non_public)
-            out.append(post_numbers(post_id, given, metrics, extra=extra))
+            out.append(figures(post_id, found[post_id], non_public))
         elif post_id in gone:
             out.append(PostGone(post_id, f"X: {gone[post_id]}"))
         else:  # a suspended author, withheld, or left out: not counted this time
-            out.append(nothing_read(post_id, metrics))
+            out.append(PostNumbers(post_id, {}, ENGAGEMENT.metrics))
     return out
 
 
-def figures(
-    post: Mapping[str, Any], non_public: bool
-) -> tuple[dict[str, object], dict[str, object]]:
-    """A post's figures by our names, and its extra ones."""
+def figures(post_id: str, post: Mapping[str, Any], non_public: bool) -> PostNumbers:
+    """A post's figures: its public metrics, and its non-public ones when they were asked
+    (not asked, clicks are unavailable)."""
     public = _object(post.get("public_metrics"))
-    given: dict[str, object] = {
-        ours: next((public[n] for n in names if n in public), None)
-        for ours, names in PUBLIC_METRICS.items()
-    }
-    extra: dict[str, object] = {}
-    if non_public:
-        private = _object(post.get("non_public_metrics"))
-        given[CLICKS] = private.get(NON_PUBLIC_CLICKS)
-        extra = {ours: private.get(theirs) for theirs, ours in NON_PUBLIC_EXTRA.items()}
-    return given, extra
+    private = _object(post.get("non_public_metrics")) if non_public else {}
+    flat = {**private, **public}
+    flat.setdefault(PUBLIC_METRICS[REPOSTS], public.get(REPOST_ALIAS))
+    names = {**PUBLIC_METRICS, **NON_PUBLIC_METRICS}
+    return numbers_from(post_id, flat, names, NON_PUBLIC_EXTRA if non_public else None)
 
 
 def _object(value: Any) -> dict[str, Any]:

@@ -30,14 +30,7 @@ from publisher.testing.errors import (
     refused,
     transient,
 )
-from publisher.testing.faults import (
-    DEFAULT_EXPECTED,
-    HARNESS_NOW,
-    READ_EXPECTED,
-    RESET_AT,
-    Fault,
-    FaultServer,
-)
+from publisher.testing.faults import DEFAULT_EXPECTED, HARNESS_NOW, RESET_AT, Fault, FaultServer
 from publisher.testing.harness import HarnessNetwork, LookupCase
 from publisher.testing.leaks import captured_logs, leaks, traces
 from publisher.testing.recording import Call, RecordingAdapter, recording_adapters
@@ -50,7 +43,6 @@ __all__ = [
     "HARNESS_NOW",
     "HOLD",
     "NOW",
-    "READ_EXPECTED",
     "RESET_AT",
     "Blackhole",
     "Call",

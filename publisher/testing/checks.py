@@ -20,17 +20,19 @@ from publisher.adapters.base import (
     Adapter,
     AdapterContext,
     AdapterError,
+    AmbiguousError,
     DeliveryRef,
     Found,
     LookupResult,
     PostContent,
     RateLimitedError,
+    TransientError,
     Unknowable,
 )
 from publisher.adapters.registry import adapter_class
 from publisher.clock import FakeClock
 from publisher.testing.errors import ErrorCase, check_error_case, check_listed, require
-from publisher.testing.faults import HARNESS_NOW, READ_EXPECTED, RESET_AT, Fault, FaultServer
+from publisher.testing.faults import HARNESS_NOW, RESET_AT, Fault, FaultServer
 from publisher.testing.harness import HarnessNetwork, LookupCase
 from publisher.testing.leaks import captured_logs, leaks
 from publisher.testing.servers import Refusing
@@ -112,43 +114,51 @@ async def check_fault(net: HarnessNetwork, fault: Fault) -> None:
         require(err.reset_at is None or err.reset_at > now, f"{fault}: reset in the past")
 
 
+# The remote id an engagement read asks for: the fault answers before any network reads it.
+# A network whose ids have a shape this is not (a LinkedIn URN) names one: ``read_id``.
+READ_ID = "1000000000000000001"
+
+
 async def check_read_fault(net: HarnessNetwork, fault: Fault) -> None:
-    """``fault`` on every request of an engagement read (a post's figures, then the follower
-    count) becomes our error for a read (``READ_EXPECTED``: never ambiguous, a read creates
-    nothing), with the reset the network gave, and no secret reaches it or the log."""
-    if net.read_id is None:
-        raise NotApplicable(f"{net.network}'s harness row has no read_id")
-    read_id = net.read_id
-    for what in ("figures", "followers"):
+    """``fault`` on every request of an engagement read (``read_engagement``, then
+    ``read_followers`` where the network reads followers) becomes our error as for a
+    publish, but a read creates nothing: never ``AmbiguousError`` (what would be ambiguous is
+    transient). No secret reaches the error or the log; a reset is read."""
+    cls = adapter_class(net.network)
+    if cls.engagement is None:
+        raise NotApplicable(f"{net.network} declares no engagement reading")
+    reads = ["figures", "followers"] if cls.engagement.followers else ["figures"]
+    for what in reads:
         with captured_logs() as logs:
             async with (
                 FaultServer(net, fault, everywhere=True) as server,
                 _adapter_context() as ctx,
             ):
                 adapter = net.make(server.url, ctx.context, net.secrets)
-                require(adapter.engagement is not None, f"{net.network} declares no engagement")
                 try:
                     if what == "figures":
-                        await adapter.read_engagement([read_id])
+                        answer: object = await adapter.read_engagement([net.read_id or READ_ID])
                     else:
-                        await adapter.read_followers()
+                        answer = await adapter.read_followers()
                 except AdapterError as caught:
                     err = caught
                 else:
-                    raise AssertionError(f"{fault}: the {what} read gave an answer")
-        want = READ_EXPECTED[fault]
+                    raise AssertionError(f"{fault}: {what} read {answer!r}, expected an error")
+        want = net.expect(fault)
+        if want is AmbiguousError:
+            want = TransientError
         require(
             isinstance(err, want),
-            f"{fault} on the {what} read: {type(err).__name__} ({err.reason!r}), "
-            f"expected {want.__name__}",
+            f"{fault} ({what}): {type(err).__name__} ({err.reason!r}), expected {want.__name__}",
         )
         _no_secret(net, f"{fault}: the {what} error", _error_text(err))
         _no_secret(net, f"{fault}: the log of the {what} read", logs.text())
-        resets = fault in (Fault.RATE_LIMIT_WITH_RESET, Fault.RATE_LIMIT_RETRY_AFTER)
-        if isinstance(err, RateLimitedError) and resets and fault not in net.unread_resets:
-            now = ctx.clock.now()
-            when = err.reset_at or (now + err.retry_after if err.retry_after else None)
-            require(when == RESET_AT, f"{fault}: reset of the {what} read not read: {when}")
+        if isinstance(err, RateLimitedError):
+            resets = fault in (Fault.RATE_LIMIT_WITH_RESET, Fault.RATE_LIMIT_RETRY_AFTER)
+            if resets and fault not in net.unread_resets:
+                now = ctx.clock.now()
+                when = err.reset_at or (now + err.retry_after if err.retry_after else None)
+                require(when == RESET_AT, f"{fault}: reset time of the {what} read not read")
 
 
 def _unknowable(result: LookupResult | AdapterError) -> str | None:

@@ -51,8 +51,6 @@ class AdapterContract:
         """Parametrize from ``harness`` (a class attribute, unknown to a decorator)."""
         if "fault" in metafunc.fixturenames:
             metafunc.parametrize("fault", self._params(list(Fault)), ids=str)
-        if "read_fault" in metafunc.fixturenames:
-            metafunc.parametrize("read_fault", list(Fault), ids=str)
         if "lookup_case" in metafunc.fixturenames:
             metafunc.parametrize("lookup_case", self._params(list(LookupCase)), ids=str)
         if "error_case" in metafunc.fixturenames:
@@ -75,8 +73,8 @@ class AdapterContract:
         await check_fault(self.harness, fault)
 
     @pytest.mark.asyncio
-    async def test_read_fault_maps_to_our_error(self, read_fault: Fault) -> None:
-        await _run(lambda: check_read_fault(self.harness, read_fault))
+    async def test_engagement_read_fault_maps_to_our_error(self, fault: Fault) -> None:
+        await _run(lambda: check_read_fault(self.harness, fault))
 
     @pytest.mark.asyncio
     async def test_lookup(self, lookup_case: LookupCase) -> None:

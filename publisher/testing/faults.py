@@ -89,13 +89,6 @@ DEFAULT_EXPECTED: Mapping[Fault, type[AdapterError]] = {
     Fault.UNAUTHORIZED_ECHO: PermanentError,
 }
 
-# What each fault on a read (``Adapter.read_engagement``, ``read_followers``) must become: a
-# read creates nothing, so what would be ambiguous for a post is only transient.
-READ_EXPECTED: Mapping[Fault, type[AdapterError]] = {
-    fault: TransientError if want is AmbiguousError else want
-    for fault, want in DEFAULT_EXPECTED.items()
-}
-
 # The harness's clock starts at HARNESS_NOW; a rate limit resets at RESET_AT.
 HARNESS_NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 RESET_AT = datetime(2026, 12, 1, 9, 15, tzinfo=UTC)

@@ -73,5 +73,4 @@ HARNESS = HarnessNetwork(
     error_body=_error_body,
     serve=_serve,
     errors=ERRORS,
-    read_id=f"{PAGE_ID}_100000000000002",
 )

@@ -115,5 +115,4 @@ HARNESS = HarnessNetwork(
     unread_resets=frozenset({Fault.RATE_LIMIT_RETRY_AFTER}),
     serve=serve,
     errors=ERRORS,
-    read_id="1870000000000000001",
 )

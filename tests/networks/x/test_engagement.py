@@ -94,9 +94,10 @@ async def test_each_public_metric_maps_to_our_figure(
 def test_the_live_name_of_reposts_is_read_too() -> None:
     """X's answers say retweet_count where its OpenAPI document says repost_count."""
     post = {"public_metrics": {"like_count": 1, "retweet_count": 5, "reply_count": 0}}
-    given, _ = figures(post, non_public=False)
-    assert given["reposts"] == 5 and given["likes"] == 1 and given["replies"] == 0
-    assert given["quotes"] is None  # absent: unavailable, never zero
+    reading = figures("1", post, non_public=False)
+    assert reading.counts == {"reposts": 5, "likes": 1, "replies": 0}
+    # absent: unavailable, never zero
+    assert reading.unavailable == ("quotes", "impressions", "clicks")
 
 
 def test_an_ids_creation_time_is_in_its_snowflake() -> None:
@@ -175,6 +176,7 @@ async def test_an_id_that_is_no_x_id_is_gone_without_a_request(
 
 
 async def test_reads_go_a_hundred_ids_a_call(adapter: XAdapter, server: XServer) -> None:
+    """The engine hands at most ``batch`` ids; more are read a hundred a call all the same."""
     posts = [server.add_post(f"post {i}") for i in range(150)]
     for i, post in enumerate(posts):
         server.reads.set(post.id, like_count=i)
