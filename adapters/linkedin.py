@@ -563,11 +563,12 @@ class LinkedInAdapter(HttpAdapter):
         return statistics_by_post(doc)
 
     async def _absent_statistics(self, urn: str) -> PostReading:
-        """Left out of the statistics: gone (404, 410), or unavailable this time."""
+        """Left out of the statistics: gone (404, 410), or unavailable this time (there, or
+        hidden from the token: 403, one post's refusal, not the read's)."""
         url = self._rest(f"posts/{quote(urn, safe='')}")
         request = self._request("GET", url, Kind.READ, "looking for a post without statistics")
-        answer = await self.send(request, expect=(200, 404, 410))
-        if answer.status != 200:
+        answer = await self.send(request, expect=(200, 403, 404, 410))
+        if answer.status in (404, 410):
             return PostGone(urn, self.describe(answer))
         return PostNumbers(urn, {}, ENGAGEMENT.metrics)
 

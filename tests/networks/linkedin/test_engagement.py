@@ -206,3 +206,14 @@ async def test_an_expired_token_is_refused_before_any_read(
             await read
         assert caught.value.attention is Attention.CREDENTIALS
     assert server.requests == []
+
+
+async def test_a_post_hidden_from_the_token_is_unavailable_not_a_failed_read(
+    adapter: LinkedInAdapter, server: LinkedInServer
+) -> None:
+    kept, hidden = server.add_post("kept"), server.add_post("hidden")
+    server.reads.unprocessed.add(hidden.urn)
+    server.inject("get_post", 403, error_body(403, "Not enough permissions", "ACCESS_DENIED"))
+    readings = await adapter.read_engagement([kept.urn, hidden.urn])
+    assert isinstance(readings[0], PostNumbers) and readings[0].unavailable == ()
+    assert readings[1] == PostNumbers(hidden.urn, {}, FIGURES)
