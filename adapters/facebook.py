@@ -12,6 +12,13 @@ their failures are plain transient.
 Graph's ``error.code`` decides what a refusal means (``classify``); the HTTP status only where
 there is no code, through the shared default.
 
+Engagement reads: the posts' reactions (every kind counts as a like), comments and shares,
+50 posts a call (``GET /?ids=…&fields=…``, Graph's multi-id read); Graph refuses the whole
+call when one of them is gone (error 803), then each is read alone and a gone one (100/33,
+404) is marked so. Impressions and clicks come from ``/{post-id}/insights``, whose metric
+names Meta renames (``INSIGHTS``, overridable per account with ``insights``): where the token
+may not read insights, or a name was retired, those figures are unavailable, not a failure.
+
 The page token travels only in the ``Authorization`` header, never in a payload (dry-run
 prints payloads) nor in a request URL, except ``input_token`` of ``debug_token`` in
 ``check()``, which Graph takes nowhere else; every error text is scrubbed of it anyway.
@@ -30,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from multidict import CIMultiDict
+from pydantic import Field, field_validator
 
 from publisher.adapters import payload
 from publisher.adapters.base import (
@@ -59,6 +67,18 @@ from publisher.adapters.base import (
     Subject,
     TransientError,
     Unknowable,
+)
+from publisher.adapters.engagement import (
+    CLICKS,
+    IMPRESSIONS,
+    LIKES,
+    REPLIES,
+    REPOSTS,
+    Engagement,
+    PostGone,
+    PostReading,
+    counted,
+    numbers_from,
 )
 from publisher.adapters.transport import (
     Answer,
@@ -99,6 +119,23 @@ USAGE_HEADERS = ("X-Business-Use-Case-Usage", "X-Page-Usage", "X-App-Usage")
 LOOKUP_PAGES = 5  # pages of the page's posts read before giving up with Unknowable
 LOOKUP_SLACK = timedelta(minutes=10)  # clock skew between us and Graph's created_time
 
+# Engagement reads. A post's own counts, each summary without its list (limit 0).
+READ_BATCH = 50  # Graph reads up to 50 ids in one ``?ids=`` call
+POST_FIELDS = (
+    "reactions.summary(total_count).limit(0),comments.summary(total_count).limit(0),shares"
+)
+# Our name: the post's own count (``_post_counts``); reactions of every kind are likes.
+POST_COUNTS: Mapping[str, str] = {LIKES: "reactions", REPOSTS: "shares", REPLIES: "comments"}
+FIGURES = (LIKES, REPOSTS, REPLIES, IMPRESSIONS, CLICKS)
+INSIGHT_FIGURES = (IMPRESSIONS, CLICKS)  # what insights may give (the rest: the post's own)
+ALIASES_MISSING = 803  # "(#803) Some of the aliases you requested do not exist"
+# Page post insights, Graph's metric name: our figure. Meta retires names for every Graph
+# version at once (post_impressions gave way to post_media_view, "views", on 15 November
+# 2025: developers.facebook.com/docs/platforminsights/page/deprecated-metrics), so this is
+# data, and an account may set its own table (``insights``).
+INSIGHTS: Mapping[str, str] = {"post_media_view": IMPRESSIONS, "post_clicks": CLICKS}
+INSIGHT_REFUSED = frozenset({10, *range(200, 300), 100})  # no permission; no such metric
+
 _TOKEN_PARAM = re.compile(r"((?:access|input)_token=)[^&\s\"'<>]+", re.IGNORECASE)
 
 
@@ -109,6 +146,18 @@ class FacebookSettings(AccountSettings):
     api_version: str = "v23.0"
     client_id: str | None = None  # the Meta app's ID and secret: `accounts connect` only
     client_secret: Secret | None = None
+    # Insights metric name: our figure (``INSIGHTS``); {} reads no insights.
+    insights: dict[str, str] = Field(default_factory=lambda: dict(INSIGHTS))
+
+    @field_validator("insights")
+    @classmethod
+    def _our_figures(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value.values()) - set(INSIGHT_FIGURES))
+        if unknown:
+            raise ValueError(
+                f"insights map Graph metrics to {', '.join(INSIGHT_FIGURES)}; not {unknown}"
+            )
+        return value
 
 
 @dataclass(frozen=True)
@@ -142,6 +191,15 @@ def usage_retry_after(headers: Mapping[str, str]) -> timedelta | None:
 class FacebookAdapter(HttpAdapter):
     network = "facebook"
     Settings = FacebookSettings
+    engagement = Engagement(
+        metrics=FIGURES,
+        batch=READ_BATCH,
+        limits=(
+            "likes are reactions of every kind; impressions (Meta's views) and clicks come "
+            "from page insights: only with a token allowed to read them (pages_read_engagement"
+            ", read_insights) and for pages with 100 likes or more"
+        ),
+    )
 
     @property
     def _settings(self) -> FacebookSettings:
@@ -372,6 +430,96 @@ class FacebookAdapter(HttpAdapter):
             return Found(Published((matches[0][1],)))
         return Absent()
 
+    # ------------------------------------------------------------------ engagement
+
+    async def read_engagement(self, remote_ids: Sequence[str]) -> Sequence[PostReading]:
+        """Reactions, comments and shares, 50 posts a call, then each post's insights."""
+        readings: list[PostReading] = []
+        for start in range(0, len(remote_ids), READ_BATCH):
+            ids = remote_ids[start : start + READ_BATCH]
+            objects = await self._read_objects(ids)
+            insights_allowed = True
+            for post_id in ids:
+                found = objects[post_id]
+                if isinstance(found, PostGone):
+                    readings.append(found)
+                    continue
+                flat = _post_counts(found)
+                if insights_allowed:
+                    insights = await self._read_insights(post_id)
+                    insights_allowed = insights is not None
+                    flat.update(insights or {})
+                readings.append(numbers_from(post_id, flat, self._figures()))
+        return readings
+
+    def _figures(self) -> dict[str, str]:
+        """Our name: the key giving it, a post's own count (``POST_COUNTS``) or the insights
+        metric the account reads for it; a figure no metric gives is unavailable."""
+        by_figure = {ours: metric for metric, ours in self._settings.insights.items()}
+        return {
+            ours: POST_COUNTS.get(ours) or by_figure.get(ours, f"no insights metric: {ours}")
+            for ours in FIGURES
+        }
+
+    async def _read_objects(self, ids: Sequence[str]) -> dict[str, dict[str, Any] | PostGone]:
+        """The posts' fields in one call; each alone when Graph says one of them is gone."""
+        what = f"reading the figures of {len(ids)} post(s)"
+        params = {"ids": ",".join(ids), "fields": POST_FIELDS}
+        answer = await self._call("GET", "", Kind.READ, what, params=params)
+        if not _names_a_missing_post(answer):
+            doc = self._object(answer, Kind.READ, what)
+            found: dict[str, dict[str, Any] | PostGone] = {}
+            for post_id in ids:
+                obj = doc.get(post_id)
+                if not isinstance(obj, dict):
+                    raise TransientError(f"{what}: Graph answered without post {post_id}")
+                found[post_id] = obj
+            return found
+        return {post_id: await self._read_object(post_id) for post_id in ids}
+
+    async def _read_object(self, post_id: str) -> dict[str, Any] | PostGone:
+        what = "reading a post's figures"
+        params = {"fields": POST_FIELDS}
+        answer = await self._call("GET", post_id, Kind.READ, what, params=params)
+        if answer.status in (404, 410) or _names_a_missing_post(answer):
+            return PostGone(post_id, self.describe(answer))
+        return self._object(answer, Kind.READ, what)
+
+    async def _read_insights(self, post_id: str) -> dict[str, object] | None:
+        """The post's insights by Graph's metric names; None when the token may not read them
+        (or a metric name was retired): those figures are then unavailable, not a failure."""
+        table = self._settings.insights
+        if not table:
+            return {}
+        what = "reading a post's insights"
+        params = {"metric": ",".join(table)}
+        answer = await self._call("GET", f"{post_id}/insights", Kind.READ, what, params=params)
+        if _names_a_missing_post(answer):  # the post went since it was read
+            return {}
+        err = _graph_error(answer)
+        if err.code in INSIGHT_REFUSED:
+            log.info("%s: insights unavailable: %s", self.account, self.describe(answer))
+            return None
+        data = self._object(answer, Kind.READ, what).get("data")
+        given: dict[str, object] = {}
+        for metric in data if isinstance(data, list) else []:
+            name = metric.get("name") if isinstance(metric, dict) else None
+            values = metric.get("values") if isinstance(metric, dict) else None
+            if name in table and isinstance(values, list) and values:
+                last = values[-1]
+                given[name] = last.get("value") if isinstance(last, dict) else None
+        return given
+
+    async def read_followers(self) -> int:
+        what = "reading the follower count"
+        page_id = self._settings.page_id
+        params = {"fields": "followers_count"}
+        doc = await self._graph("GET", page_id, Kind.READ, what, params=params)
+        followers = counted(doc.get("followers_count"))
+        if followers is None:
+            raise TransientError(f"{what}: Graph answered without followers_count")
+        return followers
+
     # ------------------------------------------------------------------ check
 
     async def check(self) -> AccountCheck:
@@ -428,15 +576,33 @@ class FacebookAdapter(HttpAdapter):
         json: Any = None,
         data: aiohttp.FormData | None = None,
     ) -> dict[str, Any]:
-        """One Graph call: its JSON object, or our error. Graph may put an ``error`` object in
-        any answer, so every answer is read before its status decides."""
+        """One Graph call: its JSON object, or our error."""
+        answer = await self._call(method, path, kind, what, params=params, json=json, data=data)
+        return self._object(answer, kind, what)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        kind: Kind,
+        what: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: aiohttp.FormData | None = None,
+    ) -> Answer:
+        """One Graph call's answer, whatever its status (``_object`` reads it)."""
         s = self._settings
         url = f"{s.api_base.rstrip('/')}/{s.api_version}/{path}"
         headers = {"Authorization": f"Bearer {self.reveal(s.page_token)}"}
         request = Request(
             method, url, kind, what, params=params, json=json, data=data, headers=headers
         )
-        answer = await self.send(request, expect=None)
+        return await self.send(request, expect=None)
+
+    def _object(self, answer: Answer, kind: Kind, what: str) -> dict[str, Any]:
+        """The JSON object of a Graph answer, or our error. Graph may put an ``error``
+        object in any answer, so every answer is read before its status decides."""
         doc = answer.maybe_json()
         if (isinstance(doc, dict) and isinstance(doc.get("error"), dict)) or answer.status >= 400:
             raise self.classify(answer, kind)
@@ -457,6 +623,29 @@ def _graph_error(answer: Answer) -> _GraphError:
         transient=fields.get("is_transient") is True,
         message=str(fields.get("error_user_msg") or fields.get("message") or "").strip(),
     )
+
+
+def _names_a_missing_post(answer: Answer) -> bool:
+    """Graph's word for an id it has not (any more): 803 from a multi-id read, 100/33 from
+    a read of the object itself."""
+    err = _graph_error(answer)
+    return err.code == ALIASES_MISSING or (err.code == 100 and err.subcode == 33)
+
+
+def _post_counts(post: Mapping[str, Any]) -> dict[str, object]:
+    """A post's reactions, comments and shares, flat (``POST_COUNTS``). Graph leaves
+    ``shares`` out of a post nobody shared: absent, it is zero (the field was asked for)."""
+    shares = post.get("shares", {"count": 0})
+    return {
+        "reactions": _total(post.get("reactions")),
+        "comments": _total(post.get("comments")),
+        "shares": shares.get("count") if isinstance(shares, dict) else None,
+    }
+
+
+def _total(edge: Any) -> object:
+    summary = edge.get("summary") if isinstance(edge, dict) else None
+    return summary.get("total_count") if isinstance(summary, dict) else None
 
 
 def _values_of(doc: Any, key: str) -> Iterator[float]:

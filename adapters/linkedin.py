@@ -17,6 +17,10 @@ Uploads are ``Kind.UPLOAD`` requests and the post ``Kind.CREATE`` (the shared bo
 ``publisher.adapters.transport``); ``classify`` adds LinkedIn's rules to the shared default: no
 idempotency key, so a 5xx (503 included) or an odd answer to the post is ambiguous too.
 
+Engagement reads (``publisher.adapters.linkedin_stats``): an organization's posts' lifetime
+statistics, 20 a call, and its follower count; a post the statistics leave out is looked up
+(404/410: gone). A member's posts cannot be read (see there): unavailable, never zero.
+
 Access tokens last 60 days and LinkedIn offers no way to ask when one expires, so the
 operator writes ``token_expires`` in the config: a token past it is refused before any
 request, and ``check()`` warns seven days ahead. The token travels only in the
@@ -67,10 +71,22 @@ from publisher.adapters.base import (
     TransientError,
     Unknowable,
 )
+from publisher.adapters.engagement import PostGone, PostNumbers, PostReading, counted
+from publisher.adapters.linkedin_little import escape_little as escape_little
+from publisher.adapters.linkedin_little import unescape_little as unescape_little
+from publisher.adapters.linkedin_stats import (
+    ENGAGEMENT,
+    FOLLOWERS_EDGE,
+    READ_BATCH,
+    organization_of,
+    readable,
+    statistics_by_post,
+    statistics_query,
+)
 from publisher.adapters.transport import Answer, HttpAdapter, Kind, Request, clipped, doubtful
 from publisher.adapters.waits import wait_from
 from publisher.secrets import REDACTOR, Secret
-from publisher.text import code_points, find_entities
+from publisher.text import code_points
 
 log = logging.getLogger("publisher.network.linkedin")
 
@@ -90,8 +106,6 @@ LOOKUP_COUNT = 50
 LOOKUP_PAGES = 4  # pages of the author's posts read before giving up with Unknowable
 LOOKUP_SLACK = timedelta(minutes=10)  # clock skew between us and LinkedIn's createdAt
 
-RESERVED = frozenset("\\|{}@[]()<>#*_~")
-HASHTAG_SIGNS = {"#": "\\#", "＃": "＃"}  # the template's sign: '#' is reserved, '＃' is not
 # The editor's words in a post's body: never taken for a placeholder.
 TEXT_KEYS = frozenset({"commentary", "altText", "source", "title", "description"})
 
@@ -100,57 +114,6 @@ POST_URN_RE = re.compile(r"urn:li:(?:share|ugcPost):\d+")
 IMAGE_URN_RE = re.compile(r"urn:li:image:[A-Za-z0-9_-]+")
 VERSION_RE = re.compile(r"(?P<year>\d{4})(?P<month>\d{2})(?:\.\d{2})?")
 _UNRESOLVED_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
-_LITTLE_TOKEN = re.compile(
-    r"\{hashtag\|(?P<sign>\\#|#|＃)\|(?P<tag>[^{}|\\]*)\}"
-    r"|@\[(?P<name>(?:\\.|[^\]\\])*)\]\((?P<urn>urn:li:[^)]*)\)"
-    r"|\\(?P<escaped>.)",
-    re.DOTALL,
-)
-
-
-# ---------------------------------------------------------------------------
-# The little text format (pure).
-
-
-def escape_little(text: str) -> str:
-    """``text`` as little commentary: every reserved character escaped, hashtags as templates.
-
-    A hashtag (found by the shared entity rules, so a ``#`` inside a URL is no hashtag) becomes
-    ``{hashtag|\\#|tag}``. A tag holding ``_`` stays escaped plain text: the template's grammar
-    for a value with a reserved character is undocumented, and a cut post is worse than an
-    unlinked tag.
-    """
-    out: list[str] = []
-    pos = 0
-    for entity in find_entities(text):
-        if entity.kind != "hashtag":
-            continue
-        sign, tag = entity.text[0], entity.text[1:]
-        if not tag or any(ch in RESERVED for ch in tag) or sign not in HASHTAG_SIGNS:
-            continue
-        out.append(_escape_plain(text[pos:entity.start]))
-        out.append(f"{{hashtag|{HASHTAG_SIGNS[sign]}|{tag}}}")
-        pos = entity.end
-    out.append(_escape_plain(text[pos:]))
-    return "".join(out)
-
-
-def _escape_plain(text: str) -> str:
-    return "".join("\\" + ch if ch in RESERVED else ch for ch in text)
-
-
-def unescape_little(commentary: str) -> str:
-    """The plain text a little commentary shows: templates as ``#tag``, mentions as names."""
-
-    def plain(m: re.Match[str]) -> str:
-        if m.group("tag") is not None:
-            sign = "＃" if m.group("sign") == "＃" else "#"
-            return sign + m.group("tag")
-        if m.group("name") is not None:
-            return re.sub(r"\\(.)", r"\1", m.group("name"), flags=re.DOTALL)
-        return m.group("escaped")
-
-    return _LITTLE_TOKEN.sub(plain, commentary)
 
 
 def post_url(urn: str) -> str:
@@ -247,6 +210,7 @@ def retry_after(
 class LinkedInAdapter(HttpAdapter):
     network = "linkedin"
     Settings = LinkedInSettings
+    engagement = ENGAGEMENT
 
     @property
     def _settings(self) -> LinkedInSettings:
@@ -571,6 +535,70 @@ class LinkedInAdapter(HttpAdapter):
         if older:
             return Unknowable(f"{urn} is an older post with the same text")
         return Found(Published((RemotePart(0, urn, post_url(urn)),)))
+
+    # ------------------------------------------------------------------ engagement
+
+    async def read_engagement(self, remote_ids: Sequence[str]) -> Sequence[PostReading]:
+        """An organization's posts' statistics, 20 a call; a member's: unavailable."""
+        metrics = ENGAGEMENT.metrics
+        org = organization_of(self._settings.author)
+        if org is None:
+            return [PostNumbers(urn, {}, metrics) for urn in remote_ids]
+        self._refuse_expired()
+        readings: list[PostReading] = []
+        for start in range(0, len(remote_ids), READ_BATCH):
+            urns = remote_ids[start : start + READ_BATCH]
+            wanted = [u for u in urns if readable(u)]
+            found = await self._statistics(org, wanted) if wanted else {}
+            for urn in urns:
+                if urn in found:
+                    readings.append(found[urn])
+                elif not readable(urn):
+                    readings.append(PostGone(urn, "not a LinkedIn post URN"))
+                else:
+                    readings.append(await self._absent_statistics(urn))
+        return readings
+
+    async def _statistics(self, org: str, urns: Sequence[str]) -> dict[str, PostNumbers]:
+        what = f"reading the statistics of {len(urns)} post(s)"
+        url = self._rest(
+            "organizationalEntityShareStatistics", query=statistics_query(org, urns)
+        )
+        answer = await self.send(self._request("GET", url, Kind.READ, what), expect=(200,))
+        doc = answer.document()
+        if not isinstance(doc, dict) or not isinstance(doc.get("elements"), list):
+            raise TransientError(f"{what}: LinkedIn answered without an elements list")
+        return statistics_by_post(doc)
+
+    async def _absent_statistics(self, urn: str) -> PostReading:
+        """Left out of the statistics: gone (404, 410), or unavailable this time (there, or
+        hidden from the token: 403, one post's refusal, not the read's)."""
+        url = self._rest(f"posts/{quote(urn, safe='')}")
+        request = self._request("GET", url, Kind.READ, "looking for a post without statistics")
+        answer = await self.send(request, expect=(200, 403, 404, 410))
+        if answer.status in (404, 410):
+            return PostGone(urn, self.describe(answer))
+        return PostNumbers(urn, {}, ENGAGEMENT.metrics)
+
+    async def read_followers(self) -> int:
+        """An organization's followers (``networkSizes``); a member's are not given."""
+        org = organization_of(self._settings.author)
+        if org is None:
+            raise PermanentError(
+                "LinkedIn gives a member's follower count only to apps approved for it: "
+                "not read for a member account"
+            )
+        self._refuse_expired()
+        what = "reading the follower count"
+        url = self._rest(
+            f"networkSizes/{quote(org, safe='')}", query=f"edgeType={FOLLOWERS_EDGE}"
+        )
+        answer = await self.send(self._request("GET", url, Kind.READ, what), expect=(200,))
+        doc = answer.document()
+        followers = counted(doc.get("firstDegreeSize") if isinstance(doc, dict) else None)
+        if followers is None:
+            raise TransientError(f"{what}: LinkedIn answered without firstDegreeSize")
+        return followers
 
     # ------------------------------------------------------------------ check
 

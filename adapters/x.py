@@ -16,6 +16,10 @@ Why the pieces look the way they do:
 * A 429 waits for the window's reset, or for the 24-hour post cap's when that is spent.
 * Lookups read the account's timeline and compare texts as X rewrites them (t.co links,
   HTML escapes, long posts cut short).
+* Engagement reads (``GET /2/tweets?ids=…``, 100 ids a call; ``GET /2/users/me`` for the
+  follower count) are off unless the account asks: X bills every post read (pay-per-use).
+  What is asked and how the answer reads is in ``publisher.adapters.x_metrics``: a post X
+  answers ``resource-not-found`` for is gone (deleted); one it will not show is unavailable.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from publisher.adapters.base import (
     MediaLimits,
     PermanentError,
     PostContent,
+    PostReading,
     Progress,
     Published,
     RateLimitedError,
@@ -61,6 +66,7 @@ from publisher.adapters.base import (
     TransientError,
     Unknowable,
 )
+from publisher.adapters.engagement import PostGone, counted
 from publisher.adapters.transport import Answer, HttpAdapter, Kind, Request, doubtful
 from publisher.adapters.waits import reset_time
 from publisher.adapters.x_auth import (
@@ -74,6 +80,7 @@ from publisher.adapters.x_auth import (
     Refresher,
     RefreshSettings,
 )
+from publisher.adapters.x_metrics import ENGAGEMENT, READ_BATCH, by_fields, readings
 from publisher.media import MediaFile
 from publisher.secrets import Secret
 from publisher.text import x_weighted_length
@@ -199,6 +206,7 @@ class XSettings(AccountSettings):
 class XAdapter(HttpAdapter):
     network = "x"
     Settings = XSettings
+    engagement = ENGAGEMENT
     # X's own words run long (a message per refused parameter): keep more of them.
     detail_limit = 500
 
@@ -470,6 +478,42 @@ class XAdapter(HttpAdapter):
             doc = await self._tweepy(Kind.READ, what).get_me(user_auth=True)
             self._me = _id_of(doc, Kind.READ, what)
         return self._me
+
+    # ------------------------------------------------------------------ engagement
+
+    async def read_engagement(self, remote_ids: Sequence[str]) -> Sequence[PostReading]:
+        """The figures of these posts, 100 a call (``publisher.adapters.x_metrics``)."""
+        out: list[PostReading] = []
+        for start in range(0, len(remote_ids), READ_BATCH):
+            out.extend(await self._read_posts(remote_ids[start : start + READ_BATCH]))
+        return out
+
+    async def _read_posts(self, ids: Sequence[str]) -> list[PostReading]:
+        """One read per set of fields (see ``x_metrics.by_fields``); an id that is no X id
+        is gone without a request."""
+        found: dict[str, PostReading] = {}
+        valid = [i for i in ids if _DIGITS.fullmatch(i)]
+        for fields, group in by_fields(valid, self.context.clock.now()).items():
+            what = f"reading the figures of {len(group)} post(s)"
+            doc = await self._tweepy(Kind.READ, what).get_tweets(
+                group, tweet_fields=list(fields), user_auth=True
+            )
+            if not (isinstance(doc, dict) and ("data" in doc or "errors" in doc)):
+                raise TransientError(f"{what}: the answer has neither data nor errors")
+            non_public = "non_public_metrics" in fields
+            found.update((r.remote_id, r) for r in readings(doc, group, non_public))
+        return [found.get(i) or PostGone(i, "not an X post id") for i in ids]
+
+    async def read_followers(self) -> int:
+        what = "reading the follower count"
+        doc = await self._tweepy(Kind.READ, what).get_me(
+            user_fields=["public_metrics"], user_auth=True
+        )
+        public = _data(doc, Kind.READ, what).get("public_metrics")
+        followers = counted(public.get("followers_count") if isinstance(public, dict) else None)
+        if followers is None:
+            raise TransientError(f"{what}: the answer has no public_metrics.followers_count")
+        return followers
 
     # ------------------------------------------------------------------ check
 

@@ -20,11 +20,13 @@ from publisher.adapters.base import (
     Adapter,
     AdapterContext,
     AdapterError,
+    AmbiguousError,
     DeliveryRef,
     Found,
     LookupResult,
     PostContent,
     RateLimitedError,
+    TransientError,
     Unknowable,
 )
 from publisher.adapters.registry import adapter_class
@@ -110,6 +112,53 @@ async def check_fault(net: HarnessNetwork, fault: Fault) -> None:
         require(when == RESET_AT, f"{fault}: reset time not read: {read}")
     else:
         require(err.reset_at is None or err.reset_at > now, f"{fault}: reset in the past")
+
+
+# The remote id an engagement read asks for: the fault answers before any network reads it.
+# A network whose ids have a shape this is not (a LinkedIn URN) names one: ``read_id``.
+READ_ID = "1000000000000000001"
+
+
+async def check_read_fault(net: HarnessNetwork, fault: Fault) -> None:
+    """``fault`` on every request of an engagement read (``read_engagement``, then
+    ``read_followers`` where the network reads followers) becomes our error as for a
+    publish, but a read creates nothing: never ``AmbiguousError`` (what would be ambiguous is
+    transient). No secret reaches the error or the log; a reset is read."""
+    cls = adapter_class(net.network)
+    if cls.engagement is None:
+        raise NotApplicable(f"{net.network} declares no engagement reading")
+    reads = ["figures", "followers"] if cls.engagement.followers else ["figures"]
+    for what in reads:
+        with captured_logs() as logs:
+            async with (
+                FaultServer(net, fault, everywhere=True) as server,
+                _adapter_context() as ctx,
+            ):
+                adapter = net.make(server.url, ctx.context, net.secrets)
+                try:
+                    if what == "figures":
+                        answer: object = await adapter.read_engagement([net.read_id or READ_ID])
+                    else:
+                        answer = await adapter.read_followers()
+                except AdapterError as caught:
+                    err = caught
+                else:
+                    raise AssertionError(f"{fault}: {what} read {answer!r}, expected an error")
+        want = net.expect(fault)
+        if want is AmbiguousError:
+            want = TransientError
+        require(
+            isinstance(err, want),
+            f"{fault} ({what}): {type(err).__name__} ({err.reason!r}), expected {want.__name__}",
+        )
+        _no_secret(net, f"{fault}: the {what} error", _error_text(err))
+        _no_secret(net, f"{fault}: the log of the {what} read", logs.text())
+        if isinstance(err, RateLimitedError):
+            resets = fault in (Fault.RATE_LIMIT_WITH_RESET, Fault.RATE_LIMIT_RETRY_AFTER)
+            if resets and fault not in net.unread_resets:
+                now = ctx.clock.now()
+                when = err.reset_at or (now + err.retry_after if err.retry_after else None)
+                require(when == RESET_AT, f"{fault}: reset time of the {what} read not read")
 
 
 def _unknowable(result: LookupResult | AdapterError) -> str | None:
@@ -242,5 +291,6 @@ __all__ = [
     "check_error_listing",
     "check_fault",
     "check_lookup",
+    "check_read_fault",
     "check_registered",
 ]

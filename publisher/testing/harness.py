@@ -46,6 +46,8 @@ class HarnessNetwork:
     ``unread_resets``: rate-limit faults whose reset hint the network does not read (the
     engine backs off instead); say why.
     ``serve`` (for the found/absent lookups) and ``errors`` (the error table) are optional.
+    ``read_id``: the post id the engagement read-fault check asks for, where the network's
+    ids have a shape ``checks.READ_ID`` (digits) is not.
     ``known_failures``: contract checks the adapter fails today, each with why; they run
     as strict expected failures, so a fix is noticed (and the entry must then go).
     """
@@ -68,6 +70,7 @@ class HarnessNetwork:
     )
     serve: Serve | None = None
     errors: ErrorTable | None = None
+    read_id: str | None = None
     known_failures: Mapping[Fault | LookupCase, str] = field(default_factory=dict)
 
     def expect(self, fault: Fault) -> type[AdapterError]:

@@ -8,7 +8,9 @@ Graph-shaped ``(#100)`` error whose message starts with "strict server:".
 
 Endpoints (under ``/{version}``): ``POST /{page}/feed`` (JSON or form), ``POST
 /{page}/photos`` (multipart, ``source`` file), ``GET /{page}/posts``, ``GET /{page}``,
-``GET /debug_token``. Tests inject Graph errors by code, with usage headers, per endpoint.
+``GET /debug_token``, and the engagement reads (``tests.networks.facebook.reads``): ``GET
+/?ids=…``, ``GET /{post}``, ``GET /{post}/insights``. Tests inject Graph errors by code, with
+usage headers, per endpoint.
 """
 
 from __future__ import annotations
@@ -23,15 +25,19 @@ from urllib.parse import urlencode
 from aiohttp import BodyPartReader, web
 
 from publisher.testing.servers import LocalServer
+from tests.networks.facebook.reads import MAX_IDS, READ_QUERY, GraphReads, Refused
 
-Endpoint = Literal["feed", "photos", "photos-unpublished", "posts", "page", "debug_token"]
+Endpoint = Literal[
+    "feed", "photos", "photos-unpublished", "posts", "page", "debug_token",
+    "objects", "post", "insights",
+]
 
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/bmp", "image/tiff"})
 MAX_PHOTO_BYTES = 4 * 1024 * 1024
 FEED_FIELDS = frozenset({"message", "link", "attached_media", "published", "access_token"})
 PHOTO_FIELDS = frozenset({"source", "caption", "published", "access_token"})
 POST_READ_FIELDS = frozenset({"id", "message", "created_time", "permalink_url"})
-PAGE_READ_FIELDS = frozenset({"id", "name"})
+PAGE_READ_FIELDS = frozenset({"id", "name", "followers_count"})
 POSTS_QUERY = frozenset({"since", "until", "fields", "limit", "after", "access_token"})
 
 # Graph's HTTP status for an error code when a test does not say (most are 400).
@@ -146,6 +152,7 @@ class GraphServer:
     posts: list[RecordedPost] = field(default_factory=list)
     photos: dict[str, RecordedPhoto] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
+    reads: GraphReads = field(default_factory=GraphReads)
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -297,6 +304,19 @@ class GraphServer:
         )
         if rest == ["debug_token"] and method == "GET":
             return self._debug_token(request)
+        try:
+            if method == "GET" and not rest:
+                return self._read_ids(request)
+            held = bool(rest) and rest[0] in self._held()
+            if method == "GET" and held and len(rest) == 1:
+                return self._read_post(request, rest[0])
+            if method == "GET" and held and rest[1:] == ["insights"]:
+                injection = self._take_injection("insights")
+                if injection is not None:
+                    return self._answer(injection)
+                return web.json_response(self.reads.insights(rest[0], dict(request.query)))
+        except Refused as err:
+            raise self._error(err.code, err.message, err.status, err.subcode) from None
         if rest and rest[0] != self.page_id:
             raise self._error(
                 100,
@@ -425,8 +445,38 @@ class GraphServer:
         injection = self._take_injection("page")
         if injection is not None:
             return self._answer(injection)
-        doc = {"id": self.page_id, "name": self.page_name}
+        doc = {"id": self.page_id, "name": self.page_name, "followers_count": self.reads.followers}
         return web.json_response({k: v for k, v in doc.items() if k in wanted or k == "id"})
+
+    def _held(self) -> set[str]:
+        """The ids of the page's posts that are still there."""
+        return {p.id for p in self.posts} - self.reads.deleted
+
+    def _read_ids(self, request: web.Request) -> web.Response:
+        if unknown := set(request.query) - READ_QUERY:
+            raise self._strict(f"unknown parameters {sorted(unknown)}")
+        ids = [i for i in request.query.get("ids", "").split(",") if i]
+        if not ids:
+            raise self._error(100, "(#100) The parameter ids is required")
+        if len(ids) > MAX_IDS:
+            raise self._error(100, f"(#100) Too many IDs. Maximum: {MAX_IDS}")
+        injection = self._take_injection("objects")
+        if injection is not None:
+            return self._answer(injection)
+        missing = [i for i in ids if i not in self._held()]
+        if missing:
+            message = f"(#803) Some of the aliases you requested do not exist: {','.join(missing)}"
+            raise self._error(803, message, 404)
+        fields = request.query.get("fields", "")
+        return web.json_response({i: self.reads.post_fields(i, fields) for i in ids})
+
+    def _read_post(self, request: web.Request, post_id: str) -> web.Response:
+        if unknown := set(request.query) - {"fields", "access_token"}:
+            raise self._strict(f"unknown parameters {sorted(unknown)}")
+        injection = self._take_injection("post")
+        if injection is not None:
+            return self._answer(injection)
+        return web.json_response(self.reads.post_fields(post_id, request.query.get("fields", "")))
 
     def _feed(self, fields: Mapping[str, Any]) -> web.Response:
         unknown = set(fields) - FEED_FIELDS

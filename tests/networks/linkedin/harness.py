@@ -78,4 +78,5 @@ HARNESS = HarnessNetwork(
     expected={Fault.HTTP_503: AmbiguousError},
     serve=_serve,
     errors=ERRORS,
+    read_id="urn:li:share:7300000000000000001",
 )

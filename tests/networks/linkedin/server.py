@@ -29,9 +29,11 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from aiohttp import web
 
 from publisher.testing.servers import LocalServer
+from tests.networks.linkedin.reads import LinkedInReads, Refused
 
 Endpoint = Literal[
-    "images", "upload", "posts", "get_post", "find_posts", "organization", "userinfo"
+    "images", "upload", "posts", "get_post", "find_posts", "organization", "userinfo",
+    "statistics", "network_size",
 ]
 
 RESERVED = frozenset("\\|{}@[]()<>#*_~")
@@ -231,6 +233,14 @@ def _unexpected_query(query: str) -> web.Response:
     return _json(400, error_body(400, f"strict server: unexpected query {query!r}"))
 
 
+def _read(answer: Callable[[], dict[str, Any]]) -> web.Response:
+    """An engagement read's answer, or LinkedIn's error document for its refusal."""
+    try:
+        return _json(200, answer())
+    except Refused as err:
+        return _json(err.status, error_body(err.status, err.message, err.code))
+
+
 class _Reject(Exception):
     def __init__(self, response: web.StreamResponse) -> None:
         super().__init__(response.status)
@@ -258,6 +268,7 @@ class LinkedInServer:
     posts: list[RecordedPost] = field(default_factory=list)
     images: dict[str, RecordedImage] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
+    reads: LinkedInReads = field(default_factory=LinkedInReads)
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -382,6 +393,16 @@ class LinkedInServer:
         if path.startswith("/rest/posts/") and method == "GET":
             raw_urn = path.removeprefix("/rest/posts/")
             return await self._answer("get_post", request, lambda: self._get(raw_urn))
+        if path == "/rest/organizationalEntityShareStatistics" and method == "GET":
+            held = {p.urn for p in self.posts if p.author == self.author}
+            return await self._answer("statistics", request, lambda: _read(
+                lambda: self.reads.statistics(query, self.author, held)
+            ))
+        if path.startswith("/rest/networkSizes/") and method == "GET":
+            raw = path.removeprefix("/rest/networkSizes/")
+            return await self._answer("network_size", request, lambda: _read(
+                lambda: self.reads.network_size(raw, query, self.author)
+            ))
         m = re.fullmatch(r"/rest/organizations/(\d+)", path)
         if m is not None and method == "GET":
             org_id = m.group(1)

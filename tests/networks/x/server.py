@@ -31,6 +31,9 @@ Two deliberate departures from the document: ``GET /2/users/{id}/tweets`` takes
 ``total_bytes`` and ``media_category``, which X needs even though the schema marks none
 required.
 
+Engagement reads (``GET /2/tweets?ids=…``, ``public_metrics`` of ``GET /2/users/me``) answer
+from ``reads`` (``tests.networks.x.reads``: figures, deleted and hidden posts, followers).
+
 Knobs for tests: ``duplicate_texts`` (403 duplicate for those texts; a text already posted
 is a duplicate too unless ``reject_repeats`` is off), ``fail(method, path, nth=...)`` to fail
 the Nth matching request (a status, a connection reset or a hang, after the body was read),
@@ -66,6 +69,7 @@ from oauthlib.oauth1.rfc5849 import signature, utils
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 from publisher.testing.servers import LocalServer
+from tests.networks.x.reads import Reads, posts_by_ids, user_metrics
 from tests.paths import CONFORMANCE
 
 SPEC_PATH = Path(
@@ -104,7 +108,9 @@ def _inline(node: Any, seen: tuple[str, ...] = ()) -> Any:
                 target = target[key]
             extra = {k: v for k, v in node.items() if k != "$ref"}
             return {**_inline(target, (*seen, ref)), **extra}
-        return {k: _inline(v, seen) for k, v in node.items()}
+        # A discriminator's mapping names $refs the validator would resolve against a
+        # document it does not have; the oneOf beside it decides alone.
+        return {k: _inline(v, seen) for k, v in node.items() if k != "discriminator"}
     if isinstance(node, list):
         return [_inline(v, seen) for v in node]
     return node
@@ -346,6 +352,7 @@ class XServer:
         self.problems: list[str] = []
         self.status_polls: list[str] = []  # media ids, one per STATUS request
         self.failures: list[Failure] = []
+        self.reads = Reads()  # what the engagement reads answer (tests.networks.x.reads)
         self._nonces: set[tuple[str, str]] = set()
         self._post_ids = itertools.count(1_870_000_000_000_000_001, 1000)
         self._media_ids = itertools.count(1_880_000_000_000_000_001, 7)
@@ -399,11 +406,16 @@ class XServer:
         )
 
     def add_post(
-        self, text: str, *, created_at: datetime | None = None, has_media: bool = False
+        self,
+        text: str,
+        *,
+        created_at: datetime | None = None,
+        has_media: bool = False,
+        post_id: str | None = None,
     ) -> Post:
         """Seed the account's timeline with a post made elsewhere."""
         post = Post(
-            str(next(self._post_ids)),
+            post_id or str(next(self._post_ids)),
             x_text(text, has_media),
             created_at or self.now(),
         )
@@ -475,6 +487,7 @@ class XServer:
     def _route(self, method: str, path: str) -> tuple[str, str | None]:
         routes: list[tuple[str, str, str]] = [
             ("POST", r"/2/tweets", "/2/tweets"),
+            ("GET", r"/2/tweets", "/2/tweets"),
             ("POST", r"/2/media/upload", "/2/media/upload"),
             ("GET", r"/2/media/upload", "/2/media/upload"),
             ("POST", r"/2/media/upload/initialize", "/2/media/upload/initialize"),
@@ -815,6 +828,13 @@ class XServer:
     async def _dispatch(
         self, route: str, path_id: str | None, record: Recorded
     ) -> tuple[int, dict[str, Any]]:
+        if route == "/2/tweets" and record.method == "GET":
+            held = {p.id: (p.text, p.created_at) for p in self.posts}
+            ids = record.query["ids"].split(",")
+            fields = _fields(record.query, "tweet")
+            doc, faults = posts_by_ids(self.reads, held, ids, fields, self.now())
+            self.problems.extend(f"GET /2/tweets: {fault}" for fault in faults)
+            return 200, doc
         if route == "/2/tweets":
             return self._create_post(record)
         if route == "/2/media/upload" and record.method == "POST":
@@ -832,7 +852,10 @@ class XServer:
         if route == "/2/media/metadata":
             return self._metadata(record)
         if route == "/2/users/me":
-            return 200, {"data": {"id": self.user_id, "name": self.name, "username": self.username}}
+            me: dict[str, Any] = {"id": self.user_id, "name": self.name, "username": self.username}
+            if "public_metrics" in _fields(record.query, "user"):
+                me["public_metrics"] = user_metrics(self.reads)
+            return 200, {"data": me}
         assert path_id is not None
         return self._timeline(path_id, record)
 
@@ -1073,6 +1096,13 @@ class XServer:
         if items:
             doc["data"] = items
         return 200, doc
+
+
+def _fields(query: dict[str, str], kind: str) -> set[str]:
+    """The ``tweet.fields`` (or ``post.fields``) / ``user.fields`` asked for."""
+    names = ("tweet.fields", "post.fields") if kind == "tweet" else ("user.fields",)
+    raw = next((query[n] for n in names if n in query), "")
+    return set(raw.split(",")) - {""}
 
 
 def _base32(n: int) -> str:
