@@ -1,0 +1,59 @@
+# ruff: noqa: E501 - a table of found inputs, one row each
+"""Inputs where a wrong boundary in the thread splitter changes the parts (issue 22).
+
+Found by a differential search against ``scripts/mutation``'s surviving mutants: each row is
+an input on which the splitter as written and some small change of it disagree, with the
+splitter's answer as written. The rows pin the search's subtle edges (where a part stops in a
+URL or a mention that counts less than it is long, clause and sentence cuts near the half-full
+threshold, clusters that start with a space, the numbering's width), which no rule-by-rule test
+reaches as directly.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from publisher.text import LengthRule
+from publisher.text.split import split_thread
+from tests.text.rules import chars, graphemes, mastodon, x_weighted
+
+RULES = {"x": x_weighted, "graphemes": graphemes, "mastodon": mastodon, "chars": chars}
+
+# (text, rule, limit, numbered, the parts, or the error's message)
+CASES: list[tuple[str, str, int, bool, list[str] | str]] = [
+    ('#tag\xa0a.co', 'graphemes', 8, False, ['#tag', 'a.co']),
+    ('$CASH. こんにちは', 'x', 7, True, 'the limit is too small: even one character (with the thread numbering) does not fit'),
+    ('a, longerword, ', 'graphemes', 10, True, ['a, (1/4)', 'long (2/4)', 'erwo (3/4)', 'rd, (4/4)']),
+    ('@user ́example.com. ', 'x', 17, True, ['@user (1/3)', ' ́example.c (2/3)', 'om. (3/3)']),
+    ('https://example.com/p', 'x', 4, True, 'the limit is too small: even one character (with the thread numbering) does not fit'),
+    ('日本語.\n\né.\n\né.) bb! 👍🏽.) ', 'chars', 7, True, 'a single character (2 code points that display as one) is longer than the limit allows'),
+    ('こんにちは ́http://x.co/bbbbbbbbbbbbbbbbbbbbbbbbb', 'x', 18, True, ['こんにちは (1/6)', ' ́ (2/6)', 'http://x.c (3/6)', 'o/bbbbbbbbbb (4/6)', 'bbbbbbbbbbbb (5/6)', 'bbb (6/6)']),
+    ('https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n\n@u@host.social', 'mastodon', 12, True, ['http (1/14)', 's:// (2/14)', 'aaaa (3/14)', 'aaaa (4/14)', 'aaaa (5/14)', 'aaaa (6/14)', 'aaaa (7/14)', 'aaaa (8/14)', 'aaaa (9/14)', 'aa (10/14)', '@u@h (11/14)', 'ost. (12/14)', 'soci (13/14)', 'al (14/14)']),
+    ('👍🏽  https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa. $CASH、@user', 'graphemes', 19, True, ['👍🏽 (1/5)', 'https://aaaaa (2/5)', 'aaaaaaaaaaaaa (3/5)', 'aaaaaaaaaaaa. (4/5)', '$CASH、@user (5/5)']),
+    ('a\n\nexample.com.\n\nhttp://x.co/bbbbbbbbbbbbbbbbbbbbbbbbb。é', 'chars', 37, False, ['a\n\nexample.com.', 'http://x.co/bbbbbbbbbbbbbbbbbbbbbbbbb', '。é']),
+    ('こんにちは? こんにちは — xxxxxxxxxxxx  xxxxxxxxxxxx.\n\nword.) xxxxxxxxxxxx\na', 'graphemes', 4, False, ['こんにち', 'は?', 'こんにち', 'は —', 'xxxx', 'xxxx', 'xxxx', 'xxxx', 'xxxx', 'xxxx', '.', 'word', '.)', 'xxxx', 'xxxx', 'xxxx', 'a']),
+    ('a.co https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com ́ccc.\n\n@user @user', 'mastodon', 29, True, ['a.co (1/3)', 'https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com (2/3)', ' ́ccc.\n\n@user @user (3/3)']),
+    ('a ́https://example.com/p, longerword\t#tag\xa0https://example.com/p longerword  a? bb', 'mastodon', 13, True, ['a (1/18)', ' ́ (2/18)', 'https (3/18)', '://ex (4/18)', 'ample (5/18)', '.com/ (6/18)', 'p, (7/18)', 'longe (8/18)', 'rword (9/18)', '#tag (10/18)', 'https (11/18)', '://ex (12/18)', 'ample (13/18)', '.com/ (14/18)', 'p (15/18)', 'longe (16/18)', 'rword (17/18)', 'a? bb (18/18)']),
+    ('a  xxxxxxxxxxxx, a、https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.) longerword 日本語. @u@host.social', 'mastodon', 27, True, ['a  xxxxxxxxxxxx, a、 (1/4)', 'https://aaaaaaaaaaaaa (2/4)', 'aaaaaaaaaaaaaaaaa.) (3/4)', 'longerword 日本語. @u@host.social (4/4)']),
+    ('xxxxxxxxxxxx。https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa、example.com.\n\nwordwordwordwordwordwordwordword\n\n👍🏽 ́ccc a.\n\né ', 'x', 7, False, ['xxxxxxx', 'xxxxx。', 'https:/', '/aaaaaa', 'aaaaaaa', 'aaaaaaa', 'aaaaaaa', 'aaa、ex', 'ample.c', 'om.', 'wordwor', 'dwordwo', 'rdwordw', 'ordword', 'word', '👍🏽 ́ccc', 'a.\n\né']),
+    ('こんにちは https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa、#tag\tbb\n\nxxxxxxxxxxxx.) #tag.) https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com.) 👍🏽', 'chars', 9, True, 'a single character (2 code points that display as one) is longer than the limit allows'),
+    ('wordwordwordwordwordwordwordword! word — こんにちは ́https://example.com/p. 👍🏽? example.com、https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com\xa0word\nhttp://x.co/bbbbbbbbbbbbbbbbbbbbbbbbb.) example.com\thttps://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com ́https://example.com/p é\n\n日本語', 'mastodon', 10, True, 'the limit is too small: even one character (with the thread numbering) does not fit'),
+]
+
+
+def _rule(name: str, limit: int) -> LengthRule:
+    return RULES[name](limit)
+
+
+@pytest.mark.parametrize(("text", "rule", "limit", "numbered", "expected"), CASES)
+def test_split_as_found(
+    text: str, rule: str, limit: int, numbered: bool, expected: list[str] | str
+) -> None:
+    length_rule = _rule(rule, limit)
+    if isinstance(expected, str):
+        with pytest.raises(ValueError, match="^" + expected.replace("(", r"\(").replace(")", r"\)") + "$"):
+            split_thread(text, length_rule, numbered=numbered)
+        return
+    parts = split_thread(text, length_rule, numbered=numbered)
+    assert parts == expected
+    assert all(length_rule.count(p) <= limit for p in parts)
