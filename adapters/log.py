@@ -22,6 +22,7 @@ from publisher.adapters.base import (
     Adapter,
     Capabilities,
     CheckStatus,
+    Comments,
     DeliveryRef,
     LengthRule,
     MediaItem,
@@ -50,9 +51,10 @@ class LogAdapter(Adapter):
 
     def capabilities(self) -> Capabilities:
         assert isinstance(self.settings, LogSettings)
+        length = LengthRule(grapheme_length, self.settings.max_length)
         return Capabilities(
             network="log",
-            length=LengthRule(grapheme_length, self.settings.max_length),
+            length=length,
             media=MediaLimits(
                 max_images=4,
                 max_videos=1,
@@ -63,6 +65,7 @@ class LogAdapter(Adapter):
                 alt_text_max=1500,
             ),
             threads=True,
+            comments=Comments(length),  # a reply to the post, as a thread part is
         )
 
     def build_payload(

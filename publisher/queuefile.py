@@ -95,6 +95,7 @@ class OverrideSpec:
     link: LinkCard | None = None
     language: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)  # merged key by key; None deletes
+    first_comment: str | None = None  # "": no first comment for this network or account
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,7 @@ class PostSpec:
     language: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     overrides: Mapping[str, OverrideSpec] = field(default_factory=dict)
+    first_comment: str = ""  # published as a comment on the post once it is out
     # (size, mtime_ns) of every file the post refers to: content identity without hashing bytes.
     file_ids: Mapping[str, tuple[int, int]] = field(default_factory=dict, repr=False)
     # Content hashes by (account, network), and the post's own under None with the accounts
@@ -132,6 +134,7 @@ class PostSpec:
     def _resolved(self, account: AccountConfig) -> tuple[PostContent, tuple[MediaSpec, ...]]:
         text, media, thread = self.text, self.media, self.thread
         parts, link, language = self.extra_parts, self.link, self.language
+        comment = self.first_comment
         layers = self._layers(account)
         options = dict(self.options)
         for o in layers:
@@ -141,6 +144,7 @@ class PostSpec:
             parts = o.extra_parts if o.extra_parts is not None else parts
             link = o.link if o.link is not None else link
             language = o.language if o.language is not None else language
+            comment = o.first_comment if o.first_comment is not None else comment
             for k, v in o.options.items():
                 if v is None:
                     options.pop(k, None)
@@ -157,6 +161,7 @@ class PostSpec:
             link=link,
             language=language,
             options=options,
+            first_comment=comment,
         )
         return content, media
 
@@ -229,6 +234,8 @@ class PostSpec:
             "language": content.language,
             "options": content.options,
         }
+        if content.first_comment:  # only when set: posts without one keep their hashes
+            doc["first_comment"] = content.first_comment
         blob = json.dumps(
             doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_json_default
         )
@@ -465,6 +472,10 @@ class OverrideModel(_Model):
     link: LinkModel | None = Field(None, description="Replaces the post's link card.")
     language: Language | None = None
     options: Options | None = None
+    first_comment: Text | None = Field(
+        None,
+        description="Replaces the post's first comment; an empty text: no first comment here.",
+    )
 
 
 class DefaultsModel(_Model):
@@ -498,6 +509,11 @@ class PostModel(_Model):
     thread: Thread | None = None
     language: Language | None = None
     options: Options | None = None
+    first_comment: Text | None = Field(
+        None,
+        description="Published as a comment on the post once it is out (a reply to the post "
+        "on Mastodon, Bluesky and X). Every network of the post must take comments.",
+    )
     overrides: dict[str, OverrideModel] | None = Field(
         None,
         description="Changes per network name (x, facebook, mastodon, bluesky, linkedin) or "
@@ -988,6 +1004,7 @@ class _Checker:
             options=self.options(self.defaults.options, m.options) or _NOTHING,
             overrides=overrides or _NOTHING,
             file_ids=ids or _NOTHING,
+            first_comment=_clean(m.first_comment) or "",
         )
         if not partial:
             if m.at is None:
@@ -1050,6 +1067,7 @@ class _Checker:
                 link=self.link(o.link, (*where, "link"), ids),
                 language=self.language(o.language, (*where, "language")),
                 options=dict(o.options or {}),
+                first_comment=_clean(o.first_comment),
             )
         return out
 
