@@ -229,9 +229,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def net(
-    request: pytest.FixtureRequest, clock: FakeClock
-) -> AsyncIterator[Net]:
+async def net(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Net]:
     name = request.param
     timeout = aiohttp.ClientTimeout(total=10, sock_connect=2, sock_read=5)
 
@@ -245,9 +243,7 @@ async def net(
             account: Account = request.getfixturevalue("pds_account")
             maker = bluesky(account, pds_server.url)
         else:
-            maker = {"mastodon": mastodon, "x": x, "facebook": facebook, "linkedin": linkedin}[
-                name
-            ]
+            maker = {"mastodon": mastodon, "x": x, "facebook": facebook, "linkedin": linkedin}[name]
         async with maker(ctx, clock) as made:
             yield made
 
@@ -302,9 +298,7 @@ async def test_a_comment_that_failed_is_sent_again_alone(net: Net) -> None:
     # A lookup now finds both, so an unknown outcome here would never resend either.
     found = await net.adapter.lookup(r, rendered, NOW - timedelta(hours=1))
     assert isinstance(found, Found)
-    assert [p.remote_id for p in found.published.parts] == [
-        p.remote_id for p in published.parts
-    ]
+    assert [p.remote_id for p in found.published.parts] == [p.remote_id for p in published.parts]
 
 
 @pytest.mark.parametrize("net", NETWORKS, indirect=True)
