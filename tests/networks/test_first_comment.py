@@ -339,3 +339,18 @@ async def test_a_comment_whose_answer_was_lost_is_found_not_sent_twice(net: Net)
         published = found.published
     # Bluesky settles it itself: the comment's record key is read back.
     assert_one_post_one_comment(net, "lost", published)
+
+
+def test_linkedins_comment_payload() -> None:
+    """The exact Comments API body (the bundled example has no LinkedIn account, so its
+    snapshot, tests/snapshots/example_payloads.json, holds the other four networks')."""
+    settings = LinkedInSettings(author=ORG, token=Secret("LINKEDIN_TOKEN", TOKEN))
+    adapter = LinkedInAdapter("brand-linkedin", settings, AdapterContext(None, FakeClock(NOW)))
+    rendered = adapter.render(content("linkedin", "snap"))
+    comment = rendered.parts[-1]
+    assert comment.role is Role.COMMENT and comment.limit == 1_250
+    assert comment.payload == {
+        "actor": ORG,
+        "object": "<part:0>",
+        "message": {"text": "Inscription gratuite : https://example.com/atelier (snap)"},
+    }
