@@ -548,21 +548,26 @@ class LinkedInAdapter(HttpAdapter):
     async def _find_comment(self, post: str, text: str) -> str | None:
         """The URN of the author's comment reading ``text`` on ``post``, if there is one."""
         wanted = _normalize(text)
-        url = self._rest(f"socialActions/{quote(post, safe='')}/comments")
-        answer = await self.send(self._request("GET", url, Kind.READ, "lookup"), expect=(200,))
-        doc = answer.maybe_json()
-        elements = doc.get("elements") if isinstance(doc, dict) else None
-        if not isinstance(elements, list):
-            raise TransientError("lookup: LinkedIn answered without an elements list")
-        for element in elements:
-            if not isinstance(element, dict) or element.get("actor") != self._settings.author:
-                continue
-            message = element.get("message")
-            said = message.get("text") if isinstance(message, dict) else None
-            urn = element.get("$URN")
-            if isinstance(said, str) and isinstance(urn, str) and _normalize(said) == wanted:
-                return urn
-        return None
+        path = f"socialActions/{quote(post, safe='')}/comments"
+        for page in range(LOOKUP_PAGES):
+            query = f"start={page * LOOKUP_COUNT}&count={LOOKUP_COUNT}"
+            url = self._rest(path, query=query)
+            request = self._request("GET", url, Kind.READ, "lookup")
+            doc = (await self.send(request, expect=(200,))).maybe_json()
+            elements = doc.get("elements") if isinstance(doc, dict) else None
+            if not isinstance(elements, list):
+                raise TransientError("lookup: LinkedIn answered without an elements list")
+            for element in elements:
+                if not isinstance(element, dict) or element.get("actor") != self._settings.author:
+                    continue
+                message = element.get("message")
+                said = message.get("text") if isinstance(message, dict) else None
+                urn = element.get("$URN")
+                if isinstance(said, str) and isinstance(urn, str) and _normalize(said) == wanted:
+                    return urn
+            if len(elements) < LOOKUP_COUNT:
+                return None
+        raise TransientError(f"lookup: more than {LOOKUP_PAGES * LOOKUP_COUNT} comments to read")
 
     async def _lookup_post(
         self, ref: DeliveryRef, rendered: Rendered, since: datetime

@@ -425,7 +425,9 @@ class LinkedInServer:
             if method == "POST":
                 doc = self._json_body(request, body)
                 return await self._answer("comment", request, lambda: self._comment(raw_urn, doc))
-            return await self._answer("comments", request, lambda: self._comments(raw_urn))
+            return await self._answer(
+                "comments", request, lambda: self._comments(raw_urn, query)
+            )
         m = re.fullmatch(r"/rest/organizations/(\d+)", path)
         if m is not None and method == "GET":
             org_id = m.group(1)
@@ -768,12 +770,22 @@ class LinkedInServer:
         self.comments.append(comment)
         return _json(201, comment.doc(), headers={"x-restli-id": quote(urn, safe="")})
 
-    def _comments(self, raw_urn: str) -> web.StreamResponse:
+    def _comments(self, raw_urn: str, query: str) -> web.StreamResponse:
         post = self._post_of(raw_urn)
+        params = dict(parse_qsl(query))
+        unknown = sorted(set(params) - {"start", "count"})
+        if unknown:
+            return _json(400, error_body(400, f"strict server: unknown parameter {unknown[0]}"))
+        try:
+            start, count = int(params.get("start", "0")), int(params.get("count", "10"))
+        except ValueError:
+            return _json(400, error_body(400, "count and start must be integers"))
+        if not 1 <= count <= 100 or start < 0:
+            return _json(400, error_body(400, "count must be 1 to 100, start at least 0"))
         mine = [c.doc() for c in self.comments if c.object == post.urn]
         return _json(200, {
-            "paging": {"start": 0, "count": len(mine), "links": [], "total": len(mine)},
-            "elements": mine,
+            "paging": {"start": start, "count": count, "links": [], "total": len(mine)},
+            "elements": mine[start : start + count],
         })
 
     # ------------------------------------------------------------------ identity
