@@ -30,6 +30,7 @@ from publisher.store import Store
 from tests.conftest import T0, Project
 from tests.networks.facebook.server import GraphServer
 from tests.networks.linkedin.server import LinkedInServer
+from tests.test_cli import cli
 
 TOKEN = "SECRET-version-hold-token-77aa"
 ORG = "urn:li:organization:5515715"
@@ -123,6 +124,12 @@ async def test_a_refused_version_holds_the_account_and_fails_nothing(
             assert case.old in reason and f"set {case.setting} of account alpha" in reason
             assert state.limited_until is not None
             assert state.limited_until >= T0 + CREDENTIALS_RECHECK
+            # `status` says which account, why, and what to change.
+            code, out, _ = await cli("status", "--config", str(project.config_path))
+            assert code == 0
+            (line,) = [x for x in out.splitlines() if x.startswith("account alpha:")]
+            assert line.startswith("account alpha: version account needs attention (version)")
+            assert f"set {case.setting} of account alpha to a served version" in line
 
             # Before the recheck nothing more is sent, even with the version fixed.
             fixed = case.adapter(server, ctx, case.new)
