@@ -31,6 +31,7 @@ from publisher.adapters.base import (
     Published,
     RemotePart,
     Rendered,
+    Role,
 )
 from publisher.redact import Verbatim
 from publisher.text import grapheme_length
@@ -84,13 +85,17 @@ class LogAdapter(Adapter):
         parts = list(done)
         for part in rendered.parts[len(done) :]:
             remote_id = f"{ref.part_key(part.index)}"
+            what = (
+                "first comment"
+                if part.role is Role.COMMENT
+                else f"part {part.index + 1}/{len(rendered.post_parts)}"
+            )
             log.info(
-                "%s part %d/%d (%d/%d): %s",
+                "%s %s (%d/%d): %s",
                 self.account,
-                part.index + 1,
-                len(rendered.parts),
+                what,
                 part.length,
-                rendered.limit,
+                part.limit or rendered.limit,
                 Verbatim(json.dumps(part.text, ensure_ascii=False)),
                 extra={
                     "action": "publish",
