@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from publisher.adapters.capabilities import MIN_LENGTH_LIMIT as MIN_LENGTH_LIMIT
 from publisher.adapters.capabilities import Capabilities as Capabilities
+from publisher.adapters.capabilities import Comments as Comments
 from publisher.adapters.capabilities import MediaLimits as MediaLimits
 from publisher.adapters.capabilities import OptionSpec as OptionSpec
 from publisher.adapters.engagement import Engagement as Engagement
@@ -52,6 +53,7 @@ from publisher.content import Published as Published
 from publisher.content import RemotePart as RemotePart
 from publisher.content import Rendered as Rendered
 from publisher.content import RenderedPart as RenderedPart
+from publisher.content import Role as Role
 from publisher.content import Subject as Subject
 from publisher.content import ThreadMode as ThreadMode
 from publisher.media import MediaError, MediaFile, MediaRoots, limit_for, open_media
@@ -70,6 +72,7 @@ if TYPE_CHECKING:  # aiohttp loads with the session: rendering (validate, dry-ru
 
 class Attention(StrEnum):
     CREDENTIALS = "credentials"  # token revoked/expired: the account needs a human
+    VERSION = "version"  # the API version configured is no longer served: update it
     PERMISSION = "permission"  # the app lacks a permission
     CONTENT = "content"  # the post itself was refused
     FLAGGED = "flagged"  # the network flagged the account (spam block)
@@ -352,6 +355,16 @@ class Adapter(ABC):
     ) -> Mapping[str, Any]:
         """The exact body of one part; media uploads appear as "<media:N>" placeholders."""
 
+    def build_comment(self, text: str, content: PostContent) -> Mapping[str, Any]:
+        """The exact body of the post's first comment (``first_comment:``), for a network
+        whose ``Capabilities.comments`` is set. Pure, like ``build_payload``; the post is
+        "<part:0>" (``payload.part(0)``): a comment is on the post's first part.
+
+        The default is a reply to self: the body of a thread's second part, which replies to
+        part 0 (Mastodon, Bluesky, X). A network with a comments endpoint overrides it, and
+        ``publish_comment`` with it."""
+        return self.build_payload(text, (), 1, 2, content)
+
     async def publish(
         self, rendered: Rendered, ref: DeliveryRef, done: Sequence[RemotePart] = ()
     ) -> Published:
@@ -382,16 +395,20 @@ class Adapter(ABC):
                 "cannot publish as written: " + "; ".join(rendered.errors),
                 attention=Attention.CONTENT,
             )
-        if len(rendered.parts) > 1 and not self.capabilities().threads:
+        posts = len(rendered.post_parts)
+        if posts > 1 and not self.capabilities().threads:
             raise PermanentError(
-                f"a {self.network} post is one part, this one has {len(rendered.parts)}",
+                f"a {self.network} post is one part, this one has {posts}",
                 attention=Attention.CONTENT,
             )
         for part in todo:
             attempt = _Attempt()
             token = _ATTEMPT.set(attempt)
             try:
-                remote = await self.publish_part(part, progress)
+                if part.role is Role.COMMENT:
+                    remote = await self.publish_comment(part, progress)
+                else:
+                    remote = await self.publish_part(part, progress)
             except AdapterError as err:
                 raise err.with_partial(progress.parts()) from err.__cause__
             except Exception as err:
@@ -413,11 +430,25 @@ class Adapter(ABC):
             f"the {self.network} adapter defines neither publish_part nor publish"
         )
 
+    async def publish_comment(self, part: RenderedPart, progress: Progress) -> RemotePart:
+        """Publish the post's first comment, once every part of the post is out (in
+        ``progress``), and say what it became. The template calls it for the part whose role
+        is ``Role.COMMENT``, so a comment that failed is sent again alone, the post never.
+
+        The default publishes it as ``publish_part`` does: right for a network whose comment
+        is a reply to self (Mastodon, Bluesky, X: ``build_comment`` names the post as its
+        parent). A network with a comments endpoint (Facebook, LinkedIn) overrides it."""
+        return await self.publish_part(part, progress)
+
     def _adapter_bug(
         self, err: Exception, part: RenderedPart, attempt: _Attempt, progress: Progress
     ) -> AdapterError:
         """The one policy for an unexpected exception; see ``publish``."""
-        which = f"part {part.index + 1}/{len(progress.rendered.parts)}"
+        which = (
+            "the first comment"
+            if part.role is Role.COMMENT
+            else f"part {part.index + 1}/{len(progress.rendered.parts)}"
+        )
         logging.getLogger(f"publisher.network.{self.network}").error(
             "%s: adapter bug while publishing %s:\n%s",
             self.account,

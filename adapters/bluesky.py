@@ -43,6 +43,7 @@ from publisher.adapters.base import (
     Attention,
     Capabilities,
     CheckStatus,
+    Comments,
     DeliveryRef,
     Found,
     LengthRule,
@@ -328,6 +329,9 @@ class BlueskyAdapter(HttpAdapter):
             ),
             threads=True,
             link_cards=True,
+            # The first comment is a reply to self (root and parent: the post), under its own
+            # deterministic record key like every part.
+            comments=Comments(LengthRule(grapheme_length, 300)),
         )
 
     # -- render --------------------------------------------------------------

@@ -32,12 +32,23 @@ class MediaLimits:
 
 
 @dataclass(frozen=True)
+class Comments:
+    """How a network takes a post's first comment (``first_comment:``): its length rule.
+
+    A comment is text only and never split: longer than ``length.limit`` is an error."""
+
+    length: LengthRule
+
+
+@dataclass(frozen=True)
 class Capabilities:
     network: str
     length: LengthRule
     media: MediaLimits
     threads: bool  # can a long post become a reply chain?
     link_cards: bool = False
+    # None: the network takes no first comment (one in the queue is a validation error).
+    comments: Comments | None = None
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from multidict import CIMultiDict
 from pydantic import Field, field_validator
 
 from publisher.adapters import payload
+from publisher.adapters.apiversions import graph_end_of_life, version_warning
 from publisher.adapters.base import (
     Absent,
     AccountCheck,
@@ -49,6 +50,7 @@ from publisher.adapters.base import (
     Attention,
     Capabilities,
     CheckStatus,
+    Comments,
     DeliveryRef,
     Found,
     LengthRule,
@@ -98,12 +100,14 @@ if TYPE_CHECKING:  # aiohttp loads with the first request: rendering needs none
 log = logging.getLogger("publisher.network.facebook")
 
 MAX_LENGTH = 63_206  # Graph's limit on a post's message, in characters
+MAX_COMMENT_LENGTH = 8_000  # a comment's message, in characters
 MAX_PHOTOS = 10
 MAX_PHOTO_BYTES = 4 * 1024 * 1024
 # Graph's documented photo formats. GIF is left out: the shared layer counts GIFs as
 # video, and Graph would flatten an animated GIF to a still photo anyway.
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/bmp", "image/tiff"})
 TEXT_KEYS = frozenset({"message", "caption", "link"})  # the editor's words: no placeholders
+COMMENT_TEXT_KEYS = frozenset({"message"})
 
 # Graph error codes (developers.facebook.com/docs/graph-api/guides/error-handling).
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 80001})  # 80001: Page-level BUC limit
@@ -111,6 +115,10 @@ CREDENTIAL_CODES = frozenset({102, 190})
 PERMISSION_CODES = frozenset({3, 10, *range(200, 300)})
 TRANSIENT_CODES = frozenset({1, 2})
 FLAGGED_CODE = 368  # temporarily blocked for policy violations
+# "You are calling a deprecated version of the API": the configured `api_version` is refused.
+# (Graph mostly serves a call to an expired version with the oldest one it still serves;
+# where it refuses instead, this is the code.) The operator's to fix: the account is held.
+VERSION_CODES = frozenset({2635})
 DUPLICATE_CODE = 506  # duplicate status message
 CONTENT_CODES = frozenset({100, 1609005})  # invalid parameter, link could not be posted
 FLAGGED_BACKOFF = timedelta(hours=24)
@@ -143,6 +151,8 @@ class FacebookSettings(AccountSettings):
     page_id: str
     page_token: Secret
     api_base: str = "https://graph.facebook.com"
+    # Served until 2027-10-08 (``apiversions.GRAPH_END_OF_LIFE``); `accounts check` warns a
+    # month before the configured version's published end of life.
     api_version: str = "v23.0"
     client_id: str | None = None  # the Meta app's ID and secret: `accounts connect` only
     client_secret: Secret | None = None
@@ -221,6 +231,7 @@ class FacebookAdapter(HttpAdapter):
             ),
             threads=False,
             link_cards=True,
+            comments=Comments(LengthRule(code_points, MAX_COMMENT_LENGTH)),
         )
 
     # ------------------------------------------------------------------ render and payloads
@@ -269,6 +280,10 @@ class FacebookAdapter(HttpAdapter):
             body["link"] = content.link.url
         return body
 
+    def build_comment(self, text: str, content: PostContent) -> Mapping[str, Any]:
+        """The body of ``POST /{post-id}/comments``: the page comments on its own post."""
+        return {"message": text}
+
     # ------------------------------------------------------------------ publish_part
 
     async def publish_part(self, part: RenderedPart, progress: Progress) -> RemotePart:
@@ -279,6 +294,18 @@ class FacebookAdapter(HttpAdapter):
             remote = await self._publish_feed(part)
         log.debug("%s: published %s", self.account, remote.url)
         return remote
+
+    async def publish_comment(self, part: RenderedPart, progress: Progress) -> RemotePart:
+        """The first comment on the post (part 0): ``POST /{post-id}/comments``. No
+        idempotency key: a lost answer is ambiguous, settled by ``lookup``."""
+        post = progress.out[0]
+        body = payload.fill(part.payload, text=COMMENT_TEXT_KEYS)
+        path = f"{post.remote_id}/comments"
+        doc = await self._graph("POST", path, Kind.CREATE, "first comment", json=body)
+        comment_id = doc.get("id")
+        if not isinstance(comment_id, str) or not comment_id:
+            raise AmbiguousError("first comment: Graph answered 200 without an id")
+        return RemotePart(part.index, comment_id, post.url)
 
     async def _publish_photo(self, part: RenderedPart) -> RemotePart:
         form = await self._form(part.payload, part.media)
@@ -348,6 +375,14 @@ class FacebookAdapter(HttpAdapter):
             )
         if code in CREDENTIAL_CODES:
             return PermanentError(reason, attention=Attention.CREDENTIALS, status=status)
+        if code in VERSION_CODES:
+            return PermanentError(
+                f"{reason}: Graph API {self._settings.api_version} is refused; set "
+                f"`api_version` of account {self.account} to a served version and reload "
+                "the daemon: its held posts then go out",
+                attention=Attention.VERSION,
+                status=status,
+            )
         if code in PERMISSION_CODES or (code == 100 and err.subcode == 33):
             # 100/33: the object is missing or not visible to this token
             return PermanentError(reason, attention=Attention.PERMISSION, status=status)
@@ -386,6 +421,48 @@ class FacebookAdapter(HttpAdapter):
     # ------------------------------------------------------------------ lookup
 
     async def lookup(self, ref: DeliveryRef, rendered: Rendered, since: datetime) -> LookupResult:
+        """The post (``_lookup_post``), then its first comment among the post's comments."""
+        found = await self._lookup_post(rendered, since)
+        comment = rendered.comment
+        if not isinstance(found, Found) or comment is None:
+            return found
+        post = found.published.parts[0]
+        try:
+            comment_id = await self._find_comment(post.remote_id, comment.text)
+        except AdapterError as err:
+            # The post is out; whether its comment is cannot be told: never resend it blind.
+            return Unknowable(f"the post is {post.remote_id}; its comments: {err.reason}")
+        if comment_id is None:
+            return found  # the comment is not out: the engine sends it, and only it
+        return Found(Published((post, RemotePart(comment.index, comment_id, post.url))))
+
+    async def _find_comment(self, post_id: str, text: str) -> str | None:
+        """The id of the page's comment reading ``text`` on ``post_id``, if there is one."""
+        wanted = _normalize(text)
+        params: dict[str, str] = {"fields": "id,message,from", "filter": "toplevel", "limit": "100"}
+        path = f"{post_id}/comments"
+        for _ in range(LOOKUP_PAGES):
+            doc = await self._graph("GET", path, Kind.READ, "lookup", params=params)
+            data = doc.get("data")
+            if not isinstance(data, list):
+                raise TransientError("lookup: Graph answered the comments without a data list")
+            for comment in data:
+                if not isinstance(comment, dict) or not isinstance(comment.get("id"), str):
+                    continue
+                author = comment.get("from")
+                page = author.get("id") if isinstance(author, dict) else None
+                message = comment.get("message")
+                if page not in (self._settings.page_id, None):
+                    continue
+                if isinstance(message, str) and _normalize(message) == wanted:
+                    return str(comment["id"])
+            following = _next_params(doc.get("paging"))
+            if following is None:
+                return None
+            params = {**params, **following}
+        raise TransientError(f"lookup: more than {LOOKUP_PAGES} pages of comments to read")
+
+    async def _lookup_post(self, rendered: Rendered, since: datetime) -> LookupResult:
         """The page's posts since ``since``, matched by message: Graph keeps no request keys."""
         if not rendered.parts:
             return Unknowable("nothing was rendered")
@@ -536,8 +613,18 @@ class FacebookAdapter(HttpAdapter):
             return AccountCheck(CheckStatus.ATTENTION, detail=detail)
         identity = f"{name} ({page_id})"
         expires_at, detail, valid = await self._token_expiry()
-        status = CheckStatus.OK if valid else CheckStatus.ATTENTION
+        version = self.version_warning(self.context.clock.now())
+        status = CheckStatus.OK if valid and version is None else CheckStatus.ATTENTION
+        if version is not None:
+            detail = f"{detail}; {version}"
         return AccountCheck(status, identity=identity, expires_at=expires_at, detail=detail)
+
+    def version_warning(self, now: datetime) -> str | None:
+        """What to tell an operator at ``now`` about the configured Graph API version."""
+        version = self._settings.api_version
+        return version_warning(
+            f"Graph API {version}", "api_version", graph_end_of_life(version), now
+        )
 
     async def _token_expiry(self) -> tuple[datetime | None, str, bool]:
         """Best effort through ``debug_token``: a failure there only means expiry unknown."""

@@ -44,6 +44,7 @@ from pydantic import field_validator, model_validator
 from yarl import URL
 
 from publisher.adapters import payload
+from publisher.adapters.apiversions import linkedin_sunset, version_warning
 from publisher.adapters.base import (
     Absent,
     AccountCheck,
@@ -53,6 +54,7 @@ from publisher.adapters.base import (
     Attention,
     Capabilities,
     CheckStatus,
+    Comments,
     DeliveryRef,
     Found,
     LengthRule,
@@ -91,6 +93,16 @@ from publisher.text import code_points
 log = logging.getLogger("publisher.network.linkedin")
 
 MAX_LENGTH = 3_000  # commentary, in characters
+# A comment's text: LinkedIn's editor stops a comment at 1,250 characters; the Comments API
+# documents no larger figure, so no longer comment is sent.
+MAX_COMMENT_LENGTH = 1_250
+# The LinkedIn-Version sent unless the account sets `version`. LinkedIn serves each monthly
+# version for about a year (at least one, its versioning page says) and refuses a retired one
+# with 426 NONEXISTENT_VERSION: 202511 was retired on 2026-11-16. 202607 (July 2026) is the
+# newest version the versioning page names as the latest in what we could consult; it is
+# served until about July 2027 (``apiversions.linkedin_sunset``; `accounts check` warns a
+# month before).
+DEFAULT_VERSION = "202607"
 MAX_IMAGES = 20  # a multiImage post takes 2 to 20; one image goes in content.media
 ALT_TEXT_MAX = 4_086  # the Posts API's limit on a media's altText
 # The Images API takes JPEG, PNG and GIF. GIF is left out: the shared layer counts GIFs as
@@ -108,6 +120,8 @@ LOOKUP_SLACK = timedelta(minutes=10)  # clock skew between us and LinkedIn's cre
 
 # The editor's words in a post's body: never taken for a placeholder.
 TEXT_KEYS = frozenset({"commentary", "altText", "source", "title", "description"})
+COMMENT_TEXT_KEYS = frozenset({"text"})  # a comment's message.text
+COMMENT_URN_RE = re.compile(r"urn:li:comment:\(.+\)")
 
 AUTHOR_RE = re.compile(r"urn:li:(?:organization:(?P<org>\d+)|person:(?P<person>[A-Za-z0-9_-]+))")
 POST_URN_RE = re.compile(r"urn:li:(?:share|ugcPost):\d+")
@@ -132,7 +146,7 @@ class LinkedInSettings(AccountSettings):
     author: str  # urn:li:organization:123 (a company page) or urn:li:person:abc (a member)
     token: Secret
     api_base: str = "https://api.linkedin.com"
-    version: str = "202511"  # the LinkedIn-Version header, YYYYMM
+    version: str = DEFAULT_VERSION  # the LinkedIn-Version header, YYYYMM
     token_expires: datetime | date | None = None  # the operator's note of the 60-day expiry
     visibility: str = "PUBLIC"
     client_id: str | None = None  # the app's Client ID and secret: `accounts connect` only
@@ -163,7 +177,7 @@ class LinkedInSettings(AccountSettings):
         value = str(value).strip()
         m = VERSION_RE.fullmatch(value)
         if m is None or not 1 <= int(m.group("month")) <= 12:
-            raise ValueError("must be a LinkedIn API version, YYYYMM (e.g. 202511)")
+            raise ValueError(f"must be a LinkedIn API version, YYYYMM (e.g. {DEFAULT_VERSION})")
         return value
 
     @field_validator("visibility")
@@ -231,6 +245,7 @@ class LinkedInAdapter(HttpAdapter):
             ),
             threads=False,
             link_cards=True,
+            comments=Comments(LengthRule(code_points, MAX_COMMENT_LENGTH)),
         )
 
     # ------------------------------------------------------------------ render and payloads
@@ -266,7 +281,7 @@ class LinkedInAdapter(HttpAdapter):
                         Subject.THUMB,
                     )
                 )
-        for part in rendered.parts:
+        for part in rendered.post_parts:
             sent = part.payload.get("commentary")
             if isinstance(sent, str) and len(sent) > MAX_LENGTH >= part.length:
                 warnings.append(
@@ -312,6 +327,16 @@ class LinkedInAdapter(HttpAdapter):
             body["content"] = {"article": article}
         return body
 
+    def build_comment(self, text: str, content: PostContent) -> Mapping[str, Any]:
+        """The Comments API's body (``POST /rest/socialActions/{post}/comments``): the author
+        comments on its own post. ``message.text`` is plain text (comments are not little
+        text: nothing to escape)."""
+        return {
+            "actor": self._settings.author,
+            "object": payload.part(0),
+            "message": {"text": text},
+        }
+
     # ------------------------------------------------------------------ publish_part
 
     async def publish_part(self, part: RenderedPart, progress: Progress) -> RemotePart:
@@ -329,6 +354,29 @@ class LinkedInAdapter(HttpAdapter):
         remote = await self._create_post(part.index, body)
         log.debug("%s: published %s", self.account, remote.url)
         return remote
+
+    async def publish_comment(self, part: RenderedPart, progress: Progress) -> RemotePart:
+        """The first comment on the post (part 0), through the Comments API. Like a post, it
+        has no idempotency key: a lost answer is ambiguous, settled by ``lookup``."""
+        self._refuse_expired()
+        body = payload.fill(part.payload, parts=progress.remote_ids(), text=COMMENT_TEXT_KEYS)
+        post = str(body["object"])
+        url = self._rest(f"socialActions/{quote(post, safe='')}/comments")
+        what = "first comment"
+        request = self._request("POST", url, Kind.CREATE, what, json_body=body)
+        answer = await self.send(request, expect=(200, 201))
+        doc = answer.maybe_json()
+        raw = answer.headers.get("x-restli-id") or ""
+        urn = doc.get("$URN") if isinstance(doc, dict) else None
+        if not isinstance(urn, str):
+            urn = unquote(raw.strip())
+        if COMMENT_URN_RE.fullmatch(urn) is None:
+            raise AmbiguousError(
+                f"{what}: LinkedIn answered {answer.status} without a comment URN",
+                status=answer.status,
+            )
+        log.debug("%s: first comment %s on %s", self.account, urn, post)
+        return RemotePart(part.index, urn, post_url(post))
 
     async def _create_post(self, index: int, body: Mapping[str, Any]) -> RemotePart:
         request = self._request("POST", self._rest("posts"), Kind.CREATE, "post", json_body=body)
@@ -428,9 +476,13 @@ class LinkedInAdapter(HttpAdapter):
             # left may hide a post, while an upload that failed left nothing visible.
             return doubtful(kind, reason, status=status)
         if status == 426:
+            # A retired LinkedIn-Version refuses every request: the operator's to fix, like
+            # a revoked token. The account is held, its deliveries wait; none fails.
             return PermanentError(
-                f"{reason} (LinkedIn-Version {self._settings.version} is not served: "
-                "update `version`)",
+                f"{reason}: LinkedIn-Version {self._settings.version} is not served any more; "
+                f"set `version` of account {self.account} to a served version (e.g. "
+                f"{DEFAULT_VERSION}) and reload the daemon: its held posts then go out",
+                attention=Attention.VERSION,
                 status=status,
             )
         return super().classify(answer, kind)
@@ -449,6 +501,49 @@ class LinkedInAdapter(HttpAdapter):
     # ------------------------------------------------------------------ lookup
 
     async def lookup(self, ref: DeliveryRef, rendered: Rendered, since: datetime) -> LookupResult:
+        """The post (``_lookup_post``), then its first comment among the post's comments."""
+        found = await self._lookup_post(ref, rendered, since)
+        comment = rendered.comment
+        if not isinstance(found, Found) or comment is None:
+            return found
+        post = found.published.parts[0]
+        try:
+            urn = await self._find_comment(post.remote_id, comment.text)
+        except AdapterError as err:
+            # The post is out; whether its comment is cannot be told: never resend it blind.
+            return Unknowable(f"the post is {post.remote_id}; its comments: {err.reason}")
+        if urn is None:
+            return found  # the comment is not out: the engine sends it, and only it
+        remote = RemotePart(comment.index, urn, post.url)
+        return Found(Published((post, remote)))
+
+    async def _find_comment(self, post: str, text: str) -> str | None:
+        """The URN of the author's comment reading ``text`` on ``post``, if there is one."""
+        wanted = _normalize(text)
+        path = f"socialActions/{quote(post, safe='')}/comments"
+        for page in range(LOOKUP_PAGES):
+            query = f"start={page * LOOKUP_COUNT}&count={LOOKUP_COUNT}"
+            url = self._rest(path, query=query)
+            request = self._request("GET", url, Kind.READ, "lookup")
+            doc = (await self.send(request, expect=(200,))).maybe_json()
+            elements = doc.get("elements") if isinstance(doc, dict) else None
+            if not isinstance(elements, list):
+                raise TransientError("lookup: LinkedIn answered without an elements list")
+            for element in elements:
+                if not isinstance(element, dict) or element.get("actor") != self._settings.author:
+                    continue
+                message = element.get("message")
+                said = message.get("text") if isinstance(message, dict) else None
+                urn = element.get("$URN")
+                if isinstance(said, str) and isinstance(urn, str) and _normalize(said) == wanted:
+                    return urn
+            if len(elements) < LOOKUP_COUNT:
+                return None
+        raise TransientError(f"lookup: more than {LOOKUP_PAGES * LOOKUP_COUNT} comments to read")
+
+    async def _lookup_post(
+        self, ref: DeliveryRef, rendered: Rendered, since: datetime
+    ) -> LookupResult:
         """The author's recent posts, matched by commentary: LinkedIn keeps no request keys."""
         if not rendered.parts:
             return Unknowable("nothing was rendered")
@@ -605,7 +700,8 @@ class LinkedInAdapter(HttpAdapter):
     async def check(self) -> AccountCheck:
         s = self._settings
         now = self.context.clock.now()
-        warning = self.expiry_warning(now)
+        warnings = [w for w in (self.expiry_warning(now), self.version_warning(now)) if w]
+        warning = "; ".join(warnings) or None
         m = AUTHOR_RE.fullmatch(s.author)
         if m is None:
             return AccountCheck(CheckStatus.ATTENTION, detail=f"author {s.author!r} is not a URN")
@@ -672,6 +768,13 @@ class LinkedInAdapter(HttpAdapter):
                 "then update token and token_expires"
             )
         return None
+
+    def version_warning(self, now: datetime) -> str | None:
+        """What to tell an operator about the configured LinkedIn-Version at ``now``."""
+        version = self._settings.version
+        return version_warning(
+            f"LinkedIn-Version {version}", "version", linkedin_sunset(version), now
+        )
 
     def _refuse_expired(self) -> None:
         now = self.context.clock.now()

@@ -22,6 +22,7 @@ from publisher.adapters.base import (
     Adapter,
     Capabilities,
     CheckStatus,
+    Comments,
     DeliveryRef,
     LengthRule,
     MediaItem,
@@ -30,6 +31,7 @@ from publisher.adapters.base import (
     Published,
     RemotePart,
     Rendered,
+    Role,
 )
 from publisher.redact import Verbatim
 from publisher.text import grapheme_length
@@ -50,9 +52,10 @@ class LogAdapter(Adapter):
 
     def capabilities(self) -> Capabilities:
         assert isinstance(self.settings, LogSettings)
+        length = LengthRule(grapheme_length, self.settings.max_length)
         return Capabilities(
             network="log",
-            length=LengthRule(grapheme_length, self.settings.max_length),
+            length=length,
             media=MediaLimits(
                 max_images=4,
                 max_videos=1,
@@ -63,6 +66,7 @@ class LogAdapter(Adapter):
                 alt_text_max=1500,
             ),
             threads=True,
+            comments=Comments(length),  # a reply to the post, as a thread part is
         )
 
     def build_payload(
@@ -81,13 +85,17 @@ class LogAdapter(Adapter):
         parts = list(done)
         for part in rendered.parts[len(done) :]:
             remote_id = f"{ref.part_key(part.index)}"
+            what = (
+                "first comment"
+                if part.role is Role.COMMENT
+                else f"part {part.index + 1}/{len(rendered.post_parts)}"
+            )
             log.info(
-                "%s part %d/%d (%d/%d): %s",
+                "%s %s (%d/%d): %s",
                 self.account,
-                part.index + 1,
-                len(rendered.parts),
+                what,
                 part.length,
-                rendered.limit,
+                part.limit or rendered.limit,
                 Verbatim(json.dumps(part.text, ensure_ascii=False)),
                 extra={
                     "action": "publish",

@@ -48,6 +48,7 @@ from publisher.adapters.base import (
     Attention,
     Capabilities,
     CheckStatus,
+    Comments,
     DeliveryRef,
     Found,
     LengthRule,
@@ -63,6 +64,7 @@ from publisher.adapters.base import (
     RemotePart,
     Rendered,
     RenderedPart,
+    Role,
     Subject,
     TransientError,
     Unknowable,
@@ -227,13 +229,14 @@ class MastodonAdapter(HttpAdapter):
             return known[2]
         s = self._settings
         inst = self._instance_limits or InstanceLimits(s.max_characters, s.url_length)
+        length = LengthRule(
+            functools.partial(mastodon_length, url_length=inst.url_length),
+            max(inst.max_characters - self._reserve, 1),
+            urls_shrink=True,
+        )
         caps = Capabilities(
             network="mastodon",
-            length=LengthRule(
-                functools.partial(mastodon_length, url_length=inst.url_length),
-                max(inst.max_characters - self._reserve, 1),
-                urls_shrink=True,
-            ),
+            length=length,
             media=MediaLimits(
                 max_images=inst.max_media,
                 max_videos=1,
@@ -245,6 +248,8 @@ class MastodonAdapter(HttpAdapter):
                 mix_images_and_video=False,
             ),
             threads=True,
+            # The first comment is a reply to self: a status like any other.
+            comments=Comments(length),
         )
         self._caps = (self._instance_limits, self._reserve, caps)
         return caps
@@ -402,7 +407,8 @@ class MastodonAdapter(HttpAdapter):
             )
         parts = [RemotePart(0, head.id, head.url)]
         for part in rendered.parts[1:]:
-            prev = parts[-1].remote_id
+            # A thread part replies to the part before it; the first comment to the post.
+            prev = parts[0 if part.role is Role.COMMENT else -1].remote_id
             text = _comparable(part.text)
             reply = next(
                 (s for s in oldest_first if s.in_reply_to_id == prev and s.text == text), None

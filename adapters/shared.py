@@ -17,6 +17,7 @@ from publisher.content import (
     Problem,
     Rendered,
     RenderedPart,
+    Role,
     Subject,
     ThreadMode,
 )
@@ -35,6 +36,8 @@ class Renders(Protocol):
     def build_payload(
         self, text: str, media: Sequence[MediaItem], index: int, total: int, content: PostContent
     ) -> Mapping[str, Any]: ...
+
+    def build_comment(self, text: str, content: PostContent) -> Mapping[str, Any]: ...
 
 
 def check_media(
@@ -225,6 +228,12 @@ def render_with(adapter: Renders, content: PostContent) -> Rendered:
         thumb = card.thumb if index == 0 and card is not None else None
         length = count(text)
         parts.append(RenderedPart(index, text, tuple(media), length, payload, thumb))
+    if content.first_comment.strip():
+        comment, problem = render_comment(adapter, content, caps, len(parts))
+        if comment is not None:
+            parts.append(comment)
+        if problem is not None:
+            errors.append(problem)
     return Rendered(
         network=caps.network,
         account=content.account,
@@ -234,6 +243,30 @@ def render_with(adapter: Renders, content: PostContent) -> Rendered:
         errors=tuple(p.message for p in errors),
         problems=(*errors, *warnings),
     )
+
+
+def render_comment(
+    adapter: Renders, content: PostContent, caps: Capabilities, index: int
+) -> tuple[RenderedPart | None, Problem | None]:
+    """The post's first comment as its last part (``Role.COMMENT``, after the ``index`` parts
+    of the post), and the error that stops it: a network without comments, or a comment
+    longer than the network's comment rule (a comment is never split)."""
+    text = content.first_comment
+    rules = caps.comments
+    if rules is None:
+        message = f"{caps.network} takes no first comment: remove first_comment for it"
+        return None, Problem(message, Subject.COMMENT)
+    length = rules.length.count(text)
+    payload = adapter.build_comment(text, content)
+    limit = rules.length.limit
+    part = RenderedPart(index, text, (), length, payload, role=Role.COMMENT, limit=limit)
+    if length > rules.length.limit:
+        message = (
+            f"the first comment is {length} long, {caps.network} takes at most "
+            f"{rules.length.limit} in a comment"
+        )
+        return part, Problem(message, Subject.COMMENT)
+    return part, None
 
 
 def _no_card(url: str, texts: list[str], network: str) -> Problem:

@@ -48,6 +48,7 @@ from publisher.adapters.base import (
     Attention,
     Capabilities,
     CheckStatus,
+    Comments,
     DeliveryRef,
     Found,
     LengthRule,
@@ -63,6 +64,7 @@ from publisher.adapters.base import (
     RemotePart,
     Rendered,
     RenderedPart,
+    Role,
     TransientError,
     Unknowable,
 )
@@ -228,9 +230,10 @@ class XAdapter(HttpAdapter):
     # ------------------------------------------------------------------ capabilities
 
     def capabilities(self) -> Capabilities:
+        length = LengthRule(x_weighted_length, self._settings.max_length, urls_shrink=True)
         return Capabilities(
             network="x",
-            length=LengthRule(x_weighted_length, self._settings.max_length, urls_shrink=True),
+            length=length,
             media=MediaLimits(
                 max_images=4,
                 max_videos=1,
@@ -242,6 +245,7 @@ class XAdapter(HttpAdapter):
                 mix_images_and_video=False,
             ),
             threads=True,
+            comments=Comments(length),  # a reply to self, counted as a post is
         )
 
     # ------------------------------------------------------------------ build_payload
@@ -260,8 +264,10 @@ class XAdapter(HttpAdapter):
     # ------------------------------------------------------------------ publish_part
 
     async def publish_part(self, part: RenderedPart, progress: Progress) -> RemotePart:
-        total = len(progress.rendered.parts)
+        total = len(progress.rendered.post_parts)
         label = f"part {part.index + 1}/{total}" if total > 1 else "the post"
+        if part.role is Role.COMMENT:
+            label = "the first comment"
         media_ids = [
             await self._upload(item, f"media {i + 1} of {label}")
             for i, item in enumerate(part.media)

@@ -104,6 +104,16 @@ class PostContent:
     link: LinkCard | None = None
     language: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)  # network-specific knobs
+    # Published as a comment on the post once the post is out (``first_comment:``); "": none.
+    first_comment: str = ""
+
+
+class Role(StrEnum):
+    """What a rendered part is: a part of the post itself, or the comment published on it
+    once the post is out (always last, one at most)."""
+
+    POST = "post"
+    COMMENT = "comment"
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,8 @@ class RenderedPart:
     length: int  # counted by the network's rule
     payload: Mapping[str, Any]  # the exact body the network receives; uploads as "<media:N>"
     thumb: MediaItem | None = None  # the link card's thumb, when this part may show the card
+    role: Role = Role.POST
+    limit: int = 0  # the part's own length limit where it is not the post's (a comment's)
 
 
 class Subject(StrEnum):
@@ -128,6 +140,7 @@ class Subject(StrEnum):
     LINK = "link"
     THUMB = "thumb"  # the link card's thumb
     OPTION = "option"  # the option ``key``
+    COMMENT = "comment"  # the post's first comment
 
 
 @dataclass(frozen=True)
@@ -151,6 +164,16 @@ class Rendered:
     warnings: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()  # non-empty: this post cannot be published as written
     problems: tuple[Problem, ...] = ()  # where each error and warning is, by message
+
+    @property
+    def post_parts(self) -> tuple[RenderedPart, ...]:
+        """The parts of the post itself, without its first comment."""
+        return tuple(p for p in self.parts if p.role is Role.POST)
+
+    @property
+    def comment(self) -> RenderedPart | None:
+        """The first comment, published on the post once it is out; None: there is none."""
+        return next((p for p in self.parts if p.role is Role.COMMENT), None)
 
     def with_problems(
         self, errors: Iterable[Problem] = (), warnings: Iterable[Problem] = ()

@@ -95,6 +95,7 @@ class OverrideSpec:
     link: LinkCard | None = None
     language: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)  # merged key by key; None deletes
+    first_comment: str | None = None  # "": no first comment for this network or account
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,7 @@ class PostSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     overrides: Mapping[str, OverrideSpec] = field(default_factory=dict)
     keep_links: tuple[str, ...] = ()  # left as written: no UTM parameters (publisher.utm)
+    first_comment: str = ""  # published as a comment on the post once it is out
     # (size, mtime_ns) of every file the post refers to: content identity without hashing bytes.
     file_ids: Mapping[str, tuple[int, int]] = field(default_factory=dict, repr=False)
     # Content hashes by (account, network), and the post's own under None with the accounts
@@ -133,6 +135,7 @@ class PostSpec:
     def _resolved(self, account: AccountConfig) -> tuple[PostContent, tuple[MediaSpec, ...]]:
         text, media, thread = self.text, self.media, self.thread
         parts, link, language = self.extra_parts, self.link, self.language
+        comment = self.first_comment
         layers = self._layers(account)
         options = dict(self.options)
         for o in layers:
@@ -142,13 +145,14 @@ class PostSpec:
             parts = o.extra_parts if o.extra_parts is not None else parts
             link = o.link if o.link is not None else link
             language = o.language if o.language is not None else language
+            comment = o.first_comment if o.first_comment is not None else comment
             for k, v in o.options.items():
                 if v is None:
                     options.pop(k, None)
                 else:
                     options[k] = v
         if account.utm:
-            text, parts, link = _tracked(self, account, text, parts, link)
+            text, parts, link, comment = _tracked(self, account, text, parts, link, comment)
         content = PostContent(
             post_id=self.id,
             account=account.name,
@@ -160,6 +164,7 @@ class PostSpec:
             link=link,
             language=language,
             options=options,
+            first_comment=comment,
         )
         return content, media
 
@@ -232,6 +237,8 @@ class PostSpec:
             "language": content.language,
             "options": content.options,
         }
+        if content.first_comment:  # only when set: posts without one keep their hashes
+            doc["first_comment"] = content.first_comment
         blob = json.dumps(
             doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_json_default
         )
@@ -268,7 +275,8 @@ def _tracked(
     text: str,
     parts: tuple[str, ...],
     link: LinkCard | None,
-) -> tuple[str, tuple[str, ...], LinkCard | None]:
+    comment: str,
+) -> tuple[str, tuple[str, ...], LinkCard | None, str]:
     """The post's links with the account's UTM parameters (``publisher.utm``)."""
     from publisher import utm
 
@@ -280,7 +288,7 @@ def _tracked(
     parts = tuple(utm.tag_text(p, params, keep) for p in parts)
     if link is not None and not utm.kept(link.url, keep):
         link = replace(link, url=utm.tag_url(link.url, params))
-    return text, parts, link
+    return text, parts, link, utm.tag_text(comment, params, keep)
 
 
 @dataclass(frozen=True)
@@ -494,6 +502,10 @@ class OverrideModel(_Model):
     link: LinkModel | None = Field(None, description="Replaces the post's link card.")
     language: Language | None = None
     options: Options | None = None
+    first_comment: Text | None = Field(
+        None,
+        description="Replaces the post's first comment; an empty text: no first comment here.",
+    )
 
 
 class DefaultsModel(_Model):
@@ -532,6 +544,11 @@ class PostModel(_Model):
     thread: Thread | None = None
     language: Language | None = None
     options: Options | None = None
+    first_comment: Text | None = Field(
+        None,
+        description="Published as a comment on the post once it is out (a reply to the post "
+        "on Mastodon, Bluesky and X). Every network of the post must take comments.",
+    )
     overrides: dict[str, OverrideModel] | None = Field(
         None,
         description="Changes per network name (x, facebook, mastodon, bluesky, linkedin) or "
@@ -1023,6 +1040,7 @@ class _Checker:
             overrides=overrides or _NOTHING,
             keep_links=tuple(m.keep_links or ()),
             file_ids=ids or _NOTHING,
+            first_comment=_clean(m.first_comment) or "",
         )
         if not partial:
             if m.at is None:
@@ -1085,6 +1103,7 @@ class _Checker:
                 link=self.link(o.link, (*where, "link"), ids),
                 language=self.language(o.language, (*where, "language")),
                 options=dict(o.options or {}),
+                first_comment=_clean(o.first_comment),
             )
         return out
 

@@ -87,3 +87,22 @@ def test_without_the_package_the_network_is_unknown(tmp_path: Path) -> None:
     r = run_publisher("validate", "--config", str(config), env=env_with())
     assert r.returncode != 0
     assert "unknown network 'pigeon'" in r.stdout + r.stderr
+
+
+def test_a_first_comment_on_a_network_without_comments_is_refused_at_its_line(
+    site: Path, tmp_path: Path
+) -> None:
+    """pigeon declares no comments (``Capabilities.comments`` is None): validate names the
+    ``first_comment`` that reaches it, at its line and column."""
+    config = project(tmp_path)
+    queue = tmp_path / "queue.yaml"
+    queue.write_text(
+        queue.read_text(encoding="utf-8") + "    first_comment: Le lien est ici\n",
+        encoding="utf-8",
+    )
+    r = run_publisher("validate", "--config", str(config), env=env_with(site))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert (
+        "queue.yaml:6:20: posts[0].first_comment: pigeon takes no first comment: remove "
+        "first_comment for it (loft, pigeon)"
+    ) in r.stderr

@@ -83,6 +83,7 @@ _KEYS: dict[Subject, str] = {
     Subject.ALT: "media",
     Subject.LINK: "link",
     Subject.THUMB: "link",
+    Subject.COMMENT: "first_comment",
 }
 
 

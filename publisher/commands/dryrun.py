@@ -51,8 +51,10 @@ def delivery_json(p: PlannedDelivery, r: Rendered, config: Config) -> dict[str, 
         "parts": [
             {
                 "index": part.index,
+                "role": part.role.value,
                 "text": part.text,
                 "length": part.length,
+                "limit": part.limit or r.limit,
                 "payload": part.payload,
                 "media": [
                     {"file": m.name, "alt": m.alt, "mime_type": m.mime_type, "size": m.size}
@@ -114,10 +116,12 @@ def _text(out: list[dict[str, Any]], config: Config) -> str:
             f"{fmt_local(due, config.timezone)} ({due:%H:%M} UTC{slot})  "
             f"{d['post']} → {d['account']} [{d['network']}]"
         )
-        n = len(d["parts"])
+        n = sum(1 for part in d["parts"] if part["role"] == "post")
         for part in d["parts"]:
             label = f"part {part['index'] + 1}/{n}" if n > 1 else "post"
-            lines.append(f"  {label}: {part['length']}/{d['limit']}")
+            if part["role"] == "comment":
+                label = "first comment, once the post is out"
+            lines.append(f"  {label}: {part['length']}/{part['limit']}")
             for text_line in part["text"].splitlines() or [""]:
                 lines.append(f"    | {text_line}")
             for m in part["media"]:

@@ -58,7 +58,8 @@ class Unresolved:
 
 @dataclass(frozen=True)
 class HoldAccount:
-    """The account's credentials stopped working: flag it, and its deliveries wait for a fix."""
+    """The account's credentials (or its API version) stopped working: flag it, and its
+    deliveries wait for a fix."""
 
     until: datetime
     reason: str
@@ -66,6 +67,8 @@ class HoldAccount:
 
 
 CREDENTIALS_RECHECK = timedelta(minutes=15)
+# What holds an account instead of failing its deliveries: the operator's to fix, not the post.
+OPERATOR_FIXES = frozenset({Attention.CREDENTIALS, Attention.VERSION})
 
 Step = RetryAt | GiveUp | Unresolved | HoldAccount
 
@@ -89,8 +92,9 @@ def after_error(
 ) -> Step:
     """What to do after attempt number ``attempt`` (1-based) failed with ``err``."""
     if isinstance(err, PermanentError):
-        if err.attention is Attention.CREDENTIALS:
-            # Nothing is dropped for a revoked token: the account waits for a human.
+        if err.attention in OPERATOR_FIXES:
+            # Nothing is dropped for a revoked token or a retired API version: the account
+            # waits for a human, and is tried again now and then.
             return HoldAccount(now + CREDENTIALS_RECHECK, err.reason, err.attention)
         return GiveUp(err.reason, Outcome.PERMANENT, err.attention)
     if isinstance(err, AmbiguousError):

@@ -52,6 +52,9 @@ class RehearsalAdapter(Adapter):
     ) -> Mapping[str, Any]:
         return self.inner.build_payload(text, media, index, total, content)
 
+    def build_comment(self, text: str, content: PostContent) -> Mapping[str, Any]:
+        return self.inner.build_comment(text, content)
+
     async def publish(
         self, rendered: Rendered, ref: DeliveryRef, done: Sequence[RemotePart] = ()
     ) -> Published:

@@ -37,6 +37,8 @@ def content_to_json(c: PostContent) -> str:
         "language": c.language,
         "options": dict(c.options),
     }
+    if c.first_comment:  # only when set: rows without one read as they always did
+        data["first_comment"] = c.first_comment
     return json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
 
 
@@ -61,6 +63,7 @@ def content_from_json(text: str) -> PostContent:
         ),
         language=d.get("language"),
         options=d.get("options", {}),
+        first_comment=d.get("first_comment") or "",
     )
 
 

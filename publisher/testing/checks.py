@@ -26,6 +26,7 @@ from publisher.adapters.base import (
     LookupResult,
     PostContent,
     RateLimitedError,
+    Role,
     TransientError,
     Unknowable,
 )
@@ -260,6 +261,35 @@ async def _blind_lookup(
     )
 
 
+async def check_first_comment(net: HarnessNetwork) -> None:
+    """A network that declares comments (``Capabilities.comments``) publishes the post's
+    first comment after the post, as the last part, and its lookup finds the post and the
+    comment under the ids published (else an unknown outcome could send the comment twice)."""
+    if net.serve is None:
+        raise NotApplicable(f"{net.network}'s harness row has no serve (its own server)")
+    post = replace(net.content, first_comment="Le programme complet : https://example.com/p")
+    async with _adapter_context() as ctx, net.serve(ctx.clock, net.secrets) as url:
+        adapter = net.make(url, ctx.context, net.secrets)
+        if adapter.capabilities().comments is None:
+            raise NotApplicable(f"{net.network} takes no first comment")
+        rendered = adapter.render(post)
+        require(not rendered.errors, rendered.errors)
+        comment = rendered.comment
+        require(comment is not None and rendered.parts[-1] is comment, "no comment rendered last")
+        require(
+            [p.role for p in rendered.parts[:-1]] == [Role.POST] * (len(rendered.parts) - 1),
+            "the comment is not after every part of the post",
+        )
+        published = await adapter.publish(rendered, _ref(post, ctx.clock))
+        sent = [(p.index, p.remote_id) for p in published.parts]
+        require(len(sent) == len(rendered.parts), f"published {sent} for {len(rendered.parts)}")
+        result = await _lookup(adapter, post, ctx.clock)
+        require(isinstance(result, Found), f"lookup after the comment: {result!r}")
+        assert isinstance(result, Found)
+        got = [(p.index, p.remote_id) for p in result.published.parts]
+        require(got == sent, f"the lookup found {got}, published {sent}")
+
+
 def check_registered(net: HarnessNetwork) -> None:
     """The network is installed under its name (the ``publisher.adapters`` entry point)
     and names the adapter class the harness builds."""
@@ -290,6 +320,7 @@ __all__ = [
     "check_error",
     "check_error_listing",
     "check_fault",
+    "check_first_comment",
     "check_lookup",
     "check_read_fault",
     "check_registered",

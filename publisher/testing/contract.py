@@ -23,6 +23,7 @@ from publisher.testing.checks import (
     check_error,
     check_error_listing,
     check_fault,
+    check_first_comment,
     check_lookup,
     check_read_fault,
     check_registered,
@@ -91,6 +92,10 @@ class AdapterContract:
             check_error_listing(self.harness)
         except NotApplicable as why:
             pytest.skip(str(why))
+
+    @pytest.mark.asyncio
+    async def test_first_comment_after_the_post_and_found(self) -> None:
+        await _run(lambda: check_first_comment(self.harness))
 
     def test_registered_under_its_name(self) -> None:
         check_registered(self.harness)

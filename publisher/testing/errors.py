@@ -87,6 +87,8 @@ def refused(attention: Attention | None) -> Expect:
 
 
 CREDENTIALS = Expect(PermanentError, HoldAccount, HOLD, attention=Attention.CREDENTIALS)
+# An API version the network no longer serves: held like credentials, never failed.
+VERSION = Expect(PermanentError, HoldAccount, HOLD, attention=Attention.VERSION)
 
 
 @dataclass(frozen=True)

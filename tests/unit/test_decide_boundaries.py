@@ -117,6 +117,12 @@ ERROR_ROWS = [
         HoldAccount(NOW + CREDENTIALS_RECHECK, "token revoked", Attention.CREDENTIALS),
     ),
     ErrorRow(
+        "retired API version: the account waits too, the operator updates it",
+        PermanentError("426 version not served", attention=Attention.VERSION),
+        1,
+        HoldAccount(NOW + CREDENTIALS_RECHECK, "426 version not served", Attention.VERSION),
+    ),
+    ErrorRow(
         "refused content: given up at once",
         PermanentError("duplicate", attention=Attention.CONTENT),
         1,

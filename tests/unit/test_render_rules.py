@@ -369,3 +369,45 @@ def replace_caps(adapter: LogAdapter, **changes: Any) -> LogAdapter:
             return caps
 
     return Changed(adapter.account, adapter.settings, adapter.context)
+
+
+# --- the first comment ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("comment", "errors"),
+    [
+        ("x" * LIMIT, ()),  # at the limit: out
+        (
+            "x" * (LIMIT + 1),
+            (f"the first comment is {LIMIT + 1} long, log takes at most {LIMIT} in a comment",),
+        ),
+    ],
+)
+def test_the_comment_is_last_with_its_own_rule(comment: str, errors: tuple[str, ...]) -> None:
+    adapter = Numbering("brand", LogSettings(max_length=LIMIT), CONTEXT)
+    r = render_with(adapter, content("one", "two", first_comment=comment))
+    assert r.errors == errors
+    assert [p.role.value for p in r.parts] == ["post", "post", "comment"]
+    last = r.parts[-1]
+    assert (last.index, last.text, last.media, last.length, last.limit) == (
+        2, comment, (), LIMIT + len(errors), LIMIT
+    )
+    # The default comment is a reply to the post, built like a thread's second part.
+    assert last.payload == {"text": comment, "at": "1/2", "media": [], "post": "p"}
+    assert r.comment is last and r.post_parts == r.parts[:2]
+
+
+@pytest.mark.parametrize("comment", ["", " \n "])
+def test_a_blank_comment_is_none(comment: str) -> None:
+    adapter = LogAdapter("brand", LogSettings(max_length=LIMIT), CONTEXT)
+    r = render_with(adapter, content("one", first_comment=comment))
+    assert r.errors == () and r.comment is None and len(r.parts) == 1
+
+
+def test_a_network_without_comments_refuses_one() -> None:
+    log = LogAdapter("brand", LogSettings(max_length=LIMIT), CONTEXT)
+    adapter = replace_caps(log, comments=None)
+    r = render_with(adapter, content("one", first_comment="hello"))
+    assert r.errors == ("log takes no first comment: remove first_comment for it",)
+    assert r.comment is None and len(r.parts) == 1

@@ -18,6 +18,7 @@ from publisher.testing import (
     BACKOFF,
     CREDENTIALS,
     NOW,
+    VERSION,
     ErrorCase,
     ErrorTable,
     Expect,
@@ -61,6 +62,7 @@ CASES = [
     ErrorCase("code 190 (token invalid)", CREDENTIALS, graph(190)),
     ErrorCase("code 190 (HTTP 401, wrong token)", CREDENTIALS, settings={"token": "wrong"}),
     ErrorCase("code 102 (session)", CREDENTIALS, graph(102)),
+    ErrorCase("code 2635 (API version refused)", VERSION, server={"version": "v99.0"}),
     ErrorCase("code 10 (permission)", refused(Attention.PERMISSION), graph(10)),
     ErrorCase("code 200 (permission)", refused(Attention.PERMISSION), graph(200)),
     ErrorCase("code 230 (permission)", refused(Attention.PERMISSION), graph(230)),
@@ -84,7 +86,7 @@ async def publish(
     case: ErrorCase, clock: FakeClock, session: aiohttp.ClientSession
 ) -> AdapterError | None:
     token = "EAAG-page-token-for-tests-4c1d"
-    async with GraphServer(token=token, now=clock.now) as server:
+    async with GraphServer(token=token, now=clock.now, **case.server) as server:
         if case.inject is not None:
             case.inject(server)
         settings = FacebookSettings(
@@ -101,6 +103,6 @@ ERRORS = ErrorTable(
     publish,
     CASES,
     listed=["code 1 ", "code 2 ", "is_transient", "code 4 ", "code 17 ", "code 32 ",
-            "code 341 ", "code 613 ", "code 190 ", "code 102 ", "code 10 ",
+            "code 341 ", "code 613 ", "code 190 ", "code 102 ", "code 2635 ", "code 10 ",
             "code 200 ", "code 299 ", "code 368 ", "code 506 "],
 )

@@ -8,9 +8,12 @@ Graph-shaped ``(#100)`` error whose message starts with "strict server:".
 
 Endpoints (under ``/{version}``): ``POST /{page}/feed`` (JSON or form), ``POST
 /{page}/photos`` (multipart, ``source`` file), ``GET /{page}/posts``, ``GET /{page}``,
-``GET /debug_token``, and the engagement reads (``tests.networks.facebook.reads``): ``GET
-/?ids=…``, ``GET /{post}``, ``GET /{post}/insights``. Tests inject Graph errors by code, with
-usage headers, per endpoint.
+``GET /debug_token``, the engagement reads (``tests.networks.facebook.reads``): ``GET
+/?ids=…``, ``GET /{post}``, ``GET /{post}/insights``, and on a page post ``POST
+/{post-id}/comments`` (``message``: Graph's "Create a comment" on a Page post, answering
+``{"id"}``) and ``GET /{post-id}/comments`` (``fields`` of id, message, from, created_time;
+``filter``, ``limit``, ``after``). Tests inject Graph errors by code, with usage headers, per
+endpoint.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from tests.networks.facebook.reads import MAX_IDS, READ_QUERY, GraphReads, Refus
 
 Endpoint = Literal[
     "feed", "photos", "photos-unpublished", "posts", "page", "debug_token",
-    "objects", "post", "insights",
+    "objects", "post", "insights", "comment", "comments",
 ]
 
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/bmp", "image/tiff"})
@@ -39,6 +42,10 @@ PHOTO_FIELDS = frozenset({"source", "caption", "published", "access_token"})
 POST_READ_FIELDS = frozenset({"id", "message", "created_time", "permalink_url"})
 PAGE_READ_FIELDS = frozenset({"id", "name", "followers_count"})
 POSTS_QUERY = frozenset({"since", "until", "fields", "limit", "after", "access_token"})
+COMMENT_FIELDS = frozenset({"message", "access_token"})  # no attachments modelled
+COMMENT_READ_FIELDS = frozenset({"id", "message", "from", "created_time"})
+COMMENTS_QUERY = frozenset({"fields", "filter", "limit", "after", "order", "access_token"})
+MAX_COMMENT = 8_000
 
 # Graph's HTTP status for an error code when a test does not say (most are 400).
 DEFAULT_STATUS: dict[int, int] = {1: 500, 2: 500}
@@ -110,6 +117,15 @@ class RecordedPost:
 
 
 @dataclass
+class RecordedComment:
+    id: str
+    post_id: str
+    message: str
+    from_id: str
+    created_time: datetime
+
+
+@dataclass
 class RecordedRequest:
     method: str
     path: str
@@ -151,6 +167,7 @@ class GraphServer:
 
     posts: list[RecordedPost] = field(default_factory=list)
     photos: dict[str, RecordedPhoto] = field(default_factory=dict)
+    comments: list[RecordedComment] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
     reads: GraphReads = field(default_factory=GraphReads)
     url: str = ""
@@ -317,6 +334,11 @@ class GraphServer:
                 return web.json_response(self.reads.insights(rest[0], dict(request.query)))
         except Refused as err:
             raise self._error(err.code, err.message, err.status, err.subcode) from None
+        if len(rest) == 2 and rest[1] == "comments" and self._known_post(rest[0]):
+            if method == "POST":
+                return self._comment(rest[0], fields)
+            if method == "GET":
+                return self._comments(rest[0], request)
         if rest and rest[0] != self.page_id:
             raise self._error(
                 100,
@@ -610,6 +632,76 @@ class GraphServer:
                 }
                 paging["next"] = (
                     f"https://graph.facebook.com/{self.version}/{self.page_id}/posts?"
+                    + urlencode(query)
+                )
+            body["paging"] = paging
+        return web.json_response(body)
+
+
+    # ------------------------------------------------------------------ comments
+
+    def _known_post(self, post_id: str) -> bool:
+        return any(p.id == post_id for p in self.posts)
+
+    def _comment(self, post_id: str, fields: Mapping[str, Any]) -> web.Response:
+        """Create a comment on a page post, as the page (its token)."""
+        unknown = set(fields) - COMMENT_FIELDS
+        if unknown:
+            raise self._strict(f"unknown /comments fields {sorted(unknown)}")
+        message = fields.get("message")
+        if not isinstance(message, str) or not message.strip():
+            raise self._error(100, "(#100) Missing message or attachment")
+        if len(message) > MAX_COMMENT:
+            raise self._error(100, "(#100) The comment is too long")
+        injection = self._take_injection("comment")
+        if injection is not None and not injection.commit:
+            return self._answer(injection)
+        number = post_id.partition("_")[2]
+        comment = RecordedComment(
+            f"{number}_{self._new_id()}", post_id, message, self.page_id, self.now()
+        )
+        self.comments.append(comment)
+        if injection is not None:
+            return self._answer(injection)
+        return web.json_response({"id": comment.id})
+
+    def _comments(self, post_id: str, request: web.Request) -> web.Response:
+        unknown = set(request.query) - COMMENTS_QUERY
+        if unknown:
+            raise self._strict(f"unknown /comments parameters {sorted(unknown)}")
+        wanted = _fields_param(request, COMMENT_READ_FIELDS, "Comment", self)
+        if request.query.get("filter", "toplevel") not in ("toplevel", "stream"):
+            raise self._error(100, "(#100) filter must be one of toplevel, stream")
+        try:
+            limit = min(int(request.query.get("limit", str(self.page_size))), self.page_size)
+            start = int(request.query.get("after", "0"))
+        except ValueError:
+            raise self._strict("limit and after must be integers") from None
+        injection = self._take_injection("comments")
+        if injection is not None:
+            return self._answer(injection)
+        mine = [c for c in self.comments if c.post_id == post_id]
+        page = mine[start : start + limit]
+        data = []
+        for c in page:
+            doc: dict[str, Any] = {"id": c.id}
+            if "message" in wanted:
+                doc["message"] = c.message
+            if "from" in wanted:
+                doc["from"] = {"name": self.page_name, "id": c.from_id}
+            if "created_time" in wanted:
+                doc["created_time"] = graph_time(c.created_time)
+            data.append(doc)
+        body: dict[str, Any] = {"data": data}
+        if page:
+            paging: dict[str, Any] = {
+                "cursors": {"before": str(start), "after": str(start + len(page))}
+            }
+            if start + len(page) < len(mine):
+                query = {"access_token": self.token, "limit": str(limit),
+                         "after": str(start + len(page))}
+                paging["next"] = (
+                    f"https://graph.facebook.com/{self.version}/{post_id}/comments?"
                     + urlencode(query)
                 )
             body["paging"] = paging

@@ -14,6 +14,7 @@ from publisher.testing import (
     BACKOFF,
     CREDENTIALS,
     NOW,
+    VERSION,
     ErrorCase,
     ErrorTable,
     ambiguous,
@@ -39,6 +40,8 @@ CASES = [
     ErrorCase("429 without Retry-After", rate_limited(BACKOFF),
               lambda s: s.inject("posts", 429)),
     ErrorCase("401 (token revoked)", CREDENTIALS, server={"token_revoked": True}),
+    # Every version refused, as the one configured is once its year is out.
+    ErrorCase("426 NONEXISTENT_VERSION", VERSION, server={"versions": frozenset()}),
 ]
 
 
@@ -57,4 +60,4 @@ async def publish(
         return await attempt(adapter, content("linkedin"), clock)
 
 
-ERRORS = ErrorTable(publish, CASES, listed=["422 DUPLICATE_POST", "429", "401"])
+ERRORS = ErrorTable(publish, CASES, listed=["422 DUPLICATE_POST", "429", "401", "426"])

@@ -11,8 +11,11 @@ LinkedIn rule) say "strict server:".
 
 Endpoints: ``POST /rest/images?action=initializeUpload``, ``PUT /dms-uploads/{id}`` (the
 upload URL it hands out), ``POST /rest/posts``, ``GET /rest/posts/{urn}``, ``GET /rest/posts
-?q=author``, ``GET /rest/organizations/{id}``, ``GET /v2/userinfo``. Tests inject failures
-per endpoint, optionally after doing the work (the request "landed").
+?q=author``, ``GET /rest/organizations/{id}``, ``GET /v2/userinfo``, and the Comments API
+on a post: ``POST /rest/socialActions/{urn}/comments`` (``actor``, ``object``,
+``message.text``; 201 with the comment, its URN in ``$URN`` and ``x-restli-id``) and ``GET
+/rest/socialActions/{urn}/comments``. Tests inject failures per endpoint, optionally after
+doing the work (the request "landed").
 """
 
 from __future__ import annotations
@@ -34,12 +37,20 @@ from tests.networks.linkedin.reads import LinkedInReads, Refused
 Endpoint = Literal[
     "images", "upload", "posts", "get_post", "find_posts", "organization", "userinfo",
     "statistics", "network_size",
+    "comment", "comments",
 ]
 
 RESERVED = frozenset("\\|{}@[]()<>#*_~")
 MAX_COMMENTARY = 3_000
 MAX_ALT_TEXT = 4_086
-ACTIVE_VERSIONS = frozenset({"202509", "202510", "202511", "202512", "202601"})
+# What LinkedIn serves on 2026-12-03: each monthly version for about a year (202511 was
+# retired on 2026-11-16), up to the newest.
+ACTIVE_VERSIONS = frozenset(
+    {"202512", "202601", "202602", "202603", "202604", "202605", "202606", "202607",
+     "202608", "202609", "202610", "202611"}
+)
+COMMENT_FIELDS = frozenset({"actor", "object", "message", "parentComment", "content"})
+MAX_COMMENT = 1_250
 VISIBILITIES = frozenset({"PUBLIC", "CONNECTIONS", "LOGGED_IN", "CONTAINER"})
 POST_FIELDS = frozenset(
     {
@@ -212,6 +223,29 @@ class RecordedPost:
 
 
 @dataclass
+class RecordedComment:
+    urn: str
+    actor: str
+    object: str
+    text: str
+    created_at: datetime
+
+    def doc(self) -> dict[str, Any]:
+        ms = int(self.created_at.timestamp() * 1000)
+        comment_id = self.urn.rsplit(",", 1)[-1].rstrip(")")
+        return {
+            "actor": self.actor,
+            "object": self.object,
+            "message": {"text": self.text, "attributes": []},
+            "id": comment_id,
+            "$URN": self.urn,
+            "commentUrn": self.urn,
+            "created": {"actor": self.actor, "time": ms},
+            "lastModified": {"actor": self.actor, "time": ms},
+        }
+
+
+@dataclass
 class RecordedRequest:
     method: str
     raw_path: str
@@ -267,6 +301,7 @@ class LinkedInServer:
 
     posts: list[RecordedPost] = field(default_factory=list)
     images: dict[str, RecordedImage] = field(default_factory=dict)
+    comments: list[RecordedComment] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
     reads: LinkedInReads = field(default_factory=LinkedInReads)
     url: str = ""
@@ -403,6 +438,17 @@ class LinkedInServer:
             return await self._answer("network_size", request, lambda: _read(
                 lambda: self.reads.network_size(raw, query, self.author)
             ))
+        m = re.fullmatch(r"/rest/socialActions/([^/]+)/comments", path)
+        if m is not None and method in ("POST", "GET"):
+            raw_urn = m.group(1)
+            if query and method == "POST":
+                raise _Reject(_unexpected_query(query))
+            if method == "POST":
+                doc = self._json_body(request, body)
+                return await self._answer("comment", request, lambda: self._comment(raw_urn, doc))
+            return await self._answer(
+                "comments", request, lambda: self._comments(raw_urn, query)
+            )
         m = re.fullmatch(r"/rest/organizations/(\d+)", path)
         if m is not None and method == "GET":
             org_id = m.group(1)
@@ -698,6 +744,69 @@ class LinkedInServer:
         return _json(200, {
             "paging": {"start": start, "count": count, "links": [], "total": len(mine)},
             "elements": [p.doc() for p in page],
+        })
+
+    # ------------------------------------------------------------------ comments
+
+    def _post_of(self, raw_urn: str) -> RecordedPost:
+        urn = unquote(raw_urn)
+        if raw_urn == urn and ":" in urn:
+            raise _Reject(_json(400, error_body(
+                400, "strict server: a URN in a Rest.li 2.0 path must be URL-encoded"
+            )))
+        post = self.post(urn)
+        if post is None:
+            raise _Reject(_json(404, error_body(404, f"Post {urn} not found", "NOT_FOUND")))
+        return post
+
+    def _comment(self, raw_urn: str, doc: dict[str, Any]) -> web.StreamResponse:
+        post = self._post_of(raw_urn)
+        for key in doc:
+            if key not in COMMENT_FIELDS:
+                return _json(422, input_error(f"/{key}", UNRECOGNIZED))
+            if key in ("parentComment", "content"):
+                return _json(422, input_error(f"/{key}", f"strict server: {key} not modelled"))
+        for key in ("actor", "message"):
+            if key not in doc:
+                return _json(422, input_error(f"/{key}", "field is required but not found"))
+        if doc.get("object", post.urn) != post.urn:
+            return _json(422, input_error("/object", "object must be the post in the path"))
+        if doc["actor"] != self.author:
+            return _json(403, error_body(
+                403, f"Not enough permissions to comment as {doc['actor']}", "ACCESS_DENIED"
+            ))
+        message = doc["message"]
+        if not isinstance(message, dict) or set(message) - {"text", "attributes"}:
+            return _json(422, input_error("/message", "expected {text, attributes}"))
+        text = message.get("text")
+        if not isinstance(text, str) or not text.strip():
+            return _json(422, input_error("/message/text", "field is required"))
+        if len(text) > MAX_COMMENT:
+            return _json(422, input_error(
+                "/message/text", f"length of text exceeds {MAX_COMMENT} characters"
+            ))
+        activity = post.urn.rsplit(":", 1)[-1]
+        urn = f"urn:li:comment:(urn:li:activity:{activity},{next(self._post_ids)})"
+        comment = RecordedComment(urn, doc["actor"], post.urn, text, self.now())
+        self.comments.append(comment)
+        return _json(201, comment.doc(), headers={"x-restli-id": quote(urn, safe="")})
+
+    def _comments(self, raw_urn: str, query: str) -> web.StreamResponse:
+        post = self._post_of(raw_urn)
+        params = dict(parse_qsl(query))
+        unknown = sorted(set(params) - {"start", "count"})
+        if unknown:
+            return _json(400, error_body(400, f"strict server: unknown parameter {unknown[0]}"))
+        try:
+            start, count = int(params.get("start", "0")), int(params.get("count", "10"))
+        except ValueError:
+            return _json(400, error_body(400, "count and start must be integers"))
+        if not 1 <= count <= 100 or start < 0:
+            return _json(400, error_body(400, "count must be 1 to 100, start at least 0"))
+        mine = [c.doc() for c in self.comments if c.object == post.urn]
+        return _json(200, {
+            "paging": {"start": start, "count": count, "links": [], "total": len(mine)},
+            "elements": mine[start : start + count],
         })
 
     # ------------------------------------------------------------------ identity

@@ -99,7 +99,7 @@ async def test_share_statistics_map_to_our_figures(
         f"&shares=List({post.urn.replace(':', '%3A')})"
     )
     [request] = server.requests_to("GET", STATS)
-    assert request.headers["LinkedIn-Version"] == "202511"
+    assert request.headers["LinkedIn-Version"] == "202607"
 
 
 async def test_shares_and_ugc_posts_go_in_their_lists(

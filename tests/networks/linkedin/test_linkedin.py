@@ -33,6 +33,7 @@ from publisher.adapters.base import (
     Unknowable,
 )
 from publisher.adapters.linkedin import (
+    DEFAULT_VERSION,
     LinkedInAdapter,
     LinkedInSettings,
     escape_little,
@@ -403,7 +404,7 @@ async def test_text_post(
     assert post.author == ORG and post.visibility == "PUBLIC"
     (req,) = server.requests_to("POST", "/rest/posts")
     assert req.headers["Authorization"] == f"Bearer {TOKEN}"
-    assert req.headers["LinkedIn-Version"] == "202511"
+    assert req.headers["LinkedIn-Version"] == DEFAULT_VERSION
     assert req.headers["X-Restli-Protocol-Version"] == "2.0.0"
     assert req.headers["Content-Type"] == "application/json"
     assert json.loads(req.body) == dict(adapter.render(content()).parts[0].payload)
@@ -623,7 +624,9 @@ async def test_inactive_version(
     adapter = make_adapter(server.url, session, clock, version="202401")
     with pytest.raises(PermanentError) as info:
         await adapter.publish(adapter.render(content()), ref(clock))
-    assert info.value.status == 426 and "update `version`" in info.value.reason
+    # A retired version is the operator's to fix: the account is held, nothing fails.
+    assert info.value.status == 426 and info.value.attention is Attention.VERSION
+    assert "set `version` of account" in info.value.reason
 
 
 async def test_rendered_errors_are_not_sent(
@@ -829,7 +832,7 @@ async def test_check_organization_ok(
     assert result.expires_at == expires
     (req,) = server.requests
     assert req.raw_path == "/rest/organizations/5515715"
-    assert req.headers["LinkedIn-Version"] == "202511"
+    assert req.headers["LinkedIn-Version"] == DEFAULT_VERSION
 
 
 async def test_check_warns_before_expiry(
@@ -915,7 +918,7 @@ def test_token_goes_only_to_linkedin_hosts(clock: FakeClock) -> None:
 
 async def test_server_is_strict(server: LinkedInServer, session: aiohttp.ClientSession) -> None:
     url = f"{server.url}/rest/posts"
-    good = {"Authorization": f"Bearer {TOKEN}", "LinkedIn-Version": "202511",
+    good = {"Authorization": f"Bearer {TOKEN}", "LinkedIn-Version": DEFAULT_VERSION,
             "X-Restli-Protocol-Version": "2.0.0"}
     body = {"author": ORG, "commentary": "hi", "visibility": "PUBLIC",
             "distribution": {"feedDistribution": "MAIN_FEED"}, "lifecycleState": "PUBLISHED"}
