@@ -33,6 +33,10 @@ FAR = timedelta(days=1)
 # Other daemons on a shared database publish too: their posts are planned at this pace (this
 # daemon's own publications are planned as soon as their results are written).
 PLAN_EVERY = timedelta(minutes=15)
+# A burst publishes thousands of posts: their readings are planned at most this often, so
+# the collector's queries stay off the store while the deliveries' results are written (the
+# first reading is an hour away or more: a minute late to plan costs nothing).
+PLAN_GAP = timedelta(minutes=1)
 DUE_LIMIT = 500  # due readings looked at per pass
 PLAN_LIMIT = 1000  # publications planned per query
 STORE_RETRY = timedelta(seconds=5)
@@ -60,6 +64,7 @@ class Collector:
         self.policy = RetryPolicy()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._begun = asyncio.Event()  # the engine's first pass is done
         self._replan = True
         self._reconcile = True  # at start and after a reload: plan ages added to the config
         self._planned_at: datetime | None = None
@@ -93,18 +98,27 @@ class Collector:
         return bool(self.accounts)
 
     def published(self) -> None:
-        """Something was published: plan its readings."""
+        """Something was published: plan its readings (one wake for a burst)."""
+        if self._replan:
+            return  # a plan is coming already
         self._replan = True
         self._wake.set()
 
+    def begin(self) -> None:
+        """The engine has made its first pass: collection may start (not before, so the
+        first sync and the posts due at start never wait behind the collector's planning)."""
+        self._begun.set()
+
     def stop(self) -> None:
         self._stopping.set()
+        self._begun.set()
         self._wake.set()
 
     # ---------------------------------------------------------------- loop
 
     async def run(self) -> None:
         """Until stopped; with ``once``, until nothing is due now and no read is out."""
+        await self._begun.wait()
         try:
             while not self._stopping.is_set():
                 now = self.clock.now()
@@ -143,7 +157,10 @@ class Collector:
             if due_plan <= now:
                 self._replan = True
             replan_at = now + PLAN_EVERY if self._replan else due_plan
-        if self._replan:
+        planned = self._planned_at
+        if self._replan and not self._reconcile and planned and now < planned + PLAN_GAP:
+            replan_at = planned + PLAN_GAP  # planned a moment ago: the next plan then
+        elif self._replan:
             await self._plan(now)
         held = self._held(now)
         idle = [a for a in self.accounts if a not in held and a not in self._running]
@@ -183,8 +200,12 @@ class Collector:
         for horizon, names in by_horizon.items():
             since = now - horizon
             if reconcile:
-                posts = await self.store.published_posts(names, since)
-                await self._add(posts, now)
+                after = 0
+                while posts := await self.store.published_posts(
+                    names, since, after=after, limit=PLAN_LIMIT
+                ):
+                    await self._add(posts, now)
+                    after = posts[-1].delivery_id
                 continue
             while True:
                 posts = await self.store.unplanned_posts(names, since, PLAN_LIMIT)

@@ -298,6 +298,8 @@ class Engine:
                     await self.clock.sleep_until(now + DB_RETRY, self._wake)
                     continue
                 self.last_pass = now
+                if self.collector is not None:
+                    self.collector.begin()
                 for o in self.observers:
                     o.on_pass(now, next_due)
                 idle = self.options.once and not self._inflight and not launched

@@ -69,20 +69,19 @@ def unplanned(
 
 
 def published_with_plans(
-    conn: Connection, accounts: Sequence[str], since: datetime
+    conn: Connection, accounts: Sequence[str], since: datetime, after: int, limit: int
 ) -> list[PublishedPost]:
-    """Every published delivery since ``since`` with the ages planned for it: at start, so
-    ages added to the configuration are planned for posts still young enough."""
-    posts = conn.execute(_published(accounts, since).order_by(D.c.published_at, D.c.id)).all()
+    """Published deliveries since ``since`` with the ages planned for each, ``limit`` of
+    them by id after ``after``: at start, so ages added to the configuration are planned for
+    posts still young enough (a page at a time, so a large ledger is never held whole)."""
+    q = _published(accounts, since).where(D.c.id > after).order_by(D.c.id).limit(limit)
+    posts = conn.execute(q).all()
     if not posts:
         return []
     planned: dict[int, set[int]] = {}
     gone: set[int] = set()
-    q = (
-        select(E.c.delivery_id, E.c.age_seconds, E.c.state)
-        .select_from(E.join(D, D.c.id == E.c.delivery_id))
-        .where(D.c.account.in_(list(accounts)), D.c.published_at >= since)
-    )
+    ids = [r.id for r in posts]
+    q = select(E.c.delivery_id, E.c.age_seconds, E.c.state).where(E.c.delivery_id.in_(ids))
     for r in conn.execute(q):
         planned.setdefault(r.delivery_id, set()).add(r.age_seconds)
         if r.state == ReadingState.GONE.value:

@@ -544,10 +544,11 @@ class Store:
         return await self.read(eng.unplanned, list(accounts), since, limit)
 
     async def published_posts(
-        self, accounts: Sequence[str], since: datetime
+        self, accounts: Sequence[str], since: datetime, *, after: int = 0, limit: int = 1000
     ) -> list[PublishedPost]:
-        """Published deliveries since ``since`` with the ages planned for each."""
-        return await self.read(eng.published_with_plans, list(accounts), since)
+        """Published deliveries since ``since`` with the ages planned for each: ``limit`` of
+        them, by delivery id after ``after``."""
+        return await self.read(eng.published_with_plans, list(accounts), since, after, limit)
 
     async def plan_readings(self, readings: Sequence[Reading], now: datetime) -> int:
         """Add readings due (those already planned are left); returns how many were added."""
