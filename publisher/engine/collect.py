@@ -300,8 +300,9 @@ class Collector:
             return
         self._follower_retries.pop(account, None)
         now = self.clock.now()
-        await self.store.add_follower_count(FollowerCount(account, adapter.network, now, count))
-        _note(logging.INFO, account, f"{count} followers")
+        taken = FollowerCount(account, adapter.network, now, count)
+        if await self.store.add_follower_count(taken, decide.FOLLOWERS_GAP):
+            _note(logging.INFO, account, f"{count} followers")
 
     def _hold(self, account: str, until: datetime, why: str, now: datetime) -> None:
         self._holds[account] = max(until, self._holds.get(account, until))

@@ -329,8 +329,10 @@ class Engine:
         finally:
             await self._drain()
             if collector is not None and collecting is not None:
-                if not self.options.once or self.stopping:
-                    collector.stop()  # ``run --once`` takes the readings due now first
+                # ``run --once`` takes the readings due now before it ends (once it has made
+                # a pass); otherwise the collector stops with the engine.
+                if not self.options.once or self.stopping or self.last_pass is None:
+                    collector.stop()
                 await collecting
             if upkeep is not None:
                 upkeep.cancel()

@@ -40,6 +40,8 @@ from publisher.store.records import (
 )
 
 FOLLOWERS_EVERY = timedelta(days=1)
+# A count read this soon after another (by another daemon on the same database) is not kept.
+FOLLOWERS_GAP = timedelta(hours=23)
 # How long a claimed reading is this daemon's: past it (this daemon died mid-read), another
 # daemon may take it. Far longer than any request may last (``request_timeout``).
 READ_LEASE = timedelta(minutes=10)

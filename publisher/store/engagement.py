@@ -10,7 +10,7 @@ the same age.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, insert, select, update
@@ -245,7 +245,16 @@ def readings(conn: Connection, post_id: str | None) -> list[Reading]:
     return [Reading.from_row(r) for r in conn.execute(q)]
 
 
-def add_followers(conn: Connection, count: FollowerCount) -> None:
+def add_followers(conn: Connection, count: FollowerCount, gap: timedelta) -> int:
+    """Append a follower count, unless the account has one taken less than ``gap`` before
+    (another daemon on the same database read it meanwhile); returns the rows added."""
+    q = (
+        select(func.count())
+        .select_from(F)
+        .where(F.c.account == count.account, F.c.taken_at > count.taken_at - gap)
+    )
+    if conn.execute(q).scalar():
+        return 0
     conn.execute(
         insert(F).values(
             account=count.account,
@@ -254,6 +263,7 @@ def add_followers(conn: Connection, count: FollowerCount) -> None:
             count=count.count,
         )
     )
+    return 1
 
 
 def followers(

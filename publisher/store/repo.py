@@ -580,8 +580,10 @@ class Store:
         """A rate-limited account's pending readings wait until ``until``."""
         await self.transaction(eng.hold, account, until, why, now)
 
-    async def add_follower_count(self, count: FollowerCount) -> None:
-        await self.transaction(eng.add_followers, count)
+    async def add_follower_count(self, count: FollowerCount, gap: timedelta = timedelta(0)) -> int:
+        """Append a follower count, unless one of the account's is less than ``gap`` older
+        (several daemons on one database); returns the rows added."""
+        return await self.transaction(eng.add_followers, count, gap)
 
     async def last_follower_counts(self, accounts: Sequence[str]) -> dict[str, datetime]:
         """When each account's follower count was last read."""

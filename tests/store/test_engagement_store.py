@@ -138,6 +138,9 @@ async def test_follower_counts_append(db_url: str) -> None:
         for n, when in enumerate((NOW, NOW + DAY)):
             await store.add_follower_count(FollowerCount("alpha", "mastodon", when, 100 + n))
         await store.add_follower_count(FollowerCount("beta", "bluesky", NOW, 7))
+        # Another daemon's count an hour later, within the day's gap: not kept.
+        again = FollowerCount("beta", "bluesky", NOW + HOUR, 8)
+        assert await store.add_follower_count(again, timedelta(hours=23)) == 0
         assert [c.count for c in await store.follower_counts("alpha")] == [100, 101]
         assert [c.count for c in await store.follower_counts(since=NOW + HOUR)] == [101]
         assert [c.account for c in await store.follower_counts(until=NOW + HOUR)] == [
