@@ -93,10 +93,6 @@ class Collector:
         self._replan = self._reconcile = True
         self._wake.set()
 
-    @property
-    def active(self) -> bool:
-        return bool(self.accounts)
-
     def published(self) -> None:
         """Something was published: plan its readings (one wake for a burst)."""
         if self._replan:
