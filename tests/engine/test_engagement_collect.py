@@ -324,3 +324,31 @@ async def test_run_once_takes_the_readings_due_now(world: World) -> None:
     finally:
         with contextlib.suppress(Exception):
             await run.store.close()
+
+
+async def test_a_refused_token_on_a_read_does_not_fail_publishing(world: World) -> None:
+    world.project.write_queue(
+        QUEUE + "  - {id: second, at: 2026-12-01 10:01, accounts: [masto], text: Second}\n"
+    )
+    run = await world.start()
+    try:
+        await published(world, run)
+        refused = {"error": "The access token is invalid"}
+        world.server.fail("GET", STATUS, status=401, body=refused)
+        await world.clock.set(T0 + HOUR)
+        await run.settle()
+        # Reads wait for the recheck (15 minutes), the account's publishing does not.
+        [reading, _] = await run.store.readings("first")
+        assert reading.state is ReadingState.PENDING
+        assert reading.next_at == T0 + HOUR + timedelta(minutes=15)
+        assert (await run.store.account_states()).get("masto") is None  # nobody flagged
+        await world.clock.set(T0 + HOUR + timedelta(minutes=1))
+        await run.settle()
+        [d] = await run.store.find("second")
+        assert d.state is DeliveryState.PUBLISHED
+        await world.clock.set(T0 + HOUR + timedelta(minutes=15))
+        await run.settle()
+        [snap] = await run.store.snapshots()
+        assert snap.taken_at == T0 + HOUR + timedelta(minutes=15)
+    finally:
+        await run.stop()
