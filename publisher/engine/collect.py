@@ -40,6 +40,7 @@ PLAN_GAP = timedelta(minutes=1)
 DUE_LIMIT = 500  # due readings looked at per pass
 PLAN_LIMIT = 1000  # publications planned per query
 STORE_RETRY = timedelta(seconds=5)
+BUG_RETRY = timedelta(minutes=1)
 
 
 class Collector:
@@ -129,6 +130,10 @@ class Collector:
                         extra={"action": "engagement"},
                     )
                     wake_at = now + STORE_RETRY
+                except Exception as err:  # a bug here must never take publishing down
+                    detail = REDACTOR.scrub("".join(traceback.format_exception(err)))
+                    log.error("engagement: unexpected error:\n%s", detail)
+                    wake_at = now + BUG_RETRY
                 if self.once and not self._running and (wake_at is None or wake_at > now):
                     break
                 if self.once and self._running and (wake_at is None or wake_at > now):
