@@ -3,7 +3,7 @@
 A network that can read its posts' numbers declares ``Adapter.engagement`` (an
 ``Engagement``: which figures, how many posts one read takes, whether collection is on unless
 the operator says otherwise) and implements ``Adapter.read_engagement`` and
-``Adapter.read_followers``. The engine decides when to read (``publisher.engagement``); the
+``Adapter.read_followers``. The engine decides when to read (``publisher.engine.engagement``); the
 adapter only reads, through the same HTTP boundary and the same four error classes as
 publishing (a read creates nothing, so it is never ambiguous).
 

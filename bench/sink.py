@@ -5,8 +5,10 @@ take CPU from the daemon being measured. Every status is timestamped with ``time
 arrival, and its body and headers are kept so the burst benchmark can replay exactly the same
 requests with a bare client. On start it prints ``PORT <n>`` on stdout (it binds port 0).
 
-Control endpoints: ``GET /_bench/count``, ``GET /_bench/arrivals`` (``?bodies=1`` adds the
-raw bodies and replayable headers), ``POST /_bench/reset``.
+For engagement readings it answers ``GET /api/v1/statuses/:id`` (fixed counts) and
+``verify_credentials`` (a follower count). Control endpoints: ``GET /_bench/count``,
+``GET /_bench/arrivals`` (``?bodies=1`` adds the raw bodies and replayable headers),
+``POST /_bench/reset``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Sink:
     arrivals: list[Arrival] = field(default_factory=list)
     refused: int = 0
     next_id: int = 100_000
+    reads: int = 0  # engagement reads (GET /api/v1/statuses/:id)
 
     async def status(self, request: web.Request) -> web.Response:
         at = time.time()
@@ -77,10 +80,30 @@ class Sink:
     async def instance(self, _request: web.Request) -> web.Response:
         return web.Response(body=INSTANCE, content_type="application/json")
 
+    async def counts(self, request: web.Request) -> web.Response:
+        """A status's counts, for engagement readings (``bench/engagement_idle.py``)."""
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return web.json_response({"error": "The access token is invalid"}, status=401)
+        sid = request.match_info["id"]
+        self.reads += 1
+        return web.json_response(
+            {"id": sid, "favourites_count": 3, "reblogs_count": 1, "replies_count": 0}
+        )
+
+    async def verify(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return web.json_response({"error": "The access token is invalid"}, status=401)
+        return web.json_response({"id": "1", "acct": "bench", "followers_count": 100})
+
     async def count(self, _request: web.Request) -> web.Response:
         last = self.arrivals[-1].at if self.arrivals else None
         return web.json_response(
-            {"count": len(self.arrivals), "last": last, "refused": self.refused}
+            {
+                "count": len(self.arrivals),
+                "last": last,
+                "refused": self.refused,
+                "reads": self.reads,
+            }
         )
 
     async def list_arrivals(self, request: web.Request) -> web.Response:
@@ -102,6 +125,8 @@ class Sink:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_post("/api/v1/statuses", self.status)
         app.router.add_get("/api/v2/instance", self.instance)
+        app.router.add_get("/api/v1/statuses/{id}", self.counts)
+        app.router.add_get("/api/v1/accounts/verify_credentials", self.verify)
         app.router.add_get("/_bench/count", self.count)
         app.router.add_get("/_bench/arrivals", self.list_arrivals)
         app.router.add_post("/_bench/reset", self.reset)

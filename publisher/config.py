@@ -24,6 +24,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     field_validator,
 )
@@ -261,6 +262,8 @@ class _AccountPolicy(_Section):
     enabled: bool = True
     # UTM parameters for this account's links, key by key over [utm.<network>]; see utm.py.
     utm: dict[str, str] | None = None
+    # Engagement readings (issue 16): ages after publication, or true/false.
+    engagement: StrictBool | list[str] | None = None
 
 
 POLICY_KEYS = frozenset(_AccountPolicy.model_fields)
@@ -270,6 +273,40 @@ ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 class SecretPolicy(StrEnum):
     REQUIRE = "require"  # really publishing: a missing secret is an error
     WARN = "warn"  # dry runs, validate: a missing secret is a warning
+
+
+DEFAULT_ENGAGEMENT = ("1h", "24h", "7d", "30d")
+MIN_ENGAGEMENT_AGE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class ReadingAge:
+    """An age after publication at which a post's numbers are read, as the config wrote it."""
+
+    label: str
+    age: timedelta
+
+
+def engagement_ages(value: bool | list[str] | None, on_by_default: bool) -> tuple[ReadingAge, ...]:
+    """An account's ``engagement`` setting as its ages, shortest first (none: off). ValueError
+    says what is wrong with one."""
+    if value is None:
+        value = on_by_default
+    if value is True:
+        value = list(DEFAULT_ENGAGEMENT)
+    if value is False:
+        return ()
+    ages: dict[timedelta, ReadingAge] = {}
+    for text in value:
+        age = parse_duration(text)
+        if age < MIN_ENGAGEMENT_AGE:
+            raise ValueError(f"{text!r} is too soon: ages start at 1m")
+        if age in ages:
+            raise ValueError(f"{text!r} is the same age as {ages[age].label!r}")
+        ages[age] = ReadingAge(text.strip().lower().replace(" ", ""), age)
+    if not ages:
+        raise ValueError("no ages: write engagement = false to collect nothing")
+    return tuple(ages[a] for a in sorted(ages))
 
 
 @dataclass(frozen=True)
@@ -284,6 +321,7 @@ class AccountConfig:
     enabled: bool = True
     line: int = 0
     utm: Mapping[str, str] = field(default_factory=dict)  # merged: network's, then account's
+    engagement: tuple[ReadingAge, ...] = ()  # when to read its posts' numbers; () = never
 
 
 @dataclass(frozen=True)
@@ -514,6 +552,15 @@ def load_config(
                 diags.append(
                     Diagnostic(filename, kline, kcol, f"accounts.{name}.slots[{i}]", str(err))
                 )
+        reading = cls.engagement
+        try:
+            if reading is None and policy.engagement:
+                raise ValueError(f"{policy.network} cannot read engagement")
+            ages = engagement_ages(policy.engagement, reading is not None and reading.on_by_default)
+        except ValueError as err:
+            kline, kcol = loc.find((*prefix, "engagement"))
+            diags.append(Diagnostic(filename, kline, kcol, f"accounts.{name}.engagement", str(err)))
+            ages = ()
         resolved: dict[str, Any] = {}
         for key, value in network_raw.items():
             try:
@@ -542,6 +589,7 @@ def load_config(
             slots=tuple(slots),
             enabled=policy.enabled,
             line=line,
+            engagement=ages,
         )
     if not top.accounts:
         diags.append(
