@@ -14,7 +14,17 @@ if TYPE_CHECKING:
     from publisher.store.claims import Pass, Planner, TakeDue
     from publisher.store.db import IO_ERRORS, SchemaTooNewError, database_name, io_error
     from publisher.store.plan import EXPECT_STATE, LoadState, PlanChanges, PlanEntry
-    from publisher.store.records import Attempt, Delivery, LookupAsk, Transition
+    from publisher.store.records import (
+        Attempt,
+        Delivery,
+        FollowerCount,
+        LookupAsk,
+        Reading,
+        ReadingState,
+        Snapshot,
+        SnapshotOutcome,
+        Transition,
+    )
     from publisher.store.repo import Store
 
 _HOME = {
@@ -30,6 +40,11 @@ _HOME = {
     "Delivery": "records",
     "LookupAsk": "records",
     "Transition": "records",
+    "FollowerCount": "records",
+    "Reading": "records",
+    "ReadingState": "records",
+    "Snapshot": "records",
+    "SnapshotOutcome": "records",
     "Pass": "claims",
     "Planner": "claims",
     "TakeDue": "claims",
@@ -41,13 +56,18 @@ __all__ = [
     "IO_ERRORS",
     "Attempt",
     "Delivery",
+    "FollowerCount",
     "LoadState",
     "LookupAsk",
     "Pass",
     "PlanChanges",
     "PlanEntry",
     "Planner",
+    "Reading",
+    "ReadingState",
     "SchemaTooNewError",
+    "Snapshot",
+    "SnapshotOutcome",
     "Store",
     "TakeDue",
     "Transition",

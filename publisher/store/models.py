@@ -133,3 +133,69 @@ class SyncStateRow(SQLModel, table=True):
     file_hash: str | None = Field(default=None, max_length=64)
     message: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     applied_at: datetime | None = _when(nullable=True)
+
+
+class EngagementDueRow(SQLModel, table=True):
+    """One reading to take of a published delivery: its age, its window, its retry state.
+
+    Written when the collector first sees the delivery published; the reading's snapshot
+    (``engagement_snapshots``) is appended in the same transaction that turns ``pending``
+    into ``taken``, so a reading is never taken twice, by this daemon or another.
+    """
+
+    __tablename__ = "engagement_due"
+    __table_args__ = (Index("ix_engagement_due_state_next", "state", "next_at"),)
+
+    delivery_id: int = Field(primary_key=True, foreign_key="deliveries.id")
+    age_seconds: int = Field(primary_key=True)
+    age_label: str = Field(max_length=16)
+    post_id: str = Field(max_length=128)
+    account: str = Field(max_length=64, index=True)
+    network: str = Field(max_length=32)
+    remote_id: str = Field(max_length=256)
+    published_at: datetime = _when()
+    due_at: datetime = _when()  # published_at + age
+    until_at: datetime = _when()  # past this the reading would not be of its age: missed
+    state: str = Field(max_length=16)  # ReadingState
+    next_at: datetime = _when()  # the next try (due_at, a retry, or a claim's lease)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    updated_at: datetime = _when()
+
+
+class EngagementSnapshotRow(SQLModel, table=True):
+    """The engagement ledger: one row per reading taken (or post found gone), never updated."""
+
+    __tablename__ = "engagement_snapshots"
+    __table_args__ = (
+        UniqueConstraint("delivery_id", "age_seconds", name="uq_snapshot_delivery_age"),
+        Index("ix_engagement_snapshots_account_taken", "account", "taken_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="deliveries.id")
+    post_id: str = Field(max_length=128, index=True)
+    account: str = Field(max_length=64)
+    network: str = Field(max_length=32)
+    remote_id: str = Field(max_length=256)
+    age_label: str = Field(max_length=16)
+    age_seconds: int
+    due_at: datetime = _when()
+    taken_at: datetime = _when()
+    counts: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON name: int
+    unavailable: str = Field(default="[]", sa_column=Column(Text, nullable=False))  # JSON list
+    extra: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON name: int
+    outcome: str = Field(max_length=16)  # SnapshotOutcome
+
+
+class FollowerCountRow(SQLModel, table=True):
+    """Each account's follower count, read once a day; never updated."""
+
+    __tablename__ = "follower_counts"
+    __table_args__ = (Index("ix_follower_counts_account_taken", "account", "taken_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str = Field(max_length=64)
+    network: str = Field(max_length=32)
+    taken_at: datetime = _when()
+    count: int

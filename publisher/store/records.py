@@ -6,9 +6,11 @@ writes them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from publisher.content import PostContent, RemotePart
@@ -280,3 +282,226 @@ class LookupAsk:
     limit: int
     accounts: frozenset[str]  # accounts with an adapter here, not held
     busy: frozenset[int]  # deliveries this daemon already has in flight
+
+
+# ------------------------------------------------------------------ engagement (issue 16)
+
+
+class SnapshotOutcome(StrEnum):
+    """What a reading found: the post's figures, or the post gone from the network."""
+
+    TAKEN = "taken"
+    GONE = "gone"
+
+
+class ReadingState(StrEnum):
+    """Where a reading due of a delivery stands (``engagement_due.state``)."""
+
+    PENDING = "pending"  # to take at ``next_at`` (its age, a retry, or after a claim's lease)
+    TAKEN = "taken"  # its snapshot is in the ledger
+    GONE = "gone"  # the post is gone: read no more
+    MISSED = "missed"  # not taken within its window (too late to be of its age), or dropped
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One row of the engagement ledger: a post's figures at one age (or the post gone)."""
+
+    delivery_id: int
+    post_id: str
+    account: str
+    network: str
+    remote_id: str
+    age: timedelta
+    age_label: str
+    due_at: datetime
+    taken_at: datetime
+    counts: Mapping[str, int]
+    unavailable: tuple[str, ...] = ()
+    extra: Mapping[str, int] = field(default_factory=dict)
+    outcome: SnapshotOutcome = SnapshotOutcome.TAKEN
+
+    @property
+    def gone(self) -> bool:
+        return self.outcome is SnapshotOutcome.GONE
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "delivery_id": self.delivery_id,
+            "post_id": self.post_id,
+            "account": self.account,
+            "network": self.network,
+            "remote_id": self.remote_id,
+            "age_label": self.age_label,
+            "age_seconds": int(self.age.total_seconds()),
+            "due_at": self.due_at,
+            "taken_at": self.taken_at,
+            "counts": json.dumps(dict(self.counts), sort_keys=True),
+            "unavailable": json.dumps(list(self.unavailable)),
+            "extra": json.dumps(dict(self.extra), sort_keys=True),
+            "outcome": self.outcome.value,
+        }
+
+    @classmethod
+    def from_row(cls, r: Any) -> Snapshot:
+        return cls(
+            delivery_id=r.delivery_id,
+            post_id=r.post_id,
+            account=r.account,
+            network=r.network,
+            remote_id=r.remote_id,
+            age=timedelta(seconds=r.age_seconds),
+            age_label=r.age_label,
+            due_at=r.due_at,
+            taken_at=r.taken_at,
+            counts={str(k): int(v) for k, v in json.loads(r.counts).items()},
+            unavailable=tuple(str(n) for n in json.loads(r.unavailable)),
+            extra={str(k): int(v) for k, v in json.loads(r.extra).items()},
+            outcome=SnapshotOutcome(r.outcome),
+        )
+
+
+@dataclass(frozen=True)
+class FollowerCount:
+    """An account's follower count at one moment."""
+
+    account: str
+    network: str
+    taken_at: datetime
+    count: int
+
+
+@dataclass(frozen=True)
+class PublishedPost:
+    """A published delivery as engagement collection sees it, with the ages already planned
+    for it (``gone``: a reading found the post deleted; nothing more is planned)."""
+
+    delivery_id: int
+    post_id: str
+    account: str
+    network: str
+    remote_id: str
+    published_at: datetime
+    planned: frozenset[int] = frozenset()  # age seconds with a row in engagement_due
+    gone: bool = False
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A reading due of one delivery at one age (a row of ``engagement_due``)."""
+
+    delivery_id: int
+    age: timedelta
+    age_label: str
+    post_id: str
+    account: str
+    network: str
+    remote_id: str
+    published_at: datetime
+    due_at: datetime
+    until_at: datetime
+    state: ReadingState = ReadingState.PENDING
+    next_at: datetime | None = None  # None: at due_at
+    attempts: int = 0
+    last_error: str | None = None
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.delivery_id, int(self.age.total_seconds()))
+
+    def row(self, now: datetime) -> dict[str, Any]:
+        return {
+            "delivery_id": self.delivery_id,
+            "age_seconds": int(self.age.total_seconds()),
+            "age_label": self.age_label,
+            "post_id": self.post_id,
+            "account": self.account,
+            "network": self.network,
+            "remote_id": self.remote_id,
+            "published_at": self.published_at,
+            "due_at": self.due_at,
+            "until_at": self.until_at,
+            "state": self.state.value,
+            "next_at": self.next_at or self.due_at,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "updated_at": now,
+        }
+
+    @classmethod
+    def from_row(cls, r: Any) -> Reading:
+        return cls(
+            delivery_id=r.delivery_id,
+            age=timedelta(seconds=r.age_seconds),
+            age_label=r.age_label,
+            post_id=r.post_id,
+            account=r.account,
+            network=r.network,
+            remote_id=r.remote_id,
+            published_at=r.published_at,
+            due_at=r.due_at,
+            until_at=r.until_at,
+            state=ReadingState(r.state),
+            next_at=r.next_at,
+            attempts=r.attempts,
+            last_error=r.last_error,
+        )
+
+    def snapshot(
+        self,
+        taken_at: datetime,
+        counts: Mapping[str, int],
+        unavailable: tuple[str, ...] = (),
+        extra: Mapping[str, int] | None = None,
+        outcome: SnapshotOutcome = SnapshotOutcome.TAKEN,
+    ) -> Snapshot:
+        return Snapshot(
+            self.delivery_id,
+            self.post_id,
+            self.account,
+            self.network,
+            self.remote_id,
+            self.age,
+            self.age_label,
+            self.due_at,
+            taken_at,
+            counts,
+            unavailable,
+            extra or {},
+            outcome,
+        )
+
+
+@dataclass(frozen=True)
+class ReadingTaken:
+    """A reading's result: its snapshot appended, the reading ``taken``."""
+
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True)
+class ReadingGone:
+    """The post is gone: this snapshot (outcome ``gone``) appended, every reading of the
+    delivery still pending marked ``gone``."""
+
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True)
+class ReadingRetry:
+    """A reading failed: try again at ``at``."""
+
+    key: tuple[int, int]
+    at: datetime
+    error: str
+
+
+@dataclass(frozen=True)
+class ReadingMissed:
+    """A reading that will not be taken: too late to be of its age, gave up, or dropped."""
+
+    key: tuple[int, int]
+    reason: str
+
+
+ReadingChange = ReadingTaken | ReadingGone | ReadingRetry | ReadingMissed

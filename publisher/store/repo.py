@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from publisher import lifecycle
 from publisher.states import DeliveryState, Outcome
 from publisher.store import claims, plans
+from publisher.store import engagement as eng
 from publisher.store.backend import Backend, open_backend
 from publisher.store.claims import Pass, Planner, TakeDue
 from publisher.store.models import AttemptRow
@@ -27,10 +28,15 @@ from publisher.store.records import (
     AccountState,
     Attempt,
     Delivery,
+    FollowerCount,
     LoadState,
     LookupAsk,
     PlanChanges,
     PlanEntry,
+    PublishedPost,
+    Reading,
+    ReadingChange,
+    Snapshot,
     Transition,
 )
 from publisher.store.tables import (
@@ -498,7 +504,84 @@ class Store:
         """Empty every table (dry-run rehearsal databases start afresh)."""
 
         def body(conn: Connection) -> None:
-            for table in (A, D, P, S, Q):
+            for table in (eng.N, eng.E, eng.F, A, D, P, S, Q):
                 conn.execute(delete(table))
 
         await self.transaction(body)
+
+    # ------------------------------------------------------------ engagement
+
+    async def snapshots(
+        self,
+        account: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Snapshot]:
+        """The engagement ledger (taken in [since, until)), oldest first."""
+        return await self.read(eng.snapshots, account, since, until)
+
+    async def snapshots_of_post(self, post_id: str) -> list[Snapshot]:
+        """One post's snapshots, every account, oldest first."""
+        return await self.read(eng.snapshots, None, None, None, post_id)
+
+    async def follower_counts(
+        self,
+        account: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[FollowerCount]:
+        """Follower counts read in [since, until), oldest first."""
+        return await self.read(eng.followers, account, since, until)
+
+    async def readings(self, post_id: str | None = None) -> list[Reading]:
+        """Readings planned (pending, taken, gone, missed): what is still to come."""
+        return await self.read(eng.readings, post_id)
+
+    async def unplanned_posts(
+        self, accounts: Sequence[str], since: datetime, limit: int
+    ) -> list[PublishedPost]:
+        """Published deliveries with no reading planned yet."""
+        return await self.read(eng.unplanned, list(accounts), since, limit)
+
+    async def published_posts(
+        self, accounts: Sequence[str], since: datetime
+    ) -> list[PublishedPost]:
+        """Published deliveries since ``since`` with the ages planned for each."""
+        return await self.read(eng.published_with_plans, list(accounts), since)
+
+    async def plan_readings(self, readings: Sequence[Reading], now: datetime) -> int:
+        """Add readings due (those already planned are left); returns how many were added."""
+        return await self.transaction(eng.plan, list(readings), now)
+
+    async def due_readings(
+        self, now: datetime, accounts: Sequence[str], limit: int
+    ) -> list[Reading]:
+        return await self.read(eng.due, now, list(accounts), limit)
+
+    async def next_reading_at(self, accounts: Sequence[str]) -> datetime | None:
+        return await self.read(eng.next_at, list(accounts))
+
+    async def claim_readings(
+        self, readings: Sequence[Reading], now: datetime, lease_until: datetime
+    ) -> list[Reading]:
+        """Take these readings for one read (each still pending and due); returns those won."""
+        if not readings:
+            return []
+        return await self.transaction(eng.claim, list(readings), now, lease_until)
+
+    async def settle_readings(self, changes: Sequence[ReadingChange], now: datetime) -> int:
+        """Write readings' results in one transaction; returns the snapshots appended."""
+        if not changes:
+            return 0
+        return await self.transaction(eng.settle, list(changes), now)
+
+    async def hold_readings(self, account: str, until: datetime, why: str, now: datetime) -> None:
+        """A rate-limited account's pending readings wait until ``until``."""
+        await self.transaction(eng.hold, account, until, why, now)
+
+    async def add_follower_count(self, count: FollowerCount) -> None:
+        await self.transaction(eng.add_followers, count)
+
+    async def last_follower_counts(self, accounts: Sequence[str]) -> dict[str, datetime]:
+        """When each account's follower count was last read."""
+        return await self.read(eng.last_followers, list(accounts))
