@@ -43,6 +43,7 @@ from publisher.commands.common import (
 
 if TYPE_CHECKING:  # the config loads in main: ``--help`` imports this module
     from publisher.config import Config
+    from publisher.store.records import FollowerCount, Snapshot
 
 MAX_PERIODS = 5000  # rows per account: 96 years of weeks, 13 of days
 HISTORY_START = datetime(1970, 1, 1, tzinfo=UTC)  # --best-times with no window: everything
@@ -200,6 +201,8 @@ async def main(args: argparse.Namespace) -> int:
     if not database_exists(config):
         raise UserError(f"no database yet at {config.database_url}: run `publisher run` first")
     store = await open_store(config, readonly=True)
+    snapshots: list[Snapshot] = []
+    followers: list[FollowerCount] = []
     try:
         deliveries = await store.all_deliveries()
         attempts = await store.attempts()
@@ -209,35 +212,10 @@ async def main(args: argparse.Namespace) -> int:
     finally:
         await store.close()
     check_accounts(args.account, set(config.accounts) | {d.account for d in deliveries})
-    age, age_label = args.age if args.age is not None else (None, None)
     if args.best_times:
-        from publisher.best_times import best_times
-        from publisher.commands.engagement import write
+        from publisher.commands.engagement import show_best_times
 
-        networks = {a: d.network for a, d in reversed(deliveries)} | {
-            name: acc.network for name, acc in config.accounts.items()
-        }
-        chosen = {
-            a: net
-            for a, net in networks.items()
-            if (not args.account or a in args.account) and (not args.network or net in args.network)
-        }
-        slots = {name: acc.slots for name, acc in config.accounts.items()}
-        write(
-            best_times(
-                deliveries,
-                snapshots,
-                chosen,
-                slots,
-                since=since,
-                until=until,
-                zone=zone,
-                now=now,
-                age=age,
-                age_label=age_label,
-            ),
-            args.format,
-        )
+        show_best_times(config, args, deliveries, snapshots, since=since, until=until, now=now)
         return EXIT_OK
     report = audit(
         deliveries,
@@ -256,6 +234,7 @@ async def main(args: argparse.Namespace) -> int:
         from publisher.commands.engagement import write
         from publisher.engagement_report import engagement
 
+        age, age_label = args.age if args.age is not None else (None, None)
         earned = engagement(report, deliveries, snapshots, followers, age=age, age_label=age_label)
         write(earned, args.format)
     elif args.format == "json":

@@ -7,14 +7,16 @@ loads the store and calls in here.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from datetime import datetime
+from typing import TYPE_CHECKING, TextIO
 
 from publisher.best_times import CSV_HEADER as TIMES_CSV_HEADER
-from publisher.best_times import BestTimes, Verdict, verdict_text
+from publisher.best_times import BestTimes, Verdict, best_times, verdict_text
 from publisher.best_times import csv_rows as times_csv_rows
 from publisher.best_times import report_json as times_json
 from publisher.commands.common import fmt_local
@@ -24,18 +26,24 @@ from publisher.engagement_report import (
     EngagementReport,
     EngagementRow,
     PostFigures,
+    PublishedLike,
+    SnapshotLike,
     Status,
     csv_rows,
     report_json,
 )
 from publisher.slots import DAYS
 
+if TYPE_CHECKING:  # loaded by the caller
+    from publisher.config import Config
+
 UNKNOWN = "?"
 SHOWN_METRICS = ("likes", "reposts", "replies", "quotes", "impressions")
 
 
-def write(report: EngagementReport | BestTimes, fmt: str, out: TextIO = sys.stdout) -> None:
-    """Print either report in the chosen format."""
+def write(report: EngagementReport | BestTimes, fmt: str, out: TextIO | None = None) -> None:
+    """Print either report in the chosen format (to standard output unless ``out``)."""
+    out = sys.stdout if out is None else out
     if fmt == "json":
         doc = report_json(report) if isinstance(report, EngagementReport) else times_json(report)
         print(json.dumps(doc, ensure_ascii=False, indent=2), file=out)
@@ -51,6 +59,40 @@ def write(report: EngagementReport | BestTimes, fmt: str, out: TextIO = sys.stdo
         print(format_table(report), file=out)
     else:
         print(format_times(report), file=out)
+
+
+def show_best_times(
+    config: Config,
+    args: argparse.Namespace,
+    deliveries: Sequence[PublishedLike],
+    snapshots: Sequence[SnapshotLike],
+    *,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+) -> None:
+    """``audit --best-times``: the accounts of the config and of the store, filtered."""
+    networks = {d.account: d.network for d in deliveries}
+    networks.update({name: acc.network for name, acc in config.accounts.items()})
+    chosen = {
+        name: net
+        for name, net in networks.items()
+        if (not args.account or name in args.account) and (not args.network or net in args.network)
+    }
+    age, label = args.age if args.age is not None else (None, None)
+    report = best_times(
+        deliveries,
+        snapshots,
+        chosen,
+        {name: acc.slots for name, acc in config.accounts.items()},
+        since=since,
+        until=until,
+        zone=config.timezone,
+        now=now,
+        age=age,
+        age_label=label,
+    )
+    write(report, args.format)
 
 
 def _age_line(report: EngagementReport) -> str:
