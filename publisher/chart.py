@@ -69,6 +69,7 @@ def render(report: AuditReport, path: Path, engagement: EngagementReport | None 
             fig.subplots_adjust(left=0.07, right=0.76, top=0.9, bottom=0.16)
         else:
             _engagement_panel(axes[1][0], engagement, colors)
+            axes[1][0].set_xlim(axes[0][0].get_xlim())  # the periods line up with the bars
             fig.subplots_adjust(left=0.07, right=0.76, top=0.94, bottom=0.09, hspace=0.45)
         # No creation date in the file: the same report gives the same bytes.
         meta = {"Date": None} if suffix == ".svg" else {"Software": None}
@@ -170,11 +171,8 @@ def _engagement_panel(ax: Any, report: EngagementReport, colors: list[Any]) -> N
         ax.text(
             0.5, 0.5, f"no measured post at {age}", ha="center", va="center", transform=ax.transAxes
         )
-    ax.set_ylabel("interactions per post")
-    ax.set_title(
-        f"Engagement per post and network at snapshot age {age} "
-        "(likes + reposts + replies + quotes)"
-    )
+    ax.set_ylabel("likes + reposts + replies + quotes per post", fontsize="small")
+    ax.set_title(f"Interactions per post and network, every post at age {age}")
     ax.set_ylim(bottom=0)
     ax.grid(axis="y", alpha=0.3)
     if handles:

@@ -508,3 +508,11 @@ def test_history_post_shows_its_snapshots(tmp_path: Path,
     assert [s["outcome"] for s in doc["snapshots"]] == ["gone"]
     doc = cli_json(["history", "--config", str(cfg), "--json"], capsys)
     assert "snapshots" not in doc  # only with --post
+
+
+def test_the_documented_csv_headers_are_the_commands() -> None:
+    from publisher.best_times import CSV_HEADER as TIMES_HEADER
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "audit.md").read_text("utf-8")
+    assert "\n" + ",".join(CSV_HEADER) + "\n" in docs
+    assert "`" + ",".join(TIMES_HEADER) + "`" in docs

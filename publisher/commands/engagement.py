@@ -208,7 +208,8 @@ def format_table(report: EngagementReport) -> str:
     out += [lines[0], rule, *lines[1:]]
     out.append(
         "Figures sum the measured posts; ? unknown (a post did not report it), never 0. "
-        "per post: interactions (likes+reposts+replies+quotes) per measured post; per 1k fol.: "
+        "per post: interactions (likes+reposts+replies+quotes) per post that reported them; "
+        "per 1k fol.: "
         "per post per 1,000 followers, counted on the date shown (nearest the period's end). "
         "best/worst: post (interactions)."
     )
