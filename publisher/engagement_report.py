@@ -18,7 +18,9 @@ of one report is read at ONE snapshot age, so weeks compare fairly: a post's num
   reported at least one and was refused none (a figure named in ``unavailable`` makes it
   unknown; a figure the network has no notion of, such as Mastodon's quotes, adds nothing);
 - per post: the week's interactions over its posts with known interactions (``rated``);
-- per 1,000 followers: per post × 1000 / the follower count taken nearest the week's end.
+- per 1,000 followers: per post × 1000 / the follower count taken nearest the week's end;
+- best and worst: the rated posts with the most and the fewest interactions (a tie: the
+  earlier is best, the later worst); no worst when only one post is rated.
 """
 
 from __future__ import annotations
@@ -331,7 +333,8 @@ def _extremes(rated: Sequence[PostFigures]) -> tuple[PostFigures | None, PostFig
     best = min(rated, key=lambda p: (-score(p), p.published_at, p.delivery_id))
     if len(rated) < 2:
         return best, None
-    worst = min(rated, key=lambda p: (score(p), p.published_at, p.delivery_id))
+    # On a tie the best is the earlier post and the worst the later: two posts, two names.
+    worst = max(rated, key=lambda p: (-score(p), p.published_at, p.delivery_id))
     return best, worst
 
 

@@ -3,7 +3,8 @@ earned, on a seeded ledger.
 
 Deliveries are written as the audit tests write them; snapshots and follower counts go in
 through the store's own engagement API (readings planned, then settled), into a real SQLite
-file. Every figure below is worked out by hand in the comments.
+file (and a real PostgreSQL database where marked). Every figure is worked out by hand in the
+comments.
 """
 
 from __future__ import annotations
@@ -195,9 +196,10 @@ def test_interactions_of_one_post() -> None:
 # ------------------------------------------------------------------------ the weekly report
 
 
-async def test_exact_weekly_figures_at_24h(db: str) -> None:
-    await weekly().write(db)
-    rep = await report(db, age="24h")
+async def test_exact_weekly_figures_at_24h(db_url: str) -> None:
+    """On SQLite and on PostgreSQL: the figures do not depend on the backend."""
+    await weekly().write(db_url)
+    rep = await report(db_url, age="24h")
     assert rep.age.rule is AgeRule.ASKED and rep.age.label == "24h"
     assert rep.ages == ("1h", "24h", "7d")
     w42 = row(rep, "a", "2026-W42")
@@ -267,6 +269,33 @@ async def test_posts_not_yet_at_the_age_are_pending(db: str) -> None:
     assert row(rep, "a", "2026-W47").statuses[Status.PENDING] == 2
 
 
+async def test_ties_single_posts_and_follower_counts(db: str) -> None:
+    e = Earned()
+    # Week 42: two posts with 5 interactions each: the earlier is best, the later worst.
+    for day, post in ((12, "t1"), (13, "t2")):
+        e.snap(e.post("a", at(f"2026-10-{day} 09:00"), post), "24h", likes=4, quotes=1)
+    # Week 43: one rated post: best, and no worst.
+    e.snap(e.post("a", at("2026-10-20 09:00"), "solo"), "24h", likes=0, replies=0)
+    # Week 42 ends at 2026-10-18T22:00Z: one hour either side, the earlier count is taken.
+    e.follow("a", at("2026-10-18T21:00:00Z"), 400)
+    e.follow("a", at("2026-10-18T23:00:00Z"), 500)
+    # Week 44 ends at 2026-11-01T23:00Z: zero followers, no rate (not a division by zero).
+    e.follow("a", at("2026-11-01T23:00:00Z"), 0)
+    await e.write(db)
+    rep = await report(db, age="24h")
+    w42 = row(rep, "a", "2026-W42")
+    assert w42.best is not None and w42.worst is not None
+    assert (w42.best.post_id, w42.worst.post_id) == ("t1", "t2")
+    assert (w42.followers, w42.per_post, w42.per_1000_followers) == (400, 5.0, 12.5)
+    assert w42.figures["quotes"] == 2 and w42.figures["replies"] is None
+    w43 = row(rep, "a", "2026-W43")
+    assert w43.best is not None and w43.best.post_id == "solo" and w43.worst is None
+    assert (w43.interactions, w43.per_post) == (0, 0.0)  # a real zero stays zero
+    w44 = row(rep, "a", "2026-W44")
+    assert w44.followers == 0 and w44.per_1000_followers is None
+    assert row(rep, "a", "2026-W45").followers == 0  # the nearest, even a week before
+
+
 async def test_no_snapshot_at_all(db: str) -> None:
     e = Earned()
     e.post("a", at("2026-10-12 09:00"))
@@ -326,6 +355,13 @@ def test_cli_json_matches_the_schema(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert w42["age"] == "24h" and w42["followers_at"] == "2026-10-18T21:00:00Z"
     assert w42["best"]["post"] == "p3" and w42["worst"]["interactions"] == 4
     assert len(doc["rows"]) == 3 * 4
+    # By day: the same figures, one row per local day.
+    days = cli_json(["audit", "--config", str(cfg), "--since", "2026-10-13", "--until",
+                     "2026-10-16", "--by", "day", "--account", "b", "--engagement", "--format",
+                     "json"], capsys)
+    jsonschema.validate(days, schema("engagement"))
+    assert [(r["period"], r["posts"], r["interactions"]) for r in days["rows"]] == [
+        ("2026-10-13", 1, 5), ("2026-10-14", 0, None), ("2026-10-15", 1, 2)]
     # The schema refuses what it does not know, and a figure shown as a string.
     w42["likes"] = "34"
     with pytest.raises(jsonschema.ValidationError):
@@ -431,10 +467,10 @@ def best_times_ledger() -> Earned:
     return e
 
 
-async def test_best_times_rank_cells_with_their_counts(db: str) -> None:
+async def test_best_times_rank_cells_with_their_counts(db_url: str) -> None:
     e = best_times_ledger()
-    await e.write(db)
-    store = await Store.open(db)
+    await e.write(db_url)
+    store = await Store.open(db_url)
     try:
         deliveries = await store.all_deliveries()
         snaps = await store.snapshots()
