@@ -24,6 +24,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     field_validator,
 )
@@ -195,6 +196,8 @@ class _AccountPolicy(_Section):
     target_per_week: float | None = Field(default=None, ge=0)
     slots: list[str] = []
     enabled: bool = True
+    # Engagement readings (issue 16): ages after publication, or true/false.
+    engagement: StrictBool | list[str] | None = None
 
 
 POLICY_KEYS = frozenset(_AccountPolicy.model_fields)
@@ -204,6 +207,40 @@ ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 class SecretPolicy(StrEnum):
     REQUIRE = "require"  # really publishing: a missing secret is an error
     WARN = "warn"  # dry runs, validate: a missing secret is a warning
+
+
+DEFAULT_ENGAGEMENT = ("1h", "24h", "7d", "30d")
+MIN_ENGAGEMENT_AGE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class ReadingAge:
+    """An age after publication at which a post's numbers are read, as the config wrote it."""
+
+    label: str
+    age: timedelta
+
+
+def engagement_ages(value: bool | list[str] | None, on_by_default: bool) -> tuple[ReadingAge, ...]:
+    """An account's ``engagement`` setting as its ages, shortest first (none: off). ValueError
+    says what is wrong with one."""
+    if value is None:
+        value = on_by_default
+    if value is True:
+        value = list(DEFAULT_ENGAGEMENT)
+    if value is False:
+        return ()
+    ages: dict[timedelta, ReadingAge] = {}
+    for text in value:
+        age = parse_duration(text)
+        if age < MIN_ENGAGEMENT_AGE:
+            raise ValueError(f"{text!r} is too soon: ages start at 1m")
+        if age in ages:
+            raise ValueError(f"{text!r} is the same age as {ages[age].label!r}")
+        ages[age] = ReadingAge(text.strip().lower().replace(" ", ""), age)
+    if not ages:
+        raise ValueError("no ages: write engagement = false to collect nothing")
+    return tuple(ages[a] for a in sorted(ages))
 
 
 @dataclass(frozen=True)
@@ -217,6 +254,7 @@ class AccountConfig:
     slots: tuple[Slot, ...] = ()
     enabled: bool = True
     line: int = 0
+    engagement: tuple[ReadingAge, ...] = ()  # when to read its posts' numbers; () = never
 
 
 @dataclass(frozen=True)
@@ -439,6 +477,15 @@ def load_config(
                 diags.append(
                     Diagnostic(filename, kline, kcol, f"accounts.{name}.slots[{i}]", str(err))
                 )
+        reading = cls.engagement
+        try:
+            if reading is None and policy.engagement:
+                raise ValueError(f"{policy.network} cannot read engagement")
+            ages = engagement_ages(policy.engagement, reading is not None and reading.on_by_default)
+        except ValueError as err:
+            kline, kcol = loc.find((*prefix, "engagement"))
+            diags.append(Diagnostic(filename, kline, kcol, f"accounts.{name}.engagement", str(err)))
+            ages = ()
         resolved: dict[str, Any] = {}
         for key, value in network_raw.items():
             where = f"accounts.{name}.{key}"
@@ -480,6 +527,7 @@ def load_config(
             slots=tuple(slots),
             enabled=policy.enabled,
             line=line,
+            engagement=ages,
         )
     if not top.accounts:
         diags.append(

@@ -36,6 +36,7 @@ from publisher.adapters.base import (
 from publisher.clock import Clock
 from publisher.config import Config
 from publisher.content import DeliveryRef, PostContent, Published, RemotePart, Rendered
+from publisher.engine.collect import Collector
 from publisher.engine.decide import (
     AccountRules,
     GiveUp,
@@ -174,6 +175,12 @@ class Engine:
         self.mode = mode
         self.options = options or EngineOptions()
         self.observers = list(observers)
+        # Engagement readings, beside publishing and never in its way (a dry run reads none).
+        self.collector = (
+            Collector(store, clock, self.options.rand, self.holds, once=self.options.once)
+            if mode.sends
+            else None
+        )
         self._derive()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -224,6 +231,8 @@ class Engine:
             for name, acc in config.accounts.items()
             if acc.max_per_day is not None or acc.min_interval is not None
         )
+        if self.collector is not None:
+            self.collector.configure(config, self.adapters, self.policy)
 
     def request_sync(self) -> None:
         self._resync = True
@@ -241,6 +250,10 @@ class Engine:
     def in_flight(self) -> int:
         return len(self._inflight)
 
+    def holds(self) -> Mapping[str, datetime]:
+        """Accounts held (rate-limited, or credentials to fix) until then: readings wait too."""
+        return self._held
+
     # ---------------------------------------------------------------- loop
 
     @property
@@ -251,6 +264,8 @@ class Engine:
     async def run(self) -> None:
         writer = asyncio.create_task(self._write_results(), name="result-writer")
         upkeep = asyncio.create_task(self._maintain(), name="maintenance") if self.shared else None
+        collector = self.collector
+        collecting = asyncio.create_task(collector.run(), name="engagement") if collector else None
         try:
             if self.mode.sends:
                 # Learn what render needs (e.g. an instance's limits), all accounts at once
@@ -311,6 +326,10 @@ class Engine:
                 await self.clock.sleep_until(min(wake_at, now + FAR), self._wake)
         finally:
             await self._drain()
+            if collector is not None and collecting is not None:
+                if not self.options.once or self.stopping:
+                    collector.stop()  # ``run --once`` takes the readings due now first
+                await collecting
             if upkeep is not None:
                 upkeep.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -818,6 +837,10 @@ class Engine:
                     if not fut.done():
                         fut.set_exception(err)
                 continue
+            if self.collector is not None and any(
+                t.state is DeliveryState.PUBLISHED for t, _ in batch
+            ):
+                self.collector.published()  # written: its readings can be planned
             for t, fut in batch:
                 if t.delivery_id in stale:
                     log.warning(
