@@ -210,6 +210,7 @@ class EngagementReport:
     ages: tuple[str, ...]  # every age the ledger holds for these accounts, shortest first
     rows: tuple[EngagementRow, ...]
     networks: tuple[NetworkEngagement, ...]
+    uncollected: tuple[str, ...] = ()  # audited accounts whose numbers are not read now
 
 
 # ------------------------------------------------------------------------------- the posts
@@ -380,8 +381,11 @@ def engagement(
     *,
     age: timedelta | None = None,
     age_label: str | None = None,
+    uncollected: Iterable[str] = (),
 ) -> EngagementReport:
-    """The report, on the posting audit's accounts, periods and ``now``."""
+    """The report, on the posting audit's accounts, periods and ``now``. ``uncollected``
+    names the accounts the daemon does not read (said, so their missing posts explain
+    themselves)."""
     now = posting.now
     posts = [
         d
@@ -426,6 +430,7 @@ def engagement(
         ages=tuple(all_labels[a] for a in sorted(all_labels)),
         rows=tuple(rows),
         networks=tuple(networks),
+        uncollected=tuple(sorted(set(uncollected) & set(posting.accounts))),
     )
 
 
@@ -505,6 +510,7 @@ def report_json(report: EngagementReport) -> dict[str, Any]:
         "metrics": list(METRICS),
         "interactions": list(INTERACTIONS),
         "accounts": list(posting.accounts),
+        "uncollected": list(report.uncollected),
         "rows": [row_json(r, report.age, z) for r in report.rows],
     }
 

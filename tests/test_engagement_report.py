@@ -349,6 +349,7 @@ def test_cli_json_matches_the_schema(tmp_path: Path, capsys: pytest.CaptureFixtu
     jsonschema.validate(doc, schema("engagement"))
     assert doc["age"] == {"label": "24h", "seconds": 86400, "rule": "asked"}
     assert doc["accounts"] == ["a", "b", "c"]
+    assert doc["uncollected"] == ["a", "b", "c"]  # the log network reads no engagement
     w42 = next(r for r in doc["rows"] if r["account"] == "a" and r["period"] == "2026-W42")
     assert (w42["likes"], w42["quotes"], w42["per_post"], w42["per_1000_followers"]) == (
         34, None, 15, 10)
@@ -396,6 +397,7 @@ def test_cli_table_says_the_age_and_unknowns(tmp_path: Path,
     assert "?" in w43 and "1 gone" in w43
     w42 = next(line for line in out.splitlines() if line.startswith("a ") and "W42" in line)
     assert "p1 (36)" in w42 and "p2 (5)" in w42
+    assert "Not collected (engagement = false, or off by default for the network): a, b, c" in out
 
 
 def test_cli_refuses_misplaced_options(tmp_path: Path,

@@ -235,7 +235,10 @@ async def main(args: argparse.Namespace) -> int:
         from publisher.engagement_report import engagement
 
         age, age_label = args.age if args.age is not None else (None, None)
-        earned = engagement(report, deliveries, snapshots, followers, age=age, age_label=age_label)
+        off = [name for name, acc in config.accounts.items() if not acc.engagement]
+        earned = engagement(
+            report, deliveries, snapshots, followers, age=age, age_label=age_label, uncollected=off
+        )
         write(earned, args.format)
     elif args.format == "json":
         print(json.dumps(report_json(report), ensure_ascii=False, indent=2))

@@ -213,6 +213,11 @@ def format_table(report: EngagementReport) -> str:
         "per post per 1,000 followers, counted on the date shown (nearest the period's end). "
         "best/worst: post (interactions)."
     )
+    if report.uncollected:
+        out.append(
+            f"Not collected (engagement = false, or off by default for the network): "
+            f"{', '.join(report.uncollected)}; their posts stay missing."
+        )
     return "\n".join(out)
 
 
