@@ -132,6 +132,8 @@ def _account(
         (k for k, v in grid.items() if len(v) >= MIN_CELL and verdict is Verdict.RANKED),
         key=lambda k: (-means[k], -len(grid[k]), k),
     )
+    if not ranked:  # enough posts overall, but no hour holds MIN_CELL of them
+        verdict = Verdict.TOO_LITTLE_DATA
     rank = {k: i for i, k in enumerate(ranked, start=1)}
     unranked = sorted(k for k in grid if k not in rank)
     cells = {
@@ -187,12 +189,12 @@ def best_times(
 def verdict_text(acc: AccountTimes, age: Age) -> str:
     """The account's answer in one sentence, said plainly."""
     at = f"at {age.label}" if age.label else "(no snapshot in the ledger)"
-    if acc.verdict is Verdict.TOO_LITTLE_DATA:
+    best = acc.best
+    if acc.rated < MIN_POSTS:
         return (
             f"too little data to tell: {acc.rated} post(s) with engagement {at}, "
             f"at least {MIN_POSTS} needed (and {MIN_CELL} in an hour to rank it)"
         )
-    best = acc.best
     if best is None:
         return f"too little data to tell: no hour holds {MIN_CELL} posts with engagement {at}"
     where = f"{DAYS[best.weekday]} {best.hour:02d}:00"

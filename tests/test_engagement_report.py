@@ -129,6 +129,9 @@ def weekly() -> Earned:
     e.snap(p2, "7d", likes=5, reposts=0, replies=0)
     e.snap(p3, "24h", likes=20, reposts=5, replies=3)
     e.snap(p3, "7d", likes=21, reposts=5, replies=3)
+    # A dry run that "published" in week 42: never a post, never counted.
+    e.ledger.add("a", DeliveryState.DRY_RUN, at("2026-10-15 09:00"),
+                 published=at("2026-10-15 09:00"), post="dry")
     p4 = e.post("a", at("2026-10-20 09:00"), "p4")
     e.snap(p4, "24h", ("replies",), likes=5, reposts=1)
     p5 = e.post("a", at("2026-10-22 09:00"), "p5")
@@ -554,3 +557,26 @@ def test_the_documented_csv_headers_are_the_commands() -> None:
     docs = (Path(__file__).resolve().parent.parent / "docs" / "audit.md").read_text("utf-8")
     assert "\n" + ",".join(CSV_HEADER) + "\n" in docs
     assert "`" + ",".join(TIMES_HEADER) + "`" in docs
+
+
+async def test_best_times_enough_posts_but_no_full_hour(db: str) -> None:
+    """20 posts, each alone in its hour: enough overall, yet no cell holds 3 of them."""
+    e = Earned()
+    for i in range(20):
+        did = e.post("c", at(f"2026-10-{5 + i // 10:02d} {i % 10 + 8:02d}:00"))
+        e.snap(did, "24h", likes=i)
+    await e.write(db)
+    store = await Store.open(db)
+    try:
+        deliveries, snaps = await store.all_deliveries(), await store.snapshots()
+    finally:
+        await store.close()
+    rep = best_times(deliveries, snaps, {"c": "log"}, {}, since=at("2026-01-01 00:00"),
+                     until=NOW, zone=PARIS, now=NOW)
+    [c] = rep.accounts
+    assert (c.rated, c.verdict, c.best) == (20, Verdict.TOO_LITTLE_DATA, None)
+    assert all(x.rank is None and x.posts == 1 for x in c.cells)
+    from publisher.best_times import verdict_text
+
+    assert verdict_text(c, rep.age) == (
+        "too little data to tell: no hour holds 3 posts with engagement at 24h")
