@@ -263,7 +263,8 @@ def choose_age(
         return Age(AgeRule.ASKED, asked, labels.get(asked) or asked_label or format_duration(asked))
     if not labels:
         return Age(AgeRule.NONE, None, None)
-    reached = [a for a in labels if all(_at(d) + a <= now for d in posts)]
+    newest = max((_at(d) for d in posts), default=None)
+    reached = [a for a in labels if newest is None or newest + a <= now]
     if reached:
         best = max(reached)
         return Age(AgeRule.ALL_REACHED, best, labels[best])
@@ -301,14 +302,25 @@ def figures_at(
 # ------------------------------------------------------------------------------ followers
 
 
-def nearest_followers(
-    counts: Sequence[FollowerLike], when: datetime
-) -> tuple[int | None, datetime | None]:
-    """The count taken nearest ``when`` (``counts`` sorted by time); a tie takes the earlier."""
+@dataclass(frozen=True)
+class Followers:
+    """One account's follower counts, oldest first, with their times for bisection."""
+
+    counts: Sequence[FollowerLike]
+    times: Sequence[datetime]
+
+    @classmethod
+    def of(cls, counts: Iterable[FollowerLike]) -> Followers:
+        ordered = sorted(counts, key=lambda c: c.taken_at)
+        return cls(ordered, [c.taken_at for c in ordered])
+
+
+def nearest_followers(followers: Followers, when: datetime) -> tuple[int | None, datetime | None]:
+    """The count taken nearest ``when``, either side; a tie takes the earlier."""
+    counts = followers.counts
     if not counts:
         return None, None
-    times = [c.taken_at for c in counts]
-    i = bisect.bisect_left(times, when)
+    i = bisect.bisect_left(followers.times, when)
     near = [c for c in (counts[i - 1] if i else None, counts[i] if i < len(counts) else None) if c]
     pick = min(near, key=lambda c: (abs(c.taken_at - when), c.taken_at))
     return pick.count, pick.taken_at
@@ -345,7 +357,7 @@ def _row(
     period: Period,
     posts: Sequence[PostFigures],
     posting_row: Row,
-    followers: Sequence[FollowerLike],
+    followers: Followers,
 ) -> EngagementRow:
     measured = [p for p in posts if p.status is Status.MEASURED]
     rated = [p for p in measured if p.interactions is not None]
@@ -387,41 +399,41 @@ def engagement(
     names the accounts the daemon does not read (said, so their missing posts explain
     themselves)."""
     now = posting.now
-    posts = [
-        d
-        for d in published_posts(deliveries, posting.accounts)
-        if posting.since <= _at(d) < posting.until
-    ]
+    every = published_posts(deliveries, posting.accounts)
+    posts = [d for d in every if posting.since <= _at(d) < posting.until]
     snaps = by_delivery(snapshots)
     chosen = choose_age(posts, snaps, now, age, age_label)
-    ours = {d.id for d in published_posts(deliveries, posting.accounts)}
+    ours = {d.id for d in every}
     all_labels = _labels(s for did, ss in snaps.items() if did in ours for s in ss)
     figures = [figures_at(d, snaps.get(d.id, ()), chosen, now) for d in posts]
     per_account: dict[str, list[PostFigures]] = defaultdict(list)
     for f in figures:
         per_account[f.account].append(f)
-    follower_counts: dict[str, list[FollowerLike]] = defaultdict(list)
+    grouped: dict[str, list[FollowerLike]] = defaultdict(list)
     for c in followers:
-        follower_counts[c.account].append(c)
-    for counts in follower_counts.values():
-        counts.sort(key=lambda c: c.taken_at)
+        grouped[c.account].append(c)
+    follower_counts = {name: Followers.of(grouped.get(name, ())) for name in posting.accounts}
 
     posting_rows = {(r.account, r.period): r for r in posting.rows if r.scope is Scope.ACCOUNT}
     rows: list[EngagementRow] = []
     for name in posting.accounts:
-        mine = per_account.get(name, [])
+        mine = per_account.get(name, [])  # oldest first, as ``posts``
+        times = [f.published_at for f in mine]
         for p in posting.periods:
             prow = posting_rows[(name, p.label)]
-            in_period = [f for f in mine if p.start <= f.published_at < p.end]
-            rows.append(_row(name, prow.network, p, in_period, prow, follower_counts[name]))
+            lo, hi = bisect.bisect_left(times, p.start), bisect.bisect_left(times, p.end)
+            rows.append(_row(name, prow.network, p, mine[lo:hi], prow, follower_counts[name]))
 
+    sums: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for r in rows:
+        if r.rated:
+            sums[(r.network, r.period)][0] += r.interactions or 0
+            sums[(r.network, r.period)][1] += r.rated
     networks: list[NetworkEngagement] = []
     for net in sorted({r.network for r in rows}):
         series = []
         for p in posting.periods:
-            these = [r for r in rows if r.network == net and r.period == p.label and r.rated]
-            rated = sum(r.rated for r in these)
-            total = sum(r.interactions or 0 for r in these)
+            total, rated = sums.get((net, p.label), (0, 0))
             series.append(total / rated if rated else None)
         networks.append(NetworkEngagement(net, tuple(series)))
     return EngagementReport(
