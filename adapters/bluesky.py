@@ -27,6 +27,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import regex
@@ -59,6 +60,17 @@ from publisher.adapters.base import (
     TransientError,
     Unknowable,
 )
+from publisher.adapters.engagement import (
+    LIKES,
+    QUOTES,
+    REPLIES,
+    REPOSTS,
+    Engagement,
+    PostGone,
+    PostReading,
+    counted,
+    numbers_from,
+)
 from publisher.adapters.transport import SUCCESS, Answer, HttpAdapter, Kind, Request
 from publisher.secrets import REDACTOR, Secret
 from publisher.text import find_entities, grapheme_length
@@ -90,7 +102,15 @@ CREATE_RECORD = "com.atproto.repo.createRecord"
 GET_RECORD = "com.atproto.repo.getRecord"
 UPLOAD_BLOB = "com.atproto.repo.uploadBlob"
 RESOLVE_HANDLE = "com.atproto.identity.resolveHandle"
-_AS_ACCOUNT = frozenset({CREATE_RECORD, UPLOAD_BLOB, GET_SESSION})  # with the access token
+GET_POSTS = "app.bsky.feed.getPosts"  # the PDS proxies app.bsky.* to the account's AppView
+GET_PROFILE = "app.bsky.actor.getProfile"
+# with the access token
+_AS_ACCOUNT = frozenset({CREATE_RECORD, UPLOAD_BLOB, GET_SESSION, GET_POSTS, GET_PROFILE})
+GET_POSTS_MAX = 25  # the lexicon's uris maxLength
+# Our names for a postView's counts (app.bsky.feed.defs#postView: all optional integers).
+POST_COUNTS = MappingProxyType(
+    {LIKES: "likeCount", REPOSTS: "repostCount", REPLIES: "replyCount", QUOTES: "quoteCount"}
+)
 
 # TIDs: https://atproto.com/specs/tid
 _B32 = "234567abcdefghijklmnopqrstuvwxyz"
@@ -281,7 +301,7 @@ class _Unknown(Exception):
 
 
 def _nsid(request: Request) -> str:
-    return str(request.url).rsplit("/xrpc/", 1)[-1]
+    return str(request.url).rsplit("/xrpc/", 1)[-1].split("?", 1)[0]
 
 
 def _xrpc_error(answer: Answer) -> tuple[str, str]:
@@ -297,6 +317,12 @@ class BlueskyAdapter(HttpAdapter):
     network: ClassVar[str] = "bluesky"
     Settings = BlueskySettings
     reset_headers = ("RateLimit-Reset",)  # epoch seconds, as the PDS's rate limiter sends it
+    # app.bsky.feed.getPosts (25 posts a call) and app.bsky.actor.getProfile's followersCount.
+    engagement = Engagement(
+        metrics=(LIKES, REPOSTS, REPLIES, QUOTES),
+        batch=GET_POSTS_MAX,
+        limits="impressions and clicks are not reported by Bluesky",
+    )
 
     def __init__(
         self, account: str, settings: AccountSettings, context: AdapterContext
@@ -686,6 +712,45 @@ class BlueskyAdapter(HttpAdapter):
         ):
             raise _Unknown("getRecord: unexpected answer from the PDS")
         return _Record(doc["uri"], doc["cid"], doc.get("value"))
+
+    # -- engagement --------------------------------------------------------------------
+
+    async def read_engagement(self, remote_ids: Sequence[str]) -> Sequence[PostReading]:
+        """The posts' counts (``app.bsky.feed.getPosts``). A post the answer leaves out is
+        gone: the AppView omits posts that were deleted (or cannot be seen any more)."""
+        from multidict import MultiDict
+
+        out: list[PostReading] = []
+        for start in range(0, len(remote_ids), GET_POSTS_MAX):
+            uris = list(remote_ids[start : start + GET_POSTS_MAX])
+            params = MultiDict([("uris", uri) for uri in uris])
+            request = self._xrpc("GET", GET_POSTS, Kind.READ, "getPosts", params=params)
+            doc = (await self.send(request)).object()
+            posts = doc.get("posts")
+            if not isinstance(posts, list):
+                raise TransientError("getPosts: unexpected answer (no posts)")
+            views = {
+                p["uri"]: p for p in posts if isinstance(p, dict) and isinstance(p.get("uri"), str)
+            }
+            for uri in uris:
+                view = views.get(uri)
+                if view is None:
+                    out.append(PostGone(uri, "getPosts: not in the answer (deleted)"))
+                else:
+                    out.append(numbers_from(uri, view, POST_COUNTS))
+        return out
+
+    async def read_followers(self) -> int:
+        session = await self._ensure_session()
+        params = {"actor": session.did}
+        request = self._xrpc("GET", GET_PROFILE, Kind.READ, "getProfile", params=params)
+        doc = (await self.send(request)).object()
+        count = counted(doc.get("followersCount"))
+        if count is None:
+            raise TransientError("getProfile: the answer has no followersCount")
+        return count
+
+    # -- checks --------------------------------------------------------------------------
 
     async def check(self) -> AccountCheck:
         try:

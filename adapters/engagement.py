@@ -66,3 +66,35 @@ class PostGone:
 
 
 PostReading = PostNumbers | PostGone
+
+
+def counted(value: object) -> int | None:
+    """A count as a network sends it: a non-negative integer (not a bool), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def numbers_from(
+    remote_id: str,
+    doc: Mapping[str, object],
+    names: Mapping[str, str],
+    extra: Mapping[str, str] | None = None,
+) -> PostNumbers:
+    """A post's figures from a network's JSON object: ``names`` maps each of our names to
+    the network's key. A key absent (an older server: Mastodon's ``quotes_count`` came in
+    4.5) or not a count is named in ``unavailable``, never read as zero."""
+    counts: dict[str, int] = {}
+    unavailable: list[str] = []
+    for ours, theirs in names.items():
+        value = counted(doc.get(theirs))
+        if value is None:
+            unavailable.append(ours)
+        else:
+            counts[ours] = value
+    more = {}
+    for ours, theirs in (extra or {}).items():
+        value = counted(doc.get(theirs))
+        if value is not None:
+            more[ours] = value
+    return PostNumbers(remote_id, counts, tuple(unavailable), more)

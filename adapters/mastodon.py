@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from pydantic import Field, field_validator
 
@@ -67,6 +67,17 @@ from publisher.adapters.base import (
     TransientError,
     Unknowable,
 )
+from publisher.adapters.engagement import (
+    LIKES,
+    QUOTES,
+    REPLIES,
+    REPOSTS,
+    Engagement,
+    PostGone,
+    PostReading,
+    counted,
+    numbers_from,
+)
 from publisher.adapters.shared import render_with
 from publisher.adapters.transport import Answer, HttpAdapter, Kind, Request
 from publisher.adapters.waits import instant
@@ -81,11 +92,21 @@ log = logging.getLogger("publisher.network.mastodon")
 INSTANCE_V2 = "/api/v2/instance"
 INSTANCE_V1 = "/api/v1/instance"
 STATUSES = "/api/v1/statuses"
+STATUS = "/api/v1/statuses/{id}"
 MEDIA_UPLOAD = "/api/v2/media"
 MEDIA_GET = "/api/v1/media/{id}"
 VERIFY = "/api/v1/accounts/verify_credentials"
 ACCOUNT_STATUSES = "/api/v1/accounts/{id}/statuses"
 
+# Our names for the Status entity's counts.
+STATUS_COUNTS = MappingProxyType(
+    {
+        LIKES: "favourites_count",
+        REPOSTS: "reblogs_count",
+        REPLIES: "replies_count",
+        QUOTES: "quotes_count",
+    }
+)
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 TEXT_KEYS = frozenset({"status", "spoiler_text"})  # the editor's words: no placeholders
 
@@ -203,6 +224,12 @@ class MastodonAdapter(HttpAdapter):
             "spoiler_text": OptionSpec(str, description="a content warning shown before the text"),
             "sensitive": OptionSpec(bool, description="mark the statuses and media sensitive"),
         }
+    )
+    # GET /api/v1/statuses/:id (the Status entity's counts; quotes_count since 4.5) and
+    # verify_credentials' followers_count: one status per request, no batch read.
+    engagement = Engagement(
+        metrics=(LIKES, REPOSTS, REPLIES, QUOTES),
+        limits="impressions and clicks are not reported by Mastodon; quotes from 4.5 on",
     )
     # Rack::Attack's reset is an ISO 8601 time; a 429 without one: the general five minutes.
     reset_headers = ("X-RateLimit-Reset",)
@@ -449,6 +476,32 @@ class MastodonAdapter(HttpAdapter):
             if len(page) < LOOKUP_PAGE:
                 return seen, True
         return seen, False
+
+    # ------------------------------------------------------------------ engagement
+
+    async def read_engagement(self, remote_ids: Sequence[str]) -> Sequence[PostReading]:
+        """Each status's counts (``GET /api/v1/statuses/:id``); 404 or 410: deleted."""
+        out: list[PostReading] = []
+        for remote_id in remote_ids:
+            path = STATUS.format(id=quote(remote_id, safe=""))
+            request = self._request("GET", path, Kind.READ, "reading a status's counts")
+            answer = await self.send(request, expect=(200, 404, 410))
+            if answer.status != 200:
+                out.append(PostGone(remote_id, self.describe(answer)))
+                continue
+            doc = answer.object()
+            if doc.get("id") != remote_id:
+                raise TransientError("reading a status's counts: the answer is another status")
+            out.append(numbers_from(remote_id, doc, STATUS_COUNTS))
+        return out
+
+    async def read_followers(self) -> int:
+        request = self._request("GET", VERIFY, Kind.READ, "reading the follower count")
+        doc = (await self.send(request, expect=(200,))).object()
+        count = counted(doc.get("followers_count"))
+        if count is None:
+            raise TransientError("verify_credentials answered without a followers_count")
+        return count
 
     # ------------------------------------------------------------------ check
 

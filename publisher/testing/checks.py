@@ -20,11 +20,13 @@ from publisher.adapters.base import (
     Adapter,
     AdapterContext,
     AdapterError,
+    AmbiguousError,
     DeliveryRef,
     Found,
     LookupResult,
     PostContent,
     RateLimitedError,
+    TransientError,
     Unknowable,
 )
 from publisher.adapters.registry import adapter_class
@@ -110,6 +112,43 @@ async def check_fault(net: HarnessNetwork, fault: Fault) -> None:
         require(when == RESET_AT, f"{fault}: reset time not read: {read}")
     else:
         require(err.reset_at is None or err.reset_at > now, f"{fault}: reset in the past")
+
+
+# The remote id an engagement read asks for: the fault answers before any network reads it.
+READ_ID = "1000000000000000001"
+
+
+async def check_read_fault(net: HarnessNetwork, fault: Fault) -> None:
+    """``fault`` on every request of an engagement read (``read_engagement``) becomes our
+    error as for a publish, but a read creates nothing: never ``AmbiguousError`` (what would
+    be ambiguous is transient). No secret reaches the error or the log; a reset is read."""
+    cls = adapter_class(net.network)
+    if cls.engagement is None:
+        raise NotApplicable(f"{net.network} declares no engagement reading")
+    with captured_logs() as logs:
+        async with FaultServer(net, fault, everywhere=True) as server, _adapter_context() as ctx:
+            adapter = net.make(server.url, ctx.context, net.secrets)
+            try:
+                answer = await adapter.read_engagement([READ_ID])
+            except AdapterError as caught:
+                err = caught
+            else:
+                raise AssertionError(f"{fault}: read {answer!r}, expected an error")
+    want = net.expect(fault)
+    if want is AmbiguousError:
+        want = TransientError
+    require(
+        isinstance(err, want),
+        f"{fault}: {type(err).__name__} ({err.reason!r}), expected {want.__name__}",
+    )
+    _no_secret(net, f"{fault}: the error", _error_text(err))
+    _no_secret(net, f"{fault}: the log", logs.text())
+    if isinstance(err, RateLimitedError):
+        reads = fault in (Fault.RATE_LIMIT_WITH_RESET, Fault.RATE_LIMIT_RETRY_AFTER)
+        if reads and fault not in net.unread_resets:
+            now = ctx.clock.now()
+            when = err.reset_at or (now + err.retry_after if err.retry_after else None)
+            require(when == RESET_AT, f"{fault}: reset time not read")
 
 
 def _unknowable(result: LookupResult | AdapterError) -> str | None:
@@ -222,5 +261,6 @@ __all__ = [
     "check_error_listing",
     "check_fault",
     "check_lookup",
+    "check_read_fault",
     "check_registered",
 ]

@@ -24,6 +24,7 @@ from publisher.testing.checks import (
     check_error_listing,
     check_fault,
     check_lookup,
+    check_read_fault,
     check_registered,
 )
 from publisher.testing.errors import ErrorCase
@@ -70,6 +71,10 @@ class AdapterContract:
     @pytest.mark.asyncio
     async def test_fault_maps_to_our_error(self, fault: Fault) -> None:
         await check_fault(self.harness, fault)
+
+    @pytest.mark.asyncio
+    async def test_engagement_read_fault_maps_to_our_error(self, fault: Fault) -> None:
+        await _run(lambda: check_read_fault(self.harness, fault))
 
     @pytest.mark.asyncio
     async def test_lookup(self, lookup_case: LookupCase) -> None:

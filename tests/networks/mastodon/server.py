@@ -233,6 +233,12 @@ class Status:
     spoiler_text: str = ""
     sensitive: bool = False
     idempotency_key: str | None = None
+    # What others did with it (GET /api/v1/statuses/:id). quotes: None leaves quotes_count
+    # out, as a server before 4.5 does (it is optional in the document).
+    favourites: int = 0
+    reblogs: int = 0
+    quotes: int | None = None
+    deleted: bool = False  # deleted by its author: 404 Record not found
 
 
 @dataclass
@@ -274,6 +280,7 @@ class MastodonServer:
         rate_limit: int = 300,
         rate_period: timedelta = timedelta(minutes=5),
         instance_v2: bool = True,
+        followers: int = 0,
     ) -> None:
         self.token = token
         self.scopes = scopes
@@ -292,6 +299,7 @@ class MastodonServer:
         self.rate_limit = rate_limit
         self.rate_period = rate_period
         self.instance_v2 = instance_v2
+        self.followers = followers
 
         self.statuses: list[Status] = []
         self.media: dict[str, Media] = {}
@@ -423,6 +431,7 @@ class MastodonServer:
             ("POST", "/api/v1/statuses"): self._post_status,
             ("GET", "/api/v1/accounts/verify_credentials"): self._verify,
             ("GET", "/api/v1/accounts/{id}/statuses"): self._account_statuses,
+            ("GET", "/api/v1/statuses/{id}"): self._get_status,
         }
 
     def _take_failure(self, op: Operation) -> Failure | None:
@@ -735,13 +744,26 @@ class MastodonServer:
         }
         return 200, doc, {}
 
+    async def _get_status(self, req: Accepted, op: Operation) -> tuple[int, Any, dict[str, str]]:
+        """A status with its counts; a deleted one is 404 Record not found, as Mastodon
+        answers (``StatusesController#show``: ``Status.find`` on a discarded record)."""
+        status = self.status(op.params["id"])
+        if status is None or status.deleted:
+            raise _Refusal(404, RECORD_NOT_FOUND)
+        return 200, self._status_json(status), {}
+
+    def status(self, status_id: str) -> Status | None:
+        return next((s for s in self.statuses if s.id == status_id), None)
+
     async def _account_statuses(
         self, req: Accepted, op: Operation
     ) -> tuple[int, Any, dict[str, str]]:
         if op.params["id"] != self.account_id:
             raise _Refusal(404, RECORD_NOT_FOUND)
         limit = min(int(req.query.get("limit", "20")), 40)
-        ordered = sorted(self.statuses, key=lambda s: int(s.id), reverse=True)
+        ordered = sorted(
+            (s for s in self.statuses if not s.deleted), key=lambda s: int(s.id), reverse=True
+        )
         if "max_id" in req.query:
             ordered = [s for s in ordered if int(s.id) < int(req.query["max_id"])]
         if "since_id" in req.query:
@@ -857,7 +879,7 @@ class MastodonServer:
             "avatar_static": missing,
             "header": f"{base}/headers/original/missing.png",
             "header_static": f"{base}/headers/original/missing.png",
-            "followers_count": 0,
+            "followers_count": self.followers,
             "following_count": 0,
             "statuses_count": len(self.statuses),
             "last_status_at": None,
@@ -880,8 +902,8 @@ class MastodonServer:
             "uri": f"{base}/users/{self.username}/statuses/{status.id}",
             "url": f"{base}/@{self.username}/{status.id}",
             "replies_count": sum(1 for s in self.statuses if s.in_reply_to_id == status.id),
-            "reblogs_count": 0,
-            "favourites_count": 0,
+            "reblogs_count": status.reblogs,
+            "favourites_count": status.favourites,
             "edited_at": None,
             "favourited": False,
             "reblogged": False,
@@ -899,6 +921,7 @@ class MastodonServer:
             "emojis": [],
             "card": None,
             "poll": None,
+            **({} if status.quotes is None else {"quotes_count": status.quotes}),
         }
 
     def format_html(self, text: str) -> str:
