@@ -330,6 +330,10 @@ def write_config(tmp_path: Path, slots: Mapping[str, list[str]] | None = None) -
             text += f"target_per_week = {target}\n"
         if name in slots:
             text += f"slots = {json.dumps(slots[name])}\n"
+    # Mastodon reads engagement unless told not to; "log" reads none.
+    for name, setting in (("m", ""), ("m-off", "engagement = false\n")):
+        text += (f'[accounts.{name}]\nnetwork = "mastodon"\ninstance = "https://m.example"\n'
+                 f'token = "${{MASTODON_TOKEN}}"\n{setting}')
     cfg.write_text(text, encoding="utf-8")
     return cfg
 
@@ -351,14 +355,14 @@ def test_cli_json_matches_the_schema(tmp_path: Path, capsys: pytest.CaptureFixtu
                     "--format", "json"], capsys)
     jsonschema.validate(doc, schema("engagement"))
     assert doc["age"] == {"label": "24h", "seconds": 86400, "rule": "asked"}
-    assert doc["accounts"] == ["a", "b", "c"]
-    assert doc["uncollected"] == ["a", "b", "c"]  # the log network reads no engagement
+    assert doc["accounts"] == ["a", "b", "c", "m", "m-off"]
+    assert doc["uncollected"] == ["a", "b", "c", "m-off"]  # "log" reads no engagement
     w42 = next(r for r in doc["rows"] if r["account"] == "a" and r["period"] == "2026-W42")
     assert (w42["likes"], w42["quotes"], w42["per_post"], w42["per_1000_followers"]) == (
         34, None, 15, 10)
     assert w42["age"] == "24h" and w42["followers_at"] == "2026-10-18T21:00:00Z"
     assert w42["best"]["post"] == "p3" and w42["worst"]["interactions"] == 4
-    assert len(doc["rows"]) == 3 * 4
+    assert len(doc["rows"]) == 5 * 4
     # By day: the same figures, one row per local day.
     days = cli_json(["audit", "--config", str(cfg), "--since", "2026-10-13", "--until",
                      "2026-10-16", "--by", "day", "--account", "b", "--engagement", "--format",
@@ -400,7 +404,8 @@ def test_cli_table_says_the_age_and_unknowns(tmp_path: Path,
     assert "?" in w43 and "1 gone" in w43
     w42 = next(line for line in out.splitlines() if line.startswith("a ") and "W42" in line)
     assert "p1 (36)" in w42 and "p2 (5)" in w42
-    assert "Not collected (engagement = false, or off by default for the network): a, b, c" in out
+    assert ("Not collected (engagement = false, or off by default for the network): "
+            "a, b, c, m-off;") in out
 
 
 def test_cli_refuses_misplaced_options(tmp_path: Path,
