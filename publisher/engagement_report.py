@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 
 from publisher.audit import AuditReport, Period, Row, Scope
 from publisher.durations import format_duration
+from publisher.states import DeliveryState
 
 SCHEMA_VERSION = 1
 PER_FOLLOWERS = 1000
@@ -224,7 +225,7 @@ def published_posts(
     out = [
         d
         for d in deliveries
-        if d.state == "published" and d.published_at is not None and d.account in chosen
+        if d.state == DeliveryState.PUBLISHED and d.published_at is not None and d.account in chosen
     ]
     out.sort(key=lambda d: (_at(d), d.id))
     return out
@@ -321,7 +322,7 @@ def nearest_followers(followers: Followers, when: datetime) -> tuple[int | None,
     if not counts:
         return None, None
     i = bisect.bisect_left(followers.times, when)
-    near = [c for c in (counts[i - 1] if i else None, counts[i] if i < len(counts) else None) if c]
+    near = counts[max(0, i - 1) : i + 1]  # the last before ``when`` and the first after
     pick = min(near, key=lambda c: (abs(c.taken_at - when), c.taken_at))
     return pick.count, pick.taken_at
 
