@@ -554,6 +554,12 @@ def test_history_post_shows_its_snapshots(tmp_path: Path,
     assert [s["outcome"] for s in doc["snapshots"]] == ["gone"]
     doc = cli_json(["history", "--config", str(cfg), "--json"], capsys)
     assert "snapshots" not in doc  # only with --post
+    # --since narrows the snapshots too, on when each was taken.
+    doc = cli_json(["history", "--config", str(cfg), "--post", "p1", "--since",
+                    "2026-10-13", "--json"], capsys)
+    assert [s["age"] for s in doc["snapshots"]] == ["24h", "7d"]
+    assert run_cli(["history", "--config", str(cfg), "--post", "p6", "--account", "b"]) == 0
+    assert "no engagement snapshot of post p6" in capsys.readouterr().out
 
 
 def test_the_documented_csv_headers_are_the_commands() -> None:

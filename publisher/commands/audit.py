@@ -61,7 +61,8 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> Non
         "audit",
         help="posting frequency per account and network against targets; lateness; failures",
         description="Posting frequency per account and network against targets, lateness, "
-        "failures. Default window: the last 4 complete local weeks. See docs/audit.md.",
+        "failures; with --engagement, what the posts earned; with --best-times, when they do "
+        "best. Default window: the last 4 complete local weeks. See docs/audit.md.",
     )
     common(p)
     p.add_argument(
