@@ -11,7 +11,7 @@ import csv
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -43,8 +43,10 @@ from publisher.commands.common import (
 
 if TYPE_CHECKING:  # the config loads in main: ``--help`` imports this module
     from publisher.config import Config
+    from publisher.store.records import FollowerCount, Snapshot
 
 MAX_PERIODS = 5000  # rows per account: 96 years of weeks, 13 of days
+HISTORY_START = datetime(1970, 1, 1, tzinfo=UTC)  # --best-times with no window: everything
 
 
 def _chart_path(text: str) -> Path:
@@ -59,7 +61,8 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> Non
         "audit",
         help="posting frequency per account and network against targets; lateness; failures",
         description="Posting frequency per account and network against targets, lateness, "
-        "failures. Default window: the last 4 complete local weeks. See docs/audit.md.",
+        "failures; with --engagement, what the posts earned; with --best-times, when they do "
+        "best. Default window: the last 4 complete local weeks. See docs/audit.md.",
     )
     common(p)
     p.add_argument(
@@ -92,9 +95,42 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> Non
         "--chart",
         type=_chart_path,
         metavar="FILE",
-        help="also draw posts per period per network to FILE.png or FILE.svg",
+        help="also draw posts per period per network to FILE.png or FILE.svg "
+        "(with --engagement: and an engagement panel)",
+    )
+    what = p.add_mutually_exclusive_group()
+    what.add_argument(
+        "--engagement",
+        action="store_true",
+        help="what the posts earned per account and period: likes, reposts, replies, quotes, "
+        "impressions, per post and per 1,000 followers, best and worst posts",
+    )
+    what.add_argument(
+        "--best-times",
+        action="store_true",
+        help="rank weekday and hour by the engagement of the account's own posts, against its "
+        "slots (default window: all history)",
+    )
+    p.add_argument(
+        "--age",
+        type=_age,
+        metavar="DURATION",
+        help="the snapshot age every engagement figure is read at, e.g. 24h "
+        "(default: the largest age every post of the window has reached)",
     )
     p.set_defaults(handler=main)
+
+
+def _age(text: str) -> tuple[timedelta, str]:
+    from publisher.durations import parse_duration
+
+    try:
+        value = parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if value <= timedelta(0):
+        raise argparse.ArgumentTypeError(f"{text!r}: the age must be above 0")
+    return value, text.strip()
 
 
 def window(
@@ -150,18 +186,38 @@ async def main(args: argparse.Namespace) -> int:
             check_available()
         except ChartUnavailableError as err:
             raise UserError(str(err)) from None
+    if args.chart is not None and args.best_times:
+        raise UserError(
+            "--chart draws the posting audit (and its engagement panel), not --best-times"
+        )
+    if args.age is not None and not (args.engagement or args.best_times):
+        raise UserError("--age chooses the snapshot age of --engagement or --best-times")
     now = SystemClock().now()
-    since, until = window(args.since, args.until, zone, now)
-    check_span(since, until, By(args.by))
+    if args.best_times and args.since is None and args.until is None:
+        since, until = HISTORY_START, now  # every post so far
+    else:
+        since, until = window(args.since, args.until, zone, now)
+        if not args.best_times:
+            check_span(since, until, By(args.by))
     if not database_exists(config):
         raise UserError(f"no database yet at {config.database_url}: run `publisher run` first")
     store = await open_store(config, readonly=True)
+    snapshots: list[Snapshot] = []
+    followers: list[FollowerCount] = []
     try:
         deliveries = await store.all_deliveries()
         attempts = await store.attempts()
+        if args.engagement or args.best_times:
+            snapshots = await store.snapshots(since=since)
+            followers = await store.follower_counts()
     finally:
         await store.close()
     check_accounts(args.account, set(config.accounts) | {d.account for d in deliveries})
+    if args.best_times:
+        from publisher.commands.engagement import show_best_times
+
+        show_best_times(config, args, deliveries, snapshots, since=since, until=until, now=now)
+        return EXIT_OK
     report = audit(
         deliveries,
         attempts,
@@ -174,7 +230,18 @@ async def main(args: argparse.Namespace) -> int:
         accounts=args.account,
         networks=args.network,
     )
-    if args.format == "json":
+    earned = None
+    if args.engagement:
+        from publisher.commands.engagement import write
+        from publisher.engagement_report import engagement
+
+        age, age_label = args.age if args.age is not None else (None, None)
+        off = [name for name, acc in config.accounts.items() if not acc.engagement]
+        earned = engagement(
+            report, deliveries, snapshots, followers, age=age, age_label=age_label, uncollected=off
+        )
+        write(earned, args.format)
+    elif args.format == "json":
         print(json.dumps(report_json(report), ensure_ascii=False, indent=2))
     elif args.format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
@@ -186,7 +253,7 @@ async def main(args: argparse.Namespace) -> int:
         from publisher.chart import render
 
         try:
-            render(report, args.chart)
+            render(report, args.chart, earned)
         except OSError as err:
             raise UserError(f"cannot write the chart to {args.chart}: {err.strerror}") from None
         print(f"chart written to {args.chart}", file=sys.stderr)
