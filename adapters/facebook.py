@@ -19,40 +19,27 @@ prints payloads) nor in a request URL, except ``input_token`` of ``debug_token``
 
 from __future__ import annotations
 
-import json
 import logging
-import re
-import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
-
-from multidict import CIMultiDict
 
 from publisher.adapters import payload
 from publisher.adapters.base import (
-    Absent,
     AccountCheck,
     AccountSettings,
     AdapterError,
     AmbiguousError,
-    Attention,
     Capabilities,
     CheckStatus,
     DeliveryRef,
-    Found,
     LengthRule,
     LookupResult,
     MediaItem,
     MediaLimits,
-    PermanentError,
     PostContent,
     Problem,
     Progress,
-    Published,
-    RateLimitedError,
     RemotePart,
     Rendered,
     RenderedPart,
@@ -60,15 +47,9 @@ from publisher.adapters.base import (
     TransientError,
     Unknowable,
 )
-from publisher.adapters.transport import (
-    Answer,
-    HttpAdapter,
-    Kind,
-    Request,
-    clipped,
-    doubtful,
-)
-from publisher.adapters.waits import delay, seconds
+from publisher.adapters.graph import GraphAdapter, Listing, graph_time
+from publisher.adapters.graph import usage_retry_after as usage_retry_after
+from publisher.adapters.transport import Kind
 from publisher.secrets import Secret
 from publisher.text import code_points
 
@@ -85,22 +66,6 @@ MAX_PHOTO_BYTES = 4 * 1024 * 1024
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/bmp", "image/tiff"})
 TEXT_KEYS = frozenset({"message", "caption", "link"})  # the editor's words: no placeholders
 
-# Graph error codes (developers.facebook.com/docs/graph-api/guides/error-handling).
-RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 80001})  # 80001: Page-level BUC limit
-CREDENTIAL_CODES = frozenset({102, 190})
-PERMISSION_CODES = frozenset({3, 10, *range(200, 300)})
-TRANSIENT_CODES = frozenset({1, 2})
-FLAGGED_CODE = 368  # temporarily blocked for policy violations
-DUPLICATE_CODE = 506  # duplicate status message
-CONTENT_CODES = frozenset({100, 1609005})  # invalid parameter, link could not be posted
-FLAGGED_BACKOFF = timedelta(hours=24)
-USAGE_HEADERS = ("X-Business-Use-Case-Usage", "X-Page-Usage", "X-App-Usage")
-
-LOOKUP_PAGES = 5  # pages of the page's posts read before giving up with Unknowable
-LOOKUP_SLACK = timedelta(minutes=10)  # clock skew between us and Graph's created_time
-
-_TOKEN_PARAM = re.compile(r"((?:access|input)_token=)[^&\s\"'<>]+", re.IGNORECASE)
-
 
 class FacebookSettings(AccountSettings):
     page_id: str
@@ -109,35 +74,7 @@ class FacebookSettings(AccountSettings):
     api_version: str = "v23.0"
 
 
-@dataclass(frozen=True)
-class _GraphError:
-    """The ``error`` object of a Graph answer, as far as it is there."""
-
-    code: int | None
-    subcode: int | None
-    transient: bool
-    message: str
-
-
-def usage_retry_after(headers: Mapping[str, str]) -> timedelta | None:
-    """The longest ``estimated_time_to_regain_access`` (minutes) in Graph's usage headers,
-    else ``Retry-After``; bounded like every wait (``publisher.adapters.waits``)."""
-    headers = CIMultiDict(headers)  # Graph over HTTP/2 sends them lowercase
-    minutes = 0.0
-    for name in USAGE_HEADERS:
-        raw = headers.get(name)
-        if not raw:
-            continue
-        try:
-            doc = json.loads(raw)
-        except ValueError:
-            continue
-        for value in _values_of(doc, "estimated_time_to_regain_access"):
-            minutes = max(minutes, value)
-    return delay(minutes * 60) or seconds(headers.get("Retry-After"))
-
-
-class FacebookAdapter(HttpAdapter):
+class FacebookAdapter(GraphAdapter):
     network = "facebook"
     Settings = FacebookSettings
 
@@ -145,6 +82,12 @@ class FacebookAdapter(HttpAdapter):
     def _settings(self) -> FacebookSettings:
         assert isinstance(self.settings, FacebookSettings)
         return self.settings
+
+    def graph_root(self) -> str:
+        return f"{self._settings.api_base.rstrip('/')}/{self._settings.api_version}"
+
+    def graph_token(self) -> Secret:
+        return self._settings.page_token
 
     # ------------------------------------------------------------------ capabilities
 
@@ -223,7 +166,7 @@ class FacebookAdapter(HttpAdapter):
     async def _publish_photo(self, part: RenderedPart) -> RemotePart:
         form = await self._form(part.payload, part.media)
         path = f"{self._settings.page_id}/photos"
-        doc = await self._graph("POST", path, Kind.CREATE, "photo post", data=form)
+        doc = await self.graph("POST", path, Kind.CREATE, "photo post", data=form)
         photo_id = doc.get("id")
         post_id = doc.get("post_id") or photo_id
         if not isinstance(post_id, str) or not post_id:
@@ -237,13 +180,13 @@ class FacebookAdapter(HttpAdapter):
         for i in range(len(part.media)):
             what = f"photo {i + 1}/{len(part.media)} upload (unpublished)"
             form = await self._form({"source": payload.media(i), "published": False}, part.media)
-            doc = await self._graph("POST", f"{page}/photos", Kind.UPLOAD, what, data=form)
+            doc = await self.graph("POST", f"{page}/photos", Kind.UPLOAD, what, data=form)
             fbid = doc.get("id")
             if not isinstance(fbid, str) or not fbid:
                 raise TransientError(f"{what}: Graph answered 200 without an id")
             ids.append(fbid)
         body = payload.fill(part.payload, media=ids, text=TEXT_KEYS)
-        doc = await self._graph("POST", f"{page}/feed", Kind.CREATE, "feed post", json=body)
+        doc = await self.graph("POST", f"{page}/feed", Kind.CREATE, "feed post", json=body)
         post_id = doc.get("id")
         if not isinstance(post_id, str) or not post_id:
             raise AmbiguousError("feed post: Graph answered 200 without an id")
@@ -271,111 +214,23 @@ class FacebookAdapter(HttpAdapter):
                 form.add_field(key, str(value))
         return form
 
-    # ------------------------------------------------------------------ classify
-
-    def classify(self, answer: Answer, kind: Kind) -> AdapterError:
-        """Graph's ``error.code`` decides; the shared default where there is none."""
-        err = _graph_error(answer)
-        code, status = err.code, answer.status
-        if code is None:
-            return super().classify(answer, kind)
-        reason = self.describe(answer)
-        if code in RATE_LIMIT_CODES:
-            return self.rate_limited(answer, reason)
-        if code == FLAGGED_CODE:
-            return RateLimitedError(
-                reason, retry_after=FLAGGED_BACKOFF, attention=Attention.FLAGGED, status=status
-            )
-        if code in CREDENTIAL_CODES:
-            return PermanentError(reason, attention=Attention.CREDENTIALS, status=status)
-        if code in PERMISSION_CODES or (code == 100 and err.subcode == 33):
-            # 100/33: the object is missing or not visible to this token
-            return PermanentError(reason, attention=Attention.PERMISSION, status=status)
-        if code == DUPLICATE_CODE:
-            return AmbiguousError(
-                f"{reason}; an identical post may already be on the page", status=status
-            )
-        if status >= 500 and status != 503:
-            # No idempotency key on Graph: a 5xx after the body left may hide a post.
-            return doubtful(kind, reason, status=status)
-        if status >= 500 or code in TRANSIENT_CODES or err.transient:
-            return TransientError(reason, status=status)
-        if status == 429:
-            return self.rate_limited(answer, reason)
-        if code in CONTENT_CODES:
-            return PermanentError(reason, attention=Attention.CONTENT, status=status)
-        return PermanentError(reason, status=status)
-
-    def describe(self, answer: Answer) -> str:
-        err = _graph_error(answer)
-        label = "Graph"
-        if err.code is not None:
-            label = f"Graph error {err.code}" + (f"/{err.subcode}" if err.subcode else "")
-        message = err.message or "no message"
-        return self.scrub(f"{answer.request.what}: {label} (HTTP {answer.status}): {message}")
-
-    def rate_limited(self, answer: Answer, reason: str) -> RateLimitedError:
-        """Graph says how long in its usage headers, in minutes."""
-        wait = usage_retry_after(answer.headers)
-        return RateLimitedError(reason, retry_after=wait, status=answer.status)
-
-    def scrub(self, text: str) -> str:
-        # Graph error bodies may echo URLs with the token in the query.
-        return super().scrub(_TOKEN_PARAM.sub(r"\1***", text))
-
     # ------------------------------------------------------------------ lookup
 
     async def lookup(self, ref: DeliveryRef, rendered: Rendered, since: datetime) -> LookupResult:
         """The page's posts since ``since``, matched by message: Graph keeps no request keys."""
         if not rendered.parts:
             return Unknowable("nothing was rendered")
-        wanted = _normalize(rendered.parts[0].text)
-        if not wanted:
-            return Unknowable("a post without text cannot be told apart among the page's posts")
-        params: dict[str, str] = {
-            "since": str(int((since - LOOKUP_SLACK).timestamp())),
-            "fields": "id,message,created_time,permalink_url",
-            "limit": "100",
-        }
-        path = f"{self._settings.page_id}/posts"
-        matches: list[tuple[datetime, RemotePart]] = []
-        try:
-            for _ in range(LOOKUP_PAGES):
-                doc = await self._graph("GET", path, Kind.READ, "lookup", params=params)
-                data = doc.get("data")
-                if not isinstance(data, list):
-                    return Unknowable("lookup: Graph answered without a data list")
-                for post in data:
-                    if not isinstance(post, dict) or not isinstance(post.get("id"), str):
-                        continue
-                    message = post.get("message")
-                    if isinstance(message, str) and _normalize(message) == wanted:
-                        url = post.get("permalink_url")
-                        remote = RemotePart(
-                            0, post["id"], url if isinstance(url, str) else post_url(post["id"])
-                        )
-                        created = _timestamp(post.get("created_time")) or since
-                        matches.append((created, remote))
-                following = _next_params(doc.get("paging"))
-                if following is None:
-                    break
-                params = {**params, **following}
-            else:
-                if not matches:
-                    return Unknowable(f"lookup: more than {LOOKUP_PAGES} pages of posts to read")
-        except AdapterError as err:
-            return Unknowable(f"lookup failed: {err.reason}")
-        if matches:
-            matches.sort(key=lambda m: m[0])
-            return Found(Published((matches[0][1],)))
-        return Absent()
+        listing = Listing(
+            f"{self._settings.page_id}/posts", "message", "created_time", "permalink_url"
+        )
+        return await self.find_by_text(listing, rendered.parts[0].text, since, post_url)
 
     # ------------------------------------------------------------------ check
 
     async def check(self) -> AccountCheck:
         page_id = self._settings.page_id
         try:
-            doc = await self._graph(
+            doc = await self.graph(
                 "GET", page_id, Kind.READ, "check", params={"fields": "id,name"}
             )
         except AdapterError as err:
@@ -393,7 +248,7 @@ class FacebookAdapter(HttpAdapter):
         """Best effort through ``debug_token``: a failure there only means expiry unknown."""
         token = self.reveal(self._settings.page_token)
         try:
-            doc = await self._graph(
+            doc = await self.graph(
                 "GET", "debug_token", Kind.READ, "check", params={"input_token": token}
             )
         except AdapterError as err:
@@ -404,8 +259,8 @@ class FacebookAdapter(HttpAdapter):
         if data.get("is_valid") is False:
             return None, "debug_token says the page token is not valid", False
         times = {
-            "token": _timestamp(data.get("expires_at")),
-            "data access": _timestamp(data.get("data_access_expires_at")),
+            "token": graph_time(data.get("expires_at")),
+            "data access": graph_time(data.get("data_access_expires_at")),
         }
         known = {k: v for k, v in times.items() if v is not None}
         if not known:
@@ -413,106 +268,6 @@ class FacebookAdapter(HttpAdapter):
         which, when = min(known.items(), key=lambda kv: kv[1])
         return when, f"{which} expires {when.isoformat()}", True
 
-    # ------------------------------------------------------------------ requests
-
-    async def _graph(
-        self,
-        method: str,
-        path: str,
-        kind: Kind,
-        what: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        json: Any = None,
-        data: aiohttp.FormData | None = None,
-    ) -> dict[str, Any]:
-        """One Graph call: its JSON object, or our error. Graph may put an ``error`` object in
-        any answer, so every answer is read before its status decides."""
-        s = self._settings
-        url = f"{s.api_base.rstrip('/')}/{s.api_version}/{path}"
-        headers = {"Authorization": f"Bearer {self.reveal(s.page_token)}"}
-        request = Request(
-            method, url, kind, what, params=params, json=json, data=data, headers=headers
-        )
-        answer = await self.send(request, expect=None)
-        doc = answer.maybe_json()
-        if (isinstance(doc, dict) and isinstance(doc.get("error"), dict)) or answer.status >= 400:
-            raise self.classify(answer, kind)
-        if answer.status != 200 or not isinstance(doc, dict):
-            snippet = clipped(self.scrub, answer.body.decode("utf-8", "replace"), 80)
-            reason = f"{what}: unexpected answer (HTTP {answer.status}): {snippet!r}"
-            raise doubtful(kind, reason, status=answer.status)
-        return doc
-
-
-def _graph_error(answer: Answer) -> _GraphError:
-    doc = answer.maybe_json()
-    error = doc.get("error") if isinstance(doc, dict) else None
-    fields: Mapping[str, Any] = error if isinstance(error, dict) else {}
-    return _GraphError(
-        code=_as_int(fields.get("code")),
-        subcode=_as_int(fields.get("error_subcode")),
-        transient=fields.get("is_transient") is True,
-        message=str(fields.get("error_user_msg") or fields.get("message") or "").strip(),
-    )
-
-
-def _values_of(doc: Any, key: str) -> Iterator[float]:
-    """Every number under ``key`` anywhere in a JSON document (BUC nests them per business)."""
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            if k == key and isinstance(v, int | float) and not isinstance(v, bool):
-                yield float(v)
-            else:
-                yield from _values_of(v, key)
-    elif isinstance(doc, list):
-        for item in doc:
-            yield from _values_of(item, key)
-
-
-def _normalize(text: str) -> str:
-    return unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
-
-
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
-def _timestamp(value: Any) -> datetime | None:
-    """Graph's ``created_time`` (``2026-12-01T09:00:00+0000``) or a unix time."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return datetime.fromtimestamp(value, UTC)
-    if isinstance(value, str):
-        try:
-            return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").astimezone(UTC)
-        except ValueError:
-            return None
-    return None
-
 
 def post_url(post_id: str) -> str:
     return f"https://www.facebook.com/{post_id}"
-
-
-def _next_params(paging: Any) -> dict[str, str] | None:
-    """The query of the next page, without the ``access_token`` Graph echoes into it."""
-    if not isinstance(paging, dict):
-        return None
-    following = paging.get("next")
-    if not isinstance(following, str) or not following:
-        return None
-    query = dict(parse_qsl(urlsplit(following).query))
-    query.pop("access_token", None)
-    if "after" not in query and "until" not in query:
-        cursors = paging.get("cursors")
-        after = cursors.get("after") if isinstance(cursors, dict) else None
-        if not isinstance(after, str):
-            return None
-        query["after"] = after
-    return query
