@@ -154,10 +154,47 @@ class LeaseSettings(_Section):
     heartbeat: Period = timedelta(seconds=20)
 
 
+_HTTP_URL = re.compile(r"^https?://[^/\s?#]+(?:/[^\s?#]*)?$")
+
+
+def _base_url(value: str) -> str:
+    if value and not _HTTP_URL.match(value):
+        raise ValueError("not an http:// or https:// address (without ? or #)")
+    return value if not value or value.endswith("/") else value + "/"
+
+
+BaseURL = Annotated[str, AfterValidator(_base_url)]
+
+
+class S3Settings(_Section):
+    """``[media.s3]``: the bucket the daemon uploads public media to (publisher.mediahost).
+
+    Served either from ``public_base_url`` (a public bucket or a CDN in front of it) or by
+    presigned GET URLs valid for ``presign``; exactly one of the two.
+    """
+
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    endpoint_url: BaseURL = ""  # an S3-compatible server (MinIO, R2, ...); empty: AWS
+    region: str = Field(default="us-east-1", pattern=r"^[a-z0-9-]{1,40}$")
+    access_key_id: Secret
+    secret_access_key: Secret
+    prefix: str = Field(default="", pattern=r"^(?:[A-Za-z0-9!_.*'()-]+/)*$")
+    public_base_url: BaseURL = ""
+    presign: Period | None = Field(default=None, le=timedelta(days=7))  # SigV4's limit
+
+
 class MediaSettings(_Section):
     # Directories editors' media may come from besides the queue file's own (relative paths
     # are relative to this file). See publisher/media.py.
     roots: list[Annotated[str, Field(min_length=1)]] = []
+    # The public media host (publisher.mediahost), for networks that fetch media from a URL:
+    # a directory the operator serves under ``public_base_url``, or ``[media.s3]``.
+    public_dir: str = ""
+    public_base_url: BaseURL = ""
+    s3: S3Settings | None = None
+
+    def secrets(self) -> list[Secret]:
+        return [] if self.s3 is None else [self.s3.access_key_id, self.s3.secret_access_key]
 
 
 class _TopLevel(_Section):
@@ -242,10 +279,13 @@ class Config:
 
     def secrets(self) -> list[Secret]:
         return [
-            v
-            for a in self.accounts.values()
-            for v in a.settings.__dict__.values()
-            if isinstance(v, Secret)
+            *(
+                v
+                for a in self.accounts.values()
+                for v in a.settings.__dict__.values()
+                if isinstance(v, Secret)
+            ),
+            *self.media.secrets(),
         ]
 
 
@@ -373,6 +413,9 @@ def load_config(
         raise InvalidFileError([_toml_syntax(err, filename)]) from None
     loc = _Locator(text)
     diags: list[Diagnostic] = []
+    source = source or SecretSource.from_environment()
+    refs = _References(source, secrets, loc, filename, diags)
+    _resolve_media_secrets(raw, refs)
     try:
         top = _TopLevel.model_validate(raw)
     except ValidationError as err:
@@ -398,8 +441,7 @@ def load_config(
                 "or every claim lapses while its request is out",
             )
         )
-
-    source = source or SecretSource.from_environment()
+    diags += _media_problems(top.media, loc, filename)
     accounts: dict[str, AccountConfig] = {}
     for name, table in top.accounts.items():
         prefix = ("accounts", name)
@@ -441,30 +483,10 @@ def load_config(
                 )
         resolved: dict[str, Any] = {}
         for key, value in network_raw.items():
-            where = f"accounts.{name}.{key}"
-            kline, kcol = loc.find((*prefix, key))
-            if not isinstance(value, str):
-                resolved[key] = value
-                continue
             try:
-                ref = resolve_reference(value, source, where)
-            except (ValueError, PermissionError) as err:
-                diags.append(Diagnostic(filename, kline, kcol, where, str(err).split(": ", 1)[-1]))
+                resolved[key] = _reference(value, (*prefix, key), refs)
+            except ValueError:
                 continue
-            if isinstance(ref, Secret) and not ref.resolved:
-                msg = (
-                    f"secret ${{{ref.name}}} is not set (environment variable {ref.name} "
-                    f"or file $CREDENTIALS_DIRECTORY/{ref.name})"
-                )
-                severity = Severity.ERROR if secrets is SecretPolicy.REQUIRE else Severity.WARNING
-                diags.append(Diagnostic(filename, kline, kcol, where, msg, severity))
-            elif isinstance(ref, Secret) and len(ref.reveal()) < MIN_LENGTH:
-                msg = (
-                    f"secret ${{{ref.name}}} is shorter than {MIN_LENGTH} characters: too short "
-                    "to tell from ordinary words, so logs and errors are not scrubbed of it"
-                )
-                diags.append(Diagnostic(filename, kline, kcol, where, msg, Severity.WARNING))
-            resolved[key] = ref
         try:
             settings = _validate_settings(cls.Settings, resolved)
         except ValidationError as err:
@@ -506,6 +528,94 @@ def load_config(
         media=top.media,
         warnings=tuple(diags),
     )
+
+
+@dataclass(frozen=True)
+class _References:
+    """Resolves ``${NAME}`` values, noting each problem (at the key's place) in ``diags``."""
+
+    source: SecretSource
+    policy: SecretPolicy
+    loc: _Locator
+    filename: str
+    diags: list[Diagnostic]
+
+
+def _reference(value: Any, key: tuple[str, ...], refs: _References) -> Any:
+    """``value``, or the Secret a whole-string ``${NAME}`` names; ValueError (after noting
+    why) when it cannot be used at all."""
+    if not isinstance(value, str):
+        return value
+    where = ".".join(key)
+    line, col = refs.loc.find(key)
+    try:
+        ref = resolve_reference(value, refs.source, where)
+    except (ValueError, PermissionError) as err:
+        refs.diags.append(Diagnostic(refs.filename, line, col, where, str(err).split(": ", 1)[-1]))
+        raise ValueError(where) from None
+    if isinstance(ref, Secret) and not ref.resolved:
+        msg = (
+            f"secret ${{{ref.name}}} is not set (environment variable {ref.name} "
+            f"or file $CREDENTIALS_DIRECTORY/{ref.name})"
+        )
+        severity = Severity.ERROR if refs.policy is SecretPolicy.REQUIRE else Severity.WARNING
+        refs.diags.append(Diagnostic(refs.filename, line, col, where, msg, severity))
+    elif isinstance(ref, Secret) and len(ref.reveal()) < MIN_LENGTH:
+        msg = (
+            f"secret ${{{ref.name}}} is shorter than {MIN_LENGTH} characters: too short "
+            "to tell from ordinary words, so logs and errors are not scrubbed of it"
+        )
+        refs.diags.append(Diagnostic(refs.filename, line, col, where, msg, Severity.WARNING))
+    return ref
+
+
+_S3_SECRETS = ("access_key_id", "secret_access_key")
+
+
+def _resolve_media_secrets(raw: dict[str, Any], refs: _References) -> None:
+    """``[media.s3]`` keys as Secrets before the sections are validated (in place)."""
+    media = raw.get("media")
+    s3 = media.get("s3") if isinstance(media, dict) else None
+    if not isinstance(s3, dict):
+        return
+    for key in _S3_SECRETS:
+        if key in s3:
+            try:
+                s3[key] = _reference(s3[key], ("media", "s3", key), refs)
+            except ValueError:
+                s3[key] = Secret(key, None, f"media.s3.{key}")  # noted; checked no further
+
+
+def _media_problems(media: MediaSettings, loc: _Locator, filename: str) -> list[Diagnostic]:
+    """The public media host is given in exactly one form: ``public_dir`` with
+    ``public_base_url``, or ``[media.s3]`` with ``public_base_url`` or ``presign``."""
+
+    def at(key: tuple[str, ...], msg: str) -> Diagnostic:
+        line, col = loc.find(("media", *key))
+        return Diagnostic(filename, line, col, ".".join(("media", *key)), msg)
+
+    out = []
+    if media.s3 is not None:
+        if media.public_dir or media.public_base_url:
+            key = "public_dir" if media.public_dir else "public_base_url"
+            out.append(
+                at((key,), "give either public_dir and public_base_url, or [media.s3], not both")
+            )
+        if bool(media.s3.public_base_url) == (media.s3.presign is not None):
+            out.append(
+                at(
+                    ("s3",),
+                    'give either public_base_url (a public bucket or CDN) or presign = "1h" '
+                    "(presigned URLs), exactly one",
+                )
+            )
+    elif media.public_dir and not media.public_base_url:
+        out.append(
+            at(("public_dir",), "needs public_base_url: the URL this directory is served at")
+        )
+    elif media.public_base_url and not media.public_dir:
+        out.append(at(("public_base_url",), "needs public_dir: the directory served there"))
+    return out
 
 
 def _validate_settings(model: type[AccountSettings], values: dict[str, Any]) -> AccountSettings:

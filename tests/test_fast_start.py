@@ -36,6 +36,9 @@ HEAVY = (
     "watchfiles",
     "prometheus_client",
     "matplotlib",
+    "aiobotocore",
+    "botocore",
+    "publisher.mediahost",
 )
 # Parsing the arguments needs none of the config, the queue parser or the text layer either.
 NOT_FOR_PARSING = (
