@@ -63,6 +63,8 @@ QUOTA_WINDOW = timedelta(hours=24)
 # When the window's end cannot be read (the recent posts could not be listed), ask again then.
 QUOTA_RECHECK = timedelta(hours=1)
 QUOTA_MIN_WAIT = timedelta(minutes=1)  # a window that frees "now" is checked again soon after
+# Graph's code for a publish refused because the limit is spent (subcode 2207042).
+PUBLISH_LIMIT_CODE = 9
 
 
 class ContainerStatus(StrEnum):
@@ -97,6 +99,7 @@ class ContainerAdapter(GraphAdapter):
     declared_quota: ClassVar[int]  # the documented posts per 24 h
     listing_fields: ClassVar[tuple[str, str, str, str]]  # edge, text, time, link
     text_keys: ClassVar[frozenset[str]]  # the editor's words in a payload: no placeholders
+    extra_rate_limit_codes = frozenset({PUBLISH_LIMIT_CODE})
     poll_every: ClassVar[timedelta] = timedelta(seconds=30)
     max_processing: ClassVar[timedelta] = timedelta(minutes=5)
 
@@ -285,8 +288,10 @@ class ContainerAdapter(GraphAdapter):
             "limit": "100",
         }
         times: list[datetime] = []
+        # Every post inside the window is read (a page holds 25 or more), or nothing is known.
+        pages = max(LOOKUP_PAGES, quota.usage // 25 + 2)
         try:
-            for _ in range(LOOKUP_PAGES):
+            for _ in range(pages):
                 doc = await self.graph("GET", f"{self.user_id}/{edge}", Kind.READ,
                                        "publishing limit: recent posts", params=params)
                 data = doc.get("data")
@@ -300,6 +305,8 @@ class ContainerAdapter(GraphAdapter):
                 if following is None:
                     break
                 params = {**params, **following}
+            else:
+                return None
         except AdapterError:
             return None
         times.sort()
@@ -326,8 +333,8 @@ class ContainerAdapter(GraphAdapter):
             detail = "check: the network answered without the account's username"
             return AccountCheck(CheckStatus.ATTENTION, detail=detail)
         detail = (
-            f"{quota.usage} of {quota.total} posts in the last "
-            f"{format_duration(quota.window)}"
+            f"{quota.usage} of {quota.total} posts published in the rolling "
+            f"{format_duration(quota.window)} window"
         )
         return AccountCheck(CheckStatus.OK, identity=f"@{name} ({self.user_id})", detail=detail)
 

@@ -62,7 +62,6 @@ VIDEO_TYPES = frozenset({"video/mp4", "video/quicktime"})
 MAX_ALT_TEXT = 1_000
 TEXT_KEYS = frozenset({"caption", "alt_text"})  # the editor's words: no placeholders
 
-PUBLISH_LIMIT_CODE = 9  # with subcode 2207042: the 24-hour publishing limit is spent
 # Instagram's own failures (-1 server error, -2 media download timed out or container
 # expired): a new container on a retry.
 RETRY_CODES = frozenset({-1, -2})
@@ -87,7 +86,6 @@ class InstagramAdapter(ContainerAdapter):
     declared_quota = 50
     listing_fields = ("media", "caption", "timestamp", "permalink")
     text_keys = TEXT_KEYS
-    extra_rate_limit_codes = frozenset({PUBLISH_LIMIT_CODE})
     # "query a container's status once per minute, for no more than 5 minutes"
     poll_every = timedelta(minutes=1)
     max_processing = timedelta(minutes=5)
