@@ -23,10 +23,17 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from publisher.adapters.base import AdapterContext, AdapterError, Attention, TransientError
+from publisher.adapters.base import (
+    AdapterContext,
+    AdapterError,
+    Attention,
+    MediaItem,
+    TransientError,
+)
 from publisher.adapters.containers import ContainerAdapter
 from publisher.clock import FakeClock
 from publisher.engine.decide import GiveUp
+from publisher.media import MediaRef
 from publisher.mediahost.directory import DirectoryHost
 from publisher.mediahost.served import content_name
 from publisher.states import Outcome
@@ -86,8 +93,10 @@ def media_setup(data: bytes, suffix: str) -> dict[tuple[str, str], Handler]:
 
 def with_host(base_url: str, context: AdapterContext) -> AdapterContext:
     """``context`` with a real ``DirectoryHost`` over the harness's public directory, its
-    URLs under ``base_url`` (the fault server answers them: ``media_setup``)."""
-    assert context.session is not None
+    URLs under ``base_url`` (the fault server answers them: ``media_setup``). Without a
+    session (rendering only) there is nothing to fetch with, and no host."""
+    if context.session is None:
+        return context
     host = DirectoryHost(Path(_PUBLIC.name), base_url + MEDIA_PREFIX, context.session)
     return replace(context, host=host)
 
@@ -198,6 +207,21 @@ async def drive(
         return await publish(adapter, clock)
 
 
+def public_dir() -> Path:
+    """The harness's public directory (a container server may serve it: ``public_dir``)."""
+    return Path(_PUBLIC.name)
+
+
 def public_files() -> list[bytes]:
     """Every file the harness's host wrote."""
     return [p.read_bytes() for p in Path(_PUBLIC.name).iterdir() if p.is_file()]
+
+
+_FILES = tempfile.TemporaryDirectory(prefix="publisher-harness-media-")
+
+
+def media_item(name: str, data: bytes, mime_type: str, alt: str = "") -> MediaItem:
+    """A media file for a harness row's post (written once, beside nothing else)."""
+    path = Path(_FILES.name) / name
+    path.write_bytes(data)
+    return MediaItem(MediaRef.beside(path), alt, mime_type, len(data))

@@ -19,12 +19,14 @@ import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from publisher.testing.graph import GraphServer, graph_time
+from publisher.testing.strict import Reject
 
 IMAGE_MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 FETCH_TIMEOUT = aiohttp.ClientTimeout(total=5)
@@ -91,6 +93,9 @@ class ContainerServer(GraphServer):
     window: timedelta = timedelta(hours=24)
     page_size: int = 25
     quota_total: int | None = None  # the dialect's unless set
+    # A directory also served, under /public/, without a token (a media host on the same
+    # address, for the harness's lookups).
+    public_dir: Path | None = None
 
     containers: dict[str, Container] = field(default_factory=dict)
     posts: list[Post] = field(default_factory=list)
@@ -138,6 +143,11 @@ class ContainerServer(GraphServer):
     # ------------------------------------------------------------------ routing
 
     async def route(self, request: web.Request) -> web.StreamResponse:
+        if self.public_dir is not None and request.path.startswith("/public/"):
+            found = self.public_dir / request.path.removeprefix("/public/")
+            if request.method != "GET" or found.parent != self.public_dir or not found.is_file():
+                raise Reject(web.Response(status=404))
+            return web.Response(body=found.read_bytes(), content_type="application/octet-stream")
         rest = self.versioned(request)
         fields = await self.read_fields(request)
         self.record(request, self.authenticate(request, fields))
