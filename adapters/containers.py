@@ -115,9 +115,12 @@ class ContainerAdapter(GraphAdapter):
     # ------------------------------------------------------------------ render
 
     def render(self, content: PostContent) -> Rendered:
-        """The shared render, refusing media nobody can fetch (no ``[media]`` host)."""
+        """The shared render, refusing media nobody can fetch: in a context that sends (it
+        has an HTTP session) and has no media host, no ``[media]`` host is configured. A
+        context that only renders (``validate``, ``dry-run``) is given no host either way, so
+        there the refusal waits for the send (``media_urls``)."""
         rendered = super().render(content)
-        if content.media and self.context.host is None:
+        if content.media and self.context.session is not None and self.context.host is None:
             problem = Problem(
                 f"{self.network} fetches media from a public URL: configure a media host "
                 "([media] in publisher.toml) to publish posts with media",
@@ -139,6 +142,12 @@ class ContainerAdapter(GraphAdapter):
 
     async def publish_part(self, part: RenderedPart, progress: Progress) -> RemotePart:
         """Check the limit (a post's first part), create the containers, wait, publish."""
+        if part.media and self.context.host is None:
+            raise PermanentError(
+                f"{self.network} fetches media from a public URL and no media host is "
+                "configured ([media] in publisher.toml)",
+                attention=Attention.CONTENT,
+            )
         if part.index == 0:
             await self.ensure_quota()
         urls = await self.media_urls(part.media)
@@ -163,15 +172,9 @@ class ContainerAdapter(GraphAdapter):
 
     async def media_urls(self, media: Sequence[MediaItem]) -> list[str]:
         """Each file's public URL, from the media host (files read as checked)."""
-        if not media:
-            return []
         host = self.context.host
-        if host is None:
-            raise PermanentError(
-                f"{self.network} fetches media from a public URL and no media host is "
-                "configured ([media] in publisher.toml)",
-                attention=Attention.CONTENT,
-            )
+        if not media or host is None:  # publish_part refused media without a host
+            return []
         urls = []
         for item in media:
             found = await self.read_media(item)

@@ -187,9 +187,8 @@ def test_payload_carousel(offline: ThreadsAdapter, tmp_path: Path) -> None:
         media(tmp_path, "a.jpg", JPEG, "image/jpeg", "une salle de classe"),
         media(tmp_path, "b.mp4", MP4, "video/mp4"),
     )
-    # Rendering without a media host says media cannot be published here.
     rendered = offline.render(content(media=items))
-    assert any("media host" in e for e in rendered.errors)
+    assert not rendered.errors
     assert rendered.parts[0].payload == {
         "media_type": "CAROUSEL",
         "children": [
@@ -292,9 +291,17 @@ async def test_media_without_a_host_is_refused(
     adapter: ThreadsAdapter, server: ThreadsServer, clock: FakeClock, tmp_path: Path
 ) -> None:
     photo = media(tmp_path, "photo.jpg", JPEG, "image/jpeg", "alt")
+    rendered = adapter.render(content(media=(photo,)))  # a sending context: render says it
+    assert any("configure a media host" in e for e in rendered.errors)
     with pytest.raises(PermanentError) as info:
-        await adapter.publish(adapter.render(content(media=(photo,))), ref(clock))
+        await adapter.publish(rendered, ref(clock))
     assert info.value.attention is Attention.CONTENT and "media host" in info.value.reason
+    assert server.requests == []
+    # Rendered where no host is ever given (validate, dry-run), the send refuses it.
+    with pytest.raises(PermanentError) as info:
+        await adapter.publish(make(server, None, clock).render(content(media=(photo,))),
+                              ref(clock))
+    assert info.value.attention is Attention.CONTENT and "no media host" in info.value.reason
     assert server.requests == []
 
 
