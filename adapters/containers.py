@@ -182,8 +182,9 @@ class ContainerAdapter(GraphAdapter):
         return urls
 
     async def create_container(self, body: Mapping[str, Any], what: str) -> str:
-        doc = await self.graph("POST", f"{self.user_id}/{self.create_edge}", Kind.UPLOAD, what,
-                               json=dict(body))
+        doc = await self.graph(
+            "POST", f"{self.user_id}/{self.create_edge}", Kind.UPLOAD, what, json=dict(body)
+        )
         container = doc.get("id")
         if not isinstance(container, str) or not container:
             raise TransientError(f"{what}: the network answered without a container id")
@@ -195,8 +196,9 @@ class ContainerAdapter(GraphAdapter):
         waited = timedelta(0)
         fields = f"{self.status_field},{self.status_detail}"
         while True:
-            doc = await self.graph("GET", container, Kind.READ, f"{what} status",
-                                   params={"fields": fields})
+            doc = await self.graph(
+                "GET", container, Kind.READ, f"{what} status", params={"fields": fields}
+            )
             raw = doc.get(self.status_field)
             detail = doc.get(self.status_detail)
             why = f" ({detail})" if isinstance(detail, str) and detail else ""
@@ -208,8 +210,9 @@ class ContainerAdapter(GraphAdapter):
                     attention=Attention.CONTENT,
                 )
             if raw == ContainerStatus.EXPIRED:
-                raise TransientError(f"{what}: expired before it was published; a retry "
-                                     "makes a new one")
+                raise TransientError(
+                    f"{what}: expired before it was published; a retry makes a new one"
+                )
             if raw == ContainerStatus.PUBLISHED:
                 raise AmbiguousError(f"{what}: already published; a lookup settles it")
             if raw != ContainerStatus.IN_PROGRESS:
@@ -234,8 +237,9 @@ class ContainerAdapter(GraphAdapter):
         """The published post's address; best effort, for the post is out whatever this
         read says (an error here must not send it again)."""
         try:
-            doc = await self.graph("GET", remote_id, Kind.READ, "permalink",
-                                   params={"fields": "permalink"})
+            doc = await self.graph(
+                "GET", remote_id, Kind.READ, "permalink", params={"fields": "permalink"}
+            )
         except AdapterError:
             return self.post_url(remote_id)
         link = doc.get("permalink")
@@ -246,8 +250,13 @@ class ContainerAdapter(GraphAdapter):
     async def quota(self) -> Quota:
         """The network's count of the account's posts in its rolling window."""
         what = "publishing limit"
-        doc = await self.graph("GET", f"{self.user_id}/{self.limit_edge}", Kind.READ, what,
-                               params={"fields": "quota_usage,config"})
+        doc = await self.graph(
+            "GET",
+            f"{self.user_id}/{self.limit_edge}",
+            Kind.READ,
+            what,
+            params={"fields": "quota_usage,config"},
+        )
         data = doc.get("data")
         entry = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
         usage = entry.get("quota_usage")
@@ -278,8 +287,9 @@ class ContainerAdapter(GraphAdapter):
         )
         if frees is None:
             raise RateLimitedError(f"{reason}; checking again later", retry_after=QUOTA_RECHECK)
-        raise RateLimitedError(f"{reason}; the window frees at {frees:%Y-%m-%d %H:%M:%S}Z",
-                               reset_at=frees)
+        raise RateLimitedError(
+            f"{reason}; the window frees at {frees:%Y-%m-%d %H:%M:%S}Z", reset_at=frees
+        )
 
     async def window_frees(self, quota: Quota, now: datetime) -> datetime | None:
         """When enough of the posts inside the window leave it for one more to go; None
@@ -295,8 +305,13 @@ class ContainerAdapter(GraphAdapter):
         pages = max(LOOKUP_PAGES, quota.usage // 25 + 2)
         try:
             for _ in range(pages):
-                doc = await self.graph("GET", f"{self.user_id}/{edge}", Kind.READ,
-                                       "publishing limit: recent posts", params=params)
+                doc = await self.graph(
+                    "GET",
+                    f"{self.user_id}/{edge}",
+                    Kind.READ,
+                    "publishing limit: recent posts",
+                    params=params,
+                )
                 data = doc.get("data")
                 if not isinstance(data, list):
                     return None

@@ -22,7 +22,7 @@ import json
 import re
 import unicodedata
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -210,7 +210,7 @@ class GraphAdapter(HttpAdapter):
         listing: Listing,
         wanted_text: str,
         since: datetime,
-        url_of: Any,
+        url_of: Callable[[str], str | None],
         *,
         extra: Mapping[str, str] | None = None,
     ) -> LookupResult:

@@ -179,9 +179,7 @@ class InstagramAdapter(ContainerAdapter):
         """The account's recent media since ``since``, matched by caption."""
         if not rendered.parts:
             return Unknowable("nothing was rendered")
-        return await self.find_by_text(
-            self.listing(), rendered.parts[0].text, since, self.post_url
-        )
+        return await self.find_by_text(self.listing(), rendered.parts[0].text, since, self.post_url)
 
     async def check(self) -> AccountCheck:
         return await self.identity(self.user_id, "username")
@@ -199,4 +197,3 @@ def _item(item: MediaItem, index: int, *, carousel: bool) -> dict[str, Any]:
     if carousel:
         body["is_carousel_item"] = True
     return body
-

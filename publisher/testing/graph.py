@@ -187,8 +187,9 @@ class GraphServer(StrictServer):
 
     def record(self, request: web.Request, via: str) -> None:
         self.requests.append(
-            RecordedRequest(request.method, request.path, dict(request.query),
-                            request.content_type, via)
+            RecordedRequest(
+                request.method, request.path, dict(request.query), request.content_type, via
+            )
         )
 
     def wanted_fields(self, request: web.Request, allowed: frozenset[str], node: str) -> set[str]:

@@ -112,8 +112,11 @@ def harness_error_body(status: int) -> Mapping[str, object]:
     if status == 429:
         return error_body(4, "(#4) Application request limit reached")
     if status in (500, 503):
-        return error_body(2, "An unexpected error has occurred. Please retry your request "
-                             "later.", is_transient=True)
+        return error_body(
+            2,
+            "An unexpected error has occurred. Please retry your request later.",
+            is_transient=True,
+        )
     return error_body(1, "An unknown error has occurred.")
 
 
@@ -173,17 +176,29 @@ def cases(extra: list[ErrorCase]) -> list[ErrorCase]:
         ErrorCase("code 100 (invalid parameter)", refused(Attention.CONTENT), graph(100)),
         ErrorCase(
             "code 2 (HTTP 503) on the last attempt",
-            Expect(TransientError, GiveUp, outcome=Outcome.TRANSIENT,
-                   attempt=POLICY.max_attempts),
+            Expect(TransientError, GiveUp, outcome=Outcome.TRANSIENT, attempt=POLICY.max_attempts),
             graph(2, status=503),
         ),
         *extra,
     ]
 
 
-LISTED = ["code 1 ", "code 2 ", "is_transient", "code 4 ", "code 17 ", "code 32 ",
-          "code 613 ", "code 9/2207042", "publishing limit spent", "code 190 ", "code 10 ",
-          "code 200 ", "code 368 ", "code 100 "]
+LISTED = [
+    "code 1 ",
+    "code 2 ",
+    "is_transient",
+    "code 4 ",
+    "code 17 ",
+    "code 32 ",
+    "code 613 ",
+    "code 9/2207042",
+    "publishing limit spent",
+    "code 190 ",
+    "code 10 ",
+    "code 200 ",
+    "code 368 ",
+    "code 100 ",
+]
 
 Publish = Callable[[ContainerAdapter, FakeClock], Awaitable[AdapterError | None]]
 

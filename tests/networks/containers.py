@@ -80,7 +80,6 @@ class Post:
     reply_to: str | None = None
 
 
-
 @dataclass
 class ContainerServer(GraphServer):
     dialect: Dialect = field(default=None)  # type: ignore[assignment]
@@ -255,9 +254,14 @@ class ContainerServer(GraphServer):
         out = []
         for i in ids:
             child = self.containers.get(i)
-            if child is None or child.used or child.body.get("is_carousel_item") not in (
-                True,
-                "true",
+            if (
+                child is None
+                or child.used
+                or child.body.get("is_carousel_item")
+                not in (
+                    True,
+                    "true",
+                )
             ):
                 raise self.error(100, f"(#100) children: {i!r} is not a carousel item container")
             if child.status != "FINISHED":
@@ -299,8 +303,9 @@ class ContainerServer(GraphServer):
 
     def _status(self, request: web.Request, container: Container) -> web.Response:
         d = self.dialect
-        wanted = self.wanted_fields(request, frozenset({"id", d.status_field, d.detail_field}),
-                                    "Container")
+        wanted = self.wanted_fields(
+            request, frozenset({"id", d.status_field, d.detail_field}), "Container"
+        )
         self.only_query(request, frozenset({"fields"}))
         injection = self.take("status")
         if injection is not None:
@@ -327,19 +332,34 @@ class ContainerServer(GraphServer):
         if container.used:
             raise self.error(100, "(#100) this container was already published")
         if container.status != "FINISHED":
-            raise self.error(9007, "(#9007) The media is not ready for publishing, please wait "
-                             f"for a moment ({container.status})", subcode=2207027)
+            raise self.error(
+                9007,
+                "(#9007) The media is not ready for publishing, please wait "
+                f"for a moment ({container.status})",
+                subcode=2207027,
+            )
         injection = self.take("publish")
         if injection is not None and not injection.commit:
             return self.answer(injection)
         if container.body.get("reply_to_id") is None and self.usage() >= self.total:
-            raise self.error(LIMIT_CODE, "Application request limit reached: you reached the "
-                             "maximum number of posts allowed", subcode=LIMIT_SUBCODE, status=400)
+            raise self.error(
+                LIMIT_CODE,
+                "Application request limit reached: you reached the "
+                "maximum number of posts allowed",
+                subcode=LIMIT_SUBCODE,
+                status=400,
+            )
         container.used = True
         container.status = "PUBLISHED"
         children = [self.containers[i] for i in container.body.get("children", [])]
-        post = Post(self._new_id(), container, container.body.get(self.dialect.text_field),
-                         self.now(), children, container.body.get("reply_to_id"))
+        post = Post(
+            self._new_id(),
+            container,
+            container.body.get(self.dialect.text_field),
+            self.now(),
+            children,
+            container.body.get("reply_to_id"),
+        )
         self.posts.append(post)
         if injection is not None:
             return self.answer(injection)
@@ -355,8 +375,10 @@ class ContainerServer(GraphServer):
             return self.answer(injection)
         entry: dict[str, Any] = {"quota_usage": self.usage()}
         if "config" in wanted:
-            entry["config"] = {"quota_total": self.total,
-                               "quota_duration": int(self.window.total_seconds())}
+            entry["config"] = {
+                "quota_total": self.total,
+                "quota_duration": int(self.window.total_seconds()),
+            }
         return web.json_response({"data": [entry]})
 
     def _list(self, request: web.Request, *, replies: bool) -> web.Response:
@@ -374,8 +396,11 @@ class ContainerServer(GraphServer):
         if injection is not None:
             return self.answer(injection)
         matching = sorted(
-            (p for p in self.posts
-             if p.timestamp.timestamp() >= since and (p.reply_to is not None) == replies),
+            (
+                p
+                for p in self.posts
+                if p.timestamp.timestamp() >= since and (p.reply_to is not None) == replies
+            ),
             key=lambda p: p.timestamp,
             reverse=True,
         )
@@ -383,8 +408,9 @@ class ContainerServer(GraphServer):
         data = [self._post_doc(p, wanted) for p in page]
         body: dict[str, Any] = {"data": data}
         if page:
-            paging: dict[str, Any] = {"cursors": {"before": str(start),
-                                                  "after": str(start + len(page))}}
+            paging: dict[str, Any] = {
+                "cursors": {"before": str(start), "after": str(start + len(page))}
+            }
             if start + len(page) < len(matching):
                 paging["next"] = (
                     f"https://graph.example/{self.version}/{self.user_id}/{d.create}?"

@@ -13,7 +13,10 @@ TOKEN = "EAAG-SECRET-ig-token-2d9a"
 
 NETWORKS = [
     Network(
-        "instagram", "brand-ig", "jpg", False,
+        "instagram",
+        "brand-ig",
+        "jpg",
+        False,
         lambda clock: InstagramServer(token=TOKEN, now=clock.now, processing_polls=0),
         lambda s, url, ctx: InstagramAdapter(
             "brand-ig",

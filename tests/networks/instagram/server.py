@@ -25,8 +25,15 @@ INSTAGRAM = Dialect(
     detail_field="status",
     text_field="caption",
     fields=frozenset(
-        {"image_url", "video_url", "media_type", "caption", "alt_text", "is_carousel_item",
-         "children"}
+        {
+            "image_url",
+            "video_url",
+            "media_type",
+            "caption",
+            "alt_text",
+            "is_carousel_item",
+            "children",
+        }
     ),
     media_types=frozenset({"REELS", "CAROUSEL"}),
     child_types=frozenset({"VIDEO"}),

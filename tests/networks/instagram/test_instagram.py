@@ -64,9 +64,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-async def served(
-    tmp_path: Path, session: aiohttp.ClientSession
-) -> AsyncIterator[ServedDirectory]:
+async def served(tmp_path: Path, session: aiohttp.ClientSession) -> AsyncIterator[ServedDirectory]:
     async with ServedDirectory(tmp_path / "public", session) as directory:
         yield directory
 
@@ -127,9 +125,7 @@ def photo(tmp_path: Path) -> MediaItem:
 
 
 def content(text: str = CAPTION, **kw: Any) -> PostContent:
-    return PostContent(
-        post_id="automne", account="brand-ig", network="instagram", text=text, **kw
-    )
+    return PostContent(post_id="automne", account="brand-ig", network="instagram", text=text, **kw)
 
 
 def ref(clock: FakeClock) -> DeliveryRef:
@@ -168,8 +164,11 @@ def test_payloads(offline: InstagramAdapter, photo: MediaItem, tmp_path: Path) -
     assert offline.render(content("", media=(photo, reel))).parts[0].payload == {
         "media_type": "CAROUSEL",
         "children": [
-            {"image_url": "<media:0>", "alt_text": "Une veste en laine rousse",
-             "is_carousel_item": True},
+            {
+                "image_url": "<media:0>",
+                "alt_text": "Une veste en laine rousse",
+                "is_carousel_item": True,
+            },
             {"media_type": "VIDEO", "video_url": "<media:1>", "is_carousel_item": True},
         ],
     }
@@ -184,8 +183,7 @@ def test_render_errors(offline: InstagramAdapter, photo: MediaItem, tmp_path: Pa
     assert "the limit is 2200" in errors(content("x" * 2_201, media=(photo,)))
     tags = " ".join(f"#tag{i}a" for i in range(31))
     assert "31 hashtags" in errors(content(tags, media=(photo,)))
-    assert "hashtags" not in errors(content(" ".join(f"#t{i}a" for i in range(30)),
-                                            media=(photo,)))
+    assert "hashtags" not in errors(content(" ".join(f"#t{i}a" for i in range(30)), media=(photo,)))
     mentions = " ".join(f"@user{i}" for i in range(21))
     assert "21 mentions" in errors(content(mentions, media=(photo,)))
     png = media(tmp_path, "logo.png", PNG, "image/png", "logo")
@@ -289,8 +287,9 @@ async def test_lost_publish_answer_then_lookup(
     adapter: InstagramAdapter, server: InstagramServer, clock: FakeClock, photo: MediaItem
 ) -> None:
     server.add_post("Un autre jour", NOW - timedelta(hours=2))
-    server.inject_raw("publish", 502, "<html>Bad Gateway</html>", content_type="text/html",
-                      commit=True)
+    server.inject_raw(
+        "publish", 502, "<html>Bad Gateway</html>", content_type="text/html", commit=True
+    )
     rendered = adapter.render(content(media=(photo,)))
     with pytest.raises(AmbiguousError):
         await adapter.publish(rendered, ref(clock))
@@ -298,8 +297,9 @@ async def test_lost_publish_answer_then_lookup(
     result = await adapter.lookup(ref(clock), rendered, NOW - timedelta(hours=1))
     assert isinstance(result, Found) and result.published.remote_id == landed.id
     assert result.published.url == f"https://www.instagram.com/p/{landed.id}"
-    nothing = await adapter.lookup(ref(clock), adapter.render(content("Jamais publié")),
-                                   NOW - timedelta(hours=1))
+    nothing = await adapter.lookup(
+        ref(clock), adapter.render(content("Jamais publié")), NOW - timedelta(hours=1)
+    )
     assert isinstance(nothing, Absent)
 
 
@@ -399,8 +399,9 @@ async def test_server_refuses_what_instagram_would(
     headers = {"Authorization": f"Bearer {TOKEN}"}
     from publisher.media import MediaFile
 
-    png_url = await served.host.public_url(MediaFile("image/png", len(PNG), (0, 0, 0, 0), PNG),
-                                           suffix=".png")
+    png_url = await served.host.public_url(
+        MediaFile("image/png", len(PNG), (0, 0, 0, 0), PNG), suffix=".png"
+    )
     for body, expected in [
         ({"image_url": png_url}, "Media download has failed"),  # PNG: not JPEG
         ({"image_url": f"{server.url}/missing.jpg"}, "Media download has failed"),

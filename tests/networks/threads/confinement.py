@@ -13,7 +13,10 @@ TOKEN = "THAA-SECRET-threads-token-5f1c"
 
 NETWORKS = [
     Network(
-        "threads", "brand-threads", ext, False,
+        "threads",
+        "brand-threads",
+        ext,
+        False,
         lambda clock: ThreadsServer(token=TOKEN, now=clock.now, processing_polls=0),
         lambda s, url, ctx: ThreadsAdapter(
             "brand-threads",

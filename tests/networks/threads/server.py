@@ -25,8 +25,16 @@ THREADS = Dialect(
     detail_field="error_message",
     text_field="text",
     fields=frozenset(
-        {"media_type", "text", "image_url", "video_url", "alt_text", "is_carousel_item",
-         "children", "reply_to_id"}
+        {
+            "media_type",
+            "text",
+            "image_url",
+            "video_url",
+            "alt_text",
+            "is_carousel_item",
+            "children",
+            "reply_to_id",
+        }
     ),
     media_types=frozenset({"TEXT", "IMAGE", "VIDEO", "CAROUSEL"}),
     child_types=frozenset({"IMAGE", "VIDEO"}),

@@ -60,9 +60,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-async def served(
-    tmp_path: Path, session: aiohttp.ClientSession
-) -> AsyncIterator[ServedDirectory]:
+async def served(tmp_path: Path, session: aiohttp.ClientSession) -> AsyncIterator[ServedDirectory]:
     async with ServedDirectory(tmp_path / "public", session) as directory:
         yield directory
 
@@ -192,8 +190,12 @@ def test_payload_carousel(offline: ThreadsAdapter, tmp_path: Path) -> None:
     assert rendered.parts[0].payload == {
         "media_type": "CAROUSEL",
         "children": [
-            {"media_type": "IMAGE", "image_url": "<media:0>", "alt_text": "une salle de classe",
-             "is_carousel_item": True},
+            {
+                "media_type": "IMAGE",
+                "image_url": "<media:0>",
+                "alt_text": "une salle de classe",
+                "is_carousel_item": True,
+            },
             {"media_type": "VIDEO", "video_url": "<media:1>", "is_carousel_item": True},
         ],
         "text": "La rentrée des classes 🎒 commence lundi.",
@@ -299,8 +301,7 @@ async def test_media_without_a_host_is_refused(
     assert server.requests == []
     # Rendered where no host is ever given (validate, dry-run), the send refuses it.
     with pytest.raises(PermanentError) as info:
-        await adapter.publish(make(server, None, clock).render(content(media=(photo,))),
-                              ref(clock))
+        await adapter.publish(make(server, None, clock).render(content(media=(photo,))), ref(clock))
     assert info.value.attention is Attention.CONTENT and "no media host" in info.value.reason
     assert server.requests == []
 
