@@ -459,3 +459,31 @@ async def test_server_refuses_unknown_fields_and_bad_children(
             doc = await resp.json()
         assert resp.status == 400 and expected in doc["error"]["message"], (body, doc)
     assert server.containers == {}
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "fault"),
+    [
+        (endpoint, fault)
+        for endpoint in ("limit", "container", "status")
+        for fault in ("500", "drop", "garbage")
+        # aiohttp itself sends a GET again on a kept-alive connection the server dropped
+        if (endpoint, fault) not in (("limit", "drop"), ("status", "drop"))
+    ],
+)
+async def test_failures_before_the_publish_are_transient(
+    adapter: ThreadsAdapter, server: ThreadsServer, clock: FakeClock, endpoint: str, fault: str
+) -> None:
+    """Nothing anyone sees exists before the publish: a failed read or container is retried,
+    never looked up."""
+    if fault == "500":
+        server.inject_error(endpoint, 1, "An unknown error has occurred.", status=500)
+    elif fault == "drop":
+        server.inject_drop(endpoint, commit=True)
+    else:
+        server.inject_raw(endpoint, 200, "OK", content_type="text/plain", commit=True)
+    with pytest.raises(TransientError):
+        await adapter.publish(adapter.render(content()), ref(clock))
+    assert server.posts == []
+    published = await adapter.publish(adapter.render(content()), ref(clock))
+    assert [p.id for p in server.posts] == [published.remote_id]
