@@ -54,8 +54,15 @@ from publisher.adapters.base import (
     Subject,
     TransientError,
 )
-from publisher.adapters.graph import LOOKUP_PAGES, GraphAdapter, Listing, graph_time, next_params
-from publisher.adapters.transport import Kind
+from publisher.adapters.graph import (
+    LOOKUP_PAGES,
+    GraphAdapter,
+    Listing,
+    graph_error,
+    graph_time,
+    next_params,
+)
+from publisher.adapters.transport import Answer, Kind
 from publisher.durations import format_duration
 
 CHILDREN = "children"  # the payload key of a carousel's children containers
@@ -65,6 +72,8 @@ QUOTA_RECHECK = timedelta(hours=1)
 QUOTA_MIN_WAIT = timedelta(minutes=1)  # a window that frees "now" is checked again soon after
 # Graph's code for a publish refused because the limit is spent (subcode 2207042).
 PUBLISH_LIMIT_CODE = 9
+# "The media is not ready for publishing, please wait": nothing was published.
+NOT_READY_CODE = 9007
 
 
 class ContainerStatus(StrEnum):
@@ -137,6 +146,12 @@ class ContainerAdapter(GraphAdapter):
             return []
         message = f"{len(content.media)} media items, a {network} carousel takes at most {most}"
         return [Problem(message, Subject.MEDIA, most)]
+
+    def classify(self, answer: Answer, kind: Kind) -> AdapterError:
+        err = super().classify(answer, kind)
+        if graph_error(answer).code == NOT_READY_CODE and not isinstance(err, RateLimitedError):
+            return TransientError(err.reason, status=answer.status)
+        return err
 
     # ------------------------------------------------------------------ publish_part
 

@@ -415,3 +415,17 @@ async def test_server_refuses_what_instagram_would(
     async with session.post(media_url, json={"image_url": png_url}) as resp:
         assert (await resp.json())["error"]["code"] == 190  # no token
     assert server.containers == {}
+
+
+async def test_publish_refused_as_not_ready_is_transient(
+    adapter: InstagramAdapter, server: InstagramServer, clock: FakeClock, photo: MediaItem
+) -> None:
+    """9007/2207027: the container was not ready, nothing was published; a retry (a new
+    container) posts once."""
+    server.inject_error("publish", 9007, "The media is not ready for publishing", subcode=2207027)
+    rendered = adapter.render(content(media=(photo,)))
+    with pytest.raises(TransientError):
+        await adapter.publish(rendered, ref(clock))
+    assert server.posts == []
+    await adapter.publish(rendered, ref(clock))
+    assert len(server.posts) == 1
