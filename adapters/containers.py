@@ -127,7 +127,7 @@ class ContainerAdapter(GraphAdapter):
         """The shared render, refusing media nobody can fetch: in a context that sends (it
         has an HTTP session) and has no media host, no ``[media]`` host is configured. A
         context that only renders (``validate``, ``dry-run``) is given no host either way, so
-        there the refusal waits for the send (``media_urls``)."""
+        there the refusal waits for the send (``publish_part``)."""
         rendered = super().render(content)
         if content.media and self.context.session is not None and self.context.host is None:
             problem = Problem(
