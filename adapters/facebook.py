@@ -47,7 +47,7 @@ from publisher.adapters.base import (
     TransientError,
     Unknowable,
 )
-from publisher.adapters.graph import GraphAdapter, Listing, graph_time
+from publisher.adapters.graph import GraphAdapter, Listing
 from publisher.adapters.graph import usage_retry_after as usage_retry_after
 from publisher.adapters.transport import Kind
 from publisher.secrets import Secret
@@ -240,33 +240,10 @@ class FacebookAdapter(GraphAdapter):
             detail = "check: Graph answered without the page's name"
             return AccountCheck(CheckStatus.ATTENTION, detail=detail)
         identity = f"{name} ({page_id})"
-        expires_at, detail, valid = await self._token_expiry()
+        expires_at, detail, valid = await self.token_expiry("page token")
         status = CheckStatus.OK if valid else CheckStatus.ATTENTION
         return AccountCheck(status, identity=identity, expires_at=expires_at, detail=detail)
 
-    async def _token_expiry(self) -> tuple[datetime | None, str, bool]:
-        """Best effort through ``debug_token``: a failure there only means expiry unknown."""
-        token = self.reveal(self._settings.page_token)
-        try:
-            doc = await self.graph(
-                "GET", "debug_token", Kind.READ, "check", params={"input_token": token}
-            )
-        except AdapterError as err:
-            return None, f"token expiry unknown ({err.reason})", True
-        data = doc.get("data")
-        if not isinstance(data, dict):
-            return None, "token expiry unknown", True
-        if data.get("is_valid") is False:
-            return None, "debug_token says the page token is not valid", False
-        times = {
-            "token": graph_time(data.get("expires_at")),
-            "data access": graph_time(data.get("data_access_expires_at")),
-        }
-        known = {k: v for k, v in times.items() if v is not None}
-        if not known:
-            return None, "the page token does not expire", True
-        which, when = min(known.items(), key=lambda kv: kv[1])
-        return when, f"{which} expires {when.isoformat()}", True
 
 
 def post_url(post_id: str) -> str:

@@ -259,6 +259,34 @@ class GraphAdapter(HttpAdapter):
         return Absent()
 
 
+    async def token_expiry(self, label: str) -> tuple[datetime | None, str, bool]:
+        """When the token (``label``: "page token", "token") or its data access expires,
+        through ``debug_token`` (expiry, detail, still valid); best effort: a failure there
+        only means the expiry is unknown. The one request whose URL carries the token
+        (``input_token``): Graph takes it nowhere else, and every text is scrubbed of it."""
+        token = self.reveal(self.graph_token())
+        try:
+            doc = await self.graph(
+                "GET", "debug_token", Kind.READ, "check", params={"input_token": token}
+            )
+        except AdapterError as err:
+            return None, f"token expiry unknown ({err.reason})", True
+        data = doc.get("data")
+        if not isinstance(data, dict):
+            return None, "token expiry unknown", True
+        if data.get("is_valid") is False:
+            return None, f"debug_token says the {label} is not valid", False
+        times = {
+            "token": graph_time(data.get("expires_at")),
+            "data access": graph_time(data.get("data_access_expires_at")),
+        }
+        known = {k: v for k, v in times.items() if v is not None}
+        if not known:
+            return None, f"the {label} does not expire", True
+        which, when = min(known.items(), key=lambda kv: kv[1])
+        return when, f"{which} expires {when.isoformat()}", True
+
+
 def graph_error(answer: Answer) -> GraphError:
     doc = answer.maybe_json()
     error = doc.get("error") if isinstance(doc, dict) else None

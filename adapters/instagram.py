@@ -32,6 +32,7 @@ from publisher.adapters.base import (
     AccountSettings,
     AdapterError,
     Capabilities,
+    CheckStatus,
     DeliveryRef,
     LengthRule,
     LookupResult,
@@ -182,7 +183,18 @@ class InstagramAdapter(ContainerAdapter):
         return await self.find_by_text(self.listing(), rendered.parts[0].text, since, self.post_url)
 
     async def check(self) -> AccountCheck:
-        return await self.identity(self.user_id, "username")
+        """The account, the limit spent, and when the token expires (``debug_token``, on the
+        same Graph API as Facebook's)."""
+        found = await self.identity(self.user_id, "username")
+        if found.status is not CheckStatus.OK:
+            return found
+        expires_at, detail, valid = await self.token_expiry("token")
+        return AccountCheck(
+            CheckStatus.OK if valid else CheckStatus.ATTENTION,
+            identity=found.identity,
+            expires_at=expires_at,
+            detail=f"{found.detail}; {detail}",
+        )
 
 
 def _item(item: MediaItem, index: int, *, carousel: bool) -> dict[str, Any]:

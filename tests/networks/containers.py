@@ -57,6 +57,7 @@ class Dialect:
     me_fields: frozenset[str]
     permalink_base: str
     video_alt: bool  # alt_text on a video container
+    debug_token: bool  # GET /debug_token (Graph's, on graph.facebook.com)
 
 
 @dataclass
@@ -95,6 +96,8 @@ class ContainerServer(GraphServer):
     # A directory also served, under /public/, without a token (a media host on the same
     # address, for the harness's lookups).
     public_dir: Path | None = None
+    token_expires_at: int = 0  # debug_token's expires_at: 0 = never
+    data_access_expires_at: int = 0
 
     containers: dict[str, Container] = field(default_factory=dict)
     posts: list[Post] = field(default_factory=list)
@@ -152,6 +155,8 @@ class ContainerServer(GraphServer):
         self.record(request, self.authenticate(request, fields))
         fields.pop("access_token", None)
         d, method = self.dialect, request.method
+        if rest == ["debug_token"] and method == "GET" and d.debug_token:
+            return self._debug_token(request)
         if len(rest) == 2 and rest[0] in (self.user_id, "me"):
             if rest[0] == "me" and d.me_path != "me":
                 raise self.unknown_object(method, "me")
@@ -438,6 +443,22 @@ class ContainerServer(GraphServer):
         if injection is not None:
             return self.answer(injection)
         return web.json_response(self._post_doc(post, wanted))
+
+    def _debug_token(self, request: web.Request) -> web.Response:
+        self.only_query(request, frozenset({"input_token"}))
+        injection = self.take("debug_token")
+        if injection is not None:
+            return self.answer(injection)
+        valid = request.query.get("input_token") == self.token
+        data: dict[str, Any] = {"app_id": "876543210", "type": "USER", "is_valid": valid}
+        if valid:
+            data.update(
+                user_id=self.user_id,
+                scopes=["instagram_basic", "instagram_content_publish"],
+                expires_at=self.token_expires_at,
+                data_access_expires_at=self.data_access_expires_at,
+            )
+        return web.json_response({"data": data})
 
     def _me(self, request: web.Request) -> web.Response:
         wanted = self.wanted_fields(request, self.dialect.me_fields, "User")

@@ -45,6 +45,7 @@ INSTAGRAM = Dialect(
     me_path="{user}",
     me_fields=frozenset({"id", "username"}),
     permalink_base="https://www.instagram.com",
+    debug_token=True,
     video_alt=False,
 )
 

@@ -361,11 +361,18 @@ async def test_window_unknown_rechecks_in_an_hour(
 
 
 async def test_check(adapter: InstagramAdapter, server: InstagramServer) -> None:
+    expiry = datetime(2027, 1, 30, tzinfo=UTC)
+    server.token_expires_at = int(expiry.timestamp())
     result = await adapter.check()
     assert result.status is CheckStatus.OK
     assert result.identity == f"@brand ({server.user_id})"
-    assert "0 of 50" in result.detail
+    assert "0 of 50" in result.detail and result.expires_at == expiry
+    assert f"token expires {expiry.isoformat()}" in result.detail
     assert server.requests[0].path == f"/v23.0/{server.user_id}"
+    assert TOKEN not in repr(result)
+    server.inject_raw("debug_token", 200, json.dumps({"data": {"is_valid": False}}))
+    invalid = await adapter.check()
+    assert invalid.status is CheckStatus.ATTENTION and "not valid" in invalid.detail
 
 
 async def test_revoked_token(

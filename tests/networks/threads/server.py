@@ -48,6 +48,7 @@ THREADS = Dialect(
     me_path="me",
     me_fields=frozenset({"id", "username"}),
     permalink_base="https://www.threads.com/@brand/post",
+    debug_token=False,
     video_alt=True,
 )
 
