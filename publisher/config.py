@@ -419,7 +419,8 @@ def load_config(
     try:
         top = _TopLevel.model_validate(raw)
     except ValidationError as err:
-        raise InvalidFileError(_pydantic_diagnostics(err, (), loc, filename)) from None
+        found = [d for d in diags if d.severity is Severity.ERROR]  # [media.s3] references
+        raise InvalidFileError(found + _pydantic_diagnostics(err, (), loc, filename)) from None
 
     try:
         zone = ZoneInfo(top.timezone)

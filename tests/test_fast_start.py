@@ -91,10 +91,17 @@ def loaded(modules: list[str], names: tuple[str, ...]) -> list[str]:
 
 @pytest.fixture
 def example(tmp_path: Path) -> Path:
-    """The example's config, queue and media, with no database beside them."""
+    """The example's config, queue and media, with no database beside them, and an S3 media
+    host (whose client, aiobotocore, only a command that sends may load)."""
     site = tmp_path / "example"
     shutil.copytree(ROOT / "examples", site, ignore=shutil.ignore_patterns("*.db", "*.db-*"))
-    return site / "publisher.toml"
+    config = site / "publisher.toml"
+    with config.open("a", encoding="utf-8") as f:
+        f.write(
+            '\n[media.s3]\nbucket = "brand-media"\naccess_key_id = "${S3_ACCESS_KEY_ID}"\n'
+            'secret_access_key = "${S3_SECRET_ACCESS_KEY}"\npresign = "1h"\n'
+        )
+    return config
 
 
 def test_the_heavy_modules_exist() -> None:

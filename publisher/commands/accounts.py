@@ -30,6 +30,7 @@ async def main(args: argparse.Namespace) -> int:
     from publisher.commands.run import adapter_context, http_session
     from publisher.config import SecretPolicy
     from publisher.engine.runtime import LIVE, build_adapters
+    from publisher.mediahost.build import open_host
     from publisher.secrets import REDACTOR
 
     config = load(args.config, SecretPolicy.REQUIRE)
@@ -37,8 +38,9 @@ async def main(args: argparse.Namespace) -> int:
     check_accounts(names, config.accounts)
     clock = SystemClock()
     results: dict[str, AccountCheck] = {}
-    async with http_session(config, LIVE) as session:
-        adapters = build_adapters(config, adapter_context(session, clock), LIVE)
+    media: AccountCheck | None = None
+    async with http_session(config, LIVE) as session, open_host(config, session) as host:
+        adapters = build_adapters(config, adapter_context(session, clock, host), LIVE)
         for name in names:
             try:
                 results[name] = await adapters[name].check()
@@ -46,6 +48,8 @@ async def main(args: argparse.Namespace) -> int:
                 results[name] = AccountCheck(
                     CheckStatus.ATTENTION, detail=REDACTOR.scrub(err.reason)
                 )
+        if host is not None and not args.account:
+            media = await host.check()  # write-free: the directory's access, a HEAD bucket
     rows = [
         {
             "account": name,
@@ -57,8 +61,18 @@ async def main(args: argparse.Namespace) -> int:
         }
         for name, r in results.items()
     ]
+    host_row = None
+    if media is not None:
+        host_row = {
+            "status": media.status.value,
+            "identity": media.identity,
+            "detail": REDACTOR.scrub(media.detail),
+        }
     if args.json:
-        print(json.dumps({"schema": 1, "accounts": rows}, ensure_ascii=False, indent=2))
+        out: dict[str, Any] = {"schema": 1, "accounts": rows}
+        if host_row is not None:
+            out["media_host"] = host_row
+        print(json.dumps(out, ensure_ascii=False, indent=2))
     else:
         for row in rows:
             mark = "ok " if row["status"] == "ok" else "ATTENTION"
@@ -67,4 +81,9 @@ async def main(args: argparse.Namespace) -> int:
                 f"{mark:<9} {row['account']:<20} {row['network']:<9} {row['identity']}{expiry}"
                 f"{'  ' + row['detail'] if row['detail'] else ''}"
             )
-    return EXIT_OK if all(r.status is CheckStatus.OK for r in results.values()) else EXIT_USER
+        if host_row is not None:
+            mark = "ok " if host_row["status"] == "ok" else "ATTENTION"
+            detail = f"  {host_row['detail']}" if host_row["detail"] else ""
+            print(f"{mark:<9} {'[media]':<20} {'host':<9} {host_row['identity']}{detail}")
+    checks = [*results.values(), *([media] if media is not None else [])]
+    return EXIT_OK if all(r.status is CheckStatus.OK for r in checks) else EXIT_USER

@@ -32,6 +32,7 @@ from publisher.engine.observe import (
 from publisher.engine.runtime import LIVE, REHEARSAL, Mode, build_adapters
 from publisher.engine.watch import watch_queue
 from publisher.logs import setup_logging
+from publisher.mediahost.build import open_host
 from publisher.sdnotify import Notifier, watchdog_task
 from publisher.secrets import REDACTOR
 from publisher.store import IO_ERRORS, SchemaTooNewError, Store, database_name, io_error
@@ -39,6 +40,8 @@ from publisher.store.db import is_sqlite
 
 if TYPE_CHECKING:
     from aiohttp import web
+
+    from publisher.adapters.hosting import MediaHost
 
 log = logging.getLogger("publisher.run")
 
@@ -70,10 +73,13 @@ async def http_session(config: Config, mode: Mode) -> AsyncIterator[aiohttp.Clie
         yield session
 
 
-def adapter_context(session: aiohttp.ClientSession | None, clock: Clock) -> AdapterContext:
+def adapter_context(
+    session: aiohttp.ClientSession | None, clock: Clock, host: MediaHost | None = None
+) -> AdapterContext:
     """Adapters pass ``context.timeout`` on every request (it overrides the session's), so it
-    must be the configured ``[engine] request_timeout``."""
-    context = AdapterContext(session=session, clock=clock)
+    must be the configured ``[engine] request_timeout``. ``host``: the ``[media]`` host
+    (``open_host``), for networks that fetch media from a URL."""
+    context = AdapterContext(session=session, clock=clock, host=host)
     if session is not None:
         context.timeout = session.timeout
     return context
@@ -241,8 +247,9 @@ async def serve(
     tick: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
     notifier = notifier or Notifier()
-    async with http_session(config, mode) as session:
-        context = adapter_context(session, clock)
+    # The media host (an S3 client, say) lives as long as the session: closed on shutdown.
+    async with http_session(config, mode) as session, open_host(config, session) as host:
+        context = adapter_context(session, clock, host)
         # Metrics only for a daemon that serves them: nobody could read them otherwise.
         serves = bool(config.metrics.listen) and not once
         metrics = Metrics(store) if serves else None
@@ -352,4 +359,12 @@ def unsafe_reload(old: Config, new: Config) -> str | None:
         return "the queue file path changed"
     if old.metrics != new.metrics:
         return "the metrics listener changed"
+    if host_settings(old) != host_settings(new):
+        return "the [media] public host changed"
     return None
+
+
+def host_settings(config: Config) -> tuple[object, ...]:
+    """What the running media host was built from (``[media] roots`` may change)."""
+    media = config.media
+    return (media.public_dir, media.public_base_url, media.s3, config.base_dir)

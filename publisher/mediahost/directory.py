@@ -45,12 +45,10 @@ class DirectoryHost:
         directory: Path,
         base_url: str,
         session: aiohttp.ClientSession,
-        timeout: aiohttp.ClientTimeout | None = None,
     ) -> None:
         self.directory = directory
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
-        self.session = session
-        self.timeout = timeout
+        self.session = session  # the engine's: the URL is fetched back through it
 
     async def public_url(self, media: MediaFile, *, suffix: str) -> str:
         """Store ``media`` (once) and return its URL, checked to serve the same bytes.
@@ -64,7 +62,7 @@ class DirectoryHost:
         name = content_name(digest, suffix)
         await asyncio.to_thread(self._store, name, media.data)
         url = self.base_url + name
-        await verify_served(self.session, self.timeout, url, digest, len(media.data))
+        await verify_served(self.session, url, digest, len(media.data))
         return url
 
     def _store(self, name: str, data: bytes) -> None:
@@ -77,12 +75,16 @@ class DirectoryHost:
                 raise TransientError(reason) from err
             raise PermanentError(reason, attention=Attention.PERMISSION) from err
 
+    @property
+    def where(self) -> str:
+        return f"directory {self.directory} served at {self.base_url}"
+
     async def check(self) -> AccountCheck:
         """Write-free: the directory exists and this process may write into it."""
         ok = await asyncio.to_thread(
             lambda: self.directory.is_dir() and os.access(self.directory, os.W_OK | os.X_OK)
         )
-        identity = f"directory {self.directory} at {self.base_url}"
+        identity = self.where
         if not ok:
             return AccountCheck(
                 CheckStatus.ATTENTION,

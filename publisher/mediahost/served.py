@@ -50,13 +50,12 @@ def shown(url: str) -> str:
 
 async def verify_served(
     session: aiohttp.ClientSession,
-    within: aiohttp.ClientTimeout | None,
     url: str,
     digest: str,
     size: int,
 ) -> None:
-    """Fetch ``url`` (``within`` the engine's request timeout) and check it serves ``size``
-    bytes hashing to ``digest``.
+    """Fetch ``url`` (within the session's timeout: the engine's request timeout) and check
+    it serves ``size`` bytes hashing to ``digest``.
 
     Raises ``TransientError`` when the URL cannot be reached, times out or answers 5xx (or
     408/425/429): the server may be back later, and nothing was published. Raises
@@ -70,7 +69,7 @@ async def verify_served(
     hasher = hashlib.sha256()
     got = 0
     try:
-        async with session.get(url, timeout=within) as resp:
+        async with session.get(url) as resp:
             if resp.status >= 500 or resp.status in _TRANSIENT:
                 raise TransientError(
                     f"the media host answered HTTP {resp.status} for {where}", status=resp.status

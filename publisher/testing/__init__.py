@@ -9,6 +9,9 @@
   test injects per endpoint (instead of the work, after it, a dropped connection), and
   ``GraphServer`` (``graph``): what a stand-in for a Graph API adds (error documents, usage
   headers, the token, bodies, ``fields=``), for Facebook, Instagram and Threads.
+- ``ServedDirectory`` (``hosting``): a public media host for networks that fetch media from
+  a URL: a real ``DirectoryHost`` whose directory a ``LocalServer`` serves. ``LocalS3``
+  (``s3server``): moto's S3 server (the ``test`` extra) on 127.0.0.1, for the S3 host.
 - ``RecordingAdapter`` (``recording``): publishes nowhere, records what it was asked.
 - ``HarnessNetwork`` (``harness``): a network's harness row, what the contract needs;
   ``ErrorTable`` (``errors``): its error codes, our class and the engine's action for each.

@@ -161,3 +161,13 @@ def test_a_reference_inside_a_value_is_refused(project: Project) -> None:
         'secret_access_key = "${S3_SECRET}"\npresign = "1h"\n',
     )
     assert "media.s3.access_key_id: a ${NAME} reference must be the whole value" in found
+
+
+def test_a_missing_key_is_reported_with_the_other_errors(project: Project) -> None:
+    found = errors(
+        project,
+        '\n[media.s3]\nbucket = "brand-media"\naccess_key_id = "${S3_KEY_ID}"\n'
+        'secret_access_key = "${S3_SECRET}"\npresign = "1h"\n\n[log]\nlevel = "loud"\n',
+        {"S3_KEY_ID": KEY_ID},
+    )
+    assert [f.split(":")[2] for f in found] == ["media.s3.secret_access_key", "log.level"]

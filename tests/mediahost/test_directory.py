@@ -7,6 +7,7 @@ or answering 5xx (transient).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import stat
@@ -30,12 +31,6 @@ DIGEST = hashlib.sha256(JPEG).hexdigest()
 
 def media(data: bytes = JPEG) -> MediaFile:
     return MediaFile("image/jpeg", len(data), (len(data), 0, 0, 0), data)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as s:
-        yield s
 
 
 @pytest.fixture
@@ -69,6 +64,12 @@ async def test_the_same_bytes_are_written_once(served: ServedDirectory) -> None:
     other = await served.host.public_url(media(JPEG + b"\0"), suffix=".jpg")
     assert other != first
     assert len(served.names()) == 2
+
+
+async def test_the_same_bytes_asked_at_once_are_stored_once(served: ServedDirectory) -> None:
+    urls = await asyncio.gather(*(served.host.public_url(media(), suffix=".jpg") for _ in range(4)))
+    assert set(urls) == {f"{served.base_url}{DIGEST}.jpg"}
+    assert os.listdir(served.directory) == [f"{DIGEST}.jpg"]  # no temporary file left
 
 
 async def test_a_file_serving_other_bytes_is_refused_as_misconfiguration(
