@@ -18,6 +18,8 @@ held, never failed, see the containers module); a publish refused for it (Graph 
 subcode 2207042) is a rate limit as well.
 
 An unknown outcome is settled by the account's recent media matched by caption.
+``check()`` reads the account's username, the share of the limit spent and, through Graph's
+``debug_token`` (as for Facebook), when the token expires.
 """
 
 from __future__ import annotations
