@@ -327,6 +327,9 @@ class Adapter(ABC):
     post_options: ClassVar[Mapping[str, OptionSpec]] = MappingProxyType({})
     # What it can read of its posts' engagement (``read_engagement``); None: nothing.
     engagement: ClassVar[Engagement | None] = None
+    # Whether the network fetches a post's media from a public URL (Instagram, Threads):
+    # then it needs the ``[media]`` host (``AdapterContext.host``), and the config says so.
+    fetches_media: ClassVar[bool] = False
 
     def __init__(self, account: str, settings: AccountSettings, context: AdapterContext) -> None:
         self.account = account

@@ -109,6 +109,7 @@ class ContainerAdapter(GraphAdapter):
     listing_fields: ClassVar[tuple[str, str, str, str]]  # edge, text, time, link
     text_keys: ClassVar[frozenset[str]]  # the editor's words in a payload: no placeholders
     extra_rate_limit_codes = frozenset({PUBLISH_LIMIT_CODE})
+    fetches_media = True
     poll_every: ClassVar[timedelta] = timedelta(seconds=30)
     max_processing: ClassVar[timedelta] = timedelta(minutes=5)
 

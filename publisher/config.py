@@ -493,6 +493,18 @@ def load_config(
         except ValidationError as err:
             diags += _pydantic_diagnostics(err, prefix, loc, filename)
             continue
+        if cls.fetches_media and not (top.media.public_dir or top.media.s3):
+            diags.append(
+                Diagnostic(
+                    filename,
+                    line,
+                    col,
+                    "accounts." + name,
+                    f"{policy.network} fetches media from a public URL: without a [media] host "
+                    "(public_dir, or [media.s3]) its posts with media cannot be published",
+                    Severity.WARNING,
+                )
+            )
         accounts[name] = AccountConfig(
             name=name,
             network=policy.network,
