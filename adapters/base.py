@@ -335,6 +335,9 @@ class Adapter(ABC):
     # ``lookup`` answers ``Unknowable`` saying it, and ``publisher status`` shows it beside
     # each unknown delivery of the account from the start. Empty: its lookup can settle one.
     lookup_limit: ClassVar[str] = ""
+    # Whether the network fetches a post's media from a public URL (Instagram, Threads):
+    # then it needs the ``[media]`` host (``AdapterContext.host``), and the config says so.
+    fetches_media: ClassVar[bool] = False
 
     def __init__(self, account: str, settings: AccountSettings, context: AdapterContext) -> None:
         self.account = account

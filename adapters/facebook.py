@@ -26,28 +26,20 @@ prints payloads) nor in a request URL, except ``input_token`` of ``debug_token``
 
 from __future__ import annotations
 
-import json
 import logging
-import re
-import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
 
-from multidict import CIMultiDict
 from pydantic import Field, field_validator
 
 from publisher.adapters import payload
 from publisher.adapters.apiversions import graph_end_of_life, version_warning
 from publisher.adapters.base import (
-    Absent,
     AccountCheck,
     AccountSettings,
     AdapterError,
     AmbiguousError,
-    Attention,
     Capabilities,
     CheckStatus,
     Comments,
@@ -57,12 +49,10 @@ from publisher.adapters.base import (
     LookupResult,
     MediaItem,
     MediaLimits,
-    PermanentError,
     PostContent,
     Problem,
     Progress,
     Published,
-    RateLimitedError,
     RemotePart,
     Rendered,
     RenderedPart,
@@ -82,15 +72,19 @@ from publisher.adapters.engagement import (
     counted,
     numbers_from,
 )
+from publisher.adapters.graph import (
+    LOOKUP_PAGES,
+    GraphAdapter,
+    Listing,
+    graph_error,
+    next_params,
+    normalize,
+)
+from publisher.adapters.graph import usage_retry_after as usage_retry_after
 from publisher.adapters.transport import (
     Answer,
-    HttpAdapter,
     Kind,
-    Request,
-    clipped,
-    doubtful,
 )
-from publisher.adapters.waits import delay, seconds
 from publisher.secrets import Secret
 from publisher.text import code_points
 
@@ -109,24 +103,6 @@ PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/bmp", "image/tiff"})
 TEXT_KEYS = frozenset({"message", "caption", "link"})  # the editor's words: no placeholders
 COMMENT_TEXT_KEYS = frozenset({"message"})
 
-# Graph error codes (developers.facebook.com/docs/graph-api/guides/error-handling).
-RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 80001})  # 80001: Page-level BUC limit
-CREDENTIAL_CODES = frozenset({102, 190})
-PERMISSION_CODES = frozenset({3, 10, *range(200, 300)})
-TRANSIENT_CODES = frozenset({1, 2})
-FLAGGED_CODE = 368  # temporarily blocked for policy violations
-# "You are calling a deprecated version of the API": the configured `api_version` is refused.
-# (Graph mostly serves a call to an expired version with the oldest one it still serves;
-# where it refuses instead, this is the code.) The operator's to fix: the account is held.
-VERSION_CODES = frozenset({2635})
-DUPLICATE_CODE = 506  # duplicate status message
-CONTENT_CODES = frozenset({100, 1609005})  # invalid parameter, link could not be posted
-FLAGGED_BACKOFF = timedelta(hours=24)
-USAGE_HEADERS = ("X-Business-Use-Case-Usage", "X-Page-Usage", "X-App-Usage")
-
-LOOKUP_PAGES = 5  # pages of the page's posts read before giving up with Unknowable
-LOOKUP_SLACK = timedelta(minutes=10)  # clock skew between us and Graph's created_time
-
 # Engagement reads. A post's own counts, each summary without its list (limit 0).
 READ_BATCH = 50  # Graph reads up to 50 ids in one ``?ids=`` call
 POST_FIELDS = (
@@ -143,8 +119,6 @@ ALIASES_MISSING = 803  # "(#803) Some of the aliases you requested do not exist"
 # data, and an account may set its own table (``insights``).
 INSIGHTS: Mapping[str, str] = {"post_media_view": IMPRESSIONS, "post_clicks": CLICKS}
 INSIGHT_REFUSED = frozenset({10, *range(200, 300), 100})  # no permission; no such metric
-
-_TOKEN_PARAM = re.compile(r"((?:access|input)_token=)[^&\s\"'<>]+", re.IGNORECASE)
 
 
 class FacebookSettings(AccountSettings):
@@ -170,35 +144,7 @@ class FacebookSettings(AccountSettings):
         return value
 
 
-@dataclass(frozen=True)
-class _GraphError:
-    """The ``error`` object of a Graph answer, as far as it is there."""
-
-    code: int | None
-    subcode: int | None
-    transient: bool
-    message: str
-
-
-def usage_retry_after(headers: Mapping[str, str]) -> timedelta | None:
-    """The longest ``estimated_time_to_regain_access`` (minutes) in Graph's usage headers,
-    else ``Retry-After``; bounded like every wait (``publisher.adapters.waits``)."""
-    headers = CIMultiDict(headers)  # Graph over HTTP/2 sends them lowercase
-    minutes = 0.0
-    for name in USAGE_HEADERS:
-        raw = headers.get(name)
-        if not raw:
-            continue
-        try:
-            doc = json.loads(raw)
-        except ValueError:
-            continue
-        for value in _values_of(doc, "estimated_time_to_regain_access"):
-            minutes = max(minutes, value)
-    return delay(minutes * 60) or seconds(headers.get("Retry-After"))
-
-
-class FacebookAdapter(HttpAdapter):
+class FacebookAdapter(GraphAdapter):
     network = "facebook"
     Settings = FacebookSettings
     engagement = Engagement(
@@ -215,6 +161,12 @@ class FacebookAdapter(HttpAdapter):
     def _settings(self) -> FacebookSettings:
         assert isinstance(self.settings, FacebookSettings)
         return self.settings
+
+    def graph_root(self) -> str:
+        return f"{self._settings.api_base.rstrip('/')}/{self._settings.api_version}"
+
+    def graph_token(self) -> Secret:
+        return self._settings.page_token
 
     # ------------------------------------------------------------------ capabilities
 
@@ -301,7 +253,7 @@ class FacebookAdapter(HttpAdapter):
         post = progress.out[0]
         body = payload.fill(part.payload, text=COMMENT_TEXT_KEYS)
         path = f"{post.remote_id}/comments"
-        doc = await self._graph("POST", path, Kind.CREATE, "first comment", json=body)
+        doc = await self.graph("POST", path, Kind.CREATE, "first comment", json=body)
         comment_id = doc.get("id")
         if not isinstance(comment_id, str) or not comment_id:
             raise AmbiguousError("first comment: Graph answered 200 without an id")
@@ -310,7 +262,7 @@ class FacebookAdapter(HttpAdapter):
     async def _publish_photo(self, part: RenderedPart) -> RemotePart:
         form = await self._form(part.payload, part.media)
         path = f"{self._settings.page_id}/photos"
-        doc = await self._graph("POST", path, Kind.CREATE, "photo post", data=form)
+        doc = await self.graph("POST", path, Kind.CREATE, "photo post", data=form)
         photo_id = doc.get("id")
         post_id = doc.get("post_id") or photo_id
         if not isinstance(post_id, str) or not post_id:
@@ -324,13 +276,13 @@ class FacebookAdapter(HttpAdapter):
         for i in range(len(part.media)):
             what = f"photo {i + 1}/{len(part.media)} upload (unpublished)"
             form = await self._form({"source": payload.media(i), "published": False}, part.media)
-            doc = await self._graph("POST", f"{page}/photos", Kind.UPLOAD, what, data=form)
+            doc = await self.graph("POST", f"{page}/photos", Kind.UPLOAD, what, data=form)
             fbid = doc.get("id")
             if not isinstance(fbid, str) or not fbid:
                 raise TransientError(f"{what}: Graph answered 200 without an id")
             ids.append(fbid)
         body = payload.fill(part.payload, media=ids, text=TEXT_KEYS)
-        doc = await self._graph("POST", f"{page}/feed", Kind.CREATE, "feed post", json=body)
+        doc = await self.graph("POST", f"{page}/feed", Kind.CREATE, "feed post", json=body)
         post_id = doc.get("id")
         if not isinstance(post_id, str) or not post_id:
             raise AmbiguousError("feed post: Graph answered 200 without an id")
@@ -358,66 +310,6 @@ class FacebookAdapter(HttpAdapter):
                 form.add_field(key, str(value))
         return form
 
-    # ------------------------------------------------------------------ classify
-
-    def classify(self, answer: Answer, kind: Kind) -> AdapterError:
-        """Graph's ``error.code`` decides; the shared default where there is none."""
-        err = _graph_error(answer)
-        code, status = err.code, answer.status
-        if code is None:
-            return super().classify(answer, kind)
-        reason = self.describe(answer)
-        if code in RATE_LIMIT_CODES:
-            return self.rate_limited(answer, reason)
-        if code == FLAGGED_CODE:
-            return RateLimitedError(
-                reason, retry_after=FLAGGED_BACKOFF, attention=Attention.FLAGGED, status=status
-            )
-        if code in CREDENTIAL_CODES:
-            return PermanentError(reason, attention=Attention.CREDENTIALS, status=status)
-        if code in VERSION_CODES:
-            return PermanentError(
-                f"{reason}: Graph API {self._settings.api_version} is refused; set "
-                f"`api_version` of account {self.account} to a served version and reload "
-                "the daemon: its held posts then go out",
-                attention=Attention.VERSION,
-                status=status,
-            )
-        if code in PERMISSION_CODES or (code == 100 and err.subcode == 33):
-            # 100/33: the object is missing or not visible to this token
-            return PermanentError(reason, attention=Attention.PERMISSION, status=status)
-        if code == DUPLICATE_CODE:
-            return AmbiguousError(
-                f"{reason}; an identical post may already be on the page", status=status
-            )
-        if status >= 500 and status != 503:
-            # No idempotency key on Graph: a 5xx after the body left may hide a post.
-            return doubtful(kind, reason, status=status)
-        if status >= 500 or code in TRANSIENT_CODES or err.transient:
-            return TransientError(reason, status=status)
-        if status == 429:
-            return self.rate_limited(answer, reason)
-        if code in CONTENT_CODES:
-            return PermanentError(reason, attention=Attention.CONTENT, status=status)
-        return PermanentError(reason, status=status)
-
-    def describe(self, answer: Answer) -> str:
-        err = _graph_error(answer)
-        label = "Graph"
-        if err.code is not None:
-            label = f"Graph error {err.code}" + (f"/{err.subcode}" if err.subcode else "")
-        message = err.message or "no message"
-        return self.scrub(f"{answer.request.what}: {label} (HTTP {answer.status}): {message}")
-
-    def rate_limited(self, answer: Answer, reason: str) -> RateLimitedError:
-        """Graph says how long in its usage headers, in minutes."""
-        wait = usage_retry_after(answer.headers)
-        return RateLimitedError(reason, retry_after=wait, status=answer.status)
-
-    def scrub(self, text: str) -> str:
-        # Graph error bodies may echo URLs with the token in the query.
-        return super().scrub(_TOKEN_PARAM.sub(r"\1***", text))
-
     # ------------------------------------------------------------------ lookup
 
     async def lookup(self, ref: DeliveryRef, rendered: Rendered, since: datetime) -> LookupResult:
@@ -438,11 +330,11 @@ class FacebookAdapter(HttpAdapter):
 
     async def _find_comment(self, post_id: str, text: str) -> str | None:
         """The id of the page's comment reading ``text`` on ``post_id``, if there is one."""
-        wanted = _normalize(text)
+        wanted = normalize(text)
         params: dict[str, str] = {"fields": "id,message,from", "filter": "toplevel", "limit": "100"}
         path = f"{post_id}/comments"
         for _ in range(LOOKUP_PAGES):
-            doc = await self._graph("GET", path, Kind.READ, "lookup", params=params)
+            doc = await self.graph("GET", path, Kind.READ, "lookup", params=params)
             data = doc.get("data")
             if not isinstance(data, list):
                 raise TransientError("lookup: Graph answered the comments without a data list")
@@ -454,9 +346,9 @@ class FacebookAdapter(HttpAdapter):
                 message = comment.get("message")
                 if page not in (self._settings.page_id, None):
                     continue
-                if isinstance(message, str) and _normalize(message) == wanted:
+                if isinstance(message, str) and normalize(message) == wanted:
                     return str(comment["id"])
-            following = _next_params(doc.get("paging"))
+            following = next_params(doc.get("paging"))
             if following is None:
                 return None
             params = {**params, **following}
@@ -466,46 +358,10 @@ class FacebookAdapter(HttpAdapter):
         """The page's posts since ``since``, matched by message: Graph keeps no request keys."""
         if not rendered.parts:
             return Unknowable("nothing was rendered")
-        wanted = _normalize(rendered.parts[0].text)
-        if not wanted:
-            return Unknowable("a post without text cannot be told apart among the page's posts")
-        params: dict[str, str] = {
-            "since": str(int((since - LOOKUP_SLACK).timestamp())),
-            "fields": "id,message,created_time,permalink_url",
-            "limit": "100",
-        }
-        path = f"{self._settings.page_id}/posts"
-        matches: list[tuple[datetime, RemotePart]] = []
-        try:
-            for _ in range(LOOKUP_PAGES):
-                doc = await self._graph("GET", path, Kind.READ, "lookup", params=params)
-                data = doc.get("data")
-                if not isinstance(data, list):
-                    return Unknowable("lookup: Graph answered without a data list")
-                for post in data:
-                    if not isinstance(post, dict) or not isinstance(post.get("id"), str):
-                        continue
-                    message = post.get("message")
-                    if isinstance(message, str) and _normalize(message) == wanted:
-                        url = post.get("permalink_url")
-                        remote = RemotePart(
-                            0, post["id"], url if isinstance(url, str) else post_url(post["id"])
-                        )
-                        created = _timestamp(post.get("created_time")) or since
-                        matches.append((created, remote))
-                following = _next_params(doc.get("paging"))
-                if following is None:
-                    break
-                params = {**params, **following}
-            else:
-                if not matches:
-                    return Unknowable(f"lookup: more than {LOOKUP_PAGES} pages of posts to read")
-        except AdapterError as err:
-            return Unknowable(f"lookup failed: {err.reason}")
-        if matches:
-            matches.sort(key=lambda m: m[0])
-            return Found(Published((matches[0][1],)))
-        return Absent()
+        listing = Listing(
+            f"{self._settings.page_id}/posts", "message", "created_time", "permalink_url"
+        )
+        return await self.find_by_text(listing, rendered.parts[0].text, since, post_url)
 
     # ------------------------------------------------------------------ engagement
 
@@ -542,9 +398,9 @@ class FacebookAdapter(HttpAdapter):
         """The posts' fields in one call; each alone when Graph says one of them is gone."""
         what = f"reading the figures of {len(ids)} post(s)"
         params = {"ids": ",".join(ids), "fields": POST_FIELDS}
-        answer = await self._call("GET", "", Kind.READ, what, params=params)
+        answer = await self.graph_call("GET", "", Kind.READ, what, params=params)
         if not _names_a_missing_post(answer):
-            doc = self._object(answer, Kind.READ, what)
+            doc = self.graph_object(answer, Kind.READ, what)
             found: dict[str, dict[str, Any] | PostGone] = {}
             for post_id in ids:
                 obj = doc.get(post_id)
@@ -557,10 +413,10 @@ class FacebookAdapter(HttpAdapter):
     async def _read_object(self, post_id: str) -> dict[str, Any] | PostGone:
         what = "reading a post's figures"
         params = {"fields": POST_FIELDS}
-        answer = await self._call("GET", post_id, Kind.READ, what, params=params)
+        answer = await self.graph_call("GET", post_id, Kind.READ, what, params=params)
         if answer.status in (404, 410) or _names_a_missing_post(answer):
             return PostGone(post_id, self.describe(answer))
-        return self._object(answer, Kind.READ, what)
+        return self.graph_object(answer, Kind.READ, what)
 
     async def _read_insights(self, post_id: str) -> dict[str, object] | None:
         """The post's insights by Graph's metric names; None when the token may not read them
@@ -570,14 +426,14 @@ class FacebookAdapter(HttpAdapter):
             return {}
         what = "reading a post's insights"
         params = {"metric": ",".join(table)}
-        answer = await self._call("GET", f"{post_id}/insights", Kind.READ, what, params=params)
+        answer = await self.graph_call("GET", f"{post_id}/insights", Kind.READ, what, params=params)
         if _names_a_missing_post(answer):  # the post went since it was read
             return {}
-        err = _graph_error(answer)
+        err = graph_error(answer)
         if err.code in INSIGHT_REFUSED:
             log.info("%s: insights unavailable: %s", self.account, self.describe(answer))
             return None
-        data = self._object(answer, Kind.READ, what).get("data")
+        data = self.graph_object(answer, Kind.READ, what).get("data")
         given: dict[str, object] = {}
         for metric in data if isinstance(data, list) else []:
             name = metric.get("name") if isinstance(metric, dict) else None
@@ -591,7 +447,7 @@ class FacebookAdapter(HttpAdapter):
         what = "reading the follower count"
         page_id = self._settings.page_id
         params = {"fields": "followers_count"}
-        doc = await self._graph("GET", page_id, Kind.READ, what, params=params)
+        doc = await self.graph("GET", page_id, Kind.READ, what, params=params)
         followers = counted(doc.get("followers_count"))
         if followers is None:
             raise TransientError(f"{what}: Graph answered without followers_count")
@@ -602,7 +458,7 @@ class FacebookAdapter(HttpAdapter):
     async def check(self) -> AccountCheck:
         page_id = self._settings.page_id
         try:
-            doc = await self._graph(
+            doc = await self.graph(
                 "GET", page_id, Kind.READ, "check", params={"fields": "id,name"}
             )
         except AdapterError as err:
@@ -612,7 +468,7 @@ class FacebookAdapter(HttpAdapter):
             detail = "check: Graph answered without the page's name"
             return AccountCheck(CheckStatus.ATTENTION, detail=detail)
         identity = f"{name} ({page_id})"
-        expires_at, detail, valid = await self._token_expiry()
+        expires_at, detail, valid = await self.token_expiry("page token")
         version = self.version_warning(self.context.clock.now())
         status = CheckStatus.OK if valid and version is None else CheckStatus.ATTENTION
         if version is not None:
@@ -626,96 +482,11 @@ class FacebookAdapter(HttpAdapter):
             f"Graph API {version}", "api_version", graph_end_of_life(version), now
         )
 
-    async def _token_expiry(self) -> tuple[datetime | None, str, bool]:
-        """Best effort through ``debug_token``: a failure there only means expiry unknown."""
-        token = self.reveal(self._settings.page_token)
-        try:
-            doc = await self._graph(
-                "GET", "debug_token", Kind.READ, "check", params={"input_token": token}
-            )
-        except AdapterError as err:
-            return None, f"token expiry unknown ({err.reason})", True
-        data = doc.get("data")
-        if not isinstance(data, dict):
-            return None, "token expiry unknown", True
-        if data.get("is_valid") is False:
-            return None, "debug_token says the page token is not valid", False
-        times = {
-            "token": _timestamp(data.get("expires_at")),
-            "data access": _timestamp(data.get("data_access_expires_at")),
-        }
-        known = {k: v for k, v in times.items() if v is not None}
-        if not known:
-            return None, "the page token does not expire", True
-        which, when = min(known.items(), key=lambda kv: kv[1])
-        return when, f"{which} expires {when.isoformat()}", True
-
-    # ------------------------------------------------------------------ requests
-
-    async def _graph(
-        self,
-        method: str,
-        path: str,
-        kind: Kind,
-        what: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        json: Any = None,
-        data: aiohttp.FormData | None = None,
-    ) -> dict[str, Any]:
-        """One Graph call: its JSON object, or our error."""
-        answer = await self._call(method, path, kind, what, params=params, json=json, data=data)
-        return self._object(answer, kind, what)
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        kind: Kind,
-        what: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        json: Any = None,
-        data: aiohttp.FormData | None = None,
-    ) -> Answer:
-        """One Graph call's answer, whatever its status (``_object`` reads it)."""
-        s = self._settings
-        url = f"{s.api_base.rstrip('/')}/{s.api_version}/{path}"
-        headers = {"Authorization": f"Bearer {self.reveal(s.page_token)}"}
-        request = Request(
-            method, url, kind, what, params=params, json=json, data=data, headers=headers
-        )
-        return await self.send(request, expect=None)
-
-    def _object(self, answer: Answer, kind: Kind, what: str) -> dict[str, Any]:
-        """The JSON object of a Graph answer, or our error. Graph may put an ``error``
-        object in any answer, so every answer is read before its status decides."""
-        doc = answer.maybe_json()
-        if (isinstance(doc, dict) and isinstance(doc.get("error"), dict)) or answer.status >= 400:
-            raise self.classify(answer, kind)
-        if answer.status != 200 or not isinstance(doc, dict):
-            snippet = clipped(self.scrub, answer.body.decode("utf-8", "replace"), 80)
-            reason = f"{what}: unexpected answer (HTTP {answer.status}): {snippet!r}"
-            raise doubtful(kind, reason, status=answer.status)
-        return doc
-
-
-def _graph_error(answer: Answer) -> _GraphError:
-    doc = answer.maybe_json()
-    error = doc.get("error") if isinstance(doc, dict) else None
-    fields: Mapping[str, Any] = error if isinstance(error, dict) else {}
-    return _GraphError(
-        code=_as_int(fields.get("code")),
-        subcode=_as_int(fields.get("error_subcode")),
-        transient=fields.get("is_transient") is True,
-        message=str(fields.get("error_user_msg") or fields.get("message") or "").strip(),
-    )
-
 
 def _names_a_missing_post(answer: Answer) -> bool:
     """Graph's word for an id it has not (any more): 803 from a multi-id read, 100/33 from
     a read of the object itself."""
-    err = _graph_error(answer)
+    err = graph_error(answer)
     return err.code == ALIASES_MISSING or (err.code == 100 and err.subcode == 33)
 
 
@@ -735,62 +506,7 @@ def _total(edge: Any) -> object:
     return summary.get("total_count") if isinstance(summary, dict) else None
 
 
-def _values_of(doc: Any, key: str) -> Iterator[float]:
-    """Every number under ``key`` anywhere in a JSON document (BUC nests them per business)."""
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            if k == key and isinstance(v, int | float) and not isinstance(v, bool):
-                yield float(v)
-            else:
-                yield from _values_of(v, key)
-    elif isinstance(doc, list):
-        for item in doc:
-            yield from _values_of(item, key)
-
-
-def _normalize(text: str) -> str:
-    return unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
-
-
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
-def _timestamp(value: Any) -> datetime | None:
-    """Graph's ``created_time`` (``2026-12-01T09:00:00+0000``) or a unix time."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return datetime.fromtimestamp(value, UTC)
-    if isinstance(value, str):
-        try:
-            return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").astimezone(UTC)
-        except ValueError:
-            return None
-    return None
-
-
 def post_url(post_id: str) -> str:
     return f"https://www.facebook.com/{post_id}"
 
 
-def _next_params(paging: Any) -> dict[str, str] | None:
-    """The query of the next page, without the ``access_token`` Graph echoes into it."""
-    if not isinstance(paging, dict):
-        return None
-    following = paging.get("next")
-    if not isinstance(following, str) or not following:
-        return None
-    query = dict(parse_qsl(urlsplit(following).query))
-    query.pop("access_token", None)
-    if "after" not in query and "until" not in query:
-        cursors = paging.get("cursors")
-        after = cursors.get("after") if isinstance(cursors, dict) else None
-        if not isinstance(after, str):
-            return None
-        query["after"] = after
-    return query

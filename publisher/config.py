@@ -578,6 +578,18 @@ def load_config(
             where_utm = (*prefix, "utm") if policy.utm else ("utm", policy.network)
             kline, kcol = loc.find(where_utm)
             diags.append(Diagnostic(filename, kline, kcol, ".".join(where_utm), utm_problem))
+        if cls.fetches_media and not (top.media.public_dir or top.media.s3):
+            diags.append(
+                Diagnostic(
+                    filename,
+                    line,
+                    col,
+                    "accounts." + name,
+                    f"{policy.network} fetches media from a public URL: without a [media] host "
+                    "(public_dir, or [media.s3]) its posts with media cannot be published",
+                    Severity.WARNING,
+                )
+            )
         accounts[name] = AccountConfig(
             name=name,
             network=policy.network,

@@ -35,7 +35,8 @@ def test_the_wheel_has_no_top_level_adapters_module(wheel: zipfile.ZipFile) -> N
     tops = {n.split("/", 1)[0] for n in names if not n.split("/", 1)[0].endswith(".dist-info")}
     assert tops == {"publisher"}, tops
     assert "publisher/adapters/base.py" in names
-    networks = ("x", "mastodon", "bluesky", "facebook", "linkedin", "telegram", "discord", "log")
+    networks = ("x", "mastodon", "bluesky", "facebook", "linkedin", "telegram", "discord",
+                "instagram", "threads", "log")
     for network in networks:
         assert f"publisher/adapters/{network}.py" in names
 
@@ -45,7 +46,7 @@ def test_the_entry_points_name_modules_inside_publisher(wheel: zipfile.ZipFile) 
     text = wheel.read(entry_points).decode()
     section = text.split("[publisher.adapters]", 1)[1].split("[", 1)[0]
     targets = [line.split("=", 1)[1].strip() for line in section.splitlines() if "=" in line]
-    assert len(targets) == 8
+    assert len(targets) == 10
     assert all(t.startswith("publisher.adapters.") for t in targets), targets
 
 

@@ -5,7 +5,10 @@
   a timeout before or after the body left, garbage bodies, a 401 quoting the request back;
   ``Refusing`` and ``Blackhole`` (``servers``) for a refused or a never-completed connect.
 - ``LocalServer`` (``servers``): an aiohttp app on a free port of 127.0.0.1, for a network's
-  own test server.
+  own test server; ``StrictServer`` (``strict``): that server's start-up and the answers a
+  test injects per endpoint (instead of the work, after it, a dropped connection), and
+  ``GraphServer`` (``graph``): what a stand-in for a Graph API adds (error documents, usage
+  headers, the token, bodies, ``fields=``), for Facebook, Instagram and Threads.
 - ``ServedDirectory`` (``hosting``): a public media host for networks that fetch media from
   a URL: a real ``DirectoryHost`` whose directory a ``LocalServer`` serves. ``LocalS3``
   (``s3server``): moto's S3 server (the ``test`` extra) on 127.0.0.1, for the S3 host.

@@ -27,7 +27,11 @@ from urllib.parse import urlencode
 
 from aiohttp import BodyPartReader, web
 
-from publisher.testing.servers import LocalServer
+from publisher.testing.graph import GraphServer as GraphBase
+from publisher.testing.graph import RecordedRequest as RecordedRequest
+from publisher.testing.graph import error_body as error_body
+from publisher.testing.graph import graph_time as graph_time
+from publisher.testing.graph import usage_headers as usage_headers
 from tests.networks.facebook.reads import MAX_IDS, READ_QUERY, GraphReads, Refused
 
 Endpoint = Literal[
@@ -46,54 +50,6 @@ COMMENT_FIELDS = frozenset({"message", "access_token"})  # no attachments modell
 COMMENT_READ_FIELDS = frozenset({"id", "message", "from", "created_time"})
 COMMENTS_QUERY = frozenset({"fields", "filter", "limit", "after", "order", "access_token"})
 MAX_COMMENT = 8_000
-
-# Graph's HTTP status for an error code when a test does not say (most are 400).
-DEFAULT_STATUS: dict[int, int] = {1: 500, 2: 500}
-
-
-def error_body(
-    code: int,
-    message: str,
-    *,
-    type_: str = "OAuthException",
-    subcode: int | None = None,
-    is_transient: bool | None = None,
-    trace: str = "AbCdEfGhIjK",
-) -> dict[str, Any]:
-    """Graph's error document."""
-    err: dict[str, Any] = {"message": message, "type": type_, "code": code}
-    if subcode is not None:
-        err["error_subcode"] = subcode
-    if is_transient is not None:
-        err["is_transient"] = is_transient
-    err["fbtrace_id"] = trace
-    return {"error": err}
-
-
-def usage_headers(
-    minutes: float, *, business_id: str = "1234567890", call_count: int = 100
-) -> dict[str, str]:
-    """Page-token usage headers: BUC (with the time to regain access) and app usage."""
-    buc = {
-        business_id: [
-            {
-                "type": "pages",
-                "call_count": call_count,
-                "total_cputime": 12,
-                "total_time": 15,
-                "estimated_time_to_regain_access": minutes,
-            }
-        ]
-    }
-    app = {"call_count": call_count, "total_cputime": 12, "total_time": 15}
-    return {
-        "X-Business-Use-Case-Usage": json.dumps(buc),
-        "X-App-Usage": json.dumps(app),
-    }
-
-
-def graph_time(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 
 @dataclass
@@ -126,36 +82,7 @@ class RecordedComment:
 
 
 @dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, str]
-    content_type: str
-    token_via: str  # "header", "query", "body" or "none"
-
-
-@dataclass
-class _Injection:
-    status: int
-    body: bytes
-    content_type: str
-    headers: dict[str, str]
-    commit: bool  # do the work first, then answer with this (the request "landed")
-    drop: bool = False  # no answer at all: the connection is reset
-
-
-class _Drop(Exception):
-    pass
-
-
-class _Reject(Exception):
-    def __init__(self, response: web.Response) -> None:
-        super().__init__(response.status)
-        self.response = response
-
-
-@dataclass
-class GraphServer:
+class GraphServer(GraphBase):
     page_id: str = "1234567890"
     token: str = "EAAG-page-token-for-tests-4c1d"
     version: str = "v23.0"
@@ -173,81 +100,14 @@ class GraphServer:
     url: str = ""
 
     def __post_init__(self) -> None:
-        self._server: LocalServer | None = None
-        self._injections: dict[str, list[_Injection]] = {}
+        super().__post_init__()
         self._next_id = 100_000_000_000_001
-        self._trace = 0
-
-    # ------------------------------------------------------------------ lifecycle
-
-    async def start(self) -> str:
-        app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        # No access log: Graph-style paging URLs carry tokens.
-        self._server = LocalServer(app, access_log=False)
-        self.url = await self._server.start()
-        return self.url
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            await self._server.stop()
-            self._server = None
 
     async def __aenter__(self) -> GraphServer:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
     # ------------------------------------------------------------------ test controls
-
-    def inject_error(
-        self,
-        endpoint: Endpoint,
-        code: int,
-        message: str = "injected error",
-        *,
-        status: int | None = None,
-        subcode: int | None = None,
-        is_transient: bool | None = None,
-        type_: str = "OAuthException",
-        headers: Mapping[str, str] | None = None,
-        commit: bool = False,
-        times: int = 1,
-    ) -> None:
-        """The next ``times`` valid requests to ``endpoint`` get this Graph error."""
-        body = error_body(
-            code, message, type_=type_, subcode=subcode, is_transient=is_transient
-        )
-        self.inject_raw(
-            endpoint,
-            status if status is not None else DEFAULT_STATUS.get(code, 400),
-            json.dumps(body),
-            headers=headers,
-            commit=commit,
-            times=times,
-        )
-
-    def inject_raw(
-        self,
-        endpoint: Endpoint,
-        status: int,
-        body: str,
-        *,
-        content_type: str = "application/json",
-        headers: Mapping[str, str] | None = None,
-        commit: bool = False,
-        times: int = 1,
-    ) -> None:
-        """The next ``times`` valid requests to ``endpoint`` get exactly this answer."""
-        injection = _Injection(status, body.encode(), content_type, dict(headers or {}), commit)
-        self._injections.setdefault(endpoint, []).extend([injection] * times)
-
-    def inject_drop(self, endpoint: Endpoint, *, commit: bool = False, times: int = 1) -> None:
-        """The next ``times`` valid requests to ``endpoint`` see their connection reset."""
-        injection = _Injection(0, b"", "", {}, commit, drop=True)
-        self._injections.setdefault(endpoint, []).extend([injection] * times)
 
     def add_post(self, message: str | None, created_time: datetime) -> str:
         """A post already on the page (written by someone else, or earlier)."""
@@ -264,61 +124,11 @@ class GraphServer:
     def _post_id(self) -> str:
         return f"{self.page_id}_{self._new_id()}"
 
-    def _error(
-        self, code: int, message: str, status: int = 400, subcode: int | None = None
-    ) -> _Reject:
-        self._trace += 1
-        body = error_body(code, message, subcode=subcode, trace=f"Trace{self._trace:06d}")
-        headers = {}
-        if code == 190 and status == 401:
-            headers["WWW-Authenticate"] = 'OAuth "Facebook Platform" "invalid_token" "' + (
-                message.replace('"', "'") + '"'
-            )
-        return _Reject(web.json_response(body, status=status, headers=headers))
-
-    def _strict(self, message: str) -> _Reject:
-        return self._error(100, f"(#100) strict server: {message}")
-
-    def _take_injection(self, endpoint: str) -> _Injection | None:
-        queue = self._injections.get(endpoint)
-        return queue.pop(0) if queue else None
-
-    @staticmethod
-    def _answer(injection: _Injection) -> web.Response:
-        if injection.drop:
-            raise _Drop
-        return web.Response(
-            status=injection.status,
-            body=injection.body,
-            content_type=injection.content_type,
-            headers=injection.headers,
-        )
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        try:
-            return await self._route(request)
-        except _Reject as reject:
-            return reject.response
-        except _Drop:
-            assert request.transport is not None
-            request.transport.abort()
-            return web.Response(status=204)  # never reaches the client
-
-    async def _route(self, request: web.Request) -> web.StreamResponse:
-        segments = [s for s in request.path.split("/") if s]
-        if not segments or segments[0] != self.version:
-            raise self._error(
-                2635, f"strict server: only Graph API {self.version} is served here"
-            )
-        rest = segments[1:]
+    async def route(self, request: web.Request) -> web.StreamResponse:
+        rest = self.versioned(request)
         method = request.method
         fields, files = await self._read_body(request, rest)
-        via = self._authenticate(request, fields)
-        self.requests.append(
-            RecordedRequest(
-                method, request.path, dict(request.query), request.content_type, via
-            )
-        )
+        self.record(request, self.authenticate(request, fields))
         if rest == ["debug_token"] and method == "GET":
             return self._debug_token(request)
         try:
@@ -328,25 +138,19 @@ class GraphServer:
             if method == "GET" and held and len(rest) == 1:
                 return self._read_post(request, rest[0])
             if method == "GET" and held and rest[1:] == ["insights"]:
-                injection = self._take_injection("insights")
+                injection = self.take("insights")
                 if injection is not None:
-                    return self._answer(injection)
+                    return self.answer(injection)
                 return web.json_response(self.reads.insights(rest[0], dict(request.query)))
         except Refused as err:
-            raise self._error(err.code, err.message, err.status, err.subcode) from None
+            raise self.error(err.code, err.message, err.status, err.subcode) from None
         if len(rest) == 2 and rest[1] == "comments" and self._known_post(rest[0]):
             if method == "POST":
                 return self._comment(rest[0], fields)
             if method == "GET":
                 return self._comments(rest[0], request)
         if rest and rest[0] != self.page_id:
-            raise self._error(
-                100,
-                f"Unsupported {method.lower()} request. Object with ID '{rest[0]}' does not "
-                "exist, cannot be loaded due to missing permissions, or does not support "
-                "this operation.",
-                subcode=33,
-            )
+            raise self.unknown_object(method, rest[0])
         if rest == [self.page_id] and method == "GET":
             return self._page(request)
         if rest == [self.page_id, "feed"] and method == "POST":
@@ -355,7 +159,7 @@ class GraphServer:
             return self._photo(fields, files)
         if rest == [self.page_id, "posts"] and method == "GET":
             return self._posts(request)
-        raise self._error(
+        raise self.error(
             100, f"Unsupported {method.lower()} request. (strict server: {request.path})", 400
         )
 
@@ -365,41 +169,25 @@ class GraphServer:
         """The body's fields and files, refusing content types the endpoint does not take."""
         fields: dict[str, Any] = {}
         files: dict[str, tuple[str, str, bytes]] = {}
-        if request.method == "GET":
-            if await request.read():
-                raise self._strict("a GET with a body")
+        is_photos = rest[-1:] == ["photos"]
+        if request.method == "GET" or not is_photos:
+            fields = await self.read_fields(request)
+            if request.content_type == "application/x-www-form-urlencoded":
+                fields = _fold_form_arrays(fields, self)
             return fields, files
         ctype = request.content_type
-        is_photos = rest[-1:] == ["photos"]
-        if is_photos and ctype != "multipart/form-data":
-            raise self._strict(f"/photos takes multipart/form-data, not {ctype}")
-        if not is_photos and ctype not in ("application/json", "application/x-www-form-urlencoded"):
-            raise self._strict(f"/feed takes JSON or a urlencoded form, not {ctype}")
-        if ctype == "application/json":
-            try:
-                doc = json.loads(await request.read())
-            except ValueError:
-                raise self._strict("the JSON body does not parse") from None
-            if not isinstance(doc, dict):
-                raise self._strict("the JSON body is not an object")
-            return doc, files
-        if ctype == "application/x-www-form-urlencoded":
-            form = await request.post()
-            for key, value in form.items():
-                if not isinstance(value, str):
-                    raise self._strict(f"a file in a urlencoded form ({key})")
-                fields[key] = value
-            return _fold_form_arrays(fields, self), files
+        if ctype != "multipart/form-data":
+            raise self.strict(f"/photos takes multipart/form-data, not {ctype}")
         reader = await request.multipart()
         while True:
             part = await reader.next()
             if part is None:
                 break
             if not isinstance(part, BodyPartReader):
-                raise self._strict("nested multipart")
+                raise self.strict("nested multipart")
             name = part.name or ""
             if name in fields or name in files:
-                raise self._strict(f"field {name!r} given twice")
+                raise self.strict(f"field {name!r} given twice")
             if part.filename is not None:
                 data = await part.read()
                 ctype_part = part.headers.get("Content-Type", "application/octet-stream")
@@ -408,42 +196,18 @@ class GraphServer:
                 fields[name] = await part.text()
         return fields, files
 
-    def _authenticate(self, request: web.Request, fields: Mapping[str, Any]) -> str:
-        given: list[tuple[str, str]] = []
-        auth = request.headers.get("Authorization", "")
-        if auth:
-            scheme, _, value = auth.partition(" ")
-            if scheme.lower() not in ("bearer", "oauth") or not value:
-                raise self._error(190, "Invalid OAuth access token - Cannot parse access token")
-            given.append(("header", value.strip()))
-        if "access_token" in request.query:
-            given.append(("query", request.query["access_token"]))
-        if "access_token" in fields:
-            given.append(("body", str(fields["access_token"])))
-        if not given:
-            raise self._error(190, "An access token is required to request this resource.")
-        if len({token for _, token in given}) > 1:
-            raise self._strict("two different access tokens in one request")
-        via, token = given[0]
-        if token != self.token:
-            status = 401 if via == "header" else 400
-            raise self._error(
-                190, "Invalid OAuth access token - Cannot parse access token", status
-            )
-        return via
-
     # ------------------------------------------------------------------ endpoints
 
     def _debug_token(self, request: web.Request) -> web.Response:
         unknown = set(request.query) - {"input_token", "access_token"}
         if unknown:
-            raise self._strict(f"unknown debug_token parameters {sorted(unknown)}")
+            raise self.strict(f"unknown debug_token parameters {sorted(unknown)}")
         input_token = request.query.get("input_token")
         if not input_token:
-            raise self._error(100, "(#100) The parameter input_token is required")
-        injection = self._take_injection("debug_token")
+            raise self.error(100, "(#100) The parameter input_token is required")
+        injection = self.take("debug_token")
         if injection is not None:
-            return self._answer(injection)
+            return self.answer(injection)
         data: dict[str, Any] = {
             "app_id": "876543210",
             "type": "PAGE",
@@ -460,13 +224,13 @@ class GraphServer:
         return web.json_response({"data": data})
 
     def _page(self, request: web.Request) -> web.Response:
-        wanted = _fields_param(request, PAGE_READ_FIELDS, "Page", self)
+        wanted = self.wanted_fields(request, PAGE_READ_FIELDS, "Page")
         unknown = set(request.query) - {"fields", "access_token"}
         if unknown:
-            raise self._strict(f"unknown parameters {sorted(unknown)}")
-        injection = self._take_injection("page")
+            raise self.strict(f"unknown parameters {sorted(unknown)}")
+        injection = self.take("page")
         if injection is not None:
-            return self._answer(injection)
+            return self.answer(injection)
         doc = {"id": self.page_id, "name": self.page_name, "followers_count": self.reads.followers}
         return web.json_response({k: v for k, v in doc.items() if k in wanted or k == "id"})
 
@@ -476,73 +240,73 @@ class GraphServer:
 
     def _read_ids(self, request: web.Request) -> web.Response:
         if unknown := set(request.query) - READ_QUERY:
-            raise self._strict(f"unknown parameters {sorted(unknown)}")
+            raise self.strict(f"unknown parameters {sorted(unknown)}")
         ids = [i for i in request.query.get("ids", "").split(",") if i]
         if not ids:
-            raise self._error(100, "(#100) The parameter ids is required")
+            raise self.error(100, "(#100) The parameter ids is required")
         if len(ids) > MAX_IDS:
-            raise self._error(100, f"(#100) Too many IDs. Maximum: {MAX_IDS}")
-        injection = self._take_injection("objects")
+            raise self.error(100, f"(#100) Too many IDs. Maximum: {MAX_IDS}")
+        injection = self.take("objects")
         if injection is not None:
-            return self._answer(injection)
+            return self.answer(injection)
         missing = [i for i in ids if i not in self._held()]
         if missing:
             message = f"(#803) Some of the aliases you requested do not exist: {','.join(missing)}"
-            raise self._error(803, message, 404)
+            raise self.error(803, message, 404)
         fields = request.query.get("fields", "")
         return web.json_response({i: self.reads.post_fields(i, fields) for i in ids})
 
     def _read_post(self, request: web.Request, post_id: str) -> web.Response:
         if unknown := set(request.query) - {"fields", "access_token"}:
-            raise self._strict(f"unknown parameters {sorted(unknown)}")
-        injection = self._take_injection("post")
+            raise self.strict(f"unknown parameters {sorted(unknown)}")
+        injection = self.take("post")
         if injection is not None:
-            return self._answer(injection)
+            return self.answer(injection)
         return web.json_response(self.reads.post_fields(post_id, request.query.get("fields", "")))
 
     def _feed(self, fields: Mapping[str, Any]) -> web.Response:
         unknown = set(fields) - FEED_FIELDS
         if unknown:
-            raise self._strict(f"unknown /feed fields {sorted(unknown)}")
+            raise self.strict(f"unknown /feed fields {sorted(unknown)}")
         message = fields.get("message")
         if message is not None and not isinstance(message, str):
-            raise self._strict("message is not a string")
+            raise self.strict("message is not a string")
         link = fields.get("link")
         if link is not None and (
             not isinstance(link, str) or not link.startswith(("http://", "https://"))
         ):
-            raise self._error(100, "(#100) The parameter link must be a valid URL")
+            raise self.error(100, "(#100) The parameter link must be a valid URL")
         photo_ids = self._attached_media(fields.get("attached_media"))
         if photo_ids and link:
-            raise self._strict("link and attached_media together")
+            raise self.strict("link and attached_media together")
         if fields.get("published") not in (None, True, "true"):
-            raise self._strict("unpublished page posts are not modelled")
+            raise self.strict("unpublished page posts are not modelled")
         if not (message or link or photo_ids):
-            raise self._error(100, "(#100) Missing message or attachment")
-        injection = self._take_injection("feed")
+            raise self.error(100, "(#100) Missing message or attachment")
+        injection = self.take("feed")
         if injection is not None and not injection.commit:
-            return self._answer(injection)
+            return self.answer(injection)
         post = RecordedPost(self._post_id(), message or None, link, photo_ids, self.now())
         self.posts.append(post)
         for photo_id in photo_ids:
             self.photos[photo_id].post_id = post.id
         if injection is not None:
-            return self._answer(injection)
+            return self.answer(injection)
         return web.json_response({"id": post.id})
 
     def _attached_media(self, value: Any) -> list[str]:
         if value is None:
             return []
         if not isinstance(value, list) or not value:
-            raise self._strict("attached_media must be a non-empty list")
+            raise self.strict("attached_media must be a non-empty list")
         ids: list[str] = []
         for i, item in enumerate(value):
             if not isinstance(item, dict) or set(item) != {"media_fbid"}:
-                raise self._strict(f'attached_media[{i}] must be {{"media_fbid": "<id>"}}')
+                raise self.strict(f'attached_media[{i}] must be {{"media_fbid": "<id>"}}')
             fbid = item["media_fbid"]
             photo = self.photos.get(fbid) if isinstance(fbid, str) else None
             if photo is None or photo.published or photo.post_id is not None or fbid in ids:
-                raise self._error(
+                raise self.error(
                     100, f"(#100) param attached_media[{i}] has invalid media_fbid {fbid!r}"
                 )
             ids.append(fbid)
@@ -553,26 +317,26 @@ class GraphServer:
     ) -> web.Response:
         unknown = (set(fields) | set(files)) - PHOTO_FIELDS
         if unknown:
-            raise self._strict(f"unknown /photos fields {sorted(unknown)}")
+            raise self.strict(f"unknown /photos fields {sorted(unknown)}")
         if "source" in fields:
-            raise self._strict("source must be a file part")
+            raise self.strict("source must be a file part")
         if "source" not in files:
-            raise self._error(324, "(#324) Requires upload file")
+            raise self.error(324, "(#324) Requires upload file")
         filename, ctype, data = files["source"]
         if ctype not in PHOTO_TYPES or not data:
-            raise self._error(324, "(#324) Missing or invalid image file")
+            raise self.error(324, "(#324) Missing or invalid image file")
         if len(data) > MAX_PHOTO_BYTES:
-            raise self._error(100, "(#100) The image is too large")
+            raise self.error(100, "(#100) The image is too large")
         published_raw = fields.get("published", "true")
         if published_raw not in ("true", "false"):
-            raise self._strict(f"published must be true or false, not {published_raw!r}")
+            raise self.strict(f"published must be true or false, not {published_raw!r}")
         published = published_raw == "true"
         caption = fields.get("caption")
-        injection = self._take_injection("photos" if published else "photos-unpublished")
+        injection = self.take("photos" if published else "photos-unpublished")
         if injection is None and not published:
-            injection = self._take_injection("photos")
+            injection = self.take("photos")
         if injection is not None and not injection.commit:
-            return self._answer(injection)
+            return self.answer(injection)
         photo = RecordedPhoto(self._new_id(), published, caption, filename, ctype, data)
         self.photos[photo.id] = photo
         answer: dict[str, str] = {"id": photo.id}
@@ -582,24 +346,24 @@ class GraphServer:
             photo.post_id = post.id
             answer["post_id"] = post.id
         if injection is not None:
-            return self._answer(injection)
+            return self.answer(injection)
         return web.json_response(answer)
 
     def _posts(self, request: web.Request) -> web.Response:
         unknown = set(request.query) - POSTS_QUERY
         if unknown:
-            raise self._strict(f"unknown /posts parameters {sorted(unknown)}")
-        wanted = _fields_param(request, POST_READ_FIELDS, "Post", self)
+            raise self.strict(f"unknown /posts parameters {sorted(unknown)}")
+        wanted = self.wanted_fields(request, POST_READ_FIELDS, "Post")
         try:
             since = int(request.query.get("since", "0"))
             limit = int(request.query.get("limit", str(self.page_size)))
             start = int(request.query.get("after", "0"))
         except ValueError:
-            raise self._strict("since, limit and after must be integers") from None
+            raise self.strict("since, limit and after must be integers") from None
         limit = min(limit, self.page_size)
-        injection = self._take_injection("posts")
+        injection = self.take("posts")
         if injection is not None:
-            return self._answer(injection)
+            return self.answer(injection)
         matching = sorted(
             (p for p in self.posts if p.created_time.timestamp() >= since),
             key=lambda p: p.created_time,
@@ -647,39 +411,39 @@ class GraphServer:
         """Create a comment on a page post, as the page (its token)."""
         unknown = set(fields) - COMMENT_FIELDS
         if unknown:
-            raise self._strict(f"unknown /comments fields {sorted(unknown)}")
+            raise self.strict(f"unknown /comments fields {sorted(unknown)}")
         message = fields.get("message")
         if not isinstance(message, str) or not message.strip():
-            raise self._error(100, "(#100) Missing message or attachment")
+            raise self.error(100, "(#100) Missing message or attachment")
         if len(message) > MAX_COMMENT:
-            raise self._error(100, "(#100) The comment is too long")
-        injection = self._take_injection("comment")
+            raise self.error(100, "(#100) The comment is too long")
+        injection = self.take("comment")
         if injection is not None and not injection.commit:
-            return self._answer(injection)
+            return self.answer(injection)
         number = post_id.partition("_")[2]
         comment = RecordedComment(
             f"{number}_{self._new_id()}", post_id, message, self.page_id, self.now()
         )
         self.comments.append(comment)
         if injection is not None:
-            return self._answer(injection)
+            return self.answer(injection)
         return web.json_response({"id": comment.id})
 
     def _comments(self, post_id: str, request: web.Request) -> web.Response:
         unknown = set(request.query) - COMMENTS_QUERY
         if unknown:
-            raise self._strict(f"unknown /comments parameters {sorted(unknown)}")
-        wanted = _fields_param(request, COMMENT_READ_FIELDS, "Comment", self)
+            raise self.strict(f"unknown /comments parameters {sorted(unknown)}")
+        wanted = self.wanted_fields(request, COMMENT_READ_FIELDS, "Comment")
         if request.query.get("filter", "toplevel") not in ("toplevel", "stream"):
-            raise self._error(100, "(#100) filter must be one of toplevel, stream")
+            raise self.error(100, "(#100) filter must be one of toplevel, stream")
         try:
             limit = min(int(request.query.get("limit", str(self.page_size))), self.page_size)
             start = int(request.query.get("after", "0"))
         except ValueError:
-            raise self._strict("limit and after must be integers") from None
-        injection = self._take_injection("comments")
+            raise self.strict("limit and after must be integers") from None
+        injection = self.take("comments")
         if injection is not None:
-            return self._answer(injection)
+            return self.answer(injection)
         mine = [c for c in self.comments if c.post_id == post_id]
         page = mine[start : start + limit]
         data = []
@@ -708,20 +472,6 @@ class GraphServer:
         return web.json_response(body)
 
 
-def _fields_param(
-    request: web.Request, allowed: frozenset[str], node: str, server: GraphServer
-) -> set[str]:
-    raw = request.query.get("fields", "")
-    wanted = {f.strip() for f in raw.split(",") if f.strip()}
-    unknown = wanted - allowed
-    if unknown:
-        name = sorted(unknown)[0]
-        raise server._error(
-            100, f"(#100) Tried accessing nonexisting field ({name}) on node type ({node})"
-        )
-    return wanted
-
-
 def _fold_form_arrays(fields: dict[str, Any], server: GraphServer) -> dict[str, Any]:
     """Form bodies spell lists as ``attached_media[0]={"media_fbid": "…"}``."""
     out: dict[str, Any] = {}
@@ -730,15 +480,15 @@ def _fold_form_arrays(fields: dict[str, Any], server: GraphServer) -> dict[str, 
         if key.startswith("attached_media[") and key.endswith("]"):
             index = key[len("attached_media[") : -1]
             if not index.isdigit():
-                raise server._strict(f"bad form key {key!r}")
+                raise server.strict(f"bad form key {key!r}")
             try:
                 media[int(index)] = json.loads(value)
             except ValueError:
-                raise server._strict(f"{key} is not JSON") from None
+                raise server.strict(f"{key} is not JSON") from None
         else:
             out[key] = value
     if media:
         if sorted(media) != list(range(len(media))):
-            raise server._strict("attached_media indexes are not 0..n-1")
+            raise server.strict("attached_media indexes are not 0..n-1")
         out["attached_media"] = [media[i] for i in sorted(media)]
     return out

@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from aiohttp import web
 
-from publisher.testing.servers import LocalServer
+from publisher.testing.strict import Reject, StrictServer
 from tests.networks.linkedin.reads import LinkedInReads, Refused
 
 Endpoint = Literal[
@@ -253,16 +253,6 @@ class RecordedRequest:
     body: bytes
 
 
-@dataclass
-class _Injection:
-    status: int
-    body: bytes
-    content_type: str
-    headers: dict[str, str]
-    commit: bool  # do the work first, then answer with this (the request "landed")
-    drop: bool = False  # no answer at all: the connection is reset
-
-
 def _unexpected_query(query: str) -> web.Response:
     return _json(400, error_body(400, f"strict server: unexpected query {query!r}"))
 
@@ -275,12 +265,6 @@ def _read(answer: Callable[[], dict[str, Any]]) -> web.Response:
         return _json(err.status, error_body(err.status, err.message, err.code))
 
 
-class _Reject(Exception):
-    def __init__(self, response: web.StreamResponse) -> None:
-        super().__init__(response.status)
-        self.response = response
-
-
 def _json(
     status: int, doc: Mapping[str, Any], headers: Mapping[str, str] | None = None
 ) -> web.Response:
@@ -288,7 +272,7 @@ def _json(
 
 
 @dataclass
-class LinkedInServer:
+class LinkedInServer(StrictServer):
     author: str = "urn:li:organization:5515715"
     token: str = "AQV-linkedin-token-for-tests-8e2f"
     member_id: str = "yrZCpj2Z12"  # whose token it is (userinfo's sub)
@@ -307,31 +291,13 @@ class LinkedInServer:
     url: str = ""
 
     def __post_init__(self) -> None:
-        self._server: LocalServer | None = None
-        self._injections: dict[str, list[_Injection]] = {}
+        super().__post_init__()
         self._post_ids = itertools.count(7_300_000_000_000_000_001)
         self._image_ids = itertools.count(1)
-
-    # ------------------------------------------------------------------ lifecycle
-
-    async def start(self) -> str:
-        app = web.Application(client_max_size=32 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._server = LocalServer(app, access_log=False)
-        self.url = await self._server.start()
-        return self.url
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            await self._server.stop()
-            self._server = None
 
     async def __aenter__(self) -> LinkedInServer:
         await self.start()
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # ------------------------------------------------------------------ test controls
 
@@ -349,12 +315,16 @@ class LinkedInServer:
         """The next ``times`` valid requests to ``endpoint`` get this answer instead."""
         if body is None:
             body = error_body(status, f"injected {status}")
+        if drop:
+            self.inject_drop(endpoint, commit=commit, times=times)
+            return
         if isinstance(body, str):
-            raw, ctype = body.encode(), "text/html"
+            raw, ctype = body, "text/html"
         else:
-            raw, ctype = json.dumps(body).encode(), "application/json"
-        injection = _Injection(status, raw, ctype, dict(headers or {}), commit, drop)
-        self._injections.setdefault(endpoint, []).extend([injection] * times)
+            raw, ctype = json.dumps(body), "application/json"
+        self.inject_raw(
+            endpoint, status, raw, content_type=ctype, headers=headers, commit=commit, times=times
+        )
 
     def add_post(self, commentary: str, *, created_at: datetime | None = None,
                  author: str | None = None) -> RecordedPost:
@@ -385,29 +355,26 @@ class LinkedInServer:
 
     # ------------------------------------------------------------------ dispatch
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def route(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         raw_path = request.raw_path
         self.requests.append(
             RecordedRequest(request.method, raw_path, dict(request.headers), body)
         )
         path, _, query = raw_path.partition("?")
-        try:
-            if path == "/v2/userinfo" and request.method == "GET":
-                self._check_token(request)
-                return await self._answer("userinfo", request, lambda: self._userinfo())
-            if path.startswith("/dms-uploads/") and request.method == "PUT":
-                self._check_token(request)
-                upload_id = path.removeprefix("/dms-uploads/")
-                return await self._answer(
-                    "upload", request, lambda: self._upload(upload_id, request, body)
-                )
-            if not path.startswith("/rest/"):
-                return _json(404, error_body(404, f"No route {request.method} {path}"))
-            self._check_rest_headers(request)
-            return await self._rest(request, path, query, body)
-        except _Reject as reject:
-            return reject.response
+        if path == "/v2/userinfo" and request.method == "GET":
+            self._check_token(request)
+            return await self._answer("userinfo", request, lambda: self._userinfo())
+        if path.startswith("/dms-uploads/") and request.method == "PUT":
+            self._check_token(request)
+            upload_id = path.removeprefix("/dms-uploads/")
+            return await self._answer(
+                "upload", request, lambda: self._upload(upload_id, request, body)
+            )
+        if not path.startswith("/rest/"):
+            return _json(404, error_body(404, f"No route {request.method} {path}"))
+        self._check_rest_headers(request)
+        return await self._rest(request, path, query, body)
 
     async def _rest(
         self, request: web.Request, path: str, query: str, body: bytes
@@ -415,12 +382,12 @@ class LinkedInServer:
         method = request.method
         if path == "/rest/images" and method == "POST":
             if query != "action=initializeUpload":
-                raise _Reject(_unexpected_query(query))
+                raise Reject(_unexpected_query(query))
             doc = self._json_body(request, body)
             return await self._answer("images", request, lambda: self._initialize(doc))
         if path == "/rest/posts" and method == "POST":
             if query:
-                raise _Reject(_unexpected_query(query))
+                raise Reject(_unexpected_query(query))
             doc = self._json_body(request, body)
             return await self._answer("posts", request, lambda: self._create(doc))
         if path == "/rest/posts" and method == "GET":
@@ -442,7 +409,7 @@ class LinkedInServer:
         if m is not None and method in ("POST", "GET"):
             raw_urn = m.group(1)
             if query and method == "POST":
-                raise _Reject(_unexpected_query(query))
+                raise Reject(_unexpected_query(query))
             if method == "POST":
                 doc = self._json_body(request, body)
                 return await self._answer("comment", request, lambda: self._comment(raw_urn, doc))
@@ -458,61 +425,51 @@ class LinkedInServer:
     async def _answer(
         self, endpoint: str, request: web.Request, work: Callable[[], web.StreamResponse]
     ) -> web.StreamResponse:
-        queue = self._injections.get(endpoint)
-        injection = queue.pop(0) if queue else None
+        injection = self.take(endpoint)
         if injection is None:
             return work()
         if injection.commit:
             work()
-        if injection.drop:
-            assert request.transport is not None
-            request.transport.abort()
-            return web.Response(status=200)
-        return web.Response(
-            status=injection.status,
-            body=injection.body,
-            content_type=injection.content_type,
-            headers=injection.headers,
-        )
+        return self.answer(injection)
 
     # ------------------------------------------------------------------ header checks
 
     def _check_token(self, request: web.Request) -> None:
         auth = request.headers.get("Authorization", "")
         if self.token_revoked or auth != f"Bearer {self.token}":
-            raise _Reject(_json(401, INVALID_TOKEN))
+            raise Reject(_json(401, INVALID_TOKEN))
 
     def _check_rest_headers(self, request: web.Request) -> None:
         self._check_token(request)
         version = request.headers.get("LinkedIn-Version")
         if not version:
-            raise _Reject(_json(400, error_body(
+            raise Reject(_json(400, error_body(
                 400,
                 "A version must be present. Please specify a version by adding the "
                 "LinkedIn-Version header.",
                 "VERSION_MISSING",
             )))
         if version not in self.versions:
-            raise _Reject(_json(426, error_body(
+            raise Reject(_json(426, error_body(
                 426, f"Requested version {version} is not active", "NONEXISTENT_VERSION"
             )))
         if request.headers.get("X-Restli-Protocol-Version") != "2.0.0":
-            raise _Reject(_json(400, error_body(
+            raise Reject(_json(400, error_body(
                 400, "strict server: X-Restli-Protocol-Version: 2.0.0 is required"
             )))
 
     def _json_body(self, request: web.Request, body: bytes) -> dict[str, Any]:
         ctype = request.headers.get("Content-Type", "")
         if ctype.split(";")[0].strip().lower() != "application/json":
-            raise _Reject(_json(415, error_body(
+            raise Reject(_json(415, error_body(
                 415, f"Unsupported Media Type: {ctype or 'none'}; expected application/json"
             )))
         try:
             doc = json.loads(body)
         except ValueError:
-            raise _Reject(_json(400, error_body(400, "Invalid JSON in request body"))) from None
+            raise Reject(_json(400, error_body(400, "Invalid JSON in request body"))) from None
         if not isinstance(doc, dict):
-            raise _Reject(_json(400, error_body(400, "Request body must be a JSON object")))
+            raise Reject(_json(400, error_body(400, "Request body must be a JSON object")))
         return doc
 
     # ------------------------------------------------------------------ images
@@ -751,12 +708,12 @@ class LinkedInServer:
     def _post_of(self, raw_urn: str) -> RecordedPost:
         urn = unquote(raw_urn)
         if raw_urn == urn and ":" in urn:
-            raise _Reject(_json(400, error_body(
+            raise Reject(_json(400, error_body(
                 400, "strict server: a URN in a Rest.li 2.0 path must be URL-encoded"
             )))
         post = self.post(urn)
         if post is None:
-            raise _Reject(_json(404, error_body(404, f"Post {urn} not found", "NOT_FOUND")))
+            raise Reject(_json(404, error_body(404, f"Post {urn} not found", "NOT_FOUND")))
         return post
 
     def _comment(self, raw_urn: str, doc: dict[str, Any]) -> web.StreamResponse:
