@@ -214,6 +214,9 @@ class _TopLevel(_Section):
         return value
 
 
+EVERGREEN_GAP = timedelta(days=30)  # an evergreen post goes to an account at most this often
+
+
 class _AccountPolicy(_Section):
     network: str
     max_per_day: int | None = Field(default=None, ge=1)
@@ -221,6 +224,7 @@ class _AccountPolicy(_Section):
     target_per_week: float | None = Field(default=None, ge=0)
     slots: list[str] = []
     enabled: bool = True
+    evergreen_gap: Duration = EVERGREEN_GAP
 
 
 POLICY_KEYS = frozenset(_AccountPolicy.model_fields)
@@ -243,6 +247,8 @@ class AccountConfig:
     slots: tuple[Slot, ...] = ()
     enabled: bool = True
     line: int = 0
+    # An evergreen post goes to this account at most once per gap (publisher.rules).
+    evergreen_gap: timedelta = EVERGREEN_GAP
 
 
 @dataclass(frozen=True)
@@ -508,6 +514,7 @@ def load_config(
             slots=tuple(slots),
             enabled=policy.enabled,
             line=line,
+            evergreen_gap=policy.evergreen_gap,
         )
     if not top.accounts:
         diags.append(
