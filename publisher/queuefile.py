@@ -1016,6 +1016,7 @@ class _Checker:
             self.problems.add((*path, "evergreen"), "an evergreen post takes free slots: no `at:`")
         if m.evergreen and m.repeat is not None:
             self.problems.add((*path, "repeat"), "a post is evergreen or repeats, not both")
+            return None
         if (m.evergreen or m.repeat is not None) and len(m.id) > MAX_ID_CHARS - SUFFIX_CHARS:
             self.problems.add(
                 (*path, "id"),
