@@ -100,31 +100,40 @@ def test_a_gap_shorter_than_a_day_lets_the_order_rotate(tmp_path: Path) -> None:
 
 def test_a_planned_post_takes_the_slot_first(tmp_path: Path) -> None:
     cfg = config(tmp_path)
-    text = GREENS.rstrip(" ") + """\
+    text = (
+        GREENS.rstrip(" ")
+        + """\
       - id: news
         accounts: [alpha]
         text: Not evergreen, takes the next free slot
     """
+    )
     e = expand(queue(cfg, text), cfg, NOW, {}, {})
     # news has the 09:00 slot; the evergreen post the next one nothing else takes.
     assert chosen(e) == [("green-a~2026-12-01T1800", "12-01 18:00")]
-    timed = GREENS.rstrip(" ") + """\
+    timed = (
+        GREENS.rstrip(" ")
+        + """\
       - id: timed
         at: 2026-12-01 18:00
         accounts: [alpha]
         text: Timed
     """
+    )
     e = expand(queue(cfg, timed), cfg, paris("2026-12-01 10:00"), {}, {})
     assert chosen(e) == [("timed", "12-01 18:00"), ("green-a~2026-12-02T0900", "12-02 09:00")]
 
 
 def test_within_the_accounts_caps(tmp_path: Path) -> None:
-    timed = GREENS.rstrip(" ") + """\
+    timed = (
+        GREENS.rstrip(" ")
+        + """\
       - id: timed
         at: 2026-12-01 12:00
         accounts: [alpha]
         text: Timed
     """
+    )
     per_day = config(tmp_path, max_per_day=1)
     e = expand(queue(per_day, timed), per_day, NOW, {}, {})
     assert chosen(e)[-1] == ("green-a~2026-12-02T0900", "12-02 09:00")  # one a day: taken

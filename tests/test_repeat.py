@@ -55,26 +55,42 @@ def rule_post(at: str, repeat: str, post: str = "tips") -> str:
         (  # Europe/Paris: summer time starts on Sunday 2026-03-29 (02:00 → 03:00)
             PARIS,
             "2026-03-27 09:00",
-            ["2026-03-27 09:00+0100", "2026-03-28 09:00+0100", "2026-03-29 09:00+0200",
-             "2026-03-30 09:00+0200"],
+            [
+                "2026-03-27 09:00+0100",
+                "2026-03-28 09:00+0100",
+                "2026-03-29 09:00+0200",
+                "2026-03-30 09:00+0200",
+            ],
         ),
         (  # ... and ends on Sunday 2026-10-25 (03:00 → 02:00)
             PARIS,
             "2026-10-23 09:00",
-            ["2026-10-23 09:00+0200", "2026-10-24 09:00+0200", "2026-10-25 09:00+0100",
-             "2026-10-26 09:00+0100"],
+            [
+                "2026-10-23 09:00+0200",
+                "2026-10-24 09:00+0200",
+                "2026-10-25 09:00+0100",
+                "2026-10-26 09:00+0100",
+            ],
         ),
         (  # America/New_York: 2026-03-08 (02:00 → 03:00)
             NEW_YORK,
             "2026-03-06 09:00",
-            ["2026-03-06 09:00-0500", "2026-03-07 09:00-0500", "2026-03-08 09:00-0400",
-             "2026-03-09 09:00-0400"],
+            [
+                "2026-03-06 09:00-0500",
+                "2026-03-07 09:00-0500",
+                "2026-03-08 09:00-0400",
+                "2026-03-09 09:00-0400",
+            ],
         ),
         (  # ... and 2026-11-01 (02:00 → 01:00)
             NEW_YORK,
             "2026-10-30 09:00",
-            ["2026-10-30 09:00-0400", "2026-10-31 09:00-0400", "2026-11-01 09:00-0500",
-             "2026-11-02 09:00-0500"],
+            [
+                "2026-10-30 09:00-0400",
+                "2026-10-31 09:00-0400",
+                "2026-11-01 09:00-0500",
+                "2026-11-02 09:00-0500",
+            ],
         ),
     ],
 )
@@ -102,12 +118,18 @@ def test_a_time_the_clocks_skip_moves_forward_and_a_repeated_one_takes_the_first
     # Sundays at 02:30: 2026-03-08 has no 02:30 (moves to 03:30 EDT), as editors' times do.
     q = queue(cfg, rule_post("2026-03-01 02:30", "{every: week, count: 3}"))
     assert list(dated(q, cfg, now).values()) == [
-        "2026-03-01 02:30-0500", "2026-03-08 03:30-0400", "2026-03-15 02:30-0400"]
+        "2026-03-01 02:30-0500",
+        "2026-03-08 03:30-0400",
+        "2026-03-15 02:30-0400",
+    ]
     # Sundays at 01:30: on 2026-11-01 it happens twice; the first (EDT) is taken.
     now = datetime(2026, 10, 20, tzinfo=UTC)
     q = queue(cfg, rule_post("2026-10-25 01:30", "{every: week, count: 3}"))
     assert list(dated(q, cfg, now).values()) == [
-        "2026-10-25 01:30-0400", "2026-11-01 01:30-0400", "2026-11-08 01:30-0500"]
+        "2026-10-25 01:30-0400",
+        "2026-11-01 01:30-0400",
+        "2026-11-08 01:30-0500",
+    ]
 
 
 # --- the rule's shapes
@@ -120,8 +142,12 @@ def test_weekdays_every_other_week(tmp_path: Path) -> None:
     # Thursday 3rd, then the Monday and Thursday of every other week (weeks of 14th, 28th);
     # until a date is that whole day: Monday 4 January is not in a planned week.
     assert list(got) == [
-        "tips@2026-12-03", "tips@2026-12-14", "tips@2026-12-17", "tips@2026-12-28",
-        "tips@2026-12-31"]
+        "tips@2026-12-03",
+        "tips@2026-12-14",
+        "tips@2026-12-17",
+        "tips@2026-12-28",
+        "tips@2026-12-31",
+    ]
     assert all(v.endswith("18:00+0100") for v in got.values())
 
 
@@ -129,8 +155,7 @@ def test_until_is_inclusive_and_count_counts_the_first(tmp_path: Path) -> None:
     cfg = config(tmp_path, PARIS)
     now = datetime(2026, 12, 1, tzinfo=UTC)
     until = queue(cfg, rule_post("2026-12-02 09:00", "{every: 3d, until: 2026-12-08 09:00}"))
-    assert list(dated(until, cfg, now)) == [
-        "tips@2026-12-02", "tips@2026-12-05", "tips@2026-12-08"]
+    assert list(dated(until, cfg, now)) == ["tips@2026-12-02", "tips@2026-12-05", "tips@2026-12-08"]
     before = queue(cfg, rule_post("2026-12-02 09:00", "{every: 3d, until: 2026-12-08 08:59}"))
     assert list(dated(before, cfg, now)) == ["tips@2026-12-02", "tips@2026-12-05"]
     count = queue(cfg, rule_post("2026-12-02 09:00", "{every: 2 weeks, count: 2}"))
@@ -174,7 +199,9 @@ def test_each_occurrence_has_its_own_identity_and_content(tmp_path: Path) -> Non
     e = expand(q, cfg, datetime(2026, 12, 1, tzinfo=UTC), {}, {})
     planned = plan_deliveries(e.queue, cfg, datetime(2026, 12, 1, tzinfo=UTC), {})
     assert [(p.post_id, p.account) for p in planned] == [
-        ("tips@2026-12-02", "beta"), ("tips@2026-12-03", "beta")]
+        ("tips@2026-12-02", "beta"),
+        ("tips@2026-12-03", "beta"),
+    ]
     assert len({p.content_hash for p in planned}) == 2
     assert [e.queue.posts[0].content_for(cfg.accounts["beta"]).text] == ["A tip"]
     assert rule_of("tips@2026-12-02") == "repeat" and rule_of("tips") is None

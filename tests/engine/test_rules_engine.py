@@ -138,10 +138,18 @@ async def test_evergreen_with_restarts_and_a_planned_post_taking_a_slot(
     caplog.set_level(logging.INFO)
     calls = await burst(project, clock, db_url)
     assert calls == []
-    assert "evergreen 'green-a' → alpha at 2026-12-01 09:00 (+01:00): the slot was free; this " \
+    assert (
+        "evergreen 'green-a' → alpha at 2026-12-01 09:00 (+01:00): the slot was free; this "
         "post was never published there yet" in caplog.text
-    times = ["2026-12-01 09:00", "2026-12-01 09:01", "2026-12-01 12:00", "2026-12-01 18:00",
-             "2026-12-01 18:05", "2026-12-02 09:00"]
+    )
+    times = [
+        "2026-12-01 09:00",
+        "2026-12-01 09:01",
+        "2026-12-01 12:00",
+        "2026-12-01 18:00",
+        "2026-12-01 18:05",
+        "2026-12-02 09:00",
+    ]
     for when in times:  # a daemon started afresh each time
         await clock.set(paris(when))
         calls += await burst(project, clock, db_url)
@@ -151,11 +159,14 @@ async def test_evergreen_with_restarts_and_a_planned_post_taking_a_slot(
     # A post without `at:` added at 10:00 takes the next free slot (18:00): the evergreen
     # choice for it moves on to the next morning, and its delivery there is canceled.
     await clock.set(paris("2026-12-02 10:00"))
-    project.write_queue(EVERGREEN.rstrip(" ") + """\
+    project.write_queue(
+        EVERGREEN.rstrip(" ")
+        + """\
       - id: news
         accounts: [alpha]
         text: News
-    """)
+    """
+    )
     calls += await burst(project, clock, db_url)
     assert await state(db_url, "green-b~2026-12-02T1800") is DeliveryState.CANCELED
     for when in ("2026-12-02 18:00", "2026-12-02 18:30", "2026-12-03 09:00"):
