@@ -1,0 +1,76 @@
+"""validate, dry-run and status show the next occurrences of repeats and evergreen posts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tests.conftest import Project
+from tests.test_cli import cli
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def rules_queue(project: Project) -> list[str]:
+    """A daily repeat from tomorrow 09:00 (Paris), and an evergreen post; the occurrences'
+    ids."""
+    project.accounts["alpha"]["slots"] = ["daily 12:00"]
+    project.write_config()
+    first = (datetime.now(PARIS) + timedelta(days=1)).date()
+    project.write_queue(f"""\
+        posts:
+          - id: tips
+            at: {first} 09:00
+            accounts: [beta]
+            text: A tip
+            repeat: {{every: day, count: 3}}
+          - id: green
+            evergreen: true
+            accounts: [alpha]
+            text: Evergreen
+        """)
+    return [f"tips@{first + timedelta(days=i)}" for i in range(3)]
+
+
+async def test_validate_shows_the_next_occurrences_and_the_evergreen_choice(
+    project: Project,
+) -> None:
+    ids = rules_queue(project)
+    code, out, err = await cli("validate", "--config", str(project.config_path))
+    assert code == 0, err
+    lines = out.splitlines()
+    for pid in ids:
+        [line] = [x for x in lines if f" {pid} → beta (repeat)" in x]
+        assert "09:00" in line
+    assert any("green~" in x and "(evergreen)" in x for x in lines), out
+    assert any("the slot was free; this post was never published there yet" in x for x in lines)
+    code, out, err = await cli("validate", "--format", "json", "--config", str(project.config_path))
+    doc = json.loads(out)
+    repeats = [n for n in doc["next"] if n["rule"] == "repeat"]
+    assert [n["post"] for n in repeats] == ids
+    assert all(n["at"][11:16] == "09:00" and n["account"] == "beta" for n in repeats)
+    [green] = [n for n in doc["next"] if n["rule"] == "evergreen"]
+    assert green["post"].startswith("green~") and green["at"][11:16] == "12:00"
+    assert len(doc["evergreen"]) == 1
+
+
+async def test_dry_run_and_status_show_each_occurrence(project: Project) -> None:
+    ids = rules_queue(project)
+    code, out, err = await cli("dry-run", "--json", "--config", str(project.config_path))
+    assert code == 0, err
+    got = {d["post"]: d for d in json.loads(out)["deliveries"]}
+    for pid in ids:
+        assert got[pid]["due_local"][11:16] == "09:00" and got[pid]["parts"][0]["text"] == "A tip"
+    assert any(p.startswith("green~") for p in got)
+    code, _, err = await cli("run", "--once", "--config", str(project.config_path))
+    assert code == 0, err
+    code, out, _ = await cli("status", "--json", "--config", str(project.config_path))
+    nxt = [n["post"] for n in json.loads(out)["next"]]
+    assert [p for p in nxt if p.startswith("tips@")] == ids
+    assert sum(1 for p in nxt if p.startswith("green~")) == 1
+    # Run again: the same plan, nothing added twice.
+    code, _, err = await cli("run", "--once", "--config", str(project.config_path))
+    assert code == 0, err
+    code, out, _ = await cli("status", "--json", "--config", str(project.config_path))
+    assert [n["post"] for n in json.loads(out)["next"]] == nxt
