@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from publisher.config import Config
 from publisher.diagnostics import InvalidFileError
 from publisher.queuefile import QueueFile
-from publisher.repeat import HORIZON
+from publisher.repeat import HORIZON, RepeatRule, occurrences
 from publisher.rules import expand, rule_of
 from publisher.schedule import plan_deliveries
 from publisher.states import DeliveryState
 from publisher.store.plan import PlanEntry
+from publisher.times import localize
 from tests.test_schedule import NEW_YORK, PARIS, account, make_config, queue
 
 
@@ -286,3 +289,51 @@ def test_repeat_and_evergreen_need_what_they_need(tmp_path: Path) -> None:
         (15, "posts[2].repeat", "a post is evergreen or repeats, not both"),
         (17, "posts[3].accounts[0]", "this post has no `at"),
     ], got
+
+
+# --- properties
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    zone=st.sampled_from([PARIS, NEW_YORK]),
+    start=st.dates(min_value=date(2026, 1, 1), max_value=date(2027, 12, 31)),
+    hour=st.integers(0, 23),
+    minute=st.sampled_from([0, 15, 30, 45]),
+    step=st.integers(1, 21),
+    weekly=st.booleans(),
+    extra_days=st.sets(st.integers(0, 6), max_size=3),
+)
+def test_occurrences_keep_the_wall_clock_and_one_a_day(
+    zone: ZoneInfo,
+    start: date,
+    hour: int,
+    minute: int,
+    step: int,
+    weekly: bool,
+    extra_days: set[int],
+) -> None:
+    wall = time(hour, minute)
+    first = localize(datetime.combine(start, wall), zone).at
+    days = frozenset({first.astimezone(zone).weekday(), *extra_days}) if weekly else frozenset()
+    rule = RepeatRule(step * 7 if weekly else step, days, None, 40)
+    got = list(occurrences(rule, first, zone, end=first + timedelta(weeks=21 * 41)))
+    assert got[0].at == first and len(got) == 40
+    assert all(a.at < b.at and a.day < b.day for a, b in pairwise(got))
+    for occ in got[1:]:
+        local = occ.at.astimezone(zone)
+        naive = datetime.combine(occ.day, wall)
+        if localize(naive, zone).warning is None:
+            assert (local.date(), local.time()) == (occ.day, wall)  # the same wall clock
+        else:  # skipped or repeated by the clocks: as editors' times are resolved
+            assert occ.at == localize(naive, zone).at
+        if days:
+            assert occ.day.weekday() in days
+            weeks = (
+                occ.day
+                - timedelta(days=occ.day.weekday())
+                - (got[0].day - timedelta(days=got[0].day.weekday()))
+            ).days // 7
+            assert weeks % step == 0
+        else:
+            assert (occ.day - got[0].day).days % step == 0
