@@ -177,13 +177,14 @@ def _fill(
     by_id = {p.id: p for p in posts}
     held: list[tuple[PostSpec, str, datetime]] = []
     last: dict[str, datetime] = {}
-    busy: list[datetime] = [p.due_at for p in planned if p.account == name]
+    # Each delivery of the account once, at its time: planned, or when it went out.
+    busy: dict[Key, datetime] = {(p.post_id, name): p.due_at for p in planned if p.account == name}
     ahead = False  # an evergreen delivery of the account is already on its way
     for (pid, acc), e in index.items():
         if acc != name:
             continue
         if e.state is DeliveryState.PUBLISHED or e.state is DeliveryState.DRY_RUN:
-            busy.append(e.published_at or e.scheduled_at)
+            busy[(pid, acc)] = e.published_at or e.scheduled_at
         base, mark, _ = pid.partition(EVERGREEN_MARK)
         if not mark or base not in by_id:
             continue
@@ -193,7 +194,7 @@ def _fill(
         elif e.state in IN_PLAY and (e.scheduled_at <= now or e.state not in lifecycle.WAITING):
             when = e.scheduled_at  # kept as it is: it may be going out
             held.append((by_id[base], pid, e.scheduled_at))
-            busy.append(e.scheduled_at)
+            busy[(pid, acc)] = e.scheduled_at
             ahead = ahead or e.scheduled_at > now
         if when is not None and (base not in last or when > last[base]):
             last[base] = when
@@ -204,7 +205,7 @@ def _fill(
     for at in next_slot_times(account.slots, zone, now):
         if at > now + LOOKAHEAD:
             break
-        if at in taken or not _within_caps(account, at, busy, config):
+        if at in taken or not _within_caps(account, at, list(busy.values()), config):
             continue
         ready = [p for p in posts if p.id not in last or at - last[p.id] >= account.evergreen_gap]
         if not ready:

@@ -189,3 +189,15 @@ def test_accounts_choosing_the_same_post_and_slot_share_one_dated_post(tmp_path:
     [p] = e.queue.posts
     assert (p.id, p.accounts) == ("green~2026-12-01T0900", ("beta", "alpha"))
     assert sorted(c.account for c in e.choices) == ["alpha", "beta"]
+
+
+def test_a_published_post_of_the_plan_counts_once_against_max_per_day(tmp_path: Path) -> None:
+    cfg = config(tmp_path, max_per_day=2)
+    text = (
+        GREENS.rstrip(" ")
+        + "      - {id: early, at: 2026-12-01 07:30, accounts: [alpha], text: E}\n"
+    )
+    led = index(published("early", "2026-12-01 07:30"))
+    e = expand(queue(cfg, text), cfg, paris("2026-12-01 08:00"), led, {})
+    # early (planned, and out) and the evergreen post at 09:00: two that day.
+    assert chosen(e)[-1] == ("green-a~2026-12-01T0900", "12-01 09:00")
