@@ -201,3 +201,35 @@ async def test_the_daemon_plans_the_next_evergreen_post_once_one_is_due(
         assert len(h.calls()) == 2
     finally:
         await stop(h, task)
+
+
+async def test_a_new_time_of_day_moves_only_what_has_not_gone_out(
+    project: Project, db_url: str
+) -> None:
+    set_zone(project, db_url, PARIS)
+    rule = """\
+        posts:
+          - id: tips
+            at: 2026-12-01 {hour}
+            accounts: [alpha]
+            text: {text}
+            repeat: {{every: day, count: 3}}
+        """
+    project.write_queue(rule.format(hour="09:00", text="A tip"))
+    clock = FakeClock(paris("2026-12-01 09:00"))
+    calls = await burst(project, clock, db_url)
+    await clock.set(paris("2026-12-01 09:30"))
+    # Now at 10:00, with another text: the 1st went out at 09:00 and is not sent again (its
+    # new time is still ahead); the 2nd and 3rd move to 10:00 with the new text.
+    project.write_queue(rule.format(hour="10:00", text="A better tip"))
+    calls += await burst(project, clock, db_url)
+    for when in ("2026-12-01 10:00", "2026-12-02 09:00", "2026-12-02 10:00", "2026-12-03 10:00"):
+        await clock.set(paris(when))
+        calls += await burst(project, clock, db_url)
+    got = [(c.post_id, c.at.astimezone(PARIS).strftime("%d %H:%M"), c.texts[0]) for c in calls]
+    assert got == [
+        ("tips@2026-12-01", "01 09:00", "A tip"),
+        ("tips@2026-12-02", "02 10:00", "A better tip"),
+        ("tips@2026-12-03", "03 10:00", "A better tip"),
+    ]
+    assert await state(db_url, "tips@2026-12-01") is DeliveryState.PUBLISHED
