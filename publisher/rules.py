@@ -29,7 +29,7 @@ from publisher.config import AccountConfig, Config
 from publisher.queuefile import PostSpec, QueueFile
 from publisher.repeat import EVERGREEN_MARK, HORIZON, occurrence_id, occurrences
 from publisher.schedule import PlannedDelivery, next_slot_times, plan_deliveries
-from publisher.states import DeliveryState
+from publisher.states import CANCELED_BY_SYNC, DeliveryState
 from publisher.store.plan import PlanEntry
 from publisher.times import format_local
 
@@ -180,6 +180,7 @@ def _fill(
     # Each delivery of the account once, at its time: planned, or when it went out.
     busy: dict[Key, datetime] = {(p.post_id, name): p.due_at for p in planned if p.account == name}
     ahead = False  # an evergreen delivery of the account is already on its way
+    dropped: set[datetime] = set()  # slots whose evergreen delivery a human canceled
     for (pid, acc), e in index.items():
         if acc != name:
             continue
@@ -188,6 +189,8 @@ def _fill(
         base, mark, _ = pid.partition(EVERGREEN_MARK)
         if not mark or base not in by_id:
             continue
+        if e.state is DeliveryState.CANCELED and e.reason != CANCELED_BY_SYNC:
+            dropped.add(e.scheduled_at)  # `publisher resolve ID drop`: not that slot again
         when: datetime | None = None
         if e.state in (DeliveryState.PUBLISHED, DeliveryState.DRY_RUN):
             when = e.published_at or e.scheduled_at
@@ -205,7 +208,11 @@ def _fill(
     for at in next_slot_times(account.slots, zone, now):
         if at > now + LOOKAHEAD:
             break
-        if at in taken or not _within_caps(account, at, list(busy.values()), config):
+        if (
+            at in taken
+            or at in dropped
+            or not _within_caps(account, at, list(busy.values()), config)
+        ):
             continue
         ready = [p for p in posts if p.id not in last or at - last[p.id] >= account.evergreen_gap]
         if not ready:

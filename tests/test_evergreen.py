@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from publisher.config import Config
 from publisher.rules import Expansion, expand
-from publisher.states import DeliveryState
+from publisher.states import CANCELED_BY_SYNC, DeliveryState
 from publisher.store.plan import PlanEntry
 from tests.test_schedule import PARIS, account, make_config, queue
 
@@ -201,3 +202,28 @@ def test_a_published_post_of_the_plan_counts_once_against_max_per_day(tmp_path: 
     e = expand(queue(cfg, text), cfg, paris("2026-12-01 08:00"), led, {})
     # early (planned, and out) and the evergreen post at 09:00: two that day.
     assert chosen(e)[-1] == ("green-a~2026-12-01T0900", "12-01 09:00")
+
+
+def test_a_slot_whose_evergreen_delivery_a_human_dropped_is_not_filled_again(
+    tmp_path: Path,
+) -> None:
+    cfg = config(tmp_path)
+    t = paris("2026-12-01 09:00")
+    by_hand = PlanEntry(
+        0,
+        "green-a~2026-12-01T0900",
+        "alpha",
+        DeliveryState.CANCELED,
+        t,
+        t,
+        None,
+        False,
+        "h",
+        None,
+        "dropped by hand",
+    )
+    e = expand(queue(cfg, GREENS), cfg, NOW, index(by_hand), {})
+    assert chosen(e) == [("green-a~2026-12-01T1800", "12-01 18:00")]
+    by_sync = replace(by_hand, reason=CANCELED_BY_SYNC)  # moved by a post, which left since
+    e = expand(queue(cfg, GREENS), cfg, NOW, index(by_sync), {})
+    assert chosen(e) == [("green-a~2026-12-01T0900", "12-01 09:00")]
