@@ -26,6 +26,7 @@ class PlanView:
     report: SyncReport
     now: datetime
     text: str | None = None  # the queue file's text as parsed, to place problems found later
+    written: int = 0  # posts written in the file (``queue`` has a rule's dated posts instead)
 
     def pending(self) -> list[PlannedDelivery]:
         """Planned deliveries that will wait to go out once a sync applies the file: what
@@ -55,10 +56,11 @@ async def current_plan(config: Config, now: datetime) -> PlanView:
             posts = await store.post_index()
         finally:
             await store.close()
+    written = len(queue.posts)
     kept = kept_assignments(index)
     expansion = expand(queue, config, now, index, kept)
     queue = expansion.queue  # repeats and evergreen posts as their dated deliveries
     planned = plan_deliveries(queue, config, now, kept)
     _changes, report = diff_plan(queue, planned, config, index, posts, now)
     report.choices = [c.reason(config) for c in expansion.choices]
-    return PlanView(queue, planned, index, report, now, text)
+    return PlanView(queue, planned, index, report, now, text, written)

@@ -126,7 +126,7 @@ def _text(o: Outcome) -> None:
     per_account = Counter(p.account for p in view.planned)
     pending = view.pending()
     print(
-        f"{config.queue_path.name}: valid — {len(view.queue.posts)} posts, "
+        f"{config.queue_path.name}: valid — {view.written} posts, "
         f"{len(view.planned)} deliveries, {len(pending)} still to publish"
         + (f", {o.warnings} warning(s)" if o.warnings else "")
     )
@@ -177,7 +177,7 @@ def _json(o: Outcome) -> None:
         "counts": {
             "errors": o.errors,
             "warnings": o.warnings,
-            "posts": len(view.queue.posts) if view is not None else None,
+            "posts": view.written if view is not None else None,
             "deliveries": len(view.planned) if view is not None else None,
             "pending": o.checked if view is not None else None,
             "failing": o.failing if view is not None else None,
