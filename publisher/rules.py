@@ -121,7 +121,8 @@ def expand(
                 oid = occurrence_id(post.id, occ.day)
                 if occ.at < now and oid not in in_play:
                     continue  # gone out (or never planned in time): as recorded
-                posts.append(_dated(post, oid, occ.at, window, post.accounts))
+                not_after = None if window is None else occ.at + window
+                posts.append(_dated(post, oid, occ.at, not_after, post.accounts))
         else:
             posts.append(post)
     replan = now + REPLAN_EVERY
@@ -144,19 +145,23 @@ def expand(
                 replan = min(replan, choice.at + REPLAN_AFTER)
         for oid, (post, at, names) in chosen.items():
             accounts = tuple(a for a in post.accounts if a in names)
-            posts.append(_dated(post, oid, at, None, accounts))
+            posts.append(_dated(post, oid, at, post.not_after, accounts))
     return Expansion(QueueFile(queue.path, tuple(posts), queue.warnings), choices, replan)
 
 
 def _dated(
-    post: PostSpec, oid: str, at: datetime, window: timedelta | None, accounts: tuple[str, ...]
+    post: PostSpec,
+    oid: str,
+    at: datetime,
+    not_after: datetime | None,
+    accounts: tuple[str, ...],
 ) -> PostSpec:
     """The post as one dated delivery: its own id, its time, no rule."""
     return replace(
         post,
         id=oid,
         at=at,
-        not_after=None if window is None else at + window,
+        not_after=not_after,
         accounts=accounts,
         repeat=None,
         evergreen=False,
@@ -214,7 +219,12 @@ def _fill(
             or not _within_caps(account, at, list(busy.values()), config)
         ):
             continue
-        ready = [p for p in posts if p.id not in last or at - last[p.id] >= account.evergreen_gap]
+        ready = [
+            p
+            for p in posts
+            if (p.id not in last or at - last[p.id] >= account.evergreen_gap)
+            and (p.not_after is None or at <= p.not_after)  # its end, for an evergreen post
+        ]
         if not ready:
             continue
         # Never published first (in file order), then the least recently published.

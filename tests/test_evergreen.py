@@ -227,3 +227,24 @@ def test_a_slot_whose_evergreen_delivery_a_human_dropped_is_not_filled_again(
     by_sync = replace(by_hand, reason=CANCELED_BY_SYNC)  # moved by a post, which left since
     e = expand(queue(cfg, GREENS), cfg, NOW, index(by_sync), {})
     assert chosen(e) == [("green-a~2026-12-01T0900", "12-01 09:00")]
+
+
+def test_not_after_ends_an_evergreen_post(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    text = """
+        posts:
+          - id: seasonal
+            evergreen: true
+            not_after: 2026-12-01 12:00
+            accounts: [alpha]
+            text: Until noon
+          - id: always
+            evergreen: true
+            accounts: [alpha]
+            text: Always
+        """
+    e = expand(queue(cfg, text), cfg, NOW, {}, {})
+    [p] = e.queue.posts
+    assert (p.id, p.not_after) == ("seasonal~2026-12-01T0900", paris("2026-12-01 12:00"))
+    later = expand(queue(cfg, text), cfg, paris("2026-12-01 10:00"), {}, {})
+    assert chosen(later) == [("always~2026-12-01T1800", "12-01 18:00")]
