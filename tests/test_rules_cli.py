@@ -79,8 +79,9 @@ async def test_dry_run_and_status_show_each_occurrence(project: Project) -> None
 async def test_validate_counts_the_posts_written(project: Project) -> None:
     ids = rules_queue(project)
     code, out, _ = await cli("validate", "--format", "json", "--config", str(project.config_path))
+    assert code == 0
     counts = json.loads(out)["counts"]
     # 2 posts written; 3 occurrences and 1 evergreen slot planned.
     assert (counts["posts"], counts["deliveries"]) == (2, len(ids) + 1)
     code, out, _ = await cli("validate", "--config", str(project.config_path))
-    assert "valid — 2 posts, 4 deliveries" in out
+    assert code == 0 and "valid — 2 posts, 4 deliveries" in out
