@@ -148,21 +148,22 @@ class Occurrence:
 
 
 def occurrences(
-    rule: RepeatRule, first: datetime, zone: ZoneInfo, *, end: datetime
+    rule: RepeatRule, first: datetime, zone: ZoneInfo, *, end: datetime | None = None
 ) -> Iterator[Occurrence]:
-    """The rule's occurrences up to ``end`` (and its own ``until`` and ``count``), ascending.
+    """The rule's occurrences up to ``end`` (and its own ``until`` and ``count``), ascending;
+    without ``end`` or a bound of the rule's own, without end.
 
     Each is its date at the first occurrence's local time of day in ``zone``: across a DST
     change the wall clock stays, the UTC instant moves.
     """
     local = first.astimezone(zone)
     wall: time = local.time().replace(tzinfo=None, fold=0)
-    limit = end if rule.until is None else min(end, rule.until)
+    limit = min((t for t in (end, rule.until) if t is not None), default=None)
     for number, day in enumerate(_dates(rule, local.date()), start=1):
         if rule.count is not None and number > rule.count:
             return
         at = first if number == 1 else localize(datetime.combine(day, wall), zone).at
-        if at > limit:
+        if limit is not None and at > limit:
             return
         yield Occurrence(day, at.astimezone(UTC), number)
 

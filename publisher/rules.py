@@ -4,7 +4,8 @@ The file is the plan, the database the record: a rule in the file becomes, at ea
 posts it stands for *now*, and the store diffs them like any other post.
 
 - A repeat's occurrences are ``<id>@<local date>`` (``publisher.repeat``): those from ``now``
-  to ``now + HORIZON`` (and the rule's ``until``/``count``), plus the past ones still in play
+  to ``now + HORIZON`` (and the rule's ``until``/``count``; the next one always, even
+  beyond: ``validate`` checks it, ``status`` shows it), plus the past ones still in play
   in the store (waiting, sending, in doubt), so that time passing cancels nothing that is
   about to go out. One that went out (published, failed, missed) leaves the plan and stays as
   recorded; one the edited rule no longer has is canceled like a removed post.
@@ -117,10 +118,16 @@ def expand(
             evergreen.append(post)
         elif post.repeat is not None and post.at is not None:
             window = None if post.not_after is None else post.not_after - post.at
-            for occ in occurrences(post.repeat, post.at, zone, end=now + HORIZON):
+            ahead = False  # the next occurrence is planned even beyond the horizon
+            for occ in occurrences(post.repeat, post.at, zone):
                 oid = occurrence_id(post.id, occ.day)
-                if occ.at < now and oid not in in_play:
-                    continue  # gone out (or never planned in time): as recorded
+                if occ.at < now:
+                    if oid not in in_play:
+                        continue  # gone out (or never planned in time): as recorded
+                elif occ.at > now + HORIZON and ahead:
+                    break
+                else:
+                    ahead = True
                 not_after = None if window is None else occ.at + window
                 posts.append(_dated(post, oid, occ.at, not_after, post.accounts))
         else:

@@ -337,3 +337,14 @@ def test_occurrences_keep_the_wall_clock_and_one_a_day(
             assert weeks % step == 0
         else:
             assert (occ.day - got[0].day).days % step == 0
+
+
+def test_the_next_occurrence_is_planned_even_beyond_the_horizon(tmp_path: Path) -> None:
+    cfg = config(tmp_path, PARIS)
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    far = queue(cfg, rule_post("2027-06-01 09:00", "{every: day}"))
+    assert list(dated(far, cfg, now)) == ["tips@2027-06-01"]
+    yearly = queue(cfg, rule_post("2026-01-05 09:00", "{every: 52w}"))
+    assert list(dated(yearly, cfg, now)) == ["tips@2027-01-04"]  # past ones out, next one in
+    over = queue(cfg, rule_post("2026-01-05 09:00", "{every: 52w, count: 1}"))
+    assert list(dated(over, cfg, now)) == []  # its only occurrence is past

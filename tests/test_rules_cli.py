@@ -85,3 +85,35 @@ async def test_validate_counts_the_posts_written(project: Project) -> None:
     assert (counts["posts"], counts["deliveries"]) == (2, len(ids) + 1)
     code, out, _ = await cli("validate", "--config", str(project.config_path))
     assert code == 0 and "valid — 2 posts, 4 deliveries" in out
+
+
+async def test_a_problem_of_every_occurrence_is_said_once(project: Project) -> None:
+    project.accounts = {
+        "bird": {
+            "network": "x",
+            "api_key": "${NO_KEY}",
+            "api_secret": "${NO_SECRET}",
+            "access_token": "${NO_TOKEN}",
+            "access_secret": "${NO_TOKEN_SECRET}",
+        }
+    }
+    project.write_config()
+    first = (datetime.now(PARIS) + timedelta(days=1)).date()
+    project.write_queue(f"""\
+        posts:
+          - id: long
+            at: {first} 09:00
+            accounts: [bird]
+            thread: false
+            text: {"mot " * 92}fin
+            repeat: {{every: day, count: 4}}
+        """)
+    code, _, err = await cli("validate", "--config", str(project.config_path))
+    assert code == 1
+    [line] = [x for x in err.splitlines() if "the limit is 280" in x]
+    assert line.startswith(f"{project.queue_path}:6:")
+    assert err.splitlines()[-1] == "1 error(s): 4 of 4 deliveries cannot be published as written"
+    # A rule far ahead is checked too: its next occurrence is planned whatever the horizon.
+    project.write_queue(project.queue_path.read_text().replace(str(first), "2099-12-01"))
+    code, _, err = await cli("validate", "--config", str(project.config_path))
+    assert code == 1 and "1 of 1 deliveries cannot be published" in err

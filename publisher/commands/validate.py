@@ -87,8 +87,14 @@ async def check(config_path: Path) -> Outcome:
     outcome.notes = list(view.report.notices)
     checked = render_deliveries(view.pending(), view.queue.posts, config, render_adapters(config))
     placer = Placer(str(view.queue.path), view.text, view.queue.posts)
+    said: set[tuple[object, ...]] = set()
     for c in checked:
-        found += placer.findings(c)
+        for f in placer.findings(c):
+            # A repeat's occurrences render alike: one problem is said once, for the first.
+            key = (f.diagnostic, f.account, f.network)
+            if key not in said:
+                said.add(key)
+                found.append(f)
     outcome.checked = len(checked)
     outcome.failing = sum(1 for c in checked if c.rendered.errors)
     config_file = str(config.path)
