@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from publisher.store import Store
 from tests.conftest import Project
 from tests.test_cli import cli
 
@@ -117,3 +119,38 @@ async def test_a_problem_of_every_occurrence_is_said_once(project: Project) -> N
     project.write_queue(project.queue_path.read_text().replace(str(first), "2099-12-01"))
     code, _, err = await cli("validate", "--config", str(project.config_path))
     assert code == 1 and "1 of 1 deliveries cannot be published" in err
+
+
+async def test_run_once_processes_publish_an_occurrence_once(project: Project) -> None:
+    """The real daemon, three `run --once` processes on one SQLite store: before the first
+    occurrence, at it, and after; it goes out once, and the next one waits for tomorrow."""
+    at = datetime.now(UTC) + timedelta(seconds=4)
+    project.write_queue(f"""\
+        posts:
+          - id: daily
+            at: "{at.isoformat(timespec="seconds")}"
+            accounts: [alpha]
+            text: Daily
+            repeat: {{every: day, count: 3}}
+        """)
+    config = str(project.config_path)
+    code, _, err = await cli("run", "--once", "--config", config)
+    assert code == 0, err
+    await asyncio.sleep(max(0.0, (at - datetime.now(UTC)).total_seconds()) + 0.5)
+    for _ in range(2):
+        code, _, err = await cli("run", "--once", "--config", config)
+        assert code == 0, err
+    store = await Store.open(project.database)
+    try:
+        rows = [d for d in await store.all_deliveries() if d.post_id.startswith("daily@")]
+        attempts = await store.attempts()
+    finally:
+        await store.close()
+    states = sorted((d.post_id, d.state.value) for d in rows)
+    day = at.astimezone(PARIS).date()
+    assert states == [
+        (f"daily@{day}", "published"),
+        (f"daily@{day + timedelta(days=1)}", "scheduled"),
+        (f"daily@{day + timedelta(days=2)}", "scheduled"),
+    ]
+    assert [a.post_id for a in attempts] == [f"daily@{day}"]  # one attempt: never twice
