@@ -55,17 +55,6 @@ class RepeatRule:
     until: datetime | None = None  # aware UTC, inclusive
     count: int | None = None  # occurrences in all, the first included
 
-    def describe(self) -> str:
-        weeks, days = divmod(self.step_days, 7)
-        unit = f"{self.step_days} days" if days else f"{weeks} week{'s' if weeks > 1 else ''}"
-        on = f" on {', '.join(DAYS[d] for d in sorted(self.weekdays))}" if self.weekdays else ""
-        end = (
-            f", {self.count} times"
-            if self.count is not None
-            else (f", until {self.until:%Y-%m-%d %H:%M} UTC" if self.until is not None else "")
-        )
-        return f"every {unit}{on}{end}"
-
 
 def parse_every(text: object) -> int:
     """``3d``, ``2w``, ``week``, ``2 weeks``: the step in days."""
