@@ -6,10 +6,14 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from publisher.config import Config
+from publisher.diagnostics import InvalidFileError
 from publisher.rules import Expansion, expand
 from publisher.states import CANCELED_BY_SYNC, DeliveryState
 from publisher.store.plan import PlanEntry
+from tests.conftest import Project
 from tests.test_schedule import PARIS, account, make_config, queue
 
 NOW = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)  # 08:00 in Paris, a Tuesday
@@ -248,3 +252,17 @@ def test_not_after_ends_an_evergreen_post(tmp_path: Path) -> None:
     assert (p.id, p.not_after) == ("seasonal~2026-12-01T0900", paris("2026-12-01 12:00"))
     later = expand(queue(cfg, text), cfg, paris("2026-12-01 10:00"), {}, {})
     assert chosen(later) == [("always~2026-12-01T1800", "12-01 18:00")]
+
+
+def test_evergreen_gap_in_the_config(project: Project) -> None:
+    project.accounts["alpha"].update(slots=["daily 09:00"], evergreen_gap="12h")
+    project.write_config()
+    config = project.config()
+    assert config.accounts["alpha"].evergreen_gap == timedelta(hours=12)
+    assert config.accounts["beta"].evergreen_gap == timedelta(days=30)  # the default
+    project.accounts["alpha"]["evergreen_gap"] = "often"
+    project.write_config()
+    with pytest.raises(InvalidFileError) as err:
+        project.config()
+    [d] = [d for d in err.value.errors if "evergreen_gap" in d.field]
+    assert d.file.endswith("publisher.toml") and d.line > 1 and "not a duration" in d.message
