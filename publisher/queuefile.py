@@ -506,7 +506,11 @@ class PostModel(_Model):
         description="Changes per network name (x, facebook, mastodon, bluesky, linkedin) or "
         "per account name; an account's override wins over its network's.",
     )
-    repeat: RepeatModel | None = None
+    repeat: RepeatModel | None = Field(
+        None,
+        description="Publish again from `at`: every N days or weeks (every: 2w), on weekdays "
+        "(on: [mon, thu]), until a time or a date, or count times; at the same local time.",
+    )
     evergreen: bool | None = Field(
         None,
         description="Without `at`: published again and again in its accounts' free slots, "
