@@ -33,6 +33,7 @@ from itertools import pairwise
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from publisher.repeat import EVERGREEN_MARK, REPEAT_MARK
 from publisher.states import DeliveryState, Outcome
 from publisher.times import localize
 
@@ -66,6 +67,8 @@ CSV_HEADER: tuple[str, ...] = (
     "canceled",
     "retries",
     "retries_per_delivery",
+    "evergreen",
+    "repeated",
 )
 
 
@@ -88,6 +91,8 @@ class DeliveryLike(Protocol):
 
     @property
     def id(self) -> int: ...
+    @property
+    def post_id(self) -> str: ...
     @property
     def account(self) -> str: ...
     @property
@@ -156,6 +161,9 @@ class Row:
     missed: int
     canceled: int
     retries: int
+    # Of ``published``: evergreen posts' and repeats' deliveries (publisher.rules).
+    evergreen: int = 0
+    repeated: int = 0
 
     @property
     def hours(self) -> float:
@@ -355,6 +363,8 @@ def _row(
         missed=mhi - mlo,
         canceled=chi - clo,
         retries=sum(max(0, tries.get(d.id, 0) - 1) for d in pubs),
+        evergreen=sum(1 for d in pubs if EVERGREEN_MARK in d.post_id),
+        repeated=sum(1 for d in pubs if REPEAT_MARK in d.post_id),
     )
 
 
@@ -562,6 +572,8 @@ def row_json(row: Row, zone: ZoneInfo) -> dict[str, Any]:
         "canceled": row.canceled,
         "retries": row.retries,
         "retries_per_delivery": _num(row.retries_per_delivery),
+        "evergreen": row.evergreen,
+        "repeated": row.repeated,
     }
 
 

@@ -253,6 +253,9 @@ class _TopLevel(_Section):
         return value
 
 
+EVERGREEN_GAP = timedelta(days=30)  # an evergreen post goes to an account at most this often
+
+
 class _AccountPolicy(_Section):
     network: str
     max_per_day: int | None = Field(default=None, ge=1)
@@ -264,6 +267,7 @@ class _AccountPolicy(_Section):
     utm: dict[str, str] | None = None
     # Engagement readings (issue 16): ages after publication, or true/false.
     engagement: StrictBool | list[str] | None = None
+    evergreen_gap: Duration = EVERGREEN_GAP
 
 
 POLICY_KEYS = frozenset(_AccountPolicy.model_fields)
@@ -322,6 +326,8 @@ class AccountConfig:
     line: int = 0
     utm: Mapping[str, str] = field(default_factory=dict)  # merged: network's, then account's
     engagement: tuple[ReadingAge, ...] = ()  # when to read its posts' numbers; () = never
+    # An evergreen post goes to this account at most once per gap (publisher.rules).
+    evergreen_gap: timedelta = EVERGREEN_GAP
 
 
 @dataclass(frozen=True)
@@ -602,6 +608,7 @@ def load_config(
             enabled=policy.enabled,
             line=line,
             engagement=ages,
+            evergreen_gap=policy.evergreen_gap,
         )
     if not top.accounts:
         diags.append(

@@ -48,6 +48,7 @@ from publisher.diagnostics import (
 from publisher.limits import MAX_ID_CHARS, MAX_QUEUE_FILE_BYTES, MAX_SHORT_CHARS, MAX_TEXT_CHARS
 from publisher.media import MediaError, MediaRef, MediaRoots, open_media
 from publisher.postoptions import option_problems
+from publisher.repeat import SUFFIX_CHARS, RepeatModel, RepeatRule, RuleError, rule_from_model
 from publisher.times import TimeFormatError, format_local, parse_time
 from publisher.yamlbounds import (
     RefusedError,
@@ -116,6 +117,8 @@ class PostSpec:
     overrides: Mapping[str, OverrideSpec] = field(default_factory=dict)
     keep_links: tuple[str, ...] = ()  # left as written: no UTM parameters (publisher.utm)
     first_comment: str = ""  # published as a comment on the post once it is out
+    repeat: RepeatRule | None = None  # a rule: planned as its occurrences (publisher.rules)
+    evergreen: bool = False  # published again in free slots (publisher.rules)
     # (size, mtime_ns) of every file the post refers to: content identity without hashing bytes.
     file_ids: Mapping[str, tuple[int, int]] = field(default_factory=dict, repr=False)
     # Content hashes by (account, network), and the post's own under None with the accounts
@@ -554,6 +557,16 @@ class PostModel(_Model):
         description="Changes per network name (x, facebook, mastodon, bluesky, linkedin) or "
         "per account name; an account's override wins over its network's.",
     )
+    repeat: RepeatModel | None = Field(
+        None,
+        description="Publish again from `at`: every N days or weeks (every: 2w), on weekdays "
+        "(on: [mon, thu]), until a time or a date, or count times; at the same local time.",
+    )
+    evergreen: bool | None = Field(
+        None,
+        description="Without `at`: published again and again in its accounts' free slots, "
+        "least recently published first, at most once per evergreen_gap (default 30d).",
+    )
 
 
 class QueueModel(_Model):
@@ -704,6 +717,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "override": tuple(OverrideModel.model_fields),
     "media": tuple(MediaModel.model_fields),
     "link": tuple(LinkModel.model_fields),
+    "repeat": tuple(RepeatModel.model_fields),
 }
 
 
@@ -711,7 +725,7 @@ def _keys_for(parent: Path_) -> tuple[str, ...]:
     names = [p for p in parent if isinstance(p, str)]
     if not names:
         return _KEYS["top"]
-    if names[-1] in ("media", "link"):
+    if names[-1] in ("media", "link", "repeat"):
         return _KEYS[names[-1]]
     if len(names) >= 2 and names[-2] == "overrides":
         return _KEYS["override"]
@@ -997,6 +1011,7 @@ class _Checker:
                 f"({format_local(at, self.zone)})",
             )
 
+        repeat = self.rule(m, at, path)
         own_accounts = m.accounts is not None
         if m.accounts is not None:
             accounts = self.account_list(m.accounts, (*path, "accounts"))
@@ -1041,6 +1056,8 @@ class _Checker:
             keep_links=tuple(m.keep_links or ()),
             file_ids=ids or _NOTHING,
             first_comment=_clean(m.first_comment) or "",
+            repeat=repeat,
+            evergreen=bool(m.evergreen),
         )
         if not partial:
             if m.at is None:
@@ -1049,6 +1066,32 @@ class _Checker:
             if not media_failed:
                 self.check_not_empty(post, m, path)
         return post if problems.errors == errors_before else None
+
+    def rule(self, m: PostModel, at: datetime | None, path: Path_) -> RepeatRule | None:
+        """``repeat:`` and ``evergreen:``: their problems, located; the rule (publisher.repeat)."""
+        if m.evergreen and m.at is not None:
+            self.problems.add((*path, "evergreen"), "an evergreen post takes free slots: no `at:`")
+        if m.evergreen and m.repeat is not None:
+            self.problems.add((*path, "repeat"), "a post is evergreen or repeats, not both")
+            return None
+        if (m.evergreen or m.repeat is not None) and len(m.id) > MAX_ID_CHARS - SUFFIX_CHARS:
+            self.problems.add(
+                (*path, "id"),
+                f"at most {MAX_ID_CHARS - SUFFIX_CHARS} characters for a post that repeats or "
+                "is evergreen (its deliveries' ids add a date)",
+            )
+        if m.repeat is None:
+            return None
+        if m.at is None:
+            self.problems.add((*path, "repeat"), "a repeat needs `at:`, its first occurrence")
+            return None
+        if at is None:  # `at` itself is wrong: reported already
+            return None
+        try:
+            return rule_from_model(m.repeat, at, self.zone)
+        except RuleError as err:
+            self.problems.add((*path, "repeat", err.field), str(err))
+            return None
 
     def note_id(self, value: Any, path: Path_) -> None:
         if not isinstance(value, str | int) or isinstance(value, bool):

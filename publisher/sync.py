@@ -32,6 +32,7 @@ from publisher.queuefile import (
     queue_text,
     read_queue_bytes,
 )
+from publisher.rules import expand, has_rules
 from publisher.schedule import PlannedDelivery, plan_deliveries, plan_order
 from publisher.states import CANCELED_BY_SYNC, DeliveryState
 from publisher.store.codec import content_to_json
@@ -64,6 +65,10 @@ class SyncReport:
     # The sync itself could not run to its end (an I/O error, a bug): one line, why. The
     # file's own problems are ``errors``, located.
     failure: str | None = None
+    # Repeat and evergreen posts (publisher.rules): the evergreen choices this sync made, one
+    # line each with the reason, and when the plan is to be made again (time moves it).
+    choices: list[str] = field(default_factory=list)
+    replan_at: datetime | None = None
 
     @property
     def failed(self) -> bool:
@@ -508,7 +513,9 @@ async def sync_queue(
     if cache is not None:
         cache.churned = True
     last = await store.load_state()
-    if not force and last is not None and last.ok and last.file_hash == fingerprint:
+    # A file with rules plans according to the time too: it is never skipped as unchanged.
+    timeless = b"repeat" not in data and b"evergreen" not in data
+    if not force and timeless and last is not None and last.ok and last.file_hash == fingerprint:
         await store.record_load(LoadState(now, True, fingerprint, "unchanged", last.applied_at))
         return SyncReport(applied=True, skipped=True)
     try:
@@ -531,7 +538,8 @@ async def sync_queue(
         if not mine:  # another daemon is applying the same file right now
             return SyncReport(applied=True, skipped=True, busy=True)
         applied = cache._valid_for(await store.load_state()) if cache is not None else None
-        if cache is not None and applied is not None:
+        rules = has_rules(queue)
+        if cache is not None and applied is not None and not rules:
             step = await _incremental_index(queue, config, store, now, applied)
             changes, report = diff_plan(
                 queue, step.planned, config, step.index, applied.posts, now, fetched=step.fetched
@@ -551,15 +559,20 @@ async def sync_queue(
             cache._applied = None
         for _ in range(FULL_TRIES):
             index = await store.plan_index()
-            planned = plan_deliveries(queue, config, now, kept_assignments(index))
+            kept = kept_assignments(index)
+            expansion = expand(queue, config, now, index, kept)
+            dated = expansion.queue
+            planned = plan_deliveries(dated, config, now, kept)
             posts = await store.post_index()
-            changes, report = diff_plan(queue, planned, config, index, posts, now)
+            changes, report = diff_plan(dated, planned, config, index, posts, now)
+            report.choices = [c.reason(config) for c in expansion.choices]
+            report.replan_at = expansion.replan_at
             load = LoadState(now, True, fingerprint, report.summary(), now)
             if await store.apply(changes, load, expect=None):
                 break
         else:
             return SyncReport(applied=True, skipped=True, busy=True)  # again shortly
         if cache is not None:
-            remembered = _remember_full(fingerprint, now, queue, config, planned, index, changes)
+            remembered = _remember_full(fingerprint, now, dated, config, planned, index, changes)
             cache._applied, cache.incremental = remembered, False
     return report

@@ -370,6 +370,26 @@ async def test_retries_per_delivery_and_dry_runs_excluded(db: str) -> None:
     assert total(rep, Scope.ACCOUNT, "a").retries_per_delivery == pytest.approx(2 / 14)
 
 
+async def test_evergreen_and_repeated_publications_are_counted_and_marked(db: str) -> None:
+    """Evergreen and repeat deliveries are publications like the others, counted apart too
+    (their post ids: publisher.rules)."""
+    led = Ledger()
+    led.add("a", DeliveryState.PUBLISHED, at("2026-10-13 09:00"),
+            published=at("2026-10-13 09:00"), post="green~2026-10-13T0900")
+    led.add("a", DeliveryState.PUBLISHED, at("2026-10-14 09:00"),
+            published=at("2026-10-14 09:00"), post="tips@2026-10-14")
+    led.add("a", DeliveryState.CANCELED, at("2026-10-15 09:00"), post="green~2026-10-15T0900")
+    led.publish("a", at("2026-10-16 09:00"))
+    await led.write(db)
+    rep = await report_from_store(db, targets())
+    w42 = row(rep, "a", "2026-W42")
+    assert (w42.published, w42.evergreen, w42.repeated, w42.canceled) == (3, 1, 1, 1)
+    doc = json.loads(json.dumps(report_json(rep)))
+    jsonschema.validate(doc, audit_schema())
+    [r] = [r for r in doc["rows"] if r["account"] == "a" and r["period"] == "2026-W42"]
+    assert (r["evergreen"], r["repeated"]) == (1, 1)
+
+
 async def test_only_dry_runs_count_nothing(db: str) -> None:
     led = Ledger()
     for day in range(12, 19):
@@ -504,7 +524,7 @@ async def test_json_matches_the_shipped_schema(db: str) -> None:
         "difference": -2, "ratio": 0.6, "longest_silence_s": 401400,
         "shortest_interval_s": 172800, "lateness_p50_s": 0, "lateness_p95_s": 0,
         "lateness_max_s": 0, "failed": 0, "failures": [], "missed": 1, "canceled": 0,
-        "retries": 0, "retries_per_delivery": 0,
+        "retries": 0, "retries_per_delivery": 0, "evergreen": 0, "repeated": 0,
     }
     assert [(t["scope"], t["account"], t["network"]) for t in doc["totals"]] == [
         ("account", "a", "x"), ("account", "b", "facebook"), ("network", "*", "facebook"),
@@ -522,7 +542,8 @@ async def test_csv_header_and_rows(db: str) -> None:
         "scope", "account", "network", "period", "start", "end", "hours", "complete",
         "published", "target", "met", "difference", "ratio", "longest_silence_s",
         "shortest_interval_s", "lateness_p50_s", "lateness_p95_s", "lateness_max_s", "failed",
-        "failures", "missed", "canceled", "retries", "retries_per_delivery")
+        "failures", "missed", "canceled", "retries", "retries_per_delivery", "evergreen",
+        "repeated")
     body = csv_rows(rep)
     assert len(body) == 2 * 4 + 2 + 1 + 1  # account × week, 2 account + 1 network + 1 all
     assert all(len(r) == len(CSV_HEADER) for r in body)

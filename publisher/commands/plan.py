@@ -12,6 +12,7 @@ from publisher import lifecycle
 from publisher.commands.common import database_exists, open_store
 from publisher.config import Config
 from publisher.queuefile import QueueFile, load_queue, queue_text, read_queue_bytes
+from publisher.rules import expand
 from publisher.schedule import PlannedDelivery, plan_deliveries
 from publisher.store import PlanEntry
 from publisher.sync import SyncReport, diff_plan, kept_assignments, planned_change
@@ -25,6 +26,7 @@ class PlanView:
     report: SyncReport
     now: datetime
     text: str | None = None  # the queue file's text as parsed, to place problems found later
+    written: int = 0  # posts written in the file (``queue`` has a rule's dated posts instead)
 
     def pending(self) -> list[PlannedDelivery]:
         """Planned deliveries that will wait to go out once a sync applies the file: what
@@ -54,6 +56,11 @@ async def current_plan(config: Config, now: datetime) -> PlanView:
             posts = await store.post_index()
         finally:
             await store.close()
-    planned = plan_deliveries(queue, config, now, kept_assignments(index))
+    written = len(queue.posts)
+    kept = kept_assignments(index)
+    expansion = expand(queue, config, now, index, kept)
+    queue = expansion.queue  # repeats and evergreen posts as their dated deliveries
+    planned = plan_deliveries(queue, config, now, kept)
     _changes, report = diff_plan(queue, planned, config, index, posts, now)
-    return PlanView(queue, planned, index, report, now, text)
+    report.choices = [c.reason(config) for c in expansion.choices]
+    return PlanView(queue, planned, index, report, now, text, written)

@@ -29,10 +29,12 @@ from publisher.commands.common import EXIT_OK, EXIT_USER, fmt_local
 from publisher.commands.plan import PlanView, current_plan
 from publisher.config import Config, SecretPolicy, load_config
 from publisher.diagnostics import InvalidFileError, Severity
-from publisher.schedule import policy_violations
+from publisher.rules import rule_of
+from publisher.schedule import PlannedDelivery, policy_violations
 
 SCHEMA_VERSION = 1
 FORMATS = ("text", "json", "github")
+NEXT = 10  # deliveries in the JSON document's `next`
 
 
 @dataclass
@@ -85,8 +87,14 @@ async def check(config_path: Path) -> Outcome:
     outcome.notes = list(view.report.notices)
     checked = render_deliveries(view.pending(), view.queue.posts, config, render_adapters(config))
     placer = Placer(str(view.queue.path), view.text, view.queue.posts)
+    said: set[tuple[object, ...]] = set()
     for c in checked:
-        found += placer.findings(c)
+        for f in placer.findings(c):
+            # A repeat's occurrences render alike: one problem is said once, for the first.
+            key = (f.diagnostic, f.account, f.network)
+            if key not in said:
+                said.add(key)
+                found.append(f)
     outcome.checked = len(checked)
     outcome.failing = sum(1 for c in checked if c.rendered.errors)
     config_file = str(config.path)
@@ -124,19 +132,27 @@ def _text(o: Outcome) -> None:
     per_account = Counter(p.account for p in view.planned)
     pending = view.pending()
     print(
-        f"{config.queue_path.name}: valid — {len(view.queue.posts)} posts, "
+        f"{config.queue_path.name}: valid — {view.written} posts, "
         f"{len(view.planned)} deliveries, {len(pending)} still to publish"
         + (f", {o.warnings} warning(s)" if o.warnings else "")
     )
     for account in sorted(per_account):
         net = config.accounts[account].network
         print(f"  {account:<24} {net:<10} {per_account[account]:>5} deliveries")
-    upcoming = [p for p in pending if p.due_at >= view.now][:5]
+    upcoming = _upcoming(view)[:5]
     if upcoming:
         print("next:")
         for p in upcoming:
-            slot = " (slot)" if p.from_slot else ""
+            rule = rule_of(p.post_id)
+            slot = f" ({rule})" if rule else " (slot)" if p.from_slot else ""
             print(f"  {fmt_local(p.due_at, config.timezone)}  {p.post_id} → {p.account}{slot}")
+    for c in view.report.choices:
+        print(f"  {c}")
+
+
+def _upcoming(view: PlanView) -> list[PlannedDelivery]:
+    """What goes out next: repeats' occurrences and evergreen choices among the others."""
+    return [p for p in view.pending() if p.due_at >= view.now]
 
 
 # ---------------------------------------------------------------------------- json
@@ -167,13 +183,26 @@ def _json(o: Outcome) -> None:
         "counts": {
             "errors": o.errors,
             "warnings": o.warnings,
-            "posts": len(view.queue.posts) if view is not None else None,
+            "posts": view.written if view is not None else None,
             "deliveries": len(view.planned) if view is not None else None,
             "pending": o.checked if view is not None else None,
             "failing": o.failing if view is not None else None,
         },
         "diagnostics": [finding_json(f) for f in o.findings],
         "notes": o.notes,
+        "next": [
+            {
+                "at": p.due_at.astimezone(o.config.timezone).isoformat(),
+                "post": p.post_id,
+                "account": p.account,
+                "from_slot": p.from_slot,
+                "rule": rule_of(p.post_id),
+            }
+            for p in _upcoming(view)[:NEXT]
+        ]
+        if view is not None and o.config is not None
+        else [],
+        "evergreen": list(view.report.choices) if view is not None else [],
     }
     print(json.dumps(doc, ensure_ascii=False, indent=2))
 

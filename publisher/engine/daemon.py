@@ -198,6 +198,7 @@ class Engine:
         self.last_sync: SyncReport | None = None
         self._sync_backoff: timedelta | None = None  # the last I/O retry's delay, while failing
         self._sync_retry: asyncio.Future[None] | None = None
+        self._replan: asyncio.Future[None] | None = None  # the next sync a rule asks for
         self.last_pass: datetime | None = None
         # Parsed posts and the applied plan, kept between syncs: a re-sync after an edit
         # re-parses and re-reads only what the edit changed.
@@ -389,6 +390,13 @@ class Engine:
             _event(logging.WARNING, "sync", Verbatim(w))
         for n in report.notices:
             _event(logging.WARNING, "sync", Verbatim(n))
+        for c in report.choices:  # one line per evergreen choice, with why (publisher.rules)
+            _event(logging.INFO, "evergreen", Verbatim(c))
+        if report.replan_at is not None and not self.options.once:
+            # Repeats and evergreen posts are planned from the time too: plan again then.
+            if self._replan is not None:
+                self._replan.cancel()
+            self._replan = self._background(self._resync_after(report.replan_at - now))
 
     async def _sync_failed(self, err: Exception, now: datetime) -> SyncReport:
         """A sync that raised: nothing of it was applied (the store applies a plan in one

@@ -29,6 +29,7 @@ class PlanEntry:
     content_hash: str
     published_hash: str | None
     reason: str | None = None
+    published_at: datetime | None = None  # when it went out: evergreen posts' order and gap
 
 
 @dataclass

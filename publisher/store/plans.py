@@ -37,6 +37,7 @@ _PLAN_COLUMNS = (
     D.c.content_hash,
     D.c.published_hash,
     D.c.reason,
+    D.c.published_at,
 )
 
 
@@ -53,6 +54,7 @@ def _plan_entry(r: Any) -> PlanEntry:
         r.content_hash,
         r.published_hash,
         r.reason,
+        r.published_at,
     )
 
 
