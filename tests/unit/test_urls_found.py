@@ -35,3 +35,37 @@ def test_urls_as_found(
 ) -> None:
     assert [tuple(u) for u in extract_urls(text)] == found
     assert [tuple(u) for u in extract_urls(text, without_protocol=False)] == with_protocol
+
+
+def _urls(text: str, without_protocol: bool = True) -> list[str]:
+    return [u.url for u in extract_urls(text, without_protocol=without_protocol)]
+
+
+@pytest.mark.parametrize("without_protocol", [True, False])
+def test_a_url_of_4096_characters_with_its_protocol_is_one_more_is_not(
+    without_protocol: bool,
+) -> None:
+    """twitter-text's limit counts the protocol (here 8) and the URL, the domain encoded."""
+    ascii_url = "https://example.com/" + "a" * (4088 - len("https://example.com/"))
+    assert _urls(ascii_url, without_protocol) == [ascii_url]
+    assert _urls(ascii_url + "a", without_protocol) == []
+    # 日本 is xn--wgv71a once encoded: 8 more characters than written.
+    base = "https://日本.com/"
+    unicode_url = base + "a" * (4096 - 8 - 8 - len(base))
+    assert _urls(unicode_url, without_protocol) == [unicode_url]
+    assert _urls(unicode_url + "a", without_protocol) == []
+
+
+def test_a_t_co_slug_of_40_characters_is_a_link_41_is_none() -> None:
+    assert _urls("https://t.co/" + "a" * 40) == ["https://t.co/" + "a" * 40]
+    assert _urls("https://t.co/" + "a" * 41) == []
+
+
+@pytest.mark.parametrize(
+    ("letters", "found"),
+    # é * n encodes to 4 + (n + 6) characters: 63 is the longest label a domain may have.
+    [(57, True), (58, False), (63, False), (64, False)],
+)
+def test_a_non_ascii_label_is_measured_encoded(letters: int, found: bool) -> None:
+    url = "https://" + "é" * letters + ".com/x"
+    assert _urls(url) == ([url] if found else [])
