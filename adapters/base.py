@@ -73,6 +73,7 @@ if TYPE_CHECKING:  # aiohttp loads with the session: rendering (validate, dry-ru
 class Attention(StrEnum):
     CREDENTIALS = "credentials"  # token revoked/expired: the account needs a human
     VERSION = "version"  # the API version configured is no longer served: update it
+    MEDIA_HOST = "media_host"  # the [media] host is misconfigured or refuses: fix the config
     PERMISSION = "permission"  # the app lacks a permission
     CONTENT = "content"  # the post itself was refused
     FLAGGED = "flagged"  # the network flagged the account (spam block)

@@ -68,7 +68,7 @@ class HoldAccount:
 
 CREDENTIALS_RECHECK = timedelta(minutes=15)
 # What holds an account instead of failing its deliveries: the operator's to fix, not the post.
-OPERATOR_FIXES = frozenset({Attention.CREDENTIALS, Attention.VERSION})
+OPERATOR_FIXES = frozenset({Attention.CREDENTIALS, Attention.VERSION, Attention.MEDIA_HOST})
 
 Step = RetryAt | GiveUp | Unresolved | HoldAccount
 
@@ -93,7 +93,8 @@ def after_error(
     """What to do after attempt number ``attempt`` (1-based) failed with ``err``."""
     if isinstance(err, PermanentError):
         if err.attention in OPERATOR_FIXES:
-            # Nothing is dropped for a revoked token or a retired API version: the account
+            # Nothing is dropped for a revoked token, a retired API version or a misconfigured
+            # media host (every post with media would fail alike): the account
             # waits for a human, and is tried again now and then.
             return HoldAccount(now + CREDENTIALS_RECHECK, err.reason, err.attention)
         return GiveUp(err.reason, Outcome.PERMANENT, err.attention)

@@ -53,7 +53,7 @@ class DirectoryHost:
     async def public_url(self, media: MediaFile, *, suffix: str) -> str:
         """Store ``media`` (once) and return its URL, checked to serve the same bytes.
 
-        Raises ``PermanentError`` (``Attention.PERMISSION``) when the directory cannot be
+        Raises ``PermanentError`` (``Attention.MEDIA_HOST``) when the directory cannot be
         written (missing, no permission, read-only) or the URL serves something else;
         ``TransientError`` when the disk is full or failing, or the URL is unreachable or
         answers 5xx (see ``verify_served``).
@@ -73,7 +73,7 @@ class DirectoryHost:
             reason = f"cannot write into [media] public_dir {self.directory}: {why}"
             if err.errno in _TRANSIENT_ERRNOS:
                 raise TransientError(reason) from err
-            raise PermanentError(reason, attention=Attention.PERMISSION) from err
+            raise PermanentError(reason, attention=Attention.MEDIA_HOST) from err
 
     @property
     def where(self) -> str:

@@ -108,7 +108,7 @@ class S3Host:
         """Upload ``media`` unless the bucket has it, and return its checked URL.
 
         Raises ``TransientError`` when the endpoint or the URL is unreachable, times out, or
-        answers 5xx or "slow down"; ``PermanentError`` (``Attention.PERMISSION``) when the
+        answers 5xx or "slow down"; ``PermanentError`` (``Attention.MEDIA_HOST``) when the
         credentials are refused (403, an unknown key id, a bad signature), the bucket does
         not exist, or the URL does not serve the object (a bucket that is not public, a
         ``public_base_url`` that points elsewhere).
@@ -185,7 +185,7 @@ class S3Host:
                 return PermanentError(
                     f"the {self.where} does not exist: create it, or fix [media.s3] bucket "
                     "and endpoint_url",
-                    attention=Attention.PERMISSION,
+                    attention=Attention.MEDIA_HOST,
                     status=status,
                 )
             if status in (401, 403):
@@ -193,12 +193,12 @@ class S3Host:
                     f"the {self.where} refused {action} ({said}): check [media.s3] "
                     "access_key_id and secret_access_key, and that the key may "
                     "s3:GetObject, s3:PutObject and s3:ListBucket there",
-                    attention=Attention.PERMISSION,
+                    attention=Attention.MEDIA_HOST,
                     status=status,
                 )
             return PermanentError(
                 f"the {self.where} refused {action} (HTTP {status}, {said})",
-                attention=Attention.PERMISSION,
+                attention=Attention.MEDIA_HOST,
                 status=status,
             )
         if isinstance(err, ConnectionError | HTTPClientError | aiohttp.ClientError | TimeoutError):
@@ -210,7 +210,7 @@ class S3Host:
         return PermanentError(
             f"the S3 client refused {action} for the {self.where} ({type(err).__name__}: "
             f"{REDACTOR.scrub(str(err))[:300]})",
-            attention=Attention.PERMISSION,
+            attention=Attention.MEDIA_HOST,
         )
 
 

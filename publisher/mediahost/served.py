@@ -59,7 +59,7 @@ async def verify_served(
 
     Raises ``TransientError`` when the URL cannot be reached, times out or answers 5xx (or
     408/425/429): the server may be back later, and nothing was published. Raises
-    ``PermanentError`` with ``Attention.PERMISSION`` for any other status (403: not public;
+    ``PermanentError`` with ``Attention.MEDIA_HOST`` for any other status (403: not public;
     404: the base URL does not serve the directory or bucket) and for other bytes than were
     stored: the operator's configuration is wrong, and retrying will not mend it.
     """
@@ -78,7 +78,7 @@ async def verify_served(
                 raise PermanentError(
                     f"the media host answered HTTP {resp.status} for {where}: check [media] "
                     "public_base_url and that the files are publicly readable there",
-                    attention=Attention.PERMISSION,
+                    attention=Attention.MEDIA_HOST,
                     status=resp.status,
                 )
             async for chunk in resp.content.iter_chunked(_CHUNK):
@@ -95,5 +95,5 @@ async def verify_served(
             f"{where} does not serve the bytes stored there (sha256 {digest[:12]}…, "
             f"{size:,} bytes): check that [media] public_base_url serves the directory or "
             "bucket written to, and that no cache serves an old copy",
-            attention=Attention.PERMISSION,
+            attention=Attention.MEDIA_HOST,
         )

@@ -79,7 +79,7 @@ async def test_a_file_serving_other_bytes_is_refused_as_misconfiguration(
     (served.directory / f"{DIGEST}.jpg").write_bytes(b"\xff\xd8\xff other bytes")
     with pytest.raises(PermanentError) as info:
         await served.host.public_url(media(), suffix=".jpg")
-    assert info.value.attention is Attention.PERMISSION
+    assert info.value.attention is Attention.MEDIA_HOST
     assert "does not serve the bytes stored" in info.value.reason
     assert (served.directory / f"{DIGEST}.jpg").read_bytes() == b"\xff\xd8\xff other bytes"
 
@@ -93,7 +93,7 @@ async def test_a_base_url_serving_another_directory_is_refused(
     with pytest.raises(PermanentError) as info:
         await host.public_url(media(), suffix=".jpg")
     assert info.value.status == 404
-    assert info.value.attention is Attention.PERMISSION
+    assert info.value.attention is Attention.MEDIA_HOST
     assert served.base_url in info.value.reason
 
 
@@ -144,7 +144,7 @@ async def test_an_unwritable_directory_is_the_operators_to_fix(
     missing = DirectoryHost(tmp_path / "missing", "http://127.0.0.1:9/", session)
     with pytest.raises(PermanentError) as info:
         await missing.public_url(media(), suffix=".jpg")
-    assert info.value.attention is Attention.PERMISSION
+    assert info.value.attention is Attention.MEDIA_HOST
     assert "public_dir" in info.value.reason
     assert (await missing.check()).status is CheckStatus.ATTENTION
 

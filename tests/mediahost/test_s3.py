@@ -102,7 +102,7 @@ async def test_a_bucket_that_is_not_public_is_refused(
         with pytest.raises(PermanentError) as info:
             await host.public_url(media(), suffix=".jpg")
     assert info.value.status == 403
-    assert info.value.attention is Attention.PERMISSION
+    assert info.value.attention is Attention.MEDIA_HOST
     assert "publicly readable" in info.value.reason
 
 
@@ -120,7 +120,7 @@ async def test_a_public_base_url_serving_other_bytes_is_refused(
     ):
         with pytest.raises(PermanentError) as info:
             await host.public_url(media(), suffix=".jpg")
-    assert info.value.attention is Attention.PERMISSION
+    assert info.value.attention is Attention.MEDIA_HOST
     assert "does not serve the bytes stored" in info.value.reason
 
 
@@ -143,7 +143,7 @@ async def test_wrong_credentials_are_the_operators_to_fix(
                     else:  # the right key passes moto's check: the refusal was the key's
                         assert (await host.check()).status is CheckStatus.OK
     (err,) = errors
-    assert err.attention is Attention.PERMISSION
+    assert err.attention is Attention.MEDIA_HOST
     assert err.status == 403
     assert "SignatureDoesNotMatch" in err.reason and "secret_access_key" in err.reason
     assert await local_s3.puts(s3_account, f"{DIGEST}.jpg") == 0
@@ -174,7 +174,7 @@ async def test_a_missing_bucket_says_so(
         with pytest.raises(PermanentError) as info:
             await host.public_url(media(), suffix=".jpg")
         check = await host.check()
-    assert info.value.attention is Attention.PERMISSION
+    assert info.value.attention is Attention.MEDIA_HOST
     assert "bucket no-such-bucket-here" in info.value.reason
     assert "does not exist" in info.value.reason
     assert check.status is CheckStatus.ATTENTION and "does not exist" in check.detail

@@ -123,6 +123,18 @@ ERROR_ROWS = [
         HoldAccount(NOW + CREDENTIALS_RECHECK, "426 version not served", Attention.VERSION),
     ),
     ErrorRow(
+        "misconfigured media host: every post with media would fail alike, the account waits",
+        PermanentError("public URL answers 403", attention=Attention.MEDIA_HOST),
+        1,
+        HoldAccount(NOW + CREDENTIALS_RECHECK, "public URL answers 403", Attention.MEDIA_HOST),
+    ),
+    ErrorRow(
+        "a missing permission: given up (the post may need one the others do not)",
+        PermanentError("no publish_video", attention=Attention.PERMISSION),
+        1,
+        GiveUp("no publish_video", Outcome.PERMANENT, Attention.PERMISSION),
+    ),
+    ErrorRow(
         "refused content: given up at once",
         PermanentError("duplicate", attention=Attention.CONTENT),
         1,
