@@ -55,10 +55,13 @@ posts:
 """
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9"
 PHOTO = "atelier.jpg"  # beside queue.yaml: Instagram posts always carry media
-WITH_PHOTO = QUEUE + f"""\
+WITH_PHOTO = (
+    QUEUE
+    + f"""\
     media:
       - file: {PHOTO}
 """
+)
 GRAPH_LIMIT = (4, "(#4) Application request limit reached")
 
 
