@@ -42,12 +42,10 @@ from publisher.adapters.base import (
     AccountCheck,
     AccountSettings,
     AdapterError,
-    AmbiguousError,
     Capabilities,
     CheckStatus,
     Comments,
     DeliveryRef,
-    Found,
     LengthRule,
     LookupResult,
     MediaItem,
@@ -56,7 +54,6 @@ from publisher.adapters.base import (
     PostContent,
     Problem,
     Progress,
-    Published,
     RemotePart,
     Rendered,
     RenderedPart,
@@ -65,7 +62,7 @@ from publisher.adapters.base import (
     Unknowable,
 )
 from publisher.adapters.containers import CHILDREN, ContainerAdapter
-from publisher.adapters.graph import LOOKUP_PAGES, graph_error, next_params, normalize
+from publisher.adapters.graph import CommentListing, graph_error
 from publisher.adapters.transport import Answer, Kind, doubtful
 from publisher.secrets import Secret
 from publisher.text import code_points, find_entities
@@ -83,6 +80,8 @@ VIDEO_TYPES = frozenset({"video/mp4", "video/quicktime"})
 MAX_ALT_TEXT = 1_000
 TEXT_KEYS = frozenset({"caption", "alt_text"})  # the editor's words: no placeholders
 COMMENT_TEXT_KEYS = frozenset({"message"})
+# A media's comments, for a lookup (the IG Comment node's fields).
+COMMENTS = CommentListing({"fields": "id,text,username,timestamp", "limit": "50"}, "text")
 
 # Instagram's own failures (-1 server error, -2 media download timed out or container
 # expired): a new container on a retry.
@@ -193,16 +192,11 @@ class InstagramAdapter(ContainerAdapter):
         return {"message": text}
 
     async def publish_comment(self, part: RenderedPart, progress: Progress) -> RemotePart:
-        """The first comment on the published media (part 0). No idempotency key: a lost
-        answer is ambiguous, settled by ``lookup``."""
+        """The first comment on the published media (part 0); a comment has no address of
+        its own, so it carries the post's."""
         post = progress.out[0]
         body = payload.fill(part.payload, text=COMMENT_TEXT_KEYS)
-        path = f"{post.remote_id}/comments"
-        doc = await self.graph("POST", path, Kind.CREATE, "first comment", json=body)
-        comment_id = doc.get("id")
-        if not isinstance(comment_id, str) or not comment_id:
-            raise AmbiguousError("first comment: Graph answered 200 without an id")
-        return RemotePart(part.index, comment_id, post.url)
+        return RemotePart(part.index, await self.post_comment(post, body), post.url)
 
     # ------------------------------------------------------------------ classify
 
@@ -223,46 +217,18 @@ class InstagramAdapter(ContainerAdapter):
         found = await self.find_by_text(
             self.listing(), rendered.parts[0].text, since, self.post_url
         )
-        comment = rendered.comment
-        if not isinstance(found, Found) or comment is None:
-            return found
-        post = found.published.parts[0]
-        try:
-            comment_id = await self._find_comment(post.remote_id, comment.text)
-        except AdapterError as err:
-            # The post is out; whether its comment is cannot be told: never resend it blind.
-            return Unknowable(f"the post is {post.remote_id}; its comments: {err.reason}")
-        if comment_id is None:
-            return found  # the comment is not out: the engine sends it, and only it
-        return Found(Published((post, RemotePart(comment.index, comment_id, post.url))))
+        return await self.with_comment(found, rendered, self._find_comment)
 
     async def _find_comment(self, media_id: str, text: str) -> str | None:
-        """The id of the account's comment reading ``text`` on ``media_id``, if there is one.
-        A comment is the account's when its ``username`` is the account's (read once); one
-        without a username is taken on its text alone."""
-        wanted = normalize(text)
+        """The account's comment reading ``text`` on ``media_id``: one whose ``username`` is
+        the account's (read once), or, without a username, on its text alone."""
         ours = await self._username()
-        params: dict[str, str] = {"fields": "id,text,username,timestamp", "limit": "50"}
-        path = f"{media_id}/comments"
-        for _ in range(LOOKUP_PAGES):
-            doc = await self.graph("GET", path, Kind.READ, "lookup: comments", params=params)
-            data = doc.get("data")
-            if not isinstance(data, list):
-                raise TransientError("lookup: Graph answered the comments without a data list")
-            for comment in data:
-                if not isinstance(comment, dict) or not isinstance(comment.get("id"), str):
-                    continue
-                author = comment.get("username")
-                message = comment.get("text")
-                if isinstance(author, str) and author != ours:
-                    continue
-                if isinstance(message, str) and normalize(message) == wanted:
-                    return str(comment["id"])
-            following = next_params(doc.get("paging"))
-            if following is None:
-                return None
-            params = {**params, **following}
-        raise TransientError(f"lookup: more than {LOOKUP_PAGES} pages of comments to read")
+
+        def mine(comment: Mapping[str, Any]) -> bool:
+            author = comment.get("username")
+            return not isinstance(author, str) or author == ours
+
+        return await self.find_comment(media_id, text, COMMENTS, mine)
 
     async def _username(self) -> str:
         """The account's username (``GET /{ig-user-id}?fields=username``), read once."""
