@@ -4,7 +4,8 @@ One request helper (``GraphAdapter.graph``), one reading of Graph's ``error`` ob
 (``classify``: the code decides, the HTTP status only where there is no code), the waits
 Graph gives in its usage headers, and the lookup of a post among the account's recent ones
 matched by its text (Graph keeps no request keys, so that is the only way to settle an
-unknown outcome).
+unknown outcome), and a post's first comment on its ``/comments`` edge, posted and found again
+(Facebook's, Instagram's).
 
 The token travels only in the ``Authorization`` header, never in a payload (dry-run prints
 payloads) nor in a request URL (Facebook's ``debug_token`` excepted: Graph takes its
@@ -22,7 +23,7 @@ import json
 import re
 import unicodedata
 from abc import abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -41,6 +42,7 @@ from publisher.adapters.base import (
     Published,
     RateLimitedError,
     RemotePart,
+    Rendered,
     TransientError,
     Unknowable,
 )
@@ -91,6 +93,15 @@ class Listing:
     text: str
     time: str
     link: str
+
+
+@dataclass(frozen=True)
+class CommentListing:
+    """How to read a post's comments for a lookup: the query (``fields``, ``limit``, a
+    filter) and the name of the text field (Facebook ``message``, Instagram ``text``)."""
+
+    params: Mapping[str, str]
+    text: str
 
 
 def usage_retry_after(headers: Mapping[str, str]) -> timedelta | None:
@@ -292,6 +303,67 @@ class GraphAdapter(HttpAdapter):
             return Found(Published((matches[0][1],)))
         return Absent()
 
+    # ------------------------------------------------------------------ first comments
+
+    async def post_comment(self, post: RemotePart, body: Mapping[str, Any]) -> str:
+        """``POST /{post-id}/comments`` with ``body``: the comment's id. Graph keeps no
+        request keys, so a lost answer is ambiguous (a lookup settles it)."""
+        path = f"{post.remote_id}/comments"
+        doc = await self.graph("POST", path, Kind.CREATE, "first comment", json=dict(body))
+        comment_id = doc.get("id")
+        if not isinstance(comment_id, str) or not comment_id:
+            raise AmbiguousError("first comment: Graph answered 200 without an id")
+        return comment_id
+
+    async def find_comment(
+        self,
+        post_id: str,
+        text: str,
+        listing: CommentListing,
+        mine: Callable[[Mapping[str, Any]], bool],
+    ) -> str | None:
+        """The id of the comment on ``post_id`` reading ``text`` that ``mine`` accepts, if
+        there is one; raises our error when the comments cannot all be read (a comment missing
+        from a partial read would be sent twice)."""
+        wanted = normalize(text)
+        params = dict(listing.params)
+        for _ in range(LOOKUP_PAGES):
+            doc = await self.graph(
+                "GET", f"{post_id}/comments", Kind.READ, "lookup: comments", params=params
+            )
+            data = doc.get("data")
+            if not isinstance(data, list):
+                raise TransientError("lookup: Graph answered the comments without a data list")
+            for comment in data:
+                if not isinstance(comment, dict) or not isinstance(comment.get("id"), str):
+                    continue
+                message = comment.get(listing.text)
+                if isinstance(message, str) and normalize(message) == wanted and mine(comment):
+                    return str(comment["id"])
+            following = next_params(doc.get("paging"))
+            if following is None:
+                return None
+            params = {**params, **following}
+        raise TransientError(f"lookup: more than {LOOKUP_PAGES} pages of comments to read")
+
+    @staticmethod
+    async def with_comment(
+        found: LookupResult, rendered: Rendered, find: Callable[[str, str], Awaitable[str | None]]
+    ) -> LookupResult:
+        """A lookup's post with its first comment when ``find(post_id, text)`` finds it; the
+        post alone when the comment is not out (the engine sends it, and only it); Unknowable
+        when the comments cannot be read, never a blind resend."""
+        comment = rendered.comment
+        if not isinstance(found, Found) or comment is None:
+            return found
+        post = found.published.parts[0]
+        try:
+            comment_id = await find(post.remote_id, comment.text)
+        except AdapterError as err:
+            return Unknowable(f"the post is {post.remote_id}; its comments: {err.reason}")
+        if comment_id is None:
+            return found
+        return Found(Published((post, RemotePart(comment.index, comment_id, post.url))))
 
     async def token_expiry(self, label: str) -> tuple[datetime | None, str, bool]:
         """When the token (``label``: "page token", "token") or its data access expires,

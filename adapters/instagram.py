@@ -17,7 +17,16 @@ may publish 50 posts through the API in a rolling 24 hours (``content_publishing
 held, never failed, see the containers module); a publish refused for it (Graph code 9,
 subcode 2207042) is a rate limit as well.
 
-An unknown outcome is settled by the account's recent media matched by caption.
+**First comment** (developers.facebook.com/docs/instagram-platform/instagram-graph-api/
+reference/ig-media/comments): ``POST /{ig-media-id}/comments`` with ``message``, answering
+``{"id"}``; Graph has no idempotency key, so a lost answer is ambiguous. The reference gives no
+maximum for ``message``; the 2,200 characters kept are the app's, the caption's. A comment
+needs ``instagram_manage_comments`` (``instagram_business_manage_comments`` with Instagram
+Login).
+
+An unknown outcome is settled by the account's recent media matched by caption, then the
+first comment among the media's comments (``GET /{ig-media-id}/comments``, ``text`` and
+``username``); comments that cannot be read make it unknowable, never a resend.
 ``check()`` reads the account's username, the share of the limit spent and, through Graph's
 ``debug_token`` (as for Facebook), when the token expires.
 """
@@ -35,6 +44,7 @@ from publisher.adapters.base import (
     AdapterError,
     Capabilities,
     CheckStatus,
+    Comments,
     DeliveryRef,
     LengthRule,
     LookupResult,
@@ -43,17 +53,22 @@ from publisher.adapters.base import (
     PermanentError,
     PostContent,
     Problem,
+    Progress,
+    RemotePart,
     Rendered,
+    RenderedPart,
     Subject,
+    TransientError,
     Unknowable,
 )
 from publisher.adapters.containers import CHILDREN, ContainerAdapter
-from publisher.adapters.graph import graph_error
+from publisher.adapters.graph import CommentListing, graph_error
 from publisher.adapters.transport import Answer, Kind, doubtful
 from publisher.secrets import Secret
 from publisher.text import code_points, find_entities
 
 MAX_CAPTION = 2_200
+MAX_COMMENT = 2_200
 MAX_HASHTAGS = 30
 MAX_MENTIONS = 20
 MAX_CAROUSEL = 10
@@ -64,6 +79,9 @@ VIDEO_TYPES = frozenset({"video/mp4", "video/quicktime"})
 # Instagram documents no maximum for alt_text; Threads' 1,000 characters is the bound kept.
 MAX_ALT_TEXT = 1_000
 TEXT_KEYS = frozenset({"caption", "alt_text"})  # the editor's words: no placeholders
+COMMENT_TEXT_KEYS = frozenset({"message"})
+# A media's comments, for a lookup (the IG Comment node's fields).
+COMMENTS = CommentListing({"fields": "id,text,username,timestamp", "limit": "50"}, "text")
 
 # Instagram's own failures (-1 server error, -2 media download timed out or container
 # expired): a new container on a retry.
@@ -92,6 +110,7 @@ class InstagramAdapter(ContainerAdapter):
     # "query a container's status once per minute, for no more than 5 minutes"
     poll_every = timedelta(minutes=1)
     max_processing = timedelta(minutes=5)
+    _own_username: str | None = None  # read by the first lookup of a comment
 
     @property
     def _settings(self) -> InstagramSettings:
@@ -128,6 +147,7 @@ class InstagramAdapter(ContainerAdapter):
                 mix_images_and_video=True,
             ),
             threads=False,
+            comments=Comments(LengthRule(code_points, MAX_COMMENT)),
         )
 
     # ------------------------------------------------------------------ render and payloads
@@ -167,6 +187,17 @@ class InstagramAdapter(ContainerAdapter):
             body["caption"] = text
         return body
 
+    def build_comment(self, text: str, content: PostContent) -> Mapping[str, Any]:
+        """The body of ``POST /{ig-media-id}/comments``: the account comments on its post."""
+        return {"message": text}
+
+    async def publish_comment(self, part: RenderedPart, progress: Progress) -> RemotePart:
+        """The first comment on the published media (part 0); a comment has no address of
+        its own, so it carries the post's."""
+        post = progress.out[0]
+        body = payload.fill(part.payload, text=COMMENT_TEXT_KEYS)
+        return RemotePart(part.index, await self.post_comment(post, body), post.url)
+
     # ------------------------------------------------------------------ classify
 
     def classify(self, answer: Answer, kind: Kind) -> AdapterError:
@@ -179,10 +210,37 @@ class InstagramAdapter(ContainerAdapter):
     # ------------------------------------------------------------------ lookup and check
 
     async def lookup(self, ref: DeliveryRef, rendered: Rendered, since: datetime) -> LookupResult:
-        """The account's recent media since ``since``, matched by caption."""
+        """The account's recent media since ``since``, matched by caption; then its first
+        comment among the media's comments."""
         if not rendered.parts:
             return Unknowable("nothing was rendered")
-        return await self.find_by_text(self.listing(), rendered.parts[0].text, since, self.post_url)
+        found = await self.find_by_text(
+            self.listing(), rendered.parts[0].text, since, self.post_url
+        )
+        return await self.with_comment(found, rendered, self._find_comment)
+
+    async def _find_comment(self, media_id: str, text: str) -> str | None:
+        """The account's comment reading ``text`` on ``media_id``: one whose ``username`` is
+        the account's (read once), or, without a username, on its text alone."""
+        ours = await self._username()
+
+        def mine(comment: Mapping[str, Any]) -> bool:
+            author = comment.get("username")
+            return not isinstance(author, str) or author == ours
+
+        return await self.find_comment(media_id, text, COMMENTS, mine)
+
+    async def _username(self) -> str:
+        """The account's username (``GET /{ig-user-id}?fields=username``), read once."""
+        if self._own_username is None:
+            doc = await self.graph(
+                "GET", self.user_id, Kind.READ, "lookup: account", params={"fields": "username"}
+            )
+            name = doc.get("username")
+            if not isinstance(name, str) or not name:
+                raise TransientError("lookup: Graph answered without the account's username")
+            self._own_username = name
+        return self._own_username
 
     async def check(self) -> AccountCheck:
         """The account, the limit spent, and when the token expires (``debug_token``, on the

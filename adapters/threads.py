@@ -17,12 +17,18 @@ whole cluster: ``❄️`` (U+2744 U+FE0F) counts 6, ``😀`` 4, ``👍🏽`` 8, 
 **Links.** At most 5 distinct URLs in a post's text: since 22 December 2025 Threads refuses
 more (``THREADS_API__LINK_LIMIT_EXCEEDED``); a render error here.
 
+**First comment.** A reply to the post itself (``reply_to_id``: the post's first part), built
+like a thread's second part (``Adapter.build_comment``'s default) and published as any reply;
+at most 500 characters counted as a post is.
+
 The account may publish 250 posts through the API in a rolling 24 hours
 (``threads_publishing_limit``; held, never failed, see the containers module). Replies have
 their own, larger limit (1,000), so only a post's first part is checked.
 
 An unknown outcome is settled by the user's recent threads matched by text, then the chain
-part by part among the user's replies (``GET /{user-id}/replies``, ``replied_to``).
+part by part among the user's replies (``GET /{user-id}/replies``, ``replied_to``), and the
+first comment among the replies to the post. Replies that cannot be read make the outcome
+unknowable, never a resend.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from publisher.adapters.base import (
     AccountSettings,
     AdapterError,
     Capabilities,
+    Comments,
     DeliveryRef,
     Found,
     LengthRule,
@@ -51,7 +58,9 @@ from publisher.adapters.base import (
     Published,
     RemotePart,
     Rendered,
+    Role,
     Subject,
+    TransientError,
     Unknowable,
 )
 from publisher.adapters.containers import CHILDREN, ContainerAdapter
@@ -147,6 +156,8 @@ class ThreadsAdapter(ContainerAdapter):
                 mix_images_and_video=True,
             ),
             threads=True,
+            # The first comment is a reply to the post: a post's rule.
+            comments=Comments(LengthRule(threads_length, MAX_LENGTH)),
         )
 
     # ------------------------------------------------------------------ render and payloads
@@ -155,10 +166,14 @@ class ThreadsAdapter(ContainerAdapter):
         """The shared render, plus the carousel's size and the links of each part."""
         rendered = super().render(content)
         errors = self.carousel_total(content, MAX_CAROUSEL, "Threads")
+        posts = len(rendered.post_parts)
         for part in rendered.parts:
             links = {u.url for u in extract_urls(part.text)}
             if len(links) > MAX_LINKS:
-                where = f"part {part.index + 1}: " if len(rendered.parts) > 1 else ""
+                if part.role is Role.COMMENT:
+                    where = "the first comment: "
+                else:
+                    where = f"part {part.index + 1}: " if posts > 1 else ""
                 message = f"{where}{len(links)} links, Threads takes at most {MAX_LINKS} a post"
                 errors.append(Problem(message, Subject.TEXT))
         return rendered.with_problems(errors=errors)
@@ -186,7 +201,8 @@ class ThreadsAdapter(ContainerAdapter):
     # ------------------------------------------------------------------ lookup and check
 
     async def lookup(self, ref: DeliveryRef, rendered: Rendered, since: datetime) -> LookupResult:
-        """The first part among the user's threads, then each reply after it."""
+        """The first part among the user's threads, then each reply after it: a thread part
+        replies to the part before it, the first comment to the post."""
         if not rendered.parts:
             return Unknowable("nothing was rendered")
         first = await self.find_by_text(
@@ -200,15 +216,17 @@ class ThreadsAdapter(ContainerAdapter):
             return Unknowable(f"lookup of the replies failed: {err.reason}")
         chain = [first.published.parts[0]]
         for part in rendered.parts[1:]:
-            parent, wanted = chain[-1].remote_id, normalize(part.text)
+            parent = chain[0 if part.role is Role.COMMENT else -1].remote_id
+            wanted = normalize(part.text)
             match = next((r for r in replies if r.parent == parent and r.text == wanted), None)
             if match is None:
-                break
+                break  # the rest is not out: the engine sends it, and only it
             chain.append(RemotePart(part.index, match.id, match.permalink))
         return Found(Published(tuple(chain)))
 
     async def _replies(self, since: datetime) -> list[_Reply]:
-        """The user's replies since ``since``."""
+        """The user's replies since ``since``; an answer that cannot be read whole is an
+        error (a reply missing from a partial read would be sent twice)."""
         params: dict[str, str] = {
             "since": str(int((since - LOOKUP_SLACK).timestamp())),
             "fields": "id,text,timestamp,permalink,replied_to",
@@ -221,7 +239,7 @@ class ThreadsAdapter(ContainerAdapter):
             )
             data = doc.get("data")
             if not isinstance(data, list):
-                break
+                raise TransientError("lookup: the replies came without a data list")
             for reply in data:
                 if not isinstance(reply, dict) or not isinstance(reply.get("id"), str):
                     continue
@@ -234,9 +252,9 @@ class ThreadsAdapter(ContainerAdapter):
                     out.append(_Reply(parent_id, reply["id"], normalize(text), url))
             following = next_params(doc.get("paging"))
             if following is None:
-                break
+                return out
             params = {**params, **following}
-        return out
+        raise TransientError(f"lookup: more than {LOOKUP_PAGES} pages of replies to read")
 
     async def check(self) -> AccountCheck:
         return await self.identity("me", "id,username")

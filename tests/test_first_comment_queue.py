@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from publisher.adapters.base import (
     Capabilities,
     MediaItem,
@@ -159,3 +161,60 @@ def test_a_network_without_comments_refuses_one_at_its_field() -> None:
     # Without one, the same network renders cleanly.
     clean = render_with(NoComments(), PostContent("p", "loft", "pigeon", "Bonjour"))
     assert not clean.errors
+
+
+META_QUEUE = """\
+    posts:
+      - id: soldes
+        at: 2030-12-05 10:00
+        accounts: [ig, th]
+        text: Les soldes d'hiver commencent samedi.
+        media:
+          - file: vitrine.jpg
+            alt: La vitrine des soldes
+        first_comment: "{comment}"
+"""
+
+
+def setup_meta(project: Project, comment: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An Instagram and a Threads account (their tokens from the environment) and a photo."""
+    monkeypatch.setenv("IG_TOKEN", "ig-token-for-a-dry-run")
+    monkeypatch.setenv("TH_TOKEN", "th-token-for-a-dry-run")
+    project.accounts = {
+        "ig": {"network": "instagram", "user_id": "17841400000000001", "token": "${IG_TOKEN}"},
+        "th": {"network": "threads", "user_id": "26000000000000001", "token": "${TH_TOKEN}"},
+    }
+    project.write_config()
+    (project.root / "vitrine.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9")
+    project.write_queue(META_QUEUE.format(comment=comment))
+
+
+async def test_dry_run_shows_instagram_and_threads_comments(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Instagram's is a Comments API body; Threads' a reply to the post, counted as a post."""
+    comment = "Toutes les adresses ❄️"
+    setup_meta(project, comment, monkeypatch)
+    code, out, err = await cli("dry-run", "--json", "--config", str(project.config_path))
+    assert code == 0, err
+    by_account = {d["account"]: d for d in json.loads(out)["deliveries"]}
+    ig = by_account["ig"]["parts"][-1]
+    assert (ig["role"], ig["payload"], ig["limit"]) == ("comment", {"message": comment}, 2_200)
+    th = by_account["th"]["parts"][-1]
+    assert th["role"] == "comment" and th["limit"] == 500
+    assert th["payload"] == {"media_type": "TEXT", "text": comment, "reply_to_id": "<part:0>"}
+    assert th["length"] == len("Toutes les adresses ") + 6  # ❄️: its 6 UTF-8 bytes
+
+
+async def test_validate_checks_instagram_and_threads_comment_lengths(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup_meta(project, "x" * 495 + "😀😀", monkeypatch)  # 497 characters, 503 on Threads
+    code, _, err = await cli("validate", "--config", str(project.config_path))
+    assert code == 1
+    assert "the first comment is 503 long, threads takes at most 500 in a comment" in err
+    assert "(ig, instagram)" not in err
+    setup_meta(project, "x" * 2_201, monkeypatch)
+    code, _, err = await cli("validate", "--config", str(project.config_path))
+    assert code == 1
+    assert "the first comment is 2201 long, instagram takes at most 2200 in a comment" in err

@@ -9,6 +9,13 @@ published in its rolling window and refuses one more (Graph code 9, subcode 2207
 answers the publishing-limit edge, the account's recent posts (paged), its replies
 (Threads), a post's permalink and the account itself. A ``Dialect`` holds what differs.
 
+First comments: on Threads a reply like any other (a reply's publish takes the injections
+queued for "reply publish" before those for "publish", so a test can fail a post's comment
+and not the post); on Instagram ``POST /{ig-media-id}/comments`` (``message``, answering
+``{"id"}``) and ``GET /{ig-media-id}/comments`` (paged), injection endpoints "comment" and
+"comments" (developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/
+ig-media/comments).
+
 Stricter than the networks on purpose: an unknown field anywhere is a ``(#100)`` error
 starting "strict server:".
 """
@@ -58,6 +65,12 @@ class Dialect:
     permalink_base: str
     video_alt: bool  # alt_text on a video container
     debug_token: bool  # GET /debug_token (Graph's, on graph.facebook.com)
+    # The media's comments edge (Instagram): the longest message it takes; 0: no such edge.
+    max_comment: int = 0
+
+
+# A comment's fields (the IG Comment node's, as far as the server keeps them).
+COMMENT_FIELDS = frozenset({"id", "text", "username", "timestamp", "like_count", "hidden"})
 
 
 @dataclass
@@ -82,6 +95,15 @@ class Post:
 
 
 @dataclass
+class Comment:
+    id: str
+    media_id: str
+    text: str
+    username: str
+    timestamp: datetime
+
+
+@dataclass
 class ContainerServer(GraphServer):
     dialect: Dialect = field(default=None)  # type: ignore[assignment]
     user_id: str = "17841400000000001"
@@ -101,6 +123,7 @@ class ContainerServer(GraphServer):
 
     containers: dict[str, Container] = field(default_factory=dict)
     posts: list[Post] = field(default_factory=list)
+    comments: list[Comment] = field(default_factory=list)
     requests: list[Any] = field(default_factory=list)
     url: str = ""
 
@@ -130,6 +153,12 @@ class ContainerServer(GraphServer):
         post = Post(self._new_id(), container, text, when, [], reply_to)
         self.posts.append(post)
         return post.id
+
+    def add_comment(self, media_id: str, text: str, username: str) -> str:
+        """A comment already on a media (someone else's, or the account's own)."""
+        comment = Comment(self._new_id(), media_id, text, username, self.now())
+        self.comments.append(comment)
+        return comment.id
 
     @property
     def total(self) -> int:
@@ -171,6 +200,14 @@ class ContainerServer(GraphServer):
                 return self._list(request, replies=False)
             if (edge, method) == ("replies", "GET") and d.name == "threads":
                 return self._list(request, replies=True)
+        if len(rest) == 2 and rest[1] == "comments" and d.max_comment:
+            media = next((p for p in self.posts if p.id == rest[0]), None)
+            if media is None:
+                raise self.unknown_object(method, rest[0])
+            if method == "POST":
+                return self._comment(media, fields)
+            if method == "GET":
+                return self._comments(request, media)
         if len(rest) == 1 and method == "GET":
             if rest[0] == d.me_path.replace("{user}", self.user_id):
                 return self._me(request)
@@ -343,7 +380,10 @@ class ContainerServer(GraphServer):
                 f"for a moment ({container.status})",
                 subcode=2207027,
             )
-        injection = self.take("publish")
+        injection = None
+        if container.body.get("reply_to_id") is not None:
+            injection = self.take("reply publish")
+        injection = injection or self.take("publish")
         if injection is not None and not injection.commit:
             return self.answer(injection)
         if container.body.get("reply_to_id") is None and self.usage() >= self.total:
@@ -369,6 +409,56 @@ class ContainerServer(GraphServer):
         if injection is not None:
             return self.answer(injection)
         return web.json_response({"id": post.id})
+
+    # ------------------------------------------------------------------ comments (Instagram)
+
+    def _comment(self, media: Post, fields: Mapping[str, Any]) -> web.Response:
+        unknown = set(fields) - {"message"}
+        if unknown:
+            raise self.strict(f"unknown comments fields {sorted(unknown)}")
+        message = fields.get("message")
+        if not isinstance(message, str) or not message.strip():
+            raise self.error(100, "(#100) The parameter message is required")
+        if len(message) > self.dialect.max_comment:
+            raise self.error(100, "(#100) The comment is too long")
+        injection = self.take("comment")
+        if injection is not None and not injection.commit:
+            return self.answer(injection)
+        comment_id = self.add_comment(media.id, message, self.username)
+        if injection is not None:
+            return self.answer(injection)
+        return web.json_response({"id": comment_id})
+
+    def _comments(self, request: web.Request, media: Post) -> web.Response:
+        wanted = self.wanted_fields(request, COMMENT_FIELDS, "IGComment")
+        self.only_query(request, frozenset({"fields", "limit", "after"}))
+        try:
+            limit = min(int(request.query.get("limit", str(self.page_size))), self.page_size)
+            start = int(request.query.get("after", "0"))
+        except ValueError:
+            raise self.strict("limit and after must be integers") from None
+        injection = self.take("comments")
+        if injection is not None:
+            return self.answer(injection)
+        # Graph lists a media's comments newest first.
+        matching = [c for c in reversed(self.comments) if c.media_id == media.id]
+        page = matching[start : start + limit]
+        data = []
+        for c in page:
+            doc: dict[str, Any] = {"id": c.id, "text": c.text, "username": c.username}
+            doc["timestamp"] = graph_time(c.timestamp)
+            doc.update(like_count=0, hidden=False)
+            data.append({k: v for k, v in doc.items() if k in wanted or k == "id"})
+        body: dict[str, Any] = {"data": data}
+        if start + len(page) < len(matching):
+            body["paging"] = {
+                "cursors": {"before": str(start), "after": str(start + len(page))},
+                "next": (
+                    f"https://graph.example/{self.version}/{media.id}/comments?"
+                    f"access_token={self.token}&after={start + len(page)}&limit={limit}"
+                ),
+            }
+        return web.json_response(body)
 
     # ------------------------------------------------------------------ reads
 

@@ -1,5 +1,6 @@
-"""First comments end to end on the five networks that take one, each against its strict
-local server (the real reference PDS for Bluesky): the post, then its comment on it; a comment
+"""First comments end to end on the seven networks that take one, each against its strict
+local server (the real reference PDS for Bluesky; Instagram's media fetched from a really
+served directory): the post, then its comment on it; a comment
 that failed is sent again alone; one whose answer was lost is found by the lookup, never sent
 twice. Always exactly one post and one comment on the network.
 """
@@ -8,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -24,6 +26,7 @@ from publisher.adapters.base import (
     AmbiguousError,
     DeliveryRef,
     Found,
+    MediaItem,
     PostContent,
     Published,
     RateLimitedError,
@@ -34,17 +37,23 @@ from publisher.adapters.base import (
 )
 from publisher.adapters.bluesky import BlueskyAdapter, BlueskySettings
 from publisher.adapters.facebook import FacebookAdapter, FacebookSettings
+from publisher.adapters.instagram import InstagramAdapter, InstagramSettings
 from publisher.adapters.linkedin import LinkedInAdapter, LinkedInSettings
 from publisher.adapters.mastodon import MastodonAdapter, MastodonSettings
+from publisher.adapters.threads import ThreadsAdapter, ThreadsSettings
 from publisher.adapters.x import XAdapter, XSettings
 from publisher.clock import FakeClock
+from publisher.media import MediaRef
 from publisher.secrets import Secret
 from publisher.testing import LocalServer
+from publisher.testing.hosting import ServedDirectory
 from tests.networks.bluesky.pds import Account, Pds, pds, pds_account  # noqa: F401 (fixtures)
 from tests.networks.bluesky.test_bluesky import Proxy
 from tests.networks.facebook.server import GraphServer
+from tests.networks.instagram.server import InstagramServer
 from tests.networks.linkedin.server import LinkedInServer
 from tests.networks.mastodon.server import Failure, MastodonServer
+from tests.networks.threads.server import ThreadsServer
 from tests.networks.x.server import XServer
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
@@ -52,6 +61,8 @@ TOKEN = "SECRET-first-comment-token-5e1f"
 ORG = "urn:li:organization:5515715"
 PAGE = "1234567890"
 CREATE_RECORD = "com.atproto.repo.createRecord"
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9"
+GRAPH_LIMIT = (4, "(#4) Application request limit reached")
 
 
 @dataclass
@@ -71,14 +82,16 @@ class Net:
     # The next comment fails without landing (a rate limit), or lands with its answer lost.
     refuse_comment: Callable[[], None]
     lose_comment_answer: Callable[[], None] | None
+    media: tuple[MediaItem, ...] = ()  # the post's (Instagram posts always carry one)
 
 
-def content(network: str, post_id: str) -> PostContent:
+def content(network: str, post_id: str, media: tuple[MediaItem, ...] = ()) -> PostContent:
     return PostContent(
         post_id=post_id,
         account=f"brand-{network}",
         network=network,
         text=f"Atelier couture samedi ({post_id}) ❄️",
+        media=media,
         first_comment=f"Inscription gratuite : https://example.com/atelier ({post_id})",
     )
 
@@ -178,6 +191,56 @@ async def linkedin(ctx: AdapterContext, clock: FakeClock) -> AsyncIterator[Net]:
         yield Net("linkedin", LinkedInAdapter("brand-linkedin", settings, ctx), items, refuse, lose)
 
 
+@contextlib.asynccontextmanager
+async def threads(ctx: AdapterContext, clock: FakeClock) -> AsyncIterator[Net]:
+    async with ThreadsServer(token=TOKEN, now=clock.now) as server:
+        settings = ThreadsSettings(
+            user_id=server.user_id, token=Secret("THREADS_TOKEN", TOKEN), api_base=server.url
+        )
+
+        def items() -> list[Item]:
+            return [Item(p.id, p.text or "", p.reply_to) for p in server.posts]
+
+        def refuse() -> None:
+            server.inject_error("reply publish", *GRAPH_LIMIT)
+
+        def lose() -> None:
+            server.inject_drop("reply publish", commit=True)
+
+        yield Net("threads", ThreadsAdapter("brand-threads", settings, ctx), items, refuse, lose)
+
+
+def instagram(public: Path) -> Callable[..., Any]:
+    @contextlib.asynccontextmanager
+    async def make(ctx: AdapterContext, clock: FakeClock) -> AsyncIterator[Net]:
+        assert ctx.session is not None
+        photo = public.parent / "atelier.jpg"
+        photo.write_bytes(JPEG)
+        item = MediaItem(MediaRef.beside(photo), "", "image/jpeg", len(JPEG))
+        async with (
+            InstagramServer(token=TOKEN, now=clock.now) as server,
+            ServedDirectory(public, ctx.session) as served,
+        ):
+            settings = InstagramSettings(
+                user_id=server.user_id, token=Secret("IG_TOKEN", TOKEN), api_base=server.url
+            )
+            adapter = InstagramAdapter("brand-instagram", settings, replace(ctx, host=served.host))
+
+            def items() -> list[Item]:
+                posts = [Item(p.id, p.text or "", None) for p in server.posts]
+                return posts + [Item(c.id, c.text, c.media_id) for c in server.comments]
+
+            def refuse() -> None:
+                server.inject_error("comment", *GRAPH_LIMIT)
+
+            def lose() -> None:
+                server.inject_drop("comment", commit=True)
+
+            yield Net("instagram", adapter, items, refuse, lose, (item,))
+
+    return make
+
+
 def bluesky(account: Account, pds_url: str) -> Callable[..., Any]:
     @contextlib.asynccontextmanager
     async def make(ctx: AdapterContext, clock: FakeClock) -> AsyncIterator[Net]:
@@ -220,7 +283,7 @@ def bluesky(account: Account, pds_url: str) -> Callable[..., Any]:
     return make
 
 
-NETWORKS = ["mastodon", "x", "bluesky", "facebook", "linkedin"]
+NETWORKS = ["mastodon", "x", "bluesky", "facebook", "linkedin", "threads", "instagram"]
 
 
 @pytest.fixture
@@ -242,14 +305,23 @@ async def net(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator
             pds_server: Pds = request.getfixturevalue("pds")
             account: Account = request.getfixturevalue("pds_account")
             maker = bluesky(account, pds_server.url)
+        elif name == "instagram":
+            tmp_path: Path = request.getfixturevalue("tmp_path")
+            maker = instagram(tmp_path / "public")
         else:
-            maker = {"mastodon": mastodon, "x": x, "facebook": facebook, "linkedin": linkedin}[name]
+            maker = {
+                "mastodon": mastodon,
+                "x": x,
+                "facebook": facebook,
+                "linkedin": linkedin,
+                "threads": threads,
+            }[name]
         async with maker(ctx, clock) as made:
             yield made
 
 
 def render(net: Net, post_id: str) -> Rendered:
-    rendered = net.adapter.render(content(net.name, post_id))
+    rendered = net.adapter.render(content(net.name, post_id, net.media))
     assert not rendered.errors, rendered.errors
     assert [p.role for p in rendered.parts] == [Role.POST, Role.COMMENT]
     return rendered
@@ -257,7 +329,7 @@ def render(net: Net, post_id: str) -> Rendered:
 
 def assert_one_post_one_comment(net: Net, post_id: str, published: Published) -> None:
     """The network holds this delivery's post once and its comment once, on the post."""
-    wanted = content(net.name, post_id)
+    wanted = content(net.name, post_id, net.media)
     mine = [i for i in net.items() if f"({post_id})" in i.text]
     posts = [i for i in mine if i.on is None]
     comments = [i for i in mine if i.on is not None]

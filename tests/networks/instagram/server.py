@@ -6,8 +6,10 @@ Instagram's dialect (developers.facebook.com/docs/instagram-platform/content-pub
 ``children``; ``caption``), ``GET /{container}?fields=status_code,status``,
 ``POST /{ig-user-id}/media_publish``, ``GET /{ig-user-id}/content_publishing_limit``,
 ``GET /{ig-user-id}/media`` (recent media), ``GET /{media-id}?fields=permalink``,
-``GET /{ig-user-id}?fields=username``. Injection endpoints: "container", "status", "publish",
-"limit", "list", "permalink", "me".
+``GET /{ig-user-id}?fields=username``, and a media's comments: ``POST /{ig-media-id}/comments``
+(``message``) and ``GET /{ig-media-id}/comments`` (``id,text,username,timestamp``). Injection
+endpoints: "container", "status", "publish", "limit", "list", "permalink", "me", "comment",
+"comments".
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ INSTAGRAM = Dialect(
     permalink_base="https://www.instagram.com",
     debug_token=True,
     video_alt=False,
+    max_comment=2_200,
 )
 
 

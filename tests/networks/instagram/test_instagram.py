@@ -25,6 +25,7 @@ from publisher.adapters.base import (
     PostContent,
     RateLimitedError,
     TransientError,
+    Unknowable,
 )
 from publisher.adapters.instagram import InstagramAdapter, InstagramSettings
 from publisher.clock import FakeClock
@@ -436,3 +437,93 @@ async def test_publish_refused_as_not_ready_is_transient(
     assert server.posts == []
     await adapter.publish(rendered, ref(clock))
     assert len(server.posts) == 1
+
+
+# --------------------------------------------------------------------------- first comment
+
+COMMENT = "Toute la collection : lien dans la bio 🍂"
+
+
+def test_first_comment_payload_and_length(offline: InstagramAdapter, photo: MediaItem) -> None:
+    """dry-run shows the Comments body; validate refuses one over 2,200 characters."""
+    rendered = offline.render(content(media=(photo,), first_comment=COMMENT))
+    assert not rendered.errors
+    comment = rendered.comment
+    assert comment is not None and comment is rendered.parts[-1] and comment.index == 1
+    assert comment.payload == {"message": COMMENT} and comment.limit == 2_200
+    errors = offline.render(content(media=(photo,), first_comment="x" * 2_201)).errors
+    assert any("first comment is 2201 long" in e for e in errors), errors
+
+
+async def test_post_then_its_comment(
+    adapter: InstagramAdapter, server: InstagramServer, clock: FakeClock, photo: MediaItem
+) -> None:
+    rendered = adapter.render(content(media=(photo,), first_comment=COMMENT))
+    published = await adapter.publish(rendered, ref(clock))
+    [post] = server.posts
+    [comment] = server.comments
+    assert (comment.media_id, comment.text, comment.username) == (post.id, COMMENT, "brand")
+    assert [p.remote_id for p in published.parts] == [post.id, comment.id]
+    assert published.parts[1].url == published.parts[0].url  # a comment has no address
+    posts = [r for r in server.requests if r.path.endswith("/media_publish")]
+    assert len(posts) == 1  # the comment is no second post: it spends none of the 50
+    token_only_in_headers(server)
+
+
+async def test_lookup_finds_the_comment_by_the_accounts_username(
+    adapter: InstagramAdapter, server: InstagramServer, clock: FakeClock, photo: MediaItem
+) -> None:
+    rendered = adapter.render(content(media=(photo,), first_comment=COMMENT))
+    media_id = server.add_post(CAPTION, NOW)
+    server.add_comment(media_id, COMMENT, "a-copycat")  # the same words, someone else's
+    found = await adapter.lookup(ref(clock), rendered, NOW - timedelta(hours=1))
+    assert isinstance(found, Found)
+    assert [p.remote_id for p in found.published.parts] == [media_id]  # the comment: not out
+    ours = server.add_comment(media_id, COMMENT, "brand")
+    for i in range(30):  # more than a page of comments after ours
+        server.add_comment(media_id, f"Superbe {i}", f"fan{i}")
+    found = await adapter.lookup(ref(clock), rendered, NOW - timedelta(hours=1))
+    assert isinstance(found, Found)
+    assert [(p.index, p.remote_id) for p in found.published.parts] == [(0, media_id), (1, ours)]
+
+
+@pytest.mark.parametrize("fault", ["500", "garbage", "me"])
+async def test_comments_unreadable_make_the_comment_unknowable(
+    adapter: InstagramAdapter,
+    server: InstagramServer,
+    clock: FakeClock,
+    photo: MediaItem,
+    fault: str,
+) -> None:
+    """The post is out and its comments cannot be read: never a blind resend of the comment."""
+    rendered = adapter.render(content(media=(photo,), first_comment=COMMENT))
+    server.add_post(CAPTION, NOW)
+    if fault == "500":
+        server.inject_error("comments", 2, "Service temporarily unavailable", status=503)
+    elif fault == "garbage":
+        server.inject_raw("comments", 200, json.dumps({"data": "nope"}))
+    else:
+        server.inject_error("me", 2, "Service temporarily unavailable", status=503)
+    found = await adapter.lookup(ref(clock), rendered, NOW - timedelta(hours=1))
+    assert isinstance(found, Unknowable), found
+
+
+async def test_server_refuses_a_comment_instagram_would(
+    session: aiohttp.ClientSession, server: InstagramServer
+) -> None:
+    media_id = server.add_post(CAPTION, NOW)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    base = f"{server.url}/v23.0/{media_id}/comments"
+    for body, expected in [
+        ({"message": "ok", "reply_to": "1"}, "strict server: unknown comments fields"),
+        ({}, "message is required"),
+        ({"message": "x" * 2_201}, "too long"),
+    ]:
+        async with session.post(base, json=body, headers=headers) as resp:
+            doc = await resp.json()
+        assert resp.status == 400 and expected in doc["error"]["message"], (body, doc)
+    async with session.post(base, json={"message": "ok"}) as resp:
+        assert resp.status == 400 and (await resp.json())["error"]["code"] == 190
+    async with session.get(base, params={"fields": "id,caption"}, headers=headers) as resp:
+        assert resp.status == 400 and "nonexisting field" in (await resp.json())["error"]["message"]
+    assert server.comments == []

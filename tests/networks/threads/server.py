@@ -6,8 +6,9 @@
 ``GET /{container}?fields=status,error_message``, ``POST /{user-id}/threads_publish``,
 ``GET /{user-id}/threads_publishing_limit``, ``GET /{user-id}/threads`` and
 ``GET /{user-id}/replies`` (with ``replied_to``), ``GET /{media-id}?fields=permalink``,
-``GET /me?fields=id,username``. Injection endpoints: "container", "status", "publish",
-"limit", "list", "replies", "permalink", "me".
+``GET /me?fields=id,username``. A first comment is a reply to the post like any other.
+Injection endpoints: "container", "status", "publish" ("reply publish": a reply's publish
+only, taken before "publish"), "limit", "list", "replies", "permalink", "me".
 """
 
 from __future__ import annotations

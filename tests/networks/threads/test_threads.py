@@ -26,6 +26,7 @@ from publisher.adapters.base import (
     RateLimitedError,
     RemotePart,
     TransientError,
+    Unknowable,
 )
 from publisher.adapters.threads import ThreadsAdapter, ThreadsSettings, threads_length
 from publisher.clock import FakeClock
@@ -487,3 +488,76 @@ async def test_failures_before_the_publish_are_transient(
     assert server.posts == []
     published = await adapter.publish(adapter.render(content()), ref(clock))
     assert [p.id for p in server.posts] == [published.remote_id]
+
+
+# --------------------------------------------------------------------------- first comment
+
+COMMENT = "Les fournitures : https://example.com/liste 📝"
+
+
+def test_first_comment_is_a_reply_to_the_post(offline: ThreadsAdapter) -> None:
+    """dry-run shows it: a TEXT container replying to the post's first part (not to the part
+    before it), counted as a post is (emoji as UTF-8 bytes)."""
+    rendered = offline.render(content("Une phrase de plus. " * 40, first_comment=COMMENT))
+    assert not rendered.errors
+    comment = rendered.comment
+    assert comment is not None and comment is rendered.parts[-1] and comment.index == 2
+    assert comment.payload == {"media_type": "TEXT", "text": COMMENT, "reply_to_id": "<part:0>"}
+    assert comment.length == threads_length(COMMENT) and comment.limit == 500
+
+
+def test_first_comment_length_and_links_are_checked(offline: ThreadsAdapter) -> None:
+    """validate: 497 characters, 503 as Threads counts, is too long; six links too many."""
+    long = "x" * 495 + "😀😀"
+    errors = offline.render(content(first_comment=long)).errors
+    assert any("first comment is 503 long" in e and "at most 500" in e for e in errors), errors
+    links = " ".join(f"https://example.com/{i}" for i in range(6))
+    errors = offline.render(content(first_comment=links)).errors
+    assert list(errors) == ["the first comment: 6 links, Threads takes at most 5 a post"]
+
+
+async def test_thread_with_a_comment_published_and_found(
+    adapter: ThreadsAdapter, server: ThreadsServer, clock: FakeClock
+) -> None:
+    """Part 2 replies to part 1, the comment to part 1 as well (the post): the lookup tells
+    them apart by text, and finds the thread without its comment when only that is missing."""
+    rendered = adapter.render(content("Une phrase de plus. " * 40, first_comment=COMMENT))
+    published = await adapter.publish(rendered, ref(clock))
+    first, second, comment = server.posts
+    assert second.reply_to == first.id and comment.reply_to == first.id
+    assert comment.text == COMMENT and comment.container.body["media_type"] == "TEXT"
+    assert [p.remote_id for p in published.parts] == [first.id, second.id, comment.id]
+    found = await adapter.lookup(ref(clock), rendered, NOW - timedelta(hours=1))
+    assert isinstance(found, Found)
+    assert [p.remote_id for p in found.published.parts] == [first.id, second.id, comment.id]
+    assert [p.index for p in found.published.parts] == [0, 1, 2]
+    server.posts.remove(comment)
+    found = await adapter.lookup(ref(clock), rendered, NOW - timedelta(hours=1))
+    assert isinstance(found, Found)
+    assert [p.remote_id for p in found.published.parts] == [first.id, second.id]
+
+
+async def test_a_comment_on_a_part_not_the_post_is_not_ours(
+    adapter: ThreadsAdapter, server: ThreadsServer, clock: FakeClock
+) -> None:
+    rendered = adapter.render(content(first_comment=COMMENT))
+    post = server.add_post(rendered.parts[0].text, NOW)
+    server.add_post(COMMENT, NOW, reply_to="someone-elses-thread")
+    found = await adapter.lookup(ref(clock), rendered, NOW - timedelta(hours=1))
+    assert isinstance(found, Found)
+    assert [p.remote_id for p in found.published.parts] == [post]
+
+
+@pytest.mark.parametrize("fault", ["500", "garbage"])
+async def test_replies_unreadable_make_the_comment_unknowable(
+    adapter: ThreadsAdapter, server: ThreadsServer, clock: FakeClock, fault: str
+) -> None:
+    """The post is out and its replies cannot be read: never a blind resend of the comment."""
+    rendered = adapter.render(content(first_comment=COMMENT))
+    server.add_post(rendered.parts[0].text, NOW)
+    if fault == "500":
+        server.inject_error("replies", 2, "Service temporarily unavailable", status=503)
+    else:
+        server.inject_raw("replies", 200, json.dumps({"data": "nope"}))
+    found = await adapter.lookup(ref(clock), rendered, NOW - timedelta(hours=1))
+    assert isinstance(found, Unknowable), found
