@@ -44,7 +44,6 @@ from publisher.adapters.base import (
     CheckStatus,
     Comments,
     DeliveryRef,
-    Found,
     LengthRule,
     LookupResult,
     MediaItem,
@@ -52,7 +51,6 @@ from publisher.adapters.base import (
     PostContent,
     Problem,
     Progress,
-    Published,
     RemotePart,
     Rendered,
     RenderedPart,
@@ -73,12 +71,10 @@ from publisher.adapters.engagement import (
     numbers_from,
 )
 from publisher.adapters.graph import (
-    LOOKUP_PAGES,
+    CommentListing,
     GraphAdapter,
     Listing,
     graph_error,
-    next_params,
-    normalize,
 )
 from publisher.adapters.graph import usage_retry_after as usage_retry_after
 from publisher.adapters.transport import (
@@ -102,6 +98,10 @@ MAX_PHOTO_BYTES = 4 * 1024 * 1024
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/bmp", "image/tiff"})
 TEXT_KEYS = frozenset({"message", "caption", "link"})  # the editor's words: no placeholders
 COMMENT_TEXT_KEYS = frozenset({"message"})
+# The page's top-level comments on a post, for a lookup of its first comment.
+COMMENTS = CommentListing(
+    {"fields": "id,message,from", "filter": "toplevel", "limit": "100"}, "message"
+)
 
 # Engagement reads. A post's own counts, each summary without its list (limit 0).
 READ_BATCH = 50  # Graph reads up to 50 ids in one ``?ids=`` call
@@ -252,12 +252,7 @@ class FacebookAdapter(GraphAdapter):
         idempotency key: a lost answer is ambiguous, settled by ``lookup``."""
         post = progress.out[0]
         body = payload.fill(part.payload, text=COMMENT_TEXT_KEYS)
-        path = f"{post.remote_id}/comments"
-        doc = await self.graph("POST", path, Kind.CREATE, "first comment", json=body)
-        comment_id = doc.get("id")
-        if not isinstance(comment_id, str) or not comment_id:
-            raise AmbiguousError("first comment: Graph answered 200 without an id")
-        return RemotePart(part.index, comment_id, post.url)
+        return RemotePart(part.index, await self.post_comment(post, body), post.url)
 
     async def _publish_photo(self, part: RenderedPart) -> RemotePart:
         form = await self._form(part.payload, part.media)
@@ -315,44 +310,20 @@ class FacebookAdapter(GraphAdapter):
     async def lookup(self, ref: DeliveryRef, rendered: Rendered, since: datetime) -> LookupResult:
         """The post (``_lookup_post``), then its first comment among the post's comments."""
         found = await self._lookup_post(rendered, since)
-        comment = rendered.comment
-        if not isinstance(found, Found) or comment is None:
-            return found
-        post = found.published.parts[0]
-        try:
-            comment_id = await self._find_comment(post.remote_id, comment.text)
-        except AdapterError as err:
-            # The post is out; whether its comment is cannot be told: never resend it blind.
-            return Unknowable(f"the post is {post.remote_id}; its comments: {err.reason}")
-        if comment_id is None:
-            return found  # the comment is not out: the engine sends it, and only it
-        return Found(Published((post, RemotePart(comment.index, comment_id, post.url))))
+        return await self.with_comment(found, rendered, self._find_comment)
 
     async def _find_comment(self, post_id: str, text: str) -> str | None:
-        """The id of the page's comment reading ``text`` on ``post_id``, if there is one."""
-        wanted = normalize(text)
-        params: dict[str, str] = {"fields": "id,message,from", "filter": "toplevel", "limit": "100"}
-        path = f"{post_id}/comments"
-        for _ in range(LOOKUP_PAGES):
-            doc = await self.graph("GET", path, Kind.READ, "lookup", params=params)
-            data = doc.get("data")
-            if not isinstance(data, list):
-                raise TransientError("lookup: Graph answered the comments without a data list")
-            for comment in data:
-                if not isinstance(comment, dict) or not isinstance(comment.get("id"), str):
-                    continue
-                author = comment.get("from")
-                page = author.get("id") if isinstance(author, dict) else None
-                message = comment.get("message")
-                if page not in (self._settings.page_id, None):
-                    continue
-                if isinstance(message, str) and normalize(message) == wanted:
-                    return str(comment["id"])
-            following = next_params(doc.get("paging"))
-            if following is None:
-                return None
-            params = {**params, **following}
-        raise TransientError(f"lookup: more than {LOOKUP_PAGES} pages of comments to read")
+        """The id of the page's own comment reading ``text`` on ``post_id``, if there is one
+        (a comment whose author Graph does not say is taken on its text)."""
+
+        def mine(comment: Mapping[str, Any]) -> bool:
+            author = comment.get("from")
+            return (author.get("id") if isinstance(author, dict) else None) in (
+                self._settings.page_id,
+                None,
+            )
+
+        return await self.find_comment(post_id, text, COMMENTS, mine)
 
     async def _lookup_post(self, rendered: Rendered, since: datetime) -> LookupResult:
         """The page's posts since ``since``, matched by message: Graph keeps no request keys."""
