@@ -93,6 +93,8 @@ class InstagramSettings(AccountSettings):
     token: Secret
     api_base: str = "https://graph.facebook.com"
     api_version: str = "v23.0"
+    client_id: str | None = None  # the Meta app's ID and secret: `accounts connect` only
+    client_secret: Secret | None = None
 
 
 class InstagramAdapter(ContainerAdapter):

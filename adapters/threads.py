@@ -106,6 +106,8 @@ class ThreadsSettings(AccountSettings):
     token: Secret
     api_base: str = "https://graph.threads.net"
     api_version: str = "v1.0"
+    client_id: str | None = None  # the Meta app's ID and secret: `accounts connect` only
+    client_secret: Secret | None = None
 
 
 class ThreadsAdapter(ContainerAdapter):
