@@ -95,7 +95,8 @@ async def at_rest(root: Path, settle: float, window: float) -> Rest:
     return Rest((cpu1 - cpu0) / (elapsed / 60), rss, hwm, ready, pending(root / "queue.db"))
 
 
-async def main(posts: int, window: float, settle: float, workdir: Path) -> None:
+async def measure(posts: int, window: float, settle: float, workdir: Path) -> tuple[Rest, Rest]:
+    """The same ledger of ``posts`` published posts held at rest with engagement off, then on."""
     names = [f"brand-{i:02d}" for i in range(ACCOUNTS)]
     accounts = [Account(n, network="mastodon") for n in names]
     async with aiohttp.ClientSession() as http:
@@ -134,7 +135,11 @@ async def main(posts: int, window: float, settle: float, workdir: Path) -> None:
                 engagement_config(config, setting)
                 say("engagement", f"engagement {name}: {window:.0f} s at rest")
                 rests[name] = await at_rest(root, settle, window)
-    off, on = rests["off"], rests["on"]
+    return rests["off"], rests["on"]
+
+
+async def main(posts: int, window: float, settle: float, workdir: Path) -> None:
+    off, on = await measure(posts, window, settle, workdir)
     print(f"\nEngagement at rest: {posts:,} published posts, {ACCOUNTS} Mastodon accounts")
     print(f"{'':34} {'off':>10} {'on':>10} {'on / off':>9}")
     rows = [

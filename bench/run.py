@@ -51,7 +51,7 @@ ZONE = ZoneInfo(ZONE_NAME)
 # Not a credential: the sink accepts whatever the daemon was given.
 TOKEN = f"bench-{secrets.token_hex(8)}"
 PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "postgres"}
-NAMES = ("queue", "precision", "burst", "idle", "scale", "render", "startup")
+NAMES = ("queue", "precision", "burst", "idle", "scale", "render", "startup", "engagement")
 LOADS: list[float] = []  # the machine's load average, sampled around each benchmark
 
 
@@ -1248,6 +1248,30 @@ def bench_render(quick: bool) -> list[Figure]:
     return figures
 
 
+async def bench_engagement(quick: bool, workdir: Path) -> list[Figure]:
+    """Idle CPU and RSS of a daemon holding published posts with readings pending, against
+    the same daemon with engagement off (issue 16): ``bench/engagement_idle.py``."""
+    from bench.engagement_idle import measure
+
+    posts = 1_000 if quick else 10_000
+    root = workdir / "engagement"
+    root.mkdir()
+    off, on = await measure(posts, 15.0 if quick else 60.0, 10.0, root)
+    ratio = on.cpu_per_minute / off.cpu_per_minute if off.cpu_per_minute > 0 else float("nan")
+    return [
+        Figure(
+            "engagement",
+            f"idle CPU, {posts:,} published posts, readings pending ({on.pending:,})",
+            f"{on.cpu_per_minute:.3f} CPU-s/min; off {off.cpu_per_minute:.3f}: {ratio:.2f}x",
+        ),
+        Figure(
+            "engagement",
+            "RSS at the end, collecting / not",
+            f"{on.rss_mb:.0f} MB / {off.rss_mb:.0f} MB: {on.rss_mb / off.rss_mb:.2f}x",
+        ),
+    ]
+
+
 def bench_startup(quick: bool) -> list[Figure]:
     """``--help``, ``validate`` and ``dry-run`` on the example, each against ``python -c pass``
     (issue 15, item 5): medians of whole processes, bytecode cached."""
@@ -1325,6 +1349,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[Figure]:
                     figures += bench_render(args.quick)
                 elif name == "startup":
                     figures += bench_startup(args.quick)
+                elif name == "engagement":
+                    figures += await bench_engagement(args.quick, workdir)
             except Exception as err:  # one broken benchmark must not hide the others
                 print(f"[{name}] FAILED: {err}", file=sys.stderr)
                 figures.append(Figure(name, "benchmark failed (see above)", "—", "", False))
