@@ -734,7 +734,9 @@ class Report:
             for e in self.messages("queue applied")
             if (m := re.search(r"(\d+) added", str(e["message"])))
         ]
-        assert sorted(added)[-1:] == [len(rows)] and sum(added) == len(rows), added
+        # A daemon killed between committing the plan and logging it leaves no line (the
+        # others then find the file unchanged): the rows above are the proof then.
+        assert not added or (sorted(added)[-1:] == [len(rows)] and sum(added) == len(rows)), added
         assert not self.messages("queue not applied")
 
         # Nothing went out twice, and nothing reached a server that the plan does not hold.
