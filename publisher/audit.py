@@ -33,7 +33,7 @@ from itertools import pairwise
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from publisher.repeat import EVERGREEN_MARK, REPEAT_MARK
+from publisher.marks import EVERGREEN_MARK, REPEAT_MARK
 from publisher.states import DeliveryState, Outcome
 from publisher.times import localize
 

@@ -21,14 +21,13 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from publisher.limits import MAX_SHORT_CHARS
+from publisher.marks import EVERGREEN_MARK as EVERGREEN_MARK
+from publisher.marks import REPEAT_MARK as REPEAT_MARK
 from publisher.slots import DAYS, FULL_DAYS
 from publisher.times import TimeFormatError, localize, parse_command_time, parse_time
 
 # How far ahead occurrences become deliveries: an unbounded rule must not make unbounded rows.
 HORIZON = timedelta(days=60)
-# The separators of generated ids: editors' ids may not hold them, so nothing collides.
-REPEAT_MARK = "@"
-EVERGREEN_MARK = "~"
 # Room a generated id needs past the post's own id (``~2026-12-07T0900``), within the store's
 # 128 characters for a post id.
 SUFFIX_CHARS = 16
