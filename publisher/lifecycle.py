@@ -95,7 +95,8 @@ class Change:
     last_error: str | Keep | None = KEEP
     error_class: str | Keep | None = KEEP
     lookups: int | Keep = KEEP
-    attempts: int | Keep = KEEP  # a count started afresh
+    # A count set: started afresh by a sync, or handed back by a claim that was not sent.
+    attempts: int | Keep = KEEP
     # It is out: published_at is the change's time, published_hash the delivery's content
     # hash (what was claimed is what went out).
     publishes: bool = False
@@ -272,21 +273,29 @@ def unresolved(state: DeliveryState, *, reason: str, lookup_at: datetime) -> Res
 
 def released(state: DeliveryState, *, attempts: int, due_at: datetime, reason: str) -> Result:
     """Claimed ahead of its time and not sent (the daemon stopped, the account was held):
-    it waits again as it was, ``scheduled`` if this claim was its first."""
+    it waits again as it was, ``scheduled`` if this claim was its first. The claim counted an
+    attempt that was never made: it is handed back, so the retry budget counts sends only."""
     return _refuse(Event.RELEASE, state) or Change(
         S.SCHEDULED if attempts <= 1 else S.RETRYING,
         due_at=due_at,
         reason=reason,
         last_error=None,
         error_class=None,
+        attempts=max(attempts - 1, 0),
     )
 
 
-def lapsed(state: DeliveryState, *, now: datetime) -> Result:
+def lapsed(state: DeliveryState, *, attempts: int, now: datetime) -> Result:
     """Its lease ran out before the request left: handed back unsent, due at once (another
-    daemon may have taken it over; then this write is fenced out)."""
+    daemon may have taken it over; then this write is fenced out), its claim's attempt with
+    it, as for ``released``."""
     return _refuse(Event.LAPSE, state) or Change(
-        S.RETRYING, due_at=now, reason=LAPSED, last_error=None, error_class=None
+        S.RETRYING,
+        due_at=now,
+        reason=LAPSED,
+        last_error=None,
+        error_class=None,
+        attempts=max(attempts - 1, 0),
     )
 
 

@@ -64,7 +64,7 @@ def fire(state: S, event: E, variant: str) -> Result:
         attempts = {"first claim": 1, "claimed again": 2}[variant]
         return lc.released(state, attempts=attempts, due_at=LATER, reason="stopped before")
     if event is E.LAPSE:
-        return lc.lapsed(state, now=NOW)
+        return lc.lapsed(state, attempts=2, now=NOW)
     if event is E.CRASH:
         return lc.interrupted(state, lookup_at=LATER)
     if event is E.TAKE_LOOKUP:
@@ -133,11 +133,22 @@ UNRESOLVED = C(
     last_error="timed out after the request left",
     error_class="ambiguous",
 )
+# A claim handed back unsent hands its attempt back: the count is one less than claimed.
 RELEASED_FIRST = C(
-    S.SCHEDULED, due_at=LATER, reason="stopped before", last_error=None, error_class=None
+    S.SCHEDULED,
+    due_at=LATER,
+    reason="stopped before",
+    last_error=None,
+    error_class=None,
+    attempts=0,
 )
 RELEASED_AGAIN = C(
-    S.RETRYING, due_at=LATER, reason="stopped before", last_error=None, error_class=None
+    S.RETRYING,
+    due_at=LATER,
+    reason="stopped before",
+    last_error=None,
+    error_class=None,
+    attempts=1,
 )
 LAPSED = C(
     S.RETRYING,
@@ -145,6 +156,7 @@ LAPSED = C(
     reason="not sent: the lease ran out before the request left (daemon paused or starved)",
     last_error=None,
     error_class=None,
+    attempts=1,
 )
 CRASHED = C(
     S.UNKNOWN,

@@ -636,7 +636,7 @@ class Engine:
             return True  # claimed moments ago, and leases are only ever extended
         if await self.store.lease_holds(d, now + margin):
             return True
-        change = expect(lifecycle.lapsed(d.state, now=now))
+        change = expect(lifecycle.lapsed(d.state, attempts=d.attempts, now=now))
         _event(logging.WARNING, "release", f"{d.post_id} → {d.account}: {change.reason}", d)
         await self._finish(d, Transition.of(d, change, now))
         return False

@@ -193,6 +193,7 @@ class Transition:
     release: bool = True  # drop the lease (a finished attempt)
     attention: str | None = None  # for observers: the account needs a human (not stored here)
     lookups: int | None = None
+    attempts: int | None = None  # set: a claim handed back unsent (lifecycle.released)
 
     @classmethod
     def of(
@@ -219,9 +220,9 @@ class Transition:
         if error_class is KEEP:
             error_class = None if state is DeliveryState.PUBLISHED else d.error_class
         due_at, reason, lookups = change.due_at, change.reason, change.lookups
-        # A sync's part (a plan written afresh, a count restarted, a reason emptied) is
-        # written by the sync's own statements, never as a result.
-        assert not change.afresh and change.attempts is KEEP and reason is not None
+        # A sync's part (a plan written afresh, a reason emptied) is written by the sync's
+        # own statements, never as a result; a count set here is a claim handed back unsent.
+        assert not change.afresh and reason is not None
         publishes = change.publishes
         return cls(
             d.id,
@@ -240,12 +241,14 @@ class Transition:
             attempt=attempt,
             attention=attention,
             lookups=None if lookups is KEEP else lookups,
+            attempts=None if change.attempts is KEEP else change.attempts,
         )
 
     def values(self) -> dict[str, Any]:
         v: dict[str, Any] = {"state": self.state.value, "updated_at": self.now}
         for name in (
             "lookups",
+            "attempts",
             "due_at",
             "published_hash",
             "published_at",

@@ -180,6 +180,7 @@ async def test_stopped_before_the_time_of_a_delivery_claimed_ahead(
         assert d.state is DeliveryState.SCHEDULED and d.due_at == T0
         assert d.reason == "not sent: the daemon stopped before its time"
         assert await h.store.attempts(post_id="first") == []
+        assert d.attempts == 0  # the claim's attempt was handed back with it
         await clock.set(T0)
         await h.settle()
         assert h.calls() == [("first", T0.isoformat())]
@@ -212,6 +213,7 @@ async def test_claimed_ahead_then_its_account_held_is_not_sent(
         assert b.state is DeliveryState.SCHEDULED and b.due_at == reset
         assert (b.reason or "").startswith("not sent: account held until")
         assert await h.store.attempts(post_id="b") == []
+        assert b.attempts == 0  # no send: the retry budget is untouched
         await clock.set(reset)
         await h.settle()
         assert sorted(c[0] for c in h.calls()) == ["a", "a", "b"]
