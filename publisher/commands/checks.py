@@ -84,6 +84,7 @@ _KEYS: dict[Subject, str] = {
     Subject.LINK: "link",
     Subject.THUMB: "link",
     Subject.COMMENT: "first_comment",
+    Subject.REPLY: "reply_to",
 }
 
 
