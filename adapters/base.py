@@ -524,9 +524,7 @@ class Adapter(ABC):
         limits = self.capabilities().media
         limit = limit_for(item.kind == "image", limits.max_image_bytes, limits.max_video_bytes)
         try:
-            found = await asyncio.to_thread(
-                open_media, item.file, self.context.media, limit=limit
-            )
+            found = await asyncio.to_thread(open_media, item.file, self.context.media, limit=limit)
         except MediaError as err:
             raise PermanentError(ours(str(err)), attention=Attention.CONTENT) from None
         expected = item.mime_type

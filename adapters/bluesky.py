@@ -325,9 +325,7 @@ class BlueskyAdapter(HttpAdapter):
         limits="impressions and clicks are not reported by Bluesky",
     )
 
-    def __init__(
-        self, account: str, settings: AccountSettings, context: AdapterContext
-    ) -> None:
+    def __init__(self, account: str, settings: AccountSettings, context: AdapterContext) -> None:
         super().__init__(account, settings, context)
         self._session: _Session | None = None
         self._session_lock = asyncio.Lock()

@@ -429,9 +429,7 @@ class FacebookAdapter(GraphAdapter):
     async def check(self) -> AccountCheck:
         page_id = self._settings.page_id
         try:
-            doc = await self.graph(
-                "GET", page_id, Kind.READ, "check", params={"fields": "id,name"}
-            )
+            doc = await self.graph("GET", page_id, Kind.READ, "check", params={"fields": "id,name"})
         except AdapterError as err:
             return AccountCheck(CheckStatus.ATTENTION, detail=err.reason)
         name = doc.get("name")
@@ -479,5 +477,3 @@ def _total(edge: Any) -> object:
 
 def post_url(post_id: str) -> str:
     return f"https://www.facebook.com/{post_id}"
-
-

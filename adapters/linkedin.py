@@ -624,8 +624,10 @@ class LinkedInAdapter(HttpAdapter):
         if not isinstance(doc, dict) or doc.get("id") not in (urn, None):
             return Unknowable(f"lookup: LinkedIn answered another post for {urn}")
         created = doc.get("createdAt")
-        older = isinstance(created, int) and since is not None and (
-            datetime.fromtimestamp(created / 1000, UTC) < since - LOOKUP_SLACK
+        older = (
+            isinstance(created, int)
+            and since is not None
+            and (datetime.fromtimestamp(created / 1000, UTC) < since - LOOKUP_SLACK)
         )
         if older:
             return Unknowable(f"{urn} is an older post with the same text")
@@ -656,9 +658,7 @@ class LinkedInAdapter(HttpAdapter):
 
     async def _statistics(self, org: str, urns: Sequence[str]) -> dict[str, PostNumbers]:
         what = f"reading the statistics of {len(urns)} post(s)"
-        url = self._rest(
-            "organizationalEntityShareStatistics", query=statistics_query(org, urns)
-        )
+        url = self._rest("organizationalEntityShareStatistics", query=statistics_query(org, urns))
         answer = await self.send(self._request("GET", url, Kind.READ, what), expect=(200,))
         doc = answer.document()
         if not isinstance(doc, dict) or not isinstance(doc.get("elements"), list):
@@ -685,9 +685,7 @@ class LinkedInAdapter(HttpAdapter):
             )
         self._refuse_expired()
         what = "reading the follower count"
-        url = self._rest(
-            f"networkSizes/{quote(org, safe='')}", query=f"edgeType={FOLLOWERS_EDGE}"
-        )
+        url = self._rest(f"networkSizes/{quote(org, safe='')}", query=f"edgeType={FOLLOWERS_EDGE}")
         answer = await self.send(self._request("GET", url, Kind.READ, what), expect=(200,))
         doc = answer.document()
         followers = counted(doc.get("firstDegreeSize") if isinstance(doc, dict) else None)
@@ -782,7 +780,6 @@ class LinkedInAdapter(HttpAdapter):
         if expires is not None and now >= expires:
             message = self.expiry_warning(now) or "the LinkedIn access token expired"
             raise PermanentError(message, attention=Attention.CREDENTIALS)
-
 
     # ------------------------------------------------------------------ requests
 
