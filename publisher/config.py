@@ -33,6 +33,7 @@ from publisher.adapters.base import AccountSettings
 from publisher.adapters.registry import UnknownNetworkError, adapter_class
 from publisher.diagnostics import Diagnostic, InvalidFileError, Severity
 from publisher.durations import MAX_DURATION, format_duration, parse_duration
+from publisher.listenconfig import AlertSettings, WatchSettings, watch_problems
 from publisher.secrets import MIN_LENGTH, Secret, SecretSource, resolve_reference
 from publisher.slots import Slot, parse_slot
 
@@ -236,6 +237,8 @@ class _TopLevel(_Section):
     lease: LeaseSettings = LeaseSettings()
     media: MediaSettings = MediaSettings()
     feeds: FeedsSettings = FeedsSettings()
+    watch: list[WatchSettings] = []
+    alerts: AlertSettings = AlertSettings()
     utm: dict[str, dict[str, str]] = {}  # [utm.<network>]: link tracking per network
     accounts: dict[str, dict[str, Any]] = {}
 
@@ -268,6 +271,9 @@ class _AccountPolicy(_Section):
     # Engagement readings (issue 16): ages after publication, or true/false.
     engagement: StrictBool | list[str] | None = None
     evergreen_gap: Duration = EVERGREEN_GAP
+    # Listening (issue 20): on where the network hears, unless said; how often it reads.
+    listen: StrictBool | None = None
+    listen_interval: Period = timedelta(minutes=5)
 
 
 POLICY_KEYS = frozenset(_AccountPolicy.model_fields)
@@ -328,6 +334,8 @@ class AccountConfig:
     engagement: tuple[ReadingAge, ...] = ()  # when to read its posts' numbers; () = never
     # An evergreen post goes to this account at most once per gap (publisher.rules).
     evergreen_gap: timedelta = EVERGREEN_GAP
+    listen: bool = False  # gathers what is said to it (resolved with the network's default)
+    listen_interval: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -347,6 +355,8 @@ class Config:
     media: MediaSettings = field(default_factory=MediaSettings)
     feeds: FeedsSettings = field(default_factory=FeedsSettings)
     feeds_path: Path | None = None  # [feeds] into, resolved
+    watches: tuple[WatchSettings, ...] = ()
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     warnings: tuple[Diagnostic, ...] = field(default=())
 
     @property
@@ -373,13 +383,21 @@ class _Locator:
     """Finds the line and column of ``a.b.c`` keys in a TOML text."""
 
     _HEADER = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]\s*(#.*)?$")
+    _ARRAY = re.compile(r"^\s*\[\[\s*([^\]]+?)\s*\]\]\s*(#.*)?$")  # [[watch]]: watch.0, ...
     _KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"'.]+)\s*=")
 
     def __init__(self, text: str) -> None:
         self.positions: dict[tuple[str, ...], tuple[int, int]] = {}
         table: tuple[str, ...] = ()
+        arrays: dict[tuple[str, ...], int] = {}
         for lineno, line in enumerate(text.splitlines(), start=1):
-            if m := self._HEADER.match(line):
+            if m := self._ARRAY.match(line):
+                name = tuple(self._split(m.group(1)))
+                arrays[name] = arrays.get(name, -1) + 1
+                table = (*name, str(arrays[name]))
+                self.positions.setdefault(name, (lineno, line.index("[") + 1))
+                self.positions.setdefault(table, (lineno, line.index("[") + 1))
+            elif m := self._HEADER.match(line):
                 table = tuple(self._split(m.group(1)))
                 self.positions.setdefault(table, (lineno, line.index("[") + 1))
             elif m := self._KEY.match(line):
@@ -567,6 +585,21 @@ def load_config(
             kline, kcol = loc.find((*prefix, "engagement"))
             diags.append(Diagnostic(filename, kline, kcol, f"accounts.{name}.engagement", str(err)))
             ages = ()
+        hearing = cls.listening
+        if hearing is None and policy.listen:
+            kline, kcol = loc.find((*prefix, "listen"))
+            diags.append(
+                Diagnostic(
+                    filename,
+                    kline,
+                    kcol,
+                    f"accounts.{name}.listen",
+                    f"{policy.network} cannot listen: remove listen",
+                )
+            )
+        listen = hearing is not None and (
+            policy.listen if policy.listen is not None else hearing.on_by_default
+        )
         resolved: dict[str, Any] = {}
         for key, value in network_raw.items():
             try:
@@ -609,6 +642,8 @@ def load_config(
             line=line,
             engagement=ages,
             evergreen_gap=policy.evergreen_gap,
+            listen=listen,
+            listen_interval=policy.listen_interval,
         )
     if not top.accounts:
         diags.append(
@@ -620,6 +655,7 @@ def load_config(
     )
     feeds_path = (base / top.feeds.into).resolve() if top.feeds.into else None
     diags += _feeds_problems(top.feeds, feeds_path, queue_path, top.accounts, loc, filename)
+    diags += watch_problems(top.watch, accounts, loc.find, filename)
     if any(d.severity is Severity.ERROR for d in diags):
         raise InvalidFileError(diags)
     return Config(
@@ -638,6 +674,8 @@ def load_config(
         media=top.media,
         feeds=top.feeds,
         feeds_path=feeds_path,
+        watches=tuple(top.watch),
+        alerts=top.alerts,
         warnings=tuple(diags),
     )
 
