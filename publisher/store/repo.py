@@ -18,9 +18,8 @@ from sqlalchemy.engine import Connection
 
 from publisher import lifecycle
 from publisher.states import DeliveryState, Outcome
-from publisher.store import claims, plans
+from publisher.store import claims, inbox, plans
 from publisher.store import engagement as eng
-from publisher.store import inbox
 from publisher.store.backend import Backend, open_backend
 from publisher.store.claims import Pass, Planner, TakeDue
 from publisher.store.models import AttemptRow
