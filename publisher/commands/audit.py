@@ -40,9 +40,12 @@ from publisher.commands.common import (
     open_store,
     parse_when,
 )
+from publisher.inbox_report import InboxReport, InboxRow, inbox_report
+from publisher.inbox_report import report_json as inbox_json
 
 if TYPE_CHECKING:  # the config loads in main: ``--help`` imports this module
     from publisher.config import Config
+    from publisher.store.inbox import InboxItem
     from publisher.store.records import FollowerCount, Snapshot
 
 MAX_PERIODS = 5000  # rows per account: 96 years of weeks, 13 of days
@@ -204,15 +207,19 @@ async def main(args: argparse.Namespace) -> int:
     store = await open_store(config, readonly=True)
     snapshots: list[Snapshot] = []
     followers: list[FollowerCount] = []
+    items: list[InboxItem] = []
     try:
         deliveries = await store.all_deliveries()
         attempts = await store.attempts()
         if args.engagement or args.best_times:
             snapshots = await store.snapshots(since=since)
             followers = await store.follower_counts()
+        if not args.best_times:
+            items = await store.inbox_items(since=since, until=until)
     finally:
         await store.close()
-    check_accounts(args.account, set(config.accounts) | {d.account for d in deliveries})
+    known = set(config.accounts) | {d.account for d in deliveries} | {i.account for i in items}
+    check_accounts(args.account, known)
     if args.best_times:
         from publisher.commands.engagement import show_best_times
 
@@ -230,6 +237,7 @@ async def main(args: argparse.Namespace) -> int:
         accounts=args.account,
         networks=args.network,
     )
+    inbox = _inbox(config, report, items, args)
     earned = None
     if args.engagement:
         from publisher.commands.engagement import write
@@ -242,22 +250,34 @@ async def main(args: argparse.Namespace) -> int:
         )
         write(earned, args.format)
     elif args.format == "json":
-        print(json.dumps(report_json(report), ensure_ascii=False, indent=2))
+        doc = report_json(report)
+        doc["inbox"] = inbox_json(inbox)
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
     elif args.format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(CSV_HEADER)
         writer.writerows(csv_rows(report))
     else:
         print(format_table(report))
+        if inbox.accounts:
+            print()
+            print(format_inbox(inbox))
     if args.chart is not None:
         from publisher.chart import render
 
         try:
-            render(report, args.chart, earned)
+            render(report, args.chart, earned, inbox)
         except OSError as err:
             raise UserError(f"cannot write the chart to {args.chart}: {err.strerror}") from None
         print(f"chart written to {args.chart}", file=sys.stderr)
     return EXIT_OK
+
+
+def _inbox(
+    config: Config, report: AuditReport, items: Sequence[InboxItem], args: argparse.Namespace
+) -> InboxReport:
+    listening = [name for name, acc in config.accounts.items() if acc.listen]
+    return inbox_report(report, items, listening, accounts=args.account, networks=args.network)
 
 
 # ------------------------------------------------------------------------------- the table
@@ -346,13 +366,13 @@ def _cells(row: Row) -> list[str]:
     ]
 
 
-def _align(table: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
+def _align(table: list[list[str]], columns: Sequence[tuple[str, bool]] = COLUMNS) -> list[str]:
+    widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
     lines = []
     for r in table:
         cells = [
             c.rjust(w) if right else c.ljust(w)
-            for c, w, (_, right) in zip(r, widths, COLUMNS, strict=True)
+            for c, w, (_, right) in zip(r, widths, columns, strict=True)
         ]
         lines.append("  ".join(cells).rstrip())
     return lines
@@ -387,4 +407,57 @@ def format_table(report: AuditReport) -> str:
         for r in failing:
             for reason, count in r.failures:
                 out.append(f"  {r.account}  {r.period}  {count}×  {reason}")
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------ the inbox section
+
+INBOX_COLUMNS: Sequence[tuple[str, bool]] = (
+    ("account", False),
+    ("network", False),
+    ("period", False),
+    ("posts", True),
+    ("received", True),
+    ("answered", True),
+    ("share", True),
+    ("median answer", True),
+    ("by hand", True),
+    ("ignored", True),
+    ("open", True),
+    ("watched", True),
+)
+
+
+def _inbox_cells(row: InboxRow) -> list[str]:
+    share = row.share_answered
+    return [
+        row.account,
+        row.network,
+        row.period,
+        str(row.published),
+        str(row.received),
+        str(row.answered),
+        "-" if share is None else f"{share * 100:.0f}%",
+        human(row.median_answer),
+        str(row.handled),
+        str(row.ignored),
+        str(row.open),
+        str(row.watched),
+    ]
+
+
+def format_inbox(report: InboxReport) -> str:
+    """The inbox section below the posting table: one line per account and period."""
+    out = ["inbox: what was said to each account, by the period we received it"]
+    header = [title for title, _ in INBOX_COLUMNS]
+    body = [_inbox_cells(r) for r in report.rows]
+    totals = [_inbox_cells(r) for r in report.totals]
+    lines = _align([header, *body, *totals], INBOX_COLUMNS)
+    rule = "─" * max(len(line) for line in lines)
+    out += [lines[0], rule, *lines[1 : 1 + len(body)], rule, *lines[1 + len(body) :]]
+    out.append(
+        "share: answered / (received - ignored); median answer: from received to our reply "
+        "published (nearest rank); by hand: marked handled without our reply; watched: found "
+        "by a watch, not counted in the rest."
+    )
     return "\n".join(out)
