@@ -242,26 +242,28 @@ async def main(args: argparse.Namespace) -> int:
     if args.engagement:
         from publisher.commands.engagement import write
         from publisher.engagement_report import engagement
+        from publisher.engagement_report import report_json as engagement_json
 
         age, age_label = args.age if args.age is not None else (None, None)
         off = [name for name, acc in config.accounts.items() if not acc.engagement]
         earned = engagement(
             report, deliveries, snapshots, followers, age=age, age_label=age_label, uncollected=off
         )
-        write(earned, args.format)
+        if args.format == "json":
+            _print_json(engagement_json(earned), inbox)
+        else:
+            write(earned, args.format)
     elif args.format == "json":
-        doc = report_json(report)
-        doc["inbox"] = inbox_json(inbox)
-        print(json.dumps(doc, ensure_ascii=False, indent=2))
+        _print_json(report_json(report), inbox)
     elif args.format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(CSV_HEADER)
         writer.writerows(csv_rows(report))
     else:
         print(format_table(report))
-        if inbox.accounts:
-            print()
-            print(format_inbox(inbox))
+    if args.format == "table" and inbox.accounts:
+        print()
+        print(format_inbox(inbox))
     if args.chart is not None:
         from publisher.chart import render
 
@@ -271,6 +273,12 @@ async def main(args: argparse.Namespace) -> int:
             raise UserError(f"cannot write the chart to {args.chart}: {err.strerror}") from None
         print(f"chart written to {args.chart}", file=sys.stderr)
     return EXIT_OK
+
+
+def _print_json(doc: dict[str, Any], inbox: InboxReport) -> None:
+    """The posting or engagement document, with the inbox section beside."""
+    doc["inbox"] = inbox_json(inbox)
+    print(json.dumps(doc, ensure_ascii=False, indent=2))
 
 
 def _inbox(
