@@ -321,15 +321,18 @@ class GraphAdapter(HttpAdapter):
         text: str,
         listing: CommentListing,
         mine: Callable[[Mapping[str, Any]], bool],
+        *,
+        edge: str = "comments",
     ) -> str | None:
         """The id of the comment on ``post_id`` reading ``text`` that ``mine`` accepts, if
         there is one; raises our error when the comments cannot all be read (a comment missing
-        from a partial read would be sent twice)."""
+        from a partial read would be sent twice). ``edge``: Instagram lists a comment's
+        replies on ``/replies``."""
         wanted = normalize(text)
         params = dict(listing.params)
         for _ in range(LOOKUP_PAGES):
             doc = await self.graph(
-                "GET", f"{post_id}/comments", Kind.READ, "lookup: comments", params=params
+                "GET", f"{post_id}/{edge}", Kind.READ, f"lookup: {edge}", params=params
             )
             data = doc.get("data")
             if not isinstance(data, list):

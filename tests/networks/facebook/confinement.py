@@ -11,10 +11,7 @@ FB_TOKEN = "EAAG-SECRET-page-token-9b7e21"
 
 NETWORKS = [
     Network(
-        "facebook",
-        "brand-fb",
-        "jpg",
-        False,
+        "facebook", "brand-fb", "jpg", False,
         lambda clock: GraphServer(page_id="1234567890", token=FB_TOKEN, now=clock.now),
         lambda s, url, ctx: FacebookAdapter(
             "brand-fb",
@@ -23,7 +20,6 @@ NETWORKS = [
             ),
             ctx,
         ),
-        lambda s: [p.data for p in s.photos.values()],
-        lambda s: len(s.posts),
+        lambda s: [p.data for p in s.photos.values()], lambda s: len(s.posts),
     ),
 ]

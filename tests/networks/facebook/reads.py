@@ -27,12 +27,8 @@ EDGE_FIELD = re.compile(r"(reactions|comments)((?:\.(?:summary|limit)\([a-z0-9_]
 MODIFIER = re.compile(r"\.(summary|limit)\(([a-z0-9_]+)\)")
 # Metrics Meta serves for page posts, and those it retired for every Graph version.
 INSIGHT_METRICS = frozenset(
-    {
-        "post_media_view",
-        "post_total_media_view_unique",
-        "post_clicks",
-        "post_reactions_by_type_total",
-    }
+    {"post_media_view", "post_total_media_view_unique", "post_clicks",
+     "post_reactions_by_type_total"}
 )
 RETIRED_METRICS = frozenset({"post_impressions", "post_impressions_unique", "post_engaged_users"})
 INSIGHTS_QUERY = frozenset({"metric", "period", "access_token"})
@@ -109,7 +105,9 @@ class GraphReads:
             raise Refused(10, "(#10) Application does not have permission for this action")
         metrics = [m for m in query.get("metric", "").split(",") if m]
         if not metrics:
-            raise Refused(3001, "No metric was specified to be fetched.", subcode=1504028)
+            raise Refused(
+                3001, "No metric was specified to be fetched.", subcode=1504028
+            )
         for metric in metrics:
             if metric in RETIRED_METRICS or metric not in INSIGHT_METRICS:
                 raise Refused(100, "(#100) The value must be a valid insights metric")

@@ -37,17 +37,8 @@ from publisher.testing.graph import usage_headers as usage_headers
 from tests.networks.facebook.reads import MAX_IDS, READ_QUERY, GraphReads, Refused
 
 Endpoint = Literal[
-    "feed",
-    "photos",
-    "photos-unpublished",
-    "posts",
-    "page",
-    "debug_token",
-    "objects",
-    "post",
-    "insights",
-    "comment",
-    "comments",
+    "feed", "photos", "photos-unpublished", "posts", "page", "debug_token",
+    "objects", "post", "insights", "comment", "comments",
 ]
 
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/bmp", "image/tiff"})

@@ -63,7 +63,9 @@ def adapter(
 
 
 def calls(server: GraphServer, suffix: str = "") -> list[dict[str, str]]:
-    return [r.query for r in server.requests if r.method == "GET" and r.path.endswith("/" + suffix)]
+    return [
+        r.query for r in server.requests if r.method == "GET" and r.path.endswith("/" + suffix)
+    ]
 
 
 async def test_reactions_shares_comments_and_insights_map_to_our_figures(
@@ -146,7 +148,9 @@ async def test_a_deleted_post_among_others_is_gone_and_the_others_are_read(
     assert [q["ids"] for q in calls(server) if "ids" in q] == [f"{kept},{deleted}"]
 
 
-async def test_reads_go_fifty_posts_a_call(adapter: FacebookAdapter, server: GraphServer) -> None:
+async def test_reads_go_fifty_posts_a_call(
+    adapter: FacebookAdapter, server: GraphServer
+) -> None:
     posts = [server.add_post(f"post {i}", NOW) for i in range(60)]
     for i, post in enumerate(posts):
         server.reads.of(post).reactions = i

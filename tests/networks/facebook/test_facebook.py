@@ -141,7 +141,9 @@ def test_capabilities(offline: FacebookAdapter) -> None:
 def test_payload_text(offline: FacebookAdapter) -> None:
     rendered = offline.render(content())
     assert not rendered.errors and not rendered.warnings
-    assert [p.payload for p in rendered.parts] == [{"message": "Les soldes d'hiver commencent ! ❄️"}]
+    assert [p.payload for p in rendered.parts] == [
+        {"message": "Les soldes d'hiver commencent ! ❄️"}
+    ]
     assert rendered.parts[0].length == 34  # code points: ❄️ is U+2744 U+FE0F
 
 
@@ -723,7 +725,9 @@ async def test_server_requires_the_page_token(
     )
     assert status == 401 and doc["error"]["code"] == 190
     # Graph also takes the token as a form field; the server accepts it the same way.
-    status, doc = await _graph(session, "POST", feed, data={"message": "hi", "access_token": TOKEN})
+    status, doc = await _graph(
+        session, "POST", feed, data={"message": "hi", "access_token": TOKEN}
+    )
     assert status == 200 and doc["id"].startswith(f"{PAGE_ID}_")
     assert server.requests[-1].token_via == "body"
 
