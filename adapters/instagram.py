@@ -66,7 +66,6 @@ from publisher.adapters.base import (
     Rendered,
     RenderedPart,
     Subject,
-    TransientError,
     Unknowable,
 )
 from publisher.adapters.containers import CHILDREN, ContainerAdapter
