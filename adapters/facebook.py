@@ -81,6 +81,7 @@ from publisher.adapters.graph import (
     CommentListing,
     Listing,
     graph_error,
+    names_missing,
 )
 from publisher.adapters.graph import usage_retry_after as usage_retry_after
 from publisher.adapters.graph_listen import (
@@ -92,7 +93,6 @@ from publisher.adapters.graph_listen import (
     item_time,
 )
 from publisher.adapters.transport import (
-    Answer,
     Kind,
 )
 from publisher.secrets import Secret
@@ -126,7 +126,6 @@ POST_FIELDS = (
 POST_COUNTS: Mapping[str, str] = {LIKES: "reactions", REPOSTS: "shares", REPLIES: "comments"}
 FIGURES = (LIKES, REPOSTS, REPLIES, IMPRESSIONS, CLICKS)
 INSIGHT_FIGURES = (IMPRESSIONS, CLICKS)  # what insights may give (the rest: the post's own)
-ALIASES_MISSING = 803  # "(#803) Some of the aliases you requested do not exist"
 # Page post insights, Graph's metric name: our figure. Meta retires names for every Graph
 # version at once (post_impressions gave way to post_media_view, "views", on 15 November
 # 2025: developers.facebook.com/docs/platforminsights/page/deprecated-metrics), so this is
@@ -480,7 +479,7 @@ class FacebookAdapter(GraphListening):
         what = f"reading the figures of {len(ids)} post(s)"
         params = {"ids": ",".join(ids), "fields": POST_FIELDS}
         answer = await self.graph_call("GET", "", Kind.READ, what, params=params)
-        if not _names_a_missing_post(answer):
+        if not names_missing(answer):
             doc = self.graph_object(answer, Kind.READ, what)
             found: dict[str, dict[str, Any] | PostGone] = {}
             for post_id in ids:
@@ -495,7 +494,7 @@ class FacebookAdapter(GraphListening):
         what = "reading a post's figures"
         params = {"fields": POST_FIELDS}
         answer = await self.graph_call("GET", post_id, Kind.READ, what, params=params)
-        if answer.status in (404, 410) or _names_a_missing_post(answer):
+        if answer.status in (404, 410) or names_missing(answer):
             return PostGone(post_id, self.describe(answer))
         return self.graph_object(answer, Kind.READ, what)
 
@@ -508,7 +507,7 @@ class FacebookAdapter(GraphListening):
         what = "reading a post's insights"
         params = {"metric": ",".join(table)}
         answer = await self.graph_call("GET", f"{post_id}/insights", Kind.READ, what, params=params)
-        if _names_a_missing_post(answer):  # the post went since it was read
+        if names_missing(answer):  # the post went since it was read
             return {}
         err = graph_error(answer)
         if err.code in INSIGHT_REFUSED:
@@ -560,13 +559,6 @@ class FacebookAdapter(GraphListening):
         return version_warning(
             f"Graph API {version}", "api_version", graph_end_of_life(version), now
         )
-
-
-def _names_a_missing_post(answer: Answer) -> bool:
-    """Graph's word for an id it has not (any more): 803 from a multi-id read, 100/33 from
-    a read of the object itself."""
-    err = graph_error(answer)
-    return err.code == ALIASES_MISSING or (err.code == 100 and err.subcode == 33)
 
 
 def _post_counts(post: Mapping[str, Any]) -> dict[str, object]:

@@ -19,7 +19,9 @@ cost several reads, never one long one.
 
 The cursor is JSON of each list's mark (epoch seconds), the sweep under way and the lists
 done this round; the engine keeps it opaque. Lists of posts no longer among ``own_posts``
-are forgotten.
+are forgotten. A post Graph says it has not (deleted, or one of our answers, which is a
+comment without that list: error 100/33 or 803) is marked gone and read no more, so that
+it never stops the others being heard.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from publisher.adapters.base import (
     Subject,
     TransientError,
 )
-from publisher.adapters.graph import GraphAdapter, graph_time, next_params
+from publisher.adapters.graph import GraphAdapter, graph_time, names_missing, next_params
 from publisher.adapters.transport import Kind
 
 PAGES_PER_READ = 6
@@ -73,11 +75,14 @@ class _Sweep:
     mark: int | None = None  # epoch seconds; None: never read (the newest page only)
     top: int | None = None  # the newest item of the sweep under way
     after: dict[str, str] | None = None  # the next page of the sweep under way
+    gone: bool = False  # Graph no longer has the post (deleted), or it has no such list
 
     def dump(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mark": self.mark}
         if self.after is not None:
             out.update(top=self.top, after=self.after)
+        if self.gone:
+            out["gone"] = True
         return out
 
     @staticmethod
@@ -92,6 +97,7 @@ class _Sweep:
             mark if isinstance(mark, int) else None,
             top if isinstance(top, int) else None,
             query,
+            raw.get("gone") is True,
         )
 
 
@@ -159,7 +165,8 @@ class GraphListening(GraphAdapter):
             if edge.key in state.done:
                 continue
             sweep = state.sweeps[edge.key]
-            budget -= await self._sweep(edge, sweep, budget, now, items)
+            if not sweep.gone:
+                budget -= await self._sweep(edge, sweep, budget, now, items)
             if sweep.after is None:
                 state.done.append(edge.key)
         more = len(state.done) < len(edges)
@@ -173,8 +180,15 @@ class GraphListening(GraphAdapter):
         """Read ``edge`` down to its mark within ``budget`` pages; the pages read."""
         params = {**edge.params, **(sweep.after or {})}
         fresh = sweep.mark is None
+        what = f"inbox: {edge.key}"
         for used in range(1, budget + 1):
-            doc = await self.graph("GET", edge.path, Kind.READ, f"inbox: {edge.key}", params=params)
+            answer = await self.graph_call("GET", edge.path, Kind.READ, what, params=params)
+            if edge.answers and names_missing(answer):
+                # The post was deleted, or is not one with this list (an answer of ours,
+                # which is a comment): one gone post must not stop the others being heard.
+                sweep.gone, sweep.after, sweep.top = True, None, None
+                return used
+            doc = self.graph_object(answer, Kind.READ, what)
             data = doc.get("data")
             if not isinstance(data, list):
                 raise TransientError(f"inbox: {edge.key}: Graph answered without a data list")

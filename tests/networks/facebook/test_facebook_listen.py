@@ -6,6 +6,7 @@ These tests also cover the sweep shared by the Graph networks
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -249,3 +250,17 @@ async def test_an_answer_is_text_only(
     errors = adapter.render(content).errors
     assert any("text only" in e for e in errors)
     assert any("first_comment" in e for e in errors)
+
+
+async def test_a_deleted_post_and_our_own_answers_do_not_stop_the_others(
+    adapter: FacebookAdapter, server: GraphServer, clock: FakeClock
+) -> None:
+    gone = OwnPost(f"{PAGE_ID}_404", NOW)
+    post = await _post(server, clock)
+    (comment,) = await _comments(server, clock, post.remote_id, 1, "question")
+    page = await adapter.read_inbox(None, [gone, post])
+    assert [h.remote_id for h in page.items] == [comment]
+    assert json.loads(page.cursor or "")["lists"][gone.remote_id]["gone"] is True
+    server.requests.clear()
+    await adapter.read_inbox(page.cursor, [gone, post])
+    assert not any(gone.remote_id in r.path for r in server.requests)  # read no more

@@ -159,3 +159,14 @@ async def test_an_answer_is_a_reply_to_the_comment(
     assert posts == [f"/v23.0/{comment.remote_id}/replies"]  # no container, no quota read
     found = await adapter.lookup(ref, rendered, clock.now())
     assert isinstance(found, Found) and found.published.remote_id == published.remote_id
+
+
+async def test_our_answers_among_own_posts_are_passed_over(
+    adapter: InstagramAdapter, server: InstagramServer, clock: FakeClock
+) -> None:
+    media = await _media(server, clock)
+    (comment_id,) = await _comments(server, clock, media.remote_id, 1, "question")
+    ours = server.add_comment(media.remote_id, "Merci", server.username, parent=comment_id)
+    # The engine's own posts include the answers: an IG reply has no comments edge.
+    items = (await adapter.read_inbox(None, [OwnPost(ours, clock.now()), media])).items
+    assert [h.remote_id for h in items] == [comment_id]
