@@ -226,7 +226,15 @@ class FacebookAdapter(GraphListening):
         """The shared render, plus what Graph does with an editor's link card."""
         rendered = super().render(content)
         if content.reply_to is not None:
-            return rendered.with_problems(errors=answer_problems(content, "Facebook"))
+            errors = answer_problems(content, "Facebook")
+            longest = max((p.length for p in rendered.parts), default=0)
+            if longest > MAX_COMMENT_LENGTH:
+                message = (
+                    f"an answer is a comment: {longest} characters, Facebook takes at most "
+                    f"{MAX_COMMENT_LENGTH}"
+                )
+                errors.append(Problem(message, Subject.TEXT))
+            return rendered.with_problems(errors=errors)
         link = content.link
         if link is None:
             return rendered

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 from aiohttp import web
@@ -138,7 +138,7 @@ class ContainerServer(GraphServer):
 
     # ------------------------------------------------------------------ test controls
 
-    async def __aenter__(self) -> ContainerServer:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

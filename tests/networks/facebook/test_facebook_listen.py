@@ -250,6 +250,10 @@ async def test_an_answer_is_text_only(
     errors = adapter.render(content).errors
     assert any("text only" in e for e in errors)
     assert any("first_comment" in e for e in errors)
+    long = answer(comment, "facebook", "brand-fb", "a" * 8_001)
+    assert adapter.render(long).errors == (
+        "an answer is a comment: 8001 characters, Facebook takes at most 8000",
+    )
 
 
 async def test_a_deleted_post_and_our_own_answers_do_not_stop_the_others(
