@@ -200,10 +200,14 @@ class GraphListening(GraphAdapter):
                 stamp = int(when.timestamp()) if when is not None else None
                 if stamp is not None:
                     sweep.top = stamp if sweep.top is None else max(sweep.top, stamp)
-                    if sweep.mark is not None and stamp < sweep.mark:
-                        reached = True
-                        continue
-                out.extend(await self.heard(raw, edge))
+                    reached = reached or (sweep.mark is not None and stamp < sweep.mark)
+                # An item below the mark may bring newer ones with it (Instagram's replies
+                # listed with their comment): only those newer than the mark are new.
+                out.extend(
+                    h
+                    for h in await self.heard(raw, edge)
+                    if sweep.mark is None or h.created_at.timestamp() >= sweep.mark
+                )
             following = next_params(doc.get("paging"))
             if fresh or reached or following is None:
                 ends = [m for m in (sweep.mark, sweep.top) if m is not None]

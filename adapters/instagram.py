@@ -130,9 +130,10 @@ class InstagramAdapter(GraphListening, ContainerAdapter):
         per_post=True,
         limits=(
             "hears the comments on the account's recent media, with the replies to them "
-            "that Graph lists with each comment: a reply to a comment older than the last "
-            "read is not heard; @mentions in others' captions and comments reach apps by "
-            "webhook only: not heard; an answer is a reply to the comment, text only"
+            "that Graph lists with each comment: a new reply to an old comment is heard "
+            "only while that comment is on the first page read; @mentions in others' "
+            "captions and comments reach apps by webhook only: not heard; an answer is a "
+            "reply to the comment, text only"
         ),
     )
 

@@ -170,3 +170,16 @@ async def test_our_answers_among_own_posts_are_passed_over(
     # The engine's own posts include the answers: an IG reply has no comments edge.
     items = (await adapter.read_inbox(None, [OwnPost(ours, clock.now()), media])).items
     assert [h.remote_id for h in items] == [comment_id]
+
+
+async def test_a_new_reply_to_an_older_comment_on_the_page_read_is_heard(
+    adapter: InstagramAdapter, server: InstagramServer, clock: FakeClock
+) -> None:
+    media = await _media(server, clock)
+    (old,) = await _comments(server, clock, media.remote_id, 1, "old")
+    first = await adapter.read_inbox(None, [media])
+    await clock.advance(timedelta(minutes=30))
+    late = server.add_comment(media.remote_id, "late reply", "bo", parent=old)
+    page = await adapter.read_inbox(first.cursor, [media])
+    # The old comment is at the mark's second: it may come again, the store keeps it once.
+    assert [h.remote_id for h in page.items if h.remote_id != old] == [late]
