@@ -116,8 +116,9 @@ class _State:
 
     @staticmethod
     def load(cursor: str) -> _State:
-        """A cursor this module wrote; any other (an older version, damage) starts over
-        with every list's newest page, losing nothing the store has."""
+        """A cursor this module wrote; any other (an older version, damage) starts over as
+        if every list were new: a post's read down to its publication, the mentions' newest
+        page (the store keeps an item once, so nothing is doubled)."""
         try:
             doc = json.loads(cursor)
         except ValueError:

@@ -205,13 +205,13 @@ async def test_garbage_is_a_clear_error(
         await adapter.read_inbox(None, [post])
 
 
-async def test_a_damaged_cursor_starts_over_with_the_newest_page(
+async def test_a_damaged_cursor_starts_over_from_each_posts_publication(
     adapter: FacebookAdapter, server: GraphServer, clock: FakeClock
 ) -> None:
     post = await _post(server, clock)
-    ids = await _comments(server, clock, post.remote_id, 2, "c")
-    page = await adapter.read_inbox("not json", [post])
-    assert {h.remote_id for h in page.items} == set(ids)
+    ids = await _comments(server, clock, post.remote_id, PAGE + 2, "c")
+    heard, _, _ = await read_all(adapter, "not json", [post])
+    assert {h.remote_id for h in heard} == set(ids)
 
 
 async def test_an_answer_is_a_comment_in_the_items_thread(
