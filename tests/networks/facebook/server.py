@@ -11,9 +11,13 @@ Endpoints (under ``/{version}``): ``POST /{page}/feed`` (JSON or form), ``POST
 ``GET /debug_token``, the engagement reads (``tests.networks.facebook.reads``): ``GET
 /?ids=…``, ``GET /{post}``, ``GET /{post}/insights``, and on a page post ``POST
 /{post-id}/comments`` (``message``: Graph's "Create a comment" on a Page post, answering
-``{"id"}``) and ``GET /{post-id}/comments`` (``fields`` of id, message, from, created_time;
-``filter``, ``limit``, ``after``). Tests inject Graph errors by code, with usage headers, per
-endpoint.
+``{"id"}``) and ``GET /{post-id}/comments`` (``fields`` of id, message, from, created_time,
+permalink_url, parent; ``filter`` toplevel or stream, ``order`` chronological or
+reverse_chronological, ``limit``, ``after``), the same two on a comment (its replies: Graph
+nests one level, so a reply to a reply joins its top comment's thread). For listening
+(issue 20), ``hear`` adds someone's comment on a page post and ``replies_to`` lists the
+page's answers in a comment's thread. Tests inject Graph errors by code, with usage headers,
+per endpoint.
 """
 
 from __future__ import annotations

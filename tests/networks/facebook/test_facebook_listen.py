@@ -30,7 +30,7 @@ from publisher.adapters.graph_listen import ANSWER_ON, PAGES_PER_READ
 from publisher.clock import FakeClock
 from publisher.media import MediaRef
 from publisher.secrets import Secret
-from tests.networks.facebook.server import GraphServer, usage_headers
+from tests.networks.facebook.server import GraphServer, RecordedComment, usage_headers
 from tests.networks.graph_listen import answer, cursor_lists, read_all
 
 PAGE_ID = "1234567890"
@@ -144,11 +144,8 @@ async def test_replies_and_the_pages_own_comments(
     await clock.advance(timedelta(seconds=10))
     reply = server.add_reply(top, "me too", author="bo")
     await clock.advance(timedelta(seconds=10))
-    server.comments.append(
-        type(server.comments[0])(
-            f"{post.remote_id.partition('_')[2]}_77", post.remote_id, "thanks", PAGE_ID, clock.now()
-        )
-    )
+    own = RecordedComment(f"{post.remote_id}_77", post.remote_id, "thanks", PAGE_ID, clock.now())
+    server.comments.append(own)
     heard = (await adapter.read_inbox(None, [post])).items
     assert [h.remote_id for h in heard] == [reply, top]  # the page's own is not heard
     assert heard[0].reply == {ANSWER_ON: top}
