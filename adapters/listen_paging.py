@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from publisher.adapters.listening import Heard
+from publisher.adapters.listening import Heard, HeardPage
 
 PAGES_PER_READ = 3  # a read takes at most this many pages of one stream; ``more`` says the rest
 
@@ -79,14 +79,36 @@ async def walk(place: Place, fetch: Fetch, *, empty_floor: str | None = None) ->
     return heard, place, True
 
 
+async def walk_terms(
+    terms: Sequence[str],
+    cursor: str | None,
+    fetch_for: Callable[[str], Fetch],
+    *,
+    empty_floor: str | None = None,
+) -> HeardPage:
+    """A watch's search: each term its own stream, all their places in one cursor (a term
+    dropped from the watch is forgotten, a new one starts at its newest page)."""
+    kept = decode(cursor)
+    places: dict[str, Place] = {}
+    found: list[Heard] = []
+    more = False
+    for term in dict.fromkeys(t.strip() for t in terms if t.strip()):
+        items, places[term], waiting = await walk(
+            kept.get(term, Place()), fetch_for(term), empty_floor=empty_floor
+        )
+        found.extend(items)
+        more = more or waiting
+    return HeardPage(tuple(found), encode(places), more)
+
+
 def encode(places: Mapping[str, Place]) -> str:
     """The cursor the engine keeps for these streams (by name: "inbox", or a watch term)."""
     return json.dumps({"v": 1, "places": {k: p.to_json() for k, p in places.items()}})
 
 
 def decode(cursor: str | None) -> dict[str, Place]:
-    """The places a cursor of ours holds; one it cannot read (from another version): none,
-    so every stream starts afresh (the newest page), which loses nothing already stored."""
+    """The places a cursor of ours holds; one it cannot read (from another version, or
+    damaged): none, so every stream starts afresh at its newest page."""
     if not cursor:
         return {}
     try:

@@ -50,7 +50,6 @@ from publisher.adapters.base import (
     Comments,
     DeliveryRef,
     Found,
-    Heard,
     LengthRule,
     LookupResult,
     MediaItem,
@@ -80,7 +79,15 @@ from publisher.adapters.engagement import (
     counted,
     numbers_from,
 )
-from publisher.adapters.listen_paging import Fetch, Page, Place, decode, encode, walk
+from publisher.adapters.listen_paging import (
+    Fetch,
+    Page,
+    Place,
+    decode,
+    encode,
+    walk,
+    walk_terms,
+)
 from publisher.adapters.listening import HeardPage, ItemKind, Listening, OwnPost
 from publisher.adapters.mastodon_listen import (
     EMPTY_FLOOR,
@@ -548,17 +555,7 @@ class MastodonAdapter(HttpAdapter):
 
     async def search(self, terms: Sequence[str], cursor: str | None) -> HeardPage:
         """Each term's new statuses: a #tag's hashtag timeline, a word's full-text search."""
-        kept = decode(cursor)
-        places: dict[str, Place] = {}
-        found: list[Heard] = []
-        more = False
-        for term in dict.fromkeys(t.strip() for t in terms if t.strip()):
-            items, places[term], waiting = await walk(
-                kept.get(term, Place()), self._term_fetch(term), empty_floor=EMPTY_FLOOR
-            )
-            found.extend(items)
-            more = more or waiting
-        return HeardPage(tuple(found), encode(places), more)
+        return await walk_terms(terms, cursor, self._term_fetch, empty_floor=EMPTY_FLOOR)
 
     def _term_fetch(self, term: str) -> Fetch:
         searched = tag_of(term) is None
