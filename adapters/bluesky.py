@@ -341,7 +341,7 @@ class BlueskyAdapter(HttpAdapter):
         search=True,
         limits=(
             "mentions, replies and quotes (not likes or reposts); searches find posts the "
-            "AppView indexed, by their sort time; the PDS allows 3000 calls per 5 minutes"
+            "AppView indexed, by their sort time; the PDS allows 3000 calls per 5 minutes an IP"
         ),
     )
 
