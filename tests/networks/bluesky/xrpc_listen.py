@@ -13,10 +13,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from publisher.adapters.bluesky_listen import created_at
 from publisher.adapters.listening import ItemKind
 from publisher.adapters.waits import instant
 from publisher.testing import NOW
@@ -51,6 +50,13 @@ _PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
     },
 }
 _DEFAULT_LIMIT = {LIST_NOTIFICATIONS: 50, SEARCH_POSTS: 25}
+
+
+def created_at(when: datetime) -> str:
+    """A datetime as the AppView writes one (milliseconds, ``Z``), written here on its own
+    rather than taken from the adapter it serves."""
+    when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
 @dataclass

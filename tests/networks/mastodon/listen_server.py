@@ -38,6 +38,7 @@ class Listened:
     def __init__(self) -> None:
         self.notifications: list[Notification] = []
         self.full_text_search = True  # an instance without Elasticsearch finds no statuses
+        self.filters_types = True  # False: a server before 3.5, which ignores ``types[]``
         self._accounts: dict[str, str] = {}
         self._notification_seq = 0
 
@@ -108,7 +109,7 @@ class Listened:
         self, req: Accepted, op: Operation
     ) -> tuple[int, Any, dict[str, str]]:
         server: Any = self
-        types = set(_many(req, "types"))
+        types = set(_many(req, "types")) if self.filters_types else set()
         excluded = set(_many(req, "exclude_types"))
         notes = [
             n

@@ -111,6 +111,18 @@ async def test_kinds_texts_authors_and_what_they_answer(
     )
 
 
+async def test_a_server_that_ignores_types_still_gives_only_what_was_said(
+    server: MastodonServer, make: Callable[..., MastodonAdapter]
+) -> None:
+    server.filters_types = False
+    ours = server.add_status("Les soldes")
+    server.notify("favourite", ours)
+    mention = server.hear(ItemKind.MENTION, "@brand salut")[0]
+    server.notify("reblog", ours)
+    page = await make(server).read_inbox(None, [])
+    assert [h.remote_id for h in page.items] == [mention]
+
+
 async def test_a_mention_in_a_reply_to_someone_else_is_a_mention(
     server: MastodonServer, make: Callable[..., MastodonAdapter]
 ) -> None:
