@@ -47,9 +47,14 @@ def hear(tmp_path: Path) -> None:
     async def go() -> None:
         store = await Store.open(f"sqlite:///{tmp_path / 'queue.db'}")
         try:
-            item = NewItem("110", "mention", "@ana@example.social", "Lien cassé",
-                           "https://mastodon.example/@ana/110",
-                           datetime(2026, 11, 1, 10, 0, tzinfo=UTC))
+            item = NewItem(
+                "110",
+                "mention",
+                "@ana@example.social",
+                "Lien cassé",
+                "https://mastodon.example/@ana/110",
+                datetime(2026, 11, 1, 10, 0, tzinfo=UTC),
+            )
             await store.hear("masto", "mastodon", INBOX, [item], "110", datetime.now(UTC))
         finally:
             await store.close()
@@ -63,8 +68,9 @@ def test_without_a_database_an_answer_is_said_unchecked(
     cfg = project(tmp_path, "1")
     assert main(["validate", "--config", str(cfg)]) == 0
     err = capsys.readouterr().err
-    assert "queue.yaml:2:5: posts.answer.reply_to: warning: reply_to 1: not checked" in err or (
-        "reply_to 1: not checked, no database here" in err
+    assert (
+        "queue.yaml:6:15: warning: posts[0].reply_to: reply_to 1: not checked, no database here"
+        in err
     )
     assert main(["dry-run", "--config", str(cfg), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -92,7 +98,7 @@ def test_an_answer_to_no_item_is_an_error_at_its_line(
     hear(tmp_path)
     assert main(["validate", "--config", str(cfg)]) != 0
     err = capsys.readouterr().err
-    assert "queue.yaml:6:5" in err and "reply_to 7: no such item in the inbox" in err
+    assert "queue.yaml:6:15" in err and "reply_to 7: no such item in the inbox" in err
 
 
 def test_an_answer_from_another_network_is_an_error(
