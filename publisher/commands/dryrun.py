@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from publisher.clock import SystemClock
-from publisher.commands.checks import render_adapters, render_deliveries
+from publisher.commands.checks import inbox_answers, render_adapters, render_deliveries
 from publisher.commands.common import (
     EXIT_OK,
     EXIT_USER,
@@ -87,7 +87,10 @@ async def main(args: argparse.Namespace) -> int:
         and (until is None or p.due_at < until)
         and (not args.account or p.account in args.account)
     ]
-    checked = render_deliveries(selected, view.queue.posts, config, render_adapters(config))
+    answers = await inbox_answers(config, view.queue.posts)
+    checked = render_deliveries(
+        selected, view.queue.posts, config, render_adapters(config), answers
+    )
     out = [delivery_json(c.planned, c.rendered, config) for c in checked]
     if args.json:
         doc = {"schema": SCHEMA_VERSION, "generated_at": _iso(now), "deliveries": out}

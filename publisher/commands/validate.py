@@ -14,21 +14,25 @@ import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from publisher.clock import SystemClock
 from publisher.commands.checks import (
+    Answers,
     Finding,
     Placer,
+    inbox_answers,
     render_adapters,
     render_deliveries,
 )
 from publisher.commands.common import EXIT_OK, EXIT_USER, fmt_local
 from publisher.commands.plan import PlanView, current_plan
 from publisher.config import Config, SecretPolicy, load_config
-from publisher.diagnostics import InvalidFileError, Severity
+from publisher.diagnostics import Diagnostic, InvalidFileError, Severity
+from publisher.queuefile import PostSpec
 from publisher.rules import rule_of
 from publisher.schedule import PlannedDelivery, policy_violations
 
@@ -85,8 +89,12 @@ async def check(config_path: Path) -> Outcome:
     found += [Finding(w) for w in view.queue.warnings]
     found += [Finding(v) for v in policy_violations(view.planned, config, view.queue)]
     outcome.notes = list(view.report.notices)
-    checked = render_deliveries(view.pending(), view.queue.posts, config, render_adapters(config))
+    answers = await inbox_answers(config, view.queue.posts)
+    checked = render_deliveries(
+        view.pending(), view.queue.posts, config, render_adapters(config), answers
+    )
     placer = Placer(str(view.queue.path), view.text, view.queue.posts)
+    found += _unchecked_answers(answers, view.queue.posts, placer)
     said: set[tuple[object, ...]] = set()
     for c in checked:
         for f in placer.findings(c):
@@ -102,6 +110,30 @@ async def check(config_path: Path) -> Outcome:
         found, key=lambda f: (f.diagnostic.file != config_file, f.diagnostic, f.account or "")
     )
     return outcome
+
+
+def _unchecked_answers(
+    answers: Answers, posts: Sequence[PostSpec], placer: Placer
+) -> list[Finding]:
+    """Without the inbox here, a ``reply_to:`` cannot be checked: said, not failed."""
+    if answers.checked:
+        return []
+    out = []
+    for p in posts:
+        if not p.reply_to:
+            continue
+        message = (
+            f"reply_to {p.reply_to}: not checked, no database here (the inbox is on the "
+            "server: validate there, or after `publisher run` has listened)"
+        )
+        line, column, field = placer.locate(p, "reply_to")
+        out.append(
+            Finding(
+                Diagnostic(placer.filename, line, column, field, message, Severity.WARNING),
+                post=p.id,
+            )
+        )
+    return out
 
 
 # ---------------------------------------------------------------------------- text
