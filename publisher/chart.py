@@ -58,8 +58,8 @@ def render(
     inbox: InboxReport | None = None,
 ) -> None:
     """Write the chart to ``path``; PNG or SVG by its extension, 1000×500 px, plus 400 px
-    for each panel below the posting one: engagement, then the inbox (when an account
-    listens or received an item)."""
+    for each panel below the posting one: engagement, then the inbox (when the window
+    holds an item to answer: an empty panel says nothing the table does not)."""
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise ValueError(f"{path}: the chart is written as .png or .svg")
@@ -67,7 +67,7 @@ def render(
     below: list[Any] = []
     if engagement is not None:
         below.append(lambda ax, colors: _engagement_panel(ax, engagement, colors))
-    if inbox is not None and inbox.accounts:
+    if inbox is not None and any(v is not None for n in inbox.networks for v in n.share):
         below.append(lambda ax, colors: _inbox_panel(ax, inbox, colors))
     height = HEIGHT_PX + PANEL_PX * len(below)
     fig, axes = plt.subplots(
@@ -203,6 +203,8 @@ def _inbox_panel(ax: Any, report: InboxReport, colors: list[Any]) -> None:
     x = _x_axis(ax, report.posting)
     handles = []
     for i, s in enumerate(report.networks):
+        if all(v is None for v in s.share):
+            continue  # its accounts listen, and nothing was received: no line to draw
         values = [math.nan if v is None else v * 100 for v in s.share]
         (drawn,) = ax.plot(
             x,
@@ -214,10 +216,6 @@ def _inbox_panel(ax: Any, report: InboxReport, colors: list[Any]) -> None:
             label=s.network,
         )
         handles.append(drawn)
-    if not any(v is not None for s in report.networks for v in s.share):
-        ax.text(
-            0.5, 0.5, "nothing received to answer", ha="center", va="center", transform=ax.transAxes
-        )
     ax.set_ylabel("% answered (ignored left out)", fontsize="small")
     ax.set_title("Inbox items answered, by the period they were received, per network")
     ax.set_ylim(0, 105)

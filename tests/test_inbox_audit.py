@@ -409,3 +409,25 @@ def test_cli_engagement_json_and_table_carry_the_inbox(
     # CSV stays one table: the posting (or engagement) rows only.
     assert main(["audit", "--config", str(cfg), *WINDOW, "--format", "csv"]) == 0
     assert "received" not in capsys.readouterr().out
+
+
+async def test_chart_draws_no_empty_inbox_panel(db: str, tmp_path: Path) -> None:
+    """A listening account that received nothing is in the table, not in the chart."""
+    from PIL import Image
+
+    from publisher.chart import render
+
+    await Inbox().write(db)
+    rep = await report_from(db, listening=("c",))
+    assert rep.accounts == ("c",)
+    png = tmp_path / "quiet.png"
+    render(rep.posting, png, None, rep)
+    with Image.open(png) as img:
+        assert img.size == (1000, 500)
+    box = Inbox()
+    box.add("c", at("2026-10-20 10:00"), state=ItemState.IGNORED)  # nothing to answer still
+    await box.write(f"sqlite:///{tmp_path / 'ignored.db'}")
+    rep = await report_from(f"sqlite:///{tmp_path / 'ignored.db'}", listening=("c",))
+    render(rep.posting, png, None, rep)
+    with Image.open(png) as img:
+        assert img.size == (1000, 500)
