@@ -431,3 +431,20 @@ async def test_chart_draws_no_empty_inbox_panel(db: str, tmp_path: Path) -> None
     render(rep.posting, png, None, rep)
     with Image.open(png) as img:
         assert img.size == (1000, 500)
+
+
+async def test_the_report_keeps_to_its_window_whatever_it_is_given(db: str) -> None:
+    """Handed every item the store holds (not only the window's), the figures are the same:
+    an item received at ``until`` exactly, or before ``since``, is outside."""
+    await known_inbox().write(db)
+    windowed = await report_from(db)
+    store = await Store.open(db)
+    try:
+        everything = await store.inbox_items()
+    finally:
+        await store.close()
+    assert len(everything) == len(known_inbox().said)
+    rep = inbox_report(windowed.posting, everything, LISTENING)
+    assert rep.accounts == ("a", "b", "c")  # e's only item is before the window
+    assert [figures(r) for r in (*rep.rows, *rep.totals)] == [
+        figures(r) for r in (*windowed.rows, *windowed.totals)]
