@@ -131,7 +131,12 @@ LISTENING = ("a", "c")
 
 
 async def report_from(
-    url: str, *, listening: tuple[str, ...] = LISTENING, by: By = By.WEEK, **kw: Any
+    url: str,
+    *,
+    listening: tuple[str, ...] = LISTENING,
+    by: By = By.WEEK,
+    now: datetime = NOW,
+    **kw: Any,
 ) -> InboxReport:
     store = await Store.open(url)
     try:
@@ -141,7 +146,7 @@ async def report_from(
     finally:
         await store.close()
     posting = audit(
-        deliveries, attempts, TARGETS, since=SINCE, until=UNTIL, zone=PARIS, now=NOW, by=by, **kw
+        deliveries, attempts, TARGETS, since=SINCE, until=UNTIL, zone=PARIS, now=now, by=by, **kw
     )
     return inbox_report(posting, items, listening, **kw)
 
@@ -222,13 +227,16 @@ async def test_filters_and_accounts_only_the_inbox_knows(db: str) -> None:
     await box.write(db)
     rep = await report_from(db)
     assert rep.accounts == ("a", "b", "c", "gone")
-    assert row(rep, "gone", "total").network == "other"
+    gone = row(rep, "gone", "total")
+    assert gone.network == "other" and not gone.listens
+    assert (gone.received, gone.published) == (1, 0)  # it never posted: 0, not unknown
+    assert row(rep, "gone", "2026-W42").published == 0
     assert (await report_from(db, accounts=["b"])).accounts == ("b",)
     assert (await report_from(db, networks=["other"])).accounts == ("gone",)
     assert (await report_from(db, networks=["log"])).accounts == ("a", "b", "c")
 
 
-async def test_share_per_network_for_the_chart(db: str) -> None:
+async def test_share_per_network(db: str) -> None:
     await known_inbox().write(db)
     rep = await report_from(db)
     [log] = rep.networks
@@ -271,6 +279,8 @@ async def test_json_rows_match_the_schema(db: str) -> None:
     }
     w45 = next(r for r in doc["inbox"]["rows"] if r["account"] == "a" and r["period"] == "2026-W45")
     assert (w45["share_answered"], w45["median_answer_s"]) == (None, None)
+    assert doc["inbox"]["totals"][0]["start"] == "2026-10-12T00:00:00+02:00"
+    assert doc["inbox"]["totals"][0]["end"] == "2026-11-09T00:00:00+01:00"
     assert [(t["scope"], t["account"]) for t in doc["inbox"]["totals"]] == [
         ("account", "a"), ("account", "b"), ("account", "c"), ("all", "*")]
     doc["inbox"]["rows"][0]["extra"] = 1
@@ -448,3 +458,20 @@ async def test_the_report_keeps_to_its_window_whatever_it_is_given(db: str) -> N
     assert rep.accounts == ("a", "b", "c")  # e's only item is before the window
     assert [figures(r) for r in (*rep.rows, *rep.totals)] == [
         figures(r) for r in (*windowed.rows, *windowed.totals)]
+
+
+async def test_the_window_s_edges_and_unfinished_periods(db: str) -> None:
+    """An item received at ``since`` exactly is in the first week, one a microsecond before
+    ``until`` in the last, one at ``until`` in none; a period ending at ``now`` is over."""
+    box = Inbox()
+    box.add("b", SINCE)
+    box.add("b", UNTIL - timedelta(microseconds=1))
+    box.add("b", UNTIL)
+    await box.write(db)
+    end_w44 = at("2026-11-02 00:00")
+    rep = await report_from(db, listening=(), now=end_w44)
+    assert rep.accounts == ("b",)
+    assert [r.received for r in rep.rows] == [1, 0, 0, 1]
+    assert [r.complete for r in rep.rows] == [True, True, True, False]
+    assert row(rep, "b", "total").received == 2
+    assert rep.totals[-1].listens is False  # no shown account listens
