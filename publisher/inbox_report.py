@@ -276,7 +276,7 @@ def _networks(rows: Sequence[InboxRow], labels: Sequence[str]) -> tuple[NetworkI
     for net in sorted({r.network for r in rows}):
         shares = []
         for label in labels:
-            answered, asked = sums.get((net, label), (0, 0))
+            answered, asked = sums[(net, label)]  # every account has every period
             shares.append(answered / asked if asked else None)
         out.append(NetworkInbox(net, tuple(shares)))
     return tuple(out)

@@ -240,6 +240,7 @@ async def test_share_per_network(db: str) -> None:
     await known_inbox().write(db)
     rep = await report_from(db)
     [log] = rep.networks
+    assert log.network == "log"
     # W42: a 3 of 4; W43: a 2 of 3; W44: a 0 of 1; W45: b 0 of 1 (c received nothing).
     assert log.share == (0.75, 2 / 3, 0.0, 0.0)
 
