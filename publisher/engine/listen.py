@@ -121,8 +121,10 @@ class Listener:
             while not self._stopping.is_set():
                 now = self.clock.now()
                 self._wake.clear()
+                failed = True  # a burst (``once``) ends at a failed pass: nothing is forced
                 try:
                     wake_at = await self._pass(now)
+                    failed = False
                 except IO_ERRORS as err:
                     log.error(
                         "listen: store error, retrying in %ss: %s",
@@ -135,7 +137,7 @@ class Listener:
                     detail = REDACTOR.scrub("".join(traceback.format_exception(err)))
                     log.error("listen: unexpected error:\n%s", detail)
                     wake_at = now + BUG_RETRY
-                if self.once and not self._running and self._done_once():
+                if self.once and not self._running and (self._done_once() or failed):
                     break
                 if self.once and self._running:
                     await asyncio.wait(list(self._running.values()))
@@ -153,12 +155,7 @@ class Listener:
         return all(key in self._read_once for key in self.streams)
 
     async def _pass(self, now: datetime) -> datetime | None:
-        if self._settle or self._settled_at is None or now >= self._settled_at + SETTLE_EVERY:
-            self._settle = False
-            self._settled_at = now
-            marked = await self.store.settle_answers(now)
-            for item_id in marked:
-                log.info("inbox item %d answered: handled", item_id, extra={"action": "listen"})
+        await self._settle_answers(now)
         if not self.streams:
             return now + SETTLE_EVERY
         if not self._next:
@@ -184,6 +181,26 @@ class Listener:
             if key[0] not in self._running and key[0] not in held
         ]
         return hearing_next(waiting, held.values(), now + SETTLE_EVERY)
+
+    async def _settle_answers(self, now: datetime) -> None:
+        """Mark handled the items whose answer is out; a store error here is logged and
+        tried again at the next pass, never in listening's way."""
+        if not (self._settle or self._settled_at is None or now >= self._settled_at + SETTLE_EVERY):
+            return
+        self._settle = False
+        self._settled_at = now
+        try:
+            marked = await self.store.settle_answers(now)
+        except IO_ERRORS as err:
+            self._settle = True
+            log.error(
+                "listen: answers not marked yet, store error: %s",
+                io_error(err),
+                extra={"action": "listen"},
+            )
+            return
+        for item_id in marked:
+            log.info("inbox item %d answered: handled", item_id, extra={"action": "listen"})
 
     def _held(self, now: datetime) -> dict[str, datetime]:
         held = {a: t for a, t in self._holds.items() if t > now}
@@ -220,6 +237,8 @@ class Listener:
                 extra={"action": "listen", "account": account},
             )
             self._next.update({s.key: self.clock.now() + STORE_RETRY for s in streams})
+            if self.once:
+                self._read_once.update(s.key for s in streams)
 
     async def _read(self, adapter: Adapter, stream: Stream) -> bool:
         """Read one stream, page after page while ``once`` (else one call); False if the
