@@ -35,12 +35,11 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from pydantic import field_validator, model_validator
 from yarl import URL
 
 from publisher.adapters import payload
@@ -48,7 +47,6 @@ from publisher.adapters.apiversions import linkedin_sunset, version_warning
 from publisher.adapters.base import (
     Absent,
     AccountCheck,
-    AccountSettings,
     AdapterError,
     AmbiguousError,
     Attention,
@@ -76,6 +74,9 @@ from publisher.adapters.base import (
 from publisher.adapters.engagement import PostGone, PostNumbers, PostReading, counted
 from publisher.adapters.linkedin_little import escape_little as escape_little
 from publisher.adapters.linkedin_little import unescape_little as unescape_little
+from publisher.adapters.linkedin_settings import AUTHOR_RE
+from publisher.adapters.linkedin_settings import DEFAULT_VERSION as DEFAULT_VERSION
+from publisher.adapters.linkedin_settings import LinkedInSettings as LinkedInSettings
 from publisher.adapters.linkedin_stats import (
     ENGAGEMENT,
     FOLLOWERS_EDGE,
@@ -87,7 +88,7 @@ from publisher.adapters.linkedin_stats import (
 )
 from publisher.adapters.transport import Answer, HttpAdapter, Kind, Request, clipped, doubtful
 from publisher.adapters.waits import wait_from
-from publisher.secrets import REDACTOR, Secret
+from publisher.secrets import REDACTOR
 from publisher.text import code_points
 
 log = logging.getLogger("publisher.network.linkedin")
@@ -96,13 +97,6 @@ MAX_LENGTH = 3_000  # commentary, in characters
 # A comment's text: LinkedIn's editor stops a comment at 1,250 characters; the Comments API
 # documents no larger figure, so no longer comment is sent.
 MAX_COMMENT_LENGTH = 1_250
-# The LinkedIn-Version sent unless the account sets `version`. LinkedIn serves each monthly
-# version for about a year (at least one, its versioning page says) and refuses a retired one
-# with 426 NONEXISTENT_VERSION: 202511 was retired on 2026-11-16. 202607 (July 2026) is the
-# newest version the versioning page names as the latest in what we could consult; it is
-# served until about July 2027 (``apiversions.linkedin_sunset``; `accounts check` warns a
-# month before).
-DEFAULT_VERSION = "202607"
 MAX_IMAGES = 20  # a multiImage post takes 2 to 20; one image goes in content.media
 ALT_TEXT_MAX = 4_086  # the Posts API's limit on a media's altText
 # The Images API takes JPEG, PNG and GIF. GIF is left out: the shared layer counts GIFs as
@@ -111,7 +105,6 @@ ALT_TEXT_MAX = 4_086  # the Posts API's limit on a media's altText
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
 THUMB_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
 EXPIRY_WARNING = timedelta(days=7)
-VISIBILITIES = frozenset({"PUBLIC", "CONNECTIONS", "LOGGED_IN"})
 RESTLI_PROTOCOL = "2.0.0"
 
 LOOKUP_COUNT = 50
@@ -123,11 +116,8 @@ TEXT_KEYS = frozenset({"commentary", "altText", "source", "title", "description"
 COMMENT_TEXT_KEYS = frozenset({"text"})  # a comment's message.text
 COMMENT_URN_RE = re.compile(r"urn:li:comment:\(.+\)")
 
-AUTHOR_RE = re.compile(r"urn:li:(?:organization:(?P<org>\d+)|person:(?P<person>[A-Za-z0-9_-]+))")
 POST_URN_RE = re.compile(r"urn:li:(?:share|ugcPost):\d+")
 IMAGE_URN_RE = re.compile(r"urn:li:image:[A-Za-z0-9_-]+")
-VERSION_RE = re.compile(r"(?P<year>\d{4})(?P<month>\d{2})(?:\.\d{2})?")
-_UNRESOLVED_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 
 
 def post_url(urn: str) -> str:
@@ -136,80 +126,6 @@ def post_url(urn: str) -> str:
 
 def _normalize(text: str) -> str:
     return unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
-
-
-# ---------------------------------------------------------------------------
-# Settings.
-
-
-class LinkedInSettings(AccountSettings):
-    author: str  # urn:li:organization:123 (a company page) or urn:li:person:abc (a member)
-    token: Secret
-    api_base: str = "https://api.linkedin.com"
-    version: str = DEFAULT_VERSION  # the LinkedIn-Version header, YYYYMM
-    token_expires: datetime | date | None = None  # the operator's note of the 60-day expiry
-    visibility: str = "PUBLIC"
-    client_id: str | None = None  # the app's Client ID and secret: `accounts connect` only
-    client_secret: Secret | None = None
-
-    @field_validator("author")
-    @classmethod
-    def _author_urn(cls, value: str) -> str:
-        value = value.strip()
-        if _UNRESOLVED_REF.fullmatch(value):
-            return value  # an unresolved ${NAME} in a dry run: nothing is sent
-        if AUTHOR_RE.fullmatch(value) is None:
-            raise ValueError(
-                "must be an organization or member URN: urn:li:organization:123 "
-                "or urn:li:person:AbC-123"
-            )
-        return value
-
-    @field_validator("token_expires", mode="before")
-    @classmethod
-    def _expiry_not_stored_yet(cls, value: object) -> object:
-        # ``${NAME}`` that `accounts connect` fills: unknown until then (a dry run, validate).
-        return None if isinstance(value, str) and _UNRESOLVED_REF.fullmatch(value) else value
-
-    @field_validator("version")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        value = str(value).strip()
-        m = VERSION_RE.fullmatch(value)
-        if m is None or not 1 <= int(m.group("month")) <= 12:
-            raise ValueError(f"must be a LinkedIn API version, YYYYMM (e.g. {DEFAULT_VERSION})")
-        return value
-
-    @field_validator("visibility")
-    @classmethod
-    def _visibility(cls, value: str) -> str:
-        value = value.strip().upper()
-        if value not in VISIBILITIES:
-            raise ValueError(f"must be one of {', '.join(sorted(VISIBILITIES))}")
-        return value
-
-    @field_validator("api_base")
-    @classmethod
-    def _api_base(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("http", "https"):
-            raise ValueError("must be an http(s) URL")
-        return value.rstrip("/")
-
-    @model_validator(mode="after")
-    def _connections_are_for_members(self) -> LinkedInSettings:
-        if self.visibility == "CONNECTIONS" and self.author.startswith("urn:li:organization:"):
-            raise ValueError("visibility CONNECTIONS is for members; a page posts PUBLIC")
-        return self
-
-    @property
-    def expires_at(self) -> datetime | None:
-        """``token_expires`` as an aware UTC time: a date means its first instant, in UTC."""
-        value = self.token_expires
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return datetime.combine(value, time(0, 0), tzinfo=UTC)
 
 
 def retry_after(
