@@ -4,7 +4,7 @@ its noted expiry, the LinkedIn-Version sent, the visibility of posts."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlsplit
 
 from pydantic import field_validator, model_validator
@@ -22,6 +22,7 @@ DEFAULT_VERSION = "202607"
 VISIBILITIES = frozenset({"PUBLIC", "CONNECTIONS", "LOGGED_IN"})
 AUTHOR_RE = re.compile(r"urn:li:(?:organization:(?P<org>\d+)|person:(?P<person>[A-Za-z0-9_-]+))")
 VERSION_RE = re.compile(r"(?P<year>\d{4})(?P<month>\d{2})(?:\.\d{2})?")
+EXPIRY_WARNING = timedelta(days=7)  # `accounts check` warns this long before expiry
 _UNRESOLVED_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 
 
@@ -93,3 +94,24 @@ class LinkedInSettings(AccountSettings):
         if isinstance(value, datetime):
             return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         return datetime.combine(value, time(0, 0), tzinfo=UTC)
+
+    def expiry_warning(self, now: datetime) -> str | None:
+        """What to tell an operator about the token's expiry at ``now``, if anything."""
+        expires = self.expires_at
+        if expires is None:
+            return None
+        when = f"{expires:%Y-%m-%d %H:%M}Z"
+        if now >= expires:
+            return (
+                f"the LinkedIn access token expired {when} (token_expires): create a new "
+                "one, then update token and token_expires"
+            )
+        left = expires - now
+        if left <= EXPIRY_WARNING:
+            days = left.days
+            soon = f"in {days} day{'s' if days != 1 else ''}" if days else "within a day"
+            return (
+                f"the LinkedIn access token expires {soon} ({when}): refresh it, "
+                "then update token and token_expires"
+            )
+        return None
