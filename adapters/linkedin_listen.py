@@ -8,13 +8,14 @@ Why it looks the way it does:
   recent posts (``per_post``), through the Community Management API's ``GET /rest/
   socialActions/{post}/comments`` (``start``/``count`` paging, ``paging.total``). The API
   documents no order for the comments, so every page of a post is read, and what is new is
-  told by ``created.time``: the cursor keeps, per post, the newest time seen, and a comment
-  created at or after it is reported (the same millisecond again: the store keeps it once).
+  told by ``created.time``: the cursor keeps, per post, the newest time seen and the comments
+  of that millisecond, and a comment created after it, or then but not among those, is new.
 * A call reads at most ``CALL_PAGES`` pages. The posts it did not reach, or one it stopped
   in the middle of, are read at the next call (``more``): the cursor names the posts done in
   this round and where an unfinished one resumes. A post is read to ``POST_PAGES`` pages at
   most (5,000 comments).
-* The first read ever (no cursor) takes each post's first page only, never its history.
+* The first round ever (no cursor yet) reports, of each post, its ``COUNT`` newest comments
+  only, never its history; it still reads every page, the order being unknown.
 * Only comments on the post itself are heard: comments on a comment (a thread's replies) are
   another read per comment, and the account's own comments are left out. Authors are
   member or organization URNs: their names need a profile permission apps seldom have.
@@ -72,10 +73,12 @@ class Cursor:
     the current round; the page a post read in part resumes at."""
 
     seen: dict[str, int] = field(default_factory=dict)
+    edge: dict[str, list[str]] = field(default_factory=dict)  # post: the comments at ``seen``
     done: list[str] = field(default_factory=list)
     at: dict[str, int] = field(default_factory=dict)  # post: next start
     top: dict[str, int] = field(default_factory=dict)  # post: newest time in this round
-    first: bool = True  # the first round ever: each post's first page only
+    top_edge: dict[str, list[str]] = field(default_factory=dict)  # the comments at ``top``
+    first: bool = True  # the first round ever: each post's newest comments only
 
     @classmethod
     def parse(cls, text: str | None) -> Cursor:
@@ -87,22 +90,44 @@ class Cursor:
             doc = json.loads(text)
             return cls(
                 seen={str(k): int(v) for k, v in doc.get("seen", {}).items()},
+                edge={str(k): [str(u) for u in v] for k, v in doc.get("edge", {}).items()},
                 done=[str(u) for u in doc.get("done", [])],
                 at={str(k): int(v) for k, v in doc.get("at", {}).items()},
                 top={str(k): int(v) for k, v in doc.get("top", {}).items()},
+                top_edge={str(k): [str(u) for u in v] for k, v in doc.get("top_edge", {}).items()},
                 first=doc.get("first") is True,
             )
         except (ValueError, TypeError, AttributeError) as err:
             raise PermanentError(f"the LinkedIn listening cursor is unreadable: {err}") from None
+
+    def note(self, post: str, ms: int, comment: str) -> None:
+        """A comment of ``post`` created at ``ms``, read in this round."""
+        top = self.top.get(post, -1)
+        if ms > top:
+            self.top[post], self.top_edge[post] = ms, [comment]
+        elif ms == top and comment not in self.top_edge[post]:
+            self.top_edge[post].append(comment)
+
+    def finish(self, post: str) -> None:
+        """Every page of ``post`` was read: what it had is seen."""
+        self.done.append(post)
+        top, edge = self.top.pop(post, None), self.top_edge.pop(post, [])
+        if top is None or top < self.seen.get(post, -1):
+            return
+        if top == self.seen.get(post):
+            edge = sorted({*edge, *self.edge.get(post, ())})
+        self.seen[post], self.edge[post] = top, edge
 
     def dump(self, posts: Sequence[str]) -> str:
         """As text, for the posts still read (a post no longer given is forgotten)."""
         keep = set(posts)
         doc = {
             "seen": {k: v for k, v in self.seen.items() if k in keep},
+            "edge": {k: v for k, v in self.edge.items() if k in keep},
             "done": [u for u in self.done if u in keep],
             "at": {k: v for k, v in self.at.items() if k in keep},
             "top": {k: v for k, v in self.top.items() if k in keep},
+            "top_edge": {k: v for k, v in self.top_edge.items() if k in keep},
             "first": self.first,
         }
         return json.dumps(doc, sort_keys=True, separators=(",", ":"))
@@ -120,8 +145,9 @@ async def read_comments(
     for urn in todo:
         if budget == 0:
             break
-        since = state.seen.get(urn)
+        since, edge = state.seen.get(urn), set(state.edge.get(urn, ()))
         start = state.at.pop(urn, 0)
+        found: list[Heard] = []
         while budget:
             budget -= 1
             doc = await fetch(urn, start, COUNT)
@@ -131,19 +157,18 @@ async def read_comments(
                 if heard is None:
                     continue
                 ms = int(heard.created_at.timestamp() * 1000)
-                state.top[urn] = max(state.top.get(urn, 0), ms)
-                if since is None or ms >= since:
-                    items.append(heard)
+                state.note(urn, ms, heard.remote_id)
+                if since is None or ms > since or (ms == since and heard.remote_id not in edge):
+                    found.append(heard)
             start += COUNT
-            finished = len(elements) < COUNT or state.first or start >= POST_PAGES * COUNT
-            if finished:
-                top = state.top.pop(urn, None)
-                if top is not None:
-                    state.seen[urn] = max(top, since or 0)
-                state.done.append(urn)
+            if len(elements) < COUNT or start >= POST_PAGES * COUNT:
+                state.finish(urn)
                 break
         else:
             state.at[urn] = start
+        if state.first:  # not the history: the newest of what this call read of the post
+            found = sorted(found, key=lambda h: h.created_at, reverse=True)[:COUNT]
+        items += found
     more = any(urn not in state.done for urn in todo)
     if not more:
         state.done, state.first = [], False
