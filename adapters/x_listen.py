@@ -136,8 +136,9 @@ async def read_pages(
 
 
 def _page(doc: Any, hear: Hear) -> tuple[tuple[Heard, ...], Mapping[str, Any]]:
-    if not isinstance(doc, dict):
-        raise TransientError("X answered a page that is not a JSON object")
+    if not isinstance(doc, dict) or not isinstance(doc.get("meta"), dict):
+        # X answers every page with its meta (result_count), an empty one too
+        raise TransientError("X answered a page without its meta object")
     data = doc.get("data", [])
     if not isinstance(data, list) or not all(isinstance(t, dict) for t in data):
         raise TransientError("X answered a page whose data is not a list of posts")
@@ -148,8 +149,7 @@ def _page(doc: Any, hear: Hear) -> tuple[tuple[Heard, ...], Mapping[str, Any]]:
         for u in (listed if isinstance(listed, list) else [])
         if isinstance(u, dict) and isinstance(u.get("id"), str)
     }
-    meta = doc.get("meta")
-    return tuple(hear(t, users) for t in data), meta if isinstance(meta, dict) else {}
+    return tuple(hear(t, users) for t in data), doc["meta"]
 
 
 def _newest(meta: Mapping[str, Any], items: Sequence[Heard]) -> str | None:

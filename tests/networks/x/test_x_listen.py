@@ -168,10 +168,13 @@ async def test_garbled_answers_are_clear_errors(server: XServer, adapter: XAdapt
     server.fail("GET", MENTIONS, status=200, raw=("text/html", "<html>maintenance</html>"))
     with pytest.raises(TransientError, match="not JSON"):
         await adapter.read_inbox(None, [])
-    server.fail("GET", MENTIONS, status=200, body={"data": {"id": "1"}})
+    server.fail("GET", MENTIONS, status=200, body={"unexpected": [1, 2, 3]})
+    with pytest.raises(TransientError, match="without its meta"):
+        await adapter.read_inbox(None, [])
+    server.fail("GET", MENTIONS, status=200, body={"data": {"id": "1"}, "meta": {}})
     with pytest.raises(TransientError, match="not a list of posts"):
         await adapter.read_inbox(None, [])
-    server.fail("GET", MENTIONS, status=200, body={"data": [{"id": "12", "text": "x"}]})
+    server.fail("GET", MENTIONS, status=200, body={"data": [{"id": "12", "text": "x"}], "meta": {}})
     with pytest.raises(TransientError, match="without a created_at"):
         await adapter.read_inbox(None, [])
     with pytest.raises(PermanentError, match="cursor is unreadable"):
