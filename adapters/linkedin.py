@@ -21,6 +21,10 @@ Engagement reads (``publisher.adapters.linkedin_stats``): an organization's post
 statistics, 20 a call, and its follower count; a post the statistics leave out is looked up
 (404/410: gone). A member's posts cannot be read (see there): unavailable, never zero.
 
+Listening (``publisher.adapters.linkedin_listen``): the comments on our posts, read post by
+post; an answer is a comment on the comment heard, found again by ``lookup`` among its
+comments.
+
 Access tokens last 60 days and LinkedIn offers no way to ask when one expires, so the
 operator writes ``token_expires`` in the config: a token past it is refused before any
 request, and ``check()`` warns seven days ahead. The token travels only in the

@@ -116,22 +116,29 @@ def create(
         raise Refused(422, input_error("/object", "object must be the post commented on"))
     parent = doc.get("parentComment")
     if on is None and parent is not None:
-        raise Refused(422, input_error(
-            "/parentComment", "strict server: a comment on a comment is made on its URN's path"
-        ))
+        raise Refused(
+            422,
+            input_error(
+                "/parentComment", "strict server: a comment on a comment is made on its URN's path"
+            ),
+        )
     if on is not None:
         if parent != on.urn:
-            raise Refused(422, input_error(
-                "/parentComment", "parentComment must be the comment in the path"
-            ))
+            raise Refused(
+                422, input_error("/parentComment", "parentComment must be the comment in the path")
+            )
         if on.parent is not None:
-            raise Refused(422, input_error(
-                "/parentComment", "a comment on a comment's comment is not allowed"
-            ))
+            raise Refused(
+                422,
+                input_error("/parentComment", "a comment on a comment's comment is not allowed"),
+            )
     if doc["actor"] != author:
-        raise Refused(403, error_body(
-            403, f"Not enough permissions to comment as {doc['actor']}", "ACCESS_DENIED"
-        ))
+        raise Refused(
+            403,
+            error_body(
+                403, f"Not enough permissions to comment as {doc['actor']}", "ACCESS_DENIED"
+            ),
+        )
     message = doc["message"]
     if not isinstance(message, dict) or set(message) - {"text", "attributes"}:
         raise Refused(422, input_error("/message", "expected {text, attributes}"))
@@ -139,9 +146,9 @@ def create(
     if not isinstance(text, str) or not text.strip():
         raise Refused(422, input_error("/message/text", "field is required"))
     if len(text) > MAX_COMMENT:
-        raise Refused(422, input_error(
-            "/message/text", f"length of text exceeds {MAX_COMMENT} characters"
-        ))
+        raise Refused(
+            422, input_error("/message/text", f"length of text exceeds {MAX_COMMENT} characters")
+        )
     comment = RecordedComment(new_urn(), doc["actor"], post, text, now, parent)
     comments.append(comment)
     return comment

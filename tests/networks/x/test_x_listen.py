@@ -16,6 +16,7 @@ from publisher.adapters import x_listen
 from publisher.adapters.base import (
     AdapterContext,
     DeliveryRef,
+    Found,
     ItemKind,
     OwnPost,
     PermanentError,
@@ -237,3 +238,6 @@ async def test_an_answer_replies_to_the_post_heard(
         "text": "Oui, dès lundi !",
         "reply": {"in_reply_to_tweet_id": post_id},
     }
+    found = await adapter.lookup(ref, rendered, clock.now())
+    assert isinstance(found, Found)
+    assert found.published.parts[0].remote_id == part.remote_id
