@@ -200,10 +200,18 @@ async def test_search_finds_a_watchs_terms_and_resumes(
     again = await adapter.search(["publisher", "#launch"], page.cursor)
     assert [h.remote_id for h in again.items] == [later]
     assert server.hits("GET", SEARCH)[-1].query["since_id"] == tagged
+    many = [await hear(server, clock, ItemKind.FOUND, f"#launch {i}") for i in range(25)]
+    paged = await adapter.search(["publisher", "#launch"], again.cursor)
+    assert paged.more and "next_token" in server.hits("GET", SEARCH)[-1].query
+    rest = await adapter.search(["publisher", "#launch"], paged.cursor)
+    assert not rest.more
+    assert [h.remote_id for h in (*paged.items, *rest.items)] == many[::-1]
     # other terms: another search, from its newest page
-    other = await adapter.search(['"fait maison"', "#launch"], again.cursor)
-    assert [h.remote_id for h in other.items] == [tagged]
-    assert server.hits("GET", SEARCH)[-1].query["query"] == '("fait maison" OR #launch) -is:retweet'
+    other = await adapter.search(['"fait maison"', "publisher"], rest.cursor)
+    assert [h.remote_id for h in other.items] == [later, *hits[::-1]][:10]
+    assert (
+        server.hits("GET", SEARCH)[-1].query["query"] == '("fait maison" OR publisher) -is:retweet'
+    )
     assert "since_id" not in server.hits("GET", SEARCH)[-1].query
 
 
