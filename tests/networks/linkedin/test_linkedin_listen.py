@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from publisher.adapters import linkedin_listen
 from publisher.adapters.base import (
@@ -258,3 +260,39 @@ async def test_an_answer_takes_no_images_and_a_comments_length(
     card = replace(answer(heard), link=LinkCard("https://example.com/soldes", "Soldes"))
     (error,) = adapter.render(card).errors
     assert "neither images nor a link card" in error
+
+
+async def test_the_server_holds_comments_to_the_documented_form(
+    server: LinkedInServer, clock: FakeClock
+) -> None:
+    """The strict server's refusals, which the tests above rely on to catch a wrong body."""
+    post = await own(server, "billet", clock)
+    comment = await say(server, clock, post, "?")
+    headers = {
+        "Authorization": f"Bearer {TOKEN}",
+        "LinkedIn-Version": "202607",
+        "X-Restli-Protocol-Version": "2.0.0",
+    }
+
+    def path(urn: str, query: str = "") -> URL:
+        url = f"{server.url}/rest/socialActions/{quote(urn, safe='')}/comments{query}"
+        return URL(url, encoded=True)
+
+    body = {"actor": ORG, "object": post.remote_id, "message": {"text": "Merci !"}}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        # a comment on a comment is made on the comment's path, naming it
+        async with http.post(path(post.remote_id), json={**body, "parentComment": comment}) as r:
+            assert r.status == 422
+        async with http.post(path(comment), json=body) as r:
+            assert r.status == 422
+        async with http.post(path(comment), json={**body, "parentComment": comment}) as r:
+            assert r.status == 201
+            reply = (await r.json())["$URN"]
+        # one level deep
+        async with http.post(path(reply), json={**body, "parentComment": reply}) as r:
+            assert r.status == 422
+        async with http.get(path(post.remote_id, "?start=0&count=10&sortOrder=ASC")) as r:
+            assert r.status == 400
+        async with http.get(path(comment, "?start=0&count=10")) as r:
+            assert [e["$URN"] for e in (await r.json())["elements"]] == [reply]
+    assert server.replies_to(comment) == [reply]
