@@ -14,7 +14,8 @@ Why it looks the way it does:
 * The cursor is the newest id read (``since``). A read goes back through at most
   ``CALL_PAGES`` pages; when more wait, the cursor also keeps the page token and the newest id
   of this round, and the next call goes on from the token, still after the old ``since``:
-  nothing between them is skipped. The first read ever takes the newest page only.
+  nothing between them is skipped (a token X refuses, lapsed, starts the round over). The
+  first read ever takes the newest page only.
 * X bills every post read (pay-per-use), as it does engagement reads: listening is off for X
   unless the account asks. Recent search (``GET /2/tweets/search/recent``, the last 7 days)
   is offered for watches on the same terms, since it bills the same way: it only runs for an
@@ -124,7 +125,16 @@ async def read_pages(
             params["since_id"] = state.since
         if token is not None:
             params[token_name] = token
-        items, meta = _page(await fetch(params), hear)
+        try:
+            doc = await fetch(params)
+        except PermanentError as err:
+            if token is None or err.status != 400:
+                raise
+            # X no longer takes the token (it lapsed): the round starts over from its newest
+            # page, still after ``since``: pages read again, nothing skipped
+            token, top = None, None
+            continue
+        items, meta = _page(doc, hear)
         found += items
         if token is None:  # a round's first page holds its newest post
             top = _newest(meta, items) or top

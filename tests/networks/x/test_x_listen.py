@@ -151,6 +151,21 @@ async def test_first_read_newest_page_then_pages_across_calls(
     assert page.items == ()
 
 
+async def test_a_lapsed_page_token_starts_the_round_over(
+    server: XServer, adapter: XAdapter, clock: FakeClock, small_pages: None
+) -> None:
+    first = await adapter.read_inbox(None, [])
+    said = [await hear(server, clock, ItemKind.MENTION, f"mention {i}") for i in range(3)]
+    lapsed = '{"since":"1","token":"b26v89c19zqg8o3foLAPSED","top":"2"}'
+    assert first.cursor == "{}"
+    page = await adapter.read_inbox(lapsed, [])
+    assert [h.remote_id for h in page.items] == said[::-1] and not page.more
+    refused, again = server.hits("GET", MENTIONS)[-2:]
+    assert refused.status == 400 and "pagination_token" not in again.query
+    assert len(server.rejections) == 1
+    server.rejections.clear()
+
+
 async def test_a_rate_limit_says_when_it_lifts(server: XServer, adapter: XAdapter) -> None:
     reset = NOW + timedelta(minutes=12)
     server.fail(
