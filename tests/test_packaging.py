@@ -53,3 +53,12 @@ def test_the_entry_points_name_modules_inside_publisher(wheel: zipfile.ZipFile) 
 def test_the_link_that_installs_adapters_inside_publisher() -> None:
     link = ROOT / "publisher" / "adapters"
     assert link.is_symlink() and Path(link.readlink()) == Path("../adapters")
+
+
+def test_the_web_views_templates_and_styles_ship_in_the_wheel(wheel: zipfile.ZipFile) -> None:
+    names = set(wheel.namelist())
+    shipped = {
+        *(f"publisher/web/templates/{p.name}" for p in (ROOT / "publisher/web/templates").iterdir()),
+        *(f"publisher/web/static/{p.name}" for p in (ROOT / "publisher/web/static").iterdir()),
+    }
+    assert len(shipped) >= 9 and shipped <= names, sorted(shipped - names)
