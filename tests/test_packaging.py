@@ -57,8 +57,10 @@ def test_the_link_that_installs_adapters_inside_publisher() -> None:
 
 def test_the_web_views_templates_and_styles_ship_in_the_wheel(wheel: zipfile.ZipFile) -> None:
     names = set(wheel.namelist())
+    web = ROOT / "publisher" / "web"
     shipped = {
-        *(f"publisher/web/templates/{p.name}" for p in (ROOT / "publisher/web/templates").iterdir()),
-        *(f"publisher/web/static/{p.name}" for p in (ROOT / "publisher/web/static").iterdir()),
+        f"publisher/web/{kind}/{p.name}"
+        for kind in ("templates", "static")
+        for p in (web / kind).iterdir()
     }
     assert len(shipped) >= 9 and shipped <= names, sorted(shipped - names)

@@ -61,10 +61,17 @@ def seed(config: Config, error: str = FAILED_ERROR) -> None:
     """A ledger: the launch went out everywhere but X, where it failed."""
     led = Ledger()
     launch = datetime(2026, 12, 1, 9, 0, tzinfo=PARIS)
-    led.add("brand-x", DeliveryState.FAILED, launch, network="x", error=error,
-            post="winter-sale-launch")
-    led.add("brand-masto", DeliveryState.PUBLISHED, launch, published=launch, network="mastodon",
-            post="winter-sale-launch")
+    led.add(
+        "brand-x", DeliveryState.FAILED, launch, network="x", error=error, post="winter-sale-launch"
+    )
+    led.add(
+        "brand-masto",
+        DeliveryState.PUBLISHED,
+        launch,
+        published=launch,
+        network="mastodon",
+        post="winter-sale-launch",
+    )
     in_thread(led.write(config.database_url))
 
 

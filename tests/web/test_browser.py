@@ -39,7 +39,9 @@ PAGES = [
 
 
 def chromium() -> str:
-    found = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    found = shutil.which("chromium") or (
+        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+    )
     if found is None:
         reason = "Debian's chromium is not installed (apt-get install chromium; scripts/test does)"
         if os.environ.get("CI"):
@@ -88,12 +90,17 @@ def test_the_calendar_shows_every_post_at_its_local_time(
 ) -> None:
     url, config = site
     view = plan(config)
-    found = events(view.planned, texts_for(config, view.queue.posts, view.planned),
-                   states_of(view.index))
+    found = events(
+        view.planned, texts_for(config, view.queue.posts, view.planned), states_of(view.index)
+    )
     start = NOW.replace(hour=0)
     week = [e for e in found if start <= e.at < start + timedelta(days=7)]
-    assert {e.post_id for e in week} >= {"winter-sale-launch", "behind-the-scenes-thread",
-                                         "last-chance", "too-long-for-x"}
+    assert {e.post_id for e in week} >= {
+        "winter-sale-launch",
+        "behind-the-scenes-thread",
+        "last-chance",
+        "too-long-for-x",
+    }
     for span in ("week", "month"):
         page.goto(f"{url}/calendar?view={span}&at=2026-12-01")
         assert "Europe/Paris" in page.inner_text(".zone")
@@ -110,7 +117,9 @@ def test_the_calendar_shows_every_post_at_its_local_time(
     accounts = launch.locator(".accounts").inner_text()
     assert "brand-x: failed" in accounts and "brand-masto: sent" in accounts
     assert "brand-fb: scheduled" in accounts
-    thread = page.locator('td[data-date="2026-12-02"] li.entry[data-post="behind-the-scenes-thread"]')
+    thread = page.locator(
+        'td[data-date="2026-12-02"] li.entry[data-post="behind-the-scenes-thread"]'
+    )
     assert thread.locator("> time").inner_text() == "18:00"
     # The calendar's own links, by keyboard: "n" goes to the next week.
     page.keyboard.press("n")
@@ -154,7 +163,9 @@ def test_a_post_with_an_error_shows_it(page: Any, site: tuple[str, Config]) -> N
     assert expected["errors"]
     lines = config.queue_path.read_text(encoding="utf-8").splitlines()
     start = lines.index("  - id: too-long-for-x")
-    text_line = next(n for n in range(start, len(lines)) if lines[n].strip().startswith("text:")) + 1
+    text_line = (
+        next(n for n in range(start, len(lines)) if lines[n].strip().startswith("text:")) + 1
+    )
     page.goto(f"{url}/preview?post=too-long-for-x")
     errors = page.locator("section.errors")
     assert errors.is_visible()

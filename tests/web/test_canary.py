@@ -32,9 +32,18 @@ from tests.paths import ROOT
 from tests.web.site import NOW, config_of, example, free_port, seed
 
 NAMES = [
-    "X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_SECRET", "FB_PAGE_TOKEN",
-    "MASTODON_TOKEN", "BSKY_APP_PASSWORD", "TELEGRAM_BOT_TOKEN", "DISCORD_WEBHOOK_URL",
-    "IG_TOKEN", "THREADS_TOKEN", "WEB_TOKEN",
+    "X_API_KEY",
+    "X_API_SECRET",
+    "X_ACCESS_TOKEN",
+    "X_ACCESS_SECRET",
+    "FB_PAGE_TOKEN",
+    "MASTODON_TOKEN",
+    "BSKY_APP_PASSWORD",
+    "TELEGRAM_BOT_TOKEN",
+    "DISCORD_WEBHOOK_URL",
+    "IG_TOKEN",
+    "THREADS_TOKEN",
+    "WEB_TOKEN",
 ]
 SECRETS = {name: f"canary-{name.lower()}-7Qm2Zx9Lp4" for name in NAMES}
 SECRETS["DISCORD_WEBHOOK_URL"] = "https://discord.com/api/webhooks/42/canary-hook-7Qm2Zx9Lp4"
@@ -126,8 +135,15 @@ async def crawl(
 
 
 PAGES = [
-    "/", "/calendar", "/calendar?view=month&at=2026-12-01", "/calendar?at=2026-12-01",
-    "/status", "/audit", "/static/style.css", "/static/view.js", "/static/..%2Fapp.py",
+    "/",
+    "/calendar",
+    "/calendar?view=month&at=2026-12-01",
+    "/calendar?at=2026-12-01",
+    "/status",
+    "/audit",
+    "/static/style.css",
+    "/static/view.js",
+    "/static/..%2Fapp.py",
     "/preview?post=nope",
     "/media?post=winter-sale-launch&account=brand-x&part=0&item=../../outside.png",
     "/media?post=winter-sale-launch&account=brand-x&part=0&item=9",
@@ -154,8 +170,11 @@ async def test_media_outside_the_roots_is_never_served(tmp_path: Path) -> None:
     async with client_of(config) as client:
         seen = await crawl(
             client,
-            [*PAGES, "/media?post=leaky-media&account=brand-masto&part=0&item=0",
-             "/preview?post=leaky-media"],
+            [
+                *PAGES,
+                "/media?post=leaky-media&account=brand-masto&part=0&item=0",
+                "/preview?post=leaky-media",
+            ],
             never,
         )
         calendar = await (await client.get("/calendar", headers=auth())).text()
@@ -176,7 +195,9 @@ async def _token_and_methods(client: TestClient[web.Request, web.Application]) -
     assert (await client.get("/calendar")).status == 401
     assert (await client.get("/calendar", headers={"Authorization": "Bearer nope"})).status == 401
     basic = base64.b64encode(f"editor:{TOKEN}".encode()).decode()
-    assert (await client.get("/calendar", headers={"Authorization": f"Basic {basic}"})).status == 200
+    assert (
+        await client.get("/calendar", headers={"Authorization": f"Basic {basic}"})
+    ).status == 200
     ok = await client.get("/calendar", headers=auth())
     assert ok.status == 200
     assert "default-src 'none'" in ok.headers["Content-Security-Policy"]
