@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from publisher.audit import AuditReport, By, Scope, audit, default_window
@@ -20,29 +19,18 @@ from publisher.commands.common import UserError
 from publisher.commands.plan import PlanView, current_plan
 from publisher.commands.status import StatusReport, gather, lookup_limit
 from publisher.config import Config
-from publisher.diagnostics import Diagnostic, InvalidFileError
+from publisher.diagnostics import InvalidFileError
 from publisher.engagement_report import EngagementReport, engagement
 from publisher.secrets import REDACTOR
 from publisher.states import DeliveryState
 from publisher.store import Delivery
 from publisher.web.calendar_model import Grid, Span, caps, grid, parse_anchor
-from publisher.web.previews import Card, cards
+from publisher.web.previews import Card, Problem, cards, placed
 from publisher.web.svg import Series, bars
 
 
-@dataclass(frozen=True)
-class Problem:
-    where: str  # FILE:LINE:COL, the file by its name only
-    message: str
-
-
 def problems(err: InvalidFileError) -> list[Problem]:
-    return [_problem(d) for d in err.diagnostics]
-
-
-def _problem(d: Diagnostic) -> Problem:
-    field = f"{d.field}: " if d.field else ""
-    return Problem(f"{Path(d.file).name}:{d.line}:{d.column}", f"{field}{d.message}")
+    return [placed(d) for d in err.diagnostics]
 
 
 async def plan(config: Config, now: datetime) -> PlanView | list[Problem]:

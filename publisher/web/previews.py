@@ -13,6 +13,7 @@ from publisher.commands.dryrun import payload_text
 from publisher.commands.plan import PlanView
 from publisher.config import Config
 from publisher.content import MediaItem, Rendered, RenderedPart
+from publisher.diagnostics import Diagnostic
 from publisher.rules import rule_of
 from publisher.schedule import PlannedDelivery
 
@@ -68,6 +69,11 @@ class Card:
     warnings: tuple[Problem, ...]
 
 
+def placed(d: Diagnostic) -> Problem:
+    """A problem at its place in a file named by its name alone (no server path)."""
+    return Problem(f"{Path(d.file).name}:{d.line}:{d.column}", d.field, d.message)
+
+
 def deliveries_of(view: PlanView, post_id: str) -> list[PlannedDelivery]:
     """The post's first delivery to each of its accounts (a repeat's occurrences render
     alike)."""
@@ -89,17 +95,7 @@ def cards(view: PlanView, config: Config, post_id: str) -> list[Card]:
     out = []
     for c in rendered(view, config, post_id):
         found = placer.findings(c)
-        problems = [
-            (
-                f.is_error,
-                Problem(
-                    f"{Path(f.diagnostic.file).name}:{f.diagnostic.line}:{f.diagnostic.column}",
-                    f.diagnostic.field,
-                    f.diagnostic.message,
-                ),
-            )
-            for f in found
-        ]
+        problems = [(f.is_error, placed(f.diagnostic)) for f in found]
         out.append(_card(c, config, post_id, problems))
     return out
 

@@ -229,3 +229,20 @@ def test_the_pages_work_from_the_keyboard(page: Any, site: tuple[str, Config]) -
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")  # past the first link of the content
     assert page.evaluate("document.activeElement.tagName") == "A"
+
+
+def test_the_pages_work_without_javascript(browser: Any, site: tuple[str, Config]) -> None:
+    url, _ = site
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{url}/calendar?view=month&at=2026-12-01")
+        assert page.locator('li.entry[data-post="last-chance"]').count() == 1
+        page.click("text=Next month →")
+        page.wait_for_url("**at=2027-01-01")
+        page.goto(f"{url}/preview?post=behind-the-scenes-thread")
+        summary = page.locator("summary").first
+        summary.click()  # a disclosure is HTML's own
+        assert page.locator("pre code").first.is_visible()
+    finally:
+        context.close()
