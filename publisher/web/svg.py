@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-WIDTH, HEIGHT = 720, 260
+WIDTH, HEIGHT = 520, 240
 LEFT, RIGHT, TOP, BOTTOM = 44, 12, 16, 64
 # Fill patterns, so series differ without colour: solid, hatched, dotted, cross-hatched.
 PATTERNS = ("solid", "hatch", "dots", "cross")
@@ -94,14 +94,14 @@ def bars(
 
 
 def _nice(value: float) -> float:
-    """The axis' top: the value rounded up to 1, 2 or 5 times a power of ten."""
+    """The axis' top: four ticks of 1, 2 or 5 times a power of ten (whole numbers for counts)."""
     step = 1.0
-    while step * 10 < value:
-        step *= 10
-    for m in (1, 2, 5, 10):
-        if m * step >= value:
-            return m * step
-    return 10 * step
+    while step * 4 < value:
+        for m in (2.0, 2.5, 2.0):  # 1 → 2 → 5 → 10 → 20 → 50 …
+            step *= m
+            if step * 4 >= value:
+                break
+    return step * 4
 
 
 def _pattern(chart_id: str, i: int) -> str:
