@@ -275,12 +275,11 @@ class Listener:
     async def _call(self, adapter: Adapter, stream: Stream, cursor: str | None) -> HeardPage:
         if stream.name != INBOX:
             return await adapter.search(stream.terms, cursor)
-        own: list[OwnPost] = []
-        hearing_cap = adapter.listening
-        if hearing_cap is not None and hearing_cap.per_post:
-            since = self.clock.now() - hearing.OWN_POSTS_AGE
-            rows = await self.store.own_posts(adapter.account, since, hearing.OWN_POSTS_LIMIT)
-            own = [OwnPost(remote_id, at) for remote_id, at in rows]
+        # Our recent posts: a per-post network reads their comments, and another may tell
+        # a quote of one of them from a mention (X).
+        since = self.clock.now() - hearing.OWN_POSTS_AGE
+        rows = await self.store.own_posts(adapter.account, since, hearing.OWN_POSTS_LIMIT)
+        own = [OwnPost(remote_id, at) for remote_id, at in rows]
         return await adapter.read_inbox(cursor, own)
 
     def _failed(self, adapter: Adapter, stream: Stream, error: AdapterError) -> bool:

@@ -29,16 +29,21 @@ from publisher.store import Store
 from publisher.store.inbox import ItemState
 from publisher.testing.recording import listening
 from tests.conftest import T0, Project
+from publisher.adapters.x import XAdapter, XSettings
 from tests.engine.test_first_comment_engine import (
     JPEG,
+    ORG,
     PAGE,
     PHOTO,
     TOKEN,
     _facebook,
     _instagram,
     _instagram_stack,
+    _linkedin,
     _threads,
 )
+from tests.networks.linkedin.server import LinkedInServer
+from tests.networks.x.server import XServer
 from tests.networks.bluesky.xrpc import Xrpc
 from tests.networks.facebook.server import GraphServer
 from tests.networks.mastodon.server import MastodonServer
@@ -83,6 +88,30 @@ def _bluesky(server: Xrpc, ctx: AdapterContext) -> Adapter:
     return BlueskyAdapter("alpha", settings, ctx)
 
 
+X_KEY, X_SECRET = "x-consumer-key", "x-SECRET-consumer"
+
+
+def _x_server(clock: FakeClock, root: Path) -> XServer:
+    return XServer(
+        now=clock.now,
+        consumer_key=X_KEY,
+        consumer_secret=X_SECRET,
+        access_token=TOKEN,
+        access_secret=X_SECRET,
+    )
+
+
+def _x(server: XServer, ctx: AdapterContext) -> Adapter:
+    settings = XSettings(
+        api_key=Secret("XK", X_KEY),
+        api_secret=Secret("XS", X_SECRET),
+        access_token=Secret("XT", TOKEN),
+        access_secret=Secret("XA", X_SECRET),
+        api_base=server.url,
+    )
+    return XAdapter("alpha", settings, ctx)
+
+
 @contextlib.asynccontextmanager
 async def _xrpc(clock: FakeClock, root: Path) -> AsyncIterator[Xrpc]:
     async with Xrpc() as server:
@@ -104,6 +133,12 @@ CASES = {
         _threads,
         ItemKind.REPLY,
     ),
+    "linkedin": Case(
+        lambda clock, _: LinkedInServer(author=ORG, token=TOKEN, now=clock.now),
+        _linkedin,
+        ItemKind.COMMENT,
+    ),
+    "x": Case(_x_server, _x, ItemKind.REPLY),
     "instagram": Case(
         lambda clock, root: _instagram_stack(clock, root / "public"),
         _instagram,
