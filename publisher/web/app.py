@@ -26,6 +26,7 @@ from publisher.config import Config
 from publisher.media import MediaError, MediaRoots, open_media
 from publisher.secrets import Secret
 from publisher.web import pages
+from publisher.web.inbox import inbox_summary
 from publisher.web.previews import find_media, rendered
 
 if TYPE_CHECKING:
@@ -213,4 +214,4 @@ def mount(app: web.Application, config: Config, clock: Clock) -> None:
     host, _ = parse_listen(listen)
     which = "[web] listen" if config.web.listen else "[metrics] listen (with [web] on_metrics)"
     check_bind(host, config.web.token, f"{config.path.name}: {which} = {listen!r}")
-    add_routes(app, View(config, clock, config.web.token))
+    add_routes(app, View(config, clock, config.web.token, sections={"Inbox": inbox_summary}))

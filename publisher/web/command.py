@@ -38,6 +38,7 @@ async def main(args: argparse.Namespace) -> int:
     from publisher.commands.common import EXIT_OK, UserError, load
     from publisher.config import SecretPolicy, parse_listen
     from publisher.web.app import View, add_routes, check_bind
+    from publisher.web.inbox import inbox_summary
 
     try:
         host, port = parse_listen(args.listen)
@@ -46,7 +47,9 @@ async def main(args: argparse.Namespace) -> int:
     config = load(args.config, SecretPolicy.WARN)
     check_bind(host, config.web.token, f"--listen {args.listen}")
     app = web.Application()
-    add_routes(app, View(config, SystemClock(), config.web.token))
+    add_routes(
+        app, View(config, SystemClock(), config.web.token, sections={"Inbox": inbox_summary})
+    )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:

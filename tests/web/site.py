@@ -10,7 +10,7 @@ import socket
 import threading
 from collections.abc import Coroutine, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -73,6 +73,39 @@ def seed(config: Config, error: str = FAILED_ERROR) -> None:
         post="winter-sale-launch",
     )
     in_thread(led.write(config.database_url))
+    in_thread(_heard(config.database_url))
+
+
+async def _heard(url: str) -> None:
+    """Two mentions heard by the Mastodon account, one answered, one waiting."""
+    from publisher.store import Store
+    from publisher.store.inbox import INBOX, ItemState, NewItem
+
+    store = await Store.open(url)
+    try:
+        said = datetime(2026, 12, 1, 10, 0, tzinfo=PARIS)
+        items = [
+            NewItem(
+                "9001",
+                "mention",
+                "@ana@example.social",
+                "Livrez-vous en Belgique ?",
+                "https://mastodon.example/@ana/9001",
+                said,
+            ),
+            NewItem(
+                "9002",
+                "reply",
+                "@bob@example.social",
+                "Super, merci !",
+                "https://mastodon.example/@bob/9002",
+                said + timedelta(minutes=5),
+            ),
+        ]
+        ids = await store.hear("brand-masto", "mastodon", INBOX, items, "9002", said)
+        await store.set_item_state(ids[1], ItemState.HANDLED, said + timedelta(hours=1))
+    finally:
+        await store.close()
 
 
 def in_thread(work: Coroutine[Any, Any, T]) -> T:

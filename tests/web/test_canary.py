@@ -28,6 +28,7 @@ from publisher.commands.run import _listeners
 from publisher.config import Config
 from publisher.engine.observe import Health
 from publisher.web.app import View, add_routes, check_bind, mount
+from publisher.web.inbox import inbox_summary
 from tests.paths import ROOT
 from tests.web.site import NOW, config_of, example, free_port, seed
 
@@ -95,7 +96,7 @@ def canary_site(tmp_path: Path, *, leak: bool) -> tuple[Config, list[str]]:
 @contextlib.asynccontextmanager
 async def client_of(config: Config) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     app = web.Application()
-    add_routes(app, View(config, FakeClock(NOW), config.web.token))
+    add_routes(app, View(config, FakeClock(NOW), config.web.token, {"Inbox": inbox_summary}))
     async with TestClient(TestServer(app)) as c:
         yield c
 
@@ -253,3 +254,15 @@ async def test_the_daemon_serves_the_view_on_its_metrics_listener(tmp_path: Path
         for runner in runners:
             await runner.cleanup()
         await store.close()
+
+
+async def test_the_status_page_sums_up_the_inbox(tmp_path: Path) -> None:
+    config, _never = canary_site(tmp_path, leak=False)
+    async with client_of(config) as client:
+        response = await client.get("/status", headers=auth())
+        text = await response.text()
+    section = text[text.index(">Inbox</h2>") :]
+    cells = re.findall(r"<td>([^<]*)</td>", section[: section.index("</table>")])
+    row = cells[cells.index("brand-masto") : cells.index("brand-masto") + 5]
+    assert row[:4] == ["brand-masto", "1", "2", "0"]  # waiting, heard, answered by a post
+    assert row[4] == "Tue 01 Dec 10:00"
