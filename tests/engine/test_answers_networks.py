@@ -20,6 +20,7 @@ import pytest
 from publisher.adapters.base import Adapter, AdapterContext, ItemKind
 from publisher.adapters.bluesky import BlueskyAdapter, BlueskySettings
 from publisher.adapters.mastodon import MastodonAdapter, MastodonSettings
+from publisher.adapters.x import XAdapter, XSettings
 from publisher.clock import FakeClock
 from publisher.engine.daemon import Engine, EngineOptions
 from publisher.engine.runtime import LIVE
@@ -29,7 +30,6 @@ from publisher.store import Store
 from publisher.store.inbox import ItemState
 from publisher.testing.recording import listening
 from tests.conftest import T0, Project
-from publisher.adapters.x import XAdapter, XSettings
 from tests.engine.test_first_comment_engine import (
     JPEG,
     ORG,
@@ -42,12 +42,12 @@ from tests.engine.test_first_comment_engine import (
     _linkedin,
     _threads,
 )
-from tests.networks.linkedin.server import LinkedInServer
-from tests.networks.x.server import XServer
 from tests.networks.bluesky.xrpc import Xrpc
 from tests.networks.facebook.server import GraphServer
+from tests.networks.linkedin.server import LinkedInServer
 from tests.networks.mastodon.server import MastodonServer
 from tests.networks.threads.server import ThreadsServer
+from tests.networks.x.server import XServer
 
 POST = """\
 posts:
