@@ -27,18 +27,18 @@ TOKEN = "masto-SECRET-token-watch-31"
 
 
 def notify_script(tmp: Path) -> tuple[Path, Path]:
-    """A command that appends each event (its stdin) as one line to a file."""
-    out = tmp / "events.jsonl"
+    """A command that writes each event (its stdin) to a file of its own in a directory
+    (several run at once: one file each, never interleaved)."""
+    out = tmp / "events"
+    out.mkdir()
     script = tmp / "page-me"
-    script.write_text(f'#!/bin/sh\ncat >> "{out}"\necho >> "{out}"\n', encoding="utf-8")
+    script.write_text(f'#!/bin/sh\ncat > "$(mktemp -p "{out}" event.XXXXXX)"\n', encoding="utf-8")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return script, out
 
 
 def events(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [json.loads(f.read_text()) for f in sorted(path.iterdir())]
 
 
 async def run_once(project: Project, clock: FakeClock, session: aiohttp.ClientSession) -> None:
