@@ -500,8 +500,9 @@ class Adapter(ABC):
         """What was said to the account since ``cursor`` (None: the first read ever: the
         newest page only, never the whole history), oldest or newest first as the network
         pages, at most a few pages per call (``more`` says another is waiting). A per-post
-        network (``listening.per_post``) reads the comments on ``own_posts``; the others
-        ignore them. Failures are raised as ``read_engagement``'s are."""
+        network (``listening.per_post``) reads the comments on ``own_posts`` (the account's
+        recent posts, newest first); another may use them to tell a quote of one of ours.
+        Failures are raised as ``read_engagement``'s are."""
         raise PermanentError(f"{self.network} hears nothing")
 
     async def search(self, terms: Sequence[str], cursor: str | None) -> HeardPage:

@@ -90,6 +90,7 @@ from publisher.adapters.graph_listen import (
     GraphListening,
     answer_on,
     answer_problems,
+    comment_edges,
     item_time,
 )
 from publisher.adapters.transport import (
@@ -413,17 +414,7 @@ class FacebookAdapter(GraphListening):
     # ------------------------------------------------------------------ listening
 
     def listen_edges(self, own_posts: Sequence[OwnPost]) -> list[Edge]:
-        return [
-            Edge(
-                p.remote_id,
-                f"{p.remote_id}/comments",
-                HEAR_PARAMS,
-                ItemKind.COMMENT,
-                p.remote_id,
-                p.published_at,
-            )
-            for p in own_posts
-        ]
+        return comment_edges(own_posts, HEAR_PARAMS)
 
     async def heard(self, item: Mapping[str, Any], edge: Edge) -> list[Heard]:
         """A comment, unless the page wrote it; an answer to it goes in its thread (Facebook

@@ -221,6 +221,21 @@ class GraphListening(GraphAdapter):
         return budget
 
 
+def comment_edges(own_posts: Sequence[OwnPost], params: Mapping[str, str]) -> list[Edge]:
+    """The comments edge of each of our posts (Facebook's and Instagram's listening)."""
+    return [
+        Edge(
+            p.remote_id,
+            f"{p.remote_id}/comments",
+            params,
+            ItemKind.COMMENT,
+            p.remote_id,
+            p.published_at,
+        )
+        for p in own_posts
+    ]
+
+
 def item_time(item: Mapping[str, Any]) -> datetime | None:
     """An item's time: Facebook's ``created_time``, Instagram's and Threads' ``timestamp``."""
     return graph_time(item.get("created_time") or item.get("timestamp"))

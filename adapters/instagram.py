@@ -76,6 +76,7 @@ from publisher.adapters.graph_listen import (
     GraphListening,
     answer_on,
     answer_problems,
+    comment_edges,
     item_time,
 )
 from publisher.adapters.transport import Answer, Kind, doubtful
@@ -295,17 +296,7 @@ class InstagramAdapter(GraphListening, ContainerAdapter):
     # ------------------------------------------------------------------ listening
 
     def listen_edges(self, own_posts: Sequence[OwnPost]) -> list[Edge]:
-        return [
-            Edge(
-                p.remote_id,
-                f"{p.remote_id}/comments",
-                HEAR_PARAMS,
-                ItemKind.COMMENT,
-                p.remote_id,
-                p.published_at,
-            )
-            for p in own_posts
-        ]
+        return comment_edges(own_posts, HEAR_PARAMS)
 
     async def heard(self, item: Mapping[str, Any], edge: Edge) -> list[Heard]:
         """A comment and the replies Graph lists with it, but the account's own; an answer

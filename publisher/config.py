@@ -118,6 +118,21 @@ class MetricsSettings(_Section):
         return value
 
 
+class WebSettings(_Section):
+    """``[web]``: the read-only web view (publisher.web) in the daemon."""
+
+    listen: str = ""  # its own listener; empty: on [metrics] listen when `on_metrics`
+    on_metrics: bool = False
+    token: Secret | None = None  # required for any address but loopback
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        if value:
+            parse_listen(value)
+        return value
+
+
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 
@@ -233,6 +248,7 @@ class _TopLevel(_Section):
     retry: RetrySettings = RetrySettings()
     notify: NotifySettings = NotifySettings()
     metrics: MetricsSettings = MetricsSettings()
+    web: WebSettings = WebSettings()
     log: LogSettings = LogSettings()
     lease: LeaseSettings = LeaseSettings()
     media: MediaSettings = MediaSettings()
@@ -350,6 +366,7 @@ class Config:
     retry: RetrySettings = field(default_factory=RetrySettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     log: LogSettings = field(default_factory=LogSettings)
     lease: LeaseSettings = field(default_factory=LeaseSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
@@ -372,6 +389,7 @@ class Config:
                 if isinstance(v, Secret)
             ),
             *self.media.secrets(),
+            *([self.web.token] if self.web.token is not None else []),
         ]
 
 
@@ -509,11 +527,11 @@ def load_config(
     diags: list[Diagnostic] = []
     source = source or SecretSource.from_environment()
     refs = _References(source, secrets, loc, filename, diags)
-    _resolve_media_secrets(raw, refs)
+    _resolve_section_secrets(raw, refs)
     try:
         top = _TopLevel.model_validate(raw)
     except ValidationError as err:
-        found = [d for d in diags if d.severity is Severity.ERROR]  # [media.s3] references
+        found = [d for d in diags if d.severity is Severity.ERROR]  # section secrets
         raise InvalidFileError(found + _pydantic_diagnostics(err, (), loc, filename)) from None
 
     try:
@@ -669,6 +687,7 @@ def load_config(
         retry=top.retry,
         notify=top.notify,
         metrics=top.metrics,
+        web=top.web,
         log=top.log,
         lease=top.lease,
         media=top.media,
@@ -772,21 +791,28 @@ def _reference(value: Any, key: tuple[str, ...], refs: _References) -> Any:
     return ref
 
 
-_S3_SECRETS = ("access_key_id", "secret_access_key")
+# The keys of sections (not accounts) that hold secrets: resolved before validation.
+_SECTION_SECRETS: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("media", "s3"): ("access_key_id", "secret_access_key"),
+    ("web",): ("token",),
+}
 
 
-def _resolve_media_secrets(raw: dict[str, Any], refs: _References) -> None:
-    """``[media.s3]`` keys as Secrets before the sections are validated (in place)."""
-    media = raw.get("media")
-    s3 = media.get("s3") if isinstance(media, dict) else None
-    if not isinstance(s3, dict):
-        return
-    for key in _S3_SECRETS:
-        if key in s3:
-            try:
-                s3[key] = _reference(s3[key], ("media", "s3", key), refs)
-            except ValueError:
-                s3[key] = Secret(key, None, f"media.s3.{key}")  # noted; checked no further
+def _resolve_section_secrets(raw: dict[str, Any], refs: _References) -> None:
+    """``[media.s3]``'s keys and ``[web] token`` as Secrets before validation (in place)."""
+    for path, keys in _SECTION_SECRETS.items():
+        table: Any = raw
+        for name in path:
+            table = table.get(name) if isinstance(table, dict) else None
+        if not isinstance(table, dict):
+            continue
+        for key in keys:
+            if key in table:
+                where = ".".join((*path, key))
+                try:
+                    table[key] = _reference(table[key], (*path, key), refs)
+                except ValueError:
+                    table[key] = Secret(key, None, where)  # noted; checked no further
 
 
 def _media_problems(media: MediaSettings, loc: _Locator, filename: str) -> list[Diagnostic]:

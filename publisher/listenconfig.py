@@ -46,6 +46,9 @@ class Listens(Protocol):
     @property
     def listen(self) -> bool: ...
 
+    @property
+    def enabled(self) -> bool: ...
+
 
 WATCH_NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
@@ -124,10 +127,10 @@ def watch_accounts(w: WatchSettings, accounts: Mapping[str, Listens]) -> list[st
     """The accounts that search for watch ``w``: those named, else the first listening
     account (in the config's order) of each network that searches and the watch covers."""
     if w.accounts:
-        return [a for a in w.accounts if a in accounts and accounts[a].listen]
+        return [a for a in w.accounts if a in accounts and accounts[a].listen]  # as named
     out: dict[str, str] = {}
     for name, acc in accounts.items():
-        if not acc.listen or acc.network in out:
+        if not acc.listen or not acc.enabled or acc.network in out:
             continue
         if w.networks and acc.network not in w.networks:
             continue

@@ -143,3 +143,25 @@ def test_clear_errors(
     seed(tmp_path)
     assert run_cli(["inbox", "--config", str(cfg), *argv]) != 0
     assert says in capsys.readouterr().err
+
+
+def test_says_what_each_listening_network_cannot_hear(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from publisher.adapters.registry import adapter_class
+
+    cfg = tmp_path / "publisher.toml"
+    cfg.write_text(
+        f'database = "sqlite:///{tmp_path / "queue.db"}"\n'
+        '[accounts.masto]\nnetwork = "mastodon"\ninstance = "https://mastodon.example"\n'
+        'token = "${MASTODON_TOKEN}"\n'
+        '[accounts.quiet]\nnetwork = "facebook"\npage_id = "1234567890"\n'
+        'page_token = "${FB_TOKEN}"\nlisten = false\n',
+        encoding="utf-8",
+    )
+    seed(tmp_path)
+    assert run_cli(["inbox", "--config", str(cfg)]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    hearing = adapter_class("mastodon").listening
+    assert hearing is not None
+    assert notes == [f"note: mastodon: {' '.join(hearing.limits.split())}"]  # not facebook's

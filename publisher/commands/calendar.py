@@ -171,7 +171,7 @@ async def main(args: argparse.Namespace) -> int:
         and (not args.account or p.account in args.account)
     ]
     data = to_ics(
-        events(selected, _texts(config, view.queue.posts, selected), _states(view.index)),
+        events(selected, texts_for(config, view.queue.posts, selected), states_of(view.index)),
         zone=str(config.timezone),
         now=now,
     )
@@ -186,9 +186,10 @@ async def main(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _texts(
+def texts_for(
     config: Config, posts: Sequence[Any], planned: Sequence[PlannedDelivery]
 ) -> dict[tuple[str, str], str]:
+    """What each (post, account) publishes, as written for that account."""
     by_id = {p.id: p for p in posts}
     return {
         (p.post_id, p.account): by_id[p.post_id].content_for(config.accounts[p.account]).text
@@ -196,5 +197,6 @@ def _texts(
     }
 
 
-def _states(index: Mapping[tuple[str, str], PlanEntry]) -> dict[tuple[str, str], str]:
+def states_of(index: Mapping[tuple[str, str], PlanEntry]) -> dict[tuple[str, str], str]:
+    """Each (post, account)'s state in the store: the calendar and the web view show it."""
     return {key: entry.state.value for key, entry in index.items()}

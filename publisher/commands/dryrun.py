@@ -39,6 +39,11 @@ def _iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def payload_text(payload: Any) -> str:
+    """A part's payload as dry-run prints it; the web view shows the same bytes."""
+    return json.dumps(payload, ensure_ascii=False, default=str)
+
+
 def delivery_json(p: PlannedDelivery, r: Rendered, config: Config) -> dict[str, Any]:
     return {
         "post": p.post_id,
@@ -132,9 +137,7 @@ def _text(out: list[dict[str, Any]], config: Config) -> str:
                 lines.append(
                     f"    + {name} ({m['mime_type']}, {m['size']:,} bytes) alt: {m['alt']!r}"
                 )
-            lines.append(
-                "    payload: " + json.dumps(part["payload"], ensure_ascii=False, default=str)
-            )
+            lines.append("    payload: " + payload_text(part["payload"]))
         for w in d["warnings"]:
             lines.append(f"  warning: {w}")
         for e in d["errors"]:

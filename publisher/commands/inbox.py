@@ -26,6 +26,7 @@ from publisher.commands.common import (
 )
 
 if TYPE_CHECKING:  # the store loads in main: ``--help`` imports this module
+    from publisher.config import Config
     from publisher.store.inbox import InboxItem
 
 SCHEMA_VERSION = 1
@@ -181,4 +182,18 @@ async def main(args: argparse.Namespace) -> int:
         print(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
         print(format_table(items, zone))
+        for line in unheard(config):
+            print(line)
     return EXIT_OK
+
+
+def unheard(config: Config) -> list[str]:
+    """What each listening network cannot hear, said once per network under the table."""
+    from publisher.adapters.registry import adapter_class
+
+    out = []
+    for network in sorted({a.network for a in config.accounts.values() if a.listen}):
+        hearing = adapter_class(network).listening
+        if hearing is not None and hearing.limits:
+            out.append(f"note: {network}: {' '.join(hearing.limits.split())}")
+    return out

@@ -24,6 +24,7 @@ async def answering(store: Store, content: PostContent) -> PostContent:
     item = await store.inbox_item(target.ref)
     if item is None:
         return replace(content, reply_to=ReplyTarget(target.ref))
-    if item.network == content.network:
-        await store.plan_answer(item.id, content.post_id, content.account)
+    # Linked even if the render then refuses it (another network): only a published
+    # delivery marks the item handled.
+    await store.plan_answer(item.id, content.post_id, content.account)
     return replace(content, reply_to=item.target(target.ref))

@@ -10,26 +10,20 @@ decided by ``publisher.engine.engagement``; only this loop reads the clock.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from publisher.adapters.base import Adapter, AdapterError, TransientError
+from publisher.adapters.base import Adapter
 from publisher.clock import Clock
 from publisher.config import Config
 from publisher.engine import engagement as decide
+from publisher.engine.companion import Companion
 from publisher.engine.decide import RetryPolicy
 from publisher.engine.engagement import AccountReading, FollowerRetry
-from publisher.redact import REDACTOR
 from publisher.store import IO_ERRORS, Store, io_error
 from publisher.store.records import FollowerCount, PublishedPost, Reading, ReadingChange
 
-log = logging.getLogger("publisher.engagement")
-
-FAR = timedelta(days=1)
 # Other daemons on a shared database publish too: their posts are planned at this pace (this
 # daemon's own publications are planned as soon as their results are written).
 PLAN_EVERY = timedelta(minutes=15)
@@ -39,12 +33,12 @@ PLAN_EVERY = timedelta(minutes=15)
 PLAN_GAP = timedelta(minutes=1)
 DUE_LIMIT = 500  # due readings looked at per pass
 PLAN_LIMIT = 1000  # publications planned per query
-STORE_RETRY = timedelta(seconds=5)
-BUG_RETRY = timedelta(minutes=1)
 
 
-class Collector:
+class Collector(Companion):
     """Takes the engagement readings due, for the accounts whose network can read them."""
+
+    action = "engagement"
 
     def __init__(
         self,
@@ -55,23 +49,14 @@ class Collector:
         *,
         once: bool = False,
     ) -> None:
-        self.store = store
-        self.clock = clock
-        self.rand = rand
-        self.engine_holds = held  # the engine's holds (rate limits, credentials): ours too
-        self.once = once
+        super().__init__(store, clock, rand, held, once=once)
         self.accounts: dict[str, AccountReading] = {}
         self.adapters: dict[str, Adapter] = {}
         self.policy = RetryPolicy()
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._begun = asyncio.Event()  # the engine's first pass is done
         self._replan = True
         self._reconcile = True  # at start and after a reload: plan ages added to the config
         self._planned_at: datetime | None = None
-        self._holds: dict[str, datetime] = {}  # accounts whose reads were rate-limited
         self._follower_retries: dict[str, FollowerRetry] = {}
-        self._running: dict[str, asyncio.Task[None]] = {}
 
     # ------------------------------------------------------------ controls
 
@@ -101,52 +86,11 @@ class Collector:
         self._replan = True
         self._wake.set()
 
-    def begin(self) -> None:
-        """The engine has made its first pass: collection may start (not before, so the
-        first sync and the posts due at start never wait behind the collector's planning)."""
-        self._begun.set()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._begun.set()
-        self._wake.set()
-
     # ---------------------------------------------------------------- loop
 
-    async def run(self) -> None:
-        """Until stopped; with ``once``, until nothing is due now and no read is out."""
-        await self._begun.wait()
-        try:
-            while not self._stopping.is_set():
-                now = self.clock.now()
-                self._wake.clear()
-                try:
-                    wake_at = await self._pass(now)
-                except IO_ERRORS as err:
-                    log.error(
-                        "engagement: store error, retrying in %ss: %s",
-                        STORE_RETRY.total_seconds(),
-                        io_error(err),
-                        extra={"action": "engagement"},
-                    )
-                    wake_at = now + STORE_RETRY
-                except Exception as err:  # a bug here must never take publishing down
-                    detail = REDACTOR.scrub("".join(traceback.format_exception(err)))
-                    log.error("engagement: unexpected error:\n%s", detail)
-                    wake_at = now + BUG_RETRY
-                if self.once and not self._running and (wake_at is None or wake_at > now):
-                    break
-                if self.once and self._running and (wake_at is None or wake_at > now):
-                    await asyncio.wait(list(self._running.values()))
-                    continue
-                limit = now + FAR
-                await self.clock.sleep_until(min(wake_at or limit, limit), self._wake)
-        finally:
-            for task in list(self._running.values()):
-                task.cancel()
-            for task in list(self._running.values()):
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+    def _burst_over(self, now: datetime, wake_at: datetime | None, failed: bool) -> bool:
+        """``run --once``: nothing due now (or the pass failed)."""
+        return failed or wake_at is None or wake_at > now
 
     async def _pass(self, now: datetime) -> datetime | None:
         """Plan, start what is due; returns when to look again."""
@@ -177,18 +121,11 @@ class Collector:
             (self.accounts[a] for a in idle), last, self._follower_retries, held, now
         )
         for account in {*work, *followers}:
-            self._start(account, work.get(account, []), account in followers)
+            self._start(account, self._work(account, work.get(account, []), account in followers))
         waiting = [a for a in idle if a not in self._running]
         next_reading = await self.store.next_reading_at(waiting)
         hold_end = min((t for t in held.values()), default=None)
         return decide.next_wake(next_reading, followers_next, hold_end, replan_at)
-
-    def _held(self, now: datetime) -> dict[str, datetime]:
-        held = {a: t for a, t in self._holds.items() if t > now}
-        for account, until in self.engine_holds().items():
-            if until > now and until > held.get(account, now):
-                held[account] = until
-        return held
 
     async def _plan(self, now: datetime) -> None:
         """Readings for what was published (and, after a start or reload, for ages added)."""
@@ -220,16 +157,6 @@ class Collector:
 
     # ---------------------------------------------------------------- reads
 
-    def _start(self, account: str, batches: list[list[Reading]], followers: bool) -> None:
-        task = asyncio.ensure_future(self._work(account, batches, followers))
-        self._running[account] = task
-
-        def done(_task: object) -> None:
-            self._running.pop(account, None)
-            self._wake.set()
-
-        task.add_done_callback(done)
-
     async def _work(self, account: str, batches: list[list[Reading]], followers: bool) -> None:
         """One account's due reads, one request at a time (a network's limits are per
         account); stops at a hold."""
@@ -243,7 +170,7 @@ class Collector:
             if followers:
                 await self._followers(adapter)
         except IO_ERRORS as err:
-            log.error(
+            self.log.error(
                 "engagement %s: store error: %s",
                 account,
                 io_error(err),
@@ -259,13 +186,13 @@ class Collector:
         try:
             answer = list(await adapter.read_engagement([r.remote_id for r in won]))
         except Exception as err:
-            error = _as_adapter_error(adapter, err)
+            error = self.as_adapter_error(adapter, err)
             now = self.clock.now()
             failed = decide.failed(won, error, now, self.policy, self.rand())
             await self.store.settle_readings(failed.changes, now)
-            _note(logging.WARNING, adapter.account, f"reading failed: {error.reason}")
+            self.note(logging.WARNING, adapter.account, f"reading failed: {error.reason}")
             if failed.hold_until is not None:
-                self._hold(adapter.account, failed.hold_until, failed.reason, now)
+                self._hold(adapter.account, failed.hold_until, failed.reason)
                 await self.store.hold_readings(
                     adapter.account, failed.hold_until, failed.reason, now
                 )
@@ -278,7 +205,7 @@ class Collector:
             for r in decide.unanswered(won, answer)
         ]
         appended = await self.store.settle_readings(changes, now)
-        _note(
+        self.note(
             logging.INFO,
             adapter.account,
             f"{appended} snapshot{'s' if appended != 1 else ''} taken "
@@ -291,40 +218,16 @@ class Collector:
         try:
             count = await adapter.read_followers()
         except Exception as err:
-            error = _as_adapter_error(adapter, err)
+            error = self.as_adapter_error(adapter, err)
             now = self.clock.now()
             retry = decide.follower_failed(
                 error, self._follower_retries.get(account), now, self.policy, self.rand()
             )
             self._follower_retries[account] = retry
-            _note(logging.WARNING, account, f"follower count failed: {error.reason}")
+            self.note(logging.WARNING, account, f"follower count failed: {error.reason}")
             return
         self._follower_retries.pop(account, None)
         now = self.clock.now()
         taken = FollowerCount(account, adapter.network, now, count)
         if await self.store.add_follower_count(taken, decide.FOLLOWERS_GAP):
-            _note(logging.INFO, account, f"{count} followers")
-
-    def _hold(self, account: str, until: datetime, why: str, now: datetime) -> None:
-        self._holds[account] = max(until, self._holds.get(account, until))
-        _note(logging.WARNING, account, f"readings wait until {until:%Y-%m-%d %H:%M:%S}Z: {why}")
-
-
-def _as_adapter_error(adapter: Adapter, err: Exception) -> AdapterError:
-    """Our four error classes pass as they are; anything else is an adapter bug, logged and
-    retried like a transient failure (a read creates nothing)."""
-    if isinstance(err, AdapterError):
-        return err
-    detail = adapter.scrub("".join(traceback.format_exception(err)))
-    log.error("%s: adapter bug while reading engagement:\n%s", adapter.account, detail)
-    return TransientError(adapter.scrub(f"adapter bug: {type(err).__name__}: {err}"))
-
-
-def _note(level: int, account: str, message: str) -> None:
-    log.log(
-        level,
-        "%s: %s",
-        account,
-        REDACTOR.scrub(message),
-        extra={"action": "engagement", "account": account},
-    )
+            self.note(logging.INFO, account, f"{count} followers")

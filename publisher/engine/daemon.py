@@ -38,6 +38,7 @@ from publisher.config import Config
 from publisher.content import DeliveryRef, PostContent, Published, RemotePart, Rendered
 from publisher.engine.answers import answering
 from publisher.engine.collect import Collector
+from publisher.engine.companion import Companion
 from publisher.engine.decide import (
     AccountRules,
     GiveUp,
@@ -244,7 +245,7 @@ class Engine:
             companion.configure(config, self.adapters, self.policy)
 
     @property
-    def _companions(self) -> list[Collector | Listener]:
+    def _companions(self) -> list[Companion]:
         return [c for c in (self.collector, self.listener) if c is not None]
 
     def request_sync(self) -> None:

@@ -10,6 +10,7 @@ A read never fails a post, and a post never waits for a read.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,8 @@ from publisher.store.inbox import INBOX, watch_stream
 # Another page is waiting: read it this soon (not at once: the network's limits are shared
 # with publishing, and a burst of pages never starves the engine's requests).
 MORE_GAP = timedelta(seconds=2)
+# The first reads after a start are spread over this much (or the interval, if shorter).
+SPREAD = timedelta(seconds=60)
 # A per-post network reads the comments of the account's posts this young, this many.
 OWN_POSTS_AGE = timedelta(days=14)
 OWN_POSTS_LIMIT = 50
@@ -68,12 +71,22 @@ def first_reads(
     streams: Iterable[Stream], read_at: Mapping[tuple[str, str], datetime], now: datetime
 ) -> dict[tuple[str, str], datetime]:
     """When each stream is first read after a start: one interval after its last read (a
-    restart does not re-read everything at once), at once if never read or overdue."""
+    restart does not re-read everything at once), soon if never read or overdue: spread
+    over ``SPREAD`` (or the interval, if shorter) by a stable hash of the stream, so 500
+    accounts starting together do not ask at the same second, then every interval after."""
     out = {}
     for s in streams:
         last = read_at.get(s.key)
-        out[s.key] = now if last is None else max(now, min(last + s.every, now + s.every))
+        soon = now + spread(s)
+        out[s.key] = soon if last is None else max(soon, min(last + s.every, now + s.every))
     return out
+
+
+def spread(stream: Stream) -> timedelta:
+    """A stable offset in [0, min(SPREAD, every)) for ``stream``."""
+    window = min(SPREAD, stream.every)
+    slot = zlib.crc32(f"{stream.account}\0{stream.name}".encode()) / 2**32
+    return timedelta(seconds=int(window.total_seconds() * slot))
 
 
 def after_read(stream: Stream, more: bool, now: datetime) -> datetime:

@@ -10,10 +10,7 @@ slow notification endpoint delays only listening. When to read is decided by
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,30 +22,26 @@ from publisher.adapters.base import (
     Heard,
     HeardPage,
     OwnPost,
-    TransientError,
 )
 from publisher.clock import Clock
 from publisher.config import Config
-from publisher.engine import hearing
+from publisher.engine import companion, hearing
+from publisher.engine.companion import Companion
 from publisher.engine.decide import RetryPolicy
 from publisher.engine.hearing import Stream
 from publisher.listenconfig import AlertSettings
-from publisher.redact import REDACTOR
 from publisher.store import IO_ERRORS, Store, io_error
 from publisher.store.inbox import INBOX, InboxItem, NewItem
 
-log = logging.getLogger("publisher.listen")
-
-FAR = timedelta(days=1)
-STORE_RETRY = timedelta(seconds=5)
-BUG_RETRY = timedelta(minutes=1)
 SETTLE_EVERY = timedelta(minutes=1)  # answers published by other daemons are noticed this soon
 
 Alert = Callable[[dict[str, Any]], None]
 
 
-class Listener:
+class Listener(Companion):
     """Reads what is said to the accounts, and what the watches find."""
+
+    action = "listen"
 
     def __init__(
         self,
@@ -60,23 +53,14 @@ class Listener:
         *,
         once: bool = False,
     ) -> None:
-        self.store = store
-        self.clock = clock
-        self.rand = rand
-        self.engine_holds = held  # the engine's holds (rate limits, credentials): ours too
+        super().__init__(store, clock, rand, held, once=once)
         self.alert = alert
-        self.once = once
         self.streams: dict[tuple[str, str], Stream] = {}
         self.adapters: dict[str, Adapter] = {}
         self.policy = RetryPolicy()
         self.rules = AlertSettings()
         self._next: dict[tuple[str, str], datetime] = {}
         self._failures: dict[tuple[str, str], int] = {}
-        self._holds: dict[str, datetime] = {}
-        self._running: dict[str, asyncio.Task[None]] = {}
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._begun = asyncio.Event()
         self._settle = True
         self._settled_at: datetime | None = None
         self._read_once: set[tuple[str, str]] = set()  # `run --once`: streams read to the end
@@ -102,63 +86,14 @@ class Listener:
         self._settle = True
         self._wake.set()
 
-    def begin(self) -> None:
-        """The engine's first pass is done: listening may start (the posts due at start
-        never wait behind it)."""
-        self._begun.set()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._begun.set()
-        self._wake.set()
-
     # ---------------------------------------------------------------- loop
 
-    async def run(self) -> None:
-        """Until stopped; with ``once``, until every stream was read to its end once."""
-        await self._begun.wait()
-        try:
-            while not self._stopping.is_set():
-                now = self.clock.now()
-                self._wake.clear()
-                try:
-                    wake_at = await self._pass(now)
-                except IO_ERRORS as err:
-                    log.error(
-                        "listen: store error, retrying in %ss: %s",
-                        STORE_RETRY.total_seconds(),
-                        io_error(err),
-                        extra={"action": "listen"},
-                    )
-                    wake_at = now + STORE_RETRY
-                except Exception as err:  # a bug here must never take publishing down
-                    detail = REDACTOR.scrub("".join(traceback.format_exception(err)))
-                    log.error("listen: unexpected error:\n%s", detail)
-                    wake_at = now + BUG_RETRY
-                if self.once and not self._running and self._done_once():
-                    break
-                if self.once and self._running:
-                    await asyncio.wait(list(self._running.values()))
-                    continue
-                limit = now + FAR
-                await self.clock.sleep_until(min(wake_at or limit, limit), self._wake)
-        finally:
-            for task in list(self._running.values()):
-                task.cancel()
-            for task in list(self._running.values()):
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-    def _done_once(self) -> bool:
-        return all(key in self._read_once for key in self.streams)
+    def _burst_over(self, now: datetime, wake_at: datetime | None, failed: bool) -> bool:
+        """``run --once``: every stream read to its end (or the pass failed)."""
+        return failed or all(key in self._read_once for key in self.streams)
 
     async def _pass(self, now: datetime) -> datetime | None:
-        if self._settle or self._settled_at is None or now >= self._settled_at + SETTLE_EVERY:
-            self._settle = False
-            self._settled_at = now
-            marked = await self.store.settle_answers(now)
-            for item_id in marked:
-                log.info("inbox item %d answered: handled", item_id, extra={"action": "listen"})
+        await self._settle_answers(now)
         if not self.streams:
             return now + SETTLE_EVERY
         if not self._next:
@@ -177,7 +112,7 @@ class Listener:
             if at <= now and stream.account not in held and stream.account not in self._running:
                 due.setdefault(stream.account, []).append(stream)
         for account, streams in due.items():
-            self._start(account, streams)
+            self._start(account, self._work(account, streams))
         waiting = [
             at
             for key, at in self._next.items()
@@ -185,24 +120,27 @@ class Listener:
         ]
         return hearing_next(waiting, held.values(), now + SETTLE_EVERY)
 
-    def _held(self, now: datetime) -> dict[str, datetime]:
-        held = {a: t for a, t in self._holds.items() if t > now}
-        for account, until in self.engine_holds().items():
-            if until > now and until > held.get(account, now):
-                held[account] = until
-        return held
+    async def _settle_answers(self, now: datetime) -> None:
+        """Mark handled the items whose answer is out; a store error here is logged and
+        tried again at the next pass, never in listening's way."""
+        if not (self._settle or self._settled_at is None or now >= self._settled_at + SETTLE_EVERY):
+            return
+        self._settle = False
+        self._settled_at = now
+        try:
+            marked = await self.store.settle_answers(now)
+        except IO_ERRORS as err:
+            self._settle = True
+            self.log.error(
+                "listen: answers not marked yet, store error: %s",
+                io_error(err),
+                extra={"action": "listen"},
+            )
+            return
+        for item_id in marked:
+            self.log.info("inbox item %d answered: handled", item_id, extra={"action": "listen"})
 
     # ---------------------------------------------------------------- reads
-
-    def _start(self, account: str, streams: list[Stream]) -> None:
-        task = asyncio.ensure_future(self._work(account, streams))
-        self._running[account] = task
-
-        def done(_task: object) -> None:
-            self._running.pop(account, None)
-            self._wake.set()
-
-        task.add_done_callback(done)
 
     async def _work(self, account: str, streams: list[Stream]) -> None:
         adapter = self.adapters.get(account)
@@ -213,13 +151,15 @@ class Listener:
                 if not await self._read(adapter, stream):
                     return  # held: the rest waits for the hold's end
         except IO_ERRORS as err:
-            log.error(
+            self.log.error(
                 "listen %s: store error: %s",
                 account,
                 io_error(err),
                 extra={"action": "listen", "account": account},
             )
-            self._next.update({s.key: self.clock.now() + STORE_RETRY for s in streams})
+            self._next.update({s.key: self.clock.now() + companion.STORE_RETRY for s in streams})
+            if self.once:
+                self._read_once.update(s.key for s in streams)
 
     async def _read(self, adapter: Adapter, stream: Stream) -> bool:
         """Read one stream, page after page while ``once`` (else one call); False if the
@@ -230,7 +170,7 @@ class Listener:
             try:
                 page = await self._call(adapter, stream, cursor)
             except Exception as err:
-                error = _as_adapter_error(adapter, err)
+                error = self.as_adapter_error(adapter, err)
                 return self._failed(adapter, stream, error)
             now = self.clock.now()
             self._failures.pop(stream.key, None)
@@ -243,7 +183,7 @@ class Listener:
                 now,
             )
             if ids:
-                _note(logging.INFO, adapter.account, f"{len(ids)} new in {stream.name}")
+                self.note(logging.INFO, adapter.account, f"{len(ids)} new in {stream.name}")
                 await self._alert(ids, stream, now)
             cursor = page.cursor
             self._next[stream.key] = hearing.after_read(stream, page.more, now)
@@ -256,12 +196,11 @@ class Listener:
     async def _call(self, adapter: Adapter, stream: Stream, cursor: str | None) -> HeardPage:
         if stream.name != INBOX:
             return await adapter.search(stream.terms, cursor)
-        own: list[OwnPost] = []
-        hearing_cap = adapter.listening
-        if hearing_cap is not None and hearing_cap.per_post:
-            since = self.clock.now() - hearing.OWN_POSTS_AGE
-            rows = await self.store.own_posts(adapter.account, since, hearing.OWN_POSTS_LIMIT)
-            own = [OwnPost(remote_id, at) for remote_id, at in rows]
+        # Our recent posts: a per-post network reads their comments, and another may tell
+        # a quote of one of them from a mention (X).
+        since = self.clock.now() - hearing.OWN_POSTS_AGE
+        rows = await self.store.own_posts(adapter.account, since, hearing.OWN_POSTS_LIMIT)
+        own = [OwnPost(remote_id, at) for remote_id, at in rows]
         return await adapter.read_inbox(cursor, own)
 
     def _failed(self, adapter: Adapter, stream: Stream, error: AdapterError) -> bool:
@@ -270,17 +209,11 @@ class Listener:
         step = hearing.after_failure(stream, error, attempts, now, self.policy, self.rand())
         self._failures[stream.key] = step.attempts
         self._next[stream.key] = step.next_at
-        _note(logging.WARNING, adapter.account, f"{stream.name}: read failed: {error.reason}")
+        self.note(logging.WARNING, adapter.account, f"{stream.name}: read failed: {error.reason}")
         if self.once:
             self._read_once.add(stream.key)  # a burst does not wait for a retry
         if step.hold_until is not None:
-            until = step.hold_until
-            self._holds[adapter.account] = max(until, self._holds.get(adapter.account, until))
-            _note(
-                logging.WARNING,
-                adapter.account,
-                f"listening waits until {until:%Y-%m-%d %H:%M:%S}Z: {step.reason}",
-            )
+            self._hold(adapter.account, step.hold_until, step.reason)
             return False
         return True
 
@@ -373,23 +306,3 @@ def spike_event(spike: alerts.Spike, now: datetime) -> dict[str, Any]:
         "rule": spike.rule,
         "hour": _iso(spike.window),
     }
-
-
-def _as_adapter_error(adapter: Adapter, err: Exception) -> AdapterError:
-    """Our error classes pass as they are; anything else is an adapter bug, logged and
-    retried like a transient failure (a read creates nothing)."""
-    if isinstance(err, AdapterError):
-        return err
-    detail = adapter.scrub("".join(traceback.format_exception(err)))
-    log.error("%s: adapter bug while listening:\n%s", adapter.account, detail)
-    return TransientError(adapter.scrub(f"adapter bug: {type(err).__name__}: {err}"))
-
-
-def _note(level: int, account: str, message: str) -> None:
-    log.log(
-        level,
-        "%s: %s",
-        account,
-        REDACTOR.scrub(message),
-        extra={"action": "listen", "account": account},
-    )

@@ -22,7 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -152,7 +152,7 @@ def hear(
         )
         for (remote_id,) in known:
             fresh.pop(remote_id, None)
-    ours = _our_posts(conn, network, [i.answers for i in fresh.values() if i.answers])
+    ours = _our_posts(conn, account, network, [i.answers for i in fresh.values() if i.answers])
     watch = stream.removeprefix("watch:") if stream != INBOX else None
     _insert_ignoring_duplicates(
         conn,
@@ -194,12 +194,15 @@ def hear(
     return [r.id for r in stored]
 
 
-def _our_posts(conn: Connection, network: str, remote_ids: list[str]) -> dict[str, str]:
-    """Our post ids by their first part's remote id, for the items answering them."""
+def _our_posts(
+    conn: Connection, account: str, network: str, remote_ids: list[str]
+) -> dict[str, str]:
+    """Our post ids by their first part's remote id, for the items answering them: the
+    hearing account's own, or another of ours on the network."""
     if not remote_ids:
         return {}
     q = select(D.c.remote_id, D.c.post_id).where(
-        D.c.network == network, D.c.remote_id.in_(remote_ids)
+        or_(D.c.account == account, D.c.network == network), D.c.remote_id.in_(remote_ids)
     )
     return {r.remote_id: r.post_id for r in conn.execute(q)}
 

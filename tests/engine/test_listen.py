@@ -91,6 +91,8 @@ async def test_items_are_kept_once_across_pages_and_a_restart(
     say_many(alpha, 45)  # said before we ever listened
     run = await start(project, clock, db_url, adapters)
     try:
+        await clock.advance(MINUTE)  # past the first reads' spread
+        await run.settle()
         # The first read ever takes the newest page only: no flood of the account's past.
         items = await run.store.inbox_items(accounts=["alpha"])
         assert sorted(i.text for i in items) == sorted(f"message {i}" for i in range(26, 46))
@@ -138,6 +140,7 @@ async def test_a_slow_endpoint_never_delays_a_due_post(
     adapters["alpha"].read_gate = asyncio.Event()  # every read hangs until the end
     run = await start(project, clock, db_url, adapters)
     try:
+        await clock.advance(MINUTE)  # past the first reads' spread
         await eventually(lambda: len(adapters["alpha"].reads) >= 1)
         await clock.set(T0)
         await run.settle_engine()
