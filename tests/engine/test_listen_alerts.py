@@ -4,8 +4,8 @@ exactly the ``inbox.item`` events of the ``[alerts]`` terms and of a watch with
 ``alert = true``, one ``inbox.spike`` per account and clock hour, and nothing twice across a
 restart (the network repeating itself, the cursor moved back, the hour's spike already sent).
 
-The command is a Python script that appends its standard input to a file: what a human
-would receive, read back line by line.
+The command is a Python script that writes its standard input to a file of its own: what a
+human would receive, read back event by event.
 """
 
 from __future__ import annotations
@@ -92,13 +92,14 @@ async def start(project: Project, clock: FakeClock, db_url: str, command: list[s
     alerts = HumanAlerts(NotifySettings(command=command))
     engine = Engine(config, store, clock, dict(adapters), LIVE,
                     EngineOptions(rand=lambda: 0.5), observers=[alerts])
-    return Daemon(engine, store, adapters, alerts)
+    run = Daemon(engine, store, adapters, alerts)
+    await run.settle()  # the engine's first pass made: the listener has planned its reads
+    return run
 
 
 def received(sink: Path) -> list[dict[str, Any]]:
-    if not sink.exists():
-        return []
-    return [json.loads(line) for line in sink.read_text(encoding="utf-8").splitlines() if line]
+    """Every event the command was given, one file each."""
+    return [json.loads(f.read_text(encoding="utf-8")) for f in sorted(sink.iterdir())]
 
 
 def summary(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -121,17 +122,21 @@ def say_alpha_first(alpha: ListeningRecorder) -> None:
 
 @pytest.fixture
 def sink(tmp_path: Path) -> Path:
-    return tmp_path / "events.jsonl"
+    out = tmp_path / "events"
+    out.mkdir()
+    return out
 
 
 @pytest.fixture
 def command(tmp_path: Path, sink: Path) -> list[str]:
+    """Writes its standard input to a file of its own in ``sink`` (several run at once)."""
     script = tmp_path / "page-me.py"
     script.write_text(
-        "import sys\n"
-        "data = sys.stdin.read()\n"
-        f"with open({str(sink)!r}, 'a', encoding='utf-8') as f:\n"
-        "    f.write(data + '\\n')\n",
+        "import os, sys, tempfile\n"
+        "data = sys.stdin.buffer.read()\n"
+        f"fd, _ = tempfile.mkstemp(dir={str(sink)!r}, prefix='event.')\n"
+        "os.write(fd, data)\n"
+        "os.close(fd)\n",
         encoding="utf-8",
     )
     return [sys.executable, str(script)]
@@ -164,6 +169,7 @@ async def test_alerts_are_sent_once_each_through_the_notify_command(
     ]
     run = await start(project, clock, db_url, command, adapters)
     try:
+        await clock.advance(MINUTE)  # 08:06, past the first reads' spread: every stream read
         await run.settle()
         events = received(sink)
         assert summary(events) == sorted(first)
@@ -171,20 +177,20 @@ async def test_alerts_are_sent_once_each_through_the_notify_command(
         stored = {i.remote_id: i for i in await run.store.inbox_items()}
         panne_item = stored["alpha-said-1"]
         assert panne == {
-            "event": "inbox.item", "at": "2026-12-01T08:05:00Z", "item": panne_item.id,
+            "event": "inbox.item", "at": "2026-12-01T08:06:00Z", "item": panne_item.id,
             "account": "alpha", "network": "log", "kind": "mention", "author": "@ana",
             "text": "Le site est en PANNE depuis ce matin",
             "url": "https://log.example/alpha/heard/1", "why": "term 'panne'",
         }
         [beta_spike] = [e for e in events if e["event"] == "inbox.spike" and e["account"] == "beta"]
         assert beta_spike == {
-            "event": "inbox.spike", "at": "2026-12-01T08:05:00Z", "account": "beta",
+            "event": "inbox.spike", "at": "2026-12-01T08:06:00Z", "account": "beta",
             "count": 6, "usual_per_hour": 0.0, "rule": "per_hour", "hour": hour8,
         }
         # Every item new at that read was looked at: none will be alerted later.
         assert all(i.alerted_at is not None for i in stored.values())
 
-        # 08:10, the same hour: alpha is now over per_hour too (7 > 5), but its hour's spike
+        # 08:11, the same hour: alpha is now over per_hour too (7 > 5), but its hour's spike
         # was sent; beta's new item holds a term.
         alpha.say("encore")
         alpha.say("toujours")
@@ -215,20 +221,20 @@ async def test_alerts_are_sent_once_each_through_the_notify_command(
     beta.say("et une de plus")
     run = await start(project, clock, db_url, command, adapters)
     try:
-        await clock.advance(5 * MINUTE)  # 08:15
+        await clock.advance(5 * MINUTE)  # 08:16
         await run.settle()
-        await clock.advance(5 * MINUTE)  # 08:20
+        await clock.advance(5 * MINUTE)  # 08:21
         await run.settle()
         assert any(r.cursor == "0" for r in alpha.reads)  # it did read everything again
         stored = await run.store.inbox_items()
         assert len(stored) == 6 + 1 + 8  # alpha's inbox, its watch, beta's: each once
         assert summary(received(sink)) == sorted(first + second)
 
-        # The next clock hour: alpha's 6 new items are a new spike (the 08:10 ones are more
-        # than an hour old at 09:10).
+        # The next clock hour: alpha's 6 new items are a new spike (those of 08:11 are more
+        # than an hour old at 09:20).
         for i in range(6):
             alpha.say(f"rush {i}")
-        await clock.set(T0 + 70 * MINUTE)  # 09:10: alpha's read is overdue
+        await clock.set(T0 + 80 * MINUTE)  # 09:20: alpha's read is overdue
         await run.settle()
         await clock.advance(5 * MINUTE)
         await run.settle()
