@@ -1,0 +1,124 @@
+"""One file per team (``queue = "queue.d/*.yaml"``): each file applied whole or kept alone."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from publisher.config import Config
+from publisher.states import DeliveryState
+from publisher.store import Store, Transition
+from publisher.sync import SyncCache, sync_queue
+from tests.conftest import T0, Project
+
+NOW = T0 - timedelta(days=1)
+GOOD_A = """\
+    posts:
+      - {id: launch, at: 2026-12-01 09:00, accounts: [alpha], text: Team A launches}
+      - {id: later, accounts: [alpha], text: A slot post}
+    """
+GOOD_B = """\
+    posts:
+      - {id: launch, at: 2026-12-01 10:00, accounts: [alpha, beta], text: Team B launches}
+      - {id: b-slot, accounts: [alpha], text: B's slot post}
+    """
+BROKEN_B = """\
+    posts:
+      - {id: launch, at: 2026-12-01 10:00, accounts: [alpha, beta], text: Team B launches}
+      - {id: b-slot, accounts: [alpha], text: B's slot post}
+      - {id: oops, at: not a time, accounts: [alpha], text: Broken}
+    """
+
+
+def use_pattern(project: Project) -> Config:
+    text = project.config_path.read_text(encoding="utf-8")
+    text = text.replace('queue = "queue.yaml"', 'queue = "queue.d/*.yaml"')
+    project.config_path.write_text(text, encoding="utf-8")
+    (project.root / "queue.d").mkdir(exist_ok=True)
+    return project.config()
+
+
+def write(project: Project, name: str, text: str) -> Path:
+    path = project.root / "queue.d" / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+async def states(store: Store) -> dict[tuple[str, str], DeliveryState]:
+    return {(d.post_id, d.account): d.state for d in await store.all_deliveries()}
+
+
+@pytest.fixture
+def team_project(project: Project) -> Project:
+    project.accounts["alpha"]["slots"] = ["mon-sun 09:00", "mon-sun 18:00"]
+    project.write_config()
+    return project
+
+
+@pytest.mark.parametrize("cached", [False, True])
+async def test_one_broken_file_keeps_its_plan_the_others_apply(
+    team_project: Project, db_url: str, cached: bool
+) -> None:
+    project = team_project
+    project.database = db_url
+    project.write_config()
+    config = use_pattern(project)
+    write(project, "team-a.yaml", GOOD_A)
+    write(project, "team-b.yaml", GOOD_B)
+    cache = SyncCache() if cached else None
+    store = await Store.open(db_url)
+    try:
+        report = await sync_queue(config, store, NOW, cache=cache)
+        assert report.summary().startswith("queue applied: 5 added")
+        first = await states(store)
+        assert set(first) == {
+            ("team-a.yaml:launch", "alpha"),
+            ("team-a.yaml:later", "alpha"),
+            ("team-b.yaml:launch", "alpha"),
+            ("team-b.yaml:launch", "beta"),
+            ("team-b.yaml:b-slot", "alpha"),
+        }
+        taken = {d.due_at for d in await store.all_deliveries()}
+        # B breaks, and A changes: A is applied, B keeps its plan (nothing canceled).
+        write(project, "team-b.yaml", BROKEN_B)
+        write(project, "team-a.yaml", GOOD_A.replace("Team A launches", "Team A ships"))
+        report = await sync_queue(config, store, NOW + timedelta(minutes=1), cache=cache)
+        assert report.applied and report.failed
+        assert report.kept_files == ["team-b.yaml"]
+        assert (report.added, report.updated, report.canceled) == (0, 1, 0)
+        [err] = report.errors
+        assert err.file == str(project.root / "queue.d" / "team-b.yaml")
+        assert (err.line, err.column) > (1, 1)
+        assert "not applied, 1 error(s) in team-b.yaml" in report.summary()
+        assert await states(store) == first
+        assert "Team A ships" in (await store.find("team-a.yaml:launch"))[0].content_json
+        load = await store.load_state()
+        assert load is not None and not load.ok and "team-b.yaml" in (load.message or "")
+        # A new slot post in A does not take the slot B's kept delivery holds.
+        write(
+            project,
+            "team-a.yaml",
+            GOOD_A + "  - {id: more, accounts: [alpha], text: Another slot post}\n",
+        )
+        await sync_queue(config, store, NOW + timedelta(minutes=2), cache=cache)
+        [more] = await store.find("team-a.yaml:more")
+        assert more.due_at not in taken
+        # B fixed: applied, its deliveries as they were where unchanged.
+        write(project, "team-b.yaml", GOOD_B.replace("Team B launches", "B launches"))
+        report = await sync_queue(config, store, NOW + timedelta(minutes=3), cache=cache)
+        assert not report.failed and report.kept_files == []
+        assert report.updated == 2
+        load = await store.load_state()
+        assert load is not None and load.ok
+        # Removing B withdraws its posts, like posts deleted from one file.
+        (project.root / "queue.d" / "team-b.yaml").unlink()
+        report = await sync_queue(config, store, NOW + timedelta(minutes=4), cache=cache)
+        assert report.canceled == 3
+        after = await states(store)
+        assert after[("team-b.yaml:launch", "beta")] is DeliveryState.CANCELED
+        assert after[("team-a.yaml:launch", "alpha")] is DeliveryState.SCHEDULED
+    finally:
+        await store.close()
