@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from publisher.commands.common import EXIT_OK, EXIT_USER, fmt_local
 from publisher.commands.plan import PlanView, current_plan
 from publisher.config import Config, SecretPolicy, load_config
 from publisher.diagnostics import InvalidFileError, Severity
+from publisher.queuefile import PostSpec
+from publisher.queueset import file_name, is_glob, split_glob
 from publisher.rules import rule_of
 from publisher.schedule import PlannedDelivery, policy_violations
 
@@ -86,10 +89,10 @@ async def check(config_path: Path) -> Outcome:
     found += [Finding(v) for v in policy_violations(view.planned, config, view.queue)]
     outcome.notes = list(view.report.notices)
     checked = render_deliveries(view.pending(), view.queue.posts, config, render_adapters(config))
-    placer = Placer(str(view.queue.path), view.text, view.queue.posts)
+    placer = _placer(view)
     said: set[tuple[object, ...]] = set()
     for c in checked:
-        for f in placer.findings(c):
+        for f in placer(c.planned.post_id).findings(c):
             # A repeat's occurrences render alike: one problem is said once, for the first.
             key = (f.diagnostic, f.account, f.network)
             if key not in said:
@@ -104,6 +107,26 @@ async def check(config_path: Path) -> Outcome:
     return outcome
 
 
+def _placer(view: PlanView) -> Callable[[str], Placer]:
+    """Where a post's render problems are placed: its own file's (a queue pattern's file)."""
+    whole = Placer(str(view.queue.path), view.text, view.queue.posts)
+    if not view.texts:
+        return lambda _post_id: whole
+    by_file: dict[str, list[PostSpec]] = {}
+    for post in view.queue.posts:
+        by_file.setdefault(file_name(post.id) or "", []).append(post)
+    placers: dict[str, Placer] = {}
+
+    def placer(post_id: str) -> Placer:
+        name = file_name(post_id) or ""
+        if name not in placers:
+            path, text = view.texts.get(name, (view.queue.path, None))
+            placers[name] = Placer(str(path), text, by_file.get(name, []))
+        return placers[name]
+
+    return placer
+
+
 # ---------------------------------------------------------------------------- text
 
 
@@ -116,10 +139,13 @@ def _text(o: Outcome) -> None:
         print(f"publisher: {o.config_path}: configuration not valid", file=sys.stderr)
         return
     if o.view is None:
-        print(
-            f"{o.errors} error(s): the queue is not valid; nothing would be applied",
-            file=sys.stderr,
+        what = (
+            "a file with errors would not be applied (it keeps its last good plan); the "
+            "others would"
+            if is_glob(o.config.queue_path)
+            else "the queue is not valid; nothing would be applied"
         )
+        print(f"{o.errors} error(s): {what}", file=sys.stderr)
         return
     if o.errors:
         print(
@@ -131,8 +157,9 @@ def _text(o: Outcome) -> None:
     config, view = o.config, o.view
     per_account = Counter(p.account for p in view.planned)
     pending = view.pending()
+    files = f" ({len(view.texts)} files)" if view.texts else ""
     print(
-        f"{config.queue_path.name}: valid — {view.written} posts, "
+        f"{_queue_name(config)}{files}: valid — {view.written} posts, "
         f"{len(view.planned)} deliveries, {len(pending)} still to publish"
         + (f", {o.warnings} warning(s)" if o.warnings else "")
     )
@@ -148,6 +175,14 @@ def _text(o: Outcome) -> None:
             print(f"  {fmt_local(p.due_at, config.timezone)}  {p.post_id} → {p.account}{slot}")
     for c in view.report.choices:
         print(f"  {c}")
+
+
+def _queue_name(config: Config) -> str:
+    """The queue file's name; a pattern's from its base directory's (``queue.d/*.yaml``)."""
+    if not is_glob(config.queue_path):
+        return config.queue_path.name
+    base, rest = split_glob(config.queue_path)
+    return f"{base.name}/{rest}"
 
 
 def _upcoming(view: PlanView) -> list[PlannedDelivery]:
