@@ -51,7 +51,17 @@ ZONE = ZoneInfo(ZONE_NAME)
 # Not a credential: the sink accepts whatever the daemon was given.
 TOKEN = f"bench-{secrets.token_hex(8)}"
 PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "postgres"}
-NAMES = ("queue", "precision", "burst", "idle", "scale", "render", "startup", "engagement")
+NAMES = (
+    "queue",
+    "precision",
+    "burst",
+    "idle",
+    "scale",
+    "render",
+    "startup",
+    "engagement",
+    "queueglob",
+)
 LOADS: list[float] = []  # the machine's load average, sampled around each benchmark
 
 
@@ -898,9 +908,7 @@ async def replay(
         return time.perf_counter() - t0, errors
 
 
-async def adapters_alone(
-    config_path: Path, db: Path, concurrency: int
-) -> tuple[float, float, int]:
+async def adapters_alone(config_path: Path, db: Path, concurrency: int) -> tuple[float, float, int]:
     """The daemon's own adapters with nothing around them: every delivery the burst published
     rendered and sent again, ``concurrency`` at a time, by ``publisher run``'s HTTP session
     and adapters, with no engine, no database and no log. No daemon can go faster than this:
@@ -1351,6 +1359,10 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[Figure]:
                     figures += bench_startup(args.quick)
                 elif name == "engagement":
                     figures += await bench_engagement(args.quick, workdir)
+                elif name == "queueglob":
+                    from bench.queue_glob import bench_queue_glob
+
+                    figures += await bench_queue_glob(sizes, workdir, args.quick)
             except Exception as err:  # one broken benchmark must not hide the others
                 print(f"[{name}] FAILED: {err}", file=sys.stderr)
                 figures.append(Figure(name, "benchmark failed (see above)", "—", "", False))

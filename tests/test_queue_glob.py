@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import textwrap
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from publisher.config import Config
 from publisher.states import DeliveryState
-from publisher.store import Store, Transition
+from publisher.store import Store
 from publisher.sync import SyncCache, sync_queue
 from tests.conftest import T0, Project
 

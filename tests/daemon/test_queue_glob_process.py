@@ -25,7 +25,7 @@ def scheduled(config: Path) -> set[str]:
 
 async def test_broken_file_keeps_its_plan_while_the_others_are_applied(
     tmp_path: Path,
-    masto: SlowMastodon,
+    masto: SlowMastodon,  # noqa: F811
     spawn: object,  # noqa: F811
 ) -> None:
     later = datetime.now(UTC) + timedelta(hours=2)
