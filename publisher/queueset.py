@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from publisher import lifecycle
 from publisher.config import AccountConfig, Config
@@ -36,6 +37,8 @@ from publisher.queuefile import (
 from publisher.store.plan import PlanEntry
 
 SEP = ":"  # between a post's file and its id; ids may not hold one
+# A parsed post's hash memo (by its id) and the memo of its qualified copy: see FileCache.
+Memos = dict[int, tuple[dict[Any, Any], dict[Any, Any]]]
 _SPEC_FIELDS = tuple(f.name for f in fields(PostSpec))
 _RULE_WORDS = (b"repeat", b"evergreen")  # a file that may have rules plans with the time
 
@@ -151,12 +154,14 @@ class QueueSet:
         return [d for f in self.files if f.errors for d in f.warnings]
 
 
-def renamed(post: PostSpec, post_id: str) -> PostSpec:
-    """The same post under another id, sharing its content hashes (see ``PostSpec.moved``)."""
+def renamed(post: PostSpec, post_id: str, hashes: dict[Any, Any] | None = None) -> PostSpec:
+    """The same post under another id. Its content hashes are its own (the id is part of
+    them): ``hashes`` is the memo of an earlier copy under the same id, else a new one."""
     out = object.__new__(PostSpec)
     for name in _SPEC_FIELDS:
         object.__setattr__(out, name, getattr(post, name))
     object.__setattr__(out, "id", post_id)
+    object.__setattr__(out, "_hashes", {} if hashes is None else hashes)
     return out
 
 
@@ -169,13 +174,16 @@ class FileCache:
         self._config: Config | None = None
         self._plans: dict[str, FilePlan] = {}
         self._parses: dict[str, ParseCache] = {}
+        # Per file, the qualified copies' hash memos by their parsed post's memo (shared by
+        # the parse cache's copies of an unchanged post): an edit re-hashes only what changed.
+        self._memos: dict[str, Memos] = {}
         self.parsed: list[str] = []  # files the last load parsed (tests, benches)
         self.fresh = 0  # posts they parsed afresh
         self.whole = False  # one of them parsed whole (no post reused)
 
     def load(self, config: Config, members: Sequence[Member]) -> QueueSet:
         if self._config is not config:
-            self._config, self._plans, self._parses = config, {}, {}
+            self._config, self._plans, self._parses, self._memos = config, {}, {}, {}
         plans: list[FilePlan] = []
         self.parsed = []
         for m in members:
@@ -184,10 +192,13 @@ class FileCache:
             if plan is None or plan.digest != digest or plan.path != m.path or m.data is None:
                 self.parsed.append(m.name)
                 parse = self._parses.setdefault(m.name, ParseCache())
-                plan = parse_member(m, digest, config, parse)
+                memos = self._memos.get(m.name, {})
+                plan = parse_member(m, digest, config, parse, memos)
+                self._memos[m.name] = memos
             plans.append(plan)
         self._plans = {p.name: p for p in plans}
         self._parses = {n: c for n, c in self._parses.items() if n in self._plans}
+        self._memos = {n: c for n, c in self._memos.items() if n in self._plans}
         self.fresh = sum(self._parses[n].parsed for n in self.parsed if n in self._parses)
         self.whole = any(
             self._parses[n].mode != "chunked" for n in self.parsed if n in self._parses
@@ -198,9 +209,14 @@ class FileCache:
 
 
 def parse_member(
-    m: Member, digest: bytes, config: Config, cache: ParseCache | None = None
+    m: Member,
+    digest: bytes,
+    config: Config,
+    cache: ParseCache | None = None,
+    memos: Memos | None = None,
 ) -> FilePlan:
-    """One file, parsed alone, its posts qualified with its name."""
+    """One file, parsed alone, its posts qualified with its name. ``memos`` (updated in
+    place to this parse's posts) lends the copies of unchanged posts their hashes."""
     where = str(m.path)
     if m.data is None:
         diag = Diagnostic(where, 1, 1, "", f"cannot read the queue file: {m.error}")
@@ -213,6 +229,9 @@ def parse_member(
         return FilePlan(m.name, m.path, digest, (), warnings, errors)
     posts: list[PostSpec] = []
     errors_: list[Diagnostic] = []
+    before = {} if memos is None else dict(memos)
+    if memos is not None:
+        memos.clear()
     for post in queue.posts:
         qid = qualify(m.name, post.id)
         if len(qid) > MAX_ID_CHARS:
@@ -226,7 +245,12 @@ def parse_member(
                     f"characters, more than {MAX_ID_CHARS}: shorten the id or the file name",
                 )
             )
-        posts.append(renamed(post, qid))
+        bare = post._hashes  # shared by the parse cache's copies of this post
+        held = before.get(id(bare))
+        memo: dict[Any, Any] = held[1] if held is not None and held[0] is bare else {}
+        if memos is not None:
+            memos[id(bare)] = (bare, memo)
+        posts.append(renamed(post, qid, memo))
     if errors_:
         return FilePlan(m.name, m.path, digest, (), queue.warnings, tuple(errors_))
     return FilePlan(m.name, m.path, digest, tuple(posts), queue.warnings, ())
@@ -278,10 +302,11 @@ def carry_moves(
     for post in new:
         name, bare = file_name(post.id), bare_id(post.id)
         where = str(path_of.get(name or "", queue.path))
+        # The id is part of a post's hashes: compare it as it would be under the stored id.
         same = [
             pid
             for pid in leaving.get(bare, [])
-            if live[pid][0] == post.post_hash(accounts) and pid not in moves.values()
+            if pid not in moves.values() and live[pid][0] == renamed(post, pid).post_hash(accounts)
         ]
         if len(same) == 1:
             moves[post.id] = same[0]

@@ -10,7 +10,7 @@ import pytest
 
 from publisher.config import Config
 from publisher.states import DeliveryState
-from publisher.store import Store
+from publisher.store import Store, Transition
 from publisher.sync import SyncCache, sync_queue
 from tests.conftest import T0, Project
 
@@ -120,5 +120,151 @@ async def test_one_broken_file_keeps_its_plan_the_others_apply(
         after = await states(store)
         assert after[("team-b.yaml:launch", "beta")] is DeliveryState.CANCELED
         assert after[("team-a.yaml:launch", "alpha")] is DeliveryState.SCHEDULED
+    finally:
+        await store.close()
+
+
+async def publish(store: Store, post_id: str, account: str) -> None:
+    [d] = await store.find(post_id, account)
+    [c] = await store.claim([d], T0, "w", timedelta(minutes=1))
+    done = Transition(
+        c.id,
+        c.fence,
+        DeliveryState.PUBLISHED,
+        T0,
+        published_hash=c.content_hash,
+        published_at=T0,
+        remote_id="r",
+    )
+    assert await store.finish([done]) == []
+
+
+@pytest.mark.parametrize("cached", [False, True])
+async def test_a_post_moved_to_another_file_keeps_its_identity(
+    team_project: Project, cached: bool
+) -> None:
+    config = use_pattern(team_project)
+    write(team_project, "team-a.yaml", GOOD_A)
+    write(team_project, "team-b.yaml", "posts: []\n")
+    cache = SyncCache() if cached else None
+    store = await Store.open(team_project.database)
+    try:
+        await sync_queue(config, store, NOW, cache=cache)
+        await publish(store, "team-a.yaml:launch", "alpha")
+        # `launch` (published) and `later` move, unchanged, from A to B.
+        write(team_project, "team-a.yaml", "posts: []\n")
+        write(team_project, "team-b.yaml", GOOD_A)
+        report = await sync_queue(config, store, NOW + timedelta(minutes=1), cache=cache)
+        assert (report.added, report.canceled) == (0, 0), report.summary()
+        moved = [w for w in report.warnings if "moved here from team-a.yaml" in w.message]
+        assert len(moved) == 2
+        assert moved[0].file == str(team_project.root / "queue.d" / "team-b.yaml")
+        after = await states(store)
+        assert after == {
+            ("team-a.yaml:launch", "alpha"): DeliveryState.PUBLISHED,
+            ("team-a.yaml:later", "alpha"): DeliveryState.SCHEDULED,
+        }
+        # The next sync (the same files) keeps it so: nothing added, nothing withdrawn.
+        report = await sync_queue(
+            config, store, NOW + timedelta(minutes=2), cache=cache, force=True
+        )
+        assert (report.added, report.canceled) == (0, 0)
+        assert await states(store) == after
+        # The same id with other content in B is another post: said, and A's is withdrawn.
+        write(team_project, "team-b.yaml", GOOD_A.replace("A slot post", "Other text"))
+        report = await sync_queue(config, store, NOW + timedelta(minutes=3), cache=cache)
+        assert (report.added, report.canceled) == (1, 1)
+        [note] = [w for w in report.warnings if "this is a new post" in w.message]
+        assert "team-a.yaml:later" in note.message
+        after = await states(store)
+        assert after[("team-a.yaml:later", "alpha")] is DeliveryState.CANCELED
+        assert after[("team-b.yaml:later", "alpha")] is DeliveryState.SCHEDULED
+    finally:
+        await store.close()
+
+
+async def test_a_renamed_file_keeps_its_posts(team_project: Project) -> None:
+    config = use_pattern(team_project)
+    write(team_project, "team-a.yaml", GOOD_A)
+    store = await Store.open(team_project.database)
+    try:
+        await sync_queue(config, store, NOW)
+        before = await states(store)
+        (team_project.root / "queue.d" / "team-a.yaml").rename(
+            team_project.root / "queue.d" / "marketing.yaml"
+        )
+        report = await sync_queue(config, store, NOW + timedelta(minutes=1))
+        assert (report.added, report.updated, report.canceled) == (0, 0, 0)
+        assert await states(store) == before
+    finally:
+        await store.close()
+
+
+async def test_no_file_or_every_file_broken_applies_nothing(team_project: Project) -> None:
+    config = use_pattern(team_project)
+    write(team_project, "team-a.yaml", GOOD_A)
+    store = await Store.open(team_project.database)
+    try:
+        await sync_queue(config, store, NOW)
+        before = await states(store)
+        (team_project.root / "queue.d" / "team-a.yaml").rename(
+            team_project.root / "queue.d" / "team-a.yaml.bak"
+        )
+        report = await sync_queue(config, store, NOW + timedelta(minutes=1))
+        assert not report.applied
+        [err] = report.errors
+        assert "no queue file matches" in err.message
+        assert err.file == str(team_project.root / "queue.d" / "*.yaml")
+        assert await states(store) == before
+        write(team_project, "team-a.yaml", BROKEN_B)
+        report = await sync_queue(config, store, NOW + timedelta(minutes=2))
+        assert not report.applied and report.summary().startswith("queue not applied")
+        assert await states(store) == before
+        load = await store.load_state()
+        assert load is not None and not load.ok
+    finally:
+        await store.close()
+
+
+async def test_files_in_subdirectories_and_hidden_files(team_project: Project) -> None:
+    text = team_project.config_path.read_text(encoding="utf-8")
+    team_project.config_path.write_text(
+        text.replace('queue = "queue.yaml"', 'queue = "teams/**/*.yaml"'), encoding="utf-8"
+    )
+    config = team_project.config()
+    (team_project.root / "teams" / "eu").mkdir(parents=True)
+    (team_project.root / "teams" / "top.yaml").write_text(textwrap.dedent(GOOD_B), "utf-8")
+    (team_project.root / "teams" / "eu" / "fr.yaml").write_text(textwrap.dedent(GOOD_B), "utf-8")
+    (team_project.root / "teams" / ".fr.yaml").write_text("not: [valid", "utf-8")
+    store = await Store.open(team_project.database)
+    try:
+        report = await sync_queue(config, store, NOW)
+        assert not report.failed, report.summary()
+        assert {k[0] for k in await states(store)} == {
+            "top.yaml:launch",
+            "top.yaml:b-slot",
+            "eu/fr.yaml:launch",
+            "eu/fr.yaml:b-slot",
+        }
+    finally:
+        await store.close()
+
+
+async def test_an_id_too_long_with_its_file_name_is_located(team_project: Project) -> None:
+    config = use_pattern(team_project)
+    long_id = "x" * 125
+    write(
+        team_project,
+        "team-a.yaml",
+        f"posts:\n  - {{id: {long_id}, at: 2026-12-01 09:00, accounts: [alpha], text: Hi}}\n",
+    )
+    write(team_project, "team-b.yaml", GOOD_B)
+    store = await Store.open(team_project.database)
+    try:
+        report = await sync_queue(config, store, NOW)
+        assert report.kept_files == ["team-a.yaml"]
+        [err] = report.errors
+        assert (err.line, err.column, err.field) == (2, 5, "id")
+        assert "more than 128" in err.message
     finally:
         await store.close()
