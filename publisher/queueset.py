@@ -26,6 +26,7 @@ from publisher import lifecycle
 from publisher.config import AccountConfig, Config
 from publisher.diagnostics import Diagnostic, InvalidFileError, Severity
 from publisher.limits import MAX_ID_CHARS
+from publisher.marks import FILE_MARK
 from publisher.queuefile import (
     ParseCache,
     PostSpec,
@@ -36,7 +37,7 @@ from publisher.queuefile import (
 )
 from publisher.store.plan import PlanEntry
 
-SEP = ":"  # between a post's file and its id; ids may not hold one
+SEP = FILE_MARK  # between a post's file and its id; ids may not hold one
 # A parsed post's hash memo (by its id) and the memo of its qualified copy: see FileCache.
 Memos = dict[int, tuple[dict[Any, Any], dict[Any, Any]]]
 _SPEC_FIELDS = tuple(f.name for f in fields(PostSpec))
