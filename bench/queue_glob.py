@@ -140,9 +140,20 @@ async def bench_queue_glob(sizes: Sizes, workdir: Path, quick: bool) -> list[Fig
     files, accounts = FILES // scale, ACCOUNTS // scale
     say("queueglob", f"{files} files, {accounts} accounts, {deliveries:,} future deliveries")
     await first_sync(single, root / "warm.db")  # imports and caches: not counted
-    glob_s, added = await first_sync(config, root / "glob.db")
-    one_s, _ = await first_sync(single, root / "single.db")
-    say("queueglob", f"first sync: {glob_s:.2f} s ({added:,} added); as one file: {one_s:.2f} s")
+    # Taking turns (A B A B), so that a drift in the machine's speed hits both.
+    globs: list[float] = []
+    ones: list[float] = []
+    added = 0
+    for run in range(2 if not quick else 3):
+        took, added = await first_sync(config, root / f"glob-{run}.db")
+        globs.append(took)
+        ones.append((await first_sync(single, root / f"single-{run}.db"))[0])
+        say(
+            "queueglob",
+            f"first sync: {globs[-1]:.2f} s ({added:,} added); one file {ones[-1]:.2f} s",
+        )
+    glob_s, one_s = statistics.median(globs), statistics.median(ones)
+    ratio = statistics.median(g / o for g, o in zip(globs, ones, strict=True))
     first, resync_s, parsed = await resyncs(config, root / "resync.db", sizes.resync_runs)
     say("queueglob", f"re-sync after a one-post edit: {resync_s:.3f} s ({parsed} file parsed)")
     window = sizes.idle_window
@@ -164,10 +175,10 @@ async def bench_queue_glob(sizes: Sizes, workdir: Path, quick: bool) -> list[Fig
         Figure("queueglob", "  the same posts as one file", f"{one_s:.2f} s"),
         Figure(
             "queueglob",
-            "  files / one file",
-            f"{glob_s / one_s:.2f}×",
+            "  files / one file (median of the pairs)",
+            f"{ratio:.2f}×",
             "≤ 1.5",
-            glob_s / one_s <= 1.5,
+            ratio <= 1.5,
         ),
         Figure(
             "queueglob", "re-sync after a one-post edit in one file, median", f"{resync_s:.3f} s"
@@ -187,15 +198,17 @@ async def bench_queue_glob(sizes: Sizes, workdir: Path, quick: bool) -> list[Fig
 
 
 def main() -> None:
-    from bench.run import FULL, QUICK, print_table
+    from bench.run import FULL, QUICK, load_average, print_table
 
     parser = argparse.ArgumentParser(prog="python -m bench.queue_glob")
     parser.add_argument("--quick", action="store_true", help="sizes ÷10, 15 s window")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="publisher-bench-") as tmp:
         sizes = QUICK if args.quick else FULL
+        loads = [load_average()]
         figures = asyncio.run(bench_queue_glob(sizes, Path(tmp), args.quick))
-    print_table(figures, args.quick, [0.0])
+        loads.append(load_average())
+    print_table(figures, args.quick, loads)
 
 
 if __name__ == "__main__":
