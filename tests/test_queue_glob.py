@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from publisher.config import Config
+from publisher.diagnostics import InvalidFileError
 from publisher.states import DeliveryState
 from publisher.store import Store, Transition
 from publisher.sync import SyncCache, sync_queue
@@ -268,3 +269,15 @@ async def test_an_id_too_long_with_its_file_name_is_located(team_project: Projec
         assert "more than 128" in err.message
     finally:
         await store.close()
+
+
+def test_feeds_into_a_file_of_the_pattern_is_refused(team_project: Project) -> None:
+    team_project.extra = '\n[feeds]\ninto = "queue.d/feed.yaml"\n'
+    team_project.write_config()
+    with pytest.raises(InvalidFileError) as err:
+        use_pattern(team_project)
+    [d] = err.value.diagnostics
+    assert d.field == "feeds.into" and "nor one of its pattern's" in d.message
+    team_project.extra = '\n[feeds]\ninto = "incoming/feed.yaml"\n'
+    team_project.write_config()
+    use_pattern(team_project)
