@@ -275,27 +275,32 @@ def no_files(config: Config) -> Diagnostic:
 
 def carry_moves(
     queue: QueueFile,
-    live: Mapping[str, tuple[str, int, datetime | None]],
+    stored: Mapping[str, tuple[str, int, datetime | None]],
     kept: frozenset[str],
     accounts: Mapping[str, AccountConfig],
     path_of: Mapping[str, Path],
 ) -> tuple[QueueFile, list[Diagnostic]]:
     """``queue`` with each moved post under the identity it is stored with.
 
-    A post is moved when its qualified id is not stored (live: not removed) and exactly one
-    stored live post from another file has the same id and the same content, and that file no
-    longer has the id (and applied: a kept file's posts stay where they are). Same id, other
-    content: it is a new post, and a warning says that the other one is withdrawn.
+    ``stored`` is every stored post (content hash, line, removed_at), removed ones included.
+    A post is moved when its qualified id was never stored and a stored post of another file
+    that no file has any more (and not a kept file's: it stays where it is) has the same id
+    and the same content: the one such post still in the plan, else the one removed. The
+    same id with other content is a new post, and a warning names the one withdrawn.
     """
-    ids = {p.id for p in queue.posts}
-    new = [p for p in queue.posts if p.id not in live]
+    new = [p for p in queue.posts if p.id not in stored]
     if not new:
         return queue, []
-    leaving: dict[str, list[str]] = {}  # bare id: stored live ids no file has any more
-    for pid, (_, _, removed) in live.items():
+    wanted = {bare_id(p.id) for p in new}
+    ids = {p.id for p in queue.posts}
+    leaving: dict[str, list[str]] = {}  # bare id: stored ids of other files, no file has
+    for pid in stored:
         name = file_name(pid)
-        if removed is None and name is not None and name not in kept and pid not in ids:
-            leaving.setdefault(bare_id(pid), []).append(pid)
+        if name is None or name in kept or pid in ids:
+            continue
+        bare = bare_id(pid)
+        if bare in wanted:
+            leaving.setdefault(bare, []).append(pid)
     if not leaving:
         return queue, []
     moves: dict[str, str] = {}
@@ -307,32 +312,26 @@ def carry_moves(
         same = [
             pid
             for pid in leaving.get(bare, [])
-            if pid not in moves.values() and live[pid][0] == renamed(post, pid).post_hash(accounts)
+            if pid not in moves.values()
+            and stored[pid][0] == renamed(post, pid).post_hash(accounts)
         ]
-        if len(same) == 1:
-            moves[post.id] = same[0]
+        live = [pid for pid in same if stored[pid][2] is None]
+        chosen = live if live else same
+        if len(chosen) == 1:
+            moves[post.id] = chosen[0]
+            notes.append(_moved(where, post, chosen[0], removed=not live))
+            continue
+        withdrawn = sorted(pid for pid in leaving.get(bare, []) if stored[pid][2] is None)
+        if withdrawn:
             notes.append(
                 Diagnostic(
                     where,
                     post.line,
                     post.column,
                     "id",
-                    f"{bare!r} moved here from {file_name(same[0])}: it keeps its identity "
-                    f"{same[0]!r}, so nothing of it is sent again",
-                    Severity.WARNING,
-                )
-            )
-        elif leaving.get(bare):
-            others = ", ".join(sorted(leaving[bare]))
-            notes.append(
-                Diagnostic(
-                    where,
-                    post.line,
-                    post.column,
-                    "id",
-                    f"{bare!r} is new in this file, and {others} left another file with other "
-                    "content: this is a new post (the other one is withdrawn; what of it "
-                    "was published stays published)",
+                    f"{bare!r} is new in this file, and {', '.join(withdrawn)} left another "
+                    "file with other content: this is a new post (the other one is withdrawn; "
+                    "what of it was published stays published)",
                     Severity.WARNING,
                 )
             )
@@ -340,6 +339,19 @@ def carry_moves(
         return queue, notes
     posts = tuple(renamed(p, moves[p.id]) if p.id in moves else p for p in queue.posts)
     return QueueFile(queue.path, posts, queue.warnings), notes
+
+
+def _moved(where: str, post: PostSpec, stored_id: str, *, removed: bool) -> Diagnostic:
+    earlier = " (where it had been removed)" if removed else ""
+    return Diagnostic(
+        where,
+        post.line,
+        post.column,
+        "id",
+        f"{bare_id(post.id)!r} moved here from {file_name(stored_id)}{earlier}: it keeps its "
+        f"identity {stored_id!r}, so nothing of it is sent again",
+        Severity.WARNING,
+    )
 
 
 def keep_files(

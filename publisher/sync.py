@@ -644,9 +644,14 @@ async def sync_queue(
         queue = loaded.queue
         rules = has_rules(queue)
         if cache is not None and applied is not None and not rules and not loaded.kept:
-            queue, moved = carry_moves(
-                queue, applied.posts, loaded.kept, config.accounts, loaded.paths
-            )
+            moved: list[Diagnostic] = []
+            if loaded.paths and any(p.id not in applied.posts for p in queue.posts):
+                # A post new to the plan may be one moved from another file: the posts
+                # removed before count too, and only the store has them.
+                stored = await store.post_index()
+                queue, moved = carry_moves(
+                    queue, stored, loaded.kept, config.accounts, loaded.paths
+                )
             step = await _incremental_index(queue, config, store, now, applied)
             changes, report = diff_plan(
                 queue, step.planned, config, step.index, applied.posts, now, fetched=step.fetched
@@ -674,9 +679,9 @@ async def sync_queue(
             held: dict[str, set[datetime]] = {}
             if loaded.kept:  # their deliveries and posts stay as they are
                 index, posts, held = keep_files(index, posts, loaded.kept)
-            queue, moved = carry_moves(
-                loaded.queue, _live(posts), loaded.kept, config.accounts, loaded.paths
-            )
+            queue, moved = loaded.queue, []
+            if loaded.paths:  # many files: a post may have moved from one to another
+                queue, moved = carry_moves(queue, posts, loaded.kept, config.accounts, loaded.paths)
             kept = kept_assignments(index)
             expansion = expand(queue, config, now, index, kept)
             dated = expansion.queue
@@ -696,9 +701,3 @@ async def sync_queue(
             )
             cache._applied, cache.incremental = remembered, False
     return report
-
-
-def _live(
-    posts: Mapping[str, tuple[str, int, datetime | None]],
-) -> dict[str, tuple[str, int, datetime | None]]:
-    return {pid: v for pid, v in posts.items() if v[2] is None}

@@ -281,3 +281,33 @@ def test_feeds_into_a_file_of_the_pattern_is_refused(team_project: Project) -> N
     team_project.extra = '\n[feeds]\ninto = "incoming/feed.yaml"\n'
     team_project.write_config()
     use_pattern(team_project)
+
+
+@pytest.mark.parametrize("cached", [False, True])
+async def test_a_published_post_moved_while_its_new_file_is_broken_is_not_sent_again(
+    team_project: Project, cached: bool
+) -> None:
+    config = use_pattern(team_project)
+    write(team_project, "team-a.yaml", GOOD_A)
+    write(team_project, "team-b.yaml", "posts: []\n")
+    cache = SyncCache() if cached else None
+    store = await Store.open(team_project.database)
+    try:
+        await sync_queue(config, store, NOW, cache=cache)
+        await publish(store, "team-a.yaml:launch", "alpha")
+        # Moved out of A into B, but B has an error: A's posts are withdrawn meanwhile.
+        write(team_project, "team-a.yaml", "posts: []\n")
+        write(team_project, "team-b.yaml", GOOD_A + "  - {id: bad, at: soon}\n")
+        report = await sync_queue(config, store, NOW + timedelta(minutes=1), cache=cache)
+        assert report.kept_files == ["team-b.yaml"] and report.canceled == 1
+        # B fixed: the posts are A's, removed then, and come back as they were.
+        write(team_project, "team-b.yaml", GOOD_A)
+        report = await sync_queue(config, store, NOW + timedelta(minutes=2), cache=cache)
+        assert report.added == 0, report.summary()
+        assert any("where it had been removed" in w.message for w in report.warnings)
+        assert await states(store) == {
+            ("team-a.yaml:launch", "alpha"): DeliveryState.PUBLISHED,
+            ("team-a.yaml:later", "alpha"): DeliveryState.SCHEDULED,
+        }
+    finally:
+        await store.close()

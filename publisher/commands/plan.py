@@ -78,10 +78,10 @@ async def current_plan(config: Config, now: datetime) -> PlanView:
         finally:
             await store.close()
     written = len(queue.posts)
-    live = {pid: v for pid, v in posts.items() if v[2] is None}
-    queue, moved = carry_moves(queue, live, frozenset(), config.accounts, paths)
-    if moved:  # said with the files' own warnings
-        queue = replace(queue, warnings=(*queue.warnings, *moved))
+    if paths:  # many files: a post may have moved from one to another
+        queue, moved = carry_moves(queue, posts, frozenset(), config.accounts, paths)
+        if moved:  # said with the files' own warnings
+            queue = replace(queue, warnings=(*queue.warnings, *moved))
     kept = kept_assignments(index)
     expansion = expand(queue, config, now, index, kept)
     queue = expansion.queue  # repeats and evergreen posts as their dated deliveries
