@@ -7,9 +7,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from watchfiles import Change
 
 from publisher.config import Config
 from publisher.diagnostics import InvalidFileError
+from publisher.engine.watch import pattern_filter
 from publisher.states import DeliveryState
 from publisher.store import Store, Transition
 from publisher.sync import SyncCache, sync_queue
@@ -311,3 +313,18 @@ async def test_a_published_post_moved_while_its_new_file_is_broken_is_not_sent_a
         }
     finally:
         await store.close()
+
+
+def test_the_watch_wakes_for_the_pattern_files_only(tmp_path: Path) -> None:
+    (tmp_path / "queue.d").mkdir()
+    directory, recursive, relevant = pattern_filter(tmp_path / "queue.d" / "*.yaml")
+    assert (directory, recursive) == (tmp_path / "queue.d", False)
+    assert relevant(Change.modified, str(tmp_path / "queue.d" / "team-a.yaml"))
+    assert not relevant(Change.modified, str(tmp_path / "queue.d" / "team-a.yaml.swp"))
+    assert not relevant(Change.modified, str(tmp_path / "queue.db"))
+    # `**/` matches no directory too, as glob does; a base not there yet: its parent, deep.
+    directory, recursive, relevant = pattern_filter(tmp_path / "teams" / "**" / "*.yaml")
+    assert (directory, recursive) == (tmp_path, True)
+    assert relevant(Change.added, str(tmp_path / "teams" / "top.yaml"))
+    assert relevant(Change.added, str(tmp_path / "teams" / "eu" / "fr.yaml"))
+    assert not relevant(Change.added, str(tmp_path / "other" / "fr.yaml"))

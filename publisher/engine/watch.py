@@ -31,6 +31,10 @@ def pattern_filter(pattern: Path) -> tuple[Path, bool, Callable[[Change, str], b
     paths the pattern may match (``**/`` matching no directory too, as glob does)."""
     base, rest = split_glob(_absolute(pattern))
     rests = {rest, rest.replace("**/", "")}
+    directory, recursive = base, "/" in rest
+    while not directory.is_dir() and directory != directory.parent:
+        # Not there yet (a directory still to be made or mounted): its first file wakes us.
+        directory, recursive = directory.parent, True
 
     def relevant(_change: Change, name: str) -> bool:
         try:
@@ -39,7 +43,7 @@ def pattern_filter(pattern: Path) -> tuple[Path, bool, Callable[[Change, str], b
             return False
         return any(fnmatch.fnmatchcase(rel, r) for r in rests)
 
-    return base, "/" in rest, relevant
+    return directory, recursive, relevant
 
 
 async def watch_queue(path: Path, changed: Callable[[], None], debounce: timedelta) -> None:
