@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from watchfiles import Change
 
-from publisher.config import Config
+from publisher.config import Config, SecretPolicy
 from publisher.diagnostics import InvalidFileError
 from publisher.engine.watch import pattern_filter
 from publisher.states import DeliveryState
@@ -41,7 +41,7 @@ def use_pattern(project: Project) -> Config:
     text = text.replace('queue = "queue.yaml"', 'queue = "queue.d/*.yaml"')
     project.config_path.write_text(text, encoding="utf-8")
     (project.root / "queue.d").mkdir(exist_ok=True)
-    return project.config()
+    return project.config(SecretPolicy.WARN)  # an editors' checkout may have none
 
 
 def write(project: Project, name: str, text: str) -> Path:

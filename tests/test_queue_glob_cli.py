@@ -93,3 +93,41 @@ async def test_status_says_partly_applied_and_audit_groups_by_file(
     assert out.splitlines()[1].endswith(",team-a.yaml")
     code, out, err = await cli("calendar", "--ics", "--config", path, "--from", "2026-11-30")
     assert code == 1 and "team-b.yaml:4:" in err  # a broken file: as for one broken file
+
+
+async def test_render_problems_and_rules_in_their_own_file(
+    team_project: Project,  # noqa: F811
+) -> None:
+    team_project.accounts["bird"] = {
+        "network": "x",
+        "api_key": "${NO_KEY}",
+        "api_secret": "${NO_SECRET}",
+        "access_token": "${NO_TOKEN}",
+        "access_secret": "${NO_TOKEN_SECRET}",
+    }
+    team_project.write_config()
+    use_pattern(team_project)
+    write(team_project, "team-a.yaml", GOOD_A)
+    write(
+        team_project,
+        "team-b.yaml",
+        f"""\
+        posts:
+          - {{id: tips, at: 2027-01-04 09:00, accounts: [alpha], text: Tip,
+              repeat: {{every: day, count: 2}}}}
+          - id: long
+            at: 2027-01-05 09:00
+            accounts: [bird]
+            thread: false
+            text: {"mot " * 92}fin
+        """,
+    )
+    config = str(team_project.config_path)
+    code, _, err = await cli("validate", "--config", config)
+    assert code == 1
+    [line] = [x for x in err.splitlines() if "the limit is 280" in x]
+    assert line.startswith(f"{team_project.root / 'queue.d' / 'team-b.yaml'}:8:")
+    assert "posts[1].text" in line
+    code, out, err = await cli("dry-run", "--json", "--config", config, "--from", "2027-01-01")
+    posts = {d["post"] for d in json.loads(out)["deliveries"]}
+    assert {"team-b.yaml:tips@2027-01-04", "team-b.yaml:tips@2027-01-05"} <= posts
