@@ -52,15 +52,7 @@ ZONE = ZoneInfo(ZONE_NAME)
 TOKEN = f"bench-{secrets.token_hex(8)}"
 PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "postgres"}
 NAMES = (
-    "queue",
-    "precision",
-    "burst",
-    "idle",
-    "scale",
-    "render",
-    "startup",
-    "engagement",
-    "queueglob",
+    "queue", "precision", "burst", "idle", "scale", "render", "startup", "engagement", "queueglob"
 )
 LOADS: list[float] = []  # the machine's load average, sampled around each benchmark
 
@@ -908,7 +900,9 @@ async def replay(
         return time.perf_counter() - t0, errors
 
 
-async def adapters_alone(config_path: Path, db: Path, concurrency: int) -> tuple[float, float, int]:
+async def adapters_alone(
+    config_path: Path, db: Path, concurrency: int
+) -> tuple[float, float, int]:
     """The daemon's own adapters with nothing around them: every delivery the burst published
     rendered and sent again, ``concurrency`` at a time, by ``publisher run``'s HTTP session
     and adapters, with no engine, no database and no log. No daemon can go faster than this:

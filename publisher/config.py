@@ -617,8 +617,8 @@ def load_config(
             Diagnostic(filename, 1, 1, "accounts", "no accounts: add an [accounts.NAME] table")
         )
     base = path.parent
-    queue_path = (
-        (base / top.queue).resolve() if not Path(top.queue).is_absolute() else Path(top.queue)
+    queue_path = (base / top.queue).resolve() if not Path(top.queue).is_absolute() else Path(
+        top.queue
     )
     feeds_path = (base / top.feeds.into).resolve() if top.feeds.into else None
     diags += _feeds_problems(top.feeds, feeds_path, queue_path, top.accounts, loc, filename)
@@ -672,21 +672,15 @@ def _feeds_problems(
         line, col = loc.find(("feeds",))
         out.append(
             Diagnostic(
-                filename,
-                line,
-                col,
-                "feeds.into",
-                '[[feeds.source]] needs [feeds] into = "FILE": the file the team reviews',
+                filename, line, col, "feeds.into",
+                "[[feeds.source]] needs [feeds] into = \"FILE\": the file the team reviews",
             )
         )
     if into is not None and (into == queue or _matches_pattern(into, queue)):
         line, col = loc.find(("feeds", "into"))
         out.append(
             Diagnostic(
-                filename,
-                line,
-                col,
-                "feeds.into",
+                filename, line, col, "feeds.into",
                 "must not be the queue file (nor one of its pattern's): feed items go to a "
                 "file the team reviews first",
             )
@@ -697,10 +691,7 @@ def _feeds_problems(
                 line, col = loc.find(("feeds", "source"))
                 out.append(
                     Diagnostic(
-                        filename,
-                        line,
-                        col,
-                        f"feeds.source[{i}].accounts",
+                        filename, line, col, f"feeds.source[{i}].accounts",
                         f"unknown account {name!r}",
                     )
                 )

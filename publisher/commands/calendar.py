@@ -43,7 +43,9 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> Non
         "See docs/editors.md.",
     )
     common(p)
-    p.add_argument("--ics", action="store_true", required=True, help="iCalendar output (RFC 5545)")
+    p.add_argument(
+        "--ics", action="store_true", required=True, help="iCalendar output (RFC 5545)"
+    )
     p.add_argument("--from", dest="start", metavar="T", help="events at or after T")
     p.add_argument("--until", metavar="T", help="events before T")
     p.add_argument("--account", action="append", help="only this account (repeatable)")
@@ -144,6 +146,8 @@ def to_ics(found: Sequence[Event], *, zone: str, now: datetime) -> bytes:
         cal.add_component(ev)
     data: bytes = cal.to_ical()
     return data
+
+
 
 
 async def main(args: argparse.Namespace) -> int:
