@@ -100,8 +100,19 @@ async def first_sync(config_path: Path, db: Path) -> tuple[float, int]:
     return took, report.added
 
 
-async def resyncs(config_path: Path, db: Path, runs: int) -> tuple[float, float, int]:
-    """The first sync with a cache, then ``runs`` re-syncs, each after one post's edit."""
+def read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def write(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+async def resyncs(
+    config_path: Path, db: Path, runs: int, team: Path, post: str
+) -> tuple[float, float]:
+    """The first sync with a cache, then ``runs`` re-syncs, each after an edit of ``post``'s
+    text in ``team`` (a team's file, or the one file of the baseline)."""
     from publisher.config import SecretPolicy, load_config
     from publisher.store import Store
     from publisher.sync import SyncCache, sync_queue
@@ -113,24 +124,20 @@ async def resyncs(config_path: Path, db: Path, runs: int) -> tuple[float, float,
         t0 = time.perf_counter()
         await sync_queue(config, store, datetime.now(UTC), cache=cache)
         first = time.perf_counter() - t0
-        teams = sorted((config_path.parent / "queue.d").glob("*.yaml"))
-        team = teams[len(teams) // 2]
-        original = team.read_text(encoding="utf-8")
-        at = original.index('    text: "', original.index("id: post-00010")) + len('    text: "')
+        original = read(team)
+        at = original.index('    text: "', original.index(post)) + len('    text: "')
         times: list[float] = []
-        parsed = 0
         for j in range(runs):
-            team.write_text(original[:at] + f"Édité {j} : " + original[at:], encoding="utf-8")
+            write(team, original[:at] + f"Édité {j} : " + original[at:])
             t0 = time.perf_counter()
             report = await sync_queue(config, store, datetime.now(UTC), cache=cache)
             times.append(time.perf_counter() - t0)
-            parsed = len(cache.files.parsed)
             if report.failed or report.updated != PER_POST or not cache.incremental:
                 raise RuntimeError(f"the edit did not sync incrementally: {report.summary()}")
-        team.write_text(original, encoding="utf-8")
+        write(team, original)
     finally:
         await store.close()
-    return first, statistics.median(times), parsed
+    return first, statistics.median(times)
 
 
 async def bench_queue_glob(sizes: Sizes, workdir: Path, quick: bool) -> list[Figure]:
@@ -154,9 +161,17 @@ async def bench_queue_glob(sizes: Sizes, workdir: Path, quick: bool) -> list[Fig
             f"first sync: {globs[-1]:.2f} s ({added:,} added); one file {ones[-1]:.2f} s",
         )
     glob_s, one_s = statistics.median(globs), statistics.median(ones)
+    runs = sizes.resync_runs
     ratio = statistics.median(g / o for g, o in zip(globs, ones, strict=True))
-    first, resync_s, parsed = await resyncs(config, root / "resync.db", sizes.resync_runs)
-    say("queueglob", f"re-sync after a one-post edit: {resync_s:.3f} s ({parsed} file parsed)")
+    middle = files // 2
+    team = root / "queue.d" / f"team-{middle:02d}.yaml"
+    first, resync_s = await resyncs(config, root / "resync.db", runs, team, "id: post-00010")
+    single_file = single.parent / "queue.yaml"
+    post = f"id: t{middle:02d}-00010"
+    _, one_resync = await resyncs(single, root / "resync-single.db", runs, single_file, post)
+    say(
+        "queueglob", f"re-sync after a one-post edit: {resync_s:.3f} s; one file {one_resync:.3f} s"
+    )
     window = sizes.idle_window
     glob_d = await idle_daemon(config, root, window, "files")
     one_d = await idle_daemon(single, single.parent, window, "one file")
@@ -179,6 +194,8 @@ async def bench_queue_glob(sizes: Sizes, workdir: Path, quick: bool) -> list[Fig
             "queueglob", "re-sync after a one-post edit in one file, median", f"{resync_s:.3f} s"
         ),
         Figure("queueglob", "  re-sync / first sync", f"{share:.3f}", "≤ 0.05", share <= 0.05),
+        Figure("queueglob", "  the same edit in one file, median", f"{one_resync:.3f} s"),
+        Figure("queueglob", "  files / one file", f"{resync_s / one_resync:.2f}×"),
         Figure(
             "queueglob",
             f"daemon CPU while idle ({window:.0f} s window)",
