@@ -609,8 +609,8 @@ def _finish(report: SyncReport, loaded: _Loaded, now: datetime) -> LoadState:
     report.kept_files = sorted(loaded.kept)
     if not loaded.kept:
         return LoadState(now, True, loaded.fingerprint, report.summary(), now)
-    # Applied but for the kept files: recorded as failed (``status`` and /healthz say so),
-    # with the last wholly applied fingerprint left in place.
+    # Applied but for the kept files: recorded as not ok (``status`` and /healthz say so,
+    # and the same files are never skipped as unchanged), and as applied now.
     message = "\n".join([report.summary(), *(str(d) for d in report.errors)])
     return LoadState(now, False, loaded.fingerprint, message, now)
 

@@ -100,6 +100,7 @@ async def test_one_broken_file_keeps_its_plan_the_others_apply(
         assert "Team A ships" in (await store.find("team-a.yaml:launch"))[0].content_json
         load = await store.load_state()
         assert load is not None and not load.ok and "team-b.yaml" in (load.message or "")
+        assert load.applied_at == NOW + timedelta(minutes=1)
         # A new slot post in A does not take the slot B's kept delivery holds.
         write(
             project,
@@ -328,3 +329,29 @@ def test_the_watch_wakes_for_the_pattern_files_only(tmp_path: Path) -> None:
     assert relevant(Change.added, str(tmp_path / "teams" / "top.yaml"))
     assert relevant(Change.added, str(tmp_path / "teams" / "eu" / "fr.yaml"))
     assert not relevant(Change.added, str(tmp_path / "other" / "fr.yaml"))
+
+
+async def test_another_daemons_partial_apply_is_seen_by_this_ones_cache(
+    team_project: Project,
+) -> None:
+    config = use_pattern(team_project)
+    write(team_project, "team-a.yaml", GOOD_A)
+    write(team_project, "team-b.yaml", GOOD_B)
+    mine, other = SyncCache(), SyncCache()  # two daemons on one store
+    store = await Store.open(team_project.database)
+    try:
+        await sync_queue(config, store, NOW, cache=mine)
+        # The other daemon applies A's edit while B is broken.
+        write(team_project, "team-a.yaml", GOOD_A.replace("Team A launches", "Edited"))
+        write(team_project, "team-b.yaml", BROKEN_B)
+        report = await sync_queue(config, store, NOW + timedelta(minutes=1), cache=other)
+        assert report.kept_files == ["team-b.yaml"] and report.updated == 1
+        # Back to the files this daemon applied last: its memory is not the store's plan.
+        write(team_project, "team-a.yaml", GOOD_A)
+        write(team_project, "team-b.yaml", GOOD_B)
+        report = await sync_queue(config, store, NOW + timedelta(minutes=2), cache=mine)
+        assert not mine.incremental and report.updated == 1
+        [d] = await store.find("team-a.yaml:launch")
+        assert "Team A launches" in d.content_json
+    finally:
+        await store.close()
