@@ -47,10 +47,19 @@ async def test_validate_names_the_broken_file_and_the_others(
     assert code == 1
     broken = str(team_project.root / "queue.d" / "team-b.yaml")
     assert f"{broken}:4:" in err and "posts[2].at" in err
-    assert "a file with errors would not be applied" in err
+    assert err.splitlines()[-1] == (
+        "1 error(s): team-b.yaml would not be applied (a file with errors keeps its last good "
+        "plan); the other files would"
+    )
     code, out, err = await cli("validate", "--config", config, "--format", "json")
     doc = json.loads(out)
     assert [d["file"] for d in doc["diagnostics"]] == [broken]
+    assert not doc["valid"] and doc["counts"]["posts"] == 2  # team-a.yaml's, checked
+    # Every file broken: nothing would be applied.
+    write(team_project, "team-a.yaml", BROKEN_B)
+    code, out, err = await cli("validate", "--config", config)
+    assert code == 1
+    assert err.splitlines()[-1] == "2 error(s): the queue is not valid; nothing would be applied"
 
 
 async def test_status_says_partly_applied_and_audit_groups_by_file(

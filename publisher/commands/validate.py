@@ -80,11 +80,13 @@ async def check(config_path: Path) -> Outcome:
     found = [Finding(w) for w in config.warnings if w.severity is Severity.WARNING]
     now = SystemClock().now()
     try:
-        view = await current_plan(config, now)
+        # A team's file with errors: said, and the other files checked all the same.
+        view = await current_plan(config, now, partial=True)
     except InvalidFileError as err:
         outcome.findings = found + [Finding(d) for d in err.diagnostics]
         return outcome
     outcome.view = view
+    found += [Finding(d) for d in view.kept_problems]
     found += [Finding(w) for w in view.queue.warnings]
     found += [Finding(v) for v in policy_violations(view.planned, config, view.queue)]
     outcome.notes = list(view.report.notices)
@@ -139,20 +141,22 @@ def _text(o: Outcome) -> None:
         print(f"publisher: {o.config_path}: configuration not valid", file=sys.stderr)
         return
     if o.view is None:
-        what = (
-            "a file with errors would not be applied (it keeps its last good plan); the "
-            "others would"
-            if is_glob(o.config.queue_path)
-            else "the queue is not valid; nothing would be applied"
-        )
-        print(f"{o.errors} error(s): {what}", file=sys.stderr)
-        return
-    if o.errors:
         print(
-            f"{o.errors} error(s): {o.failing} of {o.checked} deliveries cannot be published "
-            "as written",
+            f"{o.errors} error(s): the queue is not valid; nothing would be applied",
             file=sys.stderr,
         )
+        return
+    if o.errors:
+        said = []
+        if o.view.kept:
+            names = ", ".join(sorted(o.view.kept))
+            said.append(
+                f"{names} would not be applied (a file with errors keeps its last good plan); "
+                "the other files would"
+            )
+        if o.failing or not said:
+            said.append(f"{o.failing} of {o.checked} deliveries cannot be published as written")
+        print(f"{o.errors} error(s): {'; '.join(said)}", file=sys.stderr)
         return
     config, view = o.config, o.view
     per_account = Counter(p.account for p in view.planned)
