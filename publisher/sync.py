@@ -352,6 +352,10 @@ class _Applied:
     # resend of one must be canceled, and one in flight reported, at every sync.
     watch: set[Key]
     slots: dict[Key, datetime]  # the slot times given out: ``plan``'s from_slot part
+    # A queue pattern's files kept for their errors when it was applied: left out of
+    # ``plan`` and ``posts``, with the times their deliveries hold (no new slot takes one).
+    kept: frozenset[str] = frozenset()
+    held: dict[str, set[datetime]] = field(default_factory=dict)
 
 
 @dataclass
@@ -415,7 +419,9 @@ async def _incremental_index(
     index = await store.plan_entries(need)
     kept = {k: due for k, due in applied.slots.items() if k[0] not in need}
     kept.update(kept_assignments(index))
-    planned = plan_deliveries(queue, config, now, kept, previous=old, ordered=False)
+    planned = plan_deliveries(
+        queue, config, now, kept, previous=old, ordered=False, held=applied.held
+    )
     more: set[str] = set()
     changed: list[PlannedDelivery] = []
     still = 0  # deliveries of the last plan still planned
@@ -643,7 +649,10 @@ async def sync_queue(
         applied = cache._valid_for(await store.load_state()) if cache is not None else None
         queue = loaded.queue
         rules = has_rules(queue)
-        if cache is not None and applied is not None and not rules and not loaded.kept:
+        # Files kept for their errors: incremental only while the same files are kept as
+        # when this plan was applied (one fixed or newly broken: read it all).
+        same_kept = applied is not None and applied.kept == loaded.kept
+        if cache is not None and applied is not None and not rules and same_kept:
             moved: list[Diagnostic] = []
             if loaded.paths and any(p.id not in applied.posts for p in queue.posts):
                 # A post new to the plan may be one moved from another file: the posts
@@ -695,9 +704,10 @@ async def sync_queue(
                 break
         else:
             return SyncReport(applied=True, skipped=True, busy=True)  # again shortly
-        if cache is not None and not loaded.kept:
+        if cache is not None:
             remembered = _remember_full(
                 loaded.fingerprint, now, dated, config, planned, index, changes
             )
+            remembered.kept, remembered.held = loaded.kept, held
             cache._applied, cache.incremental = remembered, False
     return report

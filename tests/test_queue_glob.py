@@ -18,6 +18,7 @@ from publisher.sync import SyncCache, sync_queue
 from tests.conftest import T0, Project
 
 NOW = T0 - timedelta(days=1)
+S = DeliveryState.SCHEDULED
 GOOD_A = """\
     posts:
       - {id: launch, at: 2026-12-01 09:00, accounts: [alpha], text: Team A launches}
@@ -107,13 +108,18 @@ async def test_one_broken_file_keeps_its_plan_the_others_apply(
             "team-a.yaml",
             GOOD_A + "  - {id: more, accounts: [alpha], text: Another slot post}\n",
         )
-        await sync_queue(config, store, NOW + timedelta(minutes=2), cache=cache)
+        report = await sync_queue(config, store, NOW + timedelta(minutes=2), cache=cache)
+        assert (report.added, report.canceled, report.kept_files) == (1, 0, ["team-b.yaml"])
+        # While the same file is kept, a daemon's re-sync stays incremental.
+        assert cache is None or cache.incremental
         [more] = await store.find("team-a.yaml:more")
         assert more.due_at not in taken
+        assert await states(store) == {**first, ("team-a.yaml:more", "alpha"): S}
         # B fixed: applied, its deliveries as they were where unchanged.
         write(project, "team-b.yaml", GOOD_B.replace("Team B launches", "B launches"))
         report = await sync_queue(config, store, NOW + timedelta(minutes=3), cache=cache)
         assert not report.failed and report.kept_files == []
+        assert cache is None or not cache.incremental  # a file fixed: read it all
         assert report.updated == 2
         load = await store.load_state()
         assert load is not None and load.ok
