@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 from watchfiles import Change
 
+from publisher.clock import FakeClock
 from publisher.config import Config, SecretPolicy
-from publisher.diagnostics import InvalidFileError
+from publisher.diagnostics import Diagnostic, InvalidFileError
+from publisher.engine.observe import Health
 from publisher.engine.watch import pattern_filter
 from publisher.states import DeliveryState
 from publisher.store import Store, Transition
-from publisher.sync import SyncCache, sync_queue
+from publisher.sync import SyncCache, SyncReport, sync_queue
 from tests.conftest import T0, Project
 
 NOW = T0 - timedelta(days=1)
@@ -361,3 +363,20 @@ async def test_another_daemons_partial_apply_is_seen_by_this_ones_cache(
         assert "Team A launches" in d.content_json
     finally:
         await store.close()
+
+
+def test_health_says_a_queue_file_was_left_out() -> None:
+    health = Health(FakeClock(NOW))
+    health.on_pass(NOW, None)
+    partial = SyncReport(applied=True, added=1, kept_files=["team-b.yaml"])
+    partial.errors = [Diagnostic("queue.d/team-b.yaml", 3, 9, "at", "not a time")]
+    health.on_sync(partial, NOW)
+    code, body = health.verdict()
+    assert code == 503
+    assert body["problems"] == [
+        "the last queue load left a queue file out: queue applied: 1 added, 0 updated, "
+        "0 canceled, 0 unchanged; not applied, 1 error(s) in team-b.yaml: their last good "
+        "plan stays"
+    ]
+    health.on_sync(SyncReport(applied=True), NOW)
+    assert health.verdict()[0] == 200
