@@ -6,7 +6,8 @@ figures; one table with the targets closes the run. Nothing here asserts: the nu
 the machine, so they are measured and reported, never used as pass/fail in tests.
 
 ``--quick`` shrinks every size tenfold and the timed windows to 15 s, for a smoke run;
-``--only NAME`` runs one benchmark (queue, precision, burst, idle, scale, render, startup).
+``--only NAME`` runs one benchmark (queue, precision, burst, idle, scale, render, startup,
+engagement, queueglob).
 """
 
 from __future__ import annotations
