@@ -38,6 +38,11 @@ from publisher.adapters.engagement import Engagement as Engagement
 from publisher.adapters.engagement import PostGone as PostGone
 from publisher.adapters.engagement import PostNumbers as PostNumbers
 from publisher.adapters.engagement import PostReading as PostReading
+from publisher.adapters.listening import Heard as Heard
+from publisher.adapters.listening import HeardPage as HeardPage
+from publisher.adapters.listening import ItemKind as ItemKind
+from publisher.adapters.listening import Listening as Listening
+from publisher.adapters.listening import OwnPost as OwnPost
 from publisher.adapters.shared import render_with
 from publisher.clock import Clock
 
@@ -53,6 +58,7 @@ from publisher.content import Published as Published
 from publisher.content import RemotePart as RemotePart
 from publisher.content import Rendered as Rendered
 from publisher.content import RenderedPart as RenderedPart
+from publisher.content import ReplyTarget as ReplyTarget
 from publisher.content import Role as Role
 from publisher.content import Subject as Subject
 from publisher.content import ThreadMode as ThreadMode
@@ -331,6 +337,8 @@ class Adapter(ABC):
     post_options: ClassVar[Mapping[str, OptionSpec]] = MappingProxyType({})
     # What it can read of its posts' engagement (``read_engagement``); None: nothing.
     engagement: ClassVar[Engagement | None] = None
+    # What it can hear of what people say to the account (``read_inbox``); None: nothing.
+    listening: ClassVar[Listening | None] = None
     # For a network whose lookup cannot settle an unknown delivery (a Telegram bot reads no
     # chat history): what can and cannot be resolved, and what the operator should check.
     # ``lookup`` answers ``Unknowable`` saying it, and ``publisher status`` shows it beside
@@ -488,6 +496,20 @@ class Adapter(ABC):
         """The account's follower count now; raised as ``read_engagement``."""
         raise PermanentError(f"{self.network} reads no follower count")
 
+    async def read_inbox(self, cursor: str | None, own_posts: Sequence[OwnPost]) -> HeardPage:
+        """What was said to the account since ``cursor`` (None: the first read ever: the
+        newest page only, never the whole history), oldest or newest first as the network
+        pages, at most a few pages per call (``more`` says another is waiting). A per-post
+        network (``listening.per_post``) reads the comments on ``own_posts`` (the account's
+        recent posts, newest first); another may use them to tell a quote of one of ours.
+        Failures are raised as ``read_engagement``'s are."""
+        raise PermanentError(f"{self.network} hears nothing")
+
+    async def search(self, terms: Sequence[str], cursor: str | None) -> HeardPage:
+        """Public posts matching any of ``terms`` (words, #hashtags, names) since ``cursor``,
+        as ``ItemKind.FOUND`` items (``listening.search``); raised as ``read_inbox``."""
+        raise PermanentError(f"{self.network} has no search")
+
     async def check(self) -> AccountCheck:
         """Verify the account's credentials against the network."""
         return AccountCheck(CheckStatus.ATTENTION, detail=f"{self.network} has no check")
@@ -503,9 +525,7 @@ class Adapter(ABC):
         limits = self.capabilities().media
         limit = limit_for(item.kind == "image", limits.max_image_bytes, limits.max_video_bytes)
         try:
-            found = await asyncio.to_thread(
-                open_media, item.file, self.context.media, limit=limit
-            )
+            found = await asyncio.to_thread(open_media, item.file, self.context.media, limit=limit)
         except MediaError as err:
             raise PermanentError(ours(str(err)), attention=Attention.CONTENT) from None
         expected = item.mime_type

@@ -53,13 +53,24 @@ from publisher.adapters.base import (
     MediaLimits,
     PermanentError,
     PostContent,
+    Problem,
     Progress,
     Published,
     RemotePart,
     Rendered,
     RenderedPart,
+    Subject,
     TransientError,
     Unknowable,
+)
+from publisher.adapters.bluesky_listen import (
+    EMPTY_FLOOR,
+    LIST_NOTIFICATIONS,
+    SEARCH_POSTS,
+    created_at,
+    inbox_fetch,
+    reply_of,
+    search_fetch,
 )
 from publisher.adapters.engagement import (
     LIKES,
@@ -72,6 +83,8 @@ from publisher.adapters.engagement import (
     counted,
     numbers_from,
 )
+from publisher.adapters.listen_paging import Place, decode, encode, walk, walk_terms
+from publisher.adapters.listening import HeardPage, ItemKind, Listening, OwnPost
 from publisher.adapters.transport import SUCCESS, Answer, HttpAdapter, Kind, Request
 from publisher.secrets import REDACTOR, Secret
 from publisher.text import find_entities, grapheme_length
@@ -106,7 +119,10 @@ RESOLVE_HANDLE = "com.atproto.identity.resolveHandle"
 GET_POSTS = "app.bsky.feed.getPosts"  # the PDS proxies app.bsky.* to the account's AppView
 GET_PROFILE = "app.bsky.actor.getProfile"
 # with the access token
-_AS_ACCOUNT = frozenset({CREATE_RECORD, UPLOAD_BLOB, GET_SESSION, GET_POSTS, GET_PROFILE})
+_AS_ACCOUNT = frozenset(
+    {CREATE_RECORD, UPLOAD_BLOB, GET_SESSION, GET_POSTS, GET_PROFILE}
+    | {LIST_NOTIFICATIONS, SEARCH_POSTS}
+)
 GET_POSTS_MAX = 25  # the lexicon's uris maxLength
 # Our names for a postView's counts (app.bsky.feed.defs#postView: all optional integers).
 POST_COUNTS = MappingProxyType(
@@ -168,12 +184,6 @@ def record_key(ref: DeliveryRef, index: int, attempt: int = 0) -> str:
     clock = hashlib.sha256(f"{ref.part_key(index)}\x00{attempt}".encode()).digest()
     clock_id = int.from_bytes(clock[:2]) & 0x3FF
     return tid(seconds * 1_000_000 + offset + index, clock_id)
-
-
-def created_at(now: datetime) -> str:
-    """ISO 8601 in UTC with milliseconds and ``Z``, as Bluesky's own clients write it."""
-    now = now.astimezone(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
 def _byte_offsets(text: str) -> list[int]:
@@ -324,10 +334,18 @@ class BlueskyAdapter(HttpAdapter):
         batch=GET_POSTS_MAX,
         limits="impressions and clicks are not reported by Bluesky",
     )
+    # listNotifications (mention, reply, quote) and searchPosts, through the PDS's AppView
+    # proxy (see adapters/bluesky_listen.py).
+    listening = Listening(
+        kinds=(ItemKind.MENTION, ItemKind.REPLY, ItemKind.QUOTE),
+        search=True,
+        limits=(
+            "mentions, replies and quotes (not likes or reposts); searches find posts the "
+            "AppView indexed, by their sort time; the PDS allows 3000 calls per 5 minutes an IP"
+        ),
+    )
 
-    def __init__(
-        self, account: str, settings: AccountSettings, context: AdapterContext
-    ) -> None:
+    def __init__(self, account: str, settings: AccountSettings, context: AdapterContext) -> None:
         super().__init__(account, settings, context)
         self._session: _Session | None = None
         self._session_lock = asyncio.Lock()
@@ -388,9 +406,22 @@ class BlueskyAdapter(HttpAdapter):
             if content.link.thumb is not None:
                 external["thumb"] = payload.thumb(content.link.thumb.name)
             record["embed"] = {"$type": "app.bsky.embed.external", "external": external}
+        answer = reply_of(content.reply_to.refs) if content.reply_to is not None else None
         if index > 0:
-            record["reply"] = {"root": payload.part(0), "parent": payload.part(index - 1)}
+            root = answer["root"] if answer is not None else payload.part(0)
+            record["reply"] = {"root": root, "parent": payload.part(index - 1)}
+        elif answer is not None:
+            record["reply"] = answer  # an answer to a heard item: in its thread, under it
         return {"repo": DID, "collection": POST, "rkey": RKEY, "record": record}
+
+    def render(self, content: PostContent) -> Rendered:
+        """An answer needs the item's strong refs (heard with it): without them, nothing."""
+        rendered = super().render(content)
+        target = content.reply_to
+        if target is None or not target.resolved or reply_of(target.refs) is not None:
+            return rendered
+        message = f"reply_to {target.ref}: the item's post and thread refs are not known"
+        return rendered.with_problems(errors=[Problem(message, Subject.REPLY)])
 
     # -- publish -------------------------------------------------------------------
 
@@ -753,6 +784,25 @@ class BlueskyAdapter(HttpAdapter):
         if count is None:
             raise TransientError("getProfile: the answer has no followersCount")
         return count
+
+    # -- listening -----------------------------------------------------------------------
+
+    async def read_inbox(self, cursor: str | None, own_posts: Sequence[OwnPost]) -> HeardPage:
+        place = decode(cursor).get("inbox", Place())
+        items, place, more = await walk(place, inbox_fetch(self._read), empty_floor=EMPTY_FLOOR)
+        return HeardPage(tuple(items), encode({"inbox": place}), more)
+
+    async def search(self, terms: Sequence[str], cursor: str | None) -> HeardPage:
+        return await walk_terms(
+            terms, cursor, lambda term: search_fetch(self._read, term), empty_floor=EMPTY_FLOOR
+        )
+
+    async def _read(self, nsid: str, params: list[tuple[str, str]]) -> dict[str, Any]:
+        from multidict import MultiDict
+
+        what = nsid.rsplit(".", 1)[-1]
+        request = self._xrpc("GET", nsid, Kind.READ, what, params=MultiDict(params))
+        return (await self.send(request)).object()
 
     # -- checks --------------------------------------------------------------------------
 

@@ -111,6 +111,7 @@ class ContainerAdapter(GraphAdapter):
     extra_rate_limit_codes = frozenset({PUBLISH_LIMIT_CODE})
     fetches_media = True
     poll_every: ClassVar[timedelta] = timedelta(seconds=30)
+    _own_username: str | None = None  # ``own_username``, once read
     max_processing: ClassVar[timedelta] = timedelta(minutes=5)
 
     @property
@@ -164,8 +165,8 @@ class ContainerAdapter(GraphAdapter):
                 "configured ([media] in publisher.toml)",
                 attention=Attention.CONTENT,
             )
-        if part.index == 0:
-            await self.ensure_quota()
+        if part.index == 0 and "reply_to_id" not in part.payload:
+            await self.ensure_quota()  # an answer is a reply: the replies' own, larger limit
         urls = await self.media_urls(part.media)
         body = payload.fill(
             part.payload, media=urls, parts=progress.remote_ids(), text=self.text_keys
@@ -354,6 +355,17 @@ class ContainerAdapter(GraphAdapter):
     def listing(self) -> Listing:
         edge, text, time, link = self.listing_fields
         return Listing(f"{self.user_id}/{edge}", text, time, link)
+
+    async def own_username(self, path: str) -> str:
+        """The account's username (``GET /{path}?fields=username``), read once: how its own
+        comments and replies are told apart from what it hears."""
+        if self._own_username is None:
+            doc = await self.graph("GET", path, Kind.READ, "account", params={"fields": "username"})
+            name = doc.get("username")
+            if not isinstance(name, str) or not name:
+                raise TransientError("account: the network answered without its username")
+            self._own_username = name
+        return self._own_username
 
     async def identity(self, path: str, fields: str) -> AccountCheck:
         """``check()``: who the token speaks for, and how much of the limit is spent."""

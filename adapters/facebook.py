@@ -36,6 +36,7 @@ from pydantic import Field, field_validator
 from publisher.adapters import payload
 from publisher.adapters.apiversions import graph_end_of_life, version_warning
 from publisher.adapters.base import (
+    Absent,
     AccountCheck,
     AccountSettings,
     AdapterError,
@@ -44,13 +45,19 @@ from publisher.adapters.base import (
     CheckStatus,
     Comments,
     DeliveryRef,
+    Found,
+    Heard,
+    ItemKind,
     LengthRule,
+    Listening,
     LookupResult,
     MediaItem,
     MediaLimits,
+    OwnPost,
     PostContent,
     Problem,
     Progress,
+    Published,
     RemotePart,
     Rendered,
     RenderedPart,
@@ -72,13 +79,20 @@ from publisher.adapters.engagement import (
 )
 from publisher.adapters.graph import (
     CommentListing,
-    GraphAdapter,
     Listing,
     graph_error,
+    names_missing,
 )
 from publisher.adapters.graph import usage_retry_after as usage_retry_after
+from publisher.adapters.graph_listen import (
+    ANSWER_ON,
+    Edge,
+    GraphListening,
+    answer_on,
+    answer_problems,
+    item_time,
+)
 from publisher.adapters.transport import (
-    Answer,
     Kind,
 )
 from publisher.secrets import Secret
@@ -112,13 +126,24 @@ POST_FIELDS = (
 POST_COUNTS: Mapping[str, str] = {LIKES: "reactions", REPOSTS: "shares", REPLIES: "comments"}
 FIGURES = (LIKES, REPOSTS, REPLIES, IMPRESSIONS, CLICKS)
 INSIGHT_FIGURES = (IMPRESSIONS, CLICKS)  # what insights may give (the rest: the post's own)
-ALIASES_MISSING = 803  # "(#803) Some of the aliases you requested do not exist"
 # Page post insights, Graph's metric name: our figure. Meta retires names for every Graph
 # version at once (post_impressions gave way to post_media_view, "views", on 15 November
 # 2025: developers.facebook.com/docs/platforminsights/page/deprecated-metrics), so this is
 # data, and an account may set its own table (``insights``).
 INSIGHTS: Mapping[str, str] = {"post_media_view": IMPRESSIONS, "post_clicks": CLICKS}
 INSIGHT_REFUSED = frozenset({10, *range(200, 300), 100})  # no permission; no such metric
+
+# Listening: every comment on a post, replies included (``filter=stream``), newest first
+# (developers.facebook.com/docs/graph-api/reference/object/comments).
+HEAR_FIELDS = "id,message,from,created_time,permalink_url,parent"
+HEAR_PARAMS: Mapping[str, str] = {
+    "fields": HEAR_FIELDS,
+    "filter": "stream",
+    "order": "reverse_chronological",
+    "limit": "50",
+}
+# The replies to a comment, for the lookup of an answer.
+COMMENT_REPLIES = CommentListing({"fields": "id,message,from", "limit": "100"}, "message")
 
 
 class FacebookSettings(AccountSettings):
@@ -144,9 +169,18 @@ class FacebookSettings(AccountSettings):
         return value
 
 
-class FacebookAdapter(GraphAdapter):
+class FacebookAdapter(GraphListening):
     network = "facebook"
     Settings = FacebookSettings
+    listening = Listening(
+        kinds=(ItemKind.COMMENT,),
+        per_post=True,
+        limits=(
+            "hears the comments (and replies to them) on the page's recent posts, not "
+            "mentions of the page elsewhere; Graph gives a commenter's name, not a handle; "
+            "an answer is a comment (a reply in the comment's thread), text only"
+        ),
+    )
     engagement = Engagement(
         metrics=FIGURES,
         batch=READ_BATCH,
@@ -191,6 +225,16 @@ class FacebookAdapter(GraphAdapter):
     def render(self, content: PostContent) -> Rendered:
         """The shared render, plus what Graph does with an editor's link card."""
         rendered = super().render(content)
+        if content.reply_to is not None:
+            errors = answer_problems(content, "Facebook")
+            longest = max((p.length for p in rendered.parts), default=0)
+            if longest > MAX_COMMENT_LENGTH:
+                message = (
+                    f"an answer is a comment: {longest} characters, Facebook takes at most "
+                    f"{MAX_COMMENT_LENGTH}"
+                )
+                errors.append(Problem(message, Subject.TEXT))
+            return rendered.with_problems(errors=errors)
         link = content.link
         if link is None:
             return rendered
@@ -217,7 +261,11 @@ class FacebookAdapter(GraphAdapter):
     def build_payload(
         self, text: str, media: Sequence[MediaItem], index: int, total: int, content: PostContent
     ) -> Mapping[str, Any]:
-        """One photo: the ``/photos`` body; several: the ``/feed`` body attaching them."""
+        """One photo: the ``/photos`` body; several: the ``/feed`` body attaching them; an
+        answer (``reply_to:``): the body of a comment on the item (``answer_on``)."""
+        target = content.reply_to
+        if target is not None and index == 0:
+            return {"message": text, ANSWER_ON: answer_on(target.refs, target.remote_id)}
         if len(media) == 1:
             photo: dict[str, Any] = {"source": payload.media(0)}
             if text:
@@ -240,7 +288,9 @@ class FacebookAdapter(GraphAdapter):
 
     async def publish_part(self, part: RenderedPart, progress: Progress) -> RemotePart:
         """A single photo is published by ``/photos`` itself; anything else by ``/feed``."""
-        if "source" in part.payload:
+        if ANSWER_ON in part.payload:
+            remote = await self._publish_answer(part)
+        elif "source" in part.payload:
             remote = await self._publish_photo(part)
         else:
             remote = await self._publish_feed(part)
@@ -253,6 +303,17 @@ class FacebookAdapter(GraphAdapter):
         post = progress.out[0]
         body = payload.fill(part.payload, text=COMMENT_TEXT_KEYS)
         return RemotePart(part.index, await self.post_comment(post, body), post.url)
+
+    async def _publish_answer(self, part: RenderedPart) -> RemotePart:
+        """``POST /{object-id}/comments`` on the item answered (or its thread's top comment).
+        No idempotency key: a lost answer is ambiguous, settled by ``lookup``."""
+        body = payload.fill(part.payload, text=COMMENT_TEXT_KEYS)
+        on = str(body.pop(ANSWER_ON))
+        doc = await self.graph("POST", f"{on}/comments", Kind.CREATE, "answer", json=body)
+        comment_id = doc.get("id")
+        if not isinstance(comment_id, str) or not comment_id:
+            raise AmbiguousError("answer: Graph answered 200 without an id")
+        return RemotePart(part.index, comment_id, None, {ANSWER_ON: on})
 
     async def _publish_photo(self, part: RenderedPart) -> RemotePart:
         form = await self._form(part.payload, part.media)
@@ -308,7 +369,11 @@ class FacebookAdapter(GraphAdapter):
     # ------------------------------------------------------------------ lookup
 
     async def lookup(self, ref: DeliveryRef, rendered: Rendered, since: datetime) -> LookupResult:
-        """The post (``_lookup_post``), then its first comment among the post's comments."""
+        """The post (``_lookup_post``), then its first comment among the post's comments;
+        an answer among the replies to the comment it answers."""
+        on = rendered.parts[0].payload.get(ANSWER_ON) if rendered.parts else None
+        if isinstance(on, str):
+            return await self._lookup_answer(on, rendered.parts[0].text)
         found = await self._lookup_post(rendered, since)
         return await self.with_comment(found, rendered, self._find_comment)
 
@@ -316,14 +381,25 @@ class FacebookAdapter(GraphAdapter):
         """The id of the page's own comment reading ``text`` on ``post_id``, if there is one
         (a comment whose author Graph does not say is taken on its text)."""
 
-        def mine(comment: Mapping[str, Any]) -> bool:
-            author = comment.get("from")
-            return (author.get("id") if isinstance(author, dict) else None) in (
-                self._settings.page_id,
-                None,
-            )
+        return await self.find_comment(post_id, text, COMMENTS, self._by_page)
 
-        return await self.find_comment(post_id, text, COMMENTS, mine)
+    async def _lookup_answer(self, on: str, text: str) -> LookupResult:
+        """The page's reply reading ``text`` on ``on``: Absent only when every reply was read."""
+        try:
+            found = await self.find_comment(on, text, COMMENT_REPLIES, self._by_page)
+        except AdapterError as err:
+            return Unknowable(f"the replies to {on} could not be read: {err.reason}")
+        if found is None:
+            return Absent()
+        return Found(Published((RemotePart(0, found, None, {ANSWER_ON: on}),)))
+
+    def _by_page(self, comment: Mapping[str, Any]) -> bool:
+        """A comment by the page (one whose author Graph does not say is taken as one)."""
+        author = comment.get("from")
+        return (author.get("id") if isinstance(author, dict) else None) in (
+            self._settings.page_id,
+            None,
+        )
 
     async def _lookup_post(self, rendered: Rendered, since: datetime) -> LookupResult:
         """The page's posts since ``since``, matched by message: Graph keeps no request keys."""
@@ -333,6 +409,47 @@ class FacebookAdapter(GraphAdapter):
             f"{self._settings.page_id}/posts", "message", "created_time", "permalink_url"
         )
         return await self.find_by_text(listing, rendered.parts[0].text, since, post_url)
+
+    # ------------------------------------------------------------------ listening
+
+    def listen_edges(self, own_posts: Sequence[OwnPost]) -> list[Edge]:
+        return [
+            Edge(
+                p.remote_id,
+                f"{p.remote_id}/comments",
+                HEAR_PARAMS,
+                ItemKind.COMMENT,
+                p.remote_id,
+                p.published_at,
+            )
+            for p in own_posts
+        ]
+
+    async def heard(self, item: Mapping[str, Any], edge: Edge) -> list[Heard]:
+        """A comment, unless the page wrote it; an answer to it goes in its thread (Facebook
+        nests one level: a reply's answer is on the comment it replies to)."""
+        author = item.get("from")
+        author = author if isinstance(author, dict) else {}
+        if author.get("id") == self._settings.page_id:
+            return []
+        parent = item.get("parent")
+        parent_id = parent.get("id") if isinstance(parent, dict) else None
+        name = author.get("name")
+        link = item.get("permalink_url")
+        message = item.get("message")
+        return [
+            Heard(
+                remote_id=str(item["id"]),
+                kind=ItemKind.COMMENT,
+                author=name if isinstance(name, str) else str(author.get("id", "")),
+                text=message if isinstance(message, str) else "",
+                url=link if isinstance(link, str) else "",
+                created_at=item_time(item) or self.context.clock.now(),
+                answers=edge.answers,
+                reply={ANSWER_ON: parent_id} if isinstance(parent_id, str) else {},
+                author_name=name if isinstance(name, str) else "",
+            )
+        ]
 
     # ------------------------------------------------------------------ engagement
 
@@ -370,7 +487,7 @@ class FacebookAdapter(GraphAdapter):
         what = f"reading the figures of {len(ids)} post(s)"
         params = {"ids": ",".join(ids), "fields": POST_FIELDS}
         answer = await self.graph_call("GET", "", Kind.READ, what, params=params)
-        if not _names_a_missing_post(answer):
+        if not names_missing(answer):
             doc = self.graph_object(answer, Kind.READ, what)
             found: dict[str, dict[str, Any] | PostGone] = {}
             for post_id in ids:
@@ -385,7 +502,7 @@ class FacebookAdapter(GraphAdapter):
         what = "reading a post's figures"
         params = {"fields": POST_FIELDS}
         answer = await self.graph_call("GET", post_id, Kind.READ, what, params=params)
-        if answer.status in (404, 410) or _names_a_missing_post(answer):
+        if answer.status in (404, 410) or names_missing(answer):
             return PostGone(post_id, self.describe(answer))
         return self.graph_object(answer, Kind.READ, what)
 
@@ -398,7 +515,7 @@ class FacebookAdapter(GraphAdapter):
         what = "reading a post's insights"
         params = {"metric": ",".join(table)}
         answer = await self.graph_call("GET", f"{post_id}/insights", Kind.READ, what, params=params)
-        if _names_a_missing_post(answer):  # the post went since it was read
+        if names_missing(answer):  # the post went since it was read
             return {}
         err = graph_error(answer)
         if err.code in INSIGHT_REFUSED:
@@ -429,9 +546,7 @@ class FacebookAdapter(GraphAdapter):
     async def check(self) -> AccountCheck:
         page_id = self._settings.page_id
         try:
-            doc = await self.graph(
-                "GET", page_id, Kind.READ, "check", params={"fields": "id,name"}
-            )
+            doc = await self.graph("GET", page_id, Kind.READ, "check", params={"fields": "id,name"})
         except AdapterError as err:
             return AccountCheck(CheckStatus.ATTENTION, detail=err.reason)
         name = doc.get("name")
@@ -454,13 +569,6 @@ class FacebookAdapter(GraphAdapter):
         )
 
 
-def _names_a_missing_post(answer: Answer) -> bool:
-    """Graph's word for an id it has not (any more): 803 from a multi-id read, 100/33 from
-    a read of the object itself."""
-    err = graph_error(answer)
-    return err.code == ALIASES_MISSING or (err.code == 100 and err.subcode == 33)
-
-
 def _post_counts(post: Mapping[str, Any]) -> dict[str, object]:
     """A post's reactions, comments and shares, flat (``POST_COUNTS``). Graph leaves
     ``shares`` out of a post nobody shared: absent, it is zero (the field was asked for)."""
@@ -479,5 +587,3 @@ def _total(edge: Any) -> object:
 
 def post_url(post_id: str) -> str:
     return f"https://www.facebook.com/{post_id}"
-
-

@@ -64,6 +64,7 @@ FLAGGED_CODE = 368  # temporarily blocked for policy violations
 VERSION_CODES = frozenset({2635})
 DUPLICATE_CODE = 506  # duplicate status message
 CONTENT_CODES = frozenset({100, 1609005})  # invalid parameter, link could not be posted
+ALIASES_MISSING = 803  # "(#803) Some of the aliases you requested do not exist"
 FLAGGED_BACKOFF = timedelta(hours=24)
 USAGE_HEADERS = ("X-Business-Use-Case-Usage", "X-Page-Usage", "X-App-Usage")
 
@@ -321,15 +322,18 @@ class GraphAdapter(HttpAdapter):
         text: str,
         listing: CommentListing,
         mine: Callable[[Mapping[str, Any]], bool],
+        *,
+        edge: str = "comments",
     ) -> str | None:
         """The id of the comment on ``post_id`` reading ``text`` that ``mine`` accepts, if
         there is one; raises our error when the comments cannot all be read (a comment missing
-        from a partial read would be sent twice)."""
+        from a partial read would be sent twice). ``edge``: Instagram lists a comment's
+        replies on ``/replies``."""
         wanted = normalize(text)
         params = dict(listing.params)
         for _ in range(LOOKUP_PAGES):
             doc = await self.graph(
-                "GET", f"{post_id}/comments", Kind.READ, "lookup: comments", params=params
+                "GET", f"{post_id}/{edge}", Kind.READ, f"lookup: {edge}", params=params
             )
             data = doc.get("data")
             if not isinstance(data, list):
@@ -403,6 +407,13 @@ def graph_error(answer: Answer) -> GraphError:
         transient=fields.get("is_transient") is True,
         message=str(fields.get("error_user_msg") or fields.get("message") or "").strip(),
     )
+
+
+def names_missing(answer: Answer) -> bool:
+    """Graph's word for an id it has not (any more): 803 from a multi-id read, 100/33 from
+    a read of the object itself (or of an edge the object does not have)."""
+    err = graph_error(answer)
+    return err.code == ALIASES_MISSING or (err.code == 100 and err.subcode == 33)
 
 
 def _values_of(doc: Any, key: str) -> Iterator[float]:

@@ -39,30 +39,45 @@ from typing import Any
 
 from publisher.adapters import payload
 from publisher.adapters.base import (
+    Absent,
     AccountCheck,
     AccountSettings,
     AdapterError,
+    AmbiguousError,
     Capabilities,
     CheckStatus,
     Comments,
     DeliveryRef,
+    Found,
+    Heard,
+    ItemKind,
     LengthRule,
+    Listening,
     LookupResult,
     MediaItem,
     MediaLimits,
+    OwnPost,
     PermanentError,
     PostContent,
     Problem,
     Progress,
+    Published,
     RemotePart,
     Rendered,
     RenderedPart,
     Subject,
-    TransientError,
     Unknowable,
 )
 from publisher.adapters.containers import CHILDREN, ContainerAdapter
 from publisher.adapters.graph import CommentListing, graph_error
+from publisher.adapters.graph_listen import (
+    ANSWER_ON,
+    Edge,
+    GraphListening,
+    answer_on,
+    answer_problems,
+    item_time,
+)
 from publisher.adapters.transport import Answer, Kind, doubtful
 from publisher.secrets import Secret
 from publisher.text import code_points, find_entities
@@ -83,6 +98,16 @@ COMMENT_TEXT_KEYS = frozenset({"message"})
 # A media's comments, for a lookup (the IG Comment node's fields).
 COMMENTS = CommentListing({"fields": "id,text,username,timestamp", "limit": "50"}, "text")
 
+# Listening: a media's comments, each with its replies (the IG Comment's ``replies`` edge,
+# expanded), newest first.
+REPLY_FIELDS = "id,text,username,timestamp"
+HEAR_PARAMS: Mapping[str, str] = {
+    "fields": f"{REPLY_FIELDS},replies{{{REPLY_FIELDS}}}",
+    "limit": "50",
+}
+# A comment's replies, for the lookup of an answer.
+REPLIES = CommentListing({"fields": "id,text,username", "limit": "50"}, "text")
+
 # Instagram's own failures (-1 server error, -2 media download timed out or container
 # expired): a new container on a retry.
 RETRY_CODES = frozenset({-1, -2})
@@ -97,9 +122,20 @@ class InstagramSettings(AccountSettings):
     client_secret: Secret | None = None
 
 
-class InstagramAdapter(ContainerAdapter):
+class InstagramAdapter(GraphListening, ContainerAdapter):
     network = "instagram"
     Settings = InstagramSettings
+    listening = Listening(
+        kinds=(ItemKind.COMMENT,),
+        per_post=True,
+        limits=(
+            "hears the comments on the account's recent media, with the replies to them "
+            "that Graph lists with each comment: a new reply to an old comment is heard "
+            "only while that comment is on the first page read; @mentions in others' "
+            "captions and comments reach apps by webhook only: not heard; an answer is a "
+            "reply to the comment, text only"
+        ),
+    )
 
     create_edge = "media"
     publish_edge = "media_publish"
@@ -112,7 +148,6 @@ class InstagramAdapter(ContainerAdapter):
     # "query a container's status once per minute, for no more than 5 minutes"
     poll_every = timedelta(minutes=1)
     max_processing = timedelta(minutes=5)
-    _own_username: str | None = None  # read by the first lookup of a comment
 
     @property
     def _settings(self) -> InstagramSettings:
@@ -157,6 +192,8 @@ class InstagramAdapter(ContainerAdapter):
     def render(self, content: PostContent) -> Rendered:
         """The shared render, plus Instagram's own rules on a caption and its media."""
         rendered = super().render(content)
+        if content.reply_to is not None:
+            return rendered.with_problems(errors=answer_problems(content, "Instagram"))
         errors: list[Problem] = []
         warnings: list[Problem] = []
         if not content.media:
@@ -177,7 +214,11 @@ class InstagramAdapter(ContainerAdapter):
     def build_payload(
         self, text: str, media: Sequence[MediaItem], index: int, total: int, content: PostContent
     ) -> Mapping[str, Any]:
-        """The container's body; a carousel's lists its children's bodies."""
+        """The container's body; a carousel's lists its children's bodies; an answer
+        (``reply_to:``): a reply's, on the comment answered (``answer_on``)."""
+        target = content.reply_to
+        if target is not None and index == 0:
+            return {"message": text, ANSWER_ON: answer_on(target.refs, target.remote_id)}
         if len(media) == 1:
             body = _item(media[0], 0, carousel=False)
         else:
@@ -192,6 +233,19 @@ class InstagramAdapter(ContainerAdapter):
     def build_comment(self, text: str, content: PostContent) -> Mapping[str, Any]:
         """The body of ``POST /{ig-media-id}/comments``: the account comments on its post."""
         return {"message": text}
+
+    async def publish_part(self, part: RenderedPart, progress: Progress) -> RemotePart:
+        """A container post, or an answer: ``POST /{ig-comment-id}/replies`` (no
+        idempotency key: a lost answer is ambiguous, settled by ``lookup``)."""
+        if ANSWER_ON not in part.payload:
+            return await super().publish_part(part, progress)
+        body = payload.fill(part.payload, text=COMMENT_TEXT_KEYS)
+        on = str(body.pop(ANSWER_ON))
+        doc = await self.graph("POST", f"{on}/replies", Kind.CREATE, "answer", json=body)
+        reply_id = doc.get("id")
+        if not isinstance(reply_id, str) or not reply_id:
+            raise AmbiguousError("answer: Graph answered 200 without an id")
+        return RemotePart(part.index, reply_id, None, {ANSWER_ON: on})
 
     async def publish_comment(self, part: RenderedPart, progress: Progress) -> RemotePart:
         """The first comment on the published media (part 0); a comment has no address of
@@ -216,10 +270,77 @@ class InstagramAdapter(ContainerAdapter):
         comment among the media's comments."""
         if not rendered.parts:
             return Unknowable("nothing was rendered")
+        on = rendered.parts[0].payload.get(ANSWER_ON)
+        if isinstance(on, str):
+            return await self._lookup_answer(on, rendered.parts[0].text)
         found = await self.find_by_text(
             self.listing(), rendered.parts[0].text, since, self.post_url
         )
         return await self.with_comment(found, rendered, self._find_comment)
+
+    async def _lookup_answer(self, on: str, text: str) -> LookupResult:
+        """The account's reply reading ``text`` to the comment ``on``: Absent only when every
+        reply was read."""
+        try:
+            ours = await self._username()
+            found = await self.find_comment(
+                on, text, REPLIES, lambda c: c.get("username") in (ours, None), edge="replies"
+            )
+        except AdapterError as err:
+            return Unknowable(f"the replies to {on} could not be read: {err.reason}")
+        if found is None:
+            return Absent()
+        return Found(Published((RemotePart(0, found, None, {ANSWER_ON: on}),)))
+
+    # ------------------------------------------------------------------ listening
+
+    def listen_edges(self, own_posts: Sequence[OwnPost]) -> list[Edge]:
+        return [
+            Edge(
+                p.remote_id,
+                f"{p.remote_id}/comments",
+                HEAR_PARAMS,
+                ItemKind.COMMENT,
+                p.remote_id,
+                p.published_at,
+            )
+            for p in own_posts
+        ]
+
+    async def heard(self, item: Mapping[str, Any], edge: Edge) -> list[Heard]:
+        """A comment and the replies Graph lists with it, but the account's own; an answer
+        to a reply goes to the comment (Instagram nests one level)."""
+        out = []
+        comment = self._comment_heard(item, edge, None)
+        if comment is not None:
+            out.append(comment)
+        replies = item.get("replies")
+        data = replies.get("data") if isinstance(replies, dict) else None
+        for reply in data if isinstance(data, list) else []:
+            if isinstance(reply, dict) and isinstance(reply.get("id"), str):
+                heard = self._comment_heard(reply, edge, str(item["id"]))
+                if heard is not None:
+                    out.append(heard)
+        ours = await self._username() if out else ""
+        return [h for h in out if h.author != f"@{ours}"]
+
+    def _comment_heard(
+        self, item: Mapping[str, Any], edge: Edge, parent: str | None
+    ) -> Heard | None:
+        name = item.get("username")
+        text = item.get("text")
+        if not isinstance(name, str) or not name:
+            return None  # Graph names every commenter: a comment without one is not shown
+        return Heard(
+            remote_id=str(item["id"]),
+            kind=ItemKind.COMMENT,
+            author=f"@{name}",
+            text=text if isinstance(text, str) else "",
+            url="",  # an IG comment has no address of its own
+            created_at=item_time(item) or self.context.clock.now(),
+            answers=edge.answers,
+            reply={ANSWER_ON: parent} if parent is not None else {},
+        )
 
     async def _find_comment(self, media_id: str, text: str) -> str | None:
         """The account's comment reading ``text`` on ``media_id``: one whose ``username`` is
@@ -233,16 +354,7 @@ class InstagramAdapter(ContainerAdapter):
         return await self.find_comment(media_id, text, COMMENTS, mine)
 
     async def _username(self) -> str:
-        """The account's username (``GET /{ig-user-id}?fields=username``), read once."""
-        if self._own_username is None:
-            doc = await self.graph(
-                "GET", self.user_id, Kind.READ, "lookup: account", params={"fields": "username"}
-            )
-            name = doc.get("username")
-            if not isinstance(name, str) or not name:
-                raise TransientError("lookup: Graph answered without the account's username")
-            self._own_username = name
-        return self._own_username
+        return await self.own_username(self.user_id)
 
     async def check(self) -> AccountCheck:
         """The account, the limit spent, and when the token expires (``debug_token``, on the

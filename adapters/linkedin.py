@@ -21,6 +21,10 @@ Engagement reads (``publisher.adapters.linkedin_stats``): an organization's post
 statistics, 20 a call, and its follower count; a post the statistics leave out is looked up
 (404/410: gone). A member's posts cannot be read (see there): unavailable, never zero.
 
+Listening (``publisher.adapters.linkedin_listen``): the comments on our posts, read post by
+post; an answer is a comment on the comment heard, found again by ``lookup`` among its
+comments.
+
 Access tokens last 60 days and LinkedIn offers no way to ask when one expires, so the
 operator writes ``token_expires`` in the config: a token past it is refused before any
 request, and ``check()`` warns seven days ahead. The token travels only in the
@@ -34,13 +38,11 @@ import logging
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from pydantic import field_validator, model_validator
 from yarl import URL
 
 from publisher.adapters import payload
@@ -48,7 +50,6 @@ from publisher.adapters.apiversions import linkedin_sunset, version_warning
 from publisher.adapters.base import (
     Absent,
     AccountCheck,
-    AccountSettings,
     AdapterError,
     AmbiguousError,
     Attention,
@@ -57,10 +58,12 @@ from publisher.adapters.base import (
     Comments,
     DeliveryRef,
     Found,
+    HeardPage,
     LengthRule,
     LookupResult,
     MediaItem,
     MediaLimits,
+    OwnPost,
     PermanentError,
     PostContent,
     Problem,
@@ -74,8 +77,14 @@ from publisher.adapters.base import (
     Unknowable,
 )
 from publisher.adapters.engagement import PostGone, PostNumbers, PostReading, counted
+from publisher.adapters.linkedin_errors import Refusal
+from publisher.adapters.linkedin_errors import retry_after as retry_after
+from publisher.adapters.linkedin_listen import LISTENING, comment_url, read_comments, reply_body
 from publisher.adapters.linkedin_little import escape_little as escape_little
 from publisher.adapters.linkedin_little import unescape_little as unescape_little
+from publisher.adapters.linkedin_settings import AUTHOR_RE
+from publisher.adapters.linkedin_settings import DEFAULT_VERSION as DEFAULT_VERSION
+from publisher.adapters.linkedin_settings import LinkedInSettings as LinkedInSettings
 from publisher.adapters.linkedin_stats import (
     ENGAGEMENT,
     FOLLOWERS_EDGE,
@@ -86,8 +95,7 @@ from publisher.adapters.linkedin_stats import (
     statistics_query,
 )
 from publisher.adapters.transport import Answer, HttpAdapter, Kind, Request, clipped, doubtful
-from publisher.adapters.waits import wait_from
-from publisher.secrets import REDACTOR, Secret
+from publisher.secrets import REDACTOR
 from publisher.text import code_points
 
 log = logging.getLogger("publisher.network.linkedin")
@@ -96,13 +104,6 @@ MAX_LENGTH = 3_000  # commentary, in characters
 # A comment's text: LinkedIn's editor stops a comment at 1,250 characters; the Comments API
 # documents no larger figure, so no longer comment is sent.
 MAX_COMMENT_LENGTH = 1_250
-# The LinkedIn-Version sent unless the account sets `version`. LinkedIn serves each monthly
-# version for about a year (at least one, its versioning page says) and refuses a retired one
-# with 426 NONEXISTENT_VERSION: 202511 was retired on 2026-11-16. 202607 (July 2026) is the
-# newest version the versioning page names as the latest in what we could consult; it is
-# served until about July 2027 (``apiversions.linkedin_sunset``; `accounts check` warns a
-# month before).
-DEFAULT_VERSION = "202607"
 MAX_IMAGES = 20  # a multiImage post takes 2 to 20; one image goes in content.media
 ALT_TEXT_MAX = 4_086  # the Posts API's limit on a media's altText
 # The Images API takes JPEG, PNG and GIF. GIF is left out: the shared layer counts GIFs as
@@ -110,8 +111,6 @@ ALT_TEXT_MAX = 4_086  # the Posts API's limit on a media's altText
 # (36,152,320), not bytes, so no byte limit is declared.
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
 THUMB_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
-EXPIRY_WARNING = timedelta(days=7)
-VISIBILITIES = frozenset({"PUBLIC", "CONNECTIONS", "LOGGED_IN"})
 RESTLI_PROTOCOL = "2.0.0"
 
 LOOKUP_COUNT = 50
@@ -123,11 +122,8 @@ TEXT_KEYS = frozenset({"commentary", "altText", "source", "title", "description"
 COMMENT_TEXT_KEYS = frozenset({"text"})  # a comment's message.text
 COMMENT_URN_RE = re.compile(r"urn:li:comment:\(.+\)")
 
-AUTHOR_RE = re.compile(r"urn:li:(?:organization:(?P<org>\d+)|person:(?P<person>[A-Za-z0-9_-]+))")
 POST_URN_RE = re.compile(r"urn:li:(?:share|ugcPost):\d+")
 IMAGE_URN_RE = re.compile(r"urn:li:image:[A-Za-z0-9_-]+")
-VERSION_RE = re.compile(r"(?P<year>\d{4})(?P<month>\d{2})(?:\.\d{2})?")
-_UNRESOLVED_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 
 
 def post_url(urn: str) -> str:
@@ -138,93 +134,11 @@ def _normalize(text: str) -> str:
     return unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
 
 
-# ---------------------------------------------------------------------------
-# Settings.
-
-
-class LinkedInSettings(AccountSettings):
-    author: str  # urn:li:organization:123 (a company page) or urn:li:person:abc (a member)
-    token: Secret
-    api_base: str = "https://api.linkedin.com"
-    version: str = DEFAULT_VERSION  # the LinkedIn-Version header, YYYYMM
-    token_expires: datetime | date | None = None  # the operator's note of the 60-day expiry
-    visibility: str = "PUBLIC"
-    client_id: str | None = None  # the app's Client ID and secret: `accounts connect` only
-    client_secret: Secret | None = None
-
-    @field_validator("author")
-    @classmethod
-    def _author_urn(cls, value: str) -> str:
-        value = value.strip()
-        if _UNRESOLVED_REF.fullmatch(value):
-            return value  # an unresolved ${NAME} in a dry run: nothing is sent
-        if AUTHOR_RE.fullmatch(value) is None:
-            raise ValueError(
-                "must be an organization or member URN: urn:li:organization:123 "
-                "or urn:li:person:AbC-123"
-            )
-        return value
-
-    @field_validator("token_expires", mode="before")
-    @classmethod
-    def _expiry_not_stored_yet(cls, value: object) -> object:
-        # ``${NAME}`` that `accounts connect` fills: unknown until then (a dry run, validate).
-        return None if isinstance(value, str) and _UNRESOLVED_REF.fullmatch(value) else value
-
-    @field_validator("version")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        value = str(value).strip()
-        m = VERSION_RE.fullmatch(value)
-        if m is None or not 1 <= int(m.group("month")) <= 12:
-            raise ValueError(f"must be a LinkedIn API version, YYYYMM (e.g. {DEFAULT_VERSION})")
-        return value
-
-    @field_validator("visibility")
-    @classmethod
-    def _visibility(cls, value: str) -> str:
-        value = value.strip().upper()
-        if value not in VISIBILITIES:
-            raise ValueError(f"must be one of {', '.join(sorted(VISIBILITIES))}")
-        return value
-
-    @field_validator("api_base")
-    @classmethod
-    def _api_base(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("http", "https"):
-            raise ValueError("must be an http(s) URL")
-        return value.rstrip("/")
-
-    @model_validator(mode="after")
-    def _connections_are_for_members(self) -> LinkedInSettings:
-        if self.visibility == "CONNECTIONS" and self.author.startswith("urn:li:organization:"):
-            raise ValueError("visibility CONNECTIONS is for members; a page posts PUBLIC")
-        return self
-
-    @property
-    def expires_at(self) -> datetime | None:
-        """``token_expires`` as an aware UTC time: a date means its first instant, in UTC."""
-        value = self.token_expires
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return datetime.combine(value, time(0, 0), tzinfo=UTC)
-
-
-def retry_after(
-    headers: Mapping[str, str], now: datetime
-) -> tuple[datetime | None, timedelta | None]:
-    """A ``Retry-After`` header (seconds, or an HTTP date) as (reset_at, retry_after), bounded
-    (``publisher.adapters.waits``): LinkedIn sends no reset header."""
-    wait = wait_from(headers, now)
-    return wait.reset_at, wait.retry_after
-
-
 class LinkedInAdapter(HttpAdapter):
     network = "linkedin"
     Settings = LinkedInSettings
     engagement = ENGAGEMENT
+    listening = LISTENING
 
     @property
     def _settings(self) -> LinkedInSettings:
@@ -281,6 +195,8 @@ class LinkedInAdapter(HttpAdapter):
                         Subject.THUMB,
                     )
                 )
+        if content.reply_to is not None:
+            errors += _answer_problems(content, rendered)
         for part in rendered.post_parts:
             sent = part.payload.get("commentary")
             if isinstance(sent, str) and len(sent) > MAX_LENGTH >= part.length:
@@ -297,8 +213,11 @@ class LinkedInAdapter(HttpAdapter):
     def build_payload(
         self, text: str, media: Sequence[MediaItem], index: int, total: int, content: PostContent
     ) -> Mapping[str, Any]:
-        """The ``/rest/posts`` body: images as "<media:N>", a card's thumbnail "<thumb:PATH>"."""
+        """The ``/rest/posts`` body: images as "<media:N>", a card's thumbnail "<thumb:PATH>";
+        an answer (``reply_to``) is a comment's body instead (``linkedin_listen``)."""
         s = self._settings
+        if content.reply_to is not None and content.reply_to.resolved and index == 0:
+            return reply_body(s.author, content.reply_to, text)
         body: dict[str, Any] = {
             "author": s.author,
             "commentary": escape_little(text),
@@ -340,9 +259,13 @@ class LinkedInAdapter(HttpAdapter):
     # ------------------------------------------------------------------ publish_part
 
     async def publish_part(self, part: RenderedPart, progress: Progress) -> RemotePart:
-        """The images (and the card's thumbnail), then the post."""
+        """The images (and the card's thumbnail), then the post; an answer, its comment."""
         self._refuse_expired()
         self.reveal(self._settings.token)  # a missing secret fails here, before any upload
+        parent = part.payload.get("parentComment")
+        if isinstance(parent, str):
+            body = payload.fill(part.payload, text=COMMENT_TEXT_KEYS)
+            return await self._send_comment(part.index, body, parent, "answer")
         # Every file is read before the first request: a missing one uploads nothing.
         files = [await self.read_media(item) for item in part.media]
         urns = [
@@ -361,8 +284,14 @@ class LinkedInAdapter(HttpAdapter):
         self._refuse_expired()
         body = payload.fill(part.payload, parts=progress.remote_ids(), text=COMMENT_TEXT_KEYS)
         post = str(body["object"])
-        url = self._rest(f"socialActions/{quote(post, safe='')}/comments")
-        what = "first comment"
+        remote = await self._send_comment(part.index, body, post, "first comment")
+        return RemotePart(part.index, remote.remote_id, post_url(post))
+
+    async def _send_comment(
+        self, index: int, body: Mapping[str, Any], on: str, what: str
+    ) -> RemotePart:
+        """A comment on ``on`` (a post, or the comment a reply is made to)."""
+        url = self._rest(f"socialActions/{quote(on, safe='')}/comments")
         request = self._request("POST", url, Kind.CREATE, what, json_body=body)
         answer = await self.send(request, expect=(200, 201))
         doc = answer.maybe_json()
@@ -375,8 +304,8 @@ class LinkedInAdapter(HttpAdapter):
                 f"{what}: LinkedIn answered {answer.status} without a comment URN",
                 status=answer.status,
             )
-        log.debug("%s: first comment %s on %s", self.account, urn, post)
-        return RemotePart(part.index, urn, post_url(post))
+        log.debug("%s: %s %s on %s", self.account, what, urn, on)
+        return RemotePart(index, urn, comment_url(str(body["object"]), urn))
 
     async def _create_post(self, index: int, body: Mapping[str, Any]) -> RemotePart:
         request = self._request("POST", self._rest("posts"), Kind.CREATE, "post", json_body=body)
@@ -460,7 +389,7 @@ class LinkedInAdapter(HttpAdapter):
                 attention=Attention.CREDENTIALS,
                 status=status,
             )
-        refusal = _Refusal.of(answer)
+        refusal = Refusal.of(answer)
         if status == 422 and refusal.duplicate:
             text = answer.body.decode("utf-8", "replace")
             m = POST_URN_RE.search(refusal.message) or POST_URN_RE.search(text)
@@ -488,7 +417,7 @@ class LinkedInAdapter(HttpAdapter):
         return super().classify(answer, kind)
 
     def describe(self, answer: Answer) -> str:
-        refusal = _Refusal.of(answer)
+        refusal = Refusal.of(answer)
         named = refusal.code or next(iter(sorted(refusal.input_codes)), "")
         label = f"LinkedIn {named}" if named else "LinkedIn"
         message = refusal.message
@@ -501,7 +430,11 @@ class LinkedInAdapter(HttpAdapter):
     # ------------------------------------------------------------------ lookup
 
     async def lookup(self, ref: DeliveryRef, rendered: Rendered, since: datetime) -> LookupResult:
-        """The post (``_lookup_post``), then its first comment among the post's comments."""
+        """The post (``_lookup_post``), then its first comment among the post's comments; an
+        answer among the comments on the comment it answers."""
+        parent = rendered.parts[0].payload.get("parentComment") if rendered.parts else None
+        if isinstance(parent, str):
+            return await self._lookup_answer(parent, rendered.parts[0])
         found = await self._lookup_post(ref, rendered, since)
         comment = rendered.comment
         if not isinstance(found, Found) or comment is None:
@@ -516,6 +449,16 @@ class LinkedInAdapter(HttpAdapter):
             return found  # the comment is not out: the engine sends it, and only it
         remote = RemotePart(comment.index, urn, post.url)
         return Found(Published((post, remote)))
+
+    async def _lookup_answer(self, parent: str, part: RenderedPart) -> LookupResult:
+        try:
+            urn = await self._find_comment(parent, part.text)
+        except AdapterError as err:
+            return Unknowable(f"the answers to {parent}: {err.reason}")
+        if urn is None:
+            return Absent()
+        post = str(part.payload.get("object", ""))
+        return Found(Published((RemotePart(part.index, urn, comment_url(post, urn)),)))
 
     async def _find_comment(self, post: str, text: str) -> str | None:
         """The URN of the author's comment reading ``text`` on ``post``, if there is one."""
@@ -624,12 +567,31 @@ class LinkedInAdapter(HttpAdapter):
         if not isinstance(doc, dict) or doc.get("id") not in (urn, None):
             return Unknowable(f"lookup: LinkedIn answered another post for {urn}")
         created = doc.get("createdAt")
-        older = isinstance(created, int) and since is not None and (
-            datetime.fromtimestamp(created / 1000, UTC) < since - LOOKUP_SLACK
+        older = (
+            isinstance(created, int)
+            and since is not None
+            and (datetime.fromtimestamp(created / 1000, UTC) < since - LOOKUP_SLACK)
         )
         if older:
             return Unknowable(f"{urn} is an older post with the same text")
         return Found(Published((RemotePart(0, urn, post_url(urn)),)))
+
+    # ------------------------------------------------------------------ listening
+
+    async def read_inbox(self, cursor: str | None, own_posts: Sequence[OwnPost]) -> HeardPage:
+        """The comments on our posts (``linkedin_listen``); a post gone (404, 410) has none."""
+        self._refuse_expired()
+
+        async def page(post: str, start: int, count: int) -> Any:
+            url = self._rest(
+                f"socialActions/{quote(post, safe='')}/comments",
+                query=f"start={start}&count={count}",
+            )
+            request = self._request("GET", url, Kind.READ, f"reading the comments on {post}")
+            answer = await self.send(request, expect=(200, 404, 410))
+            return answer.document() if answer.status == 200 else None
+
+        return await read_comments(page, cursor, own_posts, self._settings.author)
 
     # ------------------------------------------------------------------ engagement
 
@@ -656,9 +618,7 @@ class LinkedInAdapter(HttpAdapter):
 
     async def _statistics(self, org: str, urns: Sequence[str]) -> dict[str, PostNumbers]:
         what = f"reading the statistics of {len(urns)} post(s)"
-        url = self._rest(
-            "organizationalEntityShareStatistics", query=statistics_query(org, urns)
-        )
+        url = self._rest("organizationalEntityShareStatistics", query=statistics_query(org, urns))
         answer = await self.send(self._request("GET", url, Kind.READ, what), expect=(200,))
         doc = answer.document()
         if not isinstance(doc, dict) or not isinstance(doc.get("elements"), list):
@@ -685,9 +645,7 @@ class LinkedInAdapter(HttpAdapter):
             )
         self._refuse_expired()
         what = "reading the follower count"
-        url = self._rest(
-            f"networkSizes/{quote(org, safe='')}", query=f"edgeType={FOLLOWERS_EDGE}"
-        )
+        url = self._rest(f"networkSizes/{quote(org, safe='')}", query=f"edgeType={FOLLOWERS_EDGE}")
         answer = await self.send(self._request("GET", url, Kind.READ, what), expect=(200,))
         doc = answer.document()
         followers = counted(doc.get("firstDegreeSize") if isinstance(doc, dict) else None)
@@ -750,24 +708,7 @@ class LinkedInAdapter(HttpAdapter):
 
     def expiry_warning(self, now: datetime) -> str | None:
         """What to tell an operator about the token's expiry at ``now``, if anything."""
-        expires = self._settings.expires_at
-        if expires is None:
-            return None
-        when = f"{expires:%Y-%m-%d %H:%M}Z"
-        if now >= expires:
-            return (
-                f"the LinkedIn access token expired {when} (token_expires): create a new "
-                "one, then update token and token_expires"
-            )
-        left = expires - now
-        if left <= EXPIRY_WARNING:
-            days = left.days
-            soon = f"in {days} day{'s' if days != 1 else ''}" if days else "within a day"
-            return (
-                f"the LinkedIn access token expires {soon} ({when}): refresh it, "
-                "then update token and token_expires"
-            )
-        return None
+        return self._settings.expiry_warning(now)
 
     def version_warning(self, now: datetime) -> str | None:
         """What to tell an operator about the configured LinkedIn-Version at ``now``."""
@@ -782,7 +723,6 @@ class LinkedInAdapter(HttpAdapter):
         if expires is not None and now >= expires:
             message = self.expiry_warning(now) or "the LinkedIn access token expired"
             raise PermanentError(message, attention=Attention.CREDENTIALS)
-
 
     # ------------------------------------------------------------------ requests
 
@@ -819,31 +759,17 @@ class LinkedInAdapter(HttpAdapter):
         return Request(method, url, kind, what, data=body, headers=headers)
 
 
-@dataclass(frozen=True)
-class _Refusal:
-    """LinkedIn's error document, as far as it is there."""
-
-    message: str
-    code: str
-    input_codes: frozenset[str]
-
-    @classmethod
-    def of(cls, answer: Answer) -> _Refusal:
-        doc = answer.maybe_json()
-        err: Mapping[str, Any] = doc if isinstance(doc, dict) else {}
-        return cls(
-            message=str(err.get("message") or "").strip(),
-            code=str(err.get("code") or "").strip(),
-            input_codes=frozenset(_input_error_codes(err)),
-        )
-
-    @property
-    def duplicate(self) -> bool:
-        return (
-            "DUPLICATE_POST" in self.input_codes
-            or "DUPLICATE_POST" in self.code
-            or "duplicate" in self.message.lower()
-        )
+def _answer_problems(content: PostContent, rendered: Rendered) -> list[Problem]:
+    """An answer is a comment: plain text of at most 1,250 characters, nothing else."""
+    out = []
+    if content.media or content.link is not None:
+        what = "an answer on LinkedIn is a comment: it takes neither images nor a link card"
+        out.append(Problem(what, Subject.REPLY))
+    for part in rendered.post_parts:
+        if part.length > MAX_COMMENT_LENGTH:
+            what = f"an answer on LinkedIn is a comment: {part.length} characters, over the"
+            out.append(Problem(f"{what} {MAX_COMMENT_LENGTH:,} a comment takes", Subject.TEXT))
+    return out
 
 
 def _image_ref(index: int, item: MediaItem) -> dict[str, Any]:
@@ -851,15 +777,6 @@ def _image_ref(index: int, item: MediaItem) -> dict[str, Any]:
     if item.alt:
         ref["altText"] = item.alt
     return ref
-
-
-def _input_error_codes(err: Mapping[str, Any]) -> set[str]:
-    """The ``code`` of each of Rest.li's ``errorDetails.inputErrors``."""
-    details = err.get("errorDetails")
-    inputs = details.get("inputErrors") if isinstance(details, dict) else None
-    if not isinstance(inputs, list):
-        return set()
-    return {str(i.get("code")) for i in inputs if isinstance(i, dict) and i.get("code")}
 
 
 def _millis(value: Any) -> datetime | None:

@@ -37,7 +37,7 @@ def escape_little(text: str) -> str:
         sign, tag = entity.text[0], entity.text[1:]
         if not tag or any(ch in RESERVED for ch in tag) or sign not in HASHTAG_SIGNS:
             continue
-        out.append(_escape_plain(text[pos:entity.start]))
+        out.append(_escape_plain(text[pos : entity.start]))
         out.append(f"{{hashtag|{HASHTAG_SIGNS[sign]}|{tag}}}")
         pos = entity.end
     out.append(_escape_plain(text[pos:]))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import html
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -79,6 +78,26 @@ from publisher.adapters.engagement import (
     PostReading,
     counted,
     numbers_from,
+)
+from publisher.adapters.listen_paging import (
+    Fetch,
+    Page,
+    Place,
+    decode,
+    encode,
+    walk,
+    walk_terms,
+)
+from publisher.adapters.listening import HeardPage, ItemKind, Listening, OwnPost
+from publisher.adapters.mastodon_listen import (
+    EMPTY_FLOOR,
+    NOTIFICATIONS,
+    html_to_text,
+    notification_params,
+    notifications_page,
+    statuses_page,
+    statuses_request,
+    tag_of,
 )
 from publisher.adapters.shared import render_with
 from publisher.adapters.transport import Answer, HttpAdapter, Kind, Request
@@ -135,9 +154,6 @@ LOOKUP_SKEW = timedelta(minutes=5)
 
 # "@user@domain" shows (and counts) as "@user" on Mastodon.
 _REMOTE_MENTION = re.compile(r"(?<![=/\w])@(\w+(?:[.-]+\w+)*)@[\w.-]+\w")
-_BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
-_PARAGRAPH = re.compile(r"</p>\s*<p[^>]*>", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]*>")
 
 
 class MastodonSettings(AccountSettings):
@@ -233,6 +249,17 @@ class MastodonAdapter(HttpAdapter):
         metrics=(LIKES, REPOSTS, REPLIES, QUOTES),
         limits="impressions and clicks are not reported by Mastodon; quotes from 4.5 on",
     )
+    # GET /api/v1/notifications (mention, quote); watches through hashtag timelines and
+    # full-text search (see adapters/mastodon_listen.py).
+    listening = Listening(
+        kinds=(ItemKind.MENTION, ItemKind.REPLY, ItemKind.QUOTE),
+        search=True,
+        limits=(
+            "replies and mentions, and quotes from Mastodon 4.5 on; #hashtag watches read the "
+            "hashtag timeline, word watches need the instance's full-text search (and find "
+            "only posts whose authors allow search); 300 calls per 5 minutes"
+        ),
+    )
     # Rack::Attack's reset is an ISO 8601 time; a 429 without one: the general five minutes.
     reset_headers = ("X-RateLimit-Reset",)
     default_rate_wait = timedelta(minutes=5)
@@ -318,6 +345,8 @@ class MastodonAdapter(HttpAdapter):
             body["media_ids"] = [payload.media(i) for i in range(len(media))]
         if index:
             body["in_reply_to_id"] = payload.part(index - 1)
+        elif content.reply_to is not None and content.reply_to.resolved:
+            body["in_reply_to_id"] = content.reply_to.remote_id  # an answer to a heard item
         visibility = content.options.get("visibility")
         body["visibility"] = visibility if visibility in VISIBILITIES else self._settings.visibility
         language = content.language or self._settings.language
@@ -509,6 +538,41 @@ class MastodonAdapter(HttpAdapter):
             raise TransientError("verify_credentials answered without a followers_count")
         return count
 
+    # ------------------------------------------------------------------ listening
+
+    async def read_inbox(self, cursor: str | None, own_posts: Sequence[OwnPost]) -> HeardPage:
+        """Mentions, replies and quotes from the notifications, newest first from the kept
+        place (see ``publisher.adapters.listen_paging``)."""
+        own_id = await self._own_account_id()
+
+        async def fetch(place: Place) -> Page:
+            doc = await self._read(NOTIFICATIONS, notification_params(place), "notifications")
+            return notifications_page(doc, own_id)
+
+        place = decode(cursor).get("inbox", Place())
+        items, place, more = await walk(place, fetch, empty_floor=EMPTY_FLOOR)
+        return HeardPage(tuple(items), encode({"inbox": place}), more)
+
+    async def search(self, terms: Sequence[str], cursor: str | None) -> HeardPage:
+        """Each term's new statuses: a #tag's hashtag timeline, a word's full-text search."""
+        return await walk_terms(terms, cursor, self._term_fetch, empty_floor=EMPTY_FLOOR)
+
+    def _term_fetch(self, term: str) -> Fetch:
+        searched = tag_of(term) is None
+
+        async def fetch(place: Place) -> Page:
+            path, params = statuses_request(term, place)
+            what = "searching statuses" if searched else "reading a hashtag timeline"
+            return statuses_page(await self._read(path, params, what), searched=searched)
+
+        return fetch
+
+    async def _read(self, path: str, params: list[tuple[str, str]], what: str) -> Any:
+        from multidict import MultiDict
+
+        request = self._request("GET", path, Kind.READ, what, params=MultiDict(params))
+        return (await self.send(request, expect=(200,))).document()
+
     # ------------------------------------------------------------------ check
 
     async def check(self) -> AccountCheck:
@@ -589,13 +653,6 @@ def _limits_from(doc: Mapping[str, Any], settings: MastodonSettings) -> Instance
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def html_to_text(content: str) -> str:
-    """Mastodon's status HTML back to plain text: paragraphs, line breaks, entities."""
-    text = _PARAGRAPH.sub("\n\n", content)
-    text = _BR.sub("\n", text)
-    return html.unescape(_TAG.sub("", text))
 
 
 def _comparable(text: str) -> str:

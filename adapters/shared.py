@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from publisher.adapters.capabilities import Capabilities, OptionSpec
+from publisher.adapters.listening import Listening
 from publisher.content import (
     MediaItem,
     PostContent,
@@ -30,6 +31,9 @@ class Renders(Protocol):
 
     @property
     def post_options(self) -> Mapping[str, OptionSpec]: ...
+
+    @property
+    def listening(self) -> Listening | None: ...
 
     def capabilities(self) -> Capabilities: ...
 
@@ -205,10 +209,35 @@ def check_options(adapter: Renders, content: PostContent) -> list[Problem]:
     return out
 
 
+def check_reply(adapter: Renders, content: PostContent, network: str) -> list[Problem]:
+    """Errors that stop an answer (``reply_to:``): a network that cannot answer, a target
+    not in the inbox, or one heard on another network."""
+    target = content.reply_to
+    if target is None:
+        return []
+    listening = adapter.listening
+    if listening is None or not listening.reply:
+        return [Problem(f"{network} cannot answer an item: remove reply_to", Subject.REPLY)]
+    if not target.resolved:
+        message = (
+            f"reply_to {target.ref}: no such item in the inbox (see `publisher inbox`); "
+            "nothing is sent until it is there"
+        )
+        return [Problem(message, Subject.REPLY)]
+    if target.network != network:
+        message = (
+            f"reply_to {target.ref} was heard on {target.network}: "
+            f"a {network} account cannot answer it"
+        )
+        return [Problem(message, Subject.REPLY)]
+    return []
+
+
 def render_with(adapter: Renders, content: PostContent) -> Rendered:
     caps = adapter.capabilities()
     texts, errors, warnings = plan_texts(content, caps)
     errors += check_options(adapter, content)
+    errors += check_reply(adapter, content, caps.network)
     media_errors, media_warnings = check_media(content.media, caps)
     errors += media_errors
     warnings += media_warnings

@@ -42,6 +42,7 @@ import regex
 
 from publisher.adapters import payload
 from publisher.adapters.base import (
+    Absent,
     AccountCheck,
     AccountSettings,
     AdapterError,
@@ -49,10 +50,14 @@ from publisher.adapters.base import (
     Comments,
     DeliveryRef,
     Found,
+    Heard,
+    ItemKind,
     LengthRule,
+    Listening,
     LookupResult,
     MediaItem,
     MediaLimits,
+    OwnPost,
     PostContent,
     Problem,
     Published,
@@ -65,6 +70,7 @@ from publisher.adapters.base import (
 )
 from publisher.adapters.containers import CHILDREN, ContainerAdapter
 from publisher.adapters.graph import LOOKUP_PAGES, LOOKUP_SLACK, next_params, normalize
+from publisher.adapters.graph_listen import Edge, GraphListening, item_time
 from publisher.adapters.transport import Kind
 from publisher.secrets import Secret
 from publisher.text import extract_urls
@@ -78,6 +84,12 @@ IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
 VIDEO_TYPES = frozenset({"video/mp4", "video/quicktime"})
 MAX_ALT_TEXT = 1_000
 TEXT_KEYS = frozenset({"text", "alt_text"})  # the editor's words: no placeholders
+
+# Listening: every reply under a post at any depth, newest first, and the mentions.
+HEAR_FIELDS = "id,text,username,permalink,timestamp,replied_to,root_post"
+CONVERSATION: Mapping[str, str] = {"fields": HEAR_FIELDS, "reverse": "true"}
+MENTIONS: Mapping[str, str] = {"fields": HEAR_FIELDS, "limit": "50"}
+MENTIONS_KEY = "mentions"
 
 _CLUSTER = regex.compile(r"\X")
 _EMOJI = regex.compile(r"[\p{Extended_Pictographic}\U0001F1E6-\U0001F1FF\u20E3]")
@@ -110,9 +122,19 @@ class ThreadsSettings(AccountSettings):
     client_secret: Secret | None = None
 
 
-class ThreadsAdapter(ContainerAdapter):
+class ThreadsAdapter(GraphListening, ContainerAdapter):
     network = "threads"
     Settings = ThreadsSettings
+    listening = Listening(
+        kinds=(ItemKind.REPLY, ItemKind.MENTION),
+        per_post=True,
+        limits=(
+            "hears the replies at any depth under the account's recent posts and the "
+            "posts that mention it (threads_manage_mentions: until Meta grants advanced "
+            "access, only the app's testers' mentions); not quotes, not private profiles; "
+            "an answer is a reply"
+        ),
+    )
 
     create_edge = "threads"
     publish_edge = "threads_publish"
@@ -198,6 +220,8 @@ class ThreadsAdapter(ContainerAdapter):
             body["text"] = text
         if index:
             body["reply_to_id"] = payload.part(index - 1)
+        elif content.reply_to is not None:  # an answer: the thread's first part replies
+            body["reply_to_id"] = content.reply_to.remote_id
         return body
 
     # ------------------------------------------------------------------ lookup and check
@@ -207,13 +231,26 @@ class ThreadsAdapter(ContainerAdapter):
         replies to the part before it, the first comment to the post."""
         if not rendered.parts:
             return Unknowable("nothing was rendered")
-        first = await self.find_by_text(
-            self.listing(), rendered.parts[0].text, since, self.post_url
-        )
+        target = rendered.parts[0].payload.get("reply_to_id")
+        replies: list[_Reply] | None = None
+        if isinstance(target, str):  # an answer: its first part among the replies
+            try:
+                replies = await self._replies(since)
+            except AdapterError as err:
+                return Unknowable(f"lookup of the replies failed: {err.reason}")
+            wanted = normalize(rendered.parts[0].text)
+            head = next((r for r in replies if r.parent == target and r.text == wanted), None)
+            if head is None:
+                return Absent()
+            first: LookupResult = Found(Published((RemotePart(0, head.id, head.permalink),)))
+        else:
+            first = await self.find_by_text(
+                self.listing(), rendered.parts[0].text, since, self.post_url
+            )
         if not isinstance(first, Found) or len(rendered.parts) == 1:
             return first
         try:
-            replies = await self._replies(since)
+            replies = replies if replies is not None else await self._replies(since)
         except AdapterError as err:
             return Unknowable(f"lookup of the replies failed: {err.reason}")
         chain = [first.published.parts[0]]
@@ -260,6 +297,45 @@ class ThreadsAdapter(ContainerAdapter):
 
     async def check(self) -> AccountCheck:
         return await self.identity("me", "id,username")
+
+    # ------------------------------------------------------------------ listening
+
+    def listen_edges(self, own_posts: Sequence[OwnPost]) -> list[Edge]:
+        mentions = Edge(MENTIONS_KEY, f"{self.user_id}/mentions", MENTIONS, ItemKind.MENTION)
+        return [
+            mentions,
+            *(
+                Edge(
+                    p.remote_id,
+                    f"{p.remote_id}/conversation",
+                    CONVERSATION,
+                    ItemKind.REPLY,
+                    p.remote_id,
+                    p.published_at,
+                )
+                for p in own_posts
+            ),
+        ]
+
+    async def heard(self, item: Mapping[str, Any], edge: Edge) -> list[Heard]:
+        """A reply under our post or a mention, but the account's own (its replies in the
+        conversation); an answer replies to it by its id."""
+        name = item.get("username")
+        if not isinstance(name, str) or name == await self.own_username("me"):
+            return []
+        text = item.get("text")
+        link = item.get("permalink")
+        return [
+            Heard(
+                remote_id=str(item["id"]),
+                kind=edge.kind,
+                author=f"@{name}",
+                text=text if isinstance(text, str) else "",
+                url=link if isinstance(link, str) else "",
+                created_at=item_time(item) or self.context.clock.now(),
+                answers=edge.answers,
+            )
+        ]
 
 
 def _item(item: MediaItem, index: int, *, carousel: bool) -> dict[str, Any]:

@@ -20,6 +20,9 @@ Why the pieces look the way they do:
   follower count) are off unless the account asks: X bills every post read (pay-per-use).
   What is asked and how the answer reads is in ``publisher.adapters.x_metrics``: a post X
   answers ``resource-not-found`` for is gone (deleted); one it will not show is unavailable.
+* Listening (the mentions timeline, recent search for watches) is billed the same way and
+  off unless the account asks (``publisher.adapters.x_listen``); an answer is a post whose
+  first part replies to the item heard (``reply.in_reply_to_tweet_id``).
 """
 
 from __future__ import annotations
@@ -51,10 +54,12 @@ from publisher.adapters.base import (
     Comments,
     DeliveryRef,
     Found,
+    HeardPage,
     LengthRule,
     LookupResult,
     MediaItem,
     MediaLimits,
+    OwnPost,
     PermanentError,
     PostContent,
     PostReading,
@@ -82,6 +87,7 @@ from publisher.adapters.x_auth import (
     Refresher,
     RefreshSettings,
 )
+from publisher.adapters.x_listen import LISTENING, found, mention, read_pages, search_query
 from publisher.adapters.x_metrics import ENGAGEMENT, READ_BATCH, by_fields, readings
 from publisher.media import MediaFile
 from publisher.secrets import Secret
@@ -209,6 +215,7 @@ class XAdapter(HttpAdapter):
     network = "x"
     Settings = XSettings
     engagement = ENGAGEMENT
+    listening = LISTENING  # off unless the account asks: X bills reads (``x_listen``)
     # X's own words run long (a message per refused parameter): keep more of them.
     detail_limit = 500
 
@@ -259,6 +266,8 @@ class XAdapter(HttpAdapter):
             body["media"] = {"media_ids": [payload.media(i) for i in range(len(media))]}
         if index:
             body["reply"] = {"in_reply_to_tweet_id": payload.part(index - 1)}
+        elif content.reply_to is not None and content.reply_to.resolved:  # an answer
+            body["reply"] = {"in_reply_to_tweet_id": content.reply_to.remote_id}
         return body
 
     # ------------------------------------------------------------------ publish_part
@@ -509,6 +518,31 @@ class XAdapter(HttpAdapter):
             non_public = "non_public_metrics" in fields
             found.update((r.remote_id, r) for r in readings(doc, group, non_public))
         return [found.get(i) or PostGone(i, "not an X post id") for i in ids]
+
+    # ------------------------------------------------------------------ listening
+
+    async def read_inbox(self, cursor: str | None, own_posts: Sequence[OwnPost]) -> HeardPage:
+        """The account's mentions timeline, replies and quotes told apart (``x_listen``)."""
+        me = await self._user_id()
+        own = {p.remote_id for p in own_posts}
+
+        async def fetch(params: dict[str, Any]) -> Any:
+            client = self._tweepy(Kind.READ, "reading the mentions")
+            return await client.get_users_mentions(me, user_auth=True, **params)
+
+        return await read_pages(
+            fetch, cursor, lambda p, u: mention(p, u, me, own), token_name="pagination_token"
+        )
+
+    async def search(self, terms: Sequence[str], cursor: str | None) -> HeardPage:
+        """Recent posts (7 days) matching any of ``terms``."""
+        query = search_query(terms)
+
+        async def fetch(params: dict[str, Any]) -> Any:
+            client = self._tweepy(Kind.READ, "searching recent posts")
+            return await client.search_recent_tweets(query, user_auth=True, **params)
+
+        return await read_pages(fetch, cursor, found, token_name="next_token", query=query)
 
     async def read_followers(self) -> int:
         what = "reading the follower count"

@@ -7,7 +7,7 @@ the machine, so they are measured and reported, never used as pass/fail in tests
 
 ``--quick`` shrinks every size tenfold and the timed windows to 15 s, for a smoke run;
 ``--only NAME`` runs one benchmark (queue, precision, burst, idle, scale, render, startup,
-engagement, queueglob).
+engagement, listen, queueglob).
 """
 
 from __future__ import annotations
@@ -53,7 +53,16 @@ ZONE = ZoneInfo(ZONE_NAME)
 TOKEN = f"bench-{secrets.token_hex(8)}"
 PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "postgres"}
 NAMES = (
-    "queue", "precision", "burst", "idle", "scale", "render", "startup", "engagement", "queueglob"
+    "queue",
+    "precision",
+    "burst",
+    "idle",
+    "scale",
+    "render",
+    "startup",
+    "engagement",
+    "listen",
+    "queueglob",
 )
 LOADS: list[float] = []  # the machine's load average, sampled around each benchmark
 
@@ -1275,6 +1284,30 @@ async def bench_engagement(quick: bool, workdir: Path) -> list[Figure]:
     ]
 
 
+async def bench_listen(quick: bool, workdir: Path) -> list[Figure]:
+    """Idle CPU and RSS of a daemon listening on 500 accounts at a 5-minute interval,
+    against the same daemon not listening (issue 20): ``bench/listen_idle.py``."""
+    from bench.listen_idle import measure
+
+    accounts, interval = (100, 60) if quick else (500, 300)
+    root = workdir / "listen"
+    root.mkdir()
+    off, on = await measure(accounts, interval, interval + 30.0, 20.0, root)
+    ratio = on.cpu_per_minute / off.cpu_per_minute if off.cpu_per_minute > 0 else float("nan")
+    return [
+        Figure(
+            "listen",
+            f"idle CPU, {accounts} accounts listening every {interval} s ({on.reads} reads)",
+            f"{on.cpu_per_minute:.3f} CPU-s/min; off {off.cpu_per_minute:.3f}: {ratio:.2f}x",
+        ),
+        Figure(
+            "listen",
+            "RSS at the end, listening / not",
+            f"{on.rss_mb:.0f} MB / {off.rss_mb:.0f} MB: {on.rss_mb / off.rss_mb:.2f}x",
+        ),
+    ]
+
+
 def bench_startup(quick: bool) -> list[Figure]:
     """``--help``, ``validate`` and ``dry-run`` on the example, each against ``python -c pass``
     (issue 15, item 5): medians of whole processes, bytecode cached."""
@@ -1354,6 +1387,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[Figure]:
                     figures += bench_startup(args.quick)
                 elif name == "engagement":
                     figures += await bench_engagement(args.quick, workdir)
+                elif name == "listen":
+                    figures += await bench_listen(args.quick, workdir)
                 elif name == "queueglob":
                     from bench.queue_glob import bench_queue_glob
 

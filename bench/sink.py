@@ -6,7 +6,8 @@ arrival, and its body and headers are kept so the burst benchmark can replay exa
 requests with a bare client. On start it prints ``PORT <n>`` on stdout (it binds port 0).
 
 For engagement readings it answers ``GET /api/v1/statuses/:id`` (fixed counts) and
-``verify_credentials`` (a follower count). Control endpoints: ``GET /_bench/count``,
+``verify_credentials`` (a follower count); for listening, ``GET /api/v1/notifications``
+(nothing new: what most reads of a quiet account find). Control endpoints: ``GET /_bench/count``,
 ``GET /_bench/arrivals`` (``?bodies=1`` adds the raw bodies and replayable headers),
 ``POST /_bench/reset``.
 """
@@ -46,6 +47,7 @@ class Sink:
     refused: int = 0
     next_id: int = 100_000
     reads: int = 0  # engagement reads (GET /api/v1/statuses/:id)
+    listens: int = 0  # notification reads (GET /api/v1/notifications)
 
     async def status(self, request: web.Request) -> web.Response:
         at = time.time()
@@ -95,6 +97,12 @@ class Sink:
             return web.json_response({"error": "The access token is invalid"}, status=401)
         return web.json_response({"id": "1", "acct": "bench", "followers_count": 100})
 
+    async def notifications(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return web.json_response({"error": "The access token is invalid"}, status=401)
+        self.listens += 1
+        return web.json_response([])
+
     async def count(self, _request: web.Request) -> web.Response:
         last = self.arrivals[-1].at if self.arrivals else None
         return web.json_response(
@@ -103,6 +111,7 @@ class Sink:
                 "last": last,
                 "refused": self.refused,
                 "reads": self.reads,
+                "listens": self.listens,
             }
         )
 
@@ -127,6 +136,7 @@ class Sink:
         app.router.add_get("/api/v2/instance", self.instance)
         app.router.add_get("/api/v1/statuses/{id}", self.counts)
         app.router.add_get("/api/v1/accounts/verify_credentials", self.verify)
+        app.router.add_get("/api/v1/notifications", self.notifications)
         app.router.add_get("/_bench/count", self.count)
         app.router.add_get("/_bench/arrivals", self.list_arrivals)
         app.router.add_post("/_bench/reset", self.reset)

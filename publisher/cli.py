@@ -22,9 +22,15 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from publisher import __version__
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from publisher.clock import Clock
+    from publisher.config import Config
 
 EXIT_OK = 0
 EXIT_USER = 1
@@ -86,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="(dry run only, with --time-travel) how many times faster than real time",
     )
     run.add_argument("--log-format", choices=["text", "json"], help="overrides [log] format")
+    run.set_defaults(web_view=_web_view)
 
     val = sub.add_parser(
         "validate",
@@ -112,10 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="machine-readable output (docs/json.md)")
 
     from publisher.commands import extra_commands
+    from publisher.web.command import register as register_web
 
-    for register in extra_commands():
+    for register in [*extra_commands(), register_web]:
         register(sub, _common)
     return parser
+
+
+def _web_view(app: web.Application, config: Config, clock: Clock) -> None:
+    """The daemon's web view (``[web]``), handed to ``publisher run``: the commands sit below
+    the web view and cannot import it."""
+    from publisher.web.app import mount
+
+    mount(app, config, clock)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,6 +35,7 @@ from publisher.adapters.base import AccountSettings
 from publisher.adapters.registry import UnknownNetworkError, adapter_class
 from publisher.diagnostics import Diagnostic, InvalidFileError, Severity
 from publisher.durations import MAX_DURATION, format_duration, parse_duration
+from publisher.listenconfig import AlertSettings, WatchSettings, watch_problems
 from publisher.secrets import MIN_LENGTH, Secret, SecretSource, resolve_reference
 from publisher.slots import Slot, parse_slot
 
@@ -110,6 +111,21 @@ class NotifySettings(_Section):
 
 class MetricsSettings(_Section):
     listen: str = ""  # "127.0.0.1:9108" turns the health and metrics endpoint on
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        if value:
+            parse_listen(value)
+        return value
+
+
+class WebSettings(_Section):
+    """``[web]``: the read-only web view (publisher.web) in the daemon."""
+
+    listen: str = ""  # its own listener; empty: on [metrics] listen when `on_metrics`
+    on_metrics: bool = False
+    token: Secret | None = None  # required for any address but loopback
 
     @field_validator("listen")
     @classmethod
@@ -234,10 +250,13 @@ class _TopLevel(_Section):
     retry: RetrySettings = RetrySettings()
     notify: NotifySettings = NotifySettings()
     metrics: MetricsSettings = MetricsSettings()
+    web: WebSettings = WebSettings()
     log: LogSettings = LogSettings()
     lease: LeaseSettings = LeaseSettings()
     media: MediaSettings = MediaSettings()
     feeds: FeedsSettings = FeedsSettings()
+    watch: list[WatchSettings] = []
+    alerts: AlertSettings = AlertSettings()
     utm: dict[str, dict[str, str]] = {}  # [utm.<network>]: link tracking per network
     accounts: dict[str, dict[str, Any]] = {}
 
@@ -270,6 +289,9 @@ class _AccountPolicy(_Section):
     # Engagement readings (issue 16): ages after publication, or true/false.
     engagement: StrictBool | list[str] | None = None
     evergreen_gap: Duration = EVERGREEN_GAP
+    # Listening (issue 20): on where the network hears, unless said; how often it reads.
+    listen: StrictBool | None = None
+    listen_interval: Period = timedelta(minutes=5)
 
 
 POLICY_KEYS = frozenset(_AccountPolicy.model_fields)
@@ -330,6 +352,8 @@ class AccountConfig:
     engagement: tuple[ReadingAge, ...] = ()  # when to read its posts' numbers; () = never
     # An evergreen post goes to this account at most once per gap (publisher.rules).
     evergreen_gap: timedelta = EVERGREEN_GAP
+    listen: bool = False  # gathers what is said to it (resolved with the network's default)
+    listen_interval: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -344,11 +368,14 @@ class Config:
     retry: RetrySettings = field(default_factory=RetrySettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     log: LogSettings = field(default_factory=LogSettings)
     lease: LeaseSettings = field(default_factory=LeaseSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
     feeds: FeedsSettings = field(default_factory=FeedsSettings)
     feeds_path: Path | None = None  # [feeds] into, resolved
+    watches: tuple[WatchSettings, ...] = ()
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     warnings: tuple[Diagnostic, ...] = field(default=())
 
     @property
@@ -364,6 +391,7 @@ class Config:
                 if isinstance(v, Secret)
             ),
             *self.media.secrets(),
+            *([self.web.token] if self.web.token is not None else []),
         ]
 
 
@@ -375,13 +403,21 @@ class _Locator:
     """Finds the line and column of ``a.b.c`` keys in a TOML text."""
 
     _HEADER = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]\s*(#.*)?$")
+    _ARRAY = re.compile(r"^\s*\[\[\s*([^\]]+?)\s*\]\]\s*(#.*)?$")  # [[watch]]: watch.0, ...
     _KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"'.]+)\s*=")
 
     def __init__(self, text: str) -> None:
         self.positions: dict[tuple[str, ...], tuple[int, int]] = {}
         table: tuple[str, ...] = ()
+        arrays: dict[tuple[str, ...], int] = {}
         for lineno, line in enumerate(text.splitlines(), start=1):
-            if m := self._HEADER.match(line):
+            if m := self._ARRAY.match(line):
+                name = tuple(self._split(m.group(1)))
+                arrays[name] = arrays.get(name, -1) + 1
+                table = (*name, str(arrays[name]))
+                self.positions.setdefault(name, (lineno, line.index("[") + 1))
+                self.positions.setdefault(table, (lineno, line.index("[") + 1))
+            elif m := self._HEADER.match(line):
                 table = tuple(self._split(m.group(1)))
                 self.positions.setdefault(table, (lineno, line.index("[") + 1))
             elif m := self._KEY.match(line):
@@ -493,11 +529,11 @@ def load_config(
     diags: list[Diagnostic] = []
     source = source or SecretSource.from_environment()
     refs = _References(source, secrets, loc, filename, diags)
-    _resolve_media_secrets(raw, refs)
+    _resolve_section_secrets(raw, refs)
     try:
         top = _TopLevel.model_validate(raw)
     except ValidationError as err:
-        found = [d for d in diags if d.severity is Severity.ERROR]  # [media.s3] references
+        found = [d for d in diags if d.severity is Severity.ERROR]  # section secrets
         raise InvalidFileError(found + _pydantic_diagnostics(err, (), loc, filename)) from None
 
     try:
@@ -569,6 +605,21 @@ def load_config(
             kline, kcol = loc.find((*prefix, "engagement"))
             diags.append(Diagnostic(filename, kline, kcol, f"accounts.{name}.engagement", str(err)))
             ages = ()
+        hearing = cls.listening
+        if hearing is None and policy.listen:
+            kline, kcol = loc.find((*prefix, "listen"))
+            diags.append(
+                Diagnostic(
+                    filename,
+                    kline,
+                    kcol,
+                    f"accounts.{name}.listen",
+                    f"{policy.network} cannot listen: remove listen",
+                )
+            )
+        listen = hearing is not None and (
+            policy.listen if policy.listen is not None else hearing.on_by_default
+        )
         resolved: dict[str, Any] = {}
         for key, value in network_raw.items():
             try:
@@ -611,17 +662,20 @@ def load_config(
             line=line,
             engagement=ages,
             evergreen_gap=policy.evergreen_gap,
+            listen=listen,
+            listen_interval=policy.listen_interval,
         )
     if not top.accounts:
         diags.append(
             Diagnostic(filename, 1, 1, "accounts", "no accounts: add an [accounts.NAME] table")
         )
     base = path.parent
-    queue_path = (base / top.queue).resolve() if not Path(top.queue).is_absolute() else Path(
-        top.queue
+    queue_path = (
+        (base / top.queue).resolve() if not Path(top.queue).is_absolute() else Path(top.queue)
     )
     feeds_path = (base / top.feeds.into).resolve() if top.feeds.into else None
     diags += _feeds_problems(top.feeds, feeds_path, queue_path, top.accounts, loc, filename)
+    diags += watch_problems(top.watch, accounts, loc.find, filename)
     if any(d.severity is Severity.ERROR for d in diags):
         raise InvalidFileError(diags)
     return Config(
@@ -635,11 +689,14 @@ def load_config(
         retry=top.retry,
         notify=top.notify,
         metrics=top.metrics,
+        web=top.web,
         log=top.log,
         lease=top.lease,
         media=top.media,
         feeds=top.feeds,
         feeds_path=feeds_path,
+        watches=tuple(top.watch),
+        alerts=top.alerts,
         warnings=tuple(diags),
     )
 
@@ -672,15 +729,21 @@ def _feeds_problems(
         line, col = loc.find(("feeds",))
         out.append(
             Diagnostic(
-                filename, line, col, "feeds.into",
-                "[[feeds.source]] needs [feeds] into = \"FILE\": the file the team reviews",
+                filename,
+                line,
+                col,
+                "feeds.into",
+                '[[feeds.source]] needs [feeds] into = "FILE": the file the team reviews',
             )
         )
     if into is not None and (into == queue or _matches_pattern(into, queue)):
         line, col = loc.find(("feeds", "into"))
         out.append(
             Diagnostic(
-                filename, line, col, "feeds.into",
+                filename,
+                line,
+                col,
+                "feeds.into",
                 "must not be the queue file (nor one of its pattern's): feed items go to a "
                 "file the team reviews first",
             )
@@ -691,7 +754,10 @@ def _feeds_problems(
                 line, col = loc.find(("feeds", "source"))
                 out.append(
                     Diagnostic(
-                        filename, line, col, f"feeds.source[{i}].accounts",
+                        filename,
+                        line,
+                        col,
+                        f"feeds.source[{i}].accounts",
                         f"unknown account {name!r}",
                     )
                 )
@@ -737,21 +803,28 @@ def _reference(value: Any, key: tuple[str, ...], refs: _References) -> Any:
     return ref
 
 
-_S3_SECRETS = ("access_key_id", "secret_access_key")
+# The keys of sections (not accounts) that hold secrets: resolved before validation.
+_SECTION_SECRETS: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("media", "s3"): ("access_key_id", "secret_access_key"),
+    ("web",): ("token",),
+}
 
 
-def _resolve_media_secrets(raw: dict[str, Any], refs: _References) -> None:
-    """``[media.s3]`` keys as Secrets before the sections are validated (in place)."""
-    media = raw.get("media")
-    s3 = media.get("s3") if isinstance(media, dict) else None
-    if not isinstance(s3, dict):
-        return
-    for key in _S3_SECRETS:
-        if key in s3:
-            try:
-                s3[key] = _reference(s3[key], ("media", "s3", key), refs)
-            except ValueError:
-                s3[key] = Secret(key, None, f"media.s3.{key}")  # noted; checked no further
+def _resolve_section_secrets(raw: dict[str, Any], refs: _References) -> None:
+    """``[media.s3]``'s keys and ``[web] token`` as Secrets before validation (in place)."""
+    for path, keys in _SECTION_SECRETS.items():
+        table: Any = raw
+        for name in path:
+            table = table.get(name) if isinstance(table, dict) else None
+        if not isinstance(table, dict):
+            continue
+        for key in keys:
+            if key in table:
+                where = ".".join((*path, key))
+                try:
+                    table[key] = _reference(table[key], (*path, key), refs)
+                except ValueError:
+                    table[key] = Secret(key, None, where)  # noted; checked no further
 
 
 def _media_problems(media: MediaSettings, loc: _Locator, filename: str) -> list[Diagnostic]:

@@ -91,6 +91,28 @@ class ThreadMode(StrEnum):
 
 
 @dataclass(frozen=True)
+class ReplyTarget:
+    """What a post answers (``reply_to:``, issue 20): an item of the inbox.
+
+    ``ref`` is what the editor wrote (an inbox id or the item's URL). Sync resolves it
+    against the inbox: ``network`` and ``remote_id`` are then the item's, and ``refs`` holds
+    what that network needs beyond the id to answer it (Bluesky: the parent's and the
+    thread root's ``uri`` and ``cid``; LinkedIn: the post's URN a comment is made on). An
+    unresolved target (``remote_id == ""``) is an error at render: nothing is sent.
+    """
+
+    ref: str
+    network: str = ""
+    remote_id: str = ""
+    refs: Mapping[str, str] = field(default_factory=dict)
+    item: int | None = None  # the inbox id, once resolved
+
+    @property
+    def resolved(self) -> bool:
+        return bool(self.remote_id)
+
+
+@dataclass(frozen=True)
 class PostContent:
     """One post as one account will publish it: overrides already applied."""
 
@@ -106,6 +128,8 @@ class PostContent:
     options: Mapping[str, Any] = field(default_factory=dict)  # network-specific knobs
     # Published as a comment on the post once the post is out (``first_comment:``); "": none.
     first_comment: str = ""
+    # An answer to an item of the inbox (``reply_to:``): the first part replies to it.
+    reply_to: ReplyTarget | None = None
 
 
 class Role(StrEnum):
@@ -141,6 +165,7 @@ class Subject(StrEnum):
     THUMB = "thumb"  # the link card's thumb
     OPTION = "option"  # the option ``key``
     COMMENT = "comment"  # the post's first comment
+    REPLY = "reply_to"  # the inbox item the post answers
 
 
 @dataclass(frozen=True)

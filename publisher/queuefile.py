@@ -36,7 +36,7 @@ from pydantic_core import ErrorDetails
 
 from publisher.adapters.registry import available
 from publisher.config import AccountConfig, Config
-from publisher.content import LinkCard, MediaItem, PostContent, ThreadMode
+from publisher.content import LinkCard, MediaItem, PostContent, ReplyTarget, ThreadMode
 from publisher.diagnostics import (
     Diagnostic,
     InvalidFileError,
@@ -117,6 +117,7 @@ class PostSpec:
     overrides: Mapping[str, OverrideSpec] = field(default_factory=dict)
     keep_links: tuple[str, ...] = ()  # left as written: no UTM parameters (publisher.utm)
     first_comment: str = ""  # published as a comment on the post once it is out
+    reply_to: str = ""  # an inbox id or an item's URL: the post answers it (issue 20)
     repeat: RepeatRule | None = None  # a rule: planned as its occurrences (publisher.rules)
     evergreen: bool = False  # published again in free slots (publisher.rules)
     # (size, mtime_ns) of every file the post refers to: content identity without hashing bytes.
@@ -168,6 +169,7 @@ class PostSpec:
             language=language,
             options=options,
             first_comment=comment,
+            reply_to=ReplyTarget(self.reply_to) if self.reply_to else None,
         )
         return content, media
 
@@ -242,6 +244,8 @@ class PostSpec:
         }
         if content.first_comment:  # only when set: posts without one keep their hashes
             doc["first_comment"] = content.first_comment
+        if self.reply_to:  # likewise
+            doc["reply_to"] = self.reply_to
         blob = json.dumps(
             doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_json_default
         )
@@ -422,6 +426,11 @@ Language = Annotated[
 ]
 # Every text an editor writes; the text layer's bounded cost relies on it (limits.py).
 Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+ReplyRef = Annotated[
+    str,
+    BeforeValidator(_id_text, json_schema_input_type=str | int),
+    Field(max_length=2048, examples=[42, "https://mastodon.example/@ana/1123"]),
+]
 Options = Annotated[
     dict[str, Any],
     Field(
@@ -556,6 +565,12 @@ class PostModel(_Model):
         None,
         description="Changes per network name (x, facebook, mastodon, bluesky, linkedin) or "
         "per account name; an account's override wins over its network's.",
+    )
+    reply_to: ReplyRef | None = Field(
+        None,
+        description="Answers an item of the inbox: its id (`publisher inbox`) or its URL. "
+        "The post's accounts must be on the item's network; the item is marked handled once "
+        "the answer is out.",
     )
     repeat: RepeatModel | None = Field(
         None,
@@ -945,6 +960,16 @@ class _Checker:
             self.problems.warn(path, resolved.warning)
         return resolved.at
 
+    def reply_ref(self, ref: str | None, path: Path_) -> str:
+        """``reply_to:``: an inbox id (digits) or an http(s) URL; whether the item is in the
+        inbox is checked against the store (``validate``, sync), not here."""
+        if ref is None:
+            return ""
+        ref = ref.strip()
+        if not (ref.isdigit() or re.match(r"^https?://\S+$", ref)):
+            self.problems.add(path, "expected an inbox id (digits) or the item's http(s) URL")
+        return ref
+
     def parts(self, parts: list[str] | None, path: Path_) -> tuple[str, ...] | None:
         if parts is None:
             return None
@@ -1056,6 +1081,7 @@ class _Checker:
             keep_links=tuple(m.keep_links or ()),
             file_ids=ids or _NOTHING,
             first_comment=_clean(m.first_comment) or "",
+            reply_to=self.reply_ref(m.reply_to, (*path, "reply_to")),
             repeat=repeat,
             evergreen=bool(m.evergreen),
         )

@@ -27,6 +27,7 @@ from publisher.config import AccountConfig, Config
 from publisher.diagnostics import Diagnostic, InvalidFileError, Severity
 from publisher.limits import MAX_ID_CHARS
 from publisher.marks import FILE_MARK
+from publisher.media import MediaRoots
 from publisher.queuefile import (
     ParseCache,
     PostSpec,
@@ -69,6 +70,15 @@ def file_name(post_id: str) -> str | None:
 
 def bare_id(post_id: str) -> str:
     return post_id.rpartition(SEP)[2]
+
+
+def media_roots(config: Config) -> MediaRoots:
+    """Where media may be read from when a post is sent or shown: under the queue file's
+    directory, or a pattern's base directory (each file's own directory lies under it)."""
+    queue = config.queue_path
+    if is_glob(queue):
+        return MediaRoots.around(split_glob(queue)[0], config)
+    return MediaRoots.for_queue(queue, config)
 
 
 def file_of(config: Config, post_id: str) -> str:

@@ -111,8 +111,11 @@ def _atom(c: str, twins: str = "") -> tuple[str, int]:
     if c == " ":
         alts.append(r"\+")
     code = ord(c)
-    units = [code] if code < 0x10000 else [0xD800 + ((code - 0x10000) >> 10),
-                                           0xDC00 + ((code - 0x10000) & 0x3FF)]
+    units = (
+        [code]
+        if code < 0x10000
+        else [0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)]
+    )
     alts.append("".join(r"\\u" + _hex(u, 4) for u in units))
     if c in _JSON_SHORT:
         alts.append(re.escape(_JSON_SHORT[c]))

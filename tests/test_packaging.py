@@ -53,3 +53,14 @@ def test_the_entry_points_name_modules_inside_publisher(wheel: zipfile.ZipFile) 
 def test_the_link_that_installs_adapters_inside_publisher() -> None:
     link = ROOT / "publisher" / "adapters"
     assert link.is_symlink() and Path(link.readlink()) == Path("../adapters")
+
+
+def test_the_web_views_templates_and_styles_ship_in_the_wheel(wheel: zipfile.ZipFile) -> None:
+    names = set(wheel.namelist())
+    web = ROOT / "publisher" / "web"
+    shipped = {
+        f"publisher/web/{kind}/{p.name}"
+        for kind in ("templates", "static")
+        for p in (web / kind).iterdir()
+    }
+    assert len(shipped) >= 9 and shipped <= names, sorted(shipped - names)

@@ -8,7 +8,15 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-EXTRA: tuple[str, ...] = ("accounts", "resolve", "audit", "history", "calendar", "feed")
+EXTRA: tuple[str, ...] = (
+    "accounts",
+    "resolve",
+    "audit",
+    "history",
+    "calendar",
+    "feed",
+    "inbox",
+)
 # The commands ``publisher.cli`` defines itself, and the module that runs each: only the
 # chosen one is imported.
 BUILT_IN: dict[str, str] = {

@@ -11,6 +11,7 @@ import csv
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,7 +45,8 @@ from publisher.commands.common import (
 
 if TYPE_CHECKING:  # the config loads in main: ``--help`` imports this module
     from publisher.config import Config
-    from publisher.store.records import FollowerCount, Snapshot
+    from publisher.store.models import AttemptRow
+    from publisher.store.records import Delivery, FollowerCount, Snapshot
 
 MAX_PERIODS = 5000  # rows per account: 96 years of weeks, 13 of days
 HISTORY_START = datetime(1970, 1, 1, tzinfo=UTC)  # --best-times with no window: everything
@@ -181,6 +183,35 @@ def targets(config: Config) -> dict[str, AccountTarget]:
     }
 
 
+@dataclass(frozen=True)
+class Ledger:
+    """What an audit reads of the store (the web view's audit page too)."""
+
+    deliveries: list[Delivery]
+    attempts: list[AttemptRow]
+    snapshots: list[Snapshot]
+    followers: list[FollowerCount]
+
+
+async def read_ledger(config: Config, *, engagement_since: datetime | None) -> Ledger:
+    """The deliveries and attempts; with ``engagement_since``, the snapshots taken since then
+    and the follower counts. UserError when there is no store yet."""
+    if not database_exists(config):
+        raise UserError(f"no database yet at {config.database_url}: run `publisher run` first")
+    store = await open_store(config, readonly=True)
+    try:
+        deliveries = await store.all_deliveries()
+        attempts = await store.attempts()
+        snapshots: list[Snapshot] = []
+        followers: list[FollowerCount] = []
+        if engagement_since is not None:
+            snapshots = await store.snapshots(since=engagement_since)
+            followers = await store.follower_counts()
+    finally:
+        await store.close()
+    return Ledger(deliveries, attempts, snapshots, followers)
+
+
 async def main(args: argparse.Namespace) -> int:
     from publisher.clock import SystemClock
     from publisher.config import SecretPolicy
@@ -207,19 +238,11 @@ async def main(args: argparse.Namespace) -> int:
         since, until = window(args.since, args.until, zone, now)
         if not args.best_times:
             check_span(since, until, By(args.by))
-    if not database_exists(config):
-        raise UserError(f"no database yet at {config.database_url}: run `publisher run` first")
-    store = await open_store(config, readonly=True)
-    snapshots: list[Snapshot] = []
-    followers: list[FollowerCount] = []
-    try:
-        deliveries = await store.all_deliveries()
-        attempts = await store.attempts()
-        if args.engagement or args.best_times:
-            snapshots = await store.snapshots(since=since)
-            followers = await store.follower_counts()
-    finally:
-        await store.close()
+    ledger = await read_ledger(
+        config, engagement_since=since if args.engagement or args.best_times else None
+    )
+    deliveries, attempts = ledger.deliveries, ledger.attempts
+    snapshots, followers = ledger.snapshots, ledger.followers
     check_accounts(args.account, set(config.accounts) | {d.account for d in deliveries})
     if args.best_times:
         from publisher.commands.engagement import show_best_times

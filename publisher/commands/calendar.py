@@ -43,9 +43,7 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> Non
         "See docs/editors.md.",
     )
     common(p)
-    p.add_argument(
-        "--ics", action="store_true", required=True, help="iCalendar output (RFC 5545)"
-    )
+    p.add_argument("--ics", action="store_true", required=True, help="iCalendar output (RFC 5545)")
     p.add_argument("--from", dest="start", metavar="T", help="events at or after T")
     p.add_argument("--until", metavar="T", help="events before T")
     p.add_argument("--account", action="append", help="only this account (repeatable)")
@@ -148,8 +146,6 @@ def to_ics(found: Sequence[Event], *, zone: str, now: datetime) -> bytes:
     return data
 
 
-
-
 async def main(args: argparse.Namespace) -> int:
     from publisher.clock import SystemClock
     from publisher.commands.common import load, parse_when, print_diagnostics
@@ -175,7 +171,7 @@ async def main(args: argparse.Namespace) -> int:
         and (not args.account or p.account in args.account)
     ]
     data = to_ics(
-        events(selected, _texts(config, view.queue.posts, selected), _states(view.index)),
+        events(selected, texts_for(config, view.queue.posts, selected), states_of(view.index)),
         zone=str(config.timezone),
         now=now,
     )
@@ -190,9 +186,10 @@ async def main(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _texts(
+def texts_for(
     config: Config, posts: Sequence[Any], planned: Sequence[PlannedDelivery]
 ) -> dict[tuple[str, str], str]:
+    """What each (post, account) publishes, as written for that account."""
     by_id = {p.id: p for p in posts}
     return {
         (p.post_id, p.account): by_id[p.post_id].content_for(config.accounts[p.account]).text
@@ -200,5 +197,6 @@ def _texts(
     }
 
 
-def _states(index: Mapping[tuple[str, str], PlanEntry]) -> dict[tuple[str, str], str]:
+def states_of(index: Mapping[tuple[str, str], PlanEntry]) -> dict[tuple[str, str], str]:
+    """Each (post, account)'s state in the store: the calendar and the web view show it."""
     return {key: entry.state.value for key, entry in index.items()}

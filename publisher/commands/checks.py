@@ -9,7 +9,7 @@ no secret revealed (render never reads one), nothing written.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from publisher.adapters.base import (
     Adapter,
@@ -17,6 +17,7 @@ from publisher.adapters.base import (
     PostContent,
     Problem,
     Rendered,
+    ReplyTarget,
     Subject,
 )
 from publisher.clock import SystemClock
@@ -59,17 +60,61 @@ def render_adapters(config: Config) -> dict[str, Adapter]:
     return build_adapters(config, AdapterContext(session=None, clock=SystemClock()), LIVE)
 
 
+@dataclass(frozen=True)
+class Answers:
+    """The inbox items the queue's ``reply_to:`` name, as the store has them. Without a
+    store here (an editor's laptop), ``checked`` is False: each answer renders against a
+    stand-in target (``<reply_to:REF>`` in the payload, as uploads show ``<media:N>``)."""
+
+    targets: Mapping[str, ReplyTarget | None]
+    checked: bool
+
+    def resolve(self, content: PostContent) -> PostContent:
+        target = content.reply_to
+        if target is None:
+            return content
+        if not self.checked:
+            stand_in = ReplyTarget(target.ref, content.network, f"<reply_to:{target.ref}>")
+            return replace(content, reply_to=stand_in)
+        found = self.targets.get(target.ref)
+        return content if found is None else replace(content, reply_to=found)
+
+
+NO_ANSWERS = Answers({}, checked=False)
+
+
+async def inbox_answers(config: Config, posts: Sequence[PostSpec]) -> Answers:
+    """Look up every ``reply_to:`` of ``posts`` in the inbox (read only)."""
+    from publisher.commands.common import database_exists, open_store
+
+    refs = sorted({p.reply_to for p in posts if p.reply_to})
+    if not refs:
+        return Answers({}, checked=True)
+    if not database_exists(config):
+        return NO_ANSWERS
+    store = await open_store(config, readonly=True)
+    try:
+        targets: dict[str, ReplyTarget | None] = {}
+        for ref in refs:
+            item = await store.inbox_item(ref)
+            targets[ref] = None if item is None else item.target(ref)
+    finally:
+        await store.close()
+    return Answers(targets, checked=True)
+
+
 def render_deliveries(
     deliveries: Iterable[PlannedDelivery],
     posts: Sequence[PostSpec],
     config: Config,
     adapters: Mapping[str, Adapter],
+    answers: Answers = NO_ANSWERS,
 ) -> list[Checked]:
     """Each delivery rendered by its account's adapter, the daemon's own pure render."""
     by_id = {p.id: p for p in posts}
     out = []
     for p in deliveries:
-        content = by_id[p.post_id].content_for(config.accounts[p.account])
+        content = answers.resolve(by_id[p.post_id].content_for(config.accounts[p.account]))
         out.append(Checked(p, content, adapters[p.account].render(content)))
     return out
 
@@ -84,6 +129,7 @@ _KEYS: dict[Subject, str] = {
     Subject.LINK: "link",
     Subject.THUMB: "link",
     Subject.COMMENT: "first_comment",
+    Subject.REPLY: "reply_to",
 }
 
 
@@ -110,6 +156,15 @@ class Placer:
         out = [self._finding(checked, located(m), Severity.ERROR) for m in r.errors]
         out += [self._finding(checked, located(m), Severity.WARNING) for m in r.warnings]
         return out
+
+    def locate(self, post: PostSpec, key: str) -> tuple[int, int, str]:
+        """Where ``post``'s own ``key`` is written: line, column and field."""
+        index = self.positions.post_index(post) if self.positions is not None else None
+        if self.positions is None or index is None:
+            return post.line, post.column, ""
+        path: Path_ = ("posts", index, key)
+        line, column = self.positions.find(path)
+        return line, column, Positions.field(path)
 
     def _finding(self, checked: Checked, problem: Problem, severity: Severity) -> Finding:
         p = checked.planned

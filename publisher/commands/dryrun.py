@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from publisher.clock import SystemClock
-from publisher.commands.checks import render_adapters, render_deliveries
+from publisher.commands.checks import inbox_answers, render_adapters, render_deliveries
 from publisher.commands.common import (
     EXIT_OK,
     EXIT_USER,
@@ -37,6 +37,11 @@ SCHEMA_VERSION = 1
 
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def payload_text(payload: Any) -> str:
+    """A part's payload as dry-run prints it; the web view shows the same bytes."""
+    return json.dumps(payload, ensure_ascii=False, default=str)
 
 
 def delivery_json(p: PlannedDelivery, r: Rendered, config: Config) -> dict[str, Any]:
@@ -87,7 +92,10 @@ async def main(args: argparse.Namespace) -> int:
         and (until is None or p.due_at < until)
         and (not args.account or p.account in args.account)
     ]
-    checked = render_deliveries(selected, view.queue.posts, config, render_adapters(config))
+    answers = await inbox_answers(config, view.queue.posts)
+    checked = render_deliveries(
+        selected, view.queue.posts, config, render_adapters(config), answers
+    )
     out = [delivery_json(c.planned, c.rendered, config) for c in checked]
     if args.json:
         doc = {"schema": SCHEMA_VERSION, "generated_at": _iso(now), "deliveries": out}
@@ -129,9 +137,7 @@ def _text(out: list[dict[str, Any]], config: Config) -> str:
                 lines.append(
                     f"    + {name} ({m['mime_type']}, {m['size']:,} bytes) alt: {m['alt']!r}"
                 )
-            lines.append(
-                "    payload: " + json.dumps(part["payload"], ensure_ascii=False, default=str)
-            )
+            lines.append("    payload: " + payload_text(part["payload"]))
         for w in d["warnings"]:
             lines.append(f"  warning: {w}")
         for e in d["errors"]:

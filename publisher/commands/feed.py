@@ -87,9 +87,7 @@ async def main(args: argparse.Namespace) -> int:
     try:
         check_template(template)
         data = await fetch(args.url)
-        result = plan_import(
-            data, args.url, target, template, tuple(accounts), args.at, limit
-        )
+        result = plan_import(data, args.url, target, template, tuple(accounts), args.at, limit)
     except FeedError as err:
         raise UserError(str(err)) from None
     try:
@@ -105,5 +103,3 @@ async def main(args: argparse.Namespace) -> int:
         raise UserError(f"cannot write {target}: {err.strerror or err}") from None
     print(result.summary)
     return EXIT_OK
-
-

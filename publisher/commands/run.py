@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("publisher.run")
 
+# The read-only web view (publisher.web, a layer above this one): puts its pages on the app
+# it is given; handed over by the command line (``args.web_view``).
+WebView = Callable[["web.Application", Config, Clock], None]
+
 REFUSED = "new configuration refused; the running one stays"
 # Opening the database at start: tried again after this, doubled up to the maximum.
 STORE_RETRY = timedelta(seconds=2)
@@ -137,6 +141,7 @@ async def main(args: argparse.Namespace) -> int:
             policy=policy,
             notifier=notifier,
             tick=tick,
+            web_view=getattr(args, "web_view", None),
         )
     finally:
         await store.close()
@@ -246,6 +251,7 @@ async def serve(
     policy: SecretPolicy = SecretPolicy.REQUIRE,
     notifier: Notifier | None = None,
     tick: Callable[[], Awaitable[None]] | None = None,
+    web_view: WebView | None = None,
 ) -> int:
     notifier = notifier or Notifier()
     # The media host (an S3 client, say) lives as long as the session: closed on shutdown.
@@ -329,17 +335,7 @@ async def serve(
                 background.append(
                     asyncio.create_task(feed_loop(config, clock, session, feeds_stop))
                 )
-        runner = None
-        if metrics is not None:
-            try:
-                runner = await start_health_server(
-                    health_app(metrics, health), config.metrics.listen
-                )
-            except OSError as err:
-                raise UserError(
-                    f"{config.path}: [metrics] listen = {config.metrics.listen!r}: "
-                    f"cannot listen there: {err.strerror or err}"
-                ) from None
+        runners = await _listeners(config, clock, metrics, health, None if once else web_view)
         try:
             await engine.run()
         finally:
@@ -350,12 +346,41 @@ async def serve(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            if runner is not None:
+            for runner in runners:
                 await runner.cleanup()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
         log.info("stopped", extra={"action": "stop"})
     return EXIT_OK
+
+
+async def _listeners(
+    config: Config, clock: Clock, metrics: Metrics | None, health: Health, web_view: WebView | None
+) -> list[web.AppRunner]:
+    """The metrics listener, and the web view on it (``[web] on_metrics``) or on its own
+    (``[web] listen``). UserError when an address cannot be listened on, or needs a token."""
+    from aiohttp import web
+
+    apps: list[tuple[web.Application, str, str]] = []
+    if metrics is not None:
+        apps.append((health_app(metrics, health), config.metrics.listen, "[metrics] listen"))
+    if web_view is not None and config.web.listen:
+        apps.append((web.Application(), config.web.listen, "[web] listen"))
+    if web_view is not None and (config.web.listen or config.web.on_metrics):
+        if not apps:
+            raise UserError(f"{config.path}: [web] on_metrics needs [metrics] listen")
+        web_view(apps[-1][0], config, clock)
+    runners: list[web.AppRunner] = []
+    for app, listen, key in apps:
+        try:
+            runners.append(await start_health_server(app, listen))
+        except OSError as err:
+            for runner in runners:
+                await runner.cleanup()
+            raise UserError(
+                f"{config.path}: {key} = {listen!r}: cannot listen there: {err.strerror or err}"
+            ) from None
+    return runners
 
 
 def unsafe_reload(old: Config, new: Config) -> str | None:
@@ -366,6 +391,8 @@ def unsafe_reload(old: Config, new: Config) -> str | None:
         return "the queue file path changed"
     if old.metrics != new.metrics:
         return "the metrics listener changed"
+    if old.web != new.web:
+        return "the web view's settings changed"
     if host_settings(old) != host_settings(new):
         return "the [media] public host changed"
     return None

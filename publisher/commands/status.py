@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from publisher.adapters.registry import UnknownNetworkError, adapter_class
 from publisher.clock import SystemClock
@@ -20,10 +21,13 @@ from publisher.commands.common import (
     load,
     open_store,
 )
-from publisher.config import SecretPolicy
+from publisher.config import Config, SecretPolicy
 from publisher.states import DeliveryState
-from publisher.store import Delivery
+from publisher.store import Delivery, LoadState
 from publisher.store.db import is_sqlite
+
+if TYPE_CHECKING:
+    from publisher.store.records import AccountState
 
 SCHEMA_VERSION = 1
 LOW_SPACE = 1024 * 1024  # bytes free below which a SQLite database is reported as full
@@ -89,8 +93,60 @@ def _row(d: Delivery) -> dict[str, Any]:
     }
 
 
-async def main(args: argparse.Namespace) -> int:
-    config = load(args.config, SecretPolicy.WARN)
+@dataclass(frozen=True)
+class StatusReport:
+    """What ``status`` shows (and the web view's status page): read from the store."""
+
+    now: datetime
+    problem: str | None  # the database's, as seen from here
+    counts: Mapping[DeliveryState, int]
+    upcoming: list[Delivery]
+    sending: list[Delivery]
+    retrying: list[Delivery]
+    failed: list[Delivery]
+    unknown: list[Delivery]
+    load_state: LoadState | None
+    held: list[AccountState]  # accounts that need attention or are rate-limited now
+
+    def json(self) -> dict[str, Any]:
+        load_state = self.load_state
+        return {
+            "schema": SCHEMA_VERSION,
+            "generated_at": _iso(self.now),
+            "database_problem": self.problem,
+            "counts": {s.value: self.counts.get(s, 0) for s in DeliveryState},
+            "next": [_row(d) for d in self.upcoming],
+            "in_flight": [_row(d) for d in self.sending],
+            "retrying": [_row(d) for d in self.retrying],
+            "needs_human": {
+                "failed": [_row(d) for d in self.failed],
+                "unknown": [
+                    {**_row(d), "lookup_limit": lookup_limit(d.network) or None}
+                    for d in self.unknown
+                ],
+            },
+            "accounts": [
+                {
+                    "account": a.account,
+                    "limited_until": _iso(a.limited_until),
+                    "attention": a.attention,
+                    "reason": a.attention_reason,
+                }
+                for a in self.held
+            ],
+            "last_queue_load": None
+            if load_state is None
+            else {
+                "at": _iso(load_state.loaded_at),
+                "ok": load_state.ok,
+                "message": load_state.message,
+                "applied_at": _iso(load_state.applied_at),
+            },
+        }
+
+
+async def gather(config: Config, now: datetime) -> StatusReport:
+    """The store's view of the deliveries; UserError when there is no store to read."""
     if not database_exists(config):
         raise UserError(f"no database yet at {config.database_url}: run `publisher run` first")
     problem = database_problem(config.database_url)
@@ -99,50 +155,34 @@ async def main(args: argparse.Namespace) -> int:
     except UserError as err:  # one line already: add what the file system tells
         raise type(err)(f"{err}; {problem}" if problem else str(err)) from None
     try:
-        now = SystemClock().now()
-        counts = await store.count_by_state()
-        upcoming = await store.by_state(DeliveryState.SCHEDULED, limit=10)
-        sending = await store.by_state(DeliveryState.SENDING)
-        retrying = await store.by_state(DeliveryState.RETRYING)
-        failed = await store.by_state(DeliveryState.FAILED)
-        unknown = await store.by_state(DeliveryState.UNKNOWN)
-        load_state = await store.load_state()
         accounts = await store.account_states()
+        return StatusReport(
+            now=now,
+            problem=problem,
+            counts=await store.count_by_state(),
+            upcoming=await store.by_state(DeliveryState.SCHEDULED, limit=10),
+            sending=await store.by_state(DeliveryState.SENDING),
+            retrying=await store.by_state(DeliveryState.RETRYING),
+            failed=await store.by_state(DeliveryState.FAILED),
+            unknown=await store.by_state(DeliveryState.UNKNOWN),
+            load_state=await store.load_state(),
+            held=[
+                a
+                for a in accounts.values()
+                if a.attention or (a.limited_until and a.limited_until > now)
+            ],
+        )
     finally:
         await store.close()
-    doc: dict[str, Any] = {
-        "schema": SCHEMA_VERSION,
-        "generated_at": _iso(now),
-        "database_problem": problem,
-        "counts": {s.value: counts.get(s, 0) for s in DeliveryState},
-        "next": [_row(d) for d in upcoming],
-        "in_flight": [_row(d) for d in sending],
-        "retrying": [_row(d) for d in retrying],
-        "needs_human": {
-            "failed": [_row(d) for d in failed],
-            "unknown": [
-                {**_row(d), "lookup_limit": lookup_limit(d.network) or None} for d in unknown
-            ],
-        },
-        "accounts": [
-            {
-                "account": a.account,
-                "limited_until": _iso(a.limited_until),
-                "attention": a.attention,
-                "reason": a.attention_reason,
-            }
-            for a in accounts.values()
-            if a.attention or (a.limited_until and a.limited_until > now)
-        ],
-        "last_queue_load": None
-        if load_state is None
-        else {
-            "at": _iso(load_state.loaded_at),
-            "ok": load_state.ok,
-            "message": load_state.message,
-            "applied_at": _iso(load_state.applied_at),
-        },
-    }
+
+
+async def main(args: argparse.Namespace) -> int:
+    config = load(args.config, SecretPolicy.WARN)
+    report = await gather(config, SystemClock().now())
+    doc = report.json()
+    problem, load_state = report.problem, report.load_state
+    upcoming, sending, retrying = report.upcoming, report.sending, report.retrying
+    failed, unknown = report.failed, report.unknown
     if args.json:
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return EXIT_OK

@@ -14,22 +14,24 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from publisher.clock import SystemClock
 from publisher.commands.checks import (
+    Answers,
     Finding,
     Placer,
+    inbox_answers,
     render_adapters,
     render_deliveries,
 )
 from publisher.commands.common import EXIT_OK, EXIT_USER, fmt_local
 from publisher.commands.plan import PlanView, current_plan
 from publisher.config import Config, SecretPolicy, load_config
-from publisher.diagnostics import InvalidFileError, Severity
+from publisher.diagnostics import Diagnostic, InvalidFileError, Severity
 from publisher.queuefile import PostSpec
 from publisher.queueset import file_name, is_glob, split_glob
 from publisher.rules import rule_of
@@ -90,8 +92,12 @@ async def check(config_path: Path) -> Outcome:
     found += [Finding(w) for w in view.queue.warnings]
     found += [Finding(v) for v in policy_violations(view.planned, config, view.queue)]
     outcome.notes = list(view.report.notices)
-    checked = render_deliveries(view.pending(), view.queue.posts, config, render_adapters(config))
+    answers = await inbox_answers(config, view.queue.posts)
+    checked = render_deliveries(
+        view.pending(), view.queue.posts, config, render_adapters(config), answers
+    )
     placer = _placer(view)
+    found += _unchecked_answers(answers, view.queue.posts, placer)
     said: set[tuple[object, ...]] = set()
     for c in checked:
         for f in placer(c.planned.post_id).findings(c):
@@ -127,6 +133,31 @@ def _placer(view: PlanView) -> Callable[[str], Placer]:
         return placers[name]
 
     return placer
+
+
+def _unchecked_answers(
+    answers: Answers, posts: Sequence[PostSpec], placer: Callable[[str], Placer]
+) -> list[Finding]:
+    """Without the inbox here, a ``reply_to:`` cannot be checked: said, not failed."""
+    if answers.checked:
+        return []
+    out = []
+    for p in posts:
+        if not p.reply_to:
+            continue
+        message = (
+            f"reply_to {p.reply_to}: not checked, no database here (the inbox is on the "
+            "server: validate there, or after `publisher run` has listened)"
+        )
+        where = placer(p.id)  # the post's own file
+        line, column, field = where.locate(p, "reply_to")
+        out.append(
+            Finding(
+                Diagnostic(where.filename, line, column, field, message, Severity.WARNING),
+                post=p.id,
+            )
+        )
+    return out
 
 
 # ---------------------------------------------------------------------------- text

@@ -36,6 +36,7 @@ from publisher.adapters.base import (
 from publisher.clock import Clock
 from publisher.config import Config
 from publisher.content import DeliveryRef, PostContent, Published, RemotePart, Rendered
+from publisher.engine.answers import answering
 from publisher.engine.collect import Collector
 from publisher.engine.decide import (
     AccountRules,
@@ -47,6 +48,8 @@ from publisher.engine.decide import (
     after_error,
     triage,
 )
+from publisher.engine.listen import Listener
+from publisher.engine.notify import HumanAlerts
 from publisher.engine.runtime import Mode, post_scope
 from publisher.lifecycle import expect
 from publisher.redact import REDACTOR, Verbatim, enter_post
@@ -175,12 +178,17 @@ class Engine:
         self.mode = mode
         self.options = options or EngineOptions()
         self.observers = list(observers)
-        # Engagement readings, beside publishing and never in its way (a dry run reads none).
-        self.collector = (
-            Collector(store, clock, self.options.rand, self.holds, once=self.options.once)
-            if mode.sends
-            else None
-        )
+        # Engagement readings and listening, beside publishing and never in its way (a dry
+        # run reads nothing): each its own task, told of the config and of publications.
+        self.collector: Collector | None = None
+        self.listener: Listener | None = None
+        if mode.sends:
+            once = self.options.once
+            self.collector = Collector(store, clock, self.options.rand, self.holds, once=once)
+            alert = next(
+                (o.send for o in self.observers if isinstance(o, HumanAlerts) and o.enabled), None
+            )
+            self.listener = Listener(store, clock, self.options.rand, self.holds, alert, once=once)
         self._derive()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -232,8 +240,12 @@ class Engine:
             for name, acc in config.accounts.items()
             if acc.max_per_day is not None or acc.min_interval is not None
         )
-        if self.collector is not None:
-            self.collector.configure(config, self.adapters, self.policy)
+        for companion in self._companions:
+            companion.configure(config, self.adapters, self.policy)
+
+    @property
+    def _companions(self) -> list[Collector | Listener]:
+        return [c for c in (self.collector, self.listener) if c is not None]
 
     def request_sync(self) -> None:
         self._resync = True
@@ -265,8 +277,9 @@ class Engine:
     async def run(self) -> None:
         writer = asyncio.create_task(self._write_results(), name="result-writer")
         upkeep = asyncio.create_task(self._maintain(), name="maintenance") if self.shared else None
-        collector = self.collector
-        collecting = asyncio.create_task(collector.run(), name="engagement") if collector else None
+        companions = {
+            c: asyncio.create_task(c.run(), name=type(c).__name__.lower()) for c in self._companions
+        }
         try:
             if self.mode.sends:
                 # Learn what render needs (e.g. an instance's limits), all accounts at once
@@ -299,8 +312,8 @@ class Engine:
                     await self.clock.sleep_until(now + DB_RETRY, self._wake)
                     continue
                 self.last_pass = now
-                if self.collector is not None:
-                    self.collector.begin()
+                for companion in companions:
+                    companion.begin()
                 for o in self.observers:
                     o.on_pass(now, next_due)
                 idle = self.options.once and not self._inflight and not launched
@@ -329,12 +342,12 @@ class Engine:
                 await self.clock.sleep_until(min(wake_at, now + FAR), self._wake)
         finally:
             await self._drain()
-            if collector is not None and collecting is not None:
-                # ``run --once`` takes the readings due now before it ends (once it has made
-                # a pass); otherwise the collector stops with the engine.
+            for companion, task in companions.items():
+                # ``run --once`` takes the readings due now and reads each stream before it
+                # ends (once it has made a pass); otherwise they stop with the engine.
                 if not self.options.once or self.stopping or self.last_pass is None:
-                    collector.stop()
-                await collecting
+                    companion.stop()
+                await task
             if upkeep is not None:
                 upkeep.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -564,7 +577,12 @@ class Engine:
     async def _deliver(self, d: Delivery, claimed: datetime) -> None:
         adapter = self.adapters[d.account]
         try:
-            content = d.content()
+            content = await answering(self.store, d.content())
+        except IO_ERRORS as err:  # the inbox unread: the answer waits, nothing is failed
+            why = f"not sent: the inbox could not be read: {io_error(err)}"
+            await self._finish(d, self._unsent(d, why, claimed + DB_RETRY))
+            return
+        try:
             # This task's text from outside is scrubbed knowing what the editor wrote for it.
             enter_post(post_scope(content))
             # A long text takes a while to split (bounded, see publisher.text): meanwhile the
@@ -849,10 +867,9 @@ class Engine:
                     if not fut.done():
                         fut.set_exception(err)
                 continue
-            if self.collector is not None and any(
-                t.state is DeliveryState.PUBLISHED for t, _ in batch
-            ):
-                self.collector.published()  # written: its readings can be planned
+            if any(t.state is DeliveryState.PUBLISHED for t, _ in batch):
+                for companion in self._companions:
+                    companion.published()  # written: readings to plan, answers to mark
             for t, fut in batch:
                 if t.delivery_id in stale:
                     log.warning(
@@ -929,7 +946,7 @@ class Engine:
         mine = await self.store.take_unknown(d, now, self.options.worker, self.options.lease)
         if mine is None:
             return
-        content = mine.content()
+        content = await answering(self.store, mine.content())
         rendered: Rendered = await _render(adapter, content)
         enter_post(post_scope(content, rendered))
         window = adapter.idempotency_window

@@ -12,7 +12,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from publisher.content import LinkCard, MediaItem, MediaRef, PostContent, RemotePart, ThreadMode
+from publisher.content import (
+    LinkCard,
+    MediaItem,
+    MediaRef,
+    PostContent,
+    RemotePart,
+    ReplyTarget,
+    ThreadMode,
+)
 
 
 def content_to_json(c: PostContent) -> str:
@@ -39,6 +47,15 @@ def content_to_json(c: PostContent) -> str:
     }
     if c.first_comment:  # only when set: rows without one read as they always did
         data["first_comment"] = c.first_comment
+    if c.reply_to is not None:  # likewise: only answers carry it
+        r = c.reply_to
+        data["reply_to"] = {
+            "ref": r.ref,
+            "network": r.network,
+            "remote_id": r.remote_id,
+            "refs": dict(r.refs),
+            "item": r.item,
+        }
     return json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
 
 
@@ -64,6 +81,20 @@ def content_from_json(text: str) -> PostContent:
         language=d.get("language"),
         options=d.get("options", {}),
         first_comment=d.get("first_comment") or "",
+        reply_to=_reply_from_json(d.get("reply_to")),
+    )
+
+
+def _reply_from_json(r: dict[str, Any] | None) -> ReplyTarget | None:
+    if not r:
+        return None
+    item = r.get("item")
+    return ReplyTarget(
+        str(r["ref"]),
+        r.get("network", ""),
+        r.get("remote_id", ""),
+        dict(r.get("refs") or {}),
+        int(item) if item is not None else None,
     )
 
 

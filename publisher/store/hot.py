@@ -153,10 +153,7 @@ def mark_sending(
 
 
 def fences(conn: Connection, ids: Sequence[int]) -> dict[int, int]:
-    sql = (
-        "SELECT json_group_object(id, fence) FROM deliveries"
-        f" WHERE id IN ({_marks(len(ids))})"
-    )
+    sql = f"SELECT json_group_object(id, fence) FROM deliveries WHERE id IN ({_marks(len(ids))})"
     (blob,) = _cursor(conn).execute(sql, tuple(ids)).fetchone()
     return {int(k): v for k, v in json.loads(blob).items()}
 
@@ -181,9 +178,7 @@ def update_results(
     for chunk in _chunks(rows, width):
         values = ", ".join([f"({_marks(width)})"] * len(chunk))
         params = [
-            p
-            for r in chunk
-            for p in (r["b_id"], r["b_fence"], *(_sql_value(r[k]) for k in keys))
+            p for r in chunk for p in (r["b_id"], r["b_fence"], *(_sql_value(r[k]) for k in keys))
         ]
         _cursor(conn).execute(
             f"UPDATE deliveries SET {sets} FROM (VALUES {values}) AS v"

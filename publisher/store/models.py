@@ -199,3 +199,63 @@ class FollowerCountRow(SQLModel, table=True):
     network: str = Field(max_length=32)
     taken_at: datetime = _when()
     count: int
+
+
+class InboxItemRow(SQLModel, table=True):
+    """What people said to an account or about it (issue 20): one row per item, unique per
+    network and remote id, whichever of our accounts or watches heard it first."""
+
+    __tablename__ = "inbox_items"
+    __table_args__ = (
+        UniqueConstraint("network", "remote_id", name="uq_inbox_network_remote"),
+        Index("ix_inbox_items_account_received", "account", "received_at"),
+        Index("ix_inbox_items_state", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    network: str = Field(max_length=32)
+    remote_id: str = Field(max_length=256)
+    account: str = Field(max_length=64)  # the account that heard it
+    watch: str | None = Field(default=None, max_length=64)  # the watch that found it
+    kind: str = Field(max_length=16)  # ItemKind
+    author: str = Field(max_length=256)
+    author_name: str = Field(default="", max_length=256)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    url: str = Field(default="", max_length=2048)
+    created_at: datetime = _when()
+    received_at: datetime = _when()
+    answers: str | None = Field(default=None, max_length=256)  # remote id of our post
+    answers_post: str | None = Field(default=None, max_length=128)  # its post id, if ours
+    reply_refs: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON
+    state: str = Field(max_length=16)  # ItemState
+    state_at: datetime | None = _when(nullable=True)
+    # Our answer (``reply_to:``): written before it is sent; handled once it is published.
+    answer_post: str | None = Field(default=None, max_length=128)
+    answer_account: str | None = Field(default=None, max_length=64)
+    answered_at: datetime | None = _when(nullable=True)
+    alerted_at: datetime | None = _when(nullable=True)
+
+
+class ListenCursorRow(SQLModel, table=True):
+    """Where an account's next read resumes, per stream (its inbox, each watch)."""
+
+    __tablename__ = "listen_cursors"
+
+    account: str = Field(primary_key=True, max_length=64)
+    stream: str = Field(primary_key=True, max_length=128)  # "inbox" or "watch:<name>"
+    cursor: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    read_at: datetime = _when()
+
+
+class InboxAlertRow(SQLModel, table=True):
+    """A volume alert sent, once per rule, account and hour."""
+
+    __tablename__ = "inbox_alerts"
+    __table_args__ = (UniqueConstraint("rule", "account", "window", name="uq_inbox_alert"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str = Field(max_length=64)
+    account: str = Field(max_length=64)
+    window: datetime = _when()
+    sent_at: datetime = _when()
+    count: int

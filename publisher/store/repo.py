@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from publisher import lifecycle
 from publisher.states import DeliveryState, Outcome
-from publisher.store import claims, plans
+from publisher.store import claims, inbox, plans
 from publisher.store import engagement as eng
 from publisher.store.backend import Backend, open_backend
 from publisher.store.claims import Pass, Planner, TakeDue
@@ -588,3 +588,78 @@ class Store:
     async def last_follower_counts(self, accounts: Sequence[str]) -> dict[str, datetime]:
         """When each account's follower count was last read."""
         return await self.read(eng.last_followers, list(accounts))
+
+    # ------------------------------------------------------------ inbox (issue 20)
+
+    async def hear(
+        self,
+        account: str,
+        network: str,
+        stream: str,
+        items: Sequence[inbox.NewItem],
+        cursor: str | None,
+        now: datetime,
+    ) -> list[int]:
+        """Keep what ``account`` heard on ``stream`` and its cursor, together; the ids of the
+        items new to the inbox."""
+        return await self.transaction(inbox.hear, account, network, stream, items, cursor, now)
+
+    async def listen_cursors(self) -> dict[tuple[str, str], tuple[str | None, datetime]]:
+        return await self.read(inbox.cursors)
+
+    async def inbox_items(
+        self,
+        *,
+        states: Sequence[inbox.ItemState] = (),
+        accounts: Sequence[str] = (),
+        watch: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[inbox.InboxItem]:
+        """Items by the time they were said, newest first."""
+
+        def body(conn: Connection) -> list[inbox.InboxItem]:
+            return inbox.items(
+                conn,
+                states=states,
+                accounts=accounts,
+                watch=watch,
+                since=since,
+                until=until,
+                limit=limit,
+            )
+
+        return await self.read(body)
+
+    async def inbox_item(self, ref: str) -> inbox.InboxItem | None:
+        """The item an inbox id or an item's URL names."""
+        return await self.read(inbox.find, ref)
+
+    async def set_item_state(self, item_id: int, state: inbox.ItemState, now: datetime) -> bool:
+        return await self.transaction(inbox.set_state, item_id, state, now)
+
+    async def plan_answer(self, item_id: int, post_id: str, account: str) -> None:
+        await self.transaction(inbox.plan_answer, item_id, post_id, account)
+
+    async def settle_answers(self, now: datetime) -> list[int]:
+        return await self.transaction(inbox.settle_answers, now)
+
+    async def own_posts(
+        self, account: str, since: datetime, limit: int
+    ) -> list[tuple[str, datetime]]:
+        return await self.read(inbox.own_posts, account, since, limit)
+
+    async def unalerted_items(self, since: datetime) -> list[inbox.InboxItem]:
+        return await self.read(inbox.unalerted, since)
+
+    async def mark_alerted(self, ids: Sequence[int], now: datetime) -> None:
+        await self.transaction(inbox.mark_alerted, list(ids), now)
+
+    async def received_times(self, since: datetime, until: datetime) -> dict[str, list[datetime]]:
+        return await self.read(inbox.received_counts, since, until)
+
+    async def alert_once(
+        self, rule: str, account: str, window: datetime, count: int, now: datetime
+    ) -> bool:
+        return await self.transaction(inbox.alert_once, rule, account, window, count, now)

@@ -8,7 +8,7 @@ pytest tests; a network's own tests may call them directly.
 from __future__ import annotations
 
 import traceback
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -24,6 +24,7 @@ from publisher.adapters.base import (
     DeliveryRef,
     Found,
     LookupResult,
+    OwnPost,
     PostContent,
     RateLimitedError,
     Role,
@@ -128,8 +129,32 @@ async def check_read_fault(net: HarnessNetwork, fault: Fault) -> None:
     cls = adapter_class(net.network)
     if cls.engagement is None:
         raise NotApplicable(f"{net.network} declares no engagement reading")
-    reads = ["figures", "followers"] if cls.engagement.followers else ["figures"]
-    for what in reads:
+    read_id = net.read_id or READ_ID
+    reads: dict[str, Read] = {"figures": lambda a: a.read_engagement([read_id])}
+    if cls.engagement.followers:
+        reads["followers"] = lambda a: a.read_followers()
+    await _read_fault(net, fault, reads)
+
+
+async def check_listen_fault(net: HarnessNetwork, fault: Fault) -> None:
+    """As ``check_read_fault``, for listening (issue 20): ``read_inbox`` from the first read
+    (a per-post network asked for the comments of one post), and ``search`` where the
+    network searches."""
+    cls = adapter_class(net.network)
+    if cls.listening is None:
+        raise NotApplicable(f"{net.network} declares no listening")
+    own = [OwnPost(net.read_id or READ_ID, RESET_AT - timedelta(days=1))]
+    reads: dict[str, Read] = {"inbox": lambda a: a.read_inbox(None, own)}
+    if cls.listening.search:
+        reads["search"] = lambda a: a.search(["publisher", "#launch"], None)
+    await _read_fault(net, fault, reads)
+
+
+Read = Callable[[Adapter], Awaitable[object]]
+
+
+async def _read_fault(net: HarnessNetwork, fault: Fault, reads: Mapping[str, Read]) -> None:
+    for what, read in reads.items():
         with captured_logs() as logs:
             async with (
                 FaultServer(net, fault, everywhere=True) as server,
@@ -137,10 +162,7 @@ async def check_read_fault(net: HarnessNetwork, fault: Fault) -> None:
             ):
                 adapter = net.make(server.url, ctx.context, net.secrets)
                 try:
-                    if what == "figures":
-                        answer: object = await adapter.read_engagement([net.read_id or READ_ID])
-                    else:
-                        answer = await adapter.read_followers()
+                    answer = await read(adapter)
                 except AdapterError as caught:
                     err = caught
                 else:
@@ -321,6 +343,7 @@ __all__ = [
     "check_error_listing",
     "check_fault",
     "check_first_comment",
+    "check_listen_fault",
     "check_lookup",
     "check_read_fault",
     "check_registered",

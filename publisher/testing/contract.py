@@ -24,6 +24,7 @@ from publisher.testing.checks import (
     check_error_listing,
     check_fault,
     check_first_comment,
+    check_listen_fault,
     check_lookup,
     check_read_fault,
     check_registered,
@@ -76,6 +77,10 @@ class AdapterContract:
     @pytest.mark.asyncio
     async def test_engagement_read_fault_maps_to_our_error(self, fault: Fault) -> None:
         await _run(lambda: check_read_fault(self.harness, fault))
+
+    @pytest.mark.asyncio
+    async def test_listening_read_fault_maps_to_our_error(self, fault: Fault) -> None:
+        await _run(lambda: check_listen_fault(self.harness, fault))
 
     @pytest.mark.asyncio
     async def test_lookup(self, lookup_case: LookupCase) -> None:

@@ -193,9 +193,48 @@ class GraphServer(StrictServer):
         )
 
     def wanted_fields(self, request: web.Request, allowed: frozenset[str], node: str) -> set[str]:
-        """``fields=`` of a read, each one the node has (else Graph's error 100)."""
+        """``fields=`` of a read, each one the node has (else Graph's error 100); an edge
+        expanded (``replies{id,text}``) counts by its name (``nested_fields`` reads it)."""
+        wanted = set(self.field_specs(request))
+        unknown = wanted - allowed
+        if unknown:
+            name = sorted(unknown)[0]
+            raise self.error(
+                100, f"(#100) Tried accessing nonexisting field ({name}) on node type ({node})"
+            )
+        return wanted
+
+    def field_specs(self, request: web.Request) -> dict[str, str]:
+        """Each field of ``fields=`` with what its braces hold ("" for a plain field)."""
         raw = request.query.get("fields", "")
-        wanted = {f.strip() for f in raw.split(",") if f.strip()}
+        specs: dict[str, str] = {}
+        depth, start = 0, 0
+        for i, char in enumerate(raw + ","):
+            if char == "{":
+                depth += 1
+            elif char == "}":
+                depth -= 1
+                if depth < 0:
+                    raise self.strict(f"unbalanced braces in fields={raw!r}")
+            elif char == "," and depth == 0:
+                item = raw[start:i].strip()
+                start = i + 1
+                if not item:
+                    continue
+                name, brace, inner = item.partition("{")
+                if brace and not inner.endswith("}"):
+                    raise self.strict(f"bad field expansion {item!r}")
+                specs[name.strip()] = inner[:-1] if brace else ""
+        if depth:
+            raise self.strict(f"unbalanced braces in fields={raw!r}")
+        return specs
+
+    def nested_fields(
+        self, request: web.Request, edge: str, allowed: frozenset[str], node: str
+    ) -> set[str]:
+        """The fields asked of an expanded edge (``replies{id,text}``): each one its node has."""
+        inner = self.field_specs(request).get(edge, "")
+        wanted = {f.strip() for f in inner.split(",") if f.strip()}
         unknown = wanted - allowed
         if unknown:
             name = sorted(unknown)[0]

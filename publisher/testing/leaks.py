@@ -25,8 +25,13 @@ def traces(value: str) -> set[str]:
     its percent-encodings, JSON strings, base64 at each of the three byte offsets (the
     characters that depend on its bytes alone, both alphabets) and hex. Computed here,
     independently of ``publisher.redact``."""
-    texts = {value, quote(value, safe=""), quote(quote(value, safe=""), safe=""),
-             json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    texts = {
+        value,
+        quote(value, safe=""),
+        quote(quote(value, safe=""), safe=""),
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+    }
     out: set[str] = set()
     for text in texts | {t.replace("/", "\\/") for t in texts}:
         data = text.encode()

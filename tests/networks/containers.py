@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 from aiohttp import web
@@ -70,7 +70,8 @@ class Dialect:
 
 
 # A comment's fields (the IG Comment node's, as far as the server keeps them).
-COMMENT_FIELDS = frozenset({"id", "text", "username", "timestamp", "like_count", "hidden"})
+REPLY_FIELDS = frozenset({"id", "text", "username", "timestamp", "like_count", "hidden"})
+COMMENT_FIELDS = REPLY_FIELDS | {"replies"}
 
 
 @dataclass
@@ -92,6 +93,8 @@ class Post:
     timestamp: datetime
     children: list[Container]
     reply_to: str | None = None
+    author: str | None = None  # someone else's username (a reply or mention heard); None: ours
+    mention: bool = False  # names the account (someone else's)
 
 
 @dataclass
@@ -101,6 +104,7 @@ class Comment:
     text: str
     username: str
     timestamp: datetime
+    parent_id: str | None = None  # the comment it replies to (IG nests one level)
 
 
 @dataclass
@@ -134,7 +138,7 @@ class ContainerServer(GraphServer):
 
     # ------------------------------------------------------------------ test controls
 
-    async def __aenter__(self) -> ContainerServer:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -154,9 +158,12 @@ class ContainerServer(GraphServer):
         self.posts.append(post)
         return post.id
 
-    def add_comment(self, media_id: str, text: str, username: str) -> str:
-        """A comment already on a media (someone else's, or the account's own)."""
-        comment = Comment(self._new_id(), media_id, text, username, self.now())
+    def add_comment(
+        self, media_id: str, text: str, username: str, *, parent: str | None = None
+    ) -> str:
+        """A comment already on a media (someone else's, or the account's own), or a reply
+        to the comment ``parent``."""
+        comment = Comment(self._new_id(), media_id, text, username, self.now(), parent)
         self.comments.append(comment)
         return comment.id
 
@@ -166,7 +173,9 @@ class ContainerServer(GraphServer):
 
     def usage(self) -> int:
         since = self.now() - self.window
-        return sum(1 for p in self.posts if p.timestamp > since and p.reply_to is None)
+        return sum(
+            1 for p in self.posts if p.timestamp > since and p.reply_to is None and p.author is None
+        )
 
     def _new_id(self) -> str:
         return str(next(self._ids))
@@ -440,15 +449,21 @@ class ContainerServer(GraphServer):
         injection = self.take("comments")
         if injection is not None:
             return self.answer(injection)
-        # Graph lists a media's comments newest first.
-        matching = [c for c in reversed(self.comments) if c.media_id == media.id]
+        nested = self.nested_fields(request, "replies", REPLY_FIELDS, "IGComment")
+        # Graph lists a media's comments newest first, each with its replies (oldest first)
+        # when the ``replies`` edge is expanded.
+        matching = [
+            c for c in reversed(self.comments) if c.media_id == media.id and c.parent_id is None
+        ]
         page = matching[start : start + limit]
         data = []
         for c in page:
-            doc: dict[str, Any] = {"id": c.id, "text": c.text, "username": c.username}
-            doc["timestamp"] = graph_time(c.timestamp)
-            doc.update(like_count=0, hidden=False)
-            data.append({k: v for k, v in doc.items() if k in wanted or k == "id"})
+            doc = self.comment_doc(c, wanted)
+            if "replies" in wanted:
+                replies = [r for r in self.comments if r.parent_id == c.id]
+                if replies:
+                    doc["replies"] = {"data": [self.comment_doc(r, nested) for r in replies]}
+            data.append(doc)
         body: dict[str, Any] = {"data": data}
         if start + len(page) < len(matching):
             body["paging"] = {
@@ -459,6 +474,13 @@ class ContainerServer(GraphServer):
                 ),
             }
         return web.json_response(body)
+
+    @staticmethod
+    def comment_doc(c: Comment, wanted: set[str]) -> dict[str, Any]:
+        doc: dict[str, Any] = {"id": c.id, "text": c.text, "username": c.username}
+        doc["timestamp"] = graph_time(c.timestamp)
+        doc.update(like_count=0, hidden=False)
+        return {k: v for k, v in doc.items() if k in wanted or k == "id"}
 
     # ------------------------------------------------------------------ reads
 
@@ -494,7 +516,9 @@ class ContainerServer(GraphServer):
             (
                 p
                 for p in self.posts
-                if p.timestamp.timestamp() >= since and (p.reply_to is not None) == replies
+                if p.timestamp.timestamp() >= since
+                and (p.reply_to is not None) == replies
+                and p.author is None
             ),
             key=lambda p: p.timestamp,
             reverse=True,

@@ -2,7 +2,10 @@
 kept by key, and createRecord answering as an error-table case wants.
 
 The reference PDS (``pds.py``) needs Node; this one answers the error table and the
-contract's lookups without it.
+contract's lookups without it. It also plays the AppView the PDS proxies ``app.bsky.*`` to
+(the reference PDS cannot serve notifications without one): ``getPosts``, ``getProfile``,
+and what the account hears (``listNotifications``, ``searchPosts``: ``xrpc_listen``), with
+the lexicons' parameters only.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import datetime, timedelta
 from aiohttp import web
 
 from publisher.testing import NOW, LocalServer
+from tests.networks.bluesky.xrpc_listen import LISTEN_NSIDS, Listens
 
 DID = "did:plc:errortables0000000000000"
 B_RESET = NOW + timedelta(minutes=5)
@@ -24,7 +28,7 @@ def epoch(when: datetime) -> str:
 
 
 @dataclass
-class Xrpc:
+class Xrpc(Listens):
     """Just enough of a PDS: sessions, records, and createRecord answering as told.
 
     ``create``: "expired-once", "auth-required", "rate-limit", "retry-after", or "ok" (the
@@ -82,7 +86,7 @@ class Xrpc:
                     {"error": "RecordNotFound", "message": "Could not locate record"}, status=400
                 )
             return web.json_response(record)
-        if nsid in ("app.bsky.feed.getPosts", "app.bsky.actor.getProfile"):
+        if nsid in ("app.bsky.feed.getPosts", "app.bsky.actor.getProfile", *LISTEN_NSIDS):
             return self._appview(request, nsid, auth)
         if nsid != "com.atproto.repo.createRecord":
             return web.json_response({"error": "MethodNotImplemented"}, status=501)
@@ -104,6 +108,9 @@ class Xrpc:
                 headers={"Retry-After": "45"},
             )
         body = json.loads(await request.read())
+        refused = self.check_reply(body["record"])
+        if refused:
+            return _invalid(f"Invalid app.bsky.feed.post record: {refused}")
         rkey = body["rkey"]
         uri = f"at://{DID}/app.bsky.feed.post/{rkey}"
         self.records[rkey] = {"uri": uri, "cid": "bafyreiexample", "value": body["record"]}
@@ -120,6 +127,9 @@ class Xrpc:
             )
         if self.reads == "rate-limit":
             return _rate_limited()
+        if nsid in LISTEN_NSIDS:
+            status, doc = self.listen(nsid, request.query)
+            return web.json_response(doc, status=status)
         if nsid == "app.bsky.actor.getProfile":
             if set(request.query) != {"actor"} or request.query["actor"] not in (DID, "brand.test"):
                 return _invalid("Error: actor must be a valid did or a handle")

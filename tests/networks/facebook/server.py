@@ -11,14 +11,19 @@ Endpoints (under ``/{version}``): ``POST /{page}/feed`` (JSON or form), ``POST
 ``GET /debug_token``, the engagement reads (``tests.networks.facebook.reads``): ``GET
 /?ids=…``, ``GET /{post}``, ``GET /{post}/insights``, and on a page post ``POST
 /{post-id}/comments`` (``message``: Graph's "Create a comment" on a Page post, answering
-``{"id"}``) and ``GET /{post-id}/comments`` (``fields`` of id, message, from, created_time;
-``filter``, ``limit``, ``after``). Tests inject Graph errors by code, with usage headers, per
-endpoint.
+``{"id"}``) and ``GET /{post-id}/comments`` (``fields`` of id, message, from, created_time,
+permalink_url, parent; ``filter`` toplevel or stream, ``order`` chronological or
+reverse_chronological, ``limit``, ``after``), the same two on a comment (its replies: Graph
+nests one level, so a reply to a reply joins its top comment's thread). For listening
+(issue 20), ``hear`` adds someone's comment on a page post and ``replies_to`` lists the
+page's answers in a comment's thread. Tests inject Graph errors by code, with usage headers,
+per endpoint.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +32,7 @@ from urllib.parse import urlencode
 
 from aiohttp import BodyPartReader, web
 
+from publisher.adapters.listening import ItemKind
 from publisher.testing.graph import GraphServer as GraphBase
 from publisher.testing.graph import RecordedRequest as RecordedRequest
 from publisher.testing.graph import error_body as error_body
@@ -47,7 +53,9 @@ POST_READ_FIELDS = frozenset({"id", "message", "created_time", "permalink_url"})
 PAGE_READ_FIELDS = frozenset({"id", "name", "followers_count"})
 POSTS_QUERY = frozenset({"since", "until", "fields", "limit", "after", "access_token"})
 COMMENT_FIELDS = frozenset({"message", "access_token"})  # no attachments modelled
-COMMENT_READ_FIELDS = frozenset({"id", "message", "from", "created_time"})
+COMMENT_READ_FIELDS = frozenset(
+    {"id", "message", "from", "created_time", "permalink_url", "parent"}
+)
 COMMENTS_QUERY = frozenset({"fields", "filter", "limit", "after", "order", "access_token"})
 MAX_COMMENT = 8_000
 
@@ -79,6 +87,8 @@ class RecordedComment:
     message: str
     from_id: str
     created_time: datetime
+    parent_id: str | None = None  # the comment it replies to
+    from_name: str = ""
 
 
 @dataclass
@@ -144,7 +154,7 @@ class GraphServer(GraphBase):
                 return web.json_response(self.reads.insights(rest[0], dict(request.query)))
         except Refused as err:
             raise self.error(err.code, err.message, err.status, err.subcode) from None
-        if len(rest) == 2 and rest[1] == "comments" and self._known_post(rest[0]):
+        if len(rest) == 2 and rest[1] == "comments" and self._commentable(rest[0]):
             if method == "POST":
                 return self._comment(rest[0], fields)
             if method == "GET":
@@ -401,14 +411,60 @@ class GraphServer(GraphBase):
             body["paging"] = paging
         return web.json_response(body)
 
+    # ------------------------------------------------------------------ listening
+
+    def hear(
+        self, kind: ItemKind, text: str, *, author: str = "ana", answers: str | None = None
+    ) -> tuple[str, str]:
+        """A comment by ``author`` on the page's post ``answers`` (Facebook hears nothing
+        else): its id and permalink."""
+        if kind is not ItemKind.COMMENT or answers is None or not self._known_post(answers):
+            raise ValueError(f"Facebook hears comments on the page's posts, not {kind}")
+        comment = self._add_comment(answers, text, _person_id(author), author)
+        return comment.id, self._permalink(comment)
+
+    def add_reply(self, comment_id: str, text: str, author: str = "ana") -> str:
+        """A reply by ``author`` to the comment ``comment_id``."""
+        parent = self._comment_by_id(comment_id)
+        assert parent is not None
+        reply = self._add_comment(parent.post_id, text, _person_id(author), author, parent.id)
+        return reply.id
+
+    def replies_to(self, remote_id: str) -> list[str]:
+        """The page's comments answering the comment ``remote_id`` (in its thread)."""
+        return [
+            c.id for c in self.comments if c.parent_id == remote_id and c.from_id == self.page_id
+        ]
+
+    def _add_comment(
+        self, post_id: str, message: str, from_id: str, name: str, parent: str | None = None
+    ) -> RecordedComment:
+        number = post_id.partition("_")[2]
+        comment = RecordedComment(
+            f"{number}_{self._new_id()}", post_id, message, from_id, self.now(), parent, name
+        )
+        self.comments.append(comment)
+        return comment
+
+    def _permalink(self, comment: RecordedComment) -> str:
+        number = comment.post_id.partition("_")[2]
+        tail = comment.id.partition("_")[2]
+        return f"https://www.facebook.com/{self.page_id}/posts/{number}?comment_id={tail}"
 
     # ------------------------------------------------------------------ comments
 
     def _known_post(self, post_id: str) -> bool:
         return any(p.id == post_id for p in self.posts)
 
-    def _comment(self, post_id: str, fields: Mapping[str, Any]) -> web.Response:
-        """Create a comment on a page post, as the page (its token)."""
+    def _comment_by_id(self, comment_id: str) -> RecordedComment | None:
+        return next((c for c in self.comments if c.id == comment_id), None)
+
+    def _commentable(self, object_id: str) -> bool:
+        return self._known_post(object_id) or self._comment_by_id(object_id) is not None
+
+    def _comment(self, object_id: str, fields: Mapping[str, Any]) -> web.Response:
+        """Create a comment on a page post, or a reply to a comment (Graph puts a reply to a
+        reply in the thread of the top comment), as the page (its token)."""
         unknown = set(fields) - COMMENT_FIELDS
         if unknown:
             raise self.strict(f"unknown /comments fields {sorted(unknown)}")
@@ -420,22 +476,30 @@ class GraphServer(GraphBase):
         injection = self.take("comment")
         if injection is not None and not injection.commit:
             return self.answer(injection)
-        number = post_id.partition("_")[2]
-        comment = RecordedComment(
-            f"{number}_{self._new_id()}", post_id, message, self.page_id, self.now()
-        )
-        self.comments.append(comment)
+        on = self._comment_by_id(object_id)
+        if on is None:
+            post_id, parent = object_id, None
+        else:
+            post_id, parent = on.post_id, on.parent_id or on.id
+        comment = self._add_comment(post_id, message, self.page_id, self.page_name, parent)
         if injection is not None:
             return self.answer(injection)
         return web.json_response({"id": comment.id})
 
-    def _comments(self, post_id: str, request: web.Request) -> web.Response:
+    def _comments(self, object_id: str, request: web.Request) -> web.Response:
+        """A post's comments (``filter=toplevel``: its top comments; ``stream``: all, replies
+        included) or a comment's replies, ``order`` chronological (Graph's default) or
+        reverse_chronological."""
         unknown = set(request.query) - COMMENTS_QUERY
         if unknown:
             raise self.strict(f"unknown /comments parameters {sorted(unknown)}")
         wanted = self.wanted_fields(request, COMMENT_READ_FIELDS, "Comment")
-        if request.query.get("filter", "toplevel") not in ("toplevel", "stream"):
+        stream = request.query.get("filter", "toplevel")
+        if stream not in ("toplevel", "stream"):
             raise self.error(100, "(#100) filter must be one of toplevel, stream")
+        order = request.query.get("order", "chronological")
+        if order not in ("chronological", "reverse_chronological"):
+            raise self.error(100, "(#100) order must be chronological or reverse_chronological")
         try:
             limit = min(int(request.query.get("limit", str(self.page_size))), self.page_size)
             start = int(request.query.get("after", "0"))
@@ -444,7 +508,15 @@ class GraphServer(GraphBase):
         injection = self.take("comments")
         if injection is not None:
             return self.answer(injection)
-        mine = [c for c in self.comments if c.post_id == post_id]
+        if self._known_post(object_id):
+            mine = [
+                c
+                for c in self.comments
+                if c.post_id == object_id and (stream == "stream" or c.parent_id is None)
+            ]
+        else:
+            mine = [c for c in self.comments if c.parent_id == object_id]
+        mine.sort(key=lambda c: c.created_time, reverse=order == "reverse_chronological")
         page = mine[start : start + limit]
         data = []
         for c in page:
@@ -452,9 +524,19 @@ class GraphServer(GraphBase):
             if "message" in wanted:
                 doc["message"] = c.message
             if "from" in wanted:
-                doc["from"] = {"name": self.page_name, "id": c.from_id}
+                doc["from"] = {"name": c.from_name or self.page_name, "id": c.from_id}
             if "created_time" in wanted:
                 doc["created_time"] = graph_time(c.created_time)
+            if "permalink_url" in wanted:
+                doc["permalink_url"] = self._permalink(c)
+            if "parent" in wanted and c.parent_id is not None:
+                parent = self._comment_by_id(c.parent_id)
+                assert parent is not None
+                doc["parent"] = {
+                    "created_time": graph_time(parent.created_time),
+                    "message": parent.message,
+                    "id": parent.id,
+                }
             data.append(doc)
         body: dict[str, Any] = {"data": data}
         if page:
@@ -462,14 +544,25 @@ class GraphServer(GraphBase):
                 "cursors": {"before": str(start), "after": str(start + len(page))}
             }
             if start + len(page) < len(mine):
-                query = {"access_token": self.token, "limit": str(limit),
-                         "after": str(start + len(page))}
+                query = {
+                    "access_token": self.token,
+                    "limit": str(limit),
+                    "after": str(start + len(page)),
+                }
+                for name in ("fields", "filter", "order"):
+                    if name in request.query:
+                        query[name] = request.query[name]
                 paging["next"] = (
-                    f"https://graph.facebook.com/{self.version}/{post_id}/comments?"
+                    f"https://graph.facebook.com/{self.version}/{object_id}/comments?"
                     + urlencode(query)
                 )
             body["paging"] = paging
         return web.json_response(body)
+
+
+def _person_id(name: str) -> str:
+    """A stable user id for a commenter's name."""
+    return f"9{zlib.crc32(name.encode()):010d}"
 
 
 def _fold_form_arrays(fields: dict[str, Any], server: GraphServer) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tests.networks.containers import ContainerServer, Dialect
+from tests.networks.container_listen import ListeningServer
+from tests.networks.containers import Dialect
 
 INSTAGRAM = Dialect(
     name="instagram",
@@ -54,7 +55,7 @@ INSTAGRAM = Dialect(
 
 
 @dataclass
-class InstagramServer(ContainerServer):
+class InstagramServer(ListeningServer):
     dialect: Dialect = field(default=INSTAGRAM)
     user_id: str = "17841400000000001"
     token: str = "EAAG-ig-token-for-tests-1a2b"

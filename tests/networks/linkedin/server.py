@@ -12,10 +12,11 @@ LinkedIn rule) say "strict server:".
 Endpoints: ``POST /rest/images?action=initializeUpload``, ``PUT /dms-uploads/{id}`` (the
 upload URL it hands out), ``POST /rest/posts``, ``GET /rest/posts/{urn}``, ``GET /rest/posts
 ?q=author``, ``GET /rest/organizations/{id}``, ``GET /v2/userinfo``, and the Comments API
-on a post: ``POST /rest/socialActions/{urn}/comments`` (``actor``, ``object``,
-``message.text``; 201 with the comment, its URN in ``$URN`` and ``x-restli-id``) and ``GET
-/rest/socialActions/{urn}/comments``. Tests inject failures per endpoint, optionally after
-doing the work (the request "landed").
+on a post or a comment: ``POST /rest/socialActions/{urn}/comments`` (201 with the comment,
+its URN in ``$URN`` and ``x-restli-id``) and ``GET /rest/socialActions/{urn}/comments``
+(``tests.networks.linkedin.comments``); ``hear`` adds someone's comment on one of our posts,
+``replies_to`` lists our comments on a comment. Tests inject failures per endpoint (a 429
+with ``Retry-After`` included), optionally after doing the work (the request "landed").
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from aiohttp import web
 
+from publisher.adapters.listening import ItemKind
 from publisher.testing.strict import Reject, StrictServer
+from tests.networks.linkedin import comments
+from tests.networks.linkedin.comments import RecordedComment, comment_url, comment_urn
+from tests.networks.linkedin.documents import UNRECOGNIZED as UNRECOGNIZED
+from tests.networks.linkedin.documents import error_body as error_body
+from tests.networks.linkedin.documents import input_error as input_error
 from tests.networks.linkedin.reads import LinkedInReads, Refused
 
 Endpoint = Literal[
@@ -49,8 +56,6 @@ ACTIVE_VERSIONS = frozenset(
     {"202512", "202601", "202602", "202603", "202604", "202605", "202606", "202607",
      "202608", "202609", "202610", "202611"}
 )
-COMMENT_FIELDS = frozenset({"actor", "object", "message", "parentComment", "content"})
-MAX_COMMENT = 1_250
 VISIBILITIES = frozenset({"PUBLIC", "CONNECTIONS", "LOGGED_IN", "CONTAINER"})
 POST_FIELDS = frozenset(
     {
@@ -65,7 +70,6 @@ DISTRIBUTION_FIELDS = frozenset(
 )
 MEDIA_FIELDS = frozenset({"id", "altText", "title"})
 ARTICLE_FIELDS = frozenset({"source", "title", "description", "thumbnail", "thumbnailAltText"})
-UNRECOGNIZED = "unrecognized field found but not allowed"
 IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
 
 INVALID_TOKEN = {
@@ -78,33 +82,6 @@ INVALID_TOKEN = {
 _TEMPLATE = re.compile(r"\{hashtag\|(\\#|#|＃)\|([^\W_]+)\}")
 _HASHTAG = re.compile(r"[#＃]([^\W_]+)")
 _MENTION = re.compile(r"@\[((?:\\.|[^\]\\])+)\]\((urn:li:(?:person|organization):[A-Za-z0-9_-]+)\)")
-
-
-def error_body(status: int, message: str, code: str | None = None, **extra: Any) -> dict[str, Any]:
-    """LinkedIn's error document."""
-    body: dict[str, Any] = {"status": status, "message": message}
-    if code is not None:
-        body["code"] = code
-    body.update(extra)
-    return body
-
-
-def input_error(path: str, message: str, code: str = "INVALID_VALUE") -> dict[str, Any]:
-    """Rest.li's 422 for a body that does not validate."""
-    return {
-        "errorDetailType": "com.linkedin.common.error.BadRequest",
-        "message": f"ERROR :: {path} :: {message}\n",
-        "errorDetails": {
-            "inputErrors": [
-                {
-                    "description": message,
-                    "input": {"inputPath": {"fieldPath": path}},
-                    "code": code,
-                }
-            ]
-        },
-        "status": 422,
-    }
 
 
 def duplicate_body(urn: str) -> dict[str, Any]:
@@ -223,29 +200,6 @@ class RecordedPost:
 
 
 @dataclass
-class RecordedComment:
-    urn: str
-    actor: str
-    object: str
-    text: str
-    created_at: datetime
-
-    def doc(self) -> dict[str, Any]:
-        ms = int(self.created_at.timestamp() * 1000)
-        comment_id = self.urn.rsplit(",", 1)[-1].rstrip(")")
-        return {
-            "actor": self.actor,
-            "object": self.object,
-            "message": {"text": self.text, "attributes": []},
-            "id": comment_id,
-            "$URN": self.urn,
-            "commentUrn": self.urn,
-            "created": {"actor": self.actor, "time": ms},
-            "lastModified": {"actor": self.actor, "time": ms},
-        }
-
-
-@dataclass
 class RecordedRequest:
     method: str
     raw_path: str
@@ -349,6 +303,23 @@ class LinkedInServer(StrictServer):
 
     def post(self, urn: str) -> RecordedPost | None:
         return next((p for p in self.posts if p.urn == urn), None)
+
+    def hear(
+        self, kind: ItemKind, text: str, *, author: str = "ana", answers: str | None = None
+    ) -> tuple[str, str]:
+        """Someone's comment on our post ``answers`` (LinkedIn hears comments only): its URN
+        and URL."""
+        post = self.post(answers or "")
+        if kind is not ItemKind.COMMENT or post is None:
+            raise ValueError(f"LinkedIn hears comments on our posts, not a {kind} on {answers}")
+        urn = comment_urn(post.urn, next(self._post_ids))
+        actor = author if author.startswith("urn:li:") else f"urn:li:person:{author}"
+        self.comments.append(RecordedComment(urn, actor, post.urn, text, self.now()))
+        return urn, comment_url(post.urn, urn)
+
+    def replies_to(self, remote_id: str) -> list[str]:
+        """Our comments on the comment ``remote_id``."""
+        return [c.urn for c in self.comments if c.parent == remote_id and c.actor == self.author]
 
     def requests_to(self, method: str, prefix: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == method and r.raw_path.startswith(prefix)]
@@ -705,66 +676,38 @@ class LinkedInServer(StrictServer):
 
     # ------------------------------------------------------------------ comments
 
-    def _post_of(self, raw_urn: str) -> RecordedPost:
+    def _target(self, raw_urn: str) -> tuple[str, RecordedComment | None]:
+        """The post a comments path names, and the comment when it names one."""
         urn = unquote(raw_urn)
         if raw_urn == urn and ":" in urn:
             raise Reject(_json(400, error_body(
                 400, "strict server: a URN in a Rest.li 2.0 path must be URL-encoded"
             )))
-        post = self.post(urn)
+        on = next((c for c in self.comments if c.urn == urn), None)
+        post = self.post(on.object if on is not None else urn)
         if post is None:
-            raise Reject(_json(404, error_body(404, f"Post {urn} not found", "NOT_FOUND")))
-        return post
+            raise Reject(_json(404, error_body(404, f"{urn} not found", "NOT_FOUND")))
+        return post.urn, on
 
     def _comment(self, raw_urn: str, doc: dict[str, Any]) -> web.StreamResponse:
-        post = self._post_of(raw_urn)
-        for key in doc:
-            if key not in COMMENT_FIELDS:
-                return _json(422, input_error(f"/{key}", UNRECOGNIZED))
-            if key in ("parentComment", "content"):
-                return _json(422, input_error(f"/{key}", f"strict server: {key} not modelled"))
-        for key in ("actor", "message"):
-            if key not in doc:
-                return _json(422, input_error(f"/{key}", "field is required but not found"))
-        if doc.get("object", post.urn) != post.urn:
-            return _json(422, input_error("/object", "object must be the post in the path"))
-        if doc["actor"] != self.author:
-            return _json(403, error_body(
-                403, f"Not enough permissions to comment as {doc['actor']}", "ACCESS_DENIED"
-            ))
-        message = doc["message"]
-        if not isinstance(message, dict) or set(message) - {"text", "attributes"}:
-            return _json(422, input_error("/message", "expected {text, attributes}"))
-        text = message.get("text")
-        if not isinstance(text, str) or not text.strip():
-            return _json(422, input_error("/message/text", "field is required"))
-        if len(text) > MAX_COMMENT:
-            return _json(422, input_error(
-                "/message/text", f"length of text exceeds {MAX_COMMENT} characters"
-            ))
-        activity = post.urn.rsplit(":", 1)[-1]
-        urn = f"urn:li:comment:(urn:li:activity:{activity},{next(self._post_ids)})"
-        comment = RecordedComment(urn, doc["actor"], post.urn, text, self.now())
-        self.comments.append(comment)
-        return _json(201, comment.doc(), headers={"x-restli-id": quote(urn, safe="")})
+        post, on = self._target(raw_urn)
+
+        def new_urn() -> str:
+            return comment_urn(post, next(self._post_ids))
+
+        try:
+            made = comments.create(self.comments, doc, post, on, self.author, new_urn, self.now())
+        except comments.Refused as err:
+            return _json(err.status, err.doc)
+        return _json(201, made.doc(), headers={"x-restli-id": quote(made.urn, safe="")})
 
     def _comments(self, raw_urn: str, query: str) -> web.StreamResponse:
-        post = self._post_of(raw_urn)
-        params = dict(parse_qsl(query))
-        unknown = sorted(set(params) - {"start", "count"})
-        if unknown:
-            return _json(400, error_body(400, f"strict server: unknown parameter {unknown[0]}"))
+        post, on = self._target(raw_urn)
         try:
-            start, count = int(params.get("start", "0")), int(params.get("count", "10"))
-        except ValueError:
-            return _json(400, error_body(400, "count and start must be integers"))
-        if not 1 <= count <= 100 or start < 0:
-            return _json(400, error_body(400, "count must be 1 to 100, start at least 0"))
-        mine = [c.doc() for c in self.comments if c.object == post.urn]
-        return _json(200, {
-            "paging": {"start": start, "count": count, "links": [], "total": len(mine)},
-            "elements": mine[start : start + count],
-        })
+            doc = comments.listing(self.comments, post, on.urn if on else None, query)
+        except comments.Refused as err:
+            return _json(err.status, err.doc)
+        return _json(200, doc)
 
     # ------------------------------------------------------------------ identity
 

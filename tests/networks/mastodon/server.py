@@ -41,6 +41,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from publisher.testing.servers import LocalServer
+from tests.networks.mastodon.listen_server import Listened
 from tests.paths import CONFORMANCE
 
 SPEC_PATH = Path(
@@ -94,7 +95,9 @@ def spec() -> dict[str, Any]:
 
 @cache
 def _registry() -> Registry[Any]:
-    resource = Resource.from_contents(spec(), default_specification=DRAFT202012)
+    # oneOf read as anyOf everywhere (see ``_relocate``): a Status's ``quote`` is a Quote or
+    # a ShallowQuote, and any quote Mastodon sends matches both (neither closes its fields).
+    resource = Resource.from_contents(_relocate(spec()), default_specification=DRAFT202012)
     return Registry().with_resource(SPEC_URI, resource)  # type: ignore[no-any-return]
 
 
@@ -207,6 +210,7 @@ class Accepted:
     json: Any = None
     form: dict[str, str] = field(default_factory=dict)
     files: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)  # name, type, data
+    raw_query: list[tuple[str, str]] = field(default_factory=list)  # repeated names kept
 
 
 @dataclass
@@ -239,6 +243,8 @@ class Status:
     reblogs: int = 0
     quotes: int | None = None
     deleted: bool = False  # deleted by its author: 404 Record not found
+    author: str | None = None  # another account's acct (``user@domain``); None: the account's
+    quote_of: str | None = None  # the id of the status it quotes
 
 
 @dataclass
@@ -257,7 +263,7 @@ class Failure:
 # ---------------------------------------------------------------------------- the server
 
 
-class MastodonServer:
+class MastodonServer(Listened):
     """Start with ``async with MastodonServer() as server``; point an adapter at ``server.url``."""
 
     def __init__(
@@ -317,6 +323,7 @@ class MastodonServer:
         self._hang = asyncio.Event()
         self._server: LocalServer | None = None
         self.url = ""
+        Listened.__init__(self)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -436,6 +443,7 @@ class MastodonServer:
             ("GET", "/api/v1/accounts/verify_credentials"): self._verify,
             ("GET", "/api/v1/accounts/{id}/statuses"): self._account_statuses,
             ("GET", "/api/v1/statuses/{id}"): self._get_status,
+            **self.listening_handlers(),
         }
 
     def _take_failure(self, op: Operation) -> Failure | None:
@@ -523,6 +531,7 @@ class MastodonServer:
             path=request.path,
             template=op.template,
             query=dict(request.query),
+            raw_query=list(request.query.items()),
             headers={k: v for k, v in request.headers.items()},
         )
         self._validate_parameters(request, op)
@@ -553,13 +562,23 @@ class MastodonServer:
 
     def _validate_parameters(self, request: web.Request, op: Operation) -> None:
         params = {(p["in"], p["name"]): p for p in map(_deref, op.spec.get("parameters", []))}
-        for name, value in request.query.items():
-            p = params.get(("query", name))
+        for name in dict.fromkeys(request.query):
+            # Rails reads ``name[]=a&name[]=b`` as an array (the documents name it ``name``).
+            base = name.removesuffix("[]")
+            p = params.get(("query", base))
             if p is None:
                 raise _Refusal(422, f"unknown query parameter {name!r}")
-            errors = schema_errors(p.get("schema", {}), _coerce(value, p.get("schema", {})))
+            schema = _deref(p.get("schema", {}))
+            values = request.query.getall(name)
+            if schema.get("type") == "array":
+                value: Any = [_coerce(v, schema.get("items", {})) for v in values]
+            elif name != base or len(values) > 1:
+                raise _Refusal(422, f"query parameter {base} takes one value")
+            else:
+                value = _coerce(values[0], schema)
+            errors = schema_errors(schema, value)
             if errors:
-                raise _Refusal(422, f"query parameter {name}: {errors[0]}")
+                raise _Refusal(422, f"query parameter {base}: {errors[0]}")
         for name, value in op.params.items():
             p = params.get(("path", name))
             if p is not None and schema_errors(p.get("schema", {}), value):
@@ -766,7 +785,9 @@ class MastodonServer:
             raise _Refusal(404, RECORD_NOT_FOUND)
         limit = min(int(req.query.get("limit", "20")), 40)
         ordered = sorted(
-            (s for s in self.statuses if not s.deleted), key=lambda s: int(s.id), reverse=True
+            (s for s in self.statuses if not s.deleted and s.author is None),
+            key=lambda s: int(s.id),
+            reverse=True,
         )
         if "max_id" in req.query:
             ordered = [s for s in ordered if int(s.id) < int(req.query["max_id"])]
@@ -862,14 +883,16 @@ class MastodonServer:
             "blurhash": None,
         }
 
-    def _account_json(self) -> dict[str, Any]:
-        base = f"https://{self.domain}"
+    def _account_json(self, acct: str | None = None) -> dict[str, Any]:
+        """The account's own (``acct`` None), or another's (``user@domain``)."""
+        username, domain = (acct or self.username).partition("@")[::2]
+        base = f"https://{domain or self.domain}"
         missing = f"{base}/avatars/original/missing.png"
         return {
-            "id": self.account_id,
-            "username": self.username,
-            "acct": self.username,
-            "display_name": "Brand",
+            "id": self.account_id if acct is None else self.account_id_of(acct),
+            "username": username,
+            "acct": acct or self.username,
+            "display_name": "Brand" if acct is None else username.title(),
             "locked": False,
             "bot": False,
             "discoverable": True,
@@ -877,34 +900,46 @@ class MastodonServer:
             "group": False,
             "created_at": "2022-11-06T00:00:00.000Z",
             "note": "",
-            "url": f"{base}/@{self.username}",
-            "uri": f"{base}/users/{self.username}",
+            "url": f"{base}/@{username}",
+            "uri": f"{base}/users/{username}",
             "avatar": missing,
             "avatar_static": missing,
             "header": f"{base}/headers/original/missing.png",
             "header_static": f"{base}/headers/original/missing.png",
             "followers_count": self.followers,
             "following_count": 0,
-            "statuses_count": len(self.statuses),
+            "statuses_count": sum(1 for s in self.statuses if s.author == acct),
             "last_status_at": None,
             "emojis": [],
             "fields": [],
         }
 
-    def _status_json(self, status: Status) -> dict[str, Any]:
-        base = f"https://{self.domain}"
+    def _status_json(self, status: Status, *, nested: bool = False) -> dict[str, Any]:
+        username, domain = (status.author or self.username).partition("@")[::2]
+        base = f"https://{domain or self.domain}"
         parent = next((s for s in self.statuses if s.id == status.in_reply_to_id), None)
+        parent_account = None
+        if parent is not None:
+            parent_account = (
+                self.account_id if parent.author is None else self.account_id_of(parent.author)
+            )
+        quoted = self.status(status.quote_of) if status.quote_of else None
+        quote: dict[str, Any] | None = None
+        if status.quote_of is not None and (nested or quoted is None):
+            quote = {"state": "accepted", "quoted_status_id": status.quote_of}
+        elif quoted is not None:
+            quote = {"state": "accepted", "quoted_status": self._status_json(quoted, nested=True)}
         return {
             "id": status.id,
             "created_at": _iso(status.created_at),
             "in_reply_to_id": status.in_reply_to_id,
-            "in_reply_to_account_id": self.account_id if parent else None,
+            "in_reply_to_account_id": parent_account,
             "sensitive": status.sensitive,
             "spoiler_text": status.spoiler_text,
             "visibility": status.visibility,
             "language": status.language,
-            "uri": f"{base}/users/{self.username}/statuses/{status.id}",
-            "url": f"{base}/@{self.username}/{status.id}",
+            "uri": f"{base}/users/{username}/statuses/{status.id}",
+            "url": f"{base}/@{username}/{status.id}",
             "replies_count": sum(1 for s in self.statuses if s.in_reply_to_id == status.id),
             "reblogs_count": status.reblogs,
             "favourites_count": status.favourites,
@@ -918,13 +953,16 @@ class MastodonServer:
             "filtered": [],
             "reblog": None,
             "application": {"name": "publisher", "website": None},
-            "account": self._account_json(),
+            "account": self._account_json(status.author),
             "media_attachments": [self._media_json(self.media[m]) for m in status.media_ids],
             "mentions": [],
-            "tags": [],
+            "tags": [
+                {"name": t, "url": f"https://{self.domain}/tags/{t}"} for t in tags_of(status.text)
+            ],
             "emojis": [],
             "card": None,
             "poll": None,
+            **({} if quote is None else {"quote": quote}),
             **({} if status.quotes is None else {"quotes_count": status.quotes}),
         }
 
@@ -986,6 +1024,12 @@ _ENTITY = re.compile(
     r"|(?<![=/\w])#(?P<tag>\w+)"
     r"|(?<![=/\w])@(?P<user>\w+(?:[.-]+\w+)*)(?:@(?P<domain>[\w.-]+\w))?"
 )
+
+
+def tags_of(text: str) -> list[str]:
+    """The hashtags of a status's text, lower-cased, once each."""
+    return list(dict.fromkeys(m.group("tag").lower() for m in _ENTITY.finditer(text)
+                              if m.group("tag")))
 
 
 def _fill(template: str, params: Mapping[str, str]) -> str:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tests.networks.containers import ContainerServer, Dialect
+from tests.networks.container_listen import ListeningServer
+from tests.networks.containers import Dialect
 
 THREADS = Dialect(
     name="threads",
@@ -55,7 +56,7 @@ THREADS = Dialect(
 
 
 @dataclass
-class ThreadsServer(ContainerServer):
+class ThreadsServer(ListeningServer):
     dialect: Dialect = field(default=THREADS)
     user_id: str = "26000000000000001"
     token: str = "THAA-threads-token-for-tests-3c4d"

@@ -25,14 +25,20 @@ send: 401/403/429/503 bodies are ``about:blank`` problem documents (``title``, `
 ``type``, ``status``), a 400 is the ``invalid-request`` document with ``errors[].message``.
 Messages the server makes up for its own strictness start with "strict server:".
 
-Two deliberate departures from the document: ``GET /2/users/{id}/tweets`` takes
-``tweet.fields`` (the name docs.x.com, tweepy and the live API use) as well as the spec's
-``post.fields``; and ``POST /2/media/upload/initialize`` requires ``media_type``,
+Three deliberate departures from the document: ``GET /2/users/{id}/tweets`` (and the other
+reads) take ``tweet.fields`` (the name docs.x.com, tweepy and the live API use) as well as the
+spec's ``post.fields``; those take ``author_id``, ``referenced_tweets`` and
+``in_reply_to_user_id``, which docs.x.com lists and the live API serves but the document's
+enum (2.167) leaves out; and ``POST /2/media/upload/initialize`` requires ``media_type``,
 ``total_bytes`` and ``media_category``, which X needs even though the schema marks none
 required.
 
 Engagement reads (``GET /2/tweets?ids=…``, ``public_metrics`` of ``GET /2/users/me``) answer
 from ``reads`` (``tests.networks.x.reads``: figures, deleted and hidden posts, followers).
+
+Listening (``GET /2/users/{id}/mentions``, ``GET /2/tweets/search/recent``) answers from
+``listen`` (``tests.networks.x.listen``): ``hear`` adds someone's post, ``replies_to`` lists
+ours replying to one; a reply may answer a post heard.
 
 Knobs for tests: ``duplicate_texts`` (403 duplicate for those texts; a text already posted
 is a duplicate too unless ``reject_repeats`` is off), ``fail(method, path, nth=...)`` to fail
@@ -68,7 +74,10 @@ from aiohttp import BodyPartReader, web
 from oauthlib.oauth1.rfc5849 import signature, utils
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
+from publisher.adapters.listening import ItemKind
 from publisher.testing.servers import LocalServer
+from tests.networks.x.listen import Listen
+from tests.networks.x.listen import Refused as ListenRefused
 from tests.networks.x.reads import Reads, posts_by_ids, user_metrics
 from tests.paths import CONFORMANCE
 
@@ -83,6 +92,8 @@ INVALID_TOKEN = "Value passed for the token was invalid."
 DUPLICATE_DETAIL = "You are not allowed to create a Tweet with duplicate content."
 REPLY_GONE_DETAIL = "You attempted to reply to a Tweet that is deleted or not visible to you."
 INVALID_REQUEST = "https://api.x.com/2/problems/invalid-request"
+# Post fields docs.x.com lists (and X serves) that the OpenAPI document's enum leaves out.
+LIVE_POST_FIELDS = frozenset({"author_id", "referenced_tweets", "in_reply_to_user_id"})
 NOT_FOUND_PROBLEM = "https://api.x.com/2/problems/resource-not-found"
 
 # ---------------------------------------------------------------------------
@@ -353,6 +364,7 @@ class XServer:
         self.status_polls: list[str] = []  # media ids, one per STATUS request
         self.failures: list[Failure] = []
         self.reads = Reads()  # what the engagement reads answer (tests.networks.x.reads)
+        self.listen = Listen(user_id, username)  # others' posts (tests.networks.x.listen)
         self._nonces: set[tuple[str, str]] = set()
         self._post_ids = itertools.count(1_870_000_000_000_000_001, 1000)
         self._media_ids = itertools.count(1_880_000_000_000_000_001, 7)
@@ -421,6 +433,20 @@ class XServer:
         )
         self.posts.append(post)
         return post
+
+    def hear(
+        self, kind: ItemKind, text: str, *, author: str = "ana", answers: str | None = None
+    ) -> tuple[str, str]:
+        """Someone's post that the mentions timeline (or, for FOUND, search alone) returns:
+        its id and URL."""
+        said = self.listen.hear(
+            kind, text, author, answers, lambda: str(next(self._post_ids)), self.now()
+        )
+        return said.id, self.listen.url(said)
+
+    def replies_to(self, remote_id: str) -> list[str]:
+        """Our posts replying to ``remote_id``."""
+        return [p.id for p in self.created if p.reply_to == remote_id]
 
     @property
     def created(self) -> list[Post]:
@@ -496,6 +522,8 @@ class XServer:
             ("POST", r"/2/media/metadata", "/2/media/metadata"),
             ("GET", r"/2/users/me", "/2/users/me"),
             ("GET", r"/2/users/([^/]+)/tweets", "/2/users/{id}/tweets"),
+            ("GET", r"/2/users/([^/]+)/mentions", "/2/users/{id}/mentions"),
+            ("GET", r"/2/tweets/search/recent", "/2/tweets/search/recent"),
         ]
         for m, pattern, template in routes:
             match = re.fullmatch(pattern, path)
@@ -667,7 +695,8 @@ class XServer:
 
     def _check_query(self, request: web.Request, route: str) -> None:
         declared = dict(_query_parameters(route, request.method))
-        if "post.fields" in declared:  # the live name, see the module docstring
+        if "post.fields" in declared:  # the live name and fields, see the module docstring
+            declared["post.fields"] = _live_fields(declared["post.fields"])
             declared["tweet.fields"] = declared["post.fields"]
         for name in request.query:
             if name not in declared:
@@ -837,6 +866,8 @@ class XServer:
             return 200, doc
         if route == "/2/tweets":
             return self._create_post(record)
+        if route in ("/2/users/{id}/mentions", "/2/tweets/search/recent"):
+            return self._listen(route, path_id, record)
         if route == "/2/media/upload" and record.method == "POST":
             return self._upload_simple(record)
         if route == "/2/media/upload":
@@ -886,7 +917,8 @@ class XServer:
             raise bad("strict server: images cannot be mixed with a video or GIF",
                       media_ids=media_ids)
         reply_to = body.get("reply", {}).get("in_reply_to_tweet_id")
-        if reply_to is not None and not any(p.id == reply_to for p in self.posts):
+        known = any(p.id == reply_to for p in self.posts) or self.listen.holds(str(reply_to))
+        if reply_to is not None and not known:
             raise Reject(403, problem(403, "Forbidden", REPLY_GONE_DETAIL), "reply to unknown")
         if text in self.duplicate_texts or (
             self.reject_repeats and text and any(p.body.get("text") == text for p in self.posts)
@@ -1045,6 +1077,19 @@ class XServer:
         media.alt_text = alt["text"]
         return 200, {"data": {"id": media.id, "associated_metadata": body["metadata"]}}
 
+    def _listen(
+        self, route: str, user_id: str | None, record: Recorded
+    ) -> tuple[int, dict[str, Any]]:
+        fields = _fields(record.query, "tweet")
+        try:
+            if route == "/2/tweets/search/recent":
+                return 200, self.listen.search(record.query, fields, self.now())
+            if user_id != self.user_id:
+                raise ListenRefused(f"strict server: the mentions of {user_id} are not ours")
+            return 200, self.listen.mentions(record.query, fields)
+        except ListenRefused as err:
+            raise bad(str(err)) from None
+
     def _timeline(self, user_id: str, record: Recorded) -> tuple[int, dict[str, Any]]:
         if user_id != self.user_id:
             return 200, {
@@ -1096,6 +1141,13 @@ class XServer:
         if items:
             doc["data"] = items
         return 200, doc
+
+
+def _live_fields(param: dict[str, Any]) -> dict[str, Any]:
+    """``post.fields`` with the fields the live API (docs.x.com) takes beyond the document's."""
+    schema = copy.deepcopy(param["schema"])
+    schema["items"]["enum"] = sorted({*schema["items"]["enum"], *LIVE_POST_FIELDS})
+    return {**param, "schema": schema}
 
 
 def _fields(query: dict[str, str], kind: str) -> set[str]:
