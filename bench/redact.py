@@ -50,9 +50,21 @@ def main() -> None:
     redactor = Redactor()
     for s in secrets:
         redactor.add(s)
-    words = ["the", "post", "was", "refused", "HTTP", "400", "status", "é", "→",
-             "https://api.x.com/2/tweets", '{"detail":"x"}', "oauth_nonce",
-             base64.b64encode(rng.randbytes(30)).decode()]
+    words = [
+        "the",
+        "post",
+        "was",
+        "refused",
+        "HTTP",
+        "400",
+        "status",
+        "é",
+        "→",
+        "https://api.x.com/2/tweets",
+        '{"detail":"x"}',
+        "oauth_nonce",
+        base64.b64encode(rng.randbytes(30)).decode(),
+    ]
     chunks, size = [], 0
     while size < 1_000_000:
         w = rng.choice(words)

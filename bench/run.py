@@ -6,7 +6,8 @@ figures; one table with the targets closes the run. Nothing here asserts: the nu
 the machine, so they are measured and reported, never used as pass/fail in tests.
 
 ``--quick`` shrinks every size tenfold and the timed windows to 15 s, for a smoke run;
-``--only NAME`` runs one benchmark (queue, precision, burst, idle, scale, render, startup).
+``--only NAME`` runs one benchmark (queue, precision, burst, idle, scale, render, startup,
+engagement, listen, queueglob).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ NAMES = (
     "startup",
     "engagement",
     "listen",
+    "queueglob",
 )
 LOADS: list[float] = []  # the machine's load average, sampled around each benchmark
 
@@ -1387,6 +1389,10 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[Figure]:
                     figures += await bench_engagement(args.quick, workdir)
                 elif name == "listen":
                     figures += await bench_listen(args.quick, workdir)
+                elif name == "queueglob":
+                    from bench.queue_glob import bench_queue_glob
+
+                    figures += await bench_queue_glob(sizes, workdir, args.quick)
             except Exception as err:  # one broken benchmark must not hide the others
                 print(f"[{name}] FAILED: {err}", file=sys.stderr)
                 figures.append(Figure(name, "benchmark failed (see above)", "—", "", False))

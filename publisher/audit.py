@@ -26,14 +26,14 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from itertools import pairwise
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from publisher.marks import EVERGREEN_MARK, REPEAT_MARK
+from publisher.marks import EVERGREEN_MARK, FILE_MARK, REPEAT_MARK
 from publisher.states import DeliveryState, Outcome
 from publisher.times import localize
 
@@ -77,8 +77,16 @@ class By(StrEnum):
     WEEK = "week"
 
 
+class Group(StrEnum):
+    """What the rows are per: an account, or a queue file (one file per team)."""
+
+    ACCOUNT = "account"
+    FILE = "file"
+
+
 class Scope(StrEnum):
     ACCOUNT = "account"  # one account
+    FILE = "file"  # every audited account's deliveries of one queue file
     NETWORK = "network"  # every audited account of one network
     ALL = "all"  # every audited account
 
@@ -164,6 +172,7 @@ class Row:
     # Of ``published``: evergreen posts' and repeats' deliveries (publisher.rules).
     evergreen: int = 0
     repeated: int = 0
+    file: str | None = None  # scope file: the queue file's name
 
     @property
     def hours(self) -> float:
@@ -213,6 +222,14 @@ class AuditReport:
     totals: tuple[Row, ...]
     networks: tuple[NetworkSeries, ...]
     accounts: tuple[str, ...] = field(default=())
+    group: Group = Group.ACCOUNT
+
+
+def file_part(post_id: str, single: str) -> str:
+    """The queue file a delivery's post comes from: its name in a qualified id
+    (``team-a.yaml:launch``), else ``single``, the one queue file's name."""
+    name, mark, _ = post_id.rpartition(FILE_MARK)
+    return name if mark else single
 
 
 # ----------------------------------------------------------------------------- the calendar
@@ -385,8 +402,12 @@ def audit(
     by: By = By.WEEK,
     accounts: Sequence[str] = (),
     networks: Sequence[str] = (),
+    files: str | None = None,
 ) -> AuditReport:
     """Compute the report. ``accounts``/``networks`` restrict it (empty: everything).
+
+    With ``files`` (the name of a single queue file, for posts with bare ids), the rows are
+    per queue file instead of per account (``Group.FILE``): a team's own figures.
 
     Audited accounts are those of ``targets`` plus any that only the store still knows (an
     account removed from the config keeps its history, with no target).
@@ -398,22 +419,26 @@ def audit(
     since, until, now = since.astimezone(UTC), until.astimezone(UTC), now.astimezone(UTC)
 
     events: dict[str, _Events] = defaultdict(_Events)
+    per_file: dict[tuple[str, str], _Events] = defaultdict(_Events)  # by (account, file)
     network_of: dict[str, str] = {name: t.network for name, t in targets.items()}
     for d in deliveries:
         state = DeliveryState(d.state)
         if state is DeliveryState.DRY_RUN:
             continue
         network_of.setdefault(d.account, d.network)
-        ev = events[d.account]
-        if state is DeliveryState.PUBLISHED and d.published_at is not None:
-            ev.published.append(d)
-        elif state is DeliveryState.FAILED:
-            ev.failed.append(d)
-        elif state is DeliveryState.MISSED:
-            ev.missed.append(d.scheduled_at)
-        elif state is DeliveryState.CANCELED:
-            ev.canceled.append(d.scheduled_at)
-    for ev in events.values():
+        evs = [events[d.account]]
+        if files is not None:
+            evs.append(per_file[(d.account, file_part(d.post_id, files))])
+        for ev in evs:
+            if state is DeliveryState.PUBLISHED and d.published_at is not None:
+                ev.published.append(d)
+            elif state is DeliveryState.FAILED:
+                ev.failed.append(d)
+            elif state is DeliveryState.MISSED:
+                ev.missed.append(d.scheduled_at)
+            elif state is DeliveryState.CANCELED:
+                ev.canceled.append(d.scheduled_at)
+    for ev in (*events.values(), *per_file.values()):
         ev.sort()
     tries = Counter(a.delivery_id for a in attempts if a.outcome != Outcome.DRY_RUN.value)
 
@@ -496,7 +521,13 @@ def audit(
                 None if full is None else full * per_period,
             )
         )
-    totals = [*account_totals, *network_totals]
+    group = Group.ACCOUNT
+    if files is not None:
+        group = Group.FILE
+        rows, file_totals = _file_rows(per_file, chosen, cal, since, until, tries, now)
+        totals = [*file_totals, *network_totals]
+    else:
+        totals = [*account_totals, *network_totals]
     if chosen:
         totals.append(
             _row(
@@ -523,7 +554,36 @@ def audit(
         totals=tuple(totals),
         networks=tuple(series),
         accounts=tuple(chosen),
+        group=group,
     )
+
+
+def _file_rows(
+    events: Mapping[tuple[str, str], _Events],
+    chosen: Sequence[str],
+    cal: Sequence[Period],
+    since: datetime,
+    until: datetime,
+    tries: Mapping[int, int],
+    now: datetime,
+) -> tuple[list[Row], list[Row]]:
+    """Rows per queue file and period, and a total per file, over the chosen accounts;
+    ``events`` by (account, file)."""
+    picked = set(chosen)
+    by_file: dict[str, _Events] = {}
+    for (account, name), ev in sorted(events.items()):
+        if account in picked:
+            by_file[name] = by_file[name].merged(ev) if name in by_file else ev
+    rows: list[Row] = []
+    totals: list[Row] = []
+    for name in sorted(by_file):
+        ev = by_file[name]
+        for p in cal:
+            row = _row(Scope.FILE, ANY, ANY, p.label, p.start, p.end, ev, None, tries, now)
+            rows.append(replace(row, file=name))
+        total = _row(Scope.FILE, ANY, ANY, "total", since, until, ev, None, tries, now)
+        totals.append(replace(total, file=name))
+    return rows, totals
 
 
 # --------------------------------------------------------------------------- serialization
@@ -574,6 +634,7 @@ def row_json(row: Row, zone: ZoneInfo) -> dict[str, Any]:
         "retries_per_delivery": _num(row.retries_per_delivery),
         "evergreen": row.evergreen,
         "repeated": row.repeated,
+        **({} if row.file is None else {"file": row.file}),
     }
 
 
@@ -584,6 +645,7 @@ def report_json(report: AuditReport) -> dict[str, Any]:
         "generated_at": _utc_iso(report.now),
         "timezone": z.key,
         "by": report.by.value,
+        "group": report.group.value,
         "window": {
             "since": _local_iso(report.since, z),
             "until": _local_iso(report.until, z),
@@ -608,10 +670,16 @@ def _csv_cell(value: Any) -> str:
     return str(value)
 
 
+def csv_header(report: AuditReport) -> tuple[str, ...]:
+    """``CSV_HEADER``, and a last column ``file`` when the rows are per queue file."""
+    return CSV_HEADER + (("file",) if report.group is Group.FILE else ())
+
+
 def csv_rows(report: AuditReport) -> list[list[str]]:
-    """The CSV body (without the header): account × period rows, then the totals rows."""
+    """The CSV body (without the header): account (or file) × period rows, then the totals."""
     out = []
+    header = csv_header(report)
     for row in (*report.rows, *report.totals):
         obj = row_json(row, report.zone)
-        out.append([_csv_cell(obj[k]) for k in CSV_HEADER])
+        out.append([_csv_cell(obj.get(k)) for k in header])
     return out

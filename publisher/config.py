@@ -7,6 +7,8 @@ key by reading the file's table headers and key names.
 
 from __future__ import annotations
 
+import fnmatch
+import glob
 import os
 import re
 import tomllib
@@ -705,6 +707,15 @@ def check_utm(params: Mapping[str, str]) -> str | None:
     return check_values(params)
 
 
+def _matches_pattern(path: Path, queue: Path) -> bool:
+    """Whether ``path`` could be one of a queue pattern's files (``queue.d/*.yaml``): the
+    daemon would apply what it appends before anyone reviews it."""
+    if not glob.has_magic(str(queue)):
+        return False
+    patterns = {str(queue), str(queue).replace("**/", "")}
+    return any(fnmatch.fnmatchcase(str(path), p) for p in patterns)
+
+
 def _feeds_problems(
     feeds: FeedsSettings,
     into: Path | None,
@@ -725,7 +736,7 @@ def _feeds_problems(
                 '[[feeds.source]] needs [feeds] into = "FILE": the file the team reviews',
             )
         )
-    if into is not None and into == queue:
+    if into is not None and (into == queue or _matches_pattern(into, queue)):
         line, col = loc.find(("feeds", "into"))
         out.append(
             Diagnostic(
@@ -733,7 +744,8 @@ def _feeds_problems(
                 line,
                 col,
                 "feeds.into",
-                "must not be the queue file: feed items go to a file the team reviews first",
+                "must not be the queue file (nor one of its pattern's): feed items go to a "
+                "file the team reviews first",
             )
         )
     for i, source in enumerate(feeds.source):

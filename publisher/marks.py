@@ -9,3 +9,6 @@ from __future__ import annotations
 # Editors' ids may not hold them, so nothing collides with a generated id.
 REPEAT_MARK = "@"
 EVERGREEN_MARK = "~"
+# Between a queue file's name and a post's id when the queue is many files
+# (``team-a.yaml:launch``, publisher.queueset): the last one splits them.
+FILE_MARK = ":"

@@ -16,6 +16,7 @@ from publisher.config import Config
 from publisher.diagnostics import Diagnostic, Severity
 from publisher.durations import format_duration
 from publisher.queuefile import QueueFile
+from publisher.queueset import file_of, is_glob
 from publisher.slots import Slot
 from publisher.times import format_local, localize
 
@@ -66,12 +67,16 @@ def plan_deliveries(
     previous: Mapping[tuple[str, str], PlannedDelivery] | None = None,
     *,
     ordered: bool = True,
+    held: Mapping[str, set[datetime]] | None = None,
 ) -> list[PlannedDelivery]:
     """Every (post, account) delivery of the file, ordered by due time, then file order.
 
     Timed posts are due at ``at``. A post without ``at`` keeps the slot in ``kept`` for that
     account if it has one; otherwise, in file order, it takes the account's first slot after
     ``now`` at which no other delivery of the account (timed or slotted) is due.
+
+    ``held`` are times per account that deliveries outside ``queue`` keep (a queue file with
+    errors keeps its plan, publisher.queueset): no slot is given at them.
 
     ``previous`` is the last plan: a delivery planned as it was is that very object, so a
     re-sync of a big file builds only what changed (and can tell it by identity). Without
@@ -101,7 +106,7 @@ def plan_deliveries(
                         f"{post.id}: account {name} has no slots (load_queue reports this)"
                     )
                 if taken is None:
-                    taken = _taken(queue, kept)
+                    taken = _taken(queue, kept, held)
                 slots = free.get(name)
                 if slots is None:
                     slots = free[name] = next_slot_times(account.slots, config.timezone, now)
@@ -158,9 +163,15 @@ def plan_order(queue: QueueFile, planned: Iterable[PlannedDelivery]) -> list[Pla
     return sorted(some, key=rank)
 
 
-def _taken(queue: QueueFile, kept: Mapping[tuple[str, str], datetime]) -> dict[str, set[datetime]]:
-    """The times already due per account: timed posts and slots given out before."""
-    taken: dict[str, set[datetime]] = {}
+def _taken(
+    queue: QueueFile,
+    kept: Mapping[tuple[str, str], datetime],
+    held: Mapping[str, set[datetime]] | None = None,
+) -> dict[str, set[datetime]]:
+    """The times already due per account: timed posts, slots given out before, ``held``."""
+    taken: dict[str, set[datetime]] = {
+        name: {t.astimezone(UTC) for t in times} for name, times in (held or {}).items()
+    }
     for post in queue.posts:
         for name in post.accounts:
             if post.at is not None:
@@ -194,13 +205,13 @@ def policy_violations(
         by_account.setdefault(p.account, []).append(p)
 
     out: list[Diagnostic] = []
+    many = is_glob(config.queue_path)  # one file per team: each post's own file
 
     def report(p: PlannedDelivery, key: str, message: str) -> None:
         line, col = where.get(p.post_id, (1, 1))
+        file = file_of(config, p.post_id) if many else filename
         out.append(
-            Diagnostic(
-                filename, line, col, f"accounts.{p.account}.{key}", message, Severity.WARNING
-            )
+            Diagnostic(file, line, col, f"accounts.{p.account}.{key}", message, Severity.WARNING)
         )
 
     for name in sorted(by_account):

@@ -32,6 +32,16 @@ from publisher.queuefile import (
     queue_text,
     read_queue_bytes,
 )
+from publisher.queueset import (
+    FileCache,
+    carry_moves,
+    is_glob,
+    keep_files,
+    members_digest,
+    no_files,
+    read_members,
+    timeless,
+)
 from publisher.rules import expand, has_rules
 from publisher.schedule import PlannedDelivery, plan_deliveries, plan_order
 from publisher.states import CANCELED_BY_SYNC, DeliveryState
@@ -69,6 +79,9 @@ class SyncReport:
     # line each with the reason, and when the plan is to be made again (time moves it).
     choices: list[str] = field(default_factory=list)
     replan_at: datetime | None = None
+    # A queue of many files (publisher.queueset): those with errors, whose last good plan
+    # stays while the others are applied. ``errors`` holds their problems.
+    kept_files: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -78,14 +91,20 @@ class SyncReport:
     def summary(self) -> str:
         if self.failure is not None:
             return f"queue not applied: {self.failure}; the last good plan stays"
-        if self.errors:
+        if self.errors and not self.kept_files:
             return f"queue not applied: {len(self.errors)} error(s); the last good plan stays"
         if self.skipped:
             return "queue unchanged"
-        return (
+        done = (
             f"queue applied: {self.added} added, {self.updated} updated, "
             f"{self.canceled} canceled, {self.unchanged} unchanged"
         )
+        if self.kept_files:
+            done += (
+                f"; not applied, {len(self.errors)} error(s) in {', '.join(self.kept_files)}: "
+                "their last good plan stays"
+            )
+        return done
 
 
 def plan_fingerprint(config: Config, queue_bytes: bytes) -> str:
@@ -333,6 +352,10 @@ class _Applied:
     # resend of one must be canceled, and one in flight reported, at every sync.
     watch: set[Key]
     slots: dict[Key, datetime]  # the slot times given out: ``plan``'s from_slot part
+    # A queue pattern's files kept for their errors when it was applied: left out of
+    # ``plan`` and ``posts``, with the times their deliveries hold (no new slot takes one).
+    kept: frozenset[str] = frozenset()
+    held: dict[str, set[datetime]] = field(default_factory=dict)
 
 
 @dataclass
@@ -364,6 +387,7 @@ class SyncCache:
 
     def __init__(self) -> None:
         self.parse = ParseCache()
+        self.files = FileCache()  # the same for each file of a queue pattern
         self._applied: _Applied | None = None
         self.incremental = False  # how the last applied sync diffed (tests, benches)
         # The last sync built much anew (a full diff, many posts parsed, a refused file):
@@ -395,7 +419,9 @@ async def _incremental_index(
     index = await store.plan_entries(need)
     kept = {k: due for k, due in applied.slots.items() if k[0] not in need}
     kept.update(kept_assignments(index))
-    planned = plan_deliveries(queue, config, now, kept, previous=old, ordered=False)
+    planned = plan_deliveries(
+        queue, config, now, kept, previous=old, ordered=False, held=applied.held
+    )
     more: set[str] = set()
     changed: list[PlannedDelivery] = []
     still = 0  # deliveries of the last plan still planned
@@ -489,19 +515,22 @@ def _remember_increment(
     applied.fingerprint, applied.applied_at = fingerprint, now
 
 
-async def sync_queue(
-    config: Config,
-    store: Store,
-    now: datetime,
-    *,
-    force: bool = False,
-    cache: SyncCache | None = None,
-) -> SyncReport:
-    """Load, validate and apply the queue file; an invalid one changes only the load record.
+@dataclass
+class _Loaded:
+    """A queue parsed for a sync: one file, or the good files of a pattern."""
 
-    ``cache``, kept by the caller from one sync to the next (the daemon does), makes a
-    re-sync after an edit cost about what the edit changed.
-    """
+    queue: QueueFile
+    fingerprint: str
+    kept: frozenset[str] = frozenset()  # files with errors (their stored plan stays)
+    errors: list[Diagnostic] = field(default_factory=list)  # the kept files' errors
+    warnings: list[Diagnostic] = field(default_factory=list)  # the kept files' warnings
+    paths: dict[str, Path] = field(default_factory=dict)  # each file by its name
+
+
+async def _load_file(
+    config: Config, store: Store, now: datetime, force: bool, cache: SyncCache | None
+) -> _Loaded | SyncReport:
+    """The queue file, parsed; a report when there is nothing to apply."""
     path: Path = config.queue_path
     try:
         data = await asyncio.to_thread(read_queue_bytes, path)  # bounded: see queue_text
@@ -510,14 +539,11 @@ async def sync_queue(
         await store.record_load(LoadState(now, False, None, str(diag), None))
         return SyncReport(applied=False, errors=[diag])
     fingerprint = plan_fingerprint(config, data)
-    if cache is not None:
-        cache.churned = True
-    last = await store.load_state()
     # A file with rules plans according to the time too: it is never skipped as unchanged.
     timeless = b"repeat" not in data and b"evergreen" not in data
-    if not force and timeless and last is not None and last.ok and last.file_hash == fingerprint:
-        await store.record_load(LoadState(now, True, fingerprint, "unchanged", last.applied_at))
-        return SyncReport(applied=True, skipped=True)
+    skipped = await _unchanged(store, now, fingerprint, force or not timeless)
+    if skipped is not None:
+        return skipped
     try:
         # Parse the bytes that were fingerprinted (the file may change meanwhile), off the
         # loop; the bytes are dropped first (a big file's text is enough to hold).
@@ -534,23 +560,122 @@ async def sync_queue(
             errors=err.errors,
             warnings=[d for d in err.diagnostics if d not in err.errors],
         )
+    return _Loaded(queue, fingerprint)
+
+
+async def _load_files(
+    config: Config, store: Store, now: datetime, force: bool, cache: SyncCache | None
+) -> _Loaded | SyncReport:
+    """The files of a queue pattern, each parsed alone (publisher.queueset)."""
+    members = await asyncio.to_thread(read_members, config.queue_path)
+    if not members:  # a typo or a missing mount must not withdraw every post
+        diag = no_files(config)
+        await store.record_load(LoadState(now, False, None, str(diag), None))
+        return SyncReport(applied=False, errors=[diag])
+    fingerprint = plan_fingerprint(config, members_digest(members))
+    skipped = await _unchanged(store, now, fingerprint, force or not timeless(members))
+    if skipped is not None:
+        return skipped
+    files = cache.files if cache is not None else FileCache()
+    found = await asyncio.to_thread(files.load, config, members)
+    del members
+    if len(found.kept) == len(found.files):  # no file to apply: as for one broken file
+        errors = found.errors
+        await store.record_load(
+            LoadState(now, False, None, "\n".join(str(d) for d in errors), None)
+        )
+        return SyncReport(applied=False, errors=errors, warnings=found.warnings)
+    return _Loaded(
+        found.queue,
+        fingerprint,
+        found.kept,
+        found.errors,
+        found.warnings,
+        {f.name: f.path for f in found.files},
+    )
+
+
+async def _unchanged(
+    store: Store, now: datetime, fingerprint: str, always: bool
+) -> SyncReport | None:
+    """The report of a sync that has nothing to do: the same files as the last applied."""
+    if always:
+        return None
+    last = await store.load_state()
+    if last is not None and last.ok and last.file_hash == fingerprint:
+        await store.record_load(LoadState(now, True, fingerprint, "unchanged", last.applied_at))
+        return SyncReport(applied=True, skipped=True)
+    return None
+
+
+def _finish(report: SyncReport, loaded: _Loaded, now: datetime) -> LoadState:
+    """The report with the kept files' problems, and the load record it makes."""
+    report.errors = list(loaded.errors)
+    report.warnings += loaded.warnings
+    report.kept_files = sorted(loaded.kept)
+    if not loaded.kept:
+        return LoadState(now, True, loaded.fingerprint, report.summary(), now)
+    # Applied but for the kept files: recorded as not ok (``status`` and /healthz say so,
+    # and the same files are never skipped as unchanged), and as applied now.
+    message = "\n".join([report.summary(), *(str(d) for d in report.errors)])
+    return LoadState(now, False, loaded.fingerprint, message, now)
+
+
+async def sync_queue(
+    config: Config,
+    store: Store,
+    now: datetime,
+    *,
+    force: bool = False,
+    cache: SyncCache | None = None,
+) -> SyncReport:
+    """Load, validate and apply the queue file; an invalid one changes only the load record.
+
+    With a queue pattern (publisher.queueset), each file is applied or kept on its own.
+    ``cache``, kept by the caller from one sync to the next (the daemon does), makes a
+    re-sync after an edit cost about what the edit changed.
+    """
+    if cache is not None:
+        cache.churned = True
+    if is_glob(config.queue_path):
+        loaded = await _load_files(config, store, now, force, cache)
+    else:
+        loaded = await _load_file(config, store, now, force, cache)
+    if isinstance(loaded, SyncReport):
+        return loaded
     async with store.sync_turn() as mine:
         if not mine:  # another daemon is applying the same file right now
             return SyncReport(applied=True, skipped=True, busy=True)
         applied = cache._valid_for(await store.load_state()) if cache is not None else None
+        queue = loaded.queue
         rules = has_rules(queue)
-        if cache is not None and applied is not None and not rules:
+        # Files kept for their errors: incremental only while the same files are kept as
+        # when this plan was applied (one fixed or newly broken: read it all).
+        same_kept = applied is not None and applied.kept == loaded.kept
+        if cache is not None and applied is not None and not rules and same_kept:
+            moved: list[Diagnostic] = []
+            if loaded.paths and any(p.id not in applied.posts for p in queue.posts):
+                # A post new to the plan may be one moved from another file: the posts
+                # removed before count too, and only the store has them.
+                stored = await store.post_index()
+                queue, moved = carry_moves(
+                    queue, stored, loaded.kept, config.accounts, loaded.paths
+                )
             step = await _incremental_index(queue, config, store, now, applied)
             changes, report = diff_plan(
                 queue, step.planned, config, step.index, applied.posts, now, fetched=step.fetched
             )
+            report.warnings += moved
             report.unchanged += step.total - len(step.planned)
-            load = LoadState(now, True, fingerprint, report.summary(), now)
+            load = _finish(report, loaded, now)
             cache._applied = None  # until the store and this memory agree again
             if await store.apply(changes, load, expect=(applied.fingerprint, applied.applied_at)):
-                _remember_increment(applied, fingerprint, now, step, changes)
+                _remember_increment(applied, loaded.fingerprint, now, step, changes)
                 cache._applied, cache.incremental = applied, True
-                cache.churned = cache.parse.mode != "chunked" or cache.parse.parsed > CHURN
+                if loaded.paths:  # many files: what their parses built
+                    cache.churned = cache.files.whole or cache.files.fresh > CHURN
+                else:
+                    cache.churned = cache.parse.mode != "chunked" or cache.parse.parsed > CHURN
                 return report
         # No memory of the stored plan, or not the store's last one: read it all. The apply
         # writes nothing if a delivery it changes has changed state since it was read (a
@@ -559,20 +684,30 @@ async def sync_queue(
             cache._applied = None
         for _ in range(FULL_TRIES):
             index = await store.plan_index()
+            posts = await store.post_index()
+            held: dict[str, set[datetime]] = {}
+            if loaded.kept:  # their deliveries and posts stay as they are
+                index, posts, held = keep_files(index, posts, loaded.kept)
+            queue, moved = loaded.queue, []
+            if loaded.paths:  # many files: a post may have moved from one to another
+                queue, moved = carry_moves(queue, posts, loaded.kept, config.accounts, loaded.paths)
             kept = kept_assignments(index)
             expansion = expand(queue, config, now, index, kept)
             dated = expansion.queue
-            planned = plan_deliveries(dated, config, now, kept)
-            posts = await store.post_index()
+            planned = plan_deliveries(dated, config, now, kept, held=held)
             changes, report = diff_plan(dated, planned, config, index, posts, now)
+            report.warnings += moved
             report.choices = [c.reason(config) for c in expansion.choices]
             report.replan_at = expansion.replan_at
-            load = LoadState(now, True, fingerprint, report.summary(), now)
+            load = _finish(report, loaded, now)
             if await store.apply(changes, load, expect=None):
                 break
         else:
             return SyncReport(applied=True, skipped=True, busy=True)  # again shortly
         if cache is not None:
-            remembered = _remember_full(fingerprint, now, dated, config, planned, index, changes)
+            remembered = _remember_full(
+                loaded.fingerprint, now, dated, config, planned, index, changes
+            )
+            remembered.kept, remembered.held = loaded.kept, held
             cache._applied, cache.incremental = remembered, False
     return report

@@ -19,13 +19,14 @@ from zoneinfo import ZoneInfo
 
 from publisher.audit import (
     ANY,
-    CSV_HEADER,
     AccountTarget,
     AuditReport,
     By,
+    Group,
     Row,
     Scope,
     audit,
+    csv_header,
     csv_rows,
     default_window,
     local_midnight,
@@ -79,6 +80,13 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> Non
         choices=[b.value for b in By],
         default=By.WEEK.value,
         help="one row per local day or ISO week (default: week)",
+    )
+    p.add_argument(
+        "--group",
+        choices=["account", "file"],
+        default="account",
+        help='rows per account, or per queue file: with queue = "queue.d/*.yaml", one file '
+        "per team (default: account)",
     )
     p.add_argument(
         "--account", action="append", default=[], metavar="A", help="only this account (repeatable)"
@@ -266,6 +274,7 @@ async def main(args: argparse.Namespace) -> int:
         zone=zone,
         now=now,
         by=By(args.by),
+        files=config.queue_path.name if args.group == "file" else None,
         accounts=args.account,
         networks=args.network,
     )
@@ -289,7 +298,7 @@ async def main(args: argparse.Namespace) -> int:
         _print_json(report_json(report), inbox)
     elif args.format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(CSV_HEADER)
+        writer.writerow(csv_header(report))
         writer.writerows(csv_rows(report))
     else:
         print(format_table(report))
@@ -386,7 +395,7 @@ def _signed(value: float | None) -> str:
 
 def _cells(row: Row) -> list[str]:
     return [
-        row.account if row.scope is Scope.ACCOUNT else ANY,
+        row.file if row.file is not None else row.account if row.scope is Scope.ACCOUNT else ANY,
         row.network,
         row.period,
         str(row.published),
@@ -430,6 +439,8 @@ def format_table(report: AuditReport) -> str:
         out.append("no accounts to audit")
         return "\n".join(out)
     header = [title for title, _ in COLUMNS]
+    if report.group is Group.FILE:
+        header[0] = "file"
     body = [_cells(r) for r in report.rows]
     totals = [_cells(r) for r in report.totals]
     lines = _align([header, *body, *totals])

@@ -8,6 +8,7 @@ feed that cannot be read, a template that does not fit, or a file that would not
 from __future__ import annotations
 
 import argparse
+import glob
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -77,6 +78,11 @@ async def main(args: argparse.Namespace) -> int:
     limit = args.max if args.max is not None else known.max if known else 10
     if limit < 0:
         raise UserError("--max must be 0 or more")
+    if not args.into and glob.has_magic(str(config.queue_path)):
+        raise UserError(
+            f"the queue is a pattern of files ({config.queue_path}): say which file the posts "
+            "go to with --into FILE (one of them, or a file the team reviews first)"
+        )
     target = Path(args.into) if args.into else config.queue_path
     try:
         check_template(template)

@@ -192,6 +192,9 @@ async def main(args: argparse.Namespace) -> int:
     print("deliveries: " + ", ".join(f"{k} {v}" for k, v in doc["counts"].items() if v))
     if load_state is not None:
         verdict = "ok" if load_state.ok else "FAILED (the last good plan stays in force)"
+        if not load_state.ok and (load_state.message or "").startswith("queue applied"):
+            # A queue pattern's files with errors were kept, the others applied.
+            verdict = "PARTLY APPLIED (a file with errors keeps its last good plan)"
         print(f"last queue load: {fmt_local(load_state.loaded_at, z)} {verdict}")
         if not load_state.ok and load_state.message:
             for line in load_state.message.splitlines():

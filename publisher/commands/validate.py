@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from publisher.commands.plan import PlanView, current_plan
 from publisher.config import Config, SecretPolicy, load_config
 from publisher.diagnostics import Diagnostic, InvalidFileError, Severity
 from publisher.queuefile import PostSpec
+from publisher.queueset import file_name, is_glob, split_glob
 from publisher.rules import rule_of
 from publisher.schedule import PlannedDelivery, policy_violations
 
@@ -81,11 +82,13 @@ async def check(config_path: Path) -> Outcome:
     found = [Finding(w) for w in config.warnings if w.severity is Severity.WARNING]
     now = SystemClock().now()
     try:
-        view = await current_plan(config, now)
+        # A team's file with errors: said, and the other files checked all the same.
+        view = await current_plan(config, now, partial=True)
     except InvalidFileError as err:
         outcome.findings = found + [Finding(d) for d in err.diagnostics]
         return outcome
     outcome.view = view
+    found += [Finding(d) for d in view.kept_problems]
     found += [Finding(w) for w in view.queue.warnings]
     found += [Finding(v) for v in policy_violations(view.planned, config, view.queue)]
     outcome.notes = list(view.report.notices)
@@ -93,11 +96,11 @@ async def check(config_path: Path) -> Outcome:
     checked = render_deliveries(
         view.pending(), view.queue.posts, config, render_adapters(config), answers
     )
-    placer = Placer(str(view.queue.path), view.text, view.queue.posts)
+    placer = _placer(view)
     found += _unchecked_answers(answers, view.queue.posts, placer)
     said: set[tuple[object, ...]] = set()
     for c in checked:
-        for f in placer.findings(c):
+        for f in placer(c.planned.post_id).findings(c):
             # A repeat's occurrences render alike: one problem is said once, for the first.
             key = (f.diagnostic, f.account, f.network)
             if key not in said:
@@ -112,8 +115,28 @@ async def check(config_path: Path) -> Outcome:
     return outcome
 
 
+def _placer(view: PlanView) -> Callable[[str], Placer]:
+    """Where a post's render problems are placed: its own file's (a queue pattern's file)."""
+    whole = Placer(str(view.queue.path), view.text, view.queue.posts)
+    if not view.texts:
+        return lambda _post_id: whole
+    by_file: dict[str, list[PostSpec]] = {}
+    for post in view.queue.posts:
+        by_file.setdefault(file_name(post.id) or "", []).append(post)
+    placers: dict[str, Placer] = {}
+
+    def placer(post_id: str) -> Placer:
+        name = file_name(post_id) or ""
+        if name not in placers:
+            path, text = view.texts.get(name, (view.queue.path, None))
+            placers[name] = Placer(str(path), text, by_file.get(name, []))
+        return placers[name]
+
+    return placer
+
+
 def _unchecked_answers(
-    answers: Answers, posts: Sequence[PostSpec], placer: Placer
+    answers: Answers, posts: Sequence[PostSpec], placer: Callable[[str], Placer]
 ) -> list[Finding]:
     """Without the inbox here, a ``reply_to:`` cannot be checked: said, not failed."""
     if answers.checked:
@@ -126,10 +149,11 @@ def _unchecked_answers(
             f"reply_to {p.reply_to}: not checked, no database here (the inbox is on the "
             "server: validate there, or after `publisher run` has listened)"
         )
-        line, column, field = placer.locate(p, "reply_to")
+        where = placer(p.id)  # the post's own file
+        line, column, field = where.locate(p, "reply_to")
         out.append(
             Finding(
-                Diagnostic(placer.filename, line, column, field, message, Severity.WARNING),
+                Diagnostic(where.filename, line, column, field, message, Severity.WARNING),
                 post=p.id,
             )
         )
@@ -154,17 +178,23 @@ def _text(o: Outcome) -> None:
         )
         return
     if o.errors:
-        print(
-            f"{o.errors} error(s): {o.failing} of {o.checked} deliveries cannot be published "
-            "as written",
-            file=sys.stderr,
-        )
+        said = []
+        if o.view.kept:
+            names = ", ".join(sorted(o.view.kept))
+            said.append(
+                f"{names} would not be applied (a file with errors keeps its last good plan); "
+                "the other files would"
+            )
+        if o.failing or not said:
+            said.append(f"{o.failing} of {o.checked} deliveries cannot be published as written")
+        print(f"{o.errors} error(s): {'; '.join(said)}", file=sys.stderr)
         return
     config, view = o.config, o.view
     per_account = Counter(p.account for p in view.planned)
     pending = view.pending()
+    files = f" ({len(view.texts)} files)" if view.texts else ""
     print(
-        f"{config.queue_path.name}: valid — {view.written} posts, "
+        f"{_queue_name(config)}{files}: valid — {view.written} posts, "
         f"{len(view.planned)} deliveries, {len(pending)} still to publish"
         + (f", {o.warnings} warning(s)" if o.warnings else "")
     )
@@ -180,6 +210,14 @@ def _text(o: Outcome) -> None:
             print(f"  {fmt_local(p.due_at, config.timezone)}  {p.post_id} → {p.account}{slot}")
     for c in view.report.choices:
         print(f"  {c}")
+
+
+def _queue_name(config: Config) -> str:
+    """The queue file's name; a pattern's from its base directory's (``queue.d/*.yaml``)."""
+    if not is_glob(config.queue_path):
+        return config.queue_path.name
+    base, rest = split_glob(config.queue_path)
+    return f"{base.name}/{rest}"
 
 
 def _upcoming(view: PlanView) -> list[PlannedDelivery]:

@@ -164,8 +164,8 @@ class Listener(Companion):
     async def _read(self, adapter: Adapter, stream: Stream) -> bool:
         """Read one stream, page after page while ``once`` (else one call); False if the
         account is held now."""
-        cursors = await self.store.listen_cursors()
-        cursor = cursors.get(stream.key, (None, None))[0]
+        cursor = await self.store.listen_cursor(adapter.account, stream.name)
+        kept = cursor is not None
         while True:
             try:
                 page = await self._call(adapter, stream, cursor)
@@ -174,14 +174,18 @@ class Listener(Companion):
                 return self._failed(adapter, stream, error)
             now = self.clock.now()
             self._failures.pop(stream.key, None)
-            ids = await self.store.hear(
-                adapter.account,
-                adapter.network,
-                stream.name,
-                [_new(h) for h in page.items],
-                page.cursor,
-                now,
-            )
+            ids: list[int] = []
+            if page.items or page.cursor != cursor or not kept:
+                # Nothing heard and the same place: nothing to write (most reads).
+                ids = await self.store.hear(
+                    adapter.account,
+                    adapter.network,
+                    stream.name,
+                    [_new(h) for h in page.items],
+                    page.cursor,
+                    now,
+                )
+                kept = True
             if ids:
                 self.note(logging.INFO, adapter.account, f"{len(ids)} new in {stream.name}")
                 await self._alert(ids, stream, now)

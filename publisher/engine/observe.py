@@ -124,10 +124,12 @@ class Health:
         self.expected_by: datetime | None = None
         self.load_ok: bool | None = None
         self.load_message = ""
+        self.load_partial = False
 
     def on_sync(self, report: SyncReport, now: datetime) -> None:
         self.load_ok = not report.failed
         self.load_message = report.summary()
+        self.load_partial = bool(report.kept_files)  # the other files were applied
 
     def on_pass(self, now: datetime, next_due: datetime | None) -> None:
         self.last_pass = now
@@ -147,7 +149,8 @@ class Health:
             late = (now - self.expected_by + self.grace).total_seconds()
             problems.append(f"the scheduling loop is {late:.0f}s overdue")
         if self.load_ok is False:
-            problems.append(f"the last queue load failed: {self.load_message}")
+            what = "left a queue file out" if self.load_partial else "failed"
+            problems.append(f"the last queue load {what}: {self.load_message}")
         body: dict[str, object] = {
             "ok": not problems,
             "problems": problems,

@@ -26,7 +26,7 @@ from publisher.adapters.base import (
 from publisher.adapters.registry import adapter_class
 from publisher.config import Config
 from publisher.content import DeliveryRef, MediaItem, PostContent, Published, RemotePart, Rendered
-from publisher.media import MediaRoots
+from publisher.queueset import media_roots
 from publisher.redact import PostScope, Verbatim
 from publisher.states import DeliveryState, Outcome
 
@@ -110,7 +110,7 @@ def build_adapters(config: Config, context: AdapterContext, mode: Mode) -> dict[
     # The text layer render needs (twitter-text's tables, a quarter of a second) came with
     # ``publisher.adapters.base``: it is loaded now, not in front of the first post due.
     # Media is read from beneath this config's roots only (a reload brings its own).
-    context = replace(context, media=MediaRoots.for_queue(config.queue_path, config))
+    context = replace(context, media=media_roots(config))
     out: dict[str, Adapter] = {}
     for name, account in config.accounts.items():
         cls = adapter_class(account.network)

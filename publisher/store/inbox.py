@@ -219,6 +219,14 @@ def _save_cursor(
     )
 
 
+def cursor(conn: Connection, account: str, stream: str) -> str | None:
+    """Where ``account``'s ``stream`` resumes (None: never read)."""
+    row = conn.execute(
+        select(C.c.cursor).where(C.c.account == account, C.c.stream == stream)
+    ).first()
+    return None if row is None else row.cursor
+
+
 def cursors(conn: Connection) -> dict[tuple[str, str], tuple[str | None, datetime]]:
     """Every stream's cursor and last read, by (account, stream)."""
     return {(r.account, r.stream): (r.cursor, r.read_at) for r in conn.execute(select(C))}

@@ -149,7 +149,10 @@ def write_load(conn: Connection, load: LoadState) -> None:
         "ok": load.ok,
         "message": load.message,
     }
-    if load.ok:
+    # A failed load leaves the last applied plan's marks; one that applied some files of a
+    # queue pattern (not ok, but applied) sets them: other daemons' sync caches then know
+    # the stored plan changed.
+    if load.ok or load.applied_at is not None:
         values["file_hash"] = load.file_hash
         values["applied_at"] = load.applied_at
     result = conn.execute(update(Q).where(Q.c.id == 1).values(**values))

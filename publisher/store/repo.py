@@ -607,6 +607,9 @@ class Store:
     async def listen_cursors(self) -> dict[tuple[str, str], tuple[str | None, datetime]]:
         return await self.read(inbox.cursors)
 
+    async def listen_cursor(self, account: str, stream: str) -> str | None:
+        return await self.read(inbox.cursor, account, stream)
+
     async def inbox_items(
         self,
         *,

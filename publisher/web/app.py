@@ -23,7 +23,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from publisher.clock import Clock
 from publisher.commands.common import UserError
 from publisher.config import Config
-from publisher.media import MediaError, MediaRoots, open_media
+from publisher.media import MediaError, open_media
+from publisher.queueset import media_roots
 from publisher.secrets import Secret
 from publisher.web import pages
 from publisher.web.inbox import inbox_summary
@@ -179,7 +180,7 @@ class View:
         )
         if item is None:
             raise web.HTTPNotFound()
-        roots = MediaRoots.for_queue(self.config.queue_path, self.config)
+        roots = media_roots(self.config)
         try:
             found = await asyncio.to_thread(open_media, item.file, roots)
         except MediaError:

@@ -140,6 +140,38 @@ def test_taken_times_compare_as_instants(cfg: Config, far_zone: None) -> None:
     }
 
 
+def test_held_times_take_no_new_slot(cfg: Config, far_zone: None) -> None:
+    """Times a kept queue file's deliveries hold (publisher.queueset), in any zone, are
+    passed over like taken ones, for their account only."""
+    q = queue(
+        cfg,
+        "posts:\n  - {id: a, accounts: [alpha, beta], text: one}\n",
+    )
+    nine = datetime(2026, 11, 30, 9, 0, tzinfo=PARIS)
+    held = {"alpha": {nine.astimezone(ZoneInfo("Asia/Tokyo"))}}
+    got = {p.account: p.due_at for p in plan_deliveries(q, cfg, NOW, {}, held=held)}
+    assert got == {
+        "alpha": datetime(2026, 11, 30, 17, 30, tzinfo=PARIS),
+        "beta": datetime(2026, 11, 30, 12, 0, tzinfo=PARIS),
+    }
+    assert {p.account: p.due_at for p in plan_deliveries(q, cfg, NOW, {})}["alpha"] == nine
+
+
+def test_policy_violations_name_each_posts_own_file(cfg: Config, tmp_path: Path) -> None:
+    """With a queue pattern, a warning points at the file the post comes from."""
+    many = replace(cfg, queue_path=tmp_path / "queue.d" / "*.yaml")
+    q = queue(
+        many,
+        "posts:\n  - {id: 'a', accounts: [alpha], text: one, not_after: 2026-11-30 08:30}\n",
+    )
+    q = replace(q, posts=tuple(replace(p, id=f"team-a.yaml:{p.id}") for p in q.posts))
+    planned = plan_deliveries(q, many, NOW, {})
+    [w] = policy_violations(planned, many, q)
+    assert (w.file, w.line) == (str(tmp_path / "queue.d" / "team-a.yaml"), 2)
+    [w] = policy_violations(planned, cfg, q)  # one file: the queue's own
+    assert w.file == str(q.path)
+
+
 def test_refusals_say_why(cfg: Config) -> None:
     with pytest.raises(ValueError) as err:
         list(next_slot_times([parse_slot("09:00")], PARIS, datetime(2026, 12, 1, 9, 0)))
