@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from publisher.audit import ANY, AuditReport, Scope, nearest_rank
+from publisher.audit import ANY, AuditReport, Group, Scope, nearest_rank
 
 ANSWERED = "answered"
 HANDLED = "handled"  # the store's ItemState values, repeated: the core sits below the store
@@ -174,12 +174,15 @@ def inbox_report(
     accounts: Sequence[str] = (),
     networks: Sequence[str] = (),
 ) -> InboxReport:
-    """The inbox section, on the posting audit's periods and ``now``.
+    """The inbox section, on the posting audit's periods and ``now`` (an audit per account:
+    the inbox is an account's, never a queue file's).
 
     Accounts shown: those of the posting audit that listen (``listening``) or received an
     item in the window, plus any account only the inbox still knows (gone from the config,
     never posted) that received one, within the same ``accounts``/``networks`` filters.
     """
+    if posting.group is not Group.ACCOUNT:
+        raise ValueError("the inbox section sits beside a posting audit per account")
     since, until, now = posting.since, posting.until, posting.now
     listens = set(listening)
     network_of = {r.account: r.network for r in posting.totals if r.scope is Scope.ACCOUNT}

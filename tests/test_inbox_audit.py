@@ -476,3 +476,34 @@ async def test_the_window_s_edges_and_unfinished_periods(db: str) -> None:
     assert [r.complete for r in rep.rows] == [True, True, True, False]
     assert row(rep, "b", "total").received == 2
     assert rep.totals[-1].listens is False  # no shown account listens
+
+
+def test_cli_group_file_keeps_the_inbox_per_account(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows per queue file above; the inbox, an account's, stays per account below, with
+    each account's own posts beside."""
+    cfg = write_config(tmp_path)
+    seed(tmp_path, known_inbox())
+    assert main(["audit", "--config", str(cfg), *WINDOW, "--group", "file",
+                 "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    jsonschema.validate(doc, audit_schema())
+    assert {r["scope"] for r in doc["rows"]} == {"file"}
+    inbox = doc["inbox"]
+    assert inbox["accounts"] == ["a", "b"]
+    assert [(r["period"], r["published"], r["received"]) for r in inbox["rows"][:4]] == [
+        ("2026-W42", 2, 5), ("2026-W43", 3, 3), ("2026-W44", 0, 2), ("2026-W45", 0, 0)]
+
+
+async def test_the_section_needs_an_audit_per_account(db: str) -> None:
+    await known_inbox().write(db)
+    store = await Store.open(db)
+    try:
+        deliveries, attempts = await store.all_deliveries(), await store.attempts()
+    finally:
+        await store.close()
+    per_file = audit(deliveries, attempts, TARGETS, since=SINCE, until=UNTIL, zone=PARIS,
+                     now=NOW, files="queue.yaml")
+    with pytest.raises(ValueError, match="per account"):
+        inbox_report(per_file, [], LISTENING)

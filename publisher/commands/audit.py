@@ -265,20 +265,27 @@ async def main(args: argparse.Namespace) -> int:
 
         show_best_times(config, args, deliveries, snapshots, since=since, until=until, now=now)
         return EXIT_OK
-    report = audit(
-        deliveries,
-        attempts,
-        targets(config),
-        since=since,
-        until=until,
-        zone=zone,
-        now=now,
-        by=By(args.by),
-        files=config.queue_path.name if args.group == "file" else None,
-        accounts=args.account,
-        networks=args.network,
-    )
-    inbox = _inbox(config, report, items, args)
+
+    def posting(files: str | None) -> AuditReport:
+        return audit(
+            deliveries,
+            attempts,
+            targets(config),
+            since=since,
+            until=until,
+            zone=zone,
+            now=now,
+            by=By(args.by),
+            files=files,
+            accounts=args.account,
+            networks=args.network,
+        )
+
+    report = posting(config.queue_path.name if args.group == "file" else None)
+    # The inbox is an account's, whatever the posting rows are per (--group file): beside
+    # each account's own posting figures.
+    per_account = report if report.group is Group.ACCOUNT else posting(None)
+    inbox = _inbox(config, per_account, items, args)
     earned = None
     if args.engagement:
         from publisher.commands.engagement import write
