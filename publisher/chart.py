@@ -13,11 +13,12 @@ from typing import Any
 
 from publisher.audit import AuditReport, By
 from publisher.engagement_report import EngagementReport
+from publisher.inbox_report import InboxReport
 
 INSTALL_HINT = "--chart needs matplotlib: pip install 'publisher[chart]'"
 FORMATS = (".png", ".svg")
 WIDTH_PX, HEIGHT_PX, DPI = 1000, 500, 100
-HEIGHT_WITH_ENGAGEMENT_PX = 900
+PANEL_PX = 400  # each panel below the posting one (engagement, inbox) adds this
 MAX_BAR_PERIODS = 16  # beyond this, grouped bars get too thin: draw lines
 
 
@@ -50,27 +51,44 @@ def check_available() -> None:
     _pyplot()
 
 
-def render(report: AuditReport, path: Path, engagement: EngagementReport | None = None) -> None:
-    """Write the chart to ``path``; PNG or SVG by its extension, 1000×500 px, or 1000×900
-    with the engagement panel below the posting one."""
+def render(
+    report: AuditReport,
+    path: Path,
+    engagement: EngagementReport | None = None,
+    inbox: InboxReport | None = None,
+) -> None:
+    """Write the chart to ``path``; PNG or SVG by its extension, 1000×500 px, plus 400 px
+    for each panel below the posting one: engagement, then the inbox (when the window
+    holds an item to answer: an empty panel says nothing the table does not)."""
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise ValueError(f"{path}: the chart is written as .png or .svg")
     plt, MaxNLocator = _pyplot()
-    height = HEIGHT_PX if engagement is None else HEIGHT_WITH_ENGAGEMENT_PX
-    rows = 1 if engagement is None else 2
+    below: list[Any] = []
+    if engagement is not None:
+        below.append(lambda ax, colors: _engagement_panel(ax, engagement, colors))
+    if inbox is not None and any(v is not None for n in inbox.networks for v in n.share):
+        below.append(lambda ax, colors: _inbox_panel(ax, inbox, colors))
+    height = HEIGHT_PX + PANEL_PX * len(below)
     fig, axes = plt.subplots(
-        rows, 1, figsize=(WIDTH_PX / DPI, height / DPI), dpi=DPI, squeeze=False
+        1 + len(below), 1, figsize=(WIDTH_PX / DPI, height / DPI), dpi=DPI, squeeze=False
     )
     try:
         colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         _posting_panel(axes[0][0], report, colors, MaxNLocator)
-        if engagement is None:
+        for n, draw in enumerate(below, start=1):
+            draw(axes[n][0], colors)
+            axes[n][0].set_xlim(axes[0][0].get_xlim())  # the periods line up with the bars
+        if not below:
             fig.subplots_adjust(left=0.07, right=0.76, top=0.9, bottom=0.16)
-        else:
-            _engagement_panel(axes[1][0], engagement, colors)
-            axes[1][0].set_xlim(axes[0][0].get_xlim())  # the periods line up with the bars
-            fig.subplots_adjust(left=0.07, right=0.76, top=0.94, bottom=0.09, hspace=0.45)
+        else:  # the same margins in pixels, whatever the height
+            fig.subplots_adjust(
+                left=0.07,
+                right=0.76,
+                top=1 - 54 / height,
+                bottom=81 / height,
+                hspace=0.45 * 2 / (1 + len(below)),
+            )
         # No creation date in the file: the same report gives the same bytes.
         meta = {"Date": None} if suffix == ".svg" else {"Software": None}
         fig.savefig(path, format=suffix[1:], dpi=DPI, metadata=meta)
@@ -174,6 +192,33 @@ def _engagement_panel(ax: Any, report: EngagementReport, colors: list[Any]) -> N
     ax.set_ylabel("likes + reposts + replies + quotes per post", fontsize="small")
     ax.set_title(f"Interactions per post and network, every post at age {age}")
     ax.set_ylim(bottom=0)
+    ax.grid(axis="y", alpha=0.3)
+    if handles:
+        _legend(ax, handles)
+
+
+def _inbox_panel(ax: Any, report: InboxReport, colors: list[Any]) -> None:
+    """Share of the items received in each period that we answered, per network; a period
+    in which nothing answerable was received is a gap, never a zero."""
+    x = _x_axis(ax, report.posting)
+    handles = []
+    for i, s in enumerate(report.networks):
+        if all(v is None for v in s.share):
+            continue  # its accounts listen, and nothing was received: no line to draw
+        values = [math.nan if v is None else v * 100 for v in s.share]
+        (drawn,) = ax.plot(
+            x,
+            values,
+            marker="s",
+            markersize=5,
+            linewidth=2,
+            color=colors[i % len(colors)],
+            label=s.network,
+        )
+        handles.append(drawn)
+    ax.set_ylabel("% answered (ignored left out)", fontsize="small")
+    ax.set_title("Inbox items answered, by the period they were received, per network")
+    ax.set_ylim(0, 105)
     ax.grid(axis="y", alpha=0.3)
     if handles:
         _legend(ax, handles)

@@ -11,7 +11,7 @@ import csv
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,9 +42,12 @@ from publisher.commands.common import (
     open_store,
     parse_when,
 )
+from publisher.inbox_report import InboxReport, InboxRow, inbox_report
+from publisher.inbox_report import report_json as inbox_json
 
 if TYPE_CHECKING:  # the config loads in main: ``--help`` imports this module
     from publisher.config import Config
+    from publisher.store.inbox import InboxItem
     from publisher.store.models import AttemptRow
     from publisher.store.records import Delivery, FollowerCount, Snapshot
 
@@ -191,11 +194,18 @@ class Ledger:
     attempts: list[AttemptRow]
     snapshots: list[Snapshot]
     followers: list[FollowerCount]
+    items: list[InboxItem] = field(default_factory=list)  # the inbox's, with ``inbox``
 
 
-async def read_ledger(config: Config, *, engagement_since: datetime | None) -> Ledger:
+async def read_ledger(
+    config: Config,
+    *,
+    engagement_since: datetime | None,
+    inbox: tuple[datetime, datetime] | None = None,
+) -> Ledger:
     """The deliveries and attempts; with ``engagement_since``, the snapshots taken since then
-    and the follower counts. UserError when there is no store yet."""
+    and the follower counts; with ``inbox`` (a window), the inbox items received in it.
+    UserError when there is no store yet."""
     if not database_exists(config):
         raise UserError(f"no database yet at {config.database_url}: run `publisher run` first")
     store = await open_store(config, readonly=True)
@@ -204,12 +214,15 @@ async def read_ledger(config: Config, *, engagement_since: datetime | None) -> L
         attempts = await store.attempts()
         snapshots: list[Snapshot] = []
         followers: list[FollowerCount] = []
+        items: list[InboxItem] = []
         if engagement_since is not None:
             snapshots = await store.snapshots(since=engagement_since)
             followers = await store.follower_counts()
+        if inbox is not None:
+            items = await store.inbox_items(since=inbox[0], until=inbox[1])
     finally:
         await store.close()
-    return Ledger(deliveries, attempts, snapshots, followers)
+    return Ledger(deliveries, attempts, snapshots, followers, items)
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -239,57 +252,88 @@ async def main(args: argparse.Namespace) -> int:
         if not args.best_times:
             check_span(since, until, By(args.by))
     ledger = await read_ledger(
-        config, engagement_since=since if args.engagement or args.best_times else None
+        config,
+        engagement_since=since if args.engagement or args.best_times else None,
+        inbox=None if args.best_times else (since, until),
     )
     deliveries, attempts = ledger.deliveries, ledger.attempts
-    snapshots, followers = ledger.snapshots, ledger.followers
-    check_accounts(args.account, set(config.accounts) | {d.account for d in deliveries})
+    snapshots, followers, items = ledger.snapshots, ledger.followers, ledger.items
+    known = set(config.accounts) | {d.account for d in deliveries} | {i.account for i in items}
+    check_accounts(args.account, known)
     if args.best_times:
         from publisher.commands.engagement import show_best_times
 
         show_best_times(config, args, deliveries, snapshots, since=since, until=until, now=now)
         return EXIT_OK
-    report = audit(
-        deliveries,
-        attempts,
-        targets(config),
-        since=since,
-        until=until,
-        zone=zone,
-        now=now,
-        by=By(args.by),
-        files=config.queue_path.name if args.group == "file" else None,
-        accounts=args.account,
-        networks=args.network,
-    )
+
+    def posting(files: str | None) -> AuditReport:
+        return audit(
+            deliveries,
+            attempts,
+            targets(config),
+            since=since,
+            until=until,
+            zone=zone,
+            now=now,
+            by=By(args.by),
+            files=files,
+            accounts=args.account,
+            networks=args.network,
+        )
+
+    report = posting(config.queue_path.name if args.group == "file" else None)
+    # The inbox is an account's, whatever the posting rows are per (--group file): beside
+    # each account's own posting figures.
+    per_account = report if report.group is Group.ACCOUNT else posting(None)
+    inbox = _inbox(config, per_account, items, args)
     earned = None
     if args.engagement:
         from publisher.commands.engagement import write
         from publisher.engagement_report import engagement
+        from publisher.engagement_report import report_json as engagement_json
 
         age, age_label = args.age if args.age is not None else (None, None)
         off = [name for name, acc in config.accounts.items() if not acc.engagement]
         earned = engagement(
             report, deliveries, snapshots, followers, age=age, age_label=age_label, uncollected=off
         )
-        write(earned, args.format)
+        if args.format == "json":
+            _print_json(engagement_json(earned), inbox)
+        else:
+            write(earned, args.format)
     elif args.format == "json":
-        print(json.dumps(report_json(report), ensure_ascii=False, indent=2))
+        _print_json(report_json(report), inbox)
     elif args.format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(csv_header(report))
         writer.writerows(csv_rows(report))
     else:
         print(format_table(report))
+    if args.format == "table" and inbox.accounts:
+        print()
+        print(format_inbox(inbox))
     if args.chart is not None:
         from publisher.chart import render
 
         try:
-            render(report, args.chart, earned)
+            render(report, args.chart, earned, inbox)
         except OSError as err:
             raise UserError(f"cannot write the chart to {args.chart}: {err.strerror}") from None
         print(f"chart written to {args.chart}", file=sys.stderr)
     return EXIT_OK
+
+
+def _print_json(doc: dict[str, Any], inbox: InboxReport) -> None:
+    """The posting or engagement document, with the inbox section beside."""
+    doc["inbox"] = inbox_json(inbox)
+    print(json.dumps(doc, ensure_ascii=False, indent=2))
+
+
+def _inbox(
+    config: Config, report: AuditReport, items: Sequence[InboxItem], args: argparse.Namespace
+) -> InboxReport:
+    listening = [name for name, acc in config.accounts.items() if acc.listen]
+    return inbox_report(report, items, listening, accounts=args.account, networks=args.network)
 
 
 # ------------------------------------------------------------------------------- the table
@@ -378,13 +422,13 @@ def _cells(row: Row) -> list[str]:
     ]
 
 
-def _align(table: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
+def _align(table: list[list[str]], columns: Sequence[tuple[str, bool]] = COLUMNS) -> list[str]:
+    widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
     lines = []
     for r in table:
         cells = [
             c.rjust(w) if right else c.ljust(w)
-            for c, w, (_, right) in zip(r, widths, COLUMNS, strict=True)
+            for c, w, (_, right) in zip(r, widths, columns, strict=True)
         ]
         lines.append("  ".join(cells).rstrip())
     return lines
@@ -421,4 +465,57 @@ def format_table(report: AuditReport) -> str:
         for r in failing:
             for reason, count in r.failures:
                 out.append(f"  {r.account}  {r.period}  {count}×  {reason}")
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------ the inbox section
+
+INBOX_COLUMNS: Sequence[tuple[str, bool]] = (
+    ("account", False),
+    ("network", False),
+    ("period", False),
+    ("posts", True),
+    ("received", True),
+    ("answered", True),
+    ("share", True),
+    ("median answer", True),
+    ("by hand", True),
+    ("ignored", True),
+    ("open", True),
+    ("watched", True),
+)
+
+
+def _inbox_cells(row: InboxRow) -> list[str]:
+    share = row.share_answered
+    return [
+        row.account,
+        row.network,
+        row.period,
+        str(row.published),
+        str(row.received),
+        str(row.answered),
+        "-" if share is None else f"{share * 100:.0f}%",
+        human(row.median_answer),
+        str(row.handled),
+        str(row.ignored),
+        str(row.open),
+        str(row.watched),
+    ]
+
+
+def format_inbox(report: InboxReport) -> str:
+    """The inbox section below the posting table: one line per account and period."""
+    out = ["inbox: what was said to each account, by the period we received it"]
+    header = [title for title, _ in INBOX_COLUMNS]
+    body = [_inbox_cells(r) for r in report.rows]
+    totals = [_inbox_cells(r) for r in report.totals]
+    lines = _align([header, *body, *totals], INBOX_COLUMNS)
+    rule = "─" * max(len(line) for line in lines)
+    out += [lines[0], rule, *lines[1 : 1 + len(body)], rule, *lines[1 + len(body) :]]
+    out.append(
+        "share: answered / (received - ignored); median answer: from received to our reply "
+        "published (nearest rank); by hand: marked handled without our reply; watched: found "
+        "by a watch, not counted in the rest."
+    )
     return "\n".join(out)

@@ -352,9 +352,11 @@ def mark_alerted(conn: Connection, ids: Sequence[int], now: datetime) -> None:
 def received_counts(
     conn: Connection, since: datetime, until: datetime
 ) -> dict[str, list[datetime]]:
-    """When each account's items were received in [since, until): the volume rules' input."""
+    """When each account's items were received in (since, until]: the volume rules' input,
+    over the same span as ``alerts.spikes`` (an item stored at ``until``, the read being
+    judged, is in it)."""
     q = select(I.c.account, I.c.received_at).where(
-        I.c.received_at >= since, I.c.received_at < until
+        I.c.received_at > since, I.c.received_at <= until
     )
     out: dict[str, list[datetime]] = {}
     for r in conn.execute(q):
@@ -365,7 +367,11 @@ def received_counts(
 def alert_once(
     conn: Connection, rule: str, account: str, window: datetime, count: int, now: datetime
 ) -> bool:
-    """Record a volume alert for (rule, account, hour); False if one was already sent
-    (by this daemon or another)."""
+    """Record a volume alert for (account, hour); False if one was already sent for them (by
+    this daemon or another), whichever rule it was: a burst that first passes ``factor`` and
+    later ``per_hour`` within the hour is one spike. ``rule`` says which rule sent it."""
+    sent = select(L.c.id).where(L.c.account == account, L.c.window == window).limit(1)
+    if conn.execute(sent).first() is not None:
+        return False
     row = {"rule": rule, "account": account, "window": window, "sent_at": now, "count": count}
     return _insert_ignoring_duplicates(conn, L, [row]) > 0
