@@ -23,6 +23,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from publisher.clock import Clock
 from publisher.commands.common import UserError
 from publisher.config import Config
+from publisher.durations import format_duration
 from publisher.media import MediaError, open_media
 from publisher.queueset import media_roots
 from publisher.secrets import Secret
@@ -96,6 +97,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["duration"] = format_duration
     return env
 
 

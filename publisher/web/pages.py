@@ -21,6 +21,7 @@ from publisher.commands.status import StatusReport, gather, lookup_limit
 from publisher.config import Config
 from publisher.diagnostics import InvalidFileError
 from publisher.engagement_report import EngagementReport, engagement
+from publisher.inbox_report import InboxReport, inbox_report
 from publisher.secrets import REDACTOR
 from publisher.states import DeliveryState
 from publisher.store import Delivery
@@ -185,7 +186,7 @@ async def audit_page(config: Config, now: datetime) -> dict[str, Any]:
     since, until = default_window(now, zone)
     since = min(since, now - timedelta(weeks=4))
     try:
-        ledger = await read_ledger(config, engagement_since=since)
+        ledger = await read_ledger(config, engagement_since=since, inbox=(since, until))
     except UserError:
         return {"unavailable": "no ledger to read yet: the daemon has not run on this queue"}
     report = audit(
@@ -202,7 +203,11 @@ async def audit_page(config: Config, now: datetime) -> dict[str, Any]:
     earned = engagement(
         report, ledger.deliveries, ledger.snapshots, ledger.followers, uncollected=off
     )
+    listening = [name for name, acc in config.accounts.items() if acc.listen]
+    heard = inbox_report(report, ledger.items, listening)
     return {
+        "inbox": heard,
+        "inbox_chart": _inbox_chart(heard),
         "report": report,
         "zone": str(zone),
         "since": since.astimezone(zone).date(),
@@ -235,6 +240,17 @@ def _frequency(report: AuditReport) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _inbox_chart(heard: InboxReport) -> str:
+    labels = [p.label for p in heard.posting.periods]
+    series = [
+        Series(n.network, tuple(None if v is None else 100 * v for v in n.share))
+        for n in heard.networks
+    ]
+    if not series or all(v is None for s in series for v in s.values):
+        return ""
+    return bars("inbox", "Share answered (%), per week and network", labels, series)
 
 
 def _engagement_chart(earned: EngagementReport) -> str:

@@ -83,7 +83,7 @@ async def _heard(url: str) -> None:
 
     store = await Store.open(url)
     try:
-        said = datetime(2026, 12, 1, 10, 0, tzinfo=PARIS)
+        said = datetime(2026, 11, 29, 10, 0, tzinfo=PARIS)  # the day before NOW
         items = [
             NewItem(
                 "9001",

@@ -265,4 +265,22 @@ async def test_the_status_page_sums_up_the_inbox(tmp_path: Path) -> None:
     cells = re.findall(r"<td>([^<]*)</td>", section[: section.index("</table>")])
     row = cells[cells.index("brand-masto") : cells.index("brand-masto") + 5]
     assert row[:4] == ["brand-masto", "1", "2", "0"]  # waiting, heard, answered by a post
-    assert row[4] == "Tue 01 Dec 10:00"
+    assert row[4] == "Sun 29 Nov 10:00"
+
+
+async def test_the_audit_page_shows_the_inbox_beside_posting_and_engagement(
+    tmp_path: Path,
+) -> None:
+    config, _never = canary_site(tmp_path, leak=False)
+    async with client_of(config) as client:
+        response = await client.get("/audit", headers=auth())
+        text = await response.text()
+    assert response.status == 200
+    section = text[text.index('id="inbox-title"') :]
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in section  # the share answered chart
+    rows = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td>((?:<td>[^<]*</td>)+)</tr>", section)
+    masto = [r for r in rows if r[0] == "brand-masto" and "2026-W48" in r[1]]
+    assert masto, rows
+    cells = re.findall(r"<td>([^<]*)</td>", masto[0][2])
+    # Received 2: one handled by hand (not an answer), one open; none ignored.
+    assert cells == ["2", "0", "0%", "–", "0", "1"]
