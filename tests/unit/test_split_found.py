@@ -28,6 +28,8 @@ CASES: list[tuple[str, str, int, bool, list[str] | str]] = [
     ('https://example.com/p', 'x', 4, True, 'the limit is too small: even one character (with the thread numbering) does not fit'),
     ('日本語.\n\né.\n\né.) bb! 👍🏽.) ', 'chars', 7, True, 'a single character (2 code points that display as one) is longer than the limit allows'),
     ('こんにちは ́http://x.co/bbbbbbbbbbbbbbbbbbbbbbbbb', 'x', 18, True, ['こんにちは (1/6)', ' ́ (2/6)', 'http://x.c (3/6)', 'o/bbbbbbbbbb (4/6)', 'bbbbbbbbbbbb (5/6)', 'bbb (6/6)']),
+    # The word's beginning is a URL (.co) and the word is not: the word cut before it does not fit.
+    ('https://本日語日語日日本日.coxx 日本', 'x', 24, False, ['https://本日語日語日日本日.co', 'xx 日本']),
     ('https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n\n@u@host.social', 'mastodon', 12, True, ['https: (1/7)', '//aaaa (2/7)', 'aaaaaa (3/7)', 'aaaaaa (4/7)', 'aaaaaa (5/7)', 'aaaaaa (6/7)', 'aa\n\n@u@host.social (7/7)']),
     ('👍🏽  https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa. $CASH、@user', 'graphemes', 19, True, ['👍🏽 (1/5)', 'https://aaaaa (2/5)', 'aaaaaaaaaaaaa (3/5)', 'aaaaaaaaaaaa. (4/5)', '$CASH、@user (5/5)']),
     ('a\n\nexample.com.\n\nhttp://x.co/bbbbbbbbbbbbbbbbbbbbbbbbb。é', 'chars', 37, False, ['a\n\nexample.com.', 'http://x.co/bbbbbbbbbbbbbbbbbbbbbbbbb', '。é']),
