@@ -57,23 +57,23 @@ class _Text:
             self.entity_starts.append(entity.start)
             self.entity_ends.append(entity.end)
             i = bisect_right(bounds, entity.start)
-            while i < len(bounds) and bounds[i] < entity.end:
+            while bounds[i] < entity.end:  # the text's end is a boundary: the loop stops there
                 level[bounds[i]] = FORCED
                 i += 1
-        tail = len(text)
         for m in _CJK_RE.finditer(text):
             # Chinese and Japanese have no spaces: a cut next to a character is a word cut.
+            # (The text's edges are no cuts: they are dropped below, whatever their level.)
             for b in (m.start(), m.end()):
-                if 0 < b < tail and level.get(b) == GRAPHEME:
+                if level.get(b) == GRAPHEME:
                     level[b] = WORD
         for m in _CJK_CLAUSE_RE.finditer(text):
             self._raise(level, m.end(), CLAUSE)
         for m in _CJK_SENTENCE_RE.finditer(text):
             self._raise(level, m.end(), SENTENCE)
         for m in _SPACE_RUN_RE.finditer(text):
-            start, end = m.span()
-            if start == 0 or end == tail:
-                continue
+            # A run at the text's start ranks 0, dropped below; one at its end ranks a cut that
+            # is never chosen (a piece up to it is the whole rest, then taken whole).
+            start = m.start()
             run = m.group()
             before = text[max(0, start - 8) : start]
             if run.count("\n") >= 2:
@@ -85,6 +85,7 @@ class _Text:
             else:
                 rank = WORD
             self._raise(level, start, rank)
+        tail = len(text)
         level.pop(0, None)
         level.pop(tail, None)
         self.cuts = sorted(level)
