@@ -151,15 +151,11 @@ def _greedy(
     beginning without the top-level domain on X, so the rest may fit when a shorter piece does
     not). A long text costs O(n log n), not a measure of the whole remaining text per part.
     """
-    text = source.text
     cuts = source.cuts
     parts: list[str] = []
     start = source.skip_space(0)
     first = 0  # index into cuts of the first cut after start
-    while start < len(text):
-        rest = source.rest(start)
-        if not rest:
-            break
+    while rest := source.rest(start):
         while first < len(cuts) and cuts[first] <= start:
             first += 1
 

@@ -40,6 +40,22 @@ CASES: list[tuple[str, str, int, bool, list[str] | str]] = [
     ('xxxxxxxxxxxx。https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa、example.com.\n\nwordwordwordwordwordwordwordword\n\n👍🏽 ́ccc a.\n\né ', 'x', 7, False, ['xxxxxxx', 'xxxxx。', 'https:/', '/aaaaaa', 'aaaaaaa', 'aaaaaaa', 'aaaaaaa', 'aaa、ex', 'ample.c', 'om.', 'wordwor', 'dwordwo', 'rdwordw', 'ordword', 'word', '👍🏽 ́ccc', 'a.\n\né']),
     ('こんにちは https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa、#tag\tbb\n\nxxxxxxxxxxxx.) #tag.) https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com.) 👍🏽', 'chars', 9, True, 'a single character (2 code points that display as one) is longer than the limit allows'),
     ('wordwordwordwordwordwordwordword! word — こんにちは ́https://example.com/p. 👍🏽? example.com、https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com\xa0word\nhttp://x.co/bbbbbbbbbbbbbbbbbbbbbbbbb.) example.com\thttps://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com ́https://example.com/p é\n\n日本語', 'mastodon', 10, True, 'the limit is too small: even one character (with the thread numbering) does not fit'),
+    # Found by hand for the survivors after the entity fix (2026-12-03):
+    # the sentence end is looked for in the 8 characters before a space, from the text's start;
+    ('!)) ab cd', 'chars', 6, False, ['!))', 'ab cd']),
+    ('.)))))))) ab cd', 'chars', 12, False, ['.)))))))) ab', 'cd']),
+    # a word whose beginning is a URL and the word is not: the rest fits once a shorter piece does not;
+    ('aaaa bbbb https://example.cox', 'x', 20, False, ['aaaa bbbb', 'https://example.cox']),
+    ('x https://example.cox', 'x', 20, False, ['x', 'https://example.cox']),
+    # a cluster that ends in a space (U+0600 prepends to it): a part never ends inside it;
+    ('a\u0600 b', 'chars', 3, False, ['a\u0600 ', 'b']),
+    ('ab a\u0600 cd ef', 'chars', 5, False, ['ab', 'a\u0600 cd', 'ef']),
+    ('word a\u0600 ', 'chars', 5, False, ['word', 'a\u0600 ']),
+    # the text's first cut may be the best one (a paragraph after a half-full first cluster);
+    ('e' + '\u0301' * 10 + '\n\na b c d e f g h', 'chars', 20, False, ['e' + '\u0301' * 10, 'a b c d e f g h']),
+    # Chinese inside a hashtag is no word cut; after a character at the text's start it is.
+    ('#日本語日本語 ab', 'graphemes', 4, False, ['#日本語', '日本語', 'ab']),
+    ('日abcdefgh', 'chars', 5, False, ['日', 'abcde', 'fgh']),
 ]
 
 
