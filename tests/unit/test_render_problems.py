@@ -58,6 +58,9 @@ def _rows(problems: tuple[Problem, ...] | list[Problem]) -> list[Row]:
         ((PNG, item('a.png', alt='x' * 11)), LIMITS, [('a.png: alt text is 11 characters, net takes at most 10', Subject.ALT, 1, '')], []),
         ((PNG, item('a.png', alt='')), LIMITS, [], [('a.png: no alt text', Subject.ALT, 1, '')]),
         ((PNG, item('a.png', alt='hello')), replace(LIMITS, alt_text_max=0), [], [('a.png: net has no alt text; it is dropped', Subject.ALT, 0, ''), ('a.png: net has no alt text; it is dropped', Subject.ALT, 1, '')]),
+        # exactly max_items in all; a video where none is taken, after another error
+        ((PNG, item('b.png'), MP4), replace(LIMITS, mix_images_and_video=True, max_items=3), [], []),
+        ((PNG, item('b.png'), item('c.png'), MP4), replace(LIMITS, max_videos=0), [('3 images, net takes at most 2', Subject.MEDIA, 2, ''), ('v.mp4: net takes no video or GIF', Subject.MEDIA, 3, '')], []),
     ],
 )
 def test_media_problems_point_at_their_item(
