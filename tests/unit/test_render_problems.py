@@ -84,6 +84,7 @@ def test_media_problems_point_at_their_item(
         (L, content('one', link=LinkCard('https://a.example')), [('log shows no link card and https://a.example is not in the text: the link is not sent at all; put it in the text', Subject.LINK, 0, '')]),
         (L, content('one', media=(item('a.png', alt=''),)), [('a.png: no alt text', Subject.ALT, 0, '')]),
         (A, content('one', words(LIMIT + 1), thread=ThreadMode.OFF), [('text is 61 long, the limit is 60 (threads are off)', Subject.PART, 0, ''), ('split into a thread of 2 parts', Subject.TEXT, 0, '')]),
+        (L, content('see https://a.example', link=LinkCard('https://a.example')), [("log shows no link card: the card's title, description and thumbnail are not sent (log may preview https://a.example from the text)", Subject.LINK, 0, '')]),
     ],
 )
 def test_render_problems_point_at_their_field(
