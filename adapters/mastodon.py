@@ -286,7 +286,6 @@ class MastodonAdapter(HttpAdapter):
         length = LengthRule(
             functools.partial(mastodon_length, url_length=inst.url_length),
             max(inst.max_characters - self._reserve, 1),
-            urls_shrink=True,
         )
         caps = Capabilities(
             network="mastodon",

@@ -237,7 +237,7 @@ class XAdapter(HttpAdapter):
     # ------------------------------------------------------------------ capabilities
 
     def capabilities(self) -> Capabilities:
-        length = LengthRule(x_weighted_length, self._settings.max_length, urls_shrink=True)
+        length = LengthRule(x_weighted_length, self._settings.max_length)
         return Capabilities(
             network="x",
             length=length,

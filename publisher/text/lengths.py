@@ -16,14 +16,13 @@ from dataclasses import dataclass
 class LengthRule:
     """``count(text)`` may be at most ``limit``.
 
-    ``urls_shrink``: a URL may count less than it is written (X counts every URL 23,
-    Mastodon its reserved length), so a text cut inside a URL can count more than the whole;
-    thread splitting allows for it (``publisher.text.split``).
+    A count need not grow with the text: X counts every URL 23 and Mastodon ``@user@domain``
+    as ``@user``, so a text cut inside one can count more than the whole. Thread splitting
+    allows for it (``publisher.text.split``).
     """
 
     count: Callable[[str], int]
     limit: int
-    urls_shrink: bool = False
 
 
 def code_points(text: str) -> int:

@@ -50,30 +50,30 @@ class _Text:
         bounds = grapheme_boundaries(text)
         self.bounds = set(bounds)
         level = dict.fromkeys(bounds, GRAPHEME)
-        self.url_starts: list[int] = []
-        self.url_ends: list[int] = []
+        # Entities come in order, none overlapping (a remote mention ``@user@domain`` is one).
+        self.entity_starts: list[int] = []
+        self.entity_ends: list[int] = []
         for entity in find_entities(text):
-            if entity.kind == "url":
-                self.url_starts.append(entity.start)
-                self.url_ends.append(entity.end)
+            self.entity_starts.append(entity.start)
+            self.entity_ends.append(entity.end)
             i = bisect_right(bounds, entity.start)
-            while i < len(bounds) and bounds[i] < entity.end:
+            while bounds[i] < entity.end:  # the text's end is a boundary: the loop stops there
                 level[bounds[i]] = FORCED
                 i += 1
-        tail = len(text)
         for m in _CJK_RE.finditer(text):
             # Chinese and Japanese have no spaces: a cut next to a character is a word cut.
+            # (The text's edges are no cuts: they are dropped below, whatever their level.)
             for b in (m.start(), m.end()):
-                if 0 < b < tail and level.get(b) == GRAPHEME:
+                if level.get(b) == GRAPHEME:
                     level[b] = WORD
         for m in _CJK_CLAUSE_RE.finditer(text):
             self._raise(level, m.end(), CLAUSE)
         for m in _CJK_SENTENCE_RE.finditer(text):
             self._raise(level, m.end(), SENTENCE)
         for m in _SPACE_RUN_RE.finditer(text):
-            start, end = m.span()
-            if start == 0 or end == tail:
-                continue
+            # A run at the text's start ranks 0, dropped below; one at its end ranks a cut that
+            # is never chosen (a piece up to it is the whole rest, then taken whole).
+            start = m.start()
             run = m.group()
             before = text[max(0, start - 8) : start]
             if run.count("\n") >= 2:
@@ -85,6 +85,7 @@ class _Text:
             else:
                 rank = WORD
             self._raise(level, start, rank)
+        tail = len(text)
         level.pop(0, None)
         level.pop(tail, None)
         self.cuts = sorted(level)
@@ -116,21 +117,13 @@ class _Text:
             e += 1
         return text[s:e]
 
-    def url_tail(self, at: int, start: int) -> int:
-        """How far the URL that ``at`` falls inside goes on after it, if the URL is whole after
-        ``start`` (0: none)."""
-        i = bisect_right(self.url_starts, at) - 1
-        if i < 0 or self.url_starts[i] < start:
-            return 0
-        return max(self.url_ends[i] - at, 0)
-
-    def url_end(self, at: int, start: int) -> int | None:
-        """The end of the URL that ``at`` falls strictly inside, if that URL starts at or
-        after ``start`` (None: no such URL)."""
-        i = bisect_right(self.url_starts, at) - 1
-        if i < 0 or self.url_starts[i] < start or not self.url_starts[i] < at < self.url_ends[i]:
+    def entity_end(self, at: int, start: int) -> int | None:
+        """The end of the entity that ``at`` falls strictly inside, if that entity starts at or
+        after ``start`` (None: no such entity)."""
+        i = bisect_right(self.entity_starts, at) - 1
+        if i < 0 or not start <= self.entity_starts[i] < at < self.entity_ends[i]:
             return None
-        return self.url_ends[i]
+        return self.entity_ends[i]
 
     def rest(self, start: int) -> str:
         """``part(start, len(text))``."""
@@ -147,31 +140,22 @@ class _Text:
 
 
 def _greedy(
-    source: _Text,
-    fits: Callable[[str], bool],
-    limit_fill: Callable[[str], float],
-    urls_shrink: bool = False,
+    source: _Text, fits: Callable[[str], bool], limit_fill: Callable[[str], float]
 ) -> list[str]:
     """Cut ``source`` into parts that each satisfy ``fits``, taking the best cut of each part.
 
     The work for one part is proportional to that part (a few pieces up to twice its length
     are measured), never to the rest of the text: the rest is measured whole only when every
-    cut up to the end fits, or when it is at most twice the longest piece that fits, plus,
-    where a URL counts less than it is long (``urls_shrink``), the URL that piece stopped in
-    (a URL cut short is no URL, so the rest may fit when a shorter piece does not). A URL is
-    at most 4,096 characters and counts for at most two parts (the one that stopped in it and
-    the next, which starts before it), so a long text costs O(n log n), not a measure of the
-    whole remaining text per part.
+    cut up to the end fits, or when it is at most twice the longest piece that fits (a word
+    whose beginning is a URL, ``https://a.co`` in ``https://a.cox``, counts less than its
+    beginning without the top-level domain on X, so the rest may fit when a shorter piece does
+    not). A long text costs O(n log n), not a measure of the whole remaining text per part.
     """
-    text = source.text
     cuts = source.cuts
     parts: list[str] = []
     start = source.skip_space(0)
     first = 0  # index into cuts of the first cut after start
-    while start < len(text):
-        rest = source.rest(start)
-        if not rest:
-            break
+    while rest := source.rest(start):
         while first < len(cuts) and cuts[first] <= start:
             first += 1
 
@@ -180,20 +164,17 @@ def _greedy(
             return bool(piece) and fits(piece)
 
         def reach(i: int, start: int = start) -> bool:
-            # A cut inside a URL that fits whole counts as fitting, so the search goes on
-            # past it: a URL's prefix may count more than the URL (no domain yet, so no
-            # shortened length), and stopping there would cut a URL that fits.
-            end = source.url_end(cuts[i], start)
-            if end is not None:
-                whole = source.part(start, end)
-                if whole and fits(whole):
-                    return True
+            # A cut inside an entity that fits whole counts as fitting, so the search goes on
+            # past it: an entity's beginning may count more than the entity (a URL without its
+            # domain yet, ``@user@`` of ``@user@domain``), and stopping there would cut an
+            # entity that fits.
+            end = source.entity_end(cuts[i], start)
+            if end is not None and fits(source.part(start, end)):
+                return True
             return ok(i)
 
         hi = _last_fitting(first, len(cuts), reach)
         allowance = 2 * (cuts[hi] - start) if hi >= first else 0
-        if urls_shrink and first <= hi + 1 < len(cuts):
-            allowance += source.url_tail(cuts[hi + 1], start)
         if (hi < first or hi == len(cuts) - 1 or len(rest) <= allowance) and fits(rest):
             parts.append(rest)
             break
@@ -203,11 +184,10 @@ def _greedy(
             )
         chosen = _choose(source, start, first, hi, limit_fill)
         if not ok(chosen):
-            # Lengths are not always monotonic (a URL is recognised or not): take the
-            # furthest cut that does fit.
-            chosen = next((i for i in range(hi, first - 1, -1) if ok(i)), -1)
-            if chosen < 0:
-                raise ValueError("no cut fits the limit")
+            # A better cut before ``hi`` may not fit where a word's beginning is a URL and the
+            # word is not (the search stepped over it): ``hi`` does fit, since the search never
+            # stops inside an entity that fits whole, and only there does reaching not fit.
+            chosen = hi
         parts.append(source.part(start, cuts[chosen]))
         start = source.skip_space(cuts[chosen])
     return parts
@@ -273,10 +253,8 @@ def split_thread(text: str, rule: LengthRule, *, numbered: bool) -> list[str]:
     def fill(piece: str) -> float:
         return count(piece) / limit
 
-    shrink = rule.urls_shrink
-
     if not numbered:
-        return _greedy(source, lambda piece: count(piece) <= limit, fill, shrink)
+        return _greedy(source, lambda piece: count(piece) <= limit, fill)
 
     # The suffix's length depends on the number of parts: reserve room for a total of
     # `digits` digits, and widen the reservation until the count of parts agrees with it.
@@ -288,7 +266,7 @@ def split_thread(text: str, rule: LengthRule, *, numbered: bool) -> list[str]:
         def fits(piece: str, widest: str = widest) -> bool:
             return count(piece + widest) <= limit
 
-        parts = _greedy(source, fits, fill, shrink)
+        parts = _greedy(source, fits, fill)
         total = len(parts)
         if len(str(total)) > digits:
             digits = len(str(total))

@@ -141,7 +141,6 @@ _AFTER_DOMAIN_RE = re.compile(_AFTER_DOMAIN, _I)
 _TCO_RE = re.compile(f"^https?://t\\.co/([a-z0-9]+)(?:\\?{_QUERY_CHAR}*{_QUERY_END})?", _I)
 _ASCII_LABEL_RUN_RE = re.compile(f"[\\-a-z0-9{_LATIN_ACCENTS}]++", _I)
 _NO_PROTOCOL_BAD_BEFORE = re.compile(r"[\-_./]$")
-_ASCII_LABELS_RE = re.compile(r"[^.]{1,63}(?:\.[^.]{1,63})*")  # labels of 1 to 63 characters
 # Where a TLD may follow a dot: every TLD (and punycode) is at least two characters, none a
 # dot or a space. A cheap first look, so runs of short labels (``a.a.a.…``) cost no Python.
 _DOT_THEN_TWO_RE = re.compile(f"\\.(?=[^.{_SPACES}]{{2}})")
@@ -250,12 +249,9 @@ class _Labels:
 
     def tld_after(self, dot: int) -> bool:
         """Could the label ending at ``dot`` be a domain name followed by its TLD?"""
-        text = self.text
-        return (
-            dot >= 1
-            and _DOMAIN_CHAR_RE.match(text, dot - 1) is not None
-            and _tld_end(text, dot + 1) is not None
-        )
+        text = self.text  # dot ends a label, so dot >= 1
+        name_ends = _DOMAIN_CHAR_RE.match(text, dot - 1) is not None
+        return name_ends and _tld_end(text, dot + 1) is not None
 
 
 class _Match(NamedTuple):
@@ -285,21 +281,20 @@ def _attempt(labels: _Labels, u: int) -> _Match | None:
 
 
 def _skip(labels: _Labels, u: int) -> int:
-    """After no URL starts at u (a domain character), the first position worth trying next.
+    """After no URL starts at u (a domain character) and no label follows u's run (``resume``
+    found no chain), the first position worth trying next.
 
-    Every start in u's run of label characters reaches the same next label, so it fails the
-    same way, except where a protocol may begin (the run ends in ``:``) or, when the run ends
-    in a label that could be the domain name itself, after the run's last ``_``.
+    Every start in u's run of label characters reaches the same end, so it fails the same way,
+    except where a protocol may begin (the run ends in ``:``). (A run followed by a dot whose
+    last character is a domain character is a label, so ``resume`` handles it: here a dot
+    follows only a run ending in ``_`` or ``-``, which no start inside can make a domain name.)
     """
     text = labels.text
-    m = _LABEL_RUN_RE.match(text, u)
-    b = m.end() if m else u + 1
-    following = text[b] if b < len(text) else ""
-    if following == ":":
+    run = _LABEL_RUN_RE.match(text, u)
+    assert run is not None  # u is a domain character (``_START_RE``'s lookahead)
+    b = run.end()
+    if text.startswith(":", b):
         return max(u, b - len("https"))
-    underscore = text.rfind("_", u, b)
-    if following == "." and underscore >= 0 and labels.tld_after(b):
-        return underscore + 1
     return b
 
 
@@ -309,20 +304,14 @@ def _scan(labels: _Labels, lo: int, hi: int) -> Iterator[_Match]:
     pos = lo
     if pos == 0:
         # At the very start the preceding character may be the text's start itself (``^``),
-        # tried after a real preceding character.
-        first = None
-        if hi > 1 and _PRECEDING_CHAR_RE.match(text, 0):
-            first = _attempt(labels, 1)
-        first = first or _attempt(labels, 0)
+        # tried after a real preceding character (a run holds ``.`` and two more: hi > 1).
+        first = (_PRECEDING_CHAR_RE.match(text, 0) and _attempt(labels, 1)) or _attempt(labels, 0)
         if first is not None:
             yield first
             pos = first.end
         else:
             pos = 1
-    while pos < hi:
-        found = _START_RE.search(text, pos, hi)
-        if found is None:
-            return
+    while (found := _START_RE.search(text, pos, hi)) is not None:
         u = found.start() + 1
         match = _attempt(labels, u)
         if match is None:
@@ -340,10 +329,7 @@ def _punycode_label_length(label: str) -> int:
         # Too long encoded too (punycode keeps every character): no need to encode it, which
         # costs time quadratic in the label's length.
         return len(label)
-    try:
-        return 4 + len(label.encode("punycode"))
-    except UnicodeError:
-        return 0
+    return 4 + len(label.encode("punycode"))  # the codec takes every code point
 
 
 def _ascii_domains(domain: str) -> Iterator[tuple[int, int]]:
@@ -358,11 +344,13 @@ def _ascii_domains(domain: str) -> Iterator[tuple[int, int]]:
     memo: dict[int, int | None] = {}
 
     def label_end(q: int) -> int | None:
+        # No label of a domain is empty: a dot at q is never met (r == q only at a character
+        # outside the ASCII labels).
         m = _ASCII_LABEL_RUN_RE.match(domain, q)
         r = m.end() if m else q
-        return r + 1 if r > q and r < len(domain) and domain[r] == "." else None
+        return r + 1 if r < len(domain) and domain[r] == "." else None
 
-    def best(q: int) -> int | None:
+    def best(q: int | None) -> int | None:
         chain: list[int] = []
         at: int | None = q
         while at is not None and at not in memo:
@@ -377,8 +365,7 @@ def _ascii_domains(domain: str) -> Iterator[tuple[int, int]]:
 
     pos = 0
     while (run := _ASCII_LABEL_RUN_RE.search(domain, pos)) is not None:
-        after = label_end(run.start())
-        end = best(after) if after is not None else None
+        end = best(label_end(run.start()))
         if end is None:
             pos = run.end()
             continue
@@ -388,14 +375,12 @@ def _ascii_domains(domain: str) -> Iterator[tuple[int, int]]:
 
 def _ascii_domain_length(domain: str) -> int | None:
     """Length of the domain once punycode-encoded, or None if X would reject it."""
-    if domain.isascii() and not domain.startswith("xn--"):
-        return len(domain) if _ASCII_LABELS_RE.fullmatch(domain) else None
     if domain.startswith("xn--") and next(_ascii_domains(domain), None) is None:
         return None  # punycode cannot contain non-ASCII characters
     total = 0
     for label in domain.split("."):
         length = _punycode_label_length(label)
-        if length < 1 or length > _MAX_DOMAIN_LABEL_LENGTH:
+        if length > _MAX_DOMAIN_LABEL_LENGTH:  # none is empty (``_DOMAIN``'s labels)
             return None
         total += length
     return total + domain.count(".")

@@ -28,7 +28,9 @@ CASES: list[tuple[str, str, int, bool, list[str] | str]] = [
     ('https://example.com/p', 'x', 4, True, 'the limit is too small: even one character (with the thread numbering) does not fit'),
     ('日本語.\n\né.\n\né.) bb! 👍🏽.) ', 'chars', 7, True, 'a single character (2 code points that display as one) is longer than the limit allows'),
     ('こんにちは ́http://x.co/bbbbbbbbbbbbbbbbbbbbbbbbb', 'x', 18, True, ['こんにちは (1/6)', ' ́ (2/6)', 'http://x.c (3/6)', 'o/bbbbbbbbbb (4/6)', 'bbbbbbbbbbbb (5/6)', 'bbb (6/6)']),
-    ('https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n\n@u@host.social', 'mastodon', 12, True, ['http (1/14)', 's:// (2/14)', 'aaaa (3/14)', 'aaaa (4/14)', 'aaaa (5/14)', 'aaaa (6/14)', 'aaaa (7/14)', 'aaaa (8/14)', 'aaaa (9/14)', 'aa (10/14)', '@u@h (11/14)', 'ost. (12/14)', 'soci (13/14)', 'al (14/14)']),
+    # The word's beginning is a URL (.co) and the word is not: the word cut before it does not fit.
+    ('https://本日語日語日日本日.coxx 日本', 'x', 24, False, ['https://本日語日語日日本日.co', 'xx 日本']),
+    ('https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n\n@u@host.social', 'mastodon', 12, True, ['https: (1/7)', '//aaaa (2/7)', 'aaaaaa (3/7)', 'aaaaaa (4/7)', 'aaaaaa (5/7)', 'aaaaaa (6/7)', 'aa\n\n@u@host.social (7/7)']),
     ('👍🏽  https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa. $CASH、@user', 'graphemes', 19, True, ['👍🏽 (1/5)', 'https://aaaaa (2/5)', 'aaaaaaaaaaaaa (3/5)', 'aaaaaaaaaaaa. (4/5)', '$CASH、@user (5/5)']),
     ('a\n\nexample.com.\n\nhttp://x.co/bbbbbbbbbbbbbbbbbbbbbbbbb。é', 'chars', 37, False, ['a\n\nexample.com.', 'http://x.co/bbbbbbbbbbbbbbbbbbbbbbbbb', '。é']),
     ('こんにちは? こんにちは — xxxxxxxxxxxx  xxxxxxxxxxxx.\n\nword.) xxxxxxxxxxxx\na', 'graphemes', 4, False, ['こんにち', 'は?', 'こんにち', 'は —', 'xxxx', 'xxxx', 'xxxx', 'xxxx', 'xxxx', 'xxxx', '.', 'word', '.)', 'xxxx', 'xxxx', 'xxxx', 'a']),
@@ -38,6 +40,22 @@ CASES: list[tuple[str, str, int, bool, list[str] | str]] = [
     ('xxxxxxxxxxxx。https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa、example.com.\n\nwordwordwordwordwordwordwordword\n\n👍🏽 ́ccc a.\n\né ', 'x', 7, False, ['xxxxxxx', 'xxxxx。', 'https:/', '/aaaaaa', 'aaaaaaa', 'aaaaaaa', 'aaaaaaa', 'aaa、ex', 'ample.c', 'om.', 'wordwor', 'dwordwo', 'rdwordw', 'ordword', 'word', '👍🏽 ́ccc', 'a.\n\né']),
     ('こんにちは https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa、#tag\tbb\n\nxxxxxxxxxxxx.) #tag.) https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com.) 👍🏽', 'chars', 9, True, 'a single character (2 code points that display as one) is longer than the limit allows'),
     ('wordwordwordwordwordwordwordword! word — こんにちは ́https://example.com/p. 👍🏽? example.com、https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com\xa0word\nhttp://x.co/bbbbbbbbbbbbbbbbbbbbbbbbb.) example.com\thttps://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com ́https://example.com/p é\n\n日本語', 'mastodon', 10, True, 'the limit is too small: even one character (with the thread numbering) does not fit'),
+    # Found by hand for the survivors after the entity fix (2026-12-03):
+    # the sentence end is looked for in the 8 characters before a space, from the text's start;
+    ('!)) ab cd', 'chars', 6, False, ['!))', 'ab cd']),
+    ('.)))))))) ab cd', 'chars', 12, False, ['.)))))))) ab', 'cd']),
+    # a word whose beginning is a URL and the word is not: the rest fits once a shorter piece does not;
+    ('aaaa bbbb https://example.cox', 'x', 20, False, ['aaaa bbbb', 'https://example.cox']),
+    ('x https://example.cox', 'x', 20, False, ['x', 'https://example.cox']),
+    # a cluster that ends in a space (U+0600 prepends to it): a part never ends inside it;
+    ('a\u0600 b', 'chars', 3, False, ['a\u0600 ', 'b']),
+    ('ab a\u0600 cd ef', 'chars', 5, False, ['ab', 'a\u0600 cd', 'ef']),
+    ('word a\u0600 ', 'chars', 5, False, ['word', 'a\u0600 ']),
+    # the text's first cut may be the best one (a paragraph after a half-full first cluster);
+    ('e' + '\u0301' * 10 + '\n\na b c d e f g h', 'chars', 20, False, ['e' + '\u0301' * 10, 'a b c d e f g h']),
+    # Chinese inside a hashtag is no word cut; after a character at the text's start it is.
+    ('#日本語日本語 ab', 'graphemes', 4, False, ['#日本語', '日本語', 'ab']),
+    ('日abcdefgh', 'chars', 5, False, ['日', 'abcde', 'fgh']),
 ]
 
 

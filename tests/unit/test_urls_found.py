@@ -24,6 +24,9 @@ CASES: list[tuple[str, list[tuple[int, int, str, bool]], list[tuple[int, int, st
     ('/HTTPS://a1.ab.museum.b_c.xn--p1ai/p?q=1&r=2.com', [(1, 21, 'HTTPS://a1.ab.museum', True)], [(1, 21, 'HTTPS://a1.ab.museum', True)]),
     ('-https://www.рф.verylongtld.-a.eeeeeeeeeeeeeeeeeeee/a/b)   рф.xn--p1ai.-a...  日本語HTTPS://www.123.museum/a.b.-', [(1, 15, 'https://www.рф', True), (81, 109, 'HTTPS://www.123.museum/a.b.-', True)], [(1, 15, 'https://www.рф', True), (81, 109, 'HTTPS://www.123.museum/a.b.-', True)]),
     ('go http://t.co/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.co._x?.com #HTTPS://ab.a1.1. http://t.co/orgé', [(108, 123, 'http://t.co/org', True)], [(108, 123, 'http://t.co/org', True)]),
+    # A run starting with :// is still scanned; an ASCII xn-- domain whose name has no ASCII label is no domain.
+    ('://http://a.co', [(3, 14, 'http://a.co', True)], [(3, 14, 'http://a.co', True)]),
+    ('https://xn--a\x01.com see https://a.xn--p1ai', [(23, 41, 'https://a.xn--p1ai', True)], [(23, 41, 'https://a.xn--p1ai', True)]),
 ]
 
 
