@@ -175,8 +175,8 @@ class Listener(Companion):
             now = self.clock.now()
             self._failures.pop(stream.key, None)
             ids: list[int] = []
+            # Nothing heard and the same place (most reads): nothing to write.
             if page.items or page.cursor != cursor or not kept:
-                # Nothing heard and the same place: nothing to write (most reads).
                 ids = await self.store.hear(
                     adapter.account,
                     adapter.network,
