@@ -79,6 +79,7 @@ def test_a_failed_read(
     assert isinstance(err, (RateLimitedError, TransientError, AmbiguousError, PermanentError))
     step = hearing.after_failure(S, err, attempts, NOW, POLICY, 0.5)
     assert (step.next_at, step.attempts, step.hold_until) == (next_at, left, hold)
+    assert err.reason in step.reason  # the log says why
 
 
 def test_credentials_to_fix_hold_the_account() -> None:
@@ -86,6 +87,12 @@ def test_credentials_to_fix_hold_the_account() -> None:
     step = hearing.after_failure(S, err, 1, NOW, POLICY, 0.5)
     assert step.hold_until is not None and step.hold_until > NOW + S.every
     assert step.next_at == step.hold_until
+    assert step.attempts == 1 and "token revoked" in step.reason
+
+
+def test_the_spread_covers_its_window() -> None:
+    offsets = [hearing.spread(Stream(f"brand-{i:03d}", "inbox", 5 * MIN)) for i in range(200)]
+    assert max(offsets) >= SPREAD * 0.9 and min(offsets) <= SPREAD * 0.1
 
 
 def test_streams_of_a_config() -> None:
@@ -118,7 +125,7 @@ def test_streams_of_a_config() -> None:
     config = Config(
         Path("p.toml"), Path("q.yaml"), "sqlite:///x.db", ZoneInfo("UTC"), MIN, accounts
     )
-    config = replace(config, watches=(WatchSettings(name="brand", terms=["Acme"]),))
+    config = replace(config, watches=(WatchSettings(name="brand", terms=["Acme"], alert=True),))
     got = hearing.streams(config, ["m1", "m2", "fb", "off", "paused", "sky"])
     assert [(s.account, s.name, s.every) for s in got] == [
         ("m1", "inbox", 2 * MIN),
@@ -129,6 +136,7 @@ def test_streams_of_a_config() -> None:
         ("m1", "watch:brand", 15 * MIN),
         ("sky", "watch:brand", 15 * MIN),
     ]
-    assert got[-1].terms == ("Acme",)
+    assert got[-1].terms == ("Acme",) and got[-1].alert is True
+    assert got[0].alert is False
     # An account whose adapter cannot listen (not built, say) makes no stream.
     assert [s.account for s in hearing.streams(config, ["fb"])] == ["fb"]
